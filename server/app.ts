@@ -1,0 +1,97 @@
+import { STATUS_CODES } from 'node:http'
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import fastifyWebsocket from '@fastify/websocket'
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
+import type { Config } from './config.js'
+import { createDeliveryHandler } from './delivery.js'
+import { ErrorCode, toHttpError } from './errors.js'
+import { CloseCode } from './hub/close-codes.js'
+import { startRetention } from './inbox/retention.js'
+import type { Services } from './services.js'
+import followsRoutes from './routes/follows.js'
+import healthRoutes from './routes/health.js'
+import metricsRoutes from './routes/metrics.js'
+import notificationsRoutes from './routes/notifications.js'
+import type { AppContext } from './routes/schemas.js'
+import sessionsRoutes from './routes/sessions.js'
+import tutorialRoutes from './routes/tutorial.js'
+import usersRoutes from './routes/users.js'
+import webRoutes from './routes/web.js'
+import wsRoutes from './routes/ws.js'
+
+/** Follow bodies are tiny; anything near this is not a follow. */
+const BODY_LIMIT = 16 * 1024
+/** Clients never send frames; ws refuses anything larger than this before we see it. */
+const WS_MAX_PAYLOAD = 1024
+
+export interface BuildAppOptions {
+  logger?: FastifyServerOptions['loggerInstance']
+}
+
+/**
+ * Builds the gateway (without listening): routes, error handling, and the lifecycle that starts
+ * consuming once the app is ready and releases every service on close.
+ */
+export async function buildApp (config: Config, services: Services, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(options.logger === undefined ? { logger: { level: config.logLevel } } : { loggerInstance: options.logger }),
+    bodyLimit: BODY_LIMIT,
+    // Per-request log lines cost a third of the throughput; errors are still logged below.
+    logController: new LogController({ disableRequestLogging: true }),
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } }
+  }).withTypeProvider<JsonSchemaToTsProvider>()
+
+  app.setErrorHandler((error, request, reply) => {
+    const answer = toHttpError(error)
+    if (answer.statusCode >= 500) request.log.error({ err: error }, 'Request failed')
+    if (answer.retryAfter !== undefined) void reply.header('retry-after', String(answer.retryAfter))
+    return reply.code(answer.statusCode).send({
+      statusCode: answer.statusCode,
+      error: STATUS_CODES[answer.statusCode] ?? 'Error',
+      message: answer.message,
+      code: answer.code
+    })
+  })
+  app.setNotFoundHandler((request, reply) => reply.code(404).send({
+    statusCode: 404,
+    error: 'Not Found',
+    message: `Route ${request.method} ${request.url.split('?')[0] ?? ''} not found`,
+    code: ErrorCode.NOT_FOUND
+  }))
+
+  const context: AppContext = { ...services, config }
+  await app.register(fastifyWebsocket, {
+    options: { maxPayload: WS_MAX_PAYLOAD, clientTracking: false, perMessageDeflate: false },
+    preClose: async () => { services.hub.closeAll(CloseCode.GOING_AWAY, 'server shutting down') }
+  })
+  await app.register(healthRoutes, context)
+  await app.register(metricsRoutes, context)
+  await app.register(usersRoutes, context)
+  if (config.auth.mode === 'dev') await app.register(sessionsRoutes, context)
+  await app.register(followsRoutes, context)
+  await app.register(notificationsRoutes, context)
+  await app.register(wsRoutes, context)
+  if (config.compatTutorial) await app.register(tutorialRoutes, context)
+  await app.register(webRoutes, context)
+
+  const { bus, hub, inbox, metrics } = services
+  let stopRetention: (() => Promise<void>) | undefined
+  app.addHook('onReady', async () => {
+    await bus.startConsuming(createDeliveryHandler(inbox, hub, {
+      delivered (recordTimestamp, sockets) {
+        if (sockets === 0) return
+        metrics.delivered.inc()
+        metrics.deliveryLatency.observe((Date.now() - recordTimestamp) / 1000)
+      }
+    }))
+    stopRetention = startRetention(inbox, app.log)
+  })
+  app.addHook('onClose', async () => {
+    hub.stop()
+    await stopRetention?.()
+    await bus.close()
+    await inbox.close()
+  })
+  return app
+}

@@ -1,0 +1,105 @@
+import { randomBytes } from 'node:crypto'
+import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTVerifyGetKey, type JWTPayload } from 'jose'
+import type { Directory, User } from '../directory.js'
+import { ApiError, ErrorCode } from '../errors.js'
+
+/** Who a verified token speaks for. */
+export interface Principal {
+  user: User
+  /** A backend allowed to act for any follower (claim `scope` contains `notify:service`). */
+  service: boolean
+  /** Seconds since epoch; the socket is closed with 4001 at this time. */
+  expiresAt: number | undefined
+}
+
+export interface TokenSettings {
+  mode: 'dev' | 'jwt'
+  secret: string | undefined
+  jwksUrl: string | undefined
+  issuer: string | undefined
+  audience: string | undefined
+  sessionTtlSeconds: number
+}
+
+export const SERVICE_SCOPE = 'notify:service'
+const DEV_ISSUER = 'kafka-notify-dev'
+
+/**
+ * Signs (dev mode) and verifies bearer tokens. Both modes are JWTs checked by jose with an explicit
+ * algorithm list, so `alg: none` and algorithm confusion are refused by construction.
+ */
+export class Tokens {
+  readonly mode: 'dev' | 'jwt'
+  readonly #directory: Directory
+  readonly #ttl: number
+  readonly #secret: Uint8Array | undefined
+  readonly #jwks: JWTVerifyGetKey | undefined
+  readonly #issuer: string | undefined
+  readonly #audience: string | undefined
+
+  constructor (settings: TokenSettings, directory: Directory) {
+    this.mode = settings.mode
+    this.#directory = directory
+    this.#ttl = settings.sessionTtlSeconds
+    if (settings.mode === 'dev') {
+      this.#secret = settings.secret === undefined ? randomBytes(32) : new TextEncoder().encode(settings.secret)
+      this.#issuer = DEV_ISSUER
+    } else {
+      this.#secret = settings.secret === undefined ? undefined : new TextEncoder().encode(settings.secret)
+      this.#jwks = settings.jwksUrl === undefined ? undefined : createRemoteJWKSet(new URL(settings.jwksUrl))
+      this.#issuer = settings.issuer
+    }
+    this.#audience = settings.audience
+  }
+
+  /** Dev sign-in: a short-lived token for a directory user. */
+  async sign (user: User): Promise<{ token: string, expiresAt: string }> {
+    if (this.mode !== 'dev' || this.#secret === undefined) throw new Error('Only dev mode signs tokens')
+    const expiresAt = Math.floor(Date.now() / 1000) + this.#ttl
+    let jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(user.id)
+      .setIssuedAt().setExpirationTime(expiresAt).setIssuer(DEV_ISSUER)
+    if (this.#audience !== undefined) jwt = jwt.setAudience(this.#audience)
+    return { token: await jwt.sign(this.#secret), expiresAt: new Date(expiresAt * 1000).toISOString() }
+  }
+
+  /** Throws a 401 ApiError (UNAUTHORIZED or TOKEN_EXPIRED) for anything but a valid token of a known user. */
+  async verify (token: string): Promise<Principal> {
+    let payload: JWTPayload
+    try {
+      payload = await this.#verifyJwt(token)
+    } catch (error) {
+      if ((error as { code?: string }).code === 'ERR_JWT_EXPIRED') {
+        throw new ApiError(401, ErrorCode.TOKEN_EXPIRED, 'The token has expired: get a new one')
+      }
+      throw new ApiError(401, ErrorCode.UNAUTHORIZED, 'The token is invalid', { cause: error })
+    }
+    const user = typeof payload.sub === 'string' ? this.#directory.get(payload.sub) : undefined
+    if (user === undefined) throw new ApiError(401, ErrorCode.UNAUTHORIZED, 'The token\'s subject is not a known user')
+    const scope = typeof payload['scope'] === 'string' ? payload['scope'].split(' ') : []
+    return { user, service: scope.includes(SERVICE_SCOPE), expiresAt: payload.exp }
+  }
+
+  async #verifyJwt (token: string): Promise<JWTPayload> {
+    const options = {
+      ...(this.#issuer === undefined ? {} : { issuer: this.#issuer }),
+      ...(this.#audience === undefined ? {} : { audience: this.#audience }),
+      requiredClaims: ['sub', 'exp']
+    }
+    if (this.#secret !== undefined && (this.#jwks === undefined || isHmac(token))) {
+      return (await jwtVerify(token, this.#secret, { ...options, algorithms: ['HS256'] })).payload
+    }
+    if (this.#jwks !== undefined) {
+      return (await jwtVerify(token, this.#jwks, { ...options, algorithms: ['RS256', 'ES256'] })).payload
+    }
+    throw new Error('No key to verify tokens with')
+  }
+}
+
+function isHmac (token: string): boolean {
+  try {
+    const header = JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString('utf8')) as { alg?: unknown }
+    return header.alg === 'HS256'
+  } catch {
+    return false
+  }
+}

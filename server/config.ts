@@ -1,0 +1,154 @@
+import { Ajv } from 'ajv'
+
+/**
+ * The gateway's configuration: environment variables, validated at boot. A bad value stops the
+ * start with a message that names the variable. Every variable is listed in `.env.example` and
+ * docs/configuration.md.
+ */
+const configSchema = {
+  type: 'object',
+  additionalProperties: true,
+  properties: {
+    HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
+    PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3000 },
+    LOG_LEVEL: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+    DATA_DIR: { type: 'string', minLength: 1, default: './data' },
+    USERS_FILE: { type: 'string', minLength: 1 },
+
+    KAFKA_BROKERS: { type: 'string', pattern: '^[^,\\s]+:\\d+(,[^,\\s]+:\\d+)*$' },
+    KAFKA_CLIENT_ID: { type: 'string', minLength: 1, default: 'kafka-notify' },
+    KAFKA_TOPIC: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,249}$', default: 'notifications' },
+    KAFKA_DLQ_TOPIC: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,249}$', default: 'notifications.dlq' },
+    KAFKA_PARTITIONS: { type: 'integer', minimum: 1, maximum: 10000, default: 6 },
+    KAFKA_REPLICATION_FACTOR: { type: 'integer', minimum: 1, maximum: 32, default: 1 },
+    KAFKA_GROUP_ID: { type: 'string', minLength: 1, default: 'notify-gateway' },
+    KAFKA_SEND_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 120000, default: 5000 },
+    LOCAL_KAFKA_PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 9092 },
+    LOCAL_KAFKA_CONTROLLER_PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 9093 },
+
+    AUTH_MODE: { enum: ['dev', 'jwt'], default: 'dev' },
+    AUTH_SECRET: { type: 'string', minLength: 32 },
+    AUTH_JWKS_URL: { type: 'string', pattern: '^https?://' },
+    AUTH_ISSUER: { type: 'string', minLength: 1 },
+    AUTH_AUDIENCE: { type: 'string', minLength: 1 },
+    SESSION_TTL_SECONDS: { type: 'integer', minimum: 10, maximum: 604800, default: 3600 },
+
+    WS_HEARTBEAT_MS: { type: 'integer', minimum: 1000, maximum: 600000, default: 30000 },
+    WS_MAX_BUFFERED_BYTES: { type: 'integer', minimum: 1024, maximum: 268435456, default: 1048576 },
+
+    INBOX_MAX_PER_USER: { type: 'integer', minimum: 1, maximum: 1000000, default: 1000 },
+    INBOX_MAX_AGE_DAYS: { type: 'number', exclusiveMinimum: 0, maximum: 36500, default: 30 },
+
+    COMPAT_TUTORIAL: { type: 'boolean', default: false },
+    SHUTDOWN_GRACE_MS: { type: 'integer', minimum: 100, maximum: 600000, default: 10000 }
+  },
+  required: []
+} as const
+
+export interface Config {
+  host: string
+  port: number
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  dataDir: string
+  usersFile: string | undefined
+  kafka: {
+    /** Unset: the gateway starts its own local broker (kafka/launcher.ts). */
+    brokers: string[] | undefined
+    clientId: string
+    topic: string
+    dlqTopic: string
+    partitions: number
+    replicationFactor: number
+    groupId: string
+    sendTimeoutMs: number
+    localPort: number
+    localControllerPort: number
+  }
+  auth: {
+    mode: 'dev' | 'jwt'
+    /** Dev mode signs its own tokens with this; a random one per process when unset. */
+    secret: string | undefined
+    jwksUrl: string | undefined
+    issuer: string | undefined
+    audience: string | undefined
+    sessionTtlSeconds: number
+  }
+  ws: { heartbeatMs: number, maxBufferedBytes: number }
+  inbox: { maxPerUser: number, maxAgeDays: number }
+  compatTutorial: boolean
+  shutdownGraceMs: number
+}
+
+export class ConfigError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'ConfigError'
+  }
+}
+
+const ajv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true })
+const validate = ajv.compile(configSchema)
+
+type Env = Record<string, string | undefined>
+
+/** Reads the configuration from the environment; throws ConfigError naming each bad variable. */
+export function loadConfig (env: Env = process.env): Config {
+  const raw: Record<string, unknown> = {}
+  for (const key of Object.keys(configSchema.properties)) {
+    const value = env[key]
+    if (value !== undefined && value !== '') raw[key] = key === 'COMPAT_TUTORIAL' ? parseFlag(key, value) : value
+  }
+  if (!validate(raw)) {
+    const problems = (validate.errors ?? []).map((error) => {
+      const name = error.instancePath.replace(/^\//, '')
+      return `${name}: ${error.message ?? 'is invalid'} (got ${JSON.stringify(env[name])})`
+    })
+    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`)
+  }
+  // Validated above: each value has its schema type, and defaults are filled in.
+  const v = raw as { [K in keyof typeof configSchema.properties]: never }
+  const config: Config = {
+    host: v.HOST,
+    port: v.PORT,
+    logLevel: v.LOG_LEVEL,
+    dataDir: v.DATA_DIR,
+    usersFile: v.USERS_FILE,
+    kafka: {
+      brokers: v.KAFKA_BROKERS === undefined ? undefined : (v.KAFKA_BROKERS as string).split(','),
+      clientId: v.KAFKA_CLIENT_ID,
+      topic: v.KAFKA_TOPIC,
+      dlqTopic: v.KAFKA_DLQ_TOPIC,
+      partitions: v.KAFKA_PARTITIONS,
+      replicationFactor: v.KAFKA_REPLICATION_FACTOR,
+      groupId: v.KAFKA_GROUP_ID,
+      sendTimeoutMs: v.KAFKA_SEND_TIMEOUT_MS,
+      localPort: v.LOCAL_KAFKA_PORT,
+      localControllerPort: v.LOCAL_KAFKA_CONTROLLER_PORT
+    },
+    auth: {
+      mode: v.AUTH_MODE,
+      secret: v.AUTH_SECRET,
+      jwksUrl: v.AUTH_JWKS_URL,
+      issuer: v.AUTH_ISSUER,
+      audience: v.AUTH_AUDIENCE,
+      sessionTtlSeconds: v.SESSION_TTL_SECONDS
+    },
+    ws: { heartbeatMs: v.WS_HEARTBEAT_MS, maxBufferedBytes: v.WS_MAX_BUFFERED_BYTES },
+    inbox: { maxPerUser: v.INBOX_MAX_PER_USER, maxAgeDays: v.INBOX_MAX_AGE_DAYS },
+    compatTutorial: v.COMPAT_TUTORIAL,
+    shutdownGraceMs: v.SHUTDOWN_GRACE_MS
+  }
+  if (config.kafka.topic === config.kafka.dlqTopic) {
+    throw new ConfigError('Invalid configuration: KAFKA_DLQ_TOPIC must differ from KAFKA_TOPIC')
+  }
+  if (config.auth.mode === 'jwt' && config.auth.secret === undefined && config.auth.jwksUrl === undefined) {
+    throw new ConfigError('Invalid configuration: AUTH_MODE=jwt needs AUTH_SECRET (HS256) or AUTH_JWKS_URL (RS256/ES256)')
+  }
+  return config
+}
+
+function parseFlag (name: string, value: string): boolean {
+  if (['1', 'true', 'yes', 'on'].includes(value.toLowerCase())) return true
+  if (['0', 'false', 'no', 'off'].includes(value.toLowerCase())) return false
+  throw new ConfigError(`Invalid configuration: ${name}: must be 1 or 0 (got ${JSON.stringify(value)})`)
+}

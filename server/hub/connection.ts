@@ -1,0 +1,124 @@
+import { CloseCode } from './close-codes.js'
+
+/** What the hub needs of a socket; `ws`'s WebSocket has it all. */
+export interface HubSocket {
+  readonly readyState: number
+  readonly bufferedAmount: number
+  send (data: string, written?: (error?: Error) => void): void
+  ping (): void
+  close (code: number, reason: string): void
+  terminate (): void
+}
+
+/** A frame ready for the wire; `seq` orders notifications so catch-up can drop what it already sent. */
+export interface OutboundFrame {
+  text: string
+  seq?: number
+}
+
+const OPEN = 1
+/** A peer that does not finish the close handshake in this time is cut off. */
+const CLOSE_GRACE_MS = 1000
+
+/**
+ * One open socket of one user. Sends check the socket's unsent bytes first: a client past the
+ * bound is closed as slow rather than buffered without end. While catching up, live frames are
+ * held back and released in order once the replay is done.
+ */
+export class Connection {
+  readonly userId: string
+  readonly socket: HubSocket
+  readonly #maxBufferedBytes: number
+  #held: OutboundFrame[] | undefined
+  #alive = true
+  #closeCode: CloseCode | undefined
+
+  constructor (userId: string, socket: HubSocket, maxBufferedBytes: number) {
+    this.userId = userId
+    this.socket = socket
+    this.#maxBufferedBytes = maxBufferedBytes
+  }
+
+  get open (): boolean {
+    return this.#closeCode === undefined && this.socket.readyState === OPEN
+  }
+
+  /** The code this side closed with, if it did. */
+  get closeCode (): CloseCode | undefined {
+    return this.#closeCode
+  }
+
+  /** Returns false when the frame was not sent (closed, or closed now for being slow). */
+  send (frame: OutboundFrame): boolean {
+    if (this.#held !== undefined) {
+      this.#held.push(frame)
+      return true
+    }
+    return this.#write(frame.text)
+  }
+
+  /** Sends at once, even while live frames are held (the replay itself goes through here). */
+  sendNow (text: string): boolean {
+    return this.#write(text)
+  }
+
+  /** Like `sendNow`, resolving once the frame was written out (false: it was not sent). */
+  sendWritten (text: string): Promise<boolean> {
+    return new Promise((resolve) => {
+      if (!this.#write(text, () => resolve(this.open))) resolve(false)
+    })
+  }
+
+  /** Holds live frames back until `release`. */
+  hold (): void {
+    this.#held ??= []
+  }
+
+  /** Sends the held frames, except notifications at or before `lastSeq` (the replay had them). */
+  release (lastSeq: number): void {
+    const held = this.#held ?? []
+    this.#held = undefined
+    for (const frame of held) {
+      if (frame.seq !== undefined && frame.seq <= lastSeq) continue
+      if (!this.#write(frame.text)) return
+    }
+  }
+
+  #write (text: string, written?: () => void): boolean {
+    if (!this.open) return false
+    if (this.socket.bufferedAmount + text.length > this.#maxBufferedBytes) {
+      this.close(CloseCode.SLOW_CLIENT, 'slow client: send buffer full')
+      return false
+    }
+    if (written === undefined) this.socket.send(text)
+    else this.socket.send(text, written)
+    return true
+  }
+
+  /** Called on every heartbeat tick: false means the peer missed the last ping and was dropped. */
+  heartbeat (): boolean {
+    if (!this.#alive) {
+      this.socket.terminate()
+      return false
+    }
+    this.#alive = false
+    if (this.socket.readyState === OPEN) this.socket.ping()
+    return true
+  }
+
+  markAlive (): void {
+    this.#alive = true
+  }
+
+  close (code: CloseCode, reason: string): void {
+    if (this.#closeCode !== undefined) return
+    this.#closeCode = code
+    this.#held = undefined
+    if (this.socket.readyState !== OPEN) {
+      this.socket.terminate()
+      return
+    }
+    this.socket.close(code, reason)
+    setTimeout(() => this.socket.terminate(), CLOSE_GRACE_MS).unref()
+  }
+}

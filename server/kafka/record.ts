@@ -1,0 +1,68 @@
+import { Ajv } from 'ajv'
+import { notificationSchema, type Notification } from '../notification.js'
+import type { DeadLetterKind, RecordVerdict } from './types.js'
+
+/** The largest record value the consumer accepts; anything bigger is dead-lettered. */
+export const MAX_RECORD_BYTES = 64 * 1024
+
+export const RECORD_HEADERS = {
+  CONTENT_TYPE: 'content-type',
+  VERSION: 'notification-version',
+  DLQ_REASON: 'dlq-reason',
+  DLQ_TOPIC: 'dlq-source-topic',
+  DLQ_PARTITION: 'dlq-source-partition',
+  DLQ_OFFSET: 'dlq-source-offset',
+  DLQ_AT: 'dlq-at'
+} as const
+
+export interface EncodedRecord {
+  key: string
+  value: string
+  headers: Record<string, string>
+}
+
+const validateNotification = new Ajv({ allErrors: false }).compile(notificationSchema)
+
+/** Key = recipient, so one user's notifications stay in one partition, in order. */
+export function encodeNotification (notification: Notification): EncodedRecord {
+  return {
+    key: notification.userId,
+    value: JSON.stringify(notification),
+    headers: { [RECORD_HEADERS.CONTENT_TYPE]: 'application/json', [RECORD_HEADERS.VERSION]: '1' }
+  }
+}
+
+/**
+ * Decides whether a consumed record is a notification this gateway can deliver. Every refusal
+ * has a reason, which goes into the dead-letter record's `dlq-reason` header.
+ */
+export function decodeRecord (
+  key: Buffer | null,
+  value: Buffer | null,
+  isKnownUser: (id: string) => boolean
+): RecordVerdict {
+  if (value === null || value.length === 0) return reject('empty', 'the value is empty')
+  if (value.length > MAX_RECORD_BYTES) return reject('too-large', `the value has ${value.length} bytes, more than ${MAX_RECORD_BYTES}`)
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(value.toString('utf8'))
+  } catch {
+    return reject('not-json', 'the value is not JSON')
+  }
+  if (!validateNotification(parsed)) {
+    const error = validateNotification.errors?.[0]
+    const where = error?.instancePath === '' ? 'value' : `value${error?.instancePath.replaceAll('/', '.') ?? ''}`
+    return reject('invalid', `${where} ${error?.message ?? 'is invalid'}`)
+  }
+  const notification = parsed as Notification
+  if (Number.isNaN(Date.parse(notification.createdAt))) return reject('invalid', 'value.createdAt is not a date')
+  if (key === null || key.length === 0) return reject('missing-key', 'the key is missing (it must be the recipient id)')
+  if (key.toString('utf8') !== notification.userId) return reject('key-mismatch', 'the key is not value.userId')
+  if (!isKnownUser(notification.userId)) return reject('unknown-user', `value.userId ${JSON.stringify(notification.userId)} is not a known user`)
+  return { ok: true, notification }
+}
+
+/** The reason goes into the `dlq-reason` header as `<kind>: <detail>`. */
+function reject (kind: DeadLetterKind, detail: string): RecordVerdict {
+  return { ok: false, kind, reason: `${kind}: ${detail}` }
+}

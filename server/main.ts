@@ -1,0 +1,59 @@
+import closeWithGrace from 'close-with-grace'
+import type { FastifyInstance } from 'fastify'
+import { pino } from 'pino'
+import { startLocalKafka, type LocalKafka } from '../kafka/launcher.js'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig, type Config } from './config.js'
+import { createServices } from './services.js'
+
+/** The one entry point: config → local broker if needed → app → listen → graceful close. */
+async function main (): Promise<void> {
+  let config: Config
+  try {
+    config = loadConfig()
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    process.stderr.write(`kafka-notify: ${error.message}\n`)
+    process.exit(1)
+  }
+  const log = pino({ level: config.logLevel })
+  let localKafka: LocalKafka | undefined
+  let app: FastifyInstance | undefined
+
+  closeWithGrace({ delay: config.shutdownGraceMs, logger: log }, async ({ signal, err }) => {
+    if (err !== undefined) log.error({ err }, 'Shutting down after an error')
+    else log.info({ signal }, 'Shutting down')
+    await app?.close()
+    await localKafka?.stop()
+  })
+
+  try {
+    if (config.kafka.brokers === undefined) {
+      localKafka = await startLocalKafka({
+        dataDir: config.dataDir,
+        port: config.kafka.localPort,
+        controllerPort: config.kafka.localControllerPort,
+        log: (line) => log.info(line)
+      })
+      config.kafka.brokers = localKafka.brokers
+    }
+    const services = await createServices(config, log)
+    app = await buildApp(config, services, { logger: log })
+    await app.listen({ host: config.host, port: config.port })
+  } catch (error) {
+    await app?.close().catch(() => {})
+    await localKafka?.stop()
+    throw error
+  }
+  if (config.auth.mode === 'dev') {
+    const loopback = ['127.0.0.1', '::1', 'localhost'].includes(config.host)
+    log.warn(`AUTH_MODE=dev: anyone who can reach ${config.host}:${config.port} can sign in as any user. ` +
+      (loopback ? 'Bound to loopback only.' : 'This is NOT a loopback address: use AUTH_MODE=jwt outside your own machine.'))
+  }
+  log.info(`kafka-notify is up: open http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`)
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`kafka-notify failed to start: ${error instanceof Error ? error.message : String(error)}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,59 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+
+/** The gateway's Prometheus metrics, on a registry of its own (several apps can live in one process). */
+export class Metrics {
+  readonly registry = new Registry()
+  readonly connections: Gauge
+  readonly follows: Counter<'outcome'>
+  readonly delivered: Counter
+  readonly deliveryLatency: Histogram
+  readonly consumerLag: Gauge<'partition'>
+  readonly deadLetters: Counter<'reason'>
+  readonly disconnects: Counter<'why'>
+
+  constructor (countConnections: () => number) {
+    const registers = [this.registry]
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 })
+    this.connections = new Gauge({
+      name: 'notify_ws_connections',
+      help: 'Open WebSocket connections',
+      registers,
+      collect () { this.set(countConnections()) }
+    })
+    this.follows = new Counter({
+      name: 'notify_follows_total',
+      help: 'POST /api/follows answers: accepted, or the error code',
+      labelNames: ['outcome'],
+      registers
+    })
+    this.delivered = new Counter({
+      name: 'notify_notifications_delivered_total',
+      help: 'Notifications pushed to at least one open socket',
+      registers
+    })
+    this.deliveryLatency = new Histogram({
+      name: 'notify_delivery_latency_seconds',
+      help: 'From the Kafka record timestamp to the frame handed to the sockets',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers
+    })
+    this.consumerLag = new Gauge({
+      name: 'notify_consumer_lag',
+      help: 'Records behind the high watermark, per partition, as of the last batch consumed',
+      labelNames: ['partition'],
+      registers
+    })
+    this.deadLetters = new Counter({
+      name: 'notify_dlq_records_total',
+      help: 'Records sent to the dead-letter topic, by kind of reason',
+      labelNames: ['reason'],
+      registers
+    })
+    this.disconnects = new Counter({
+      name: 'notify_ws_dropped_total',
+      help: 'Sockets the gateway dropped: slow (send buffer past the bound) or dead (missed a ping)',
+      labelNames: ['why'],
+      registers
+    })
+  }
+}

@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto'
+import type { User } from './directory.js'
+
+/** The kinds of notification. `message` carries free text (the Go tutorial's `POST /send`). */
+export const NotificationType = { FOLLOW: 'follow', MESSAGE: 'message' } as const
+export type NotificationType = typeof NotificationType[keyof typeof NotificationType]
+
+export const USER_ID_PATTERN = '^[A-Za-z0-9_.@-]{1,64}$'
+export const MAX_MESSAGE_LENGTH = 1000
+
+export const userRefSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'name'],
+  properties: {
+    id: { type: 'string', pattern: USER_ID_PATTERN },
+    name: { type: 'string', minLength: 1, maxLength: 200 }
+  }
+} as const
+
+/** The notification as it travels everywhere: Kafka record value, WebSocket frame, history item. */
+export const notificationSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'type', 'userId', 'actor', 'message', 'createdAt'],
+  properties: {
+    id: { type: 'string', pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' },
+    type: { enum: Object.values(NotificationType) },
+    userId: { type: 'string', pattern: USER_ID_PATTERN },
+    actor: { anyOf: [userRefSchema, { type: 'null' }] },
+    message: { type: 'string', minLength: 1, maxLength: MAX_MESSAGE_LENGTH },
+    createdAt: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?Z$' }
+  }
+} as const
+
+export interface Notification {
+  id: string
+  type: NotificationType
+  userId: string
+  actor: User | null
+  message: string
+  createdAt: string
+}
+
+export function followNotification (follower: User, followee: User, id = uuidv7()): Notification {
+  return {
+    id,
+    type: NotificationType.FOLLOW,
+    userId: followee.id,
+    actor: { id: follower.id, name: follower.name },
+    message: `${follower.name} started following you.`,
+    createdAt: new Date().toISOString()
+  }
+}
+
+export function messageNotification (sender: User, recipient: User, message: string, id = uuidv7()): Notification {
+  return {
+    id,
+    type: NotificationType.MESSAGE,
+    userId: recipient.id,
+    actor: { id: sender.id, name: sender.name },
+    message,
+    createdAt: new Date().toISOString()
+  }
+}
+
+/** RFC 9562 UUIDv7: time-ordered, so ids sort roughly by creation and index well. */
+export function uuidv7 (now = Date.now()): string {
+  const bytes = randomBytes(16)
+  bytes.writeUIntBE(now, 0, 6)
+  bytes[6] = 0x70 | (bytes[6]! & 0x0f)
+  bytes[8] = 0x80 | (bytes[8]! & 0x3f)
+  const hex = bytes.toString('hex')
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}

@@ -1,0 +1,89 @@
+import { ApiError, ErrorCode } from '../errors.js'
+import { decodeCursor, encodeCursor, unreadFrame } from '../frames.js'
+import type { StoredNotification } from '../inbox/types.js'
+import { authenticate } from './authenticate.js'
+import { bearerSecurity, cursorSchema, errorSchema, notificationSchema, type RoutePlugin } from './schemas.js'
+
+const MAX_PAGE = 100
+const MAX_READ_IDS = 500
+
+const historyItemSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: [...notificationSchema.required, 'read', 'cursor'],
+  properties: { ...notificationSchema.properties, read: { type: 'boolean' }, cursor: { type: 'string' } }
+} as const
+
+/** The caller's own history and read state. A token only ever reaches its own user's rows. */
+const notificationsRoutes: RoutePlugin = async (app, { tokens, inbox, hub }) => {
+  app.addHook('preHandler', authenticate(tokens))
+
+  app.get('/api/notifications', {
+    schema: {
+      security: bearerSecurity,
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 50 },
+          before: cursorSchema
+        }
+      },
+      response: {
+        200: {
+          type: 'object',
+          required: ['items', 'nextCursor', 'unread'],
+          properties: {
+            items: { type: 'array', items: historyItemSchema },
+            nextCursor: { type: ['string', 'null'] },
+            unread: { type: 'integer' }
+          }
+        },
+        '4xx': errorSchema
+      }
+    }
+  }, async (request) => {
+    const userId = request.principal.user.id
+    const { limit, before } = request.query
+    const page = await inbox.history(userId, limit, before === undefined ? undefined : decodeCursor(before))
+    return {
+      items: page.items.map(historyItem),
+      nextCursor: page.nextBefore === null ? null : encodeCursor(page.nextBefore),
+      unread: await inbox.unread(userId)
+    }
+  })
+
+  app.post('/api/notifications/read', {
+    schema: {
+      security: bearerSecurity,
+      body: {
+        oneOf: [
+          { type: 'object', additionalProperties: false, required: ['upTo'], properties: { upTo: cursorSchema } },
+          {
+            type: 'object',
+            additionalProperties: false,
+            required: ['ids'],
+            properties: { ids: { type: 'array', minItems: 1, maxItems: MAX_READ_IDS, items: notificationSchema.properties.id } }
+          }
+        ]
+      },
+      response: {
+        200: { type: 'object', required: ['unread'], properties: { unread: { type: 'integer' } } },
+        '4xx': errorSchema
+      }
+    }
+  }, async (request) => {
+    const userId = request.principal.user.id
+    const body = request.body
+    if (!('upTo' in body) && !('ids' in body)) throw new ApiError(400, ErrorCode.INVALID_BODY, 'body must have upTo or ids')
+    const unread = await inbox.markRead(userId, 'upTo' in body ? { upTo: decodeCursor(body.upTo) } : { ids: body.ids })
+    hub.send(userId, { text: unreadFrame(unread) })
+    return { unread }
+  })
+}
+
+function historyItem ({ seq, notification, read }: StoredNotification): StoredNotification['notification'] & { read: boolean, cursor: string } {
+  return { ...notification, read, cursor: encodeCursor(seq) }
+}
+
+export default notificationsRoutes

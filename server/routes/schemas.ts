@@ -1,0 +1,27 @@
+import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
+import type { Config } from '../config.js'
+import type { Services } from '../services.js'
+import { notificationSchema, userRefSchema, USER_ID_PATTERN } from '../notification.js'
+import { CURSOR_PATTERN } from '../frames.js'
+
+/** Fastify's error shape, the body of every 4xx and 5xx answer. */
+export const errorSchema = {
+  type: 'object',
+  required: ['statusCode', 'error', 'message', 'code'],
+  properties: {
+    statusCode: { type: 'integer' },
+    error: { type: 'string' },
+    message: { type: 'string' },
+    code: { type: 'string' }
+  }
+} as const
+
+export const userIdSchema = { type: 'string', pattern: USER_ID_PATTERN } as const
+export const cursorSchema = { type: 'string', pattern: CURSOR_PATTERN } as const
+export { notificationSchema, userRefSchema }
+
+export const bearerSecurity = [{ bearer: [] }]
+
+/** Every route plugin gets the app's services and config as its options. */
+export type RoutePlugin = FastifyPluginAsyncJsonSchemaToTs<{ Options: AppContext }>
+export type AppContext = Services & { config: Config }

@@ -1,0 +1,23 @@
+import { join } from 'node:path'
+import fastifyStatic from '@fastify/static'
+import { projectRoot } from '../project-root.js'
+import type { RoutePlugin } from './schemas.js'
+
+const PAGE_FILES = new Set(['/index.html', '/style.css', '/favicon.svg'])
+
+/** The live-feed page: web/index.html and its CSS at `/`, the compiled browser code at `/js/`. */
+const webRoutes: RoutePlugin = async (app) => {
+  const root = projectRoot()
+  await app.register(fastifyStatic, {
+    root: join(root, 'web'),
+    allowedPath: (pathName) => pathName === '/' || PAGE_FILES.has(pathName),
+    index: 'index.html'
+  })
+  await app.register(fastifyStatic, {
+    root: join(root, 'dist', 'web'),
+    prefix: '/js/',
+    decorateReply: false
+  })
+}
+
+export default webRoutes

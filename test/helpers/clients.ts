@@ -1,0 +1,90 @@
+import { WebSocket } from 'ws'
+
+/** Signs in through the dev route and returns the token. */
+export async function signIn (url: string, userId: string): Promise<string> {
+  const response = await fetch(`${url}/api/sessions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ userId })
+  })
+  if (response.status !== 201) throw new Error(`sign-in as ${userId} answered ${response.status}: ${await response.text()}`)
+  return ((await response.json()) as { token: string }).token
+}
+
+export async function follow (url: string, token: string, followeeId: string, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${url}/api/follows`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers },
+    body: JSON.stringify({ followeeId })
+  })
+}
+
+export interface Frame {
+  type: string
+  [key: string]: unknown
+}
+
+/**
+ * A WebSocket client for tests: frames are queued as they arrive and read in order with
+ * `next()`, which waits for one to come (bounded by `timeoutMs`).
+ */
+export class FeedClient {
+  readonly socket: WebSocket
+  readonly #frames: Frame[] = []
+  readonly #waiters: Array<(frame: Frame) => void> = []
+  readonly closed: Promise<{ code: number, reason: string }>
+
+  private constructor (socket: WebSocket) {
+    this.socket = socket
+    socket.on('message', (data) => {
+      const frame = JSON.parse(data.toString()) as Frame
+      const waiter = this.#waiters.shift()
+      if (waiter === undefined) this.#frames.push(frame)
+      else waiter(frame)
+    })
+    this.closed = new Promise((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })))
+  }
+
+  static async connect (url: string, token: string, since?: string): Promise<FeedClient> {
+    const query = new URLSearchParams({ token, ...(since === undefined ? {} : { since }) })
+    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/ws?${query.toString()}`)
+    const client = new FeedClient(socket)
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve())
+      socket.once('error', reject)
+    })
+    return client
+  }
+
+  get queued (): number {
+    return this.#frames.length
+  }
+
+  next (timeoutMs = 10_000): Promise<Frame> {
+    const frame = this.#frames.shift()
+    if (frame !== undefined) return Promise.resolve(frame)
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.splice(this.#waiters.indexOf(waiter), 1)
+        reject(new Error(`no frame within ${timeoutMs} ms`))
+      }, timeoutMs)
+      const waiter = (received: Frame): void => {
+        clearTimeout(timer)
+        resolve(received)
+      }
+      this.#waiters.push(waiter)
+    })
+  }
+
+  /** Reads frames until one of `type` arrives; returns it and the frames skipped on the way. */
+  async nextOf (type: string, timeoutMs = 10_000): Promise<Frame> {
+    for (;;) {
+      const frame = await this.next(timeoutMs)
+      if (frame.type === type) return frame
+    }
+  }
+
+  close (): void {
+    this.socket.terminate()
+  }
+}
