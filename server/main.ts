@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { pino } from 'pino'
@@ -8,6 +9,8 @@ import { createServices } from './services.js'
 
 /** The one entry point: config → local broker if needed → app → listen → graceful close. */
 async function main (): Promise<void> {
+  // A .env in the working directory fills in what the environment does not set.
+  if (existsSync('.env')) process.loadEnvFile('.env')
   let config: Config
   try {
     config = loadConfig()

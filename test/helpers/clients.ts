@@ -11,9 +11,10 @@ export async function signIn (url: string, userId: string): Promise<string> {
   return ((await response.json()) as { token: string }).token
 }
 
-export async function follow (url: string, token: string, followeeId: string, headers: Record<string, string> = {}): Promise<Response> {
+export async function follow (url: string, token: string, followeeId: string, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> {
   return fetch(`${url}/api/follows`, {
     method: 'POST',
+    ...(signal === undefined ? {} : { signal }),
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers },
     body: JSON.stringify({ followeeId })
   })

@@ -1,0 +1,99 @@
+import t from 'tap'
+import { startLocalKafka, type LocalKafka } from '../../kafka/launcher.js'
+import { FeedClient, follow, signIn } from '../helpers/clients.js'
+import { startGateway, tempDir, type Gateway } from '../helpers/gateway.js'
+import { recordCount } from '../helpers/kafka.js'
+
+// These tests stop and freeze a broker, so they run their own instead of the shared one.
+const SEND_TIMEOUT_MS = 2000
+/** A POST must answer within this bound while the broker is gone: it may fail, never hang. */
+const ANSWER_BOUND_MS = SEND_TIMEOUT_MS + 8000
+const RECOVERY_BOUND_MS = 90_000
+
+t.test('broker outages: 503 in bounded time, nothing half-written, recovery by itself', async (t) => {
+  const kafkaDir = tempDir(t)
+  let kafka: LocalKafka = await startLocalKafka({ dataDir: kafkaDir })
+  t.teardown(() => kafka.stop())
+  const brokers = kafka.brokers.join(',')
+  const gateway = await startGateway(t, { env: { KAFKA_BROKERS: brokers, KAFKA_SEND_TIMEOUT_MS: String(SEND_TIMEOUT_MS) } })
+  const [emma, bruno] = await Promise.all([signIn(gateway.url, '1'), signIn(gateway.url, '2')])
+  const tab = await FeedClient.connect(gateway.url, emma)
+  t.teardown(() => tab.close())
+  t.equal((await tab.next()).type, 'ready')
+
+  const accepted: string[] = []
+  const received: string[] = []
+  const followOnce = async (): Promise<number> => {
+    const response = await follow(gateway.url, bruno, '1', {}, AbortSignal.timeout(ANSWER_BOUND_MS))
+    const body = await response.json() as { notification?: { id: string }, code?: string }
+    if (response.status === 202) accepted.push(body.notification!.id)
+    else {
+      t.equal(response.status, 503, 'a follow that Kafka did not take answers 503')
+      t.equal(body.code, 'KAFKA_UNAVAILABLE')
+      t.ok(response.headers.get('retry-after'), 'with Retry-After')
+    }
+    return response.status
+  }
+  const receiveAccepted = async (): Promise<void> => {
+    while (received.length < accepted.length) {
+      const frame = await tab.next(RECOVERY_BOUND_MS)
+      if (frame.type === 'notification') received.push((frame.notification as { id: string }).id)
+    }
+  }
+
+  t.equal(await followOnce(), 202, 'healthy broker: accepted')
+  await receiveAccepted()
+
+  await t.test('broker stopped', async (t) => {
+    await kafka.stop()
+    t.equal(await followOnce(), 503, 'a follow while the broker is down answers 503')
+    const ready = await fetch(`${gateway.url}/readyz`)
+    t.equal(ready.status, 503, '/readyz says not ready')
+    t.match(await ready.json(), { status: 'not ready', reasons: [/Kafka/] }, 'and why')
+
+    kafka = await startLocalKafka({ dataDir: kafkaDir })
+    t.equal(kafka.brokers.join(','), brokers, 'the broker is back on the same address')
+    await waitUntilAccepted(gateway, followOnce)
+    await receiveAccepted()
+    await waitUntilReady(gateway)
+  })
+
+  await t.test('broker frozen (SIGSTOP)', async (t) => {
+    process.kill(kafka.pid, 'SIGSTOP')
+    let thawed = false
+    const thaw = (): void => { if (!thawed) process.kill(kafka.pid, 'SIGCONT'); thawed = true }
+    t.teardown(thaw)
+    t.equal(await followOnce(), 503, 'a follow while the broker is frozen answers 503 instead of hanging')
+    thaw()
+    await waitUntilAccepted(gateway, followOnce)
+    await receiveAccepted()
+  })
+
+  t.same(received, accepted, 'every accepted follow reached the open tab exactly once, in order')
+  // A 503 means "not known to be written": a frozen broker may still write what timed out. The
+  // topic may hold those, never a record the gateway half-wrote.
+  const records = await recordCount(gateway.config.kafka.topic)
+  t.ok(records >= accepted.length, `the topic holds every accepted follow (${records} records, ${accepted.length} accepted)`)
+  const history = await fetch(`${gateway.url}/api/notifications?limit=100`, { headers: { authorization: `Bearer ${emma}` } })
+  const ids = (await history.json() as { items: Array<{ id: string }> }).items.map((item) => item.id)
+  t.equal(new Set(ids).size, ids.length, 'no notification is stored twice')
+  for (const id of accepted) t.ok(ids.includes(id), `accepted ${id} is in the inbox`)
+})
+
+/** Follows until one is accepted again (each attempt is itself bounded), within the recovery bound. */
+async function waitUntilAccepted (gateway: Gateway, followOnce: () => Promise<number>): Promise<void> {
+  const deadline = Date.now() + RECOVERY_BOUND_MS
+  while (Date.now() < deadline) {
+    if (await followOnce() === 202) return
+    await fetch(`${gateway.url}/readyz`) // paces the retries on a real request, not a sleep
+  }
+  throw new Error(`the gateway did not accept follows again within ${RECOVERY_BOUND_MS} ms`)
+}
+
+async function waitUntilReady (gateway: Gateway): Promise<void> {
+  const deadline = Date.now() + RECOVERY_BOUND_MS
+  while (Date.now() < deadline) {
+    if ((await fetch(`${gateway.url}/readyz`)).status === 200) return
+  }
+  throw new Error(`/readyz did not recover within ${RECOVERY_BOUND_MS} ms`)
+}

@@ -1,0 +1,115 @@
+import t from 'tap'
+import { FeedClient, follow, signIn, type Frame } from '../helpers/clients.js'
+import { startGateway, type Gateway } from '../helpers/gateway.js'
+
+const MISSED = 1000
+const CONCURRENCY = 25
+
+interface NotificationFrame extends Frame { notification: { id: string }, cursor: string }
+
+/** Bruno follows Emma `count` times, CONCURRENCY at a time; returns the accepted ids. */
+async function followMany (gateway: Gateway, token: string, count: number): Promise<string[]> {
+  const ids: string[] = []
+  for (let start = 0; start < count; start += CONCURRENCY) {
+    const batch = Array.from({ length: Math.min(CONCURRENCY, count - start) }, async () => {
+      const response = await follow(gateway.url, token, '1')
+      if (response.status !== 202) throw new Error(`follow answered ${response.status}: ${await response.text()}`)
+      return ((await response.json()) as { notification: { id: string } }).notification.id
+    })
+    ids.push(...await Promise.all(batch))
+  }
+  return ids
+}
+
+/** Waits (bounded) until the consumer has stored `count` unread notifications for the token's user. */
+async function waitForUnread (gateway: Gateway, token: string, count: number, boundMs = 60_000): Promise<void> {
+  const deadline = Date.now() + boundMs
+  for (;;) {
+    const response = await fetch(`${gateway.url}/api/notifications?limit=1`, { headers: { authorization: `Bearer ${token}` } })
+    const { unread } = await response.json() as { unread: number }
+    if (unread >= count) return
+    if (Date.now() > deadline) throw new Error(`only ${unread} of ${count} notifications stored after ${boundMs} ms`)
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+}
+
+async function readNotifications (client: FeedClient, count: number): Promise<NotificationFrame[]> {
+  const frames: NotificationFrame[] = []
+  while (frames.length < count) {
+    const frame = await client.next()
+    if (frame.type === 'notification') frames.push(frame as NotificationFrame)
+  }
+  return frames
+}
+
+t.test(`a user offline while ${MISSED} notifications arrive gets them all with since, in order, once, then synced`, async (t) => {
+  const gateway = await startGateway(t)
+  const [emma, bruno] = await Promise.all([signIn(gateway.url, '1'), signIn(gateway.url, '2')])
+
+  const online = await FeedClient.connect(gateway.url, emma)
+  t.equal((await online.next()).type, 'ready')
+  const [first] = await followMany(gateway, bruno, 1)
+  const seen = await online.nextOf('notification') as NotificationFrame
+  t.equal(seen.notification.id, first)
+  online.close()
+  await online.closed
+
+  const missed = await followMany(gateway, bruno, MISSED)
+  await waitForUnread(gateway, emma, MISSED + 1)
+
+  const back = await FeedClient.connect(gateway.url, emma, seen.cursor)
+  t.teardown(() => back.close())
+  t.same(await back.next(), { type: 'ready', user: { id: '1', name: 'Emma' }, unread: MISSED + 1 })
+  const replay: NotificationFrame[] = []
+  for (let i = 0; i < MISSED; i++) replay.push(await back.next() as NotificationFrame)
+  t.ok(replay.every((frame) => frame.type === 'notification'), 'the replay is notification frames only')
+  const cursors = replay.map((frame) => Number(frame.cursor))
+  t.ok(cursors.every((cursor, i) => i === 0 || cursor > cursors[i - 1]!), 'in cursor order')
+  t.ok(cursors[0]! > Number(seen.cursor), 'starting after the cursor given')
+  const ids = replay.map((frame) => frame.notification.id)
+  t.equal(new Set(ids).size, MISSED, 'no duplicate')
+  t.same([...ids].sort(), [...missed].sort(), 'exactly the missed ones')
+  t.same(await back.next(), { type: 'synced', cursor: replay.at(-1)!.cursor }, 'then synced, at the last cursor')
+})
+
+t.test('a stream dropped mid-way and resumed from its last cursor has no gap and no duplicate, with live follows during catch-up', async (t) => {
+  const gateway = await startGateway(t)
+  const [emma, bruno] = await Promise.all([signIn(gateway.url, '1'), signIn(gateway.url, '2')])
+  const before = await followMany(gateway, bruno, 600)
+  await waitForUnread(gateway, emma, 600)
+
+  const first = await FeedClient.connect(gateway.url, emma, '0')
+  t.equal((await first.next()).type, 'ready')
+  const part = await readNotifications(first, 250)
+  first.close()
+
+  // Resume while more follows keep arriving: the switch from replay to live must not lose or double any.
+  const live = followMany(gateway, bruno, 200)
+  const second = await FeedClient.connect(gateway.url, emma, part.at(-1)!.cursor)
+  t.teardown(() => second.close())
+  t.equal((await second.next()).type, 'ready')
+  const during = await live
+  const rest: NotificationFrame[] = []
+  let synced = false
+  while (rest.length < before.length + during.length - part.length) {
+    const frame = await second.next()
+    if (frame.type === 'synced') synced = true
+    else if (frame.type === 'notification') rest.push(frame as NotificationFrame)
+  }
+  t.ok(synced, 'synced came during the stream')
+  const all = [...part, ...rest]
+  const ids = all.map((frame) => frame.notification.id)
+  t.equal(new Set(ids).size, ids.length, 'no duplicate across the two connections')
+  t.same([...ids].sort(), [...before, ...during].sort(), 'no gap: every accepted follow arrived')
+  const cursors = all.map((frame) => Number(frame.cursor))
+  t.ok(cursors.every((cursor, i) => i === 0 || cursor > cursors[i - 1]!), 'cursors strictly increase across both')
+})
+
+t.test('an unknown cursor gets synced with reset, not silence', async (t) => {
+  const gateway = await startGateway(t)
+  const emma = await signIn(gateway.url, '1')
+  const client = await FeedClient.connect(gateway.url, emma, '999999999')
+  t.teardown(() => client.close())
+  t.equal((await client.next()).type, 'ready')
+  t.same(await client.next(), { type: 'synced', cursor: '0', reset: true })
+})

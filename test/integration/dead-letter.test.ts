@@ -1,0 +1,58 @@
+import t from 'tap'
+import { FeedClient, signIn } from '../helpers/clients.js'
+import { startGateway } from '../helpers/gateway.js'
+import { rawProducer, readTopic } from '../helpers/kafka.js'
+import { followNotification } from '../../server/notification.js'
+
+const emma = { id: '1', name: 'Emma' }
+const bruno = { id: '2', name: 'Bruno' }
+
+t.test('poison records go to the DLQ with their reason; the next good record is still delivered', async (t) => {
+  const gateway = await startGateway(t)
+  const { topic, dlqTopic } = gateway.config.kafka
+  const token = await signIn(gateway.url, '1')
+  const tab = await FeedClient.connect(gateway.url, token)
+  t.teardown(() => tab.close())
+  t.equal((await tab.next()).type, 'ready')
+
+  const good = followNotification(bruno, emma)
+  const wrongType = { ...followNotification(bruno, emma), type: 'poke' }
+  const poison = [
+    { key: '1', value: 'not json {', kind: 'not-json' },
+    { key: '1', value: JSON.stringify({ hello: 'world' }), kind: 'invalid' },
+    { key: '1', value: JSON.stringify({ ...followNotification(bruno, emma), userId: 1 }), kind: 'invalid' },
+    { key: '1', value: JSON.stringify(wrongType), kind: 'invalid' },
+    { key: '1', value: 'x'.repeat(70 * 1024), kind: 'too-large' },
+    { key: null, value: JSON.stringify(followNotification(bruno, emma)), kind: 'missing-key' },
+    { key: '2', value: JSON.stringify(followNotification(bruno, emma)), kind: 'key-mismatch' },
+    { key: '99', value: JSON.stringify({ ...followNotification(bruno, emma), userId: '99' }), kind: 'unknown-user' },
+    { key: '1', value: '', kind: 'empty' }
+  ]
+  const producer = await rawProducer(t)
+  // All in one partition (key '1'), so the good record comes after every poison one.
+  await producer.send({
+    topic,
+    messages: [
+      ...poison.map(({ key, value }) => ({ key, value, partition: 0 })),
+      { key: '1', value: JSON.stringify(good), partition: 0 }
+    ]
+  })
+
+  const frame = await tab.next()
+  t.equal(frame.type, 'notification', 'the consumer went on past the poison')
+  t.equal((frame.notification as { id: string }).id, good.id)
+
+  const dead = await readTopic(t, dlqTopic, poison.length)
+  t.equal(dead.length, poison.length, 'every poison record is in the DLQ')
+  const reasons = dead.map((message) => message.headers?.['dlq-reason']?.toString() ?? '')
+  t.same(reasons.map((reason) => reason.split(':')[0]), poison.map((p) => p.kind), 'each with the reason, in order')
+  for (const message of dead) {
+    t.equal(message.headers?.['dlq-source-topic']?.toString(), topic)
+    t.match(message.headers?.['dlq-source-offset']?.toString(), /^\d+$/)
+  }
+  t.equal(dead[0]?.value?.toString(), 'not json {', 'the original bytes are kept')
+
+  const metrics = await (await fetch(`${gateway.url}/metrics`)).text()
+  t.match(metrics, /notify_dlq_records_total\{reason="invalid"\} 3/)
+  t.match(metrics, /notify_dlq_records_total\{reason="not-json"\} 1/)
+})
