@@ -1,0 +1,224 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import t from 'tap'
+import { exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose'
+import { SERVICE_SCOPE, Tokens, type TokenSettings } from '../../server/auth/tokens.js'
+import { createDirectory, DEFAULT_USERS } from '../../server/directory.js'
+import { ApiError } from '../../server/errors.js'
+
+const directory = createDirectory(DEFAULT_USERS)
+const emma = { id: '1', name: 'Emma' }
+const SECRET = 'a-test-secret-that-is-long-enough-for-hs256'
+const OTHER_SECRET = 'another-secret-that-is-long-enough-for-hs256'
+const DEV_ISSUER = 'kafka-notify-dev'
+const UNAUTHORIZED = { statusCode: 401, code: 'UNAUTHORIZED' }
+
+function settings (overrides: Partial<TokenSettings> = {}): TokenSettings {
+  return { mode: 'dev', secret: SECRET, jwksUrl: undefined, issuer: undefined, audience: undefined, sessionTtlSeconds: 600, ...overrides }
+}
+
+function inAnHour (): number {
+  return Math.floor(Date.now() / 1000) + 3600
+}
+
+/** An HS256 token with the given claims, signed with `secret`. */
+async function hs256 (secret: string, claims: JWTPayload, alg = 'HS256'): Promise<string> {
+  return new SignJWT(claims).setProtectedHeader({ alg }).sign(new TextEncoder().encode(secret))
+}
+
+function base64url (value: unknown): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url')
+}
+
+t.test('dev mode: a signed token verifies as its user', async (t) => {
+  const tokens = new Tokens(settings(), directory)
+  t.equal(tokens.mode, 'dev')
+  const before = Math.floor(Date.now() / 1000)
+  const { token, expiresAt } = await tokens.sign(emma)
+  const principal = await tokens.verify(token)
+  t.same(principal.user, emma)
+  t.equal(principal.service, false)
+  t.ok(principal.expiresAt !== undefined && principal.expiresAt >= before + 600 && principal.expiresAt <= before + 601, 'expires after the session TTL')
+  t.equal(expiresAt, new Date(principal.expiresAt! * 1000).toISOString(), 'expiresAt is the token\'s exp in ISO-8601')
+})
+
+t.test('dev mode without a secret signs with a random one per instance', async (t) => {
+  const first = new Tokens(settings({ secret: undefined }), directory)
+  const second = new Tokens(settings({ secret: undefined }), directory)
+  const { token } = await first.sign(emma)
+  t.same((await first.verify(token)).user, emma)
+  await t.rejects(second.verify(token), UNAUTHORIZED, 'another process cannot verify it')
+})
+
+t.test('an expired token is refused with TOKEN_EXPIRED', async (t) => {
+  const expired = new Tokens(settings({ sessionTtlSeconds: -10 }), directory)
+  const { token } = await expired.sign(emma)
+  await t.rejects(expired.verify(token), { statusCode: 401, code: 'TOKEN_EXPIRED' })
+  const error = await expired.verify(token).catch((error: unknown) => error)
+  t.type(error, ApiError)
+})
+
+t.test('dev mode refuses every token it did not sign for a directory user', async (t) => {
+  const tokens = new Tokens(settings(), directory)
+  const { token } = await tokens.sign(emma)
+  const [header, payload, signature] = token.split('.') as [string, string, string]
+
+  t.test('a tampered signature', async (t) => {
+    const flipped = (signature[0] === 'A' ? 'B' : 'A') + signature.slice(1)
+    await t.rejects(tokens.verify(`${header}.${payload}.${flipped}`), UNAUTHORIZED)
+  })
+
+  t.test('a tampered payload', async (t) => {
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as JWTPayload
+    const asBruno = base64url({ ...claims, sub: '2' })
+    await t.rejects(tokens.verify(`${header}.${asBruno}.${signature}`), UNAUTHORIZED)
+  })
+
+  t.test('an alg:none token', async (t) => {
+    const claims = { sub: '1', iss: DEV_ISSUER, exp: inAnHour() }
+    await t.rejects(tokens.verify(`${base64url({ alg: 'none' })}.${base64url(claims)}.`), UNAUTHORIZED)
+    await t.rejects(tokens.verify(`${base64url({ alg: 'none', typ: 'JWT' })}.${base64url(claims)}.${signature}`), UNAUTHORIZED)
+  })
+
+  t.test('a token signed with another secret', async (t) => {
+    const other = new Tokens(settings({ secret: OTHER_SECRET }), directory)
+    await t.rejects(tokens.verify((await other.sign(emma)).token), UNAUTHORIZED)
+  })
+
+  t.test('a token with the right secret and another HMAC algorithm', async (t) => {
+    await t.rejects(tokens.verify(await hs256(SECRET, { sub: '1', iss: DEV_ISSUER, exp: inAnHour() }, 'HS512')), UNAUTHORIZED)
+  })
+
+  t.test('a token from another issuer', async (t) => {
+    await t.rejects(tokens.verify(await hs256(SECRET, { sub: '1', iss: 'someone-else', exp: inAnHour() })), UNAUTHORIZED)
+  })
+
+  t.test('a token without exp', async (t) => {
+    await t.rejects(tokens.verify(await hs256(SECRET, { sub: '1', iss: DEV_ISSUER })), UNAUTHORIZED)
+  })
+
+  t.test('a token whose sub is not a directory user', async (t) => {
+    const stranger = await hs256(SECRET, { sub: '99', iss: DEV_ISSUER, exp: inAnHour() })
+    await t.rejects(tokens.verify(stranger), { ...UNAUTHORIZED, message: /subject is not a known user/ })
+    const numericSub = await hs256(SECRET, { sub: 1 as unknown as string, iss: DEV_ISSUER, exp: inAnHour() })
+    await t.rejects(tokens.verify(numericSub), UNAUTHORIZED, 'a non-string sub')
+  })
+
+  t.test('garbage', async (t) => {
+    for (const garbage of ['garbage', '', 'a.b.c', '...', `${header}.${payload}`, `${token}.extra`]) {
+      await t.rejects(tokens.verify(garbage), UNAUTHORIZED, JSON.stringify(garbage))
+    }
+  })
+})
+
+t.test('dev mode with an audience signs and checks it', async (t) => {
+  const tokens = new Tokens(settings({ audience: 'notify' }), directory)
+  t.same((await tokens.verify((await tokens.sign(emma)).token)).user, emma)
+  const noAudience = await hs256(SECRET, { sub: '1', iss: DEV_ISSUER, exp: inAnHour() })
+  await t.rejects(tokens.verify(noAudience), UNAUTHORIZED)
+})
+
+t.test('jwt mode with an HS256 secret', async (t) => {
+  const tokens = new Tokens(settings({ mode: 'jwt', issuer: 'https://id.example.com/', audience: 'notify' }), directory)
+  const good = { sub: '2', iss: 'https://id.example.com/', aud: 'notify', exp: inAnHour() }
+
+  t.test('verifies a token from the identity service', async (t) => {
+    const principal = await tokens.verify(await hs256(SECRET, good))
+    t.same(principal, { user: { id: '2', name: 'Bruno' }, service: false, expiresAt: good.exp })
+  })
+
+  t.test('checks the issuer and the audience', async (t) => {
+    await t.rejects(tokens.verify(await hs256(SECRET, { ...good, iss: 'https://evil.example.com/' })), UNAUTHORIZED, 'wrong issuer')
+    await t.rejects(tokens.verify(await hs256(SECRET, { ...good, aud: 'another-api' })), UNAUTHORIZED, 'wrong audience')
+    const { iss: _iss, ...noIssuer } = good
+    await t.rejects(tokens.verify(await hs256(SECRET, noIssuer)), UNAUTHORIZED, 'no issuer')
+    const { aud: _aud, ...noAudience } = good
+    await t.rejects(tokens.verify(await hs256(SECRET, noAudience)), UNAUTHORIZED, 'no audience')
+    t.same((await tokens.verify(await hs256(SECRET, { ...good, aud: ['other', 'notify'] }))).user.id, '2', 'one of several audiences')
+  })
+
+  t.test('refuses an expired token with TOKEN_EXPIRED, a foreign signature with UNAUTHORIZED', async (t) => {
+    await t.rejects(tokens.verify(await hs256(SECRET, { ...good, exp: Math.floor(Date.now() / 1000) - 60 })), { statusCode: 401, code: 'TOKEN_EXPIRED' })
+    await t.rejects(tokens.verify(await hs256(OTHER_SECRET, good)), UNAUTHORIZED)
+  })
+
+  t.test('a dev-issued token is not accepted', async (t) => {
+    await t.rejects(tokens.verify(await hs256(SECRET, { ...good, iss: DEV_ISSUER })), UNAUTHORIZED)
+  })
+
+  t.test('does not sign tokens', async (t) => {
+    await t.rejects(tokens.sign(emma), { message: 'Only dev mode signs tokens' })
+  })
+
+  t.test('the service scope makes the principal a service', async (t) => {
+    t.equal((await tokens.verify(await hs256(SECRET, { ...good, scope: SERVICE_SCOPE }))).service, true)
+    t.equal((await tokens.verify(await hs256(SECRET, { ...good, scope: 'notify:service' }))).service, true)
+    t.equal((await tokens.verify(await hs256(SECRET, { ...good, scope: 'openid notify:service profile' }))).service, true, 'among other scopes')
+    t.equal((await tokens.verify(await hs256(SECRET, { ...good, scope: 'notify:services' }))).service, false, 'a longer scope')
+    t.equal((await tokens.verify(await hs256(SECRET, { ...good, scope: 'openid profile' }))).service, false, 'other scopes only')
+    t.equal((await tokens.verify(await hs256(SECRET, { ...good, scope: ['notify:service'] }))).service, false, 'scope must be a string')
+  })
+})
+
+t.test('jwt mode with a JWKS URL', async (t) => {
+  const { privateKey, publicKey } = await generateKeyPair('RS256')
+  const other = await generateKeyPair('RS256')
+  const jwk = { ...await exportJWK(publicKey), kid: 'key-1', alg: 'RS256', use: 'sig' }
+  let fetches = 0
+  const server = createServer((request, response) => {
+    fetches++
+    if (request.url !== '/.well-known/jwks.json') {
+      response.writeHead(404).end()
+      return
+    }
+    response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => {
+    server.closeAllConnections()
+    server.close(() => resolve())
+  }))
+  const jwksUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`
+  const tokens = new Tokens(settings({ mode: 'jwt', secret: undefined, jwksUrl, issuer: 'https://id.example.com/' }), directory)
+  const claims = { sub: '3', iss: 'https://id.example.com/', exp: inAnHour() }
+  const rs256 = async (key: typeof privateKey, kid = 'key-1'): Promise<string> =>
+    new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid }).sign(key)
+
+  const principal = await tokens.verify(await rs256(privateKey))
+  t.same(principal.user, { id: '3', name: 'Rick' }, 'an RS256 token signed by the published key verifies')
+  t.ok(fetches >= 1, 'the key set was fetched from the URL')
+
+  await t.rejects(tokens.verify(await rs256(other.privateKey)), UNAUTHORIZED, 'another key under the same kid')
+  await t.rejects(tokens.verify(await rs256(other.privateKey, 'key-2')), UNAUTHORIZED, 'a key the set does not have')
+
+  const publicPem = Buffer.from(JSON.stringify(jwk))
+  const confused = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid: 'key-1' }).sign(publicPem)
+  await t.rejects(tokens.verify(confused), UNAUTHORIZED, 'HS256 with the public key as secret (algorithm confusion)')
+
+  const none = `${base64url({ alg: 'none', kid: 'key-1' })}.${base64url(claims)}.`
+  await t.rejects(tokens.verify(none), UNAUTHORIZED, 'alg:none')
+
+  const expired = await new SignJWT({ ...claims, exp: Math.floor(Date.now() / 1000) - 60 })
+    .setProtectedHeader({ alg: 'RS256', kid: 'key-1' }).sign(privateKey)
+  await t.rejects(tokens.verify(expired), { statusCode: 401, code: 'TOKEN_EXPIRED' })
+})
+
+t.test('jwt mode with both a secret and a JWKS URL accepts either kind of token', async (t) => {
+  const { privateKey, publicKey } = await generateKeyPair('ES256')
+  const jwk = { ...await exportJWK(publicKey), kid: 'es', alg: 'ES256' }
+  const server = createServer((_request, response) => {
+    response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => {
+    server.closeAllConnections()
+    server.close(() => resolve())
+  }))
+  const jwksUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`
+  const tokens = new Tokens(settings({ mode: 'jwt', jwksUrl }), directory)
+  const claims = { sub: '4', exp: inAnHour() }
+  const es256 = await new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: 'es' }).sign(privateKey)
+  t.equal((await tokens.verify(es256)).user.name, 'Lena', 'ES256 through the JWKS')
+  t.equal((await tokens.verify(await hs256(SECRET, claims))).user.name, 'Lena', 'HS256 through the secret')
+  await t.rejects(tokens.verify(await hs256(OTHER_SECRET, claims)), UNAUTHORIZED)
+})

@@ -1,0 +1,197 @@
+import t from 'tap'
+import { ConfigError, loadConfig } from '../server/config.js'
+
+const SECRET = 'a-secret-of-at-least-thirty-two-characters'
+
+/** What loadConfig throws for `env` (undefined when it accepts it). */
+function refusal (env: Record<string, string>): unknown {
+  try {
+    loadConfig(env)
+  } catch (error) {
+    return error
+  }
+  return undefined
+}
+
+t.test('defaults', async (t) => {
+  const config = loadConfig({})
+  t.same(config, {
+    host: '127.0.0.1',
+    port: 3000,
+    logLevel: 'info',
+    dataDir: './data',
+    usersFile: undefined,
+    kafka: {
+      brokers: undefined,
+      clientId: 'kafka-notify',
+      topic: 'notifications',
+      dlqTopic: 'notifications.dlq',
+      partitions: 6,
+      replicationFactor: 1,
+      groupId: 'notify-gateway',
+      sendTimeoutMs: 5000,
+      localPort: 9092,
+      localControllerPort: 9093
+    },
+    auth: {
+      mode: 'dev',
+      secret: undefined,
+      jwksUrl: undefined,
+      issuer: undefined,
+      audience: undefined,
+      sessionTtlSeconds: 3600
+    },
+    ws: { heartbeatMs: 30000, maxBufferedBytes: 1048576 },
+    inbox: { maxPerUser: 1000, maxAgeDays: 30 },
+    compatTutorial: false,
+    shutdownGraceMs: 10000
+  })
+})
+
+t.test('an empty variable counts as unset', async (t) => {
+  const config = loadConfig({ PORT: '', KAFKA_BROKERS: '', COMPAT_TUTORIAL: '' })
+  t.equal(config.port, 3000)
+  t.equal(config.kafka.brokers, undefined)
+  t.equal(config.compatTutorial, false)
+})
+
+t.test('the environment is read from process.env by default', async (t) => {
+  const before = process.env.KAFKA_CLIENT_ID
+  process.env.KAFKA_CLIENT_ID = 'from-process-env'
+  t.teardown(() => {
+    if (before === undefined) delete process.env.KAFKA_CLIENT_ID
+    else process.env.KAFKA_CLIENT_ID = before
+  })
+  t.equal(loadConfig().kafka.clientId, 'from-process-env')
+})
+
+t.test('good values are coerced to their types', async (t) => {
+  const config = loadConfig({
+    HOST: '0.0.0.0',
+    PORT: '8080',
+    LOG_LEVEL: 'warn',
+    DATA_DIR: '/var/lib/notify',
+    USERS_FILE: '/etc/notify/users.json',
+    KAFKA_BROKERS: 'kafka-1:9092,kafka-2:9093',
+    KAFKA_CLIENT_ID: 'gw',
+    KAFKA_TOPIC: 'events.follow',
+    KAFKA_DLQ_TOPIC: 'events.follow.dlq',
+    KAFKA_PARTITIONS: '12',
+    KAFKA_REPLICATION_FACTOR: '3',
+    KAFKA_GROUP_ID: 'group-a',
+    KAFKA_SEND_TIMEOUT_MS: '2500',
+    LOCAL_KAFKA_PORT: '19092',
+    LOCAL_KAFKA_CONTROLLER_PORT: '19093',
+    AUTH_MODE: 'jwt',
+    AUTH_SECRET: SECRET,
+    AUTH_JWKS_URL: 'https://id.example.com/.well-known/jwks.json',
+    AUTH_ISSUER: 'https://id.example.com/',
+    AUTH_AUDIENCE: 'notify',
+    SESSION_TTL_SECONDS: '600',
+    WS_HEARTBEAT_MS: '15000',
+    WS_MAX_BUFFERED_BYTES: '65536',
+    INBOX_MAX_PER_USER: '200',
+    INBOX_MAX_AGE_DAYS: '0.5',
+    COMPAT_TUTORIAL: '1',
+    SHUTDOWN_GRACE_MS: '3000'
+  })
+  t.equal(config.host, '0.0.0.0')
+  t.equal(config.port, 8080)
+  t.equal(config.logLevel, 'warn')
+  t.equal(config.dataDir, '/var/lib/notify')
+  t.equal(config.usersFile, '/etc/notify/users.json')
+  t.same(config.kafka, {
+    brokers: ['kafka-1:9092', 'kafka-2:9093'],
+    clientId: 'gw',
+    topic: 'events.follow',
+    dlqTopic: 'events.follow.dlq',
+    partitions: 12,
+    replicationFactor: 3,
+    groupId: 'group-a',
+    sendTimeoutMs: 2500,
+    localPort: 19092,
+    localControllerPort: 19093
+  })
+  t.same(config.auth, {
+    mode: 'jwt',
+    secret: SECRET,
+    jwksUrl: 'https://id.example.com/.well-known/jwks.json',
+    issuer: 'https://id.example.com/',
+    audience: 'notify',
+    sessionTtlSeconds: 600
+  })
+  t.same(config.ws, { heartbeatMs: 15000, maxBufferedBytes: 65536 })
+  t.same(config.inbox, { maxPerUser: 200, maxAgeDays: 0.5 })
+  t.equal(config.compatTutorial, true)
+  t.equal(config.shutdownGraceMs, 3000)
+  t.equal(typeof config.port, 'number')
+  t.equal(typeof config.kafka.partitions, 'number')
+  t.equal(typeof config.compatTutorial, 'boolean')
+})
+
+t.test('COMPAT_TUTORIAL accepts the usual spellings of a flag', async (t) => {
+  for (const value of ['1', 'true', 'TRUE', 'yes', 'on']) {
+    t.equal(loadConfig({ COMPAT_TUTORIAL: value }).compatTutorial, true, value)
+  }
+  for (const value of ['0', 'false', 'False', 'no', 'off']) {
+    t.equal(loadConfig({ COMPAT_TUTORIAL: value }).compatTutorial, false, value)
+  }
+})
+
+t.test('a single broker, and the jwt mode with only a JWKS URL, are accepted', async (t) => {
+  t.same(loadConfig({ KAFKA_BROKERS: '127.0.0.1:9092' }).kafka.brokers, ['127.0.0.1:9092'])
+  const config = loadConfig({ AUTH_MODE: 'jwt', AUTH_JWKS_URL: 'http://127.0.0.1:8080/jwks' })
+  t.equal(config.auth.mode, 'jwt')
+  t.equal(config.auth.secret, undefined)
+})
+
+t.test('bad values are refused with a ConfigError naming the variable', async (t) => {
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ PORT: 'abc' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ PORT: '80.5' }, 'PORT'],
+    [{ KAFKA_PARTITIONS: '0' }, 'KAFKA_PARTITIONS'],
+    [{ KAFKA_PARTITIONS: '-3' }, 'KAFKA_PARTITIONS'],
+    [{ KAFKA_REPLICATION_FACTOR: 'three' }, 'KAFKA_REPLICATION_FACTOR'],
+    [{ AUTH_MODE: 'x' }, 'AUTH_MODE'],
+    [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
+    [{ KAFKA_BROKERS: 'localhost' }, 'KAFKA_BROKERS'],
+    [{ KAFKA_BROKERS: 'localhost:port' }, 'KAFKA_BROKERS'],
+    [{ KAFKA_BROKERS: 'a:9092,,b:9092' }, 'KAFKA_BROKERS'],
+    [{ KAFKA_BROKERS: 'a:9092, b:9092' }, 'KAFKA_BROKERS'],
+    [{ KAFKA_TOPIC: 'bad topic' }, 'KAFKA_TOPIC'],
+    [{ COMPAT_TUTORIAL: 'maybe' }, 'COMPAT_TUTORIAL'],
+    [{ AUTH_MODE: 'jwt' }, 'AUTH_MODE'],
+    [{ AUTH_MODE: 'jwt', AUTH_JWKS_URL: 'ftp://id.example.com/jwks' }, 'AUTH_JWKS_URL'],
+    [{ KAFKA_TOPIC: 'events', KAFKA_DLQ_TOPIC: 'events' }, 'KAFKA_DLQ_TOPIC'],
+    [{ KAFKA_DLQ_TOPIC: 'notifications' }, 'KAFKA_DLQ_TOPIC'],
+    [{ AUTH_SECRET: 'too-short' }, 'AUTH_SECRET'],
+    [{ AUTH_MODE: 'jwt', AUTH_SECRET: 'too-short' }, 'AUTH_SECRET'],
+    [{ SESSION_TTL_SECONDS: '5' }, 'SESSION_TTL_SECONDS'],
+    [{ WS_HEARTBEAT_MS: '10' }, 'WS_HEARTBEAT_MS'],
+    [{ INBOX_MAX_AGE_DAYS: '0' }, 'INBOX_MAX_AGE_DAYS']
+  ]
+  for (const [env, variable] of cases) {
+    t.test(JSON.stringify(env), async (t) => {
+      const error = refusal(env)
+      t.type(error, ConfigError, 'throws a ConfigError')
+      t.match((error as Error | undefined)?.message, variable, `the message names ${variable}`)
+    })
+  }
+})
+
+t.test('every bad variable is named at once, with the value it got', async (t) => {
+  const thrown = refusal({ PORT: 'abc', KAFKA_PARTITIONS: '0' })
+  t.type(thrown, ConfigError)
+  const message = (thrown as Error).message
+  t.match(message, /PORT: .*\(got "abc"\)/)
+  t.match(message, /KAFKA_PARTITIONS: .*\(got "0"\)/)
+})
+
+t.test('a refused AUTH_SECRET is not echoed into the error (it ends up in logs)', { todo: 'BUG: config.ts prints the refused value, (got "…"), for every variable, AUTH_SECRET included' }, async (t) => {
+  const secret = 'hunter2-but-a-little-longer'
+  const error = refusal({ AUTH_SECRET: secret })
+  t.type(error, ConfigError)
+  t.match((error as Error | undefined)?.message, 'AUTH_SECRET')
+  t.notMatch((error as Error | undefined)?.message, secret)
+})

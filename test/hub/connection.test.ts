@@ -1,0 +1,228 @@
+import { mock } from 'node:test'
+import t from 'tap'
+import { CloseCode } from '../../server/hub/close-codes.js'
+import { Connection, type HubSocket } from '../../server/hub/connection.js'
+
+const OPEN = 1
+const CLOSING = 2
+const CLOSED = 3
+
+/** A socket that records what the connection does to it, like `ws` would see it. */
+class FakeSocket implements HubSocket {
+  readyState = OPEN
+  bufferedAmount = 0
+  readonly sent: string[] = []
+  readonly closes: Array<{ code: number, reason: string }> = []
+  pings = 0
+  terminations = 0
+  /** When false, `send` keeps the written callbacks instead of calling them. */
+  flushes = true
+  readonly unflushed: Array<(error?: Error) => void> = []
+
+  send (data: string, written?: (error?: Error) => void): void {
+    this.sent.push(data)
+    if (written === undefined) return
+    if (this.flushes) written()
+    else this.unflushed.push(written)
+  }
+
+  ping (): void {
+    this.pings++
+  }
+
+  close (code: number, reason: string): void {
+    this.closes.push({ code, reason })
+    this.readyState = CLOSING
+  }
+
+  terminate (): void {
+    this.terminations++
+    this.readyState = CLOSED
+  }
+}
+
+function frame (seq: number): { text: string, seq: number } {
+  return { text: `n${seq}`, seq }
+}
+
+t.test('an open connection writes frames to its socket', async (t) => {
+  const socket = new FakeSocket()
+  const connection = new Connection('1', socket, 1024)
+  t.equal(connection.userId, '1')
+  t.equal(connection.socket, socket)
+  t.equal(connection.open, true)
+  t.equal(connection.send({ text: 'a' }), true)
+  t.equal(connection.sendNow('b'), true)
+  t.same(socket.sent, ['a', 'b'])
+  t.equal(connection.closeCode, undefined)
+})
+
+t.test('a socket that is not open takes no frames', async (t) => {
+  for (const readyState of [0, CLOSING, CLOSED]) {
+    const socket = new FakeSocket()
+    socket.readyState = readyState
+    const connection = new Connection('1', socket, 1024)
+    t.equal(connection.open, false)
+    t.equal(connection.send({ text: 'a' }), false)
+    t.equal(connection.sendNow('b'), false)
+    t.same(socket.sent, [], `readyState ${readyState}`)
+  }
+})
+
+t.test('a client whose send buffer would pass the bound is closed as slow', async (t) => {
+  const socket = new FakeSocket()
+  const connection = new Connection('1', socket, 100)
+  socket.bufferedAmount = 90
+  t.equal(connection.send({ text: 'x'.repeat(10) }), true, 'exactly at the bound is still sent')
+  socket.bufferedAmount = 91
+  t.equal(connection.send({ text: 'x'.repeat(10) }), false, 'one byte past it is not')
+  t.equal(socket.sent.length, 1)
+  t.same(socket.closes, [{ code: CloseCode.SLOW_CLIENT, reason: 'slow client: send buffer full' }])
+  t.equal(socket.closes[0]?.code, 4008)
+  t.equal(connection.closeCode, CloseCode.SLOW_CLIENT)
+  t.equal(connection.open, false)
+  socket.bufferedAmount = 0
+  t.equal(connection.send({ text: 'y' }), false, 'nothing is sent after the close')
+  t.equal(socket.sent.length, 1)
+  t.equal(socket.closes.length, 1, 'closed once')
+})
+
+t.test('hold/release: live frames wait, then go out in order without what the replay sent', async (t) => {
+  const socket = new FakeSocket()
+  const connection = new Connection('1', socket, 1024)
+  connection.hold()
+  t.equal(connection.send(frame(3)), true, 'a held frame counts as taken')
+  t.equal(connection.send({ text: 'unread-1' }), true)
+  t.equal(connection.send(frame(5)), true)
+  t.equal(connection.send(frame(4)), true)
+  t.equal(connection.send(frame(6)), true)
+  t.same(socket.sent, [], 'nothing is written while held')
+  t.equal(connection.sendNow('ready'), true, 'sendNow goes out while held')
+  t.equal(connection.sendNow('n1'), true)
+  t.same(socket.sent, ['ready', 'n1'])
+  connection.release(4)
+  t.same(socket.sent, ['ready', 'n1', 'unread-1', 'n5', 'n6'], 'frames with seq <= 4 are dropped, the rest keep their order')
+  t.equal(connection.send(frame(2)), true, 'after release, frames go out at once')
+  t.same(socket.sent.at(-1), 'n2')
+})
+
+t.test('hold twice keeps the frames held so far', async (t) => {
+  const socket = new FakeSocket()
+  const connection = new Connection('1', socket, 1024)
+  connection.hold()
+  connection.send(frame(1))
+  connection.hold()
+  connection.send(frame(2))
+  connection.release(0)
+  t.same(socket.sent, ['n1', 'n2'])
+})
+
+t.test('release stops at a frame that closes the connection as slow', async (t) => {
+  const socket = new FakeSocket()
+  const connection = new Connection('1', socket, 10)
+  connection.hold()
+  connection.send({ text: '12345', seq: 1 })
+  connection.send({ text: '1234567890X', seq: 2 })
+  connection.send({ text: '123', seq: 3 })
+  connection.release(0)
+  t.same(socket.sent, ['12345'])
+  t.equal(connection.closeCode, CloseCode.SLOW_CLIENT)
+})
+
+t.test('close drops the held frames', async (t) => {
+  const socket = new FakeSocket()
+  const connection = new Connection('1', socket, 1024)
+  connection.hold()
+  connection.send(frame(1))
+  connection.close(CloseCode.GOING_AWAY, 'bye')
+  connection.release(0)
+  t.same(socket.sent, [])
+})
+
+t.test('sendWritten resolves once the frame was written out', async (t) => {
+  const socket = new FakeSocket()
+  socket.flushes = false
+  const connection = new Connection('1', socket, 1024)
+  let settled = false
+  const written = connection.sendWritten('page').then((ok) => { settled = true; return ok })
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(settled, false, 'waits for the socket')
+  socket.unflushed.shift()?.()
+  t.equal(await written, true)
+  t.same(socket.sent, ['page'])
+})
+
+t.test('sendWritten resolves false when the frame was not sent, or the socket closed meanwhile', async (t) => {
+  const closed = new FakeSocket()
+  closed.readyState = CLOSED
+  t.equal(await new Connection('1', closed, 1024).sendWritten('x'), false)
+
+  const slow = new FakeSocket()
+  slow.bufferedAmount = 2000
+  t.equal(await new Connection('1', slow, 1024).sendWritten('x'), false)
+
+  const closing = new FakeSocket()
+  closing.flushes = false
+  const connection = new Connection('1', closing, 1024)
+  const written = connection.sendWritten('x')
+  connection.close(CloseCode.GOING_AWAY, 'bye')
+  closing.unflushed.shift()?.()
+  t.equal(await written, false)
+})
+
+t.test('heartbeat: a peer that did not pong since the last beat is terminated', async (t) => {
+  const socket = new FakeSocket()
+  const connection = new Connection('1', socket, 1024)
+  t.equal(connection.heartbeat(), true, 'the first beat pings')
+  t.equal(socket.pings, 1)
+  t.equal(socket.terminations, 0)
+  t.equal(connection.heartbeat(), false, 'no pong: dropped on the next beat')
+  t.equal(socket.terminations, 1)
+  t.equal(socket.pings, 1, 'no ping to a dead peer')
+})
+
+t.test('heartbeat: a peer that pongs stays', async (t) => {
+  const socket = new FakeSocket()
+  const connection = new Connection('1', socket, 1024)
+  for (let beat = 0; beat < 5; beat++) {
+    t.equal(connection.heartbeat(), true)
+    connection.markAlive()
+  }
+  t.equal(socket.pings, 5)
+  t.equal(socket.terminations, 0)
+})
+
+t.test('heartbeat does not ping a socket that is not open', async (t) => {
+  const socket = new FakeSocket()
+  socket.readyState = CLOSING
+  const connection = new Connection('1', socket, 1024)
+  t.equal(connection.heartbeat(), true)
+  t.equal(socket.pings, 0)
+})
+
+t.test('close sends the code once, and terminates a peer that does not finish the handshake', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout'] })
+  t.teardown(() => mock.timers.reset())
+  const socket = new FakeSocket()
+  const connection = new Connection('1', socket, 1024)
+  connection.close(CloseCode.TOKEN_EXPIRED, 'token expired')
+  connection.close(CloseCode.GOING_AWAY, 'again')
+  t.same(socket.closes, [{ code: 4001, reason: 'token expired' }])
+  t.equal(connection.closeCode, CloseCode.TOKEN_EXPIRED)
+  t.equal(connection.open, false)
+  t.equal(socket.terminations, 0, 'the peer gets time to answer the close')
+  mock.timers.tick(999)
+  t.equal(socket.terminations, 0)
+  mock.timers.tick(1)
+  t.equal(socket.terminations, 1, 'cut off after the grace')
+})
+
+t.test('close of a socket that is no longer open terminates it at once', async (t) => {
+  const socket = new FakeSocket()
+  socket.readyState = CLOSING
+  const connection = new Connection('1', socket, 1024)
+  connection.close(CloseCode.GOING_AWAY, 'bye')
+  t.same(socket.closes, [])
+  t.equal(socket.terminations, 1)
+  t.equal(connection.closeCode, CloseCode.GOING_AWAY)
+})

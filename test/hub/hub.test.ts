@@ -1,0 +1,189 @@
+import t from 'tap'
+import { CloseCode } from '../../server/hub/close-codes.js'
+import { Connection, type HubSocket } from '../../server/hub/connection.js'
+import { Hub } from '../../server/hub/hub.js'
+
+const OPEN = 1
+const CLOSING = 2
+const CLOSED = 3
+
+/** A socket that records what the hub does to it; `onPing` lets a test play the peer. */
+class FakeSocket implements HubSocket {
+  readyState = OPEN
+  bufferedAmount = 0
+  readonly sent: string[] = []
+  readonly closes: Array<{ code: number, reason: string }> = []
+  pings = 0
+  onPing: (() => void) | undefined
+  readonly terminated: Promise<void>
+  #terminate: () => void = () => {}
+
+  constructor () {
+    this.terminated = new Promise((resolve) => { this.#terminate = resolve })
+  }
+
+  send (data: string): void {
+    this.sent.push(data)
+  }
+
+  ping (): void {
+    this.pings++
+    this.onPing?.()
+  }
+
+  close (code: number, reason: string): void {
+    this.closes.push({ code, reason })
+    this.readyState = CLOSING
+  }
+
+  terminate (): void {
+    this.readyState = CLOSED
+    this.#terminate()
+  }
+}
+
+function tab (userId: string, maxBufferedBytes = 1024): { socket: FakeSocket, connection: Connection } {
+  const socket = new FakeSocket()
+  return { socket, connection: new Connection(userId, socket, maxBufferedBytes) }
+}
+
+/** A hub whose heartbeat never fires within a test (heartbeats have their own tests). */
+function quietHub (t: { teardown: (fn: () => void) => void }, onDrop?: (why: 'slow' | 'dead') => void): Hub {
+  const hub = new Hub({ heartbeatMs: 60_000, ...(onDrop === undefined ? {} : { onDrop }) })
+  t.teardown(() => hub.stop())
+  return hub
+}
+
+t.test('every tab of a user gets the frame, other users do not', async (t) => {
+  const hub = quietHub(t)
+  const emma = [tab('1'), tab('1'), tab('1')]
+  const bruno = tab('2')
+  for (const { connection } of [...emma, bruno]) hub.add(connection)
+  t.equal(hub.send('1', { text: 'for-emma', seq: 1 }), 3, 'three sockets took it')
+  for (const { socket } of emma) t.same(socket.sent, ['for-emma'])
+  t.same(bruno.socket.sent, [])
+  t.equal(hub.send('2', { text: 'for-bruno' }), 1)
+  t.same(bruno.socket.sent, ['for-bruno'])
+  for (const { socket } of emma) t.same(socket.sent, ['for-emma'])
+  t.equal(hub.send('3', { text: 'for-nobody' }), 0, 'a user without sockets')
+})
+
+t.test('counts follow adds and removes; empty user sets are removed', async (t) => {
+  const hub = quietHub(t)
+  const first = tab('1')
+  const second = tab('1')
+  const other = tab('2')
+  t.equal(hub.connectionCount, 0)
+  t.equal(hub.userCount, 0)
+  hub.add(first.connection)
+  hub.add(second.connection)
+  hub.add(other.connection)
+  hub.add(first.connection)
+  t.equal(hub.connectionCount, 3, 'adding the same connection twice counts it once')
+  t.equal(hub.userCount, 2)
+  t.equal(hub.connectionsOf('1'), 2)
+  t.ok(hub.isOnline('1'))
+
+  hub.remove(first.connection)
+  t.equal(hub.connectionsOf('1'), 1)
+  t.equal(hub.send('1', { text: 'x' }), 1, 'a removed tab gets nothing')
+  t.same(first.socket.sent, [])
+  t.same(second.socket.sent, ['x'])
+
+  hub.remove(second.connection)
+  t.equal(hub.userCount, 1, 'the user with no sockets left is gone')
+  t.notOk(hub.isOnline('1'))
+  t.equal(hub.connectionsOf('1'), 0)
+  t.equal(hub.connectionCount, 1)
+
+  hub.remove(second.connection)
+  hub.remove(tab('9').connection)
+  t.equal(hub.connectionCount, 1, 'removing what is not there changes nothing')
+  t.equal(hub.userCount, 1)
+})
+
+t.test('a socket past the send bound is closed with 4008 and dropped as slow', async (t) => {
+  const drops: string[] = []
+  const hub = quietHub(t, (why) => drops.push(why))
+  const fast = tab('1', 100)
+  const slow = tab('1', 100)
+  hub.add(fast.connection)
+  hub.add(slow.connection)
+  slow.socket.bufferedAmount = 95
+  t.equal(hub.send('1', { text: 'x'.repeat(10) }), 1, 'only the fast tab took it')
+  t.same(fast.socket.sent, ['x'.repeat(10)])
+  t.same(slow.socket.sent, [])
+  t.same(slow.socket.closes.map((close) => close.code), [4008])
+  t.same(drops, ['slow'])
+  t.equal(hub.connectionsOf('1'), 1, 'the slow tab was dropped')
+  t.equal(hub.connectionCount, 1)
+  hub.send('1', { text: 'y' })
+  t.same(drops, ['slow'], 'dropped once')
+})
+
+t.test('a held connection takes frames and releases them in order, without what the replay sent', async (t) => {
+  const hub = quietHub(t)
+  const catchingUp = tab('1')
+  const live = tab('1')
+  hub.add(catchingUp.connection)
+  hub.add(live.connection)
+  catchingUp.connection.hold()
+  for (const seq of [10, 11, 12]) t.equal(hub.send('1', { text: `n${seq}`, seq }), 2)
+  hub.send('1', { text: 'unread' })
+  t.same(catchingUp.socket.sent, [])
+  catchingUp.connection.sendNow('n10')
+  catchingUp.connection.sendNow('n11')
+  catchingUp.connection.release(11)
+  t.same(catchingUp.socket.sent, ['n10', 'n11', 'n12', 'unread'])
+  t.same(live.socket.sent, ['n10', 'n11', 'n12', 'unread'])
+})
+
+t.test('closeAll closes every connection with the given code, and the hub stays usable', async (t) => {
+  const hub = quietHub(t)
+  const tabs = [tab('1'), tab('1'), tab('2'), tab('3')]
+  for (const { connection } of tabs) hub.add(connection)
+  hub.closeAll(CloseCode.GOING_AWAY, 'server shutting down')
+  for (const { socket } of tabs) t.same(socket.closes, [{ code: 1001, reason: 'server shutting down' }])
+  const late = tab('4')
+  hub.add(late.connection)
+  t.equal(hub.send('4', { text: 'hello' }), 1)
+  t.same(late.socket.sent, ['hello'])
+})
+
+t.test('heartbeat: a connection that does not pong is terminated on the next beat and dropped as dead', async (t) => {
+  const drops: string[] = []
+  const hub = new Hub({ heartbeatMs: 20, onDrop: (why) => drops.push(why) })
+  t.teardown(() => hub.stop())
+  // The hub's timer is unref'd (it must not keep a gateway alive); this keeps the test alive meanwhile.
+  const keepAlive = setInterval(() => {}, 1000)
+  t.teardown(() => clearInterval(keepAlive))
+
+  const alive = tab('1')
+  const dead = tab('1')
+  const other = tab('2')
+  alive.socket.onPing = () => alive.connection.markAlive()
+  other.socket.onPing = () => other.connection.markAlive()
+  for (const { connection } of [alive, dead, other]) hub.add(connection)
+
+  await dead.socket.terminated
+  t.equal(dead.socket.pings, 1, 'it was pinged once, then cut off')
+  t.same(drops, ['dead'])
+  t.equal(hub.connectionsOf('1'), 1, 'the dead tab left the hub')
+  t.equal(hub.connectionCount, 2)
+  t.ok(alive.socket.pings >= 2, 'the answering tab was pinged on every beat')
+  t.equal(alive.socket.readyState, OPEN, 'and stays')
+  t.equal(other.socket.readyState, OPEN)
+  t.equal(hub.send('1', { text: 'still here' }), 1)
+})
+
+t.test('a user whose only tab died disappears from the hub', async (t) => {
+  const hub = new Hub({ heartbeatMs: 20 })
+  t.teardown(() => hub.stop())
+  const keepAlive = setInterval(() => {}, 1000)
+  t.teardown(() => clearInterval(keepAlive))
+  const dead = tab('7')
+  hub.add(dead.connection)
+  await dead.socket.terminated
+  t.equal(hub.userCount, 0)
+  t.equal(hub.connectionCount, 0)
+})

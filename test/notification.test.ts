@@ -1,0 +1,86 @@
+import t from 'tap'
+import { Ajv } from 'ajv'
+import { followNotification, messageNotification, notificationSchema, uuidv7 } from '../server/notification.js'
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const emma = { id: '1', name: 'Emma' }
+const bruno = { id: '2', name: 'Bruno' }
+const validNotification = new Ajv().compile(notificationSchema)
+
+/** The 48-bit Unix milliseconds a UUIDv7 starts with. */
+function timestampOf (id: string): number {
+  return parseInt(id.replaceAll('-', '').slice(0, 12), 16)
+}
+
+t.test('uuidv7 has the RFC 9562 format, version 7 and variant 10', async (t) => {
+  const ids = Array.from({ length: 1000 }, () => uuidv7())
+  t.same(ids.filter((id) => !UUID.test(id)), [], 'every id is a lowercase UUID')
+  t.same(ids.filter((id) => id[14] !== '7'), [], 'the version nibble is 7')
+  t.same(ids.filter((id) => !['8', '9', 'a', 'b'].includes(id[19]!)), [], 'the variant bits are 10')
+  t.same(new Set(ids.map((id) => id[19])), new Set(['8', '9', 'a', 'b']), 'the other two variant-byte bits stay random')
+})
+
+t.test('uuidv7 starts with the given time in milliseconds', async (t) => {
+  const now = Date.UTC(2026, 10, 27, 14, 0, 0, 123)
+  const id = uuidv7(now)
+  t.equal(timestampOf(id), now)
+  t.equal(id.slice(0, 13), `${now.toString(16).padStart(12, '0').slice(0, 8)}-${now.toString(16).padStart(12, '0').slice(8)}`)
+  t.equal(timestampOf(uuidv7(0)), 0)
+  t.equal(timestampOf(uuidv7(2 ** 48 - 1)), 2 ** 48 - 1)
+})
+
+t.test('uuidv7 ids sort by creation time', async (t) => {
+  const base = Date.UTC(2026, 0, 1)
+  const ids = [5, 1, 4, 2, 3, 1000, 999_999].map((offset) => ({ offset, id: uuidv7(base + offset) }))
+  const byId = [...ids].sort((a, b) => (a.id < b.id ? -1 : 1)).map(({ offset }) => offset)
+  t.same(byId, [1, 2, 3, 4, 5, 1000, 999_999])
+  const before = uuidv7()
+  const after = uuidv7(Date.now() + 1)
+  t.ok(before < after, 'a later millisecond sorts after')
+})
+
+t.test('uuidv7 ids are unique', async (t) => {
+  const now = Date.now()
+  const ids = new Set(Array.from({ length: 10_000 }, () => uuidv7(now)))
+  t.equal(ids.size, 10_000, 'even within one millisecond')
+})
+
+t.test('followNotification is for the followee, from the follower', async (t) => {
+  const before = Date.now()
+  const notification = followNotification(bruno, emma)
+  const after = Date.now()
+  t.match(notification, {
+    id: UUID,
+    type: 'follow',
+    userId: '1',
+    actor: { id: '2', name: 'Bruno' },
+    message: 'Bruno started following you.'
+  })
+  t.same(Object.keys(notification).sort(), ['actor', 'createdAt', 'id', 'message', 'type', 'userId'])
+  t.match(notification.createdAt, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/)
+  const createdAt = Date.parse(notification.createdAt)
+  t.ok(createdAt >= before && createdAt <= after, 'createdAt is now')
+  t.ok(validNotification(notification), 'matches the notification schema')
+})
+
+t.test('followNotification copies the actor and takes a given id', async (t) => {
+  const follower = { id: '3', name: 'Rick', extra: 'not copied' }
+  const notification = followNotification(follower, bruno, 'fixed-id')
+  t.equal(notification.id, 'fixed-id')
+  t.same(notification.actor, { id: '3', name: 'Rick' })
+  t.not(notification.actor, follower)
+})
+
+t.test('messageNotification carries the sender\'s text to the recipient', async (t) => {
+  const notification = messageNotification(emma, bruno, 'Hello Bruno!')
+  t.match(notification, {
+    id: UUID,
+    type: 'message',
+    userId: '2',
+    actor: { id: '1', name: 'Emma' },
+    message: 'Hello Bruno!'
+  })
+  t.same(Object.keys(notification).sort(), ['actor', 'createdAt', 'id', 'message', 'type', 'userId'])
+  t.ok(validNotification(notification), 'matches the notification schema')
+  t.equal(messageNotification(emma, bruno, 'x', 'given').id, 'given')
+})

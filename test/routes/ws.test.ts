@@ -1,0 +1,227 @@
+import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { SignJWT } from 'jose'
+import type { WebSocket } from 'ws'
+import { FakeBus } from '../helpers/fake-bus.js'
+import { startGateway } from '../helpers/gateway.js'
+
+interface Frame {
+  type: string
+  [key: string]: unknown
+}
+interface NotificationFrame extends Frame {
+  notification: { id: string, userId: string, actor: { id: string, name: string }, message: string }
+  cursor: string
+}
+
+/** A /ws client over `injectWS`: frames are queued from the first byte on and read in order. */
+class Feed {
+  socket!: WebSocket
+  readonly #frames: Frame[] = []
+  readonly #waiters: Array<(frame: Frame) => void> = []
+  closed!: Promise<{ code: number, reason: string }>
+
+  static async open (t: { teardown: (fn: () => void) => void }, app: FastifyInstance, path: string, headers: Record<string, string> = {}): Promise<Feed> {
+    const feed = new Feed()
+    const socket = await app.injectWS(path, { headers }, { onInit: (ws) => feed.#attach(ws) })
+    t.teardown(() => socket.terminate())
+    return feed
+  }
+
+  #attach (socket: WebSocket): void {
+    this.socket = socket
+    socket.on('message', (data) => {
+      const frame = JSON.parse(String(data)) as Frame
+      const waiter = this.#waiters.shift()
+      if (waiter === undefined) this.#frames.push(frame)
+      else waiter(frame)
+    })
+    this.closed = new Promise((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: String(reason) })))
+  }
+
+  next (timeoutMs = 5000): Promise<Frame> {
+    const frame = this.#frames.shift()
+    if (frame !== undefined) return Promise.resolve(frame)
+    return new Promise((resolve, reject) => {
+      const waiter = (received: Frame): void => {
+        clearTimeout(timer)
+        resolve(received)
+      }
+      const timer = setTimeout(() => {
+        this.#waiters.splice(this.#waiters.indexOf(waiter), 1)
+        reject(new Error(`no frame within ${timeoutMs} ms`))
+      }, timeoutMs)
+      this.#waiters.push(waiter)
+    })
+  }
+
+  get queued (): number {
+    return this.#frames.length
+  }
+}
+
+async function signIn (app: FastifyInstance, userId: string): Promise<string> {
+  return (await app.inject({ method: 'POST', url: '/api/sessions', payload: { userId } })).json<{ token: string }>().token
+}
+
+async function follow (app: FastifyInstance, token: string, followeeId: string): Promise<{ id: string }> {
+  const response = await app.inject({ method: 'POST', url: '/api/follows', headers: { authorization: `Bearer ${token}` }, payload: { followeeId } })
+  if (response.statusCode !== 202) throw new Error(`follow answered ${response.statusCode}: ${response.body}`)
+  return response.json<{ notification: { id: string } }>().notification
+}
+
+async function cursors (app: FastifyInstance, token: string): Promise<Array<{ id: string, cursor: string }>> {
+  const response = await app.inject({ method: 'GET', url: '/api/notifications?limit=100', headers: { authorization: `Bearer ${token}` } })
+  return response.json<{ items: Array<{ id: string, cursor: string }> }>().items.reverse()
+}
+
+t.test('/ws refuses a missing or bad token with 401 before the upgrade', async (t) => {
+  const { app } = await startGateway(t, { bus: new FakeBus(), listen: false })
+  await t.rejects(app.injectWS('/ws'), { message: 'Unexpected server response: 401' }, 'no token')
+  await t.rejects(app.injectWS('/ws?token=garbage'), { message: 'Unexpected server response: 401' }, 'a bad token')
+  await t.rejects(app.injectWS('/ws', { headers: { authorization: 'Bearer garbage' } }), { message: 'Unexpected server response: 401' }, 'a bad header token')
+  const plain = await app.inject({ method: 'GET', url: '/ws' })
+  t.equal(plain.statusCode, 401)
+  t.match(plain.json(), { statusCode: 401, code: 'UNAUTHORIZED' })
+  const upgrade = await app.inject({ method: 'GET', url: '/ws?token=garbage', headers: { connection: 'upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' } })
+  t.equal(upgrade.statusCode, 401)
+  t.equal(upgrade.json().code, 'UNAUTHORIZED')
+  t.equal(app.hasDecorator('injectWS'), true)
+})
+
+t.test('/ws refuses a malformed since with 400', async (t) => {
+  const { app } = await startGateway(t, { bus: new FakeBus(), listen: false })
+  const token = await signIn(app, '2')
+  await t.rejects(app.injectWS(`/ws?token=${token}&since=abc`), { message: 'Unexpected server response: 400' })
+  await t.rejects(app.injectWS(`/ws?token=${token}&other=1`), { message: 'Unexpected server response: 400' })
+})
+
+t.test('/ws: ready, then live notifications to every tab of the recipient only', async (t) => {
+  const { app, services } = await startGateway(t, { bus: new FakeBus(), listen: false })
+  const emma = await signIn(app, '1')
+  const bruno = await signIn(app, '2')
+  const brunoTabs = [await Feed.open(t, app, `/ws?token=${bruno}`), await Feed.open(t, app, '/ws', { authorization: `Bearer ${bruno}` })]
+  const emmaTab = await Feed.open(t, app, `/ws?token=${emma}`)
+
+  for (const tab of brunoTabs) t.same(await tab.next(), { type: 'ready', user: { id: '2', name: 'Bruno' }, unread: 0 })
+  t.same(await emmaTab.next(), { type: 'ready', user: { id: '1', name: 'Emma' }, unread: 0 })
+  t.equal(services.hub.connectionsOf('2'), 2)
+
+  const notification = await follow(app, emma, '2')
+  for (const tab of brunoTabs) {
+    const frame = await tab.next() as NotificationFrame
+    t.equal(frame.type, 'notification')
+    t.same(frame.notification, notification, 'the frame carries the notification the POST answered with')
+    t.match(frame.cursor, /^\d+$/)
+    t.same(await tab.next(), { type: 'unread', unread: 1 })
+  }
+
+  // Had Emma's tab got Bruno's notification, it would come before this one.
+  const back = await follow(app, bruno, '1')
+  const frame = await emmaTab.next() as NotificationFrame
+  t.equal(frame.type, 'notification')
+  t.equal(frame.notification.id, back.id, 'Emma\'s first frame after ready is her own notification')
+  t.same(await emmaTab.next(), { type: 'unread', unread: 1 })
+  t.equal(brunoTabs[0]!.queued, 0, 'Bruno did not get Emma\'s notification')
+})
+
+t.test('/ws?since= catches up from the cursor, then says synced, then goes live', async (t) => {
+  const { app } = await startGateway(t, { bus: new FakeBus(), listen: false })
+  const emma = await signIn(app, '1')
+  const bruno = await signIn(app, '2')
+  const sent = [await follow(app, emma, '2'), await follow(app, emma, '2'), await follow(app, emma, '2')]
+  const items = await cursors(app, bruno)
+  t.same(items.map(({ id }) => id), sent.map(({ id }) => id))
+
+  const feed = await Feed.open(t, app, `/ws?token=${bruno}&since=${items[0]!.cursor}`)
+  t.same(await feed.next(), { type: 'ready', user: { id: '2', name: 'Bruno' }, unread: 3 })
+  for (const item of items.slice(1)) {
+    const frame = await feed.next() as NotificationFrame
+    t.equal(frame.type, 'notification')
+    t.equal(frame.notification.id, item.id)
+    t.equal(frame.cursor, item.cursor)
+  }
+  t.same(await feed.next(), { type: 'synced', cursor: items[2]!.cursor })
+
+  const live = await follow(app, emma, '2')
+  const frame = await feed.next() as NotificationFrame
+  t.equal(frame.notification.id, live.id, 'live after synced')
+  t.same(await feed.next(), { type: 'unread', unread: 4 })
+})
+
+t.test('/ws?since=0 replays everything; since= the newest cursor replays nothing', async (t) => {
+  const { app } = await startGateway(t, { bus: new FakeBus(), listen: false })
+  const emma = await signIn(app, '1')
+  const bruno = await signIn(app, '2')
+  await follow(app, emma, '2')
+  await follow(app, emma, '2')
+  const items = await cursors(app, bruno)
+
+  const all = await Feed.open(t, app, `/ws?token=${bruno}&since=0`)
+  t.equal((await all.next()).type, 'ready')
+  t.equal(((await all.next()) as NotificationFrame).cursor, items[0]!.cursor)
+  t.equal(((await all.next()) as NotificationFrame).cursor, items[1]!.cursor)
+  t.same(await all.next(), { type: 'synced', cursor: items[1]!.cursor })
+
+  const none = await Feed.open(t, app, `/ws?token=${bruno}&since=${items[1]!.cursor}`)
+  t.equal((await none.next()).type, 'ready')
+  t.same(await none.next(), { type: 'synced', cursor: items[1]!.cursor })
+})
+
+t.test('/ws?since= a cursor from the future: synced with reset', async (t) => {
+  const { app } = await startGateway(t, { bus: new FakeBus(), listen: false })
+  const emma = await signIn(app, '1')
+  const bruno = await signIn(app, '2')
+  await follow(app, emma, '2')
+  const [newest] = await cursors(app, bruno)
+  const feed = await Feed.open(t, app, `/ws?token=${bruno}&since=999999999`)
+  t.same(await feed.next(), { type: 'ready', user: { id: '2', name: 'Bruno' }, unread: 1 })
+  t.same(await feed.next(), { type: 'synced', cursor: newest!.cursor, reset: true })
+  const live = await follow(app, emma, '2')
+  t.equal(((await feed.next()) as NotificationFrame).notification.id, live.id, 'then live')
+})
+
+t.test('/ws: reading elsewhere sends the new unread count to every tab', async (t) => {
+  const { app } = await startGateway(t, { bus: new FakeBus(), listen: false })
+  const emma = await signIn(app, '1')
+  const bruno = await signIn(app, '2')
+  await follow(app, emma, '2')
+  await follow(app, emma, '2')
+  const feed = await Feed.open(t, app, `/ws?token=${bruno}`)
+  t.same(await feed.next(), { type: 'ready', user: { id: '2', name: 'Bruno' }, unread: 2 })
+  const [first] = await cursors(app, bruno)
+  const response = await app.inject({ method: 'POST', url: '/api/notifications/read', headers: { authorization: `Bearer ${bruno}` }, payload: { upTo: first!.cursor } })
+  t.same(response.json(), { unread: 1 })
+  t.same(await feed.next(), { type: 'unread', unread: 1 })
+})
+
+t.test('/ws: a client that sends a message is closed with 4500', async (t) => {
+  const { app } = await startGateway(t, { bus: new FakeBus(), listen: false })
+  const bruno = await signIn(app, '2')
+  const feed = await Feed.open(t, app, `/ws?token=${bruno}`)
+  t.equal((await feed.next()).type, 'ready')
+  feed.socket.send('hello')
+  const closed = await feed.closed
+  t.equal(closed.code, 4500)
+  t.match(closed.reason, /must not send/)
+})
+
+t.test('/ws: the socket is closed with 4001 when its token expires', async (t) => {
+  const secret = 'a-dev-secret-for-this-test-32-characters'
+  const { app } = await startGateway(t, { bus: new FakeBus(), listen: false, env: { AUTH_SECRET: secret } })
+  const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('2').setIssuer('kafka-notify-dev')
+    .setExpirationTime(Math.floor(Date.now() / 1000) + 1).sign(new TextEncoder().encode(secret))
+  const feed = await Feed.open(t, app, `/ws?token=${token}`)
+  t.equal((await feed.next()).type, 'ready')
+  const closed = await feed.closed
+  t.equal(closed.code, 4001)
+})
+
+t.test('/ws: closing the gateway closes the sockets with 1001', async (t) => {
+  const { app, close } = await startGateway(t, { bus: new FakeBus(), listen: false })
+  const bruno = await signIn(app, '2')
+  const feed = await Feed.open(t, app, `/ws?token=${bruno}`)
+  t.equal((await feed.next()).type, 'ready')
+  await close()
+  t.equal((await feed.closed).code, 1001)
+})
