@@ -1,0 +1,189 @@
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t, { type Test } from 'tap'
+import { type Browser, type BrowserContextOptions, type Page, chromium } from 'playwright-core'
+import { CloseCode } from '../../server/hub/close-codes.js'
+import { startGateway } from '../helpers/gateway.js'
+
+const root = fileURLToPath(new URL('../../', import.meta.url))
+const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+
+/** Opens a fresh browser context (its own storage), loads the page and signs in as `userId`. */
+async function signedInPage (t: Test, browser: Browser, url: string, userId: string, options: BrowserContextOptions = {}): Promise<Page> {
+  const context = await browser.newContext(options)
+  t.teardown(() => context.close())
+  const page = await context.newPage()
+  watchErrors(t, page)
+  await page.goto(url)
+  await page.waitForSelector('body[data-ready="true"]')
+  await page.selectOption('[data-testid="sign-in-select"]', userId)
+  await page.click('[data-testid="sign-in-button"]')
+  await connected(page)
+  return page
+}
+
+/** Another tab in the same context: it signs in by itself as the context's last user. */
+async function anotherTab (t: Test, page: Page): Promise<Page> {
+  const tab = await page.context().newPage()
+  watchErrors(t, tab)
+  await tab.goto(page.url())
+  await connected(tab)
+  return tab
+}
+
+function watchErrors (t: Test, page: Page): void {
+  page.setDefaultTimeout(15_000)
+  page.on('pageerror', (error) => t.fail(`page error: ${error.message}`))
+}
+
+async function connected (page: Page): Promise<void> {
+  await page.waitForSelector('[data-testid="connection"][data-state="connected"]')
+}
+
+function feedItem (page: Page, text: string) {
+  return page.locator('[data-testid="feed-item"]', { hasText: text })
+}
+
+/** Clicks Follow next to `userId` and waits for the button to confirm it. */
+async function follow (page: Page, userId: string): Promise<void> {
+  await page.click(`[data-testid="follow"][data-user-id="${userId}"]`)
+  await page.locator(`[data-testid="follow"][data-user-id="${userId}"]`, { hasText: 'Sent' }).waitFor()
+}
+
+async function unreadBadge (page: Page, count: number): Promise<string | null> {
+  const badge = page.locator(`[data-testid="unread-badge"][data-count="${count}"]`)
+  await badge.waitFor({ state: 'attached' })
+  return count === 0 ? null : await badge.textContent()
+}
+
+/** Compiles web/src to dist/web, which the gateway serves at /js/. */
+function buildPage (): void {
+  try {
+    execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', 'web/tsconfig.json'], { cwd: root, encoding: 'utf8' })
+  } catch (error) {
+    throw new Error(`tsc -p web/tsconfig.json failed:\n${(error as { stdout?: string }).stdout ?? ''}`, { cause: error })
+  }
+}
+
+const FOLLOWED_BY_BRUNO = 'Bruno started following you.'
+
+if (!existsSync(chromiumPath)) {
+  const message = `Chromium is missing at ${chromiumPath}: install it with \`apt-get install chromium\` or set CHROMIUM_PATH`
+  if (process.env.CI) {
+    t.fail(message)
+  } else {
+    t.comment(message)
+    t.plan(0, message)
+  }
+} else {
+  buildPage()
+  // The flags from NOTES.md; playwright gives each launch a fresh profile itself (it refuses --user-data-dir).
+  const browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+  })
+  t.teardown(() => browser.close())
+
+  t.test('a follow shows up live on the followee\'s page only', async (t) => {
+    const { url } = await startGateway(t)
+    const emma = await signedInPage(t, browser, url, '1')
+    const bruno = await signedInPage(t, browser, url, '2')
+    t.equal(await emma.textContent('[data-testid="user-name"]'), 'Emma')
+    t.equal(await bruno.locator('[data-testid="follow"][data-user-id="2"]').count(), 0, 'no follow button for yourself')
+
+    await follow(bruno, '1')
+    const item = feedItem(emma, FOLLOWED_BY_BRUNO)
+    await item.waitFor()
+    t.equal(await unreadBadge(emma, 1), '1', 'unread badge counts it')
+    t.equal(await item.getAttribute('data-read'), 'false', 'highlighted as unread')
+    t.match(await item.locator('[data-testid="latency"]').textContent(), /^arrived in \d+ ms$/)
+    t.equal(await bruno.locator('[data-testid="feed-item"]').count(), 0, 'the follower gets nothing')
+    t.equal(await bruno.locator('[data-testid="unread-badge"]').getAttribute('data-count'), '0')
+
+    const phone = await signedInPage(t, browser, url, '1', { viewport: { width: 375, height: 740 } })
+    await feedItem(phone, FOLLOWED_BY_BRUNO).waitFor()
+    const screenshot = join(mkdtempSync(join(tmpdir(), 'kafka-notify-e2e-')), 'feed-375.png')
+    await phone.screenshot({ path: screenshot, fullPage: true })
+    t.comment(`phone-width screenshot: ${screenshot}`)
+    t.equal(await phone.evaluate('document.documentElement.scrollWidth <= innerWidth'), true, 'no horizontal overflow at 375 px')
+  })
+
+  t.test('missed notifications wait in the inbox, and reading them clears every tab', async (t) => {
+    const { url } = await startGateway(t)
+    const emma = await signedInPage(t, browser, url, '1')
+    const bruno = await signedInPage(t, browser, url, '2')
+    await emma.context().close()
+
+    await follow(bruno, '1')
+    const back = await signedInPage(t, browser, url, '1')
+    await feedItem(back, FOLLOWED_BY_BRUNO).waitFor()
+    t.equal(await unreadBadge(back, 1), '1', 'the missed follow is unread')
+    t.equal(await back.locator('[data-testid="feed-item"]').count(), 1)
+
+    const tab = await anotherTab(t, back)
+    t.equal(await tab.textContent('[data-testid="user-name"]'), 'Emma', 'a new tab signs in as the last user')
+    await feedItem(tab, FOLLOWED_BY_BRUNO).waitFor()
+    await unreadBadge(tab, 1)
+
+    await back.click('[data-testid="mark-all-read"]')
+    await unreadBadge(tab, 0)
+    t.equal(await tab.locator('[data-testid="unread-badge"]').isVisible(), false, 'badge hidden in the other tab')
+    t.equal(await feedItem(tab, FOLLOWED_BY_BRUNO).getAttribute('data-read'), 'true', 'item no longer highlighted in the other tab')
+    await unreadBadge(back, 0)
+
+    await follow(bruno, '1')
+    await tab.waitForFunction('document.querySelectorAll(\'[data-testid="feed-item"]\').length === 2')
+    await back.waitForFunction('document.querySelectorAll(\'[data-testid="feed-item"]\').length === 2')
+    t.equal(await unreadBadge(back, 1), '1', 'every tab gets the live follow')
+
+    await tab.reload()
+    await connected(tab)
+    t.equal(await tab.textContent('[data-testid="user-name"]'), 'Emma', 'a reload keeps the user')
+    await unreadBadge(tab, 1)
+    t.equal(await tab.locator('[data-testid="feed-item"]').count(), 2, 'history after reload, without duplicates')
+    t.equal(await tab.locator('[data-testid="feed-item"][data-read="false"]').count(), 1)
+  })
+
+  t.test('a dropped connection resumes from its cursor: nothing missed, nothing twice', async (t) => {
+    const { url, services } = await startGateway(t)
+    const emma = await signedInPage(t, browser, url, '1')
+    const bruno = await signedInPage(t, browser, url, '2')
+    await follow(bruno, '1')
+    await feedItem(emma, FOLLOWED_BY_BRUNO).waitFor()
+
+    // Offline, the page waits for the browser's `online` event instead of retrying.
+    await emma.context().setOffline(true)
+    services.hub.closeAll(CloseCode.GOING_AWAY, 'restarting')
+    await emma.waitForSelector('[data-testid="connection"][data-state="offline"]')
+    await follow(bruno, '1')
+
+    await emma.context().setOffline(false)
+    await connected(emma)
+    await emma.waitForFunction('document.querySelectorAll(\'[data-testid="feed-item"]\').length === 2')
+    t.equal(await unreadBadge(emma, 2), '2')
+    const ids = await emma.locator('[data-testid="feed-item"]').evaluateAll((items) => items.map((item) => item.getAttribute('data-id')))
+    t.equal(new Set(ids).size, 2, 'distinct notifications')
+    t.equal(await emma.locator('[data-testid="feed-item"]').first().locator('[data-testid="latency"]').count(), 0,
+      'a caught-up notification does not claim a live latency')
+  })
+
+  t.test('the page renews its token before expiry without dropping the feed', async (t) => {
+    const { url } = await startGateway(t, { env: { SESSION_TTL_SECONDS: '10' } })
+    const emma = await signedInPage(t, browser, url, '1')
+    await emma.evaluate(`{
+      const status = document.querySelector('[data-testid="connection"]')
+      window.states = []
+      new MutationObserver(() => window.states.push(status.dataset.state)).observe(status, { attributeFilter: ['data-state'] })
+    }`)
+    // Time has to pass here: the first token expires 10 s after sign-in (the server's minimum TTL).
+    await emma.waitForTimeout(11_000)
+    const bruno = await signedInPage(t, browser, url, '2')
+    await follow(bruno, '1')
+    await feedItem(emma, FOLLOWED_BY_BRUNO).waitFor()
+    t.same((await emma.evaluate('window.states') as string[]).filter((state) => state !== 'connected'), [],
+      'stayed connected past the first token\'s expiry')
+  })
+}
