@@ -8,6 +8,7 @@ import { ErrorCode, toHttpError } from './errors.js'
 import { CloseCode } from './hub/close-codes.js'
 import { startRetention } from './inbox/retention.js'
 import type { Services } from './services.js'
+import { schemaErrorFormatter, validatorCompiler } from './validation.js'
 import followsRoutes from './routes/follows.js'
 import healthRoutes from './routes/health.js'
 import metricsRoutes from './routes/metrics.js'
@@ -39,8 +40,11 @@ export async function buildApp (config: Config, services: Services, options: Bui
     // Per-request log lines cost a third of the throughput; errors are still logged below.
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } }
+    schemaErrorFormatter
   }).withTypeProvider<JsonSchemaToTsProvider>()
+  app.setValidatorCompiler(validatorCompiler)
+  // Only JSON (and, for the tutorial routes, forms) is accepted: text/plain is a 415.
+  app.removeContentTypeParser('text/plain')
 
   app.setErrorHandler((error, request, reply) => {
     const answer = toHttpError(error)

@@ -86,6 +86,9 @@ export class ConfigError extends Error {
   }
 }
 
+/** Never echoed into errors: they end up in logs. */
+const SECRET_VARIABLES = new Set(['AUTH_SECRET'])
+
 const ajv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true })
 const validate = ajv.compile(configSchema)
 
@@ -101,7 +104,8 @@ export function loadConfig (env: Env = process.env): Config {
   if (!validate(raw)) {
     const problems = (validate.errors ?? []).map((error) => {
       const name = error.instancePath.replace(/^\//, '')
-      return `${name}: ${error.message ?? 'is invalid'} (got ${JSON.stringify(env[name])})`
+      const got = SECRET_VARIABLES.has(name) ? '' : ` (got ${JSON.stringify(env[name])})`
+      return `${name}: ${error.message ?? 'is invalid'}${got}`
     })
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`)
   }

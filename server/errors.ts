@@ -5,6 +5,7 @@
 export const ErrorCode = {
   INVALID_BODY: 'INVALID_BODY',
   INVALID_QUERY: 'INVALID_QUERY',
+  INVALID_HEADER: 'INVALID_HEADER',
   SELF_FOLLOW: 'SELF_FOLLOW',
   UNAUTHORIZED: 'UNAUTHORIZED',
   TOKEN_EXPIRED: 'TOKEN_EXPIRED',
@@ -78,7 +79,8 @@ export function toHttpError (error: unknown): HttpError {
   const fastifyError = error as { code?: unknown, statusCode?: unknown, message?: unknown, validation?: unknown, validationContext?: unknown }
   const message = typeof fastifyError.message === 'string' ? fastifyError.message : 'Bad request'
   if (fastifyError.validation !== undefined) {
-    const code = fastifyError.validationContext === 'body' ? ErrorCode.INVALID_BODY : ErrorCode.INVALID_QUERY
+    const context = fastifyError.validationContext
+    const code = context === 'body' ? ErrorCode.INVALID_BODY : context === 'headers' ? ErrorCode.INVALID_HEADER : ErrorCode.INVALID_QUERY
     return { statusCode: 400, code, message }
   }
   const mapped = typeof fastifyError.code === 'string' ? FASTIFY_CODES[fastifyError.code] : undefined

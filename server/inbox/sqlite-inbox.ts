@@ -37,6 +37,8 @@ export class SqliteInbox implements Inbox {
   readonly #retention: RetentionPolicy
   /** Users that received notifications since the last prune; only they can be over the cap. */
   readonly #grown = new Set<string>()
+  /** The first prune after opening also finds users over a cap that was lowered since. */
+  #checkedAllUsers = false
   readonly #statements
 
   constructor (file: string, retention: RetentionPolicy) {
@@ -71,6 +73,8 @@ export class SqliteInbox implements Inbox {
         'DELETE FROM notifications WHERE seq IN (SELECT seq FROM notifications WHERE created_at < ? ORDER BY created_at LIMIT ?) RETURNING seq, user_id'),
       capSeq: db.prepare<[string, number], { seq: number }>(
         'SELECT seq FROM notifications WHERE user_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?'),
+      usersOverCap: db.prepare<[number], { user_id: string }>(
+        'SELECT user_id FROM notifications GROUP BY user_id HAVING COUNT(*) > ?'),
       overCap: db.prepare<[string, number], { seq: number }>(
         'DELETE FROM notifications WHERE user_id = ? AND seq <= ? RETURNING seq')
     }
@@ -129,6 +133,10 @@ export class SqliteInbox implements Inbox {
   }
 
   async prune (now = Date.now()): Promise<number> {
+    if (!this.#checkedAllUsers) {
+      this.#checkedAllUsers = true
+      for (const row of this.#statements.usersOverCap.all(this.#retention.maxPerUser)) this.#grown.add(row.user_id)
+    }
     let removed = 0
     const deletedUpTo = new Map<string, number>()
     const note = (userId: string, seq: number): void => {

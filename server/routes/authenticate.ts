@@ -9,24 +9,30 @@ declare module 'fastify' {
   }
 }
 
+export interface AuthenticateOptions {
+  /** Only `/ws` takes `?token=`: browsers cannot set headers on a WebSocket upgrade. */
+  queryToken?: boolean
+}
+
 /**
- * A preHandler that requires a valid bearer token. `/ws` may carry it as `?token=` instead,
- * since browsers cannot set headers on a WebSocket upgrade.
+ * An onRequest hook that requires a valid bearer token. It runs before the body is read, so an
+ * anonymous caller learns nothing about the route but 401.
  */
-export function authenticate (tokens: Tokens) {
+export function authenticate (tokens: Tokens, options: AuthenticateOptions = {}) {
   return async function (request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-    const token = bearerToken(request)
+    const token = bearerToken(request, options.queryToken === true)
     if (token === undefined) throw new ApiError(401, ErrorCode.UNAUTHORIZED, 'A bearer token is required (Authorization: Bearer <token>)')
     request.principal = await tokens.verify(token)
   }
 }
 
-function bearerToken (request: FastifyRequest): string | undefined {
+function bearerToken (request: FastifyRequest, fromQuery: boolean): string | undefined {
   const header = request.headers.authorization
   if (header !== undefined) {
     const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header)
     return match?.[1]
   }
+  if (!fromQuery) return undefined
   const query = request.query as { token?: unknown } | undefined
   return typeof query?.token === 'string' && query.token !== '' ? query.token : undefined
 }

@@ -1,21 +1,33 @@
 import { ApiError, ErrorCode, toHttpError } from '../errors.js'
+import { IdempotencyCache } from '../idempotency.js'
 import { followNotification } from '../notification.js'
 import { authenticate } from './authenticate.js'
 import { type RoutePlugin, bearerSecurity, errorSchema, notificationSchema, userIdSchema } from './schemas.js'
+
+/** Printable ASCII, as Stripe and the IETF draft allow; a UUID fits easily. */
+const IDEMPOTENCY_KEY_PATTERN = '^[\\x21-\\x7e]{1,255}$'
+const IDEMPOTENCY_MAX_KEYS = 100_000
+const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
 
 /**
  * POST /api/follows: the token's user follows `followeeId`. Answers 202 only once Kafka has
  * acknowledged the record (acks=-1), so an accepted follow is never lost.
  */
 const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics }) => {
+  const idempotency = new IdempotencyCache({ maxEntries: IDEMPOTENCY_MAX_KEYS, ttlMs: IDEMPOTENCY_TTL_MS })
+
   app.addHook('onError', async (_request, _reply, error) => {
     metrics.follows.inc({ outcome: toHttpError(error).code })
   })
 
   app.post('/api/follows', {
-    preHandler: authenticate(tokens),
+    onRequest: authenticate(tokens),
     schema: {
       security: bearerSecurity,
+      headers: {
+        type: 'object',
+        properties: { 'idempotency-key': { type: 'string', pattern: IDEMPOTENCY_KEY_PATTERN } }
+      },
       body: {
         type: 'object',
         additionalProperties: false,
@@ -33,10 +45,21 @@ const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics
     const followee = directory.get(request.body.followeeId)
     if (followee === undefined) throw new ApiError(404, ErrorCode.UNKNOWN_USER, `body/followeeId ${JSON.stringify(request.body.followeeId)} is not a known user`)
     if (followee.id === follower.id) throw new ApiError(400, ErrorCode.SELF_FOLLOW, 'body/followeeId is the signed-in user: users cannot follow themselves')
-    const notification = followNotification(follower, followee)
-    await bus.publish(notification)
-    metrics.follows.inc({ outcome: 'accepted' })
-    return reply.code(202).send({ notification })
+    const key = request.headers['idempotency-key']
+    if (key === undefined) {
+      const notification = followNotification(follower, followee)
+      await bus.publish(notification)
+      metrics.follows.inc({ outcome: 'accepted' })
+      return reply.code(202).send({ notification })
+    }
+    const attempt = idempotency.run(follower.id, key, followee.id, () => followNotification(follower, followee), (notification) => bus.publish(notification))
+    if (attempt.kind === 'conflict') {
+      throw new ApiError(422, ErrorCode.IDEMPOTENCY_CONFLICT, 'header idempotency-key was already used for a different follow')
+    }
+    await attempt.publishing
+    if (attempt.kind === 'new') metrics.follows.inc({ outcome: 'accepted' })
+    else void reply.header('idempotent-replayed', 'true')
+    return reply.code(202).send({ notification: attempt.notification })
   })
 }
 

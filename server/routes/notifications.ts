@@ -16,7 +16,7 @@ const historyItemSchema = {
 
 /** The caller's own history and read state. A token only ever reaches its own user's rows. */
 const notificationsRoutes: RoutePlugin = async (app, { tokens, inbox, hub }) => {
-  app.addHook('preHandler', authenticate(tokens))
+  app.addHook('onRequest', authenticate(tokens))
 
   app.get('/api/notifications', {
     schema: {

@@ -18,7 +18,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1
 const wsRoutes: RoutePlugin = async (app, { tokens, hub, inbox, config }) => {
   app.get('/ws', {
     websocket: true,
-    preHandler: authenticate(tokens),
+    onRequest: authenticate(tokens, { queryToken: true }),
     schema: {
       querystring: {
         type: 'object',
