@@ -19,9 +19,9 @@ t.test(`SIGTERM with ${CLIENTS} clients and follows in flight: clean answers, go
 
   const accepted: string[] = []
   const outcomes = new Map<string, number>()
-  let stopping = false
+  const stop = { requested: false }
   const sender = async (): Promise<void> => {
-    while (!stopping) {
+    while (!stop.requested) {
       try {
         const response = await follow(gateway.url, bruno, '1')
         const outcome = String(response.status)
@@ -40,7 +40,7 @@ t.test(`SIGTERM with ${CLIENTS} clients and follows in flight: clean answers, go
   const closes = Promise.all(clients.map((client) => client.closed))
   gateway.child.kill('SIGTERM')
   const exit = await gateway.exited
-  stopping = true
+  stop.requested = true
   await Promise.all(senders)
   t.equal(exit, 0, 'the gateway exited cleanly within its grace period')
   const codes = new Set((await closes).map((close) => close.code))
