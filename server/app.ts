@@ -14,6 +14,7 @@ import healthRoutes from './routes/health.js'
 import metricsRoutes from './routes/metrics.js'
 import notificationsRoutes from './routes/notifications.js'
 import type { AppContext } from './routes/schemas.js'
+import { registerRateLimits } from './routes/rate-limits.js'
 import sessionsRoutes from './routes/sessions.js'
 import tutorialRoutes from './routes/tutorial.js'
 import usersRoutes from './routes/users.js'
@@ -40,6 +41,7 @@ export async function buildApp (config: Config, services: Services, options: Bui
     // Per-request log lines cost a third of the throughput; errors are still logged below.
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
+    trustProxy: config.trustProxy,
     schemaErrorFormatter
   }).withTypeProvider<JsonSchemaToTsProvider>()
   app.setValidatorCompiler(validatorCompiler)
@@ -64,7 +66,8 @@ export async function buildApp (config: Config, services: Services, options: Bui
     code: ErrorCode.NOT_FOUND
   }))
 
-  const context: AppContext = { ...services, config }
+  const limits = await registerRateLimits(app, config)
+  const context: AppContext = { ...services, config, limits }
   await app.register(fastifyWebsocket, {
     options: { maxPayload: WS_MAX_PAYLOAD, clientTracking: false, perMessageDeflate: false },
     preClose: async () => { services.hub.closeAll(CloseCode.GOING_AWAY, 'server shutting down') }

@@ -33,6 +33,12 @@ const configSchema = {
     AUTH_AUDIENCE: { type: 'string', minLength: 1 },
     SESSION_TTL_SECONDS: { type: 'integer', minimum: 10, maximum: 604800, default: 3600 },
 
+    TRUST_PROXY: { type: 'boolean', default: false },
+    RATE_LIMIT_PER_USER: { type: 'integer', minimum: 0, maximum: 1000000, default: 120 },
+    RATE_LIMIT_PER_IP: { type: 'integer', minimum: 0, maximum: 10000000, default: 600 },
+    WS_MAX_CONNECTIONS_PER_USER: { type: 'integer', minimum: 0, maximum: 100000, default: 20 },
+    WS_MAX_CONNECTIONS_PER_IP: { type: 'integer', minimum: 0, maximum: 1000000, default: 500 },
+    WS_ALLOWED_ORIGINS: { type: 'string', minLength: 1 },
     WS_HEARTBEAT_MS: { type: 'integer', minimum: 1000, maximum: 600000, default: 30000 },
     WS_MAX_BUFFERED_BYTES: { type: 'integer', minimum: 1024, maximum: 268435456, default: 1048576 },
 
@@ -73,7 +79,19 @@ export interface Config {
     audience: string | undefined
     sessionTtlSeconds: number
   }
-  ws: { heartbeatMs: number, maxBufferedBytes: number }
+  /** Take the client address from X-Forwarded-For (only behind a proxy you run). */
+  trustProxy: boolean
+  /** Requests per minute; 0 = no limit. */
+  rateLimit: { perUser: number, perIp: number }
+  ws: {
+    heartbeatMs: number
+    maxBufferedBytes: number
+    /** 0 = no limit. */
+    maxConnectionsPerUser: number
+    maxConnectionsPerIp: number
+    /** Origins allowed to open /ws; undefined = same origin (and clients that send no Origin). */
+    allowedOrigins: string[] | undefined
+  }
   inbox: { maxPerUser: number, maxAgeDays: number }
   compatTutorial: boolean
   shutdownGraceMs: number
@@ -85,6 +103,8 @@ export class ConfigError extends Error {
     this.name = 'ConfigError'
   }
 }
+
+const FLAGS = new Set(['COMPAT_TUTORIAL', 'TRUST_PROXY'])
 
 /** Never echoed into errors: they end up in logs. */
 const SECRET_VARIABLES = new Set(['AUTH_SECRET'])
@@ -99,7 +119,7 @@ export function loadConfig (env: Env = process.env): Config {
   const raw: Record<string, unknown> = {}
   for (const key of Object.keys(configSchema.properties)) {
     const value = env[key]
-    if (value !== undefined && value !== '') raw[key] = key === 'COMPAT_TUTORIAL' ? parseFlag(key, value) : value
+    if (value !== undefined && value !== '') raw[key] = FLAGS.has(key) ? parseFlag(key, value) : value
   }
   if (!validate(raw)) {
     const problems = (validate.errors ?? []).map((error) => {
@@ -137,7 +157,15 @@ export function loadConfig (env: Env = process.env): Config {
       audience: v.AUTH_AUDIENCE,
       sessionTtlSeconds: v.SESSION_TTL_SECONDS
     },
-    ws: { heartbeatMs: v.WS_HEARTBEAT_MS, maxBufferedBytes: v.WS_MAX_BUFFERED_BYTES },
+    trustProxy: v.TRUST_PROXY,
+    rateLimit: { perUser: v.RATE_LIMIT_PER_USER, perIp: v.RATE_LIMIT_PER_IP },
+    ws: {
+      heartbeatMs: v.WS_HEARTBEAT_MS,
+      maxBufferedBytes: v.WS_MAX_BUFFERED_BYTES,
+      maxConnectionsPerUser: v.WS_MAX_CONNECTIONS_PER_USER,
+      maxConnectionsPerIp: v.WS_MAX_CONNECTIONS_PER_IP,
+      allowedOrigins: v.WS_ALLOWED_ORIGINS === undefined ? undefined : (v.WS_ALLOWED_ORIGINS as string).split(',').map((origin) => origin.trim())
+    },
     inbox: { maxPerUser: v.INBOX_MAX_PER_USER, maxAgeDays: v.INBOX_MAX_AGE_DAYS },
     compatTutorial: v.COMPAT_TUTORIAL,
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS

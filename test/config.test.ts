@@ -41,7 +41,15 @@ t.test('defaults', async (t) => {
       audience: undefined,
       sessionTtlSeconds: 3600
     },
-    ws: { heartbeatMs: 30000, maxBufferedBytes: 1048576 },
+    trustProxy: false,
+    rateLimit: { perUser: 120, perIp: 600 },
+    ws: {
+      heartbeatMs: 30000,
+      maxBufferedBytes: 1048576,
+      maxConnectionsPerUser: 20,
+      maxConnectionsPerIp: 500,
+      allowedOrigins: undefined
+    },
     inbox: { maxPerUser: 1000, maxAgeDays: 30 },
     compatTutorial: false,
     shutdownGraceMs: 10000
@@ -120,7 +128,7 @@ t.test('good values are coerced to their types', async (t) => {
     audience: 'notify',
     sessionTtlSeconds: 600
   })
-  t.same(config.ws, { heartbeatMs: 15000, maxBufferedBytes: 65536 })
+  t.match(config.ws, { heartbeatMs: 15000, maxBufferedBytes: 65536 })
   t.same(config.inbox, { maxPerUser: 200, maxAgeDays: 0.5 })
   t.equal(config.compatTutorial, true)
   t.equal(config.shutdownGraceMs, 3000)

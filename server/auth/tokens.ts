@@ -73,10 +73,13 @@ export class Tokens {
       }
       throw new ApiError(401, ErrorCode.UNAUTHORIZED, 'The token is invalid', { cause: error })
     }
-    const user = typeof payload.sub === 'string' ? this.#directory.get(payload.sub) : undefined
-    if (user === undefined) throw new ApiError(401, ErrorCode.UNAUTHORIZED, 'The token\'s subject is not a known user')
     const scope = typeof payload['scope'] === 'string' ? payload['scope'].split(' ') : []
-    return { user, service: scope.includes(SERVICE_SCOPE), expiresAt: payload.exp }
+    const service = this.mode === 'jwt' && scope.includes(SERVICE_SCOPE)
+    const subject = typeof payload.sub === 'string' ? payload.sub : ''
+    // A backend's subject names the service, not a user: it has no feed, and acts for others.
+    const user = this.#directory.get(subject) ?? (service && subject !== '' ? { id: subject, name: subject } : undefined)
+    if (user === undefined) throw new ApiError(401, ErrorCode.UNAUTHORIZED, 'The token\'s subject is not a known user')
+    return { user, service, expiresAt: payload.exp }
   }
 
   async #verifyJwt (token: string): Promise<JWTPayload> {

@@ -1,3 +1,5 @@
+import type { Principal } from '../auth/tokens.js'
+import type { Directory, User } from '../directory.js'
 import { ApiError, ErrorCode, toHttpError } from '../errors.js'
 import { IdempotencyCache } from '../idempotency.js'
 import { followNotification } from '../notification.js'
@@ -13,7 +15,7 @@ const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
  * POST /api/follows: the token's user follows `followeeId`. Answers 202 only once Kafka has
  * acknowledged the record (acks=-1), so an accepted follow is never lost.
  */
-const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics }) => {
+const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics, limits }) => {
   const idempotency = new IdempotencyCache({ maxEntries: IDEMPOTENCY_MAX_KEYS, ttlMs: IDEMPOTENCY_TTL_MS })
 
   app.addHook('onError', async (_request, _reply, error) => {
@@ -21,7 +23,7 @@ const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics
   })
 
   app.post('/api/follows', {
-    onRequest: authenticate(tokens),
+    onRequest: [limits.perIp, authenticate(tokens), limits.perUser],
     schema: {
       security: bearerSecurity,
       headers: {
@@ -32,7 +34,7 @@ const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics
         type: 'object',
         additionalProperties: false,
         required: ['followeeId'],
-        properties: { followeeId: userIdSchema }
+        properties: { followeeId: userIdSchema, followerId: userIdSchema }
       },
       response: {
         202: { type: 'object', required: ['notification'], properties: { notification: notificationSchema } },
@@ -41,7 +43,7 @@ const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics
       }
     }
   }, async (request, reply) => {
-    const follower = request.principal.user
+    const follower = followerOf(request.principal, request.body.followerId, directory)
     const followee = directory.get(request.body.followeeId)
     if (followee === undefined) throw new ApiError(404, ErrorCode.UNKNOWN_USER, `body/followeeId ${JSON.stringify(request.body.followeeId)} is not a known user`)
     if (followee.id === follower.id) throw new ApiError(400, ErrorCode.SELF_FOLLOW, 'body/followeeId is the signed-in user: users cannot follow themselves')
@@ -61,6 +63,20 @@ const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics
     else void reply.header('idempotent-replayed', 'true')
     return reply.code(202).send({ notification: attempt.notification })
   })
+}
+
+/** A user follows as themselves; only a service token may name the follower (for backends). */
+function followerOf (principal: Principal, followerId: string | undefined, directory: Directory): User {
+  if (followerId === undefined) {
+    if (principal.service && directory.get(principal.user.id) === undefined) {
+      throw new ApiError(400, ErrorCode.INVALID_BODY, 'body must have required property \'followerId\' with a service token')
+    }
+    return principal.user
+  }
+  if (!principal.service) throw new ApiError(403, ErrorCode.FORBIDDEN, 'body/followerId may only be set with a service token')
+  const follower = directory.get(followerId)
+  if (follower === undefined) throw new ApiError(404, ErrorCode.UNKNOWN_USER, `body/followerId ${JSON.stringify(followerId)} is not a known user`)
+  return follower
 }
 
 export default followsRoutes

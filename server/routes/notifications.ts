@@ -15,7 +15,7 @@ const historyItemSchema = {
 } as const
 
 /** The caller's own history and read state. A token only ever reaches its own user's rows. */
-const notificationsRoutes: RoutePlugin = async (app, { tokens, inbox, hub }) => {
+const notificationsRoutes: RoutePlugin = async (app, { tokens, inbox, hub, limits }) => {
   app.addHook('onRequest', authenticate(tokens))
 
   app.get('/api/notifications', {
@@ -54,6 +54,7 @@ const notificationsRoutes: RoutePlugin = async (app, { tokens, inbox, hub }) => 
   })
 
   app.post('/api/notifications/read', {
+    onRequest: [limits.perIp, limits.perUser],
     schema: {
       security: bearerSecurity,
       body: {

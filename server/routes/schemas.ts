@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
 import type { Config } from '../config.js'
 import type { Services } from '../services.js'
+import type { RateLimits } from './rate-limits.js'
 import { notificationSchema, userRefSchema, USER_ID_PATTERN } from '../notification.js'
 import { CURSOR_PATTERN } from '../frames.js'
 
@@ -24,4 +25,4 @@ export const bearerSecurity = [{ bearer: [] }]
 
 /** Every route plugin gets the app's services and config as its options. */
 export type RoutePlugin = FastifyPluginAsyncJsonSchemaToTs<{ Options: AppContext }>
-export type AppContext = Services & { config: Config }
+export type AppContext = Services & { config: Config, limits: RateLimits }

@@ -2,8 +2,9 @@ import { ApiError, ErrorCode } from '../errors.js'
 import { type RoutePlugin, errorSchema, userIdSchema, userRefSchema } from './schemas.js'
 
 /** POST /api/sessions: dev sign-in as any directory user. Registered only in AUTH_MODE=dev. */
-const sessionsRoutes: RoutePlugin = async (app, { directory, tokens }) => {
+const sessionsRoutes: RoutePlugin = async (app, { directory, tokens, limits }) => {
   app.post('/api/sessions', {
+    onRequest: limits.perIp,
     schema: {
       body: {
         type: 'object',

@@ -8,12 +8,13 @@ const HISTORY_LIMIT = 100
  * The Go tutorial's two routes, with its status codes and JSON shapes, so its curl commands work
  * here. They take no token, so they are registered only with COMPAT_TUTORIAL=1.
  */
-const tutorialRoutes: RoutePlugin = async (app, { directory, bus, inbox }) => {
+const tutorialRoutes: RoutePlugin = async (app, { directory, bus, inbox, limits }) => {
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)))
   })
 
   app.post('/send', {
+    onRequest: limits.perIp,
     schema: {
       body: {
         type: 'object',

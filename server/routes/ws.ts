@@ -1,4 +1,6 @@
 import '@fastify/websocket'
+import type { FastifyRequest } from 'fastify'
+import { ApiError, ErrorCode } from '../errors.js'
 import { decodeCursor, notificationFrame, readyFrame, syncedFrame } from '../frames.js'
 import { CloseCode } from '../hub/close-codes.js'
 import { Connection } from '../hub/connection.js'
@@ -16,9 +18,12 @@ const MAX_TIMER_MS = 2 ** 31 - 1
  * `synced`, then live `notification` and `unread` frames. See docs/protocol.md.
  */
 const wsRoutes: RoutePlugin = async (app, { tokens, hub, inbox, config }) => {
+  const perIp = new Map<string, number>()
+  const { maxConnectionsPerUser, maxConnectionsPerIp } = config.ws
+
   app.get('/ws', {
     websocket: true,
-    onRequest: authenticate(tokens, { queryToken: true }),
+    onRequest: [checkOrigin(config.ws.allowedOrigins), authenticate(tokens, { queryToken: true })],
     schema: {
       querystring: {
         type: 'object',
@@ -28,6 +33,16 @@ const wsRoutes: RoutePlugin = async (app, { tokens, hub, inbox, config }) => {
     }
   }, (socket, request) => {
     const { user, expiresAt } = request.principal
+    const fromIp = perIp.get(request.ip) ?? 0
+    if (maxConnectionsPerUser > 0 && hub.connectionsOf(user.id) >= maxConnectionsPerUser) {
+      socket.close(CloseCode.TOO_MANY_CONNECTIONS, `too many connections for this user (at most ${maxConnectionsPerUser})`)
+      return
+    }
+    if (maxConnectionsPerIp > 0 && fromIp >= maxConnectionsPerIp) {
+      socket.close(CloseCode.TOO_MANY_CONNECTIONS, `too many connections from this address (at most ${maxConnectionsPerIp})`)
+      return
+    }
+    perIp.set(request.ip, fromIp + 1)
     const connection = new Connection(user.id, socket, config.ws.maxBufferedBytes)
     const { since } = request.query as { since?: string }
     // Live frames wait until `ready` (and the catch-up) went out, so the order on the wire holds.
@@ -43,6 +58,9 @@ const wsRoutes: RoutePlugin = async (app, { tokens, hub, inbox, config }) => {
     socket.on('close', () => {
       clearTimeout(expiry)
       hub.remove(connection)
+      const left = (perIp.get(request.ip) ?? 1) - 1
+      if (left === 0) perIp.delete(request.ip)
+      else perIp.set(request.ip, left)
     })
 
     start(connection, inbox, user, since === undefined ? undefined : decodeCursor(since)).catch((error: unknown) => {
@@ -50,6 +68,20 @@ const wsRoutes: RoutePlugin = async (app, { tokens, hub, inbox, config }) => {
       connection.close(CloseCode.INTERNAL_ERROR, 'internal error')
     })
   })
+}
+
+/**
+ * Browsers send Origin on a WebSocket upgrade and let any page open one: only the listed origins
+ * (default: this gateway's own) may. Clients that send no Origin (apps, scripts) are not browsers.
+ */
+function checkOrigin (allowed: string[] | undefined) {
+  return async (request: FastifyRequest): Promise<void> => {
+    const origin = request.headers.origin
+    if (origin === undefined || allowed?.includes('*') === true) return
+    const ownOrigins = [`http://${request.host}`, `https://${request.host}`]
+    if ((allowed ?? ownOrigins).includes(origin)) return
+    throw new ApiError(403, ErrorCode.FORBIDDEN, `header origin ${JSON.stringify(origin)} may not open /ws (see WS_ALLOWED_ORIGINS)`)
+  }
 }
 
 async function start (connection: Connection, inbox: Inbox, user: { id: string, name: string }, since: number | undefined): Promise<void> {

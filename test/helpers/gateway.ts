@@ -45,6 +45,14 @@ export function tempDir (t: TestContext, prefix = 'kafka-notify-test-'): string 
   return dir
 }
 
+/** Tests that are not about limits send hundreds of follows as one user from one address. */
+const LIMITS_OFF = {
+  RATE_LIMIT_PER_USER: '0',
+  RATE_LIMIT_PER_IP: '0',
+  WS_MAX_CONNECTIONS_PER_USER: '0',
+  WS_MAX_CONNECTIONS_PER_IP: '0'
+}
+
 /** Environment for a gateway on the test run's broker, in its own topics and group. */
 export function testEnv (dataDir: string, env: Record<string, string> = {}): Record<string, string> {
   const topic = uniqueName('notifications')
@@ -58,6 +66,7 @@ export function testEnv (dataDir: string, env: Record<string, string> = {}): Rec
     HOST: '127.0.0.1',
     PORT: '0',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...LIMITS_OFF,
     ...env
   }
 }
@@ -75,7 +84,7 @@ export async function startGateway (t: TestContext, options: GatewayOptions = {}
   const dataDir = options.dataDir ?? tempDir(t)
   const env = options.bus === undefined
     ? testEnv(dataDir, options.env)
-    : { DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ...options.env }
+    : { DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ...LIMITS_OFF, ...options.env }
   const config = loadConfig(env)
   const logger = pino({ level: config.logLevel })
   const services = await createServices(config, logger, options.bus === undefined ? {} : { bus: options.bus })

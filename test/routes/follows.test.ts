@@ -100,14 +100,23 @@ t.test('POST /api/follows', async (t) => {
   })
 
   t.test('400 INVALID_BODY for an extra field, naming it', async (t) => {
-    const response = await follow(app, emma, { followeeId: '2', followerId: '3' })
+    const response = await follow(app, emma, { followeeId: '2', note: 'hi' })
     t.equal(response.statusCode, 400)
     t.equal(response.json().code, 'INVALID_BODY')
+    t.match(response.json().message, /note/)
+  })
+
+  t.test('a user token may not name the follower (only service tokens may)', async (t) => {
+    const count = bus.published.length
+    const response = await follow(app, emma, { followeeId: '2', followerId: '3' })
+    t.equal(response.statusCode, 403)
+    t.equal(response.json().code, 'FORBIDDEN')
     t.match(response.json().message, /followerId/)
+    t.equal(bus.published.length, count)
   })
 
   t.test('an extra field is refused', async (t) => {
-    const response = await follow(app, emma, { followeeId: '2', followerId: '3' })
+    const response = await follow(app, emma, { followeeId: '2', note: 'hi' })
     t.equal(response.statusCode, 400)
     t.match(response.json(), { code: 'INVALID_BODY', message: /^body must NOT have additional properties/ })
   })

@@ -1,0 +1,38 @@
+import fastifyRateLimit from '@fastify/rate-limit'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { Config } from '../config.js'
+import { ApiError, ErrorCode } from '../errors.js'
+
+export type RequestHook = (request: FastifyRequest) => Promise<void>
+
+/** Hooks that answer 429 with Retry-After past a per-minute budget; no-ops when the limit is 0. */
+export interface RateLimits {
+  /** Per client address; runs before auth, so floods of bad tokens are limited too. */
+  perIp: RequestHook
+  /** Per signed-in user; runs after auth. Service tokens (backends) are exempt. */
+  perUser: RequestHook
+}
+
+const MINUTE_MS = 60_000
+const unlimited: RequestHook = async () => {}
+
+/** Registers @fastify/rate-limit (in-memory store, one gateway's counts) and returns the two limits. */
+export async function registerRateLimits (app: FastifyInstance, config: Config): Promise<RateLimits> {
+  await app.register(fastifyRateLimit, { global: false, cache: 100_000 })
+  const limit = (max: number, what: string, key: (request: FastifyRequest) => string | undefined): RequestHook => {
+    if (max === 0) return unlimited
+    const check = app.createRateLimit({ max, timeWindow: MINUTE_MS, keyGenerator: (request) => key(request) ?? '' })
+    return async (request) => {
+      if (key(request) === undefined) return
+      const result = await check(request)
+      if (!result.isAllowed && result.isExceeded) {
+        throw new ApiError(429, ErrorCode.RATE_LIMITED, `Too many requests ${what}: at most ${max} a minute`, { retryAfter: result.ttlInSeconds })
+      }
+    }
+  }
+  return {
+    perIp: limit(config.rateLimit.perIp, 'from this address', (request) => `ip:${request.ip}`),
+    perUser: limit(config.rateLimit.perUser, 'from this user', (request) =>
+      request.principal.service ? undefined : `user:${request.principal.user.id}`)
+  }
+}
