@@ -2,8 +2,8 @@ import { Kafka, logLevel, Partitioners, type KafkaMessage } from 'kafkajs'
 import { kafkaBrokers, uniqueName, type TestContext } from './gateway.js'
 
 /** A kafkajs client on the test run's broker, for tests that look at or write raw records. */
-export function testKafka (): Kafka {
-  return new Kafka({ clientId: 'kafka-notify-tests', brokers: kafkaBrokers().split(','), logLevel: logLevel.NOTHING })
+export function testKafka (brokers = kafkaBrokers()): Kafka {
+  return new Kafka({ clientId: 'kafka-notify-tests', brokers: brokers.split(','), logLevel: logLevel.NOTHING })
 }
 
 /** Reads every record of `topic` from the beginning until `count` arrived (bounded by `timeoutMs`). */
@@ -38,8 +38,8 @@ export async function rawProducer (t: TestContext): Promise<ReturnType<Kafka['pr
 }
 
 /** The end offsets of every partition of `topic`, summed: how many records it holds. */
-export async function recordCount (topic: string): Promise<number> {
-  const admin = testKafka().admin()
+export async function recordCount (topic: string, brokers?: string): Promise<number> {
+  const admin = testKafka(brokers).admin()
   await admin.connect()
   try {
     const offsets = await admin.fetchTopicOffsets(topic)
