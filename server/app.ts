@@ -66,6 +66,14 @@ export async function buildApp (config: Config, services: Services, options: Bui
     code: ErrorCode.NOT_FOUND
   }))
 
+  // Keep-alive connections busy when close began would otherwise stay open (Fastify's keep-alive
+  // timeout is 72 s) and hold the shutdown: answers from then on close their connection.
+  let closing = false
+  app.addHook('preClose', async () => { closing = true })
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) void reply.header('connection', 'close')
+  })
+
   const limits = await registerRateLimits(app, config)
   const context: AppContext = { ...services, config, limits }
   await app.register(fastifyWebsocket, {
@@ -97,8 +105,10 @@ export async function buildApp (config: Config, services: Services, options: Bui
   app.addHook('onClose', async () => {
     hub.stop()
     await stopRetention?.()
+    app.log.info('Closing: committing consumed offsets, flushing the producer')
     await bus.close()
     await inbox.close()
+    app.log.info('Closed: Kafka clients and inbox')
   })
   return app
 }

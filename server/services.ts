@@ -46,6 +46,7 @@ export async function createServices (
       ...config.kafka,
       brokers: brokers ?? [],
       isKnownUser: (id) => directory.get(id) !== undefined,
+      beforeCommit: () => inbox.flush(),
       onDeadLetter: (kind) => metrics.deadLetters.inc({ reason: kind }),
       onLag: (partition, lag) => metrics.consumerLag.set({ partition: String(partition) }, lag)
     }, log.child({ component: 'kafka' }))

@@ -45,6 +45,8 @@ export interface Inbox {
   unread (userId: string): Promise<number>
   /** Marks read what the user owns among `ids`, or every item with `seq <= upTo`; returns the new unread count. */
   markRead (userId: string, selection: { upTo: number } | { ids: string[] }): Promise<number>
+  /** Makes every append so far durable (fsync); called before consumer offsets are committed. */
+  flush (): Promise<void>
   /** Deletes what the retention policy no longer keeps, a bounded chunk at a time; returns how many rows went. */
   prune (now?: number): Promise<number>
   close (): Promise<void>

@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js'
 import type { Notification } from '../notification.js'
 import { createKafkaClient } from './client.js'
 import { decodeRecord, encodeNotification, RECORD_HEADERS } from './record.js'
+import { OffsetCommitter } from './offset-committer.js'
 import { SendBatcher } from './send-batcher.js'
 import { ensureTopics } from './topics.js'
 import type { BatchHandler, ConsumedNotification, DeadLetterKind, Health, NotificationBus } from './types.js'
@@ -21,6 +22,8 @@ export interface KafkaBusOptions {
   isKnownUser: (id: string) => boolean
   /** Told about every dead-lettered record (for metrics). */
   onDeadLetter?: (kind: DeadLetterKind) => void
+  /** Makes the handled notifications durable; runs before each offset commit. */
+  beforeCommit: () => Promise<void>
   /** Told after each batch how far the partition's consumer is behind. */
   onLag?: (partition: number, lag: number) => void
 }
@@ -28,6 +31,8 @@ export interface KafkaBusOptions {
 const MAX_IN_FLIGHT_SENDS = 4
 const MAX_BATCH_SIZE = 1000
 const HEALTH_PROBE_TIMEOUT_MS = 1500
+/** How often handled offsets are committed; a crash consumes at most this much again. */
+const COMMIT_INTERVAL_MS = 1000
 
 /** Connects to Kafka, creates the topics if needed and returns the gateway's bus. */
 export async function createKafkaBus (options: KafkaBusOptions, log: Logger): Promise<NotificationBus> {
@@ -64,6 +69,8 @@ class KafkaBus implements NotificationBus {
   readonly #log: Logger
   readonly #batcher: SendBatcher<Notification>
   #consumer: Consumer | undefined
+  #committer: OffsetCommitter | undefined
+  #batchInFlight: Promise<void> | undefined
   #groupJoined = false
   #consumerProblem = 'consumer not started'
   #probe: Promise<string | undefined> | undefined
@@ -116,6 +123,8 @@ class KafkaBus implements NotificationBus {
       allowAutoTopicCreation: false,
       sessionTimeout: 10000,
       heartbeatInterval: 1000,
+      // Only an idle fetch waits this long (data ends it at once); short, so pause and stop are quick.
+      maxWaitTimeInMs: 500,
       retry: {
         initialRetryTime: 300,
         maxRetryTime: 5000,
@@ -125,7 +134,17 @@ class KafkaBus implements NotificationBus {
       }
     })
     this.#consumer = consumer
-    consumer.on(consumer.events.GROUP_JOIN, () => { this.#groupJoined = true })
+    const { topic } = this.#options
+    const committer = new OffsetCommitter({
+      intervalMs: COMMIT_INTERVAL_MS,
+      beforeCommit: this.#options.beforeCommit,
+      commit: (offsets) => consumer.commitOffsets(offsets.map((offset) => ({ topic, ...offset })))
+    }, this.#log)
+    this.#committer = committer
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.#groupJoined = true
+      committer.keepOnly(payload.memberAssignment[topic] ?? [])
+    })
     consumer.on(consumer.events.REBALANCING, () => { this.#markConsumerDown('consumer group rebalancing') })
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       this.#log.warn({ err: payload.error, restart: payload.restart }, 'Kafka consumer crashed')
@@ -133,19 +152,24 @@ class KafkaBus implements NotificationBus {
     })
     consumer.on(consumer.events.STOP, () => { this.#markConsumerDown('consumer stopped') })
     await consumer.connect()
-    await consumer.subscribe({ topic: this.#options.topic, fromBeginning: true })
+    await consumer.subscribe({ topic, fromBeginning: true })
     const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()))
     await consumer.run({
+      autoCommit: false,
       eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         if (!isRunning() || isStale() || batch.messages.length === 0) return
-        await this.#handleBatch(batch.topic, batch.partition, batch.messages, handler)
-        resolveOffset(batch.messages[batch.messages.length - 1]!.offset)
-        await commitOffsetsIfNecessary()
+        const handling = this.#handleBatch(batch.topic, batch.partition, batch.messages, handler)
+        this.#batchInFlight = handling
+        await handling
+        const last = batch.lastOffset()
+        resolveOffset(last)
+        committer.handled(batch.partition, last)
         await heartbeat()
         this.#options.onLag?.(batch.partition, Number(batch.offsetLag()))
       }
     })
+    committer.start()
     await joined
   }
 
@@ -218,8 +242,14 @@ class KafkaBus implements NotificationBus {
   }
 
   async close (): Promise<void> {
-    // Stopping the consumer first lets the batch in hand finish and commit its offsets.
-    if (this.#consumer !== undefined) await this.#consumer.disconnect()
+    const consumer = this.#consumer
+    if (consumer !== undefined) {
+      // Stop fetching, let the batch in hand finish, commit everything handled, then leave the group.
+      consumer.pause([{ topic: this.#options.topic }])
+      await this.#batchInFlight?.catch(() => {})
+      await this.#committer?.stop()
+      await consumer.disconnect()
+    }
     await this.#producer.disconnect()
     await this.#admin.disconnect()
   }

@@ -22,7 +22,7 @@ export async function spawnGateway (t: TestContext, env: Record<string, string>)
   const root = projectRoot()
   const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
     cwd: root,
-    env: { ...process.env, ...env, LOG_LEVEL: 'info' },
+    env: { ...process.env, ...env, LOG_LEVEL: process.env.GATEWAY_LOG_LEVEL ?? 'info' },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)))
