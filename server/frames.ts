@@ -5,8 +5,9 @@ import type { Notification } from './notification.js'
  * The WebSocket frames the gateway sends (server → client only), serialized once and shared by
  * every tab of a user. docs/protocol.md describes them for clients.
  */
-export function readyFrame (user: User, unread: number): string {
-  return JSON.stringify({ type: 'ready', user: { id: user.id, name: user.name }, unread })
+/** `cursor`: the user's newest notification when the socket opened ("0" if none), to resume from. */
+export function readyFrame (user: User, unread: number, newestSeq: number): string {
+  return JSON.stringify({ type: 'ready', user: { id: user.id, name: user.name }, unread, cursor: encodeCursor(newestSeq) })
 }
 
 export function notificationFrame (notification: Notification, seq: number): string {

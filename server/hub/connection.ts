@@ -30,6 +30,7 @@ export class Connection {
   readonly socket: HubSocket
   readonly #maxBufferedBytes: number
   #held: OutboundFrame[] | undefined
+  #heldBytes = 0
   #alive = true
   #closeCode: CloseCode | undefined
 
@@ -51,10 +52,21 @@ export class Connection {
   /** Returns false when the frame was not sent (closed, or closed now for being slow). */
   send (frame: OutboundFrame): boolean {
     if (this.#held !== undefined) {
+      // Held frames count against the bound too: a client stuck in its catch-up cannot pile them up.
+      if (this.buffered + this.#heldBytes + frame.text.length > this.#maxBufferedBytes) {
+        this.close(CloseCode.SLOW_CLIENT, 'slow client: send buffer full')
+        return false
+      }
       this.#held.push(frame)
+      this.#heldBytes += frame.text.length
       return true
     }
     return this.#write(frame.text)
+  }
+
+  /** Bytes queued on the socket and not yet written out. */
+  get buffered (): number {
+    return this.socket.bufferedAmount
   }
 
   /** Sends at once, even while live frames are held (the replay itself goes through here). */
@@ -78,6 +90,7 @@ export class Connection {
   release (lastSeq: number): void {
     const held = this.#held ?? []
     this.#held = undefined
+    this.#heldBytes = 0
     for (const frame of held) {
       if (frame.seq !== undefined && frame.seq <= lastSeq) continue
       if (!this.#write(frame.text)) return
@@ -86,7 +99,7 @@ export class Connection {
 
   #write (text: string, written?: () => void): boolean {
     if (!this.open) return false
-    if (this.socket.bufferedAmount + text.length > this.#maxBufferedBytes) {
+    if (this.buffered + text.length > this.#maxBufferedBytes) {
       this.close(CloseCode.SLOW_CLIENT, 'slow client: send buffer full')
       return false
     }
@@ -114,6 +127,7 @@ export class Connection {
     if (this.#closeCode !== undefined) return
     this.#closeCode = code
     this.#held = undefined
+    this.#heldBytes = 0
     if (this.socket.readyState !== OPEN) {
       this.socket.terminate()
       return

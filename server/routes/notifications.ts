@@ -16,9 +16,10 @@ const historyItemSchema = {
 
 /** The caller's own history and read state. A token only ever reaches its own user's rows. */
 const notificationsRoutes: RoutePlugin = async (app, { tokens, inbox, hub, limits }) => {
-  app.addHook('onRequest', authenticate(tokens))
+  const signedIn = authenticate(tokens)
 
   app.get('/api/notifications', {
+    onRequest: signedIn,
     schema: {
       security: bearerSecurity,
       querystring: {
@@ -54,7 +55,7 @@ const notificationsRoutes: RoutePlugin = async (app, { tokens, inbox, hub, limit
   })
 
   app.post('/api/notifications/read', {
-    onRequest: [limits.perIp, limits.perUser],
+    onRequest: [limits.perIp, signedIn, limits.perUser],
     schema: {
       security: bearerSecurity,
       body: {

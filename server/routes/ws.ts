@@ -9,7 +9,7 @@ import { authenticate } from './authenticate.js'
 import { cursorSchema, type RoutePlugin } from './schemas.js'
 
 const CATCH_UP_PAGE = 500
-/** setTimeout's ceiling; a token living longer than ~24 days is re-checked at that point. */
+/** setTimeout's ceiling; a token living longer than ~24 days is re-armed at that point. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
 /**
@@ -49,9 +49,14 @@ const wsRoutes: RoutePlugin = async (app, { tokens, hub, inbox, config }) => {
     connection.hold()
     hub.add(connection)
 
-    const expiry = expiresAt === undefined
-      ? undefined
-      : setTimeout(() => connection.close(CloseCode.TOKEN_EXPIRED, 'token expired'), Math.min(MAX_TIMER_MS, expiresAt * 1000 - Date.now()))
+    let expiry: NodeJS.Timeout | undefined
+    const closeAtExpiry = (): void => {
+      if (expiresAt === undefined) return
+      const left = expiresAt * 1000 - Date.now()
+      if (left <= 0) connection.close(CloseCode.TOKEN_EXPIRED, 'token expired')
+      else expiry = setTimeout(closeAtExpiry, Math.min(MAX_TIMER_MS, left))
+    }
+    closeAtExpiry()
     socket.on('pong', () => connection.markAlive())
     socket.on('message', () => connection.close(CloseCode.PROTOCOL_VIOLATION, 'clients must not send messages'))
     socket.on('error', (error) => request.log.debug({ err: error }, 'WebSocket error'))
@@ -63,7 +68,7 @@ const wsRoutes: RoutePlugin = async (app, { tokens, hub, inbox, config }) => {
       else perIp.set(request.ip, left)
     })
 
-    start(connection, inbox, user, since === undefined ? undefined : decodeCursor(since)).catch((error: unknown) => {
+    start(connection, inbox, config.ws.maxBufferedBytes, user, since === undefined ? undefined : decodeCursor(since)).catch((error: unknown) => {
       request.log.error({ err: error }, 'WebSocket start failed')
       connection.close(CloseCode.INTERNAL_ERROR, 'internal error')
     })
@@ -84,15 +89,15 @@ function checkOrigin (allowed: string[] | undefined) {
   }
 }
 
-async function start (connection: Connection, inbox: Inbox, user: { id: string, name: string }, since: number | undefined): Promise<void> {
-  connection.sendNow(readyFrame(user, await inbox.unread(user.id)))
+async function start (connection: Connection, inbox: Inbox, maxBufferedBytes: number, user: { id: string, name: string }, since: number | undefined): Promise<void> {
+  const newest = (await inbox.history(user.id, 1)).items[0]?.seq ?? 0
+  connection.sendNow(readyFrame(user, await inbox.unread(user.id), newest))
   if (since === undefined) {
     connection.release(0)
     return
   }
   const check = await inbox.checkCursor(user.id, since)
   if (!check.ok) {
-    const newest = (await inbox.history(user.id, 1)).items[0]?.seq ?? 0
     connection.sendNow(syncedFrame(newest, true))
     connection.release(newest)
     return
@@ -100,14 +105,15 @@ async function start (connection: Connection, inbox: Inbox, user: { id: string, 
   let cursor = since
   for (;;) {
     const page = await inbox.after(user.id, cursor, CATCH_UP_PAGE)
-    const last = page.at(-1)
-    if (last === undefined) break
-    for (const { seq, notification } of page.slice(0, -1)) {
-      if (!connection.sendNow(notificationFrame(notification, seq))) return
+    for (const { seq, notification } of page) {
+      const frame = notificationFrame(notification, seq)
+      // A replay can be far larger than the send bound: past half of it, wait for the wire.
+      const sent = connection.buffered > maxBufferedBytes / 2
+        ? await connection.sendWritten(frame)
+        : connection.sendNow(frame)
+      if (!sent) return
+      cursor = seq
     }
-    // Waiting for each page to reach the wire keeps a long replay within the send bound.
-    if (!await connection.sendWritten(notificationFrame(last.notification, last.seq))) return
-    cursor = last.seq
     if (page.length < CATCH_UP_PAGE) break
   }
   connection.sendNow(syncedFrame(cursor, false))

@@ -117,16 +117,15 @@ t.test('hold twice keeps the frames held so far', async (t) => {
   t.same(socket.sent, ['n1', 'n2'])
 })
 
-t.test('release stops at a frame that closes the connection as slow', async (t) => {
+t.test('held frames count against the bound: past it, the connection is closed as slow while holding', async (t) => {
   const socket = new FakeSocket()
   const connection = new Connection('1', socket, 10)
   connection.hold()
-  connection.send({ text: '12345', seq: 1 })
-  connection.send({ text: '1234567890X', seq: 2 })
-  connection.send({ text: '123', seq: 3 })
-  connection.release(0)
-  t.same(socket.sent, ['12345'])
+  t.equal(connection.send({ text: '12345', seq: 1 }), true)
+  t.equal(connection.send({ text: '123456', seq: 2 }), false, 'the frame past the bound is refused')
   t.equal(connection.closeCode, CloseCode.SLOW_CLIENT)
+  connection.release(0)
+  t.same(socket.sent, [], 'nothing held is sent after the close')
 })
 
 t.test('close drops the held frames', async (t) => {

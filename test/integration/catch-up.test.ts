@@ -59,7 +59,8 @@ t.test(`a user offline while ${MISSED} notifications arrive gets them all with s
 
   const back = await FeedClient.connect(gateway.url, emma, seen.cursor)
   t.teardown(() => back.close())
-  t.same(await back.next(), { type: 'ready', user: { id: '1', name: 'Emma' }, unread: MISSED + 1 })
+  const ready = await back.next()
+  t.match(ready, { type: 'ready', user: { id: '1', name: 'Emma' }, unread: MISSED + 1 })
   const replay: NotificationFrame[] = []
   for (let i = 0; i < MISSED; i++) replay.push(await back.next() as NotificationFrame)
   t.ok(replay.every((frame) => frame.type === 'notification'), 'the replay is notification frames only')
@@ -70,6 +71,7 @@ t.test(`a user offline while ${MISSED} notifications arrive gets them all with s
   t.equal(new Set(ids).size, MISSED, 'no duplicate')
   t.same([...ids].sort(), [...missed].sort(), 'exactly the missed ones')
   t.same(await back.next(), { type: 'synced', cursor: replay.at(-1)!.cursor }, 'then synced, at the last cursor')
+  t.equal(ready.cursor, replay.at(-1)!.cursor, 'ready named the newest cursor at connect')
 })
 
 t.test('a stream dropped mid-way and resumed from its last cursor has no gap and no duplicate, with live follows during catch-up', async (t) => {
