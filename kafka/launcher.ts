@@ -272,9 +272,30 @@ async function choosePorts (layout: BrokerLayout, opts: LocalKafkaOptions, log: 
   if (stored !== undefined && requested !== undefined && requested !== stored.controllerPort) {
     log(`Kafka: keeping controller port ${stored.controllerPort} of ${layout.root} (it is recorded in its metadata), not ${requested}`)
   }
-  return {
+  const ports = {
     port: opts.port || stored?.port || freePort,
     controllerPort: stored?.controllerPort ?? requested ?? freeControllerPort
+  }
+  // Another broker on the port would answer the readiness probe while ours fails to bind.
+  for (const [name, port] of [['LOCAL_KAFKA_PORT', ports.port], ['LOCAL_KAFKA_CONTROLLER_PORT', ports.controllerPort]] as const) {
+    if (!await isFree(port)) {
+      throw new LocalKafkaError('START_FAILED',
+        `Port ${port} on 127.0.0.1 is in use (another Kafka?): set ${name} to a free port. ${OR_USE_DOCKER}`)
+    }
+  }
+  return ports
+}
+
+async function isFree (port: number): Promise<boolean> {
+  const server = createServer()
+  try {
+    server.listen(port, '127.0.0.1')
+    await once(server, 'listening')
+    return true
+  } catch {
+    return false
+  } finally {
+    server.close()
   }
 }
 
@@ -320,7 +341,10 @@ function jvmArgs (libs: string, layout: BrokerLayout, heap: string): string[] {
 
 async function formatStorage (jvm: string[], layout: BrokerLayout): Promise<void> {
   if (existsSync(join(layout.data, 'meta.properties'))) return
-  const clusterId = randomBytes(16).toString('base64url') // the format of Kafka's Uuid
+  // The format of Kafka's Uuid; like Kafka's own generator, never one starting with '-', which
+  // the storage tool's argument parser would take for an option.
+  let clusterId = randomBytes(16).toString('base64url')
+  while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url')
   try {
     await execFileAsync('java', [...jvm, 'kafka.tools.StorageTool', 'format', '--standalone',
       '-t', clusterId, '-c', layout.properties, '-g'])

@@ -4,7 +4,7 @@ import fastifyWebsocket from '@fastify/websocket'
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
 import type { Config } from './config.js'
 import { createDeliveryHandler } from './delivery.js'
-import { ErrorCode, toHttpError } from './errors.js'
+import { ApiError, ErrorCode, toHttpError } from './errors.js'
 import { CloseCode } from './hub/close-codes.js'
 import { startRetention } from './inbox/retention.js'
 import type { Services } from './services.js'
@@ -41,6 +41,8 @@ export async function buildApp (config: Config, services: Services, options: Bui
     // Per-request log lines cost a third of the throughput; errors are still logged below.
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
+    // Requests that arrive while closing get our 503 SHUTTING_DOWN (below), with a code like every error.
+    return503OnClosing: false,
     trustProxy: config.trustProxy,
     schemaErrorFormatter
   }).withTypeProvider<JsonSchemaToTsProvider>()
@@ -70,6 +72,9 @@ export async function buildApp (config: Config, services: Services, options: Bui
   // timeout is 72 s) and hold the shutdown: answers from then on close their connection.
   let closing = false
   app.addHook('preClose', async () => { closing = true })
+  app.addHook('onRequest', async () => {
+    if (closing) throw new ApiError(503, ErrorCode.SHUTTING_DOWN, 'The gateway is shutting down: retry in a moment', { retryAfter: 1 })
+  })
   app.addHook('onSend', async (_request, reply) => {
     if (closing) void reply.header('connection', 'close')
   })

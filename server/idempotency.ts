@@ -14,7 +14,8 @@ interface Entry {
 }
 
 export type Replay =
-  | { kind: 'new' | 'replay', notification: Notification, publishing: Promise<void> }
+  /** `new`: first request; `retry`: published again after a failure; `replay`: the first answer again. */
+  | { kind: 'new' | 'retry' | 'replay', notification: Notification, publishing: Promise<void> }
   | { kind: 'conflict' }
 
 /**
@@ -48,8 +49,9 @@ export class IdempotencyCache {
       return { kind: 'new', notification, publishing: fresh.publishing }
     }
     if (entry.fingerprint !== fingerprint) return { kind: 'conflict' }
-    if (entry.failed) this.#publish(entry, publish)
-    return { kind: 'replay', notification: entry.notification, publishing: entry.publishing }
+    if (!entry.failed) return { kind: 'replay', notification: entry.notification, publishing: entry.publishing }
+    this.#publish(entry, publish)
+    return { kind: 'retry', notification: entry.notification, publishing: entry.publishing }
   }
 
   get size (): number {

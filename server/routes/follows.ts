@@ -59,8 +59,8 @@ const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics
       throw new ApiError(422, ErrorCode.IDEMPOTENCY_CONFLICT, 'header idempotency-key was already used for a different follow')
     }
     await attempt.publishing
-    if (attempt.kind === 'new') metrics.follows.inc({ outcome: 'accepted' })
-    else void reply.header('idempotent-replayed', 'true')
+    if (attempt.kind === 'replay') void reply.header('idempotent-replayed', 'true')
+    else metrics.follows.inc({ outcome: 'accepted' })
     return reply.code(202).send({ notification: attempt.notification })
   })
 }

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { projectRoot } from '../../server/project-root.js'
-import type { TestContext } from './gateway.js'
+import { tempDir, type TestContext } from './gateway.js'
 
 export interface GatewayProcess {
   url: string
@@ -19,9 +20,10 @@ const START_BOUND_MS = 120_000
  * kill it. Resolves once it logged that it listens.
  */
 export async function spawnGateway (t: TestContext, env: Record<string, string>): Promise<GatewayProcess> {
-  const root = projectRoot()
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-    cwd: root,
+  // Run from a directory of its own: main.ts reads a .env from its working directory, and a
+  // developer's .env must not change what the tests run.
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(projectRoot(), 'server', 'main.ts')], {
+    cwd: tempDir(t, 'kafka-notify-cwd-'),
     env: { ...process.env, ...env, LOG_LEVEL: process.env.GATEWAY_LOG_LEVEL ?? 'info' },
     stdio: ['ignore', 'pipe', 'pipe']
   })
