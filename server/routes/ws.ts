@@ -32,8 +32,11 @@ const wsRoutes: RoutePlugin = async (app, { tokens, hub, inbox, config }) => {
       }
     }
   }, (socket, request) => {
+    // Closures below outlive the request: they take only these, not the request itself (it is
+    // large, and 19k idle sockets would keep 19k of them).
     const { user, expiresAt } = request.principal
-    const fromIp = perIp.get(request.ip) ?? 0
+    const ip = request.ip
+    const fromIp = perIp.get(ip) ?? 0
     if (maxConnectionsPerUser > 0 && hub.connectionsOf(user.id) >= maxConnectionsPerUser) {
       socket.close(CloseCode.TOO_MANY_CONNECTIONS, `too many connections for this user (at most ${maxConnectionsPerUser})`)
       return
@@ -42,7 +45,7 @@ const wsRoutes: RoutePlugin = async (app, { tokens, hub, inbox, config }) => {
       socket.close(CloseCode.TOO_MANY_CONNECTIONS, `too many connections from this address (at most ${maxConnectionsPerIp})`)
       return
     }
-    perIp.set(request.ip, fromIp + 1)
+    perIp.set(ip, fromIp + 1)
     const connection = new Connection(user.id, socket, config.ws.maxBufferedBytes)
     const { since } = request.query as { since?: string }
     // Live frames wait until `ready` (and the catch-up) went out, so the order on the wire holds.
@@ -59,17 +62,17 @@ const wsRoutes: RoutePlugin = async (app, { tokens, hub, inbox, config }) => {
     closeAtExpiry()
     socket.on('pong', () => connection.markAlive())
     socket.on('message', () => connection.close(CloseCode.PROTOCOL_VIOLATION, 'clients must not send messages'))
-    socket.on('error', (error) => request.log.debug({ err: error }, 'WebSocket error'))
+    socket.on('error', (error) => app.log.debug({ err: error, userId: user.id }, 'WebSocket error'))
     socket.on('close', () => {
       clearTimeout(expiry)
       hub.remove(connection)
-      const left = (perIp.get(request.ip) ?? 1) - 1
-      if (left === 0) perIp.delete(request.ip)
-      else perIp.set(request.ip, left)
+      const left = (perIp.get(ip) ?? 1) - 1
+      if (left === 0) perIp.delete(ip)
+      else perIp.set(ip, left)
     })
 
     start(connection, inbox, config.ws.maxBufferedBytes, user, since === undefined ? undefined : decodeCursor(since)).catch((error: unknown) => {
-      request.log.error({ err: error }, 'WebSocket start failed')
+      app.log.error({ err: error, userId: user.id }, 'WebSocket start failed')
       connection.close(CloseCode.INTERNAL_ERROR, 'internal error')
     })
   })
