@@ -5,7 +5,8 @@ import { authenticate } from './authenticate.js'
 import { bearerSecurity, cursorSchema, errorSchema, notificationSchema, type RoutePlugin } from './schemas.js'
 
 const MAX_PAGE = 100
-const MAX_READ_IDS = 500
+/** 100 ids fit well within the 16 KiB body limit, and match the largest history page. */
+const MAX_READ_IDS = 100
 
 const historyItemSchema = {
   type: 'object',
@@ -59,15 +60,15 @@ const notificationsRoutes: RoutePlugin = async (app, { tokens, inbox, hub, limit
     schema: {
       security: bearerSecurity,
       body: {
-        oneOf: [
-          { type: 'object', additionalProperties: false, required: ['upTo'], properties: { upTo: cursorSchema } },
-          {
-            type: 'object',
-            additionalProperties: false,
-            required: ['ids'],
-            properties: { ids: { type: 'array', minItems: 1, maxItems: MAX_READ_IDS, items: notificationSchema.properties.id } }
-          }
-        ]
+        // One object, not oneOf: a validation message then names the field that is wrong.
+        type: 'object',
+        additionalProperties: false,
+        minProperties: 1,
+        maxProperties: 1,
+        properties: {
+          upTo: cursorSchema,
+          ids: { type: 'array', minItems: 1, maxItems: MAX_READ_IDS, items: notificationSchema.properties.id }
+        }
       },
       response: {
         200: { type: 'object', required: ['unread'], properties: { unread: { type: 'integer' } } },
@@ -76,9 +77,10 @@ const notificationsRoutes: RoutePlugin = async (app, { tokens, inbox, hub, limit
     }
   }, async (request) => {
     const userId = request.principal.user.id
-    const body = request.body
-    if (!('upTo' in body) && !('ids' in body)) throw new ApiError(400, ErrorCode.INVALID_BODY, 'body must have upTo or ids')
-    const unread = await inbox.markRead(userId, 'upTo' in body ? { upTo: decodeCursor(body.upTo) } : { ids: body.ids })
+    const { upTo, ids } = request.body
+    const selection = upTo !== undefined ? { upTo: decodeCursor(upTo) } : ids !== undefined ? { ids } : undefined
+    if (selection === undefined) throw new ApiError(400, ErrorCode.INVALID_BODY, 'body must have upTo or ids')
+    const unread = await inbox.markRead(userId, selection)
     hub.send(userId, { text: unreadFrame(unread) })
     return { unread }
   })

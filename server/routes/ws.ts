@@ -21,8 +21,9 @@ const wsRoutes: RoutePlugin = async (app, { tokens, hub, inbox, config }) => {
   const perIp = new Map<string, number>()
   const { maxConnectionsPerUser, maxConnectionsPerIp } = config.ws
 
-  app.get('/ws', {
-    websocket: true,
+  app.route({
+    method: 'GET',
+    url: '/ws',
     onRequest: [checkOrigin(config.ws.allowedOrigins), authenticate(tokens, { queryToken: true })],
     schema: {
       querystring: {
@@ -30,51 +31,55 @@ const wsRoutes: RoutePlugin = async (app, { tokens, hub, inbox, config }) => {
         additionalProperties: false,
         properties: { token: { type: 'string', maxLength: 4096 }, since: cursorSchema }
       }
-    }
-  }, (socket, request) => {
-    // Closures below outlive the request: they take only these, not the request itself (it is
-    // large, and 19k idle sockets would keep 19k of them).
-    const { user, expiresAt } = request.principal
-    const ip = request.ip
-    const fromIp = perIp.get(ip) ?? 0
-    if (maxConnectionsPerUser > 0 && hub.connectionsOf(user.id) >= maxConnectionsPerUser) {
-      socket.close(CloseCode.TOO_MANY_CONNECTIONS, `too many connections for this user (at most ${maxConnectionsPerUser})`)
-      return
-    }
-    if (maxConnectionsPerIp > 0 && fromIp >= maxConnectionsPerIp) {
-      socket.close(CloseCode.TOO_MANY_CONNECTIONS, `too many connections from this address (at most ${maxConnectionsPerIp})`)
-      return
-    }
-    perIp.set(ip, fromIp + 1)
-    const connection = new Connection(user.id, socket, config.ws.maxBufferedBytes)
-    const { since } = request.query as { since?: string }
-    // Live frames wait until `ready` (and the catch-up) went out, so the order on the wire holds.
-    connection.hold()
-    hub.add(connection)
+    },
+    handler: async () => {
+      throw new ApiError(426, ErrorCode.UPGRADE_REQUIRED, '/ws is a WebSocket endpoint: send an upgrade request')
+    },
+    wsHandler: (socket, request) => {
+      // Closures below outlive the request: they take only these, not the request itself (it is
+      // large, and 19k idle sockets would keep 19k of them).
+      const { user, expiresAt } = request.principal
+      const ip = request.ip
+      const fromIp = perIp.get(ip) ?? 0
+      if (maxConnectionsPerUser > 0 && hub.connectionsOf(user.id) >= maxConnectionsPerUser) {
+        socket.close(CloseCode.TOO_MANY_CONNECTIONS, `too many connections for this user (at most ${maxConnectionsPerUser})`)
+        return
+      }
+      if (maxConnectionsPerIp > 0 && fromIp >= maxConnectionsPerIp) {
+        socket.close(CloseCode.TOO_MANY_CONNECTIONS, `too many connections from this address (at most ${maxConnectionsPerIp})`)
+        return
+      }
+      perIp.set(ip, fromIp + 1)
+      const connection = new Connection(user.id, socket, config.ws.maxBufferedBytes)
+      const { since } = request.query as { since?: string }
+      // Live frames wait until `ready` (and the catch-up) went out, so the order on the wire holds.
+      connection.hold()
+      hub.add(connection)
 
-    let expiry: NodeJS.Timeout | undefined
-    const closeAtExpiry = (): void => {
-      if (expiresAt === undefined) return
-      const left = expiresAt * 1000 - Date.now()
-      if (left <= 0) connection.close(CloseCode.TOKEN_EXPIRED, 'token expired')
-      else expiry = setTimeout(closeAtExpiry, Math.min(MAX_TIMER_MS, left))
-    }
-    closeAtExpiry()
-    socket.on('pong', () => connection.markAlive())
-    socket.on('message', () => connection.close(CloseCode.PROTOCOL_VIOLATION, 'clients must not send messages'))
-    socket.on('error', (error) => app.log.debug({ err: error, userId: user.id }, 'WebSocket error'))
-    socket.on('close', () => {
-      clearTimeout(expiry)
-      hub.remove(connection)
-      const left = (perIp.get(ip) ?? 1) - 1
-      if (left === 0) perIp.delete(ip)
-      else perIp.set(ip, left)
-    })
+      let expiry: NodeJS.Timeout | undefined
+      const closeAtExpiry = (): void => {
+        if (expiresAt === undefined) return
+        const left = expiresAt * 1000 - Date.now()
+        if (left <= 0) connection.close(CloseCode.TOKEN_EXPIRED, 'token expired')
+        else expiry = setTimeout(closeAtExpiry, Math.min(MAX_TIMER_MS, left))
+      }
+      closeAtExpiry()
+      socket.on('pong', () => connection.markAlive())
+      socket.on('message', () => connection.close(CloseCode.PROTOCOL_VIOLATION, 'clients must not send messages'))
+      socket.on('error', (error) => app.log.debug({ err: error, userId: user.id }, 'WebSocket error'))
+      socket.on('close', () => {
+        clearTimeout(expiry)
+        hub.remove(connection)
+        const left = (perIp.get(ip) ?? 1) - 1
+        if (left === 0) perIp.delete(ip)
+        else perIp.set(ip, left)
+      })
 
-    start(connection, inbox, config.ws.maxBufferedBytes, user, since === undefined ? undefined : decodeCursor(since)).catch((error: unknown) => {
-      app.log.error({ err: error, userId: user.id }, 'WebSocket start failed')
-      connection.close(CloseCode.INTERNAL_ERROR, 'internal error')
-    })
+      start(connection, inbox, config.ws.maxBufferedBytes, user, since === undefined ? undefined : decodeCursor(since)).catch((error: unknown) => {
+        app.log.error({ err: error, userId: user.id }, 'WebSocket start failed')
+        connection.close(CloseCode.INTERNAL_ERROR, 'internal error')
+      })
+    }
   })
 }
 

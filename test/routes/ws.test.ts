@@ -225,3 +225,11 @@ t.test('/ws: closing the gateway closes the sockets with 1001', async (t) => {
   await close()
   t.equal((await feed.closed).code, 1001)
 })
+
+t.test('/ws without an upgrade answers 426 UPGRADE_REQUIRED in the error shape', async (t) => {
+  const { app } = await startGateway(t, { bus: new FakeBus(), listen: false })
+  const bruno = await signIn(app, '2')
+  const response = await app.inject({ method: 'GET', url: `/ws?token=${bruno}` })
+  t.equal(response.statusCode, 426)
+  t.match(response.json(), { statusCode: 426, code: 'UPGRADE_REQUIRED', message: /WebSocket/ })
+})
