@@ -5,6 +5,9 @@ import { Ajv } from 'ajv'
  * start with a message that names the variable. Every variable is listed in `.env.example` and
  * docs/configuration.md.
  */
+/** An IPv4 or IPv6 address or CIDR, or one of proxy-addr's names. */
+const PROXY = '((\\d{1,3}\\.){3}\\d{1,3}(/\\d{1,2})?|[0-9A-Fa-f]*:[0-9A-Fa-f:.]*(/\\d{1,3})?|loopback|linklocal|uniquelocal)'
+
 const configSchema = {
   type: 'object',
   additionalProperties: true,
@@ -33,7 +36,7 @@ const configSchema = {
     AUTH_AUDIENCE: { type: 'string', minLength: 1 },
     SESSION_TTL_SECONDS: { type: 'integer', minimum: 10, maximum: 604800, default: 3600 },
 
-    TRUST_PROXY: { type: 'boolean', default: false },
+    TRUST_PROXY: { type: 'string', pattern: `^${PROXY}( *, *${PROXY})*$` },
     RATE_LIMIT_PER_USER: { type: 'integer', minimum: 0, maximum: 1000000, default: 120 },
     RATE_LIMIT_PER_IP: { type: 'integer', minimum: 0, maximum: 10000000, default: 600 },
     WS_MAX_CONNECTIONS_PER_USER: { type: 'integer', minimum: 0, maximum: 100000, default: 20 },
@@ -79,8 +82,11 @@ export interface Config {
     audience: string | undefined
     sessionTtlSeconds: number
   }
-  /** Take the client address from X-Forwarded-For (only behind a proxy you run). */
-  trustProxy: boolean
+  /**
+   * The proxies in front (addresses, CIDRs, or proxy-addr's loopback / linklocal / uniquelocal)
+   * whose X-Forwarded-For is believed; false: the client is the peer.
+   */
+  trustProxy: false | string
   /** Requests per minute; 0 = no limit. */
   rateLimit: { perUser: number, perIp: number }
   ws: {
@@ -104,7 +110,7 @@ export class ConfigError extends Error {
   }
 }
 
-const FLAGS = new Set(['COMPAT_TUTORIAL', 'TRUST_PROXY'])
+const FLAGS = new Set(['COMPAT_TUTORIAL'])
 
 /** Never echoed into errors: they end up in logs. */
 const SECRET_VARIABLES = new Set(['AUTH_SECRET'])
@@ -157,7 +163,7 @@ export function loadConfig (env: Env = process.env): Config {
       audience: v.AUTH_AUDIENCE,
       sessionTtlSeconds: v.SESSION_TTL_SECONDS
     },
-    trustProxy: v.TRUST_PROXY,
+    trustProxy: v.TRUST_PROXY === undefined ? false : (v.TRUST_PROXY as string).split(',').map((part) => part.trim()).join(','),
     rateLimit: { perUser: v.RATE_LIMIT_PER_USER, perIp: v.RATE_LIMIT_PER_IP },
     ws: {
       heartbeatMs: v.WS_HEARTBEAT_MS,

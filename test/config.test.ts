@@ -203,3 +203,12 @@ t.test('a refused AUTH_SECRET is not echoed into the error (it ends up in logs)'
   t.match((error as Error | undefined)?.message, 'AUTH_SECRET')
   t.notMatch((error as Error | undefined)?.message, secret)
 })
+
+t.test('TRUST_PROXY takes the proxies\' addresses or CIDRs, nothing looser', async (t) => {
+  t.equal(loadConfig({}).trustProxy, false, 'unset: the client is the TCP peer')
+  t.equal(loadConfig({ TRUST_PROXY: '127.0.0.1, 10.0.0.0/8,::1' }).trustProxy, '127.0.0.1,10.0.0.0/8,::1')
+  t.equal(loadConfig({ TRUST_PROXY: 'loopback' }).trustProxy, 'loopback')
+  for (const value of ['1', 'true', '*', '10.0.0.1; rm -rf']) {
+    t.throws(() => loadConfig({ TRUST_PROXY: value }), { name: 'ConfigError', message: /TRUST_PROXY/ }, value)
+  }
+})

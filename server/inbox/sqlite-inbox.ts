@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs'
+import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import type { Notification } from '../notification.js'
@@ -40,6 +40,7 @@ export class SqliteInbox implements Inbox {
   /** The first prune after opening also finds users over a cap that was lowered since. */
   #checkedAllUsers = false
   readonly #statements
+  readonly #walFile: string | undefined
 
   constructor (file: string, retention: RetentionPolicy) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
@@ -50,6 +51,7 @@ export class SqliteInbox implements Inbox {
     // the event loop for every batch.
     this.#db.pragma('synchronous = NORMAL')
     this.#db.exec(SCHEMA)
+    this.#walFile = file === ':memory:' ? undefined : `${file}-wal`
     this.#retention = retention
     const db = this.#db
     this.#statements = {
@@ -135,8 +137,21 @@ export class SqliteInbox implements Inbox {
   }
 
   async flush (): Promise<void> {
-    // In WAL mode with synchronous=NORMAL, a checkpoint syncs the WAL first: what was appended is durable.
-    this.#db.pragma('wal_checkpoint(PASSIVE)')
+    // With synchronous=NORMAL a commit is in the WAL but not yet synced; syncing the WAL makes
+    // every commit so far durable. (A checkpoint would sync it only when it can copy frames,
+    // which a reader, such as a backup, can prevent.)
+    if (this.#walFile === undefined) return
+    let fd: number
+    try {
+      fd = openSync(this.#walFile, 'r')
+    } catch {
+      return // no WAL yet: nothing was written
+    }
+    try {
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
   }
 
   async prune (now = Date.now()): Promise<number> {

@@ -2,9 +2,6 @@ import { errorSchema, type RoutePlugin } from './schemas.js'
 
 /** GET /healthz (the process is up) and GET /readyz (Kafka producer and consumer group are usable). */
 const healthRoutes: RoutePlugin = async (app, { bus }) => {
-  let closing = false
-  app.addHook('preClose', async () => { closing = true })
-
   app.get('/healthz', {
     schema: { response: { 200: { type: 'object', required: ['status'], properties: { status: { const: 'ok' } } } } }
   }, async () => ({ status: 'ok' as const }))
@@ -22,7 +19,7 @@ const healthRoutes: RoutePlugin = async (app, { bus }) => {
       }
     }
   }, async (_request, reply) => {
-    const health = closing ? { ok: false, reasons: ['shutting down'] } : await bus.health()
+    const health = await bus.health()
     if (health.ok) return { status: 'ready' as const }
     return reply.code(503).send({ status: 'not ready' as const, reasons: health.reasons })
   })

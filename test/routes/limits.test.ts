@@ -460,3 +460,14 @@ t.test('Idempotency-Key', async (t) => {
     t.equal(bus.published.length, published + 1)
   })
 })
+
+t.test('TRUST_PROXY: behind the named proxy, the client address comes from X-Forwarded-For', async (t) => {
+  const { app } = await startGateway(t, { bus: new FakeBus(), listen: false, env: { RATE_LIMIT_PER_IP: '1', TRUST_PROXY: '10.0.0.1' } })
+  const via = (remoteAddress: string, client: string) =>
+    post(app, '/api/sessions', undefined, { userId: '1' }, { remoteAddress, headers: { 'x-forwarded-for': client } })
+  t.equal((await via('10.0.0.1', '192.0.2.1')).statusCode, 201, 'a first client through the proxy')
+  t.equal((await via('10.0.0.1', '192.0.2.2')).statusCode, 201, 'a second client through the proxy has its own budget')
+  t.equal((await via('10.0.0.1', '192.0.2.1')).statusCode, 429, 'the first client again is limited')
+  t.equal((await via('10.0.0.9', '192.0.2.3')).statusCode, 201, 'a peer that is not the proxy is itself the client')
+  t.equal((await via('10.0.0.9', '192.0.2.4')).statusCode, 429, 'and cannot pick another address with the header')
+})
