@@ -1,0 +1,131 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer, type AddressInfo } from 'node:net'
+import { once } from 'node:events'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startLocalKafka } from '../kafka/launcher.js'
+import type { Cleanup } from './cleanup.js'
+import { buildGateway, startGateway, type Gateway, type GatewayRuntime } from './gateway.js'
+import type { UserRef } from './producer.js'
+import type { Settings } from './settings.js'
+import type { TokenSource } from './tokens.js'
+
+/** The broker and gateway under test, started here or given by the environment. */
+export interface Stack {
+  url: string
+  /** Unset when only GATEWAY_URL was given: the phases that write to Kafka are skipped. */
+  brokers: string[] | undefined
+  topic: string
+  gateway: Gateway | undefined
+  /** The gateway's Node process, when known (started here, or GATEWAY_PID). */
+  gatewayPid: number | undefined
+  brokerPid: number | undefined
+  runtime: GatewayRuntime | 'external'
+  tokens: TokenSource
+  users: UserRef[]
+  /** The gateway's environment as the bench set it (AUTH_SECRET masked). */
+  gatewayEnv: Record<string, string>
+}
+
+/** Fixed so the bench can sign the gateway's dev tokens itself instead of 20,000 sign-ins. */
+const BENCH_SECRET = 'kafka-notify-bench-secret-not-for-production'
+
+export async function startStack (settings: Settings & { profile: boolean, gatewayRuntime: GatewayRuntime }, cleanup: Cleanup, log: (line: string) => void, profileDir: string): Promise<Stack> {
+  const givenUrl = process.env.GATEWAY_URL?.replace(/\/+$/, '')
+  const givenBrokers = process.env.KAFKA_BROKERS?.split(',').filter(Boolean)
+  if (givenUrl !== undefined && givenUrl !== '') return await externalGateway(givenUrl, givenBrokers)
+
+  const dir = await mkdtemp(join(tmpdir(), 'kafka-notify-bench-'))
+  cleanup.add('temporary directory', () => rm(dir, { recursive: true, force: true }))
+
+  const build = settings.gatewayRuntime === 'dist' ? buildGateway() : undefined
+  let brokers = givenBrokers
+  let brokerPid: number | undefined
+  if (brokers === undefined || brokers.length === 0) {
+    log('Starting the local Kafka broker…')
+    const kafka = await startLocalKafka({ dataDir: dir, log: (line) => log(`kafka: ${line}`) })
+    cleanup.add('Kafka broker', () => kafka.stop())
+    brokers = kafka.brokers
+    brokerPid = kafka.pid
+  }
+
+  let runtime = settings.gatewayRuntime
+  if (build !== undefined) {
+    const built = await build
+    if (!built.ok) {
+      log(`tsc -p tsconfig.build.json failed; running the gateway from its sources through tsx instead:\n${built.output.split('\n').slice(0, 10).join('\n')}`)
+      runtime = 'tsx'
+    }
+  }
+
+  const users = Array.from({ length: settings.users }, (_, i) => ({ id: `u${i + 1}`, name: `User ${i + 1}` }))
+  const usersFile = join(dir, 'users.json')
+  await writeFile(usersFile, JSON.stringify(users))
+  // A broker of one's own may hold other topics and groups: keep the bench's apart.
+  const suffix = givenBrokers === undefined ? '' : `-bench-${Date.now()}`
+  const topic = `notifications${suffix}`
+  const env: Record<string, string> = {
+    HOST: '127.0.0.1',
+    PORT: String(await freePort()),
+    LOG_LEVEL: 'warn',
+    DATA_DIR: join(dir, 'gateway'),
+    USERS_FILE: usersFile,
+    KAFKA_BROKERS: brokers.join(','),
+    KAFKA_TOPIC: topic,
+    KAFKA_DLQ_TOPIC: `${topic}.dlq`,
+    KAFKA_GROUP_ID: `notify-gateway${suffix}`,
+    AUTH_MODE: 'dev',
+    AUTH_SECRET: BENCH_SECRET,
+    WS_HEARTBEAT_MS: String(settings.heartbeatMs),
+    // Catch-up replays 1,000 missed notifications from a cursor that must still be in the inbox.
+    INBOX_MAX_PER_USER: '100000',
+    // The bench's whole load comes from one address and a thousand users.
+    RATE_LIMIT_PER_USER: '0',
+    RATE_LIMIT_PER_IP: '0',
+    WS_MAX_CONNECTIONS_PER_USER: '0',
+    WS_MAX_CONNECTIONS_PER_IP: '0'
+  }
+  log(`Starting the gateway (${runtime === 'dist' ? 'node dist/server/main.js' : 'node --import tsx server/main.ts'})…`)
+  const gateway = await startGateway({ env, runtime, profileDir: settings.profile ? profileDir : undefined, log })
+  cleanup.add('gateway', () => gateway.stop())
+  return {
+    url: gateway.url,
+    brokers,
+    topic,
+    gateway,
+    gatewayPid: gateway.pid,
+    brokerPid,
+    runtime,
+    tokens: { kind: 'secret', secret: BENCH_SECRET },
+    users,
+    gatewayEnv: { ...env, AUTH_SECRET: '(fixed bench secret)' }
+  }
+}
+
+async function externalGateway (url: string, brokers: string[] | undefined): Promise<Stack> {
+  const response = await fetch(`${url}/api/users`, { signal: AbortSignal.timeout(10_000) })
+  if (response.status !== 200) throw new Error(`GET ${url}/api/users answered ${response.status}`)
+  const { users } = await response.json() as { users: UserRef[] }
+  const secret = process.env.AUTH_SECRET
+  const pid = Number(process.env.GATEWAY_PID) || undefined
+  return {
+    url,
+    brokers,
+    topic: process.env.KAFKA_TOPIC ?? 'notifications',
+    gateway: undefined,
+    gatewayPid: pid,
+    brokerPid: undefined,
+    runtime: 'external',
+    tokens: secret === undefined || secret === '' ? { kind: 'sessions', url } : { kind: 'secret', secret },
+    users,
+    gatewayEnv: {}
+  }
+}
+
+async function freePort (): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}

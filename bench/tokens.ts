@@ -1,0 +1,51 @@
+import { SignJWT } from 'jose'
+
+/**
+ * Where bench tokens come from: signed here with the gateway's AUTH_SECRET (the bench starts the
+ * gateway with a fixed one), or asked of a running gateway's dev sign-in route.
+ */
+export type TokenSource =
+  | { kind: 'secret', secret: string }
+  | { kind: 'sessions', url: string }
+
+/** The issuer of the gateway's dev-mode tokens (server/auth/tokens.ts). */
+const DEV_ISSUER = 'kafka-notify-dev'
+/** Longer than any run, so no socket is closed for an expired token mid-run. */
+const TOKEN_TTL_SECONDS = 4 * 60 * 60
+const CONCURRENCY = 32
+const SESSION_TIMEOUT_MS = 10_000
+
+export async function mintTokens (source: TokenSource, userIds: readonly string[]): Promise<string[]> {
+  const tokens = new Array<string>(userIds.length)
+  const mint = source.kind === 'secret' ? signer(source.secret) : (userId: string) => signIn(source.url, userId)
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < userIds.length) {
+      const index = next++
+      tokens[index] = await mint(userIds[index]!)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, userIds.length) }, worker))
+  return tokens
+}
+
+function signer (secret: string): (userId: string) => Promise<string> {
+  const key = new TextEncoder().encode(secret)
+  const expiresAt = Math.floor(Date.now() / 1000) + TOKEN_TTL_SECONDS
+  return (userId) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userId)
+    .setIssuedAt().setExpirationTime(expiresAt).setIssuer(DEV_ISSUER).sign(key)
+}
+
+async function signIn (url: string, userId: string): Promise<string> {
+  const response = await fetch(`${url}/api/sessions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ userId }),
+    signal: AbortSignal.timeout(SESSION_TIMEOUT_MS)
+  })
+  if (response.status === 429) {
+    throw new Error(`sign-in as ${userId} was rate-limited: give the bench the gateway's AUTH_SECRET, or start the gateway with RATE_LIMIT_PER_IP=0`)
+  }
+  if (response.status !== 201) throw new Error(`sign-in as ${userId} answered ${response.status}: ${await response.text()}`)
+  return ((await response.json()) as { token: string }).token
+}

@@ -1,0 +1,213 @@
+import { WebSocket } from 'ws'
+import { now } from './clock.js'
+import { serve } from './ipc.js'
+import { mintTokens, type TokenSource } from './tokens.js'
+
+/**
+ * A process holding WebSocket clients, one per user, that records when each notification frame
+ * arrives. Several run side by side: a process may hold at most 20,000 open files here, and each
+ * binds its sockets to its own 127.0.0.x so no source address runs out of ephemeral ports.
+ */
+
+export interface ClientsInit {
+  url: string
+  tokens: TokenSource
+  /** Source address of this process's sockets (any of 127.0.0.0/8). */
+  localAddress: string | undefined
+  /** Handshakes under way at once: the gateway's listen backlog is finite. */
+  concurrency: number
+}
+
+export interface ConnectResult { connected: number, failed: number, errors: string[], elapsedMs: number }
+
+/** What arrived since the last reset. */
+export interface Tally {
+  notifications: number
+  duplicates: number
+  /** First and last notification frame (clock.ts time), NaN when none came. */
+  firstAt: number
+  lastAt: number
+  open: number
+  /** Sockets closed by the other side or by an error, by close code. */
+  closes: Record<string, number>
+}
+
+export interface Received extends Tally {
+  /** Ids of the first arrival of each notification, '\n'-joined, in the order of `at`. */
+  ids: string
+  at: Float64Array
+  /** Other frames by type (`ready`, `unread`, …). */
+  frames: Record<string, number>
+}
+
+const READY_TIMEOUT_MS = 15_000
+const ERROR_SAMPLE = 5
+const CLOSE_WAIT_MS = 5000
+
+let settings: ClientsInit | undefined
+const sockets = new Map<string, WebSocket>()
+
+let ids: string[] = []
+let times: number[] = []
+let seen = new Set<string>()
+let duplicates = 0
+let firstAt = Number.NaN
+let lastAt = Number.NaN
+let frames: Record<string, number> = {}
+let closes: Record<string, number> = {}
+
+function reset (): void {
+  ids = []
+  times = []
+  seen = new Set()
+  duplicates = 0
+  firstAt = Number.NaN
+  lastAt = Number.NaN
+  frames = {}
+  closes = {}
+}
+
+const NOTIFICATION_PREFIX = Buffer.from('{"type":"notification","notification":{"id":"')
+const ID_LENGTH = 36
+
+function onFrame (data: Buffer): void {
+  const at = now()
+  let id: string | undefined
+  // The gateway writes the frame's keys in a fixed order; reading the id at its offset keeps
+  // JSON.parse off the hot path of a process that may receive 100k frames a second.
+  if (data.length > NOTIFICATION_PREFIX.length + ID_LENGTH &&
+    data.compare(NOTIFICATION_PREFIX, 0, NOTIFICATION_PREFIX.length, 0, NOTIFICATION_PREFIX.length) === 0 &&
+    data[NOTIFICATION_PREFIX.length + ID_LENGTH] === 0x22) {
+    id = data.toString('latin1', NOTIFICATION_PREFIX.length, NOTIFICATION_PREFIX.length + ID_LENGTH)
+  } else {
+    const frame = JSON.parse(data.toString('utf8')) as { type?: string, notification?: { id?: string } }
+    if (frame.type !== 'notification') {
+      const type = String(frame.type)
+      frames[type] = (frames[type] ?? 0) + 1
+      return
+    }
+    id = String(frame.notification?.id)
+  }
+  if (seen.has(id)) {
+    duplicates++
+    return
+  }
+  seen.add(id)
+  ids.push(id)
+  times.push(at)
+  if (Number.isNaN(firstAt)) firstAt = at
+  lastAt = at
+}
+
+function tally (): Tally {
+  return { notifications: ids.length, duplicates, firstAt, lastAt, open: sockets.size, closes }
+}
+
+async function init (args: ClientsInit): Promise<{ pid: number }> {
+  settings = args
+  return { pid: process.pid }
+}
+
+async function connect ({ users, timeoutMs }: { users: string[], timeoutMs: number }): Promise<ConnectResult> {
+  if (settings === undefined) throw new Error('init first')
+  const { url, localAddress, concurrency } = settings
+  const started = now()
+  const deadline = started + timeoutMs
+  const tokens = await mintTokens(settings.tokens, users)
+  const wsUrl = url.replace(/^http/, 'ws')
+  let connected = 0
+  let failed = 0
+  const errors: string[] = []
+  let next = 0
+  const open = (user: string, token: string): Promise<void> => new Promise((resolve, reject) => {
+    const socket = new WebSocket(`${wsUrl}/ws?token=${encodeURIComponent(token)}`, {
+      perMessageDeflate: false,
+      handshakeTimeout: READY_TIMEOUT_MS,
+      ...(localAddress === undefined ? {} : { localAddress })
+    })
+    const timer = setTimeout(() => {
+      socket.terminate()
+      reject(new Error('no ready frame in time'))
+    }, READY_TIMEOUT_MS)
+    let ready = false
+    socket.on('message', (data: Buffer) => {
+      if (!ready) {
+        ready = true
+        clearTimeout(timer)
+        sockets.set(user, socket)
+        resolve()
+        return
+      }
+      onFrame(data)
+    })
+    socket.on('error', (error) => {
+      if (ready) return
+      clearTimeout(timer)
+      reject(error)
+    })
+    socket.on('close', (code) => {
+      if (!ready) {
+        clearTimeout(timer)
+        reject(new Error(`closed before ready (${code})`))
+        return
+      }
+      // A socket this process closes is removed from the map first; anything else is a drop.
+      if (sockets.get(user) === socket) {
+        sockets.delete(user)
+        closes[code] = (closes[code] ?? 0) + 1
+      }
+    })
+  })
+  const worker = async (): Promise<void> => {
+    while (next < users.length && now() < deadline) {
+      const index = next++
+      const user = users[index]!
+      if (sockets.has(user)) {
+        connected++
+        continue
+      }
+      try {
+        await open(user, tokens[index]!)
+        connected++
+      } catch (error) {
+        failed++
+        if (errors.length < ERROR_SAMPLE) errors.push(`${user}: ${(error as Error).message}`)
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, users.length) }, worker))
+  failed += users.length - next
+  return { connected, failed, errors, elapsedMs: now() - started }
+}
+
+async function disconnect ({ users }: { users?: string[] }): Promise<{ closed: number }> {
+  const closing: Array<Promise<unknown>> = []
+  for (const user of users ?? [...sockets.keys()]) {
+    const socket = sockets.get(user)
+    if (socket === undefined) continue
+    sockets.delete(user)
+    closing.push(new Promise((resolve) => {
+      socket.once('close', resolve)
+      socket.terminate()
+    }))
+  }
+  await Promise.race([Promise.all(closing), new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS))])
+  return { closed: closing.length }
+}
+
+function collect (): Received {
+  const received: Received = { ...tally(), ids: ids.join('\n'), at: Float64Array.from(times), frames }
+  reset()
+  return received
+}
+
+export type WsClientsApi = {
+  init: typeof init
+  connect: typeof connect
+  disconnect: typeof disconnect
+  reset: () => void
+  tally: () => Tally
+  collect: typeof collect
+}
+
+serve<WsClientsApi>({ init, connect, disconnect, reset, tally, collect }, async () => { await disconnect({}) })
