@@ -1,4 +1,5 @@
-import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import type { Notification } from '../notification.js'
@@ -140,17 +141,14 @@ export class SqliteInbox implements Inbox {
     // With synchronous=NORMAL a commit is in the WAL but not yet synced; syncing the WAL makes
     // every commit so far durable. (A checkpoint would sync it only when it can copy frames,
     // which a reader, such as a backup, can prevent.)
+    // Async: an fsync can take tens of milliseconds, which must not stall the event loop.
     if (this.#walFile === undefined) return
-    let fd: number
+    const wal = await open(this.#walFile, 'r').catch(() => undefined)
+    if (wal === undefined) return // no WAL yet: nothing was written
     try {
-      fd = openSync(this.#walFile, 'r')
-    } catch {
-      return // no WAL yet: nothing was written
-    }
-    try {
-      fsyncSync(fd)
+      await wal.sync()
     } finally {
-      closeSync(fd)
+      await wal.close()
     }
   }
 
