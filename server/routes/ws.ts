@@ -66,6 +66,10 @@ const wsRoutes: RoutePlugin = async (app, { tokens, hub, inbox, config }) => {
       closeAtExpiry()
       socket.on('pong', () => connection.markAlive())
       socket.on('message', () => connection.close(CloseCode.PROTOCOL_VIOLATION, 'clients must not send messages'))
+      // @fastify/websocket's own error listener holds the upgrade's request and reply for the
+      // socket's whole life (kilobytes per idle socket); errors need only this log line, and
+      // ws closes the socket after one anyway.
+      socket.removeAllListeners('error')
       socket.on('error', (error) => app.log.debug({ err: error, userId: user.id }, 'WebSocket error'))
       socket.on('close', () => {
         clearTimeout(expiry)
