@@ -20,14 +20,19 @@ export function createDeliveryHandler (inbox: Inbox, hub: Hub, observer?: Delive
     if (appended.length === 0) return
     const timestamps = new Map(batch.map((consumed) => [consumed.notification.id, consumed.timestamp]))
     const recipients = new Set<string>()
-    for (const { seq, notification } of appended) {
-      if (!hub.isOnline(notification.userId)) continue
-      recipients.add(notification.userId)
-      const sockets = hub.send(notification.userId, { text: notificationFrame(notification, seq), seq })
-      observer?.delivered(timestamps.get(notification.id) ?? Date.now(), sockets)
+    for (const { notification } of appended) {
+      if (hub.isOnline(notification.userId)) recipients.add(notification.userId)
     }
-    for (const userId of recipients) {
-      hub.send(userId, { text: unreadFrame(await inbox.unread(userId)) })
-    }
+    if (recipients.size === 0) return
+    const unread = new Map<string, number>()
+    for (const userId of recipients) unread.set(userId, await inbox.unread(userId))
+    hub.batch(() => {
+      for (const { seq, notification } of appended) {
+        if (!recipients.has(notification.userId)) continue
+        const sockets = hub.send(notification.userId, { text: notificationFrame(notification, seq), seq })
+        observer?.delivered(timestamps.get(notification.id) ?? Date.now(), sockets)
+      }
+      for (const [userId, count] of unread) hub.send(userId, { text: unreadFrame(count) })
+    })
   }
 }

@@ -1,5 +1,11 @@
 import { CloseCode } from './close-codes.js'
 
+/** Holds a socket's writes back and lets them out in one system call (net.Socket has both). */
+export interface Corkable {
+  cork (): void
+  uncork (): void
+}
+
 /** What the hub needs of a socket; `ws`'s WebSocket has it all. */
 export interface HubSocket {
   readonly readyState: number
@@ -17,6 +23,8 @@ export interface OutboundFrame {
 }
 
 const OPEN = 1
+/** While corked, frames are let out once this much has queued up. */
+const CORKED_FLUSH_BYTES = 16 * 1024
 /** A peer that does not finish the close handshake in this time is cut off. */
 const CLOSE_GRACE_MS = 1000
 
@@ -34,10 +42,27 @@ export class Connection {
   #alive = true
   #closeCode: CloseCode | undefined
 
-  constructor (userId: string, socket: HubSocket, maxBufferedBytes: number) {
+  /** The TCP socket under the WebSocket, when it can be corked. */
+  readonly #transport: Corkable | undefined
+  #corked = false
+
+  constructor (userId: string, socket: HubSocket, maxBufferedBytes: number, transport?: Corkable) {
     this.userId = userId
     this.socket = socket
     this.#maxBufferedBytes = maxBufferedBytes
+    this.#transport = transport
+  }
+
+  cork (): void {
+    if (this.#transport === undefined || this.#corked) return
+    this.#corked = true
+    this.#transport.cork()
+  }
+
+  uncork (): void {
+    if (!this.#corked) return
+    this.#corked = false
+    this.#transport?.uncork()
   }
 
   get open (): boolean {
@@ -105,6 +130,12 @@ export class Connection {
     }
     if (written === undefined) this.socket.send(text)
     else this.socket.send(text, written)
+    // Corked frames count as unsent: let a big batch out as it grows, or a healthy reader of a
+    // burst would look slow.
+    if (this.#corked && this.buffered >= CORKED_FLUSH_BYTES) {
+      this.#transport?.uncork()
+      this.#transport?.cork()
+    }
     return true
   }
 

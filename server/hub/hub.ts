@@ -16,6 +16,8 @@ export class Hub {
   readonly #options: HubOptions
   #count = 0
   #timer: NodeJS.Timeout | undefined
+  /** Connections corked during `batch`, uncorked at its end. */
+  #corked: Set<Connection> | undefined
 
   constructor (options: HubOptions) {
     this.#options = options
@@ -63,10 +65,30 @@ export class Hub {
     if (connections === undefined) return 0
     let sent = 0
     for (const connection of connections) {
+      if (this.#corked !== undefined && !this.#corked.has(connection)) {
+        this.#corked.add(connection)
+        connection.cork()
+      }
       if (connection.send(frame)) sent++
       else if (connection.closeCode === CloseCode.SLOW_CLIENT) this.#dropped(connection, 'slow')
     }
     return sent
+  }
+
+  /**
+   * Runs `sends` with every socket it writes to corked, then uncorks them: the frames one
+   * consumed batch has for a tab (its notifications, then its unread count) leave in one write.
+   */
+  batch (sends: () => void): void {
+    if (this.#corked !== undefined) return sends()
+    const corked = new Set<Connection>()
+    this.#corked = corked
+    try {
+      sends()
+    } finally {
+      this.#corked = undefined
+      for (const connection of corked) connection.uncork()
+    }
   }
 
   /** Closes every connection (shutdown); the hub stays usable. */

@@ -3,7 +3,7 @@ import type { FastifyRequest } from 'fastify'
 import { ApiError, ErrorCode } from '../errors.js'
 import { decodeCursor, notificationFrame, readyFrame, syncedFrame } from '../frames.js'
 import { CloseCode } from '../hub/close-codes.js'
-import { Connection } from '../hub/connection.js'
+import { Connection, type Corkable } from '../hub/connection.js'
 import type { Inbox } from '../inbox/types.js'
 import { authenticate } from './authenticate.js'
 import { cursorSchema, type RoutePlugin } from './schemas.js'
@@ -50,7 +50,9 @@ const wsRoutes: RoutePlugin = async (app, { tokens, hub, inbox, config }) => {
         return
       }
       perIp.set(ip, fromIp + 1)
-      const connection = new Connection(user.id, socket, config.ws.maxBufferedBytes)
+      // ws keeps its TCP socket private; corking it lets a batch's frames for a tab leave in one write.
+      const transport = (socket as unknown as { _socket?: Corkable })._socket
+      const connection = new Connection(user.id, socket, config.ws.maxBufferedBytes, transport)
       const { since } = request.query as { since?: string }
       // Live frames wait until `ready` (and the catch-up) went out, so the order on the wire holds.
       connection.hold()

@@ -187,3 +187,45 @@ t.test('a user whose only tab died disappears from the hub', async (t) => {
   t.equal(hub.userCount, 0)
   t.equal(hub.connectionCount, 0)
 })
+
+/** A TCP socket under a FakeSocket: records cork and uncork, and what was let out. */
+class FakeTransport {
+  readonly events: string[] = []
+  cork (): void { this.events.push('cork') }
+  uncork (): void { this.events.push('uncork') }
+}
+
+t.test('batch corks each socket it writes to once, and uncorks it at the end', async (t) => {
+  const hub = new Hub({ heartbeatMs: 60_000 })
+  t.teardown(() => hub.stop())
+  const [emmaSocket, brunoSocket] = [new FakeSocket(), new FakeSocket()]
+  const [emmaTransport, brunoTransport] = [new FakeTransport(), new FakeTransport()]
+  hub.add(new Connection('1', emmaSocket, 1024 * 1024, emmaTransport))
+  hub.add(new Connection('2', brunoSocket, 1024 * 1024, brunoTransport))
+  hub.batch(() => {
+    hub.send('1', { text: 'n1', seq: 1 })
+    hub.send('1', { text: 'n2', seq: 2 })
+    hub.send('1', { text: 'unread' })
+    t.same(emmaTransport.events, ['cork'], 'corked while the batch runs')
+  })
+  t.same(emmaSocket.sent, ['n1', 'n2', 'unread'], 'every frame, in order')
+  t.same(emmaTransport.events, ['cork', 'uncork'], 'one cork, one uncork: the frames leave together')
+  t.same(brunoTransport.events, [], 'a socket the batch did not write to is left alone')
+  hub.send('1', { text: 'live' })
+  t.same(emmaTransport.events, ['cork', 'uncork'], 'outside a batch nothing is corked')
+})
+
+t.test('a corked socket lets its frames out once 16 KiB queued up, so a burst does not look slow', async (t) => {
+  const hub = new Hub({ heartbeatMs: 60_000 })
+  t.teardown(() => hub.stop())
+  const socket = new FakeSocket()
+  const transport = new FakeTransport()
+  const connection = new Connection('1', socket, 64 * 1024, transport)
+  hub.add(connection)
+  hub.batch(() => {
+    socket.bufferedAmount = 20 * 1024
+    hub.send('1', { text: 'big', seq: 1 })
+  })
+  t.same(transport.events, ['cork', 'uncork', 'cork', 'uncork'])
+  t.equal(connection.closeCode, undefined, 'not closed')
+})
