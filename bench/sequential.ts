@@ -1,6 +1,7 @@
 // `npx tsx bench/sequential.ts [count] [warm-up]`: POST → frame latency of follows sent one at a
 // time (each waits for the previous frame) against a running gateway (GATEWAY_URL, default
-// http://127.0.0.1:3000, dev mode with the default users): the idle-machine figure, without load.
+// http://127.0.0.1:3000, dev mode with the default users, started with RATE_LIMIT_PER_USER=0 and
+// RATE_LIMIT_PER_IP=0): the idle-machine figure, without load.
 import { WebSocket } from 'ws'
 import { summarize } from './stats.js'
 
