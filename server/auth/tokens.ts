@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTVerifyGetKey, type JWTPayload } from 'jose'
+import type { Config } from '../config.js'
 import type { Directory, User } from '../directory.js'
 import { ApiError, ErrorCode } from '../errors.js'
 
@@ -12,14 +13,7 @@ export interface Principal {
   expiresAt: number | undefined
 }
 
-export interface TokenSettings {
-  mode: 'dev' | 'jwt'
-  secret: string | undefined
-  jwksUrl: string | undefined
-  issuer: string | undefined
-  audience: string | undefined
-  sessionTtlSeconds: number
-}
+export type TokenSettings = Config['auth']
 
 export const SERVICE_SCOPE = 'notify:service'
 const DEV_ISSUER = 'kafka-notify-dev'
