@@ -1,45 +1,8 @@
 import { mock } from 'node:test'
 import t from 'tap'
 import { CloseCode } from '../../server/hub/close-codes.js'
-import { Connection, type HubSocket } from '../../server/hub/connection.js'
-
-const OPEN = 1
-const CLOSING = 2
-const CLOSED = 3
-
-/** A socket that records what the connection does to it, like `ws` would see it. */
-class FakeSocket implements HubSocket {
-  readyState = OPEN
-  bufferedAmount = 0
-  readonly sent: string[] = []
-  readonly closes: Array<{ code: number, reason: string }> = []
-  pings = 0
-  terminations = 0
-  /** When false, `send` keeps the written callbacks instead of calling them. */
-  flushes = true
-  readonly unflushed: Array<(error?: Error) => void> = []
-
-  send (data: string, written?: (error?: Error) => void): void {
-    this.sent.push(data)
-    if (written === undefined) return
-    if (this.flushes) written()
-    else this.unflushed.push(written)
-  }
-
-  ping (): void {
-    this.pings++
-  }
-
-  close (code: number, reason: string): void {
-    this.closes.push({ code, reason })
-    this.readyState = CLOSING
-  }
-
-  terminate (): void {
-    this.terminations++
-    this.readyState = CLOSED
-  }
-}
+import { Connection } from '../../server/hub/connection.js'
+import { CLOSED, CLOSING, FakeSocket } from '../helpers/fake-socket.js'
 
 function frame (seq: number): { text: string, seq: number } {
   return { text: `n${seq}`, seq }

@@ -1,46 +1,8 @@
 import t from 'tap'
 import { CloseCode } from '../../server/hub/close-codes.js'
-import { Connection, type HubSocket } from '../../server/hub/connection.js'
+import { Connection } from '../../server/hub/connection.js'
 import { Hub } from '../../server/hub/hub.js'
-
-const OPEN = 1
-const CLOSING = 2
-const CLOSED = 3
-
-/** A socket that records what the hub does to it; `onPing` lets a test play the peer. */
-class FakeSocket implements HubSocket {
-  readyState = OPEN
-  bufferedAmount = 0
-  readonly sent: string[] = []
-  readonly closes: Array<{ code: number, reason: string }> = []
-  pings = 0
-  onPing: (() => void) | undefined
-  readonly terminated: Promise<void>
-  #terminate: () => void = () => {}
-
-  constructor () {
-    this.terminated = new Promise((resolve) => { this.#terminate = resolve })
-  }
-
-  send (data: string): void {
-    this.sent.push(data)
-  }
-
-  ping (): void {
-    this.pings++
-    this.onPing?.()
-  }
-
-  close (code: number, reason: string): void {
-    this.closes.push({ code, reason })
-    this.readyState = CLOSING
-  }
-
-  terminate (): void {
-    this.readyState = CLOSED
-    this.#terminate()
-  }
-}
+import { FakeSocket, OPEN } from '../helpers/fake-socket.js'
 
 function tab (userId: string, maxBufferedBytes = 1024): { socket: FakeSocket, connection: Connection } {
   const socket = new FakeSocket()
