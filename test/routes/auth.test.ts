@@ -1,11 +1,11 @@
-import { createServer, type IncomingMessage } from 'node:http'
+import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose'
-import { WebSocket, type ClientOptions } from 'ws'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
+import { upgrade } from '../helpers/ws-upgrade.js'
 
 const SECRET = 'the-gateway-secret-for-auth-tests-32-chars'
 const OTHER_SECRET = 'somebody-elses-secret-also-32-characters-long'
@@ -14,7 +14,6 @@ const ISSUER = 'https://id.example.com/'
 const AUDIENCE = 'kafka-notify'
 const BOUND_MS = 10_000
 
-interface ErrorBody { statusCode: number, error: string, message: string, code: string }
 interface Item { id: string, userId: string, cursor: string, read: boolean }
 interface Page { items: Item[], nextCursor: string | null, unread: number }
 
@@ -85,33 +84,6 @@ async function signIn (app: FastifyInstance, userId: string): Promise<string> {
   return response.json<{ token: string }>().token
 }
 
-type Upgrade =
-  | { opened: true, socket: WebSocket, frames: Array<Record<string, unknown>>, closed: Promise<{ code: number, reason: string }> }
-  | { opened: false, status: number, body: ErrorBody }
-
-/**
- * Opens /ws with a real client. A refusal is an HTTP answer instead of the 101 (no socket ever
- * exists); an accepted socket collects its frames from the first one on.
- */
-function upgrade (url: string, path: string, options: ClientOptions = {}): Promise<Upgrade> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}${path}`, options)
-    const frames: Array<Record<string, unknown>> = []
-    const closed = new Promise<{ code: number, reason: string }>((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: String(reason) })))
-    socket.on('message', (data) => frames.push(JSON.parse(String(data)) as Record<string, unknown>))
-    socket.once('open', () => resolve({ opened: true, socket, frames, closed }))
-    socket.once('unexpected-response', (request, response: IncomingMessage) => {
-      const chunks: Buffer[] = []
-      response.on('data', (chunk: Buffer) => chunks.push(chunk))
-      response.on('end', () => {
-        request.destroy()
-        resolve({ opened: false, status: response.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString()) as ErrorBody })
-      })
-    })
-    socket.once('error', reject)
-  })
-}
-
 /** Waits (bounded) for a condition that has no event of its own, re-checking once per macrotask. */
 async function until (what: string, condition: () => boolean, boundMs = BOUND_MS): Promise<void> {
   const deadline = Date.now() + boundMs
@@ -141,14 +113,14 @@ async function assertRefusedEverywhere (t: Test, gateway: Gateway, bus: FakeBus,
   t.match(read.json(), expected, 'POST /api/notifications/read body')
 
   const query = token === undefined ? '' : `?token=${encodeURIComponent(token)}`
-  const viaQuery = await upgrade(url, `/ws${query}`)
+  const viaQuery = await upgrade(t, url, `/ws${query}`)
   t.equal(viaQuery.opened, false, 'GET /ws?token=: no socket')
   if (!viaQuery.opened) {
     t.equal(viaQuery.status, status, 'GET /ws?token=: refused with an HTTP answer before the upgrade')
     t.match(viaQuery.body, expected, 'GET /ws?token= body')
   }
   if (token !== undefined) {
-    const viaHeader = await upgrade(url, '/ws', { headers: { authorization: `Bearer ${token}` } })
+    const viaHeader = await upgrade(t, url, '/ws', { headers: { authorization: `Bearer ${token}` } })
     t.equal(viaHeader.opened, false, 'GET /ws with Authorization: no socket')
     if (!viaHeader.opened) {
       t.equal(viaHeader.status, status, 'GET /ws with Authorization: refused before the upgrade')
@@ -264,7 +236,7 @@ t.test('a token of another user never reaches that user\'s items', async (t) => 
   })
 
   t.test('/ws with Emma\'s token replays and pushes only Emma\'s notifications', async (t) => {
-    const feed = await upgrade(url, `/ws?token=${emma}&since=0`)
+    const feed = await upgrade(t, url, `/ws?token=${emma}&since=0`)
     if (!feed.opened) throw new Error(`refused: ${feed.status}`)
     t.teardown(() => feed.socket.terminate())
     // Bruno gets one more while Emma is connected; then Emma gets one: her next frame must be hers.
@@ -303,7 +275,7 @@ t.test('AUTH_MODE=jwt with an HS256 identity service', async (t) => {
     t.equal(page.statusCode, 200)
     t.equal(page.json<Page>().items.length, 1)
     t.equal((await markRead(app, emma, { upTo: page.json<Page>().items[0]!.cursor })).json<{ unread: number }>().unread, 0)
-    const feed = await upgrade(url, `/ws?token=${emma}`)
+    const feed = await upgrade(t, url, `/ws?token=${emma}`)
     t.equal(feed.opened, true)
     if (feed.opened) {
       t.teardown(() => feed.socket.terminate())
@@ -437,7 +409,7 @@ t.test('a socket whose token expires is closed with 4001', async (t) => {
   t.test('dev mode (a 2-second token signed with AUTH_SECRET)', async (t) => {
     const { url, services } = await startGateway(t, { bus: new FakeBus(), env: { AUTH_SECRET: SECRET } })
     const token = await devToken({ sub: '2', exp: now() + 2 })
-    const feed = await upgrade(url, `/ws?token=${token}`)
+    const feed = await upgrade(t, url, `/ws?token=${token}`)
     if (!feed.opened) throw new Error(`refused: ${feed.status}`)
     t.teardown(() => feed.socket.terminate())
     const closed = await feed.closed
@@ -450,7 +422,7 @@ t.test('a socket whose token expires is closed with 4001', async (t) => {
 
   t.test('jwt mode (a 2-second token of the identity service)', async (t) => {
     const { url } = await startGateway(t, { bus: new FakeBus(), env: { AUTH_MODE: 'jwt', AUTH_SECRET: SECRET, AUTH_ISSUER: ISSUER, AUTH_AUDIENCE: AUDIENCE } })
-    const feed = await upgrade(url, `/ws?token=${await idToken({ sub: '3', exp: now() + 2 })}`)
+    const feed = await upgrade(t, url, `/ws?token=${await idToken({ sub: '3', exp: now() + 2 })}`)
     if (!feed.opened) throw new Error(`refused: ${feed.status}`)
     t.teardown(() => feed.socket.terminate())
     t.equal((await feed.closed).code, 4001)
@@ -475,7 +447,7 @@ t.test('a socket whose token outlives setTimeout\'s ceiling (~24.8 days) stays o
     }, 0)
   }) as unknown as typeof setTimeout
   t.teardown(() => { globalThis.setTimeout = original })
-  const feed = await upgrade(url, `/ws?token=${await devToken({ sub: '2', exp: now() + 30 * 86_400 })}`)
+  const feed = await upgrade(t, url, `/ws?token=${await devToken({ sub: '2', exp: now() + 30 * 86_400 })}`)
   if (!feed.opened) throw new Error(`refused: ${feed.status}`)
   t.teardown(() => feed.socket.terminate())
   await ceilingReached

@@ -1,15 +1,14 @@
-import type { IncomingMessage } from 'node:http'
 import t, { type Test } from 'tap'
 import type { FastifyInstance, InjectOptions } from 'fastify'
-import { WebSocket, type ClientOptions } from 'ws'
+import type { ClientOptions } from 'ws'
 import { KafkaUnavailableError } from '../../server/errors.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'
+import { type ErrorBody, type Feed, upgrade } from '../helpers/ws-upgrade.js'
 
 const BOUND_MS = 10_000
 const BODY_LIMIT = 16 * 1024
 
-interface ErrorBody { statusCode: number, error: string, message: string, code: string }
 interface Notification { id: string, userId: string, actor: { id: string, name: string } }
 
 async function signIn (app: FastifyInstance, userId: string): Promise<string> {
@@ -39,41 +38,6 @@ async function until (what: string, condition: () => boolean, boundMs = BOUND_MS
     if (Date.now() > deadline) throw new Error(`${what}: not within ${boundMs} ms`)
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
-}
-
-interface Feed {
-  socket: WebSocket
-  frames: Array<Record<string, unknown>>
-  closed: Promise<{ code: number, reason: string }>
-  /** Resolves with the first frame (`ready`), or rejects if the socket closes first. */
-  ready: Promise<Record<string, unknown>>
-}
-type Upgrade = ({ opened: true } & Feed) | { opened: false, status: number, body: ErrorBody }
-
-/** Opens /ws with a real client: either a socket (101), or the HTTP answer that refused it. */
-function upgrade (t: Test, url: string, path: string, options: ClientOptions = {}): Promise<Upgrade> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}${path}`, options)
-    t.teardown(() => socket.terminate())
-    const frames: Array<Record<string, unknown>> = []
-    const closed = new Promise<{ code: number, reason: string }>((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: String(reason) })))
-    const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
-      socket.once('message', (data) => resolve(JSON.parse(String(data)) as Record<string, unknown>))
-      void closed.then(({ code }) => reject(new Error(`closed with ${code} before any frame`)))
-    })
-    ready.catch(() => {})
-    socket.on('message', (data) => frames.push(JSON.parse(String(data)) as Record<string, unknown>))
-    socket.once('open', () => resolve({ opened: true, socket, frames, closed, ready }))
-    socket.once('unexpected-response', (request, response: IncomingMessage) => {
-      const chunks: Buffer[] = []
-      response.on('data', (chunk: Buffer) => chunks.push(chunk))
-      response.on('end', () => {
-        request.destroy()
-        resolve({ opened: false, status: response.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString()) as ErrorBody })
-      })
-    })
-    socket.once('error', reject)
-  })
 }
 
 async function open (t: Test, url: string, path: string, options: ClientOptions = {}): Promise<Feed> {
