@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { sleep, waitUntil } from './clock.js'
 import { projectRoot } from './paths.js'
+import { watchdogArgs } from '../kafka/watchdog.js'
 
 export type GatewayRuntime = 'dist' | 'tsx'
 
@@ -27,24 +28,8 @@ const STOP_GRACE_MS = 20_000
 const TAIL_LINES = 40
 const LIVE_LOG_LINES = 10
 
-// Node holds the only write end of the shell's stdin: when the bench dies, even by SIGKILL, the
-// watcher reads EOF and stops the gateway, so no gateway outlives the run (as kafka/launcher.ts
-// does for the broker). SIGTERM to the shell goes on to the gateway, which closes gracefully
-// (and writes its CPU profile when asked for one).
-const WATCHDOG = `
-exec 3<&0 </dev/null
-"$@" &
-gateway=$!
-trap 'kill -TERM "$gateway" 2>/dev/null' TERM INT
-echo "$gateway"
-( while read -r _ <&3; do :; done; kill -TERM "$gateway" 2>/dev/null; sleep 15; kill -KILL "$gateway" 2>/dev/null ) &
-watcher=$!
-wait "$gateway"
-status=$?
-while kill -0 "$gateway" 2>/dev/null; do wait "$gateway"; status=$?; done
-kill "$watcher" 2>/dev/null
-exit "$status"
-`
+/** The gateway runs under the broker's watchdog: when the bench dies, even by SIGKILL, so does it. */
+const WATCHDOG_GRACE_SECONDS = 15
 
 /** Compiles the gateway as `npm run build` does (server and kafka to dist/); false when tsc failed. */
 export async function buildGateway (): Promise<{ ok: boolean, output: string }> {
@@ -67,7 +52,7 @@ export async function startGateway (options: {
 }): Promise<Gateway> {
   const entry = options.runtime === 'dist' ? ['dist/server/main.js'] : ['--import', 'tsx', 'server/main.ts']
   const profile = options.profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.profileDir]
-  const shell = spawn('sh', ['-c', WATCHDOG, 'gateway-watchdog', process.execPath, ...profile, ...entry], {
+  const shell = spawn('sh', watchdogArgs('gateway-watchdog', WATCHDOG_GRACE_SECONDS, process.execPath, [...profile, ...entry]), {
     cwd: projectRoot,
     env: { ...process.env, ...options.env },
     detached: true,

@@ -11,6 +11,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { Kafka, logLevel } from 'kafkajs'
+import { watchdogArgs } from './watchdog.js'
 
 export interface KafkaJarsOptions {
   /** Jar cache; default `$KAFKA_NOTIFY_CACHE/kafka-<version>`, else `~/.cache/kafka-notify/kafka-<version>`. */
@@ -74,30 +75,6 @@ const OR_USE_DOCKER = 'Or use a Kafka broker of your own: set KAFKA_BROKERS, e.g
 const here = fileURLToPath(new URL('.', import.meta.url))
 const assetsDir = existsSync(join(here, 'pom.xml')) ? here : join(here, '..', '..', 'kafka')
 const execFileAsync = promisify(execFile)
-
-// Node holds the only write end of this shell's stdin. When Node dies for any reason
-// (SIGKILL included) the watcher's read sees EOF and stops the JVM, so no broker outlives
-// its owner. SIGTERM to the shell is forwarded to the JVM, and the shell exits with it.
-const WATCHDOG = `
-exec 3<&0 </dev/null
-"$@" >&2 &
-jvm=$!
-trap 'kill -TERM "$jvm" 2>/dev/null' TERM INT
-echo "$jvm"
-(
-  while read -r _ <&3; do :; done
-  kill -TERM "$jvm" 2>/dev/null
-  i=0
-  while kill -0 "$jvm" 2>/dev/null && [ "$i" -lt ${STOP_GRACE_SECONDS} ]; do sleep 1; i=$((i + 1)); done
-  kill -KILL "$jvm" 2>/dev/null
-) &
-watcher=$!
-wait "$jvm"
-status=$?
-while kill -0 "$jvm" 2>/dev/null; do wait "$jvm"; status=$?; done
-kill "$watcher" 2>/dev/null
-exit "$status"
-`
 
 /** Fetches the broker's jars with Maven once; returns the directory that holds them. */
 export async function ensureKafkaJars (opts: KafkaJarsOptions = {}): Promise<string> {
@@ -354,7 +331,7 @@ async function formatStorage (jvm: string[], layout: BrokerLayout): Promise<void
 }
 
 async function launch (args: string[], layout: BrokerLayout, excerpt: LogExcerpt, log: Log): Promise<BrokerProcess> {
-  const watchdog = spawn('sh', ['-c', WATCHDOG, 'kafka-watchdog', 'java', ...args], {
+  const watchdog = spawn('sh', watchdogArgs('kafka-watchdog', STOP_GRACE_SECONDS, 'java', args), {
     detached: true, // its own process group, so one signal reaches the JVM and the watcher
     stdio: ['pipe', 'pipe', 'inherit']
   })
