@@ -179,7 +179,7 @@ class KafkaBus implements NotificationBus {
     for (const message of messages) {
       const verdict = decodeRecord(message.key, message.value, this.#options.isKnownUser)
       if (verdict.ok) {
-        accepted.push({ notification: verdict.notification, timestamp: Number(message.timestamp), partition, offset: message.offset })
+        accepted.push({ notification: verdict.notification, timestamp: Number(message.timestamp), topic, partition, offset: message.offset })
       } else {
         rejected.push({ message, kind: verdict.kind, reason: verdict.reason })
       }

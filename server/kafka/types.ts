@@ -5,6 +5,7 @@ export interface ConsumedNotification {
   notification: Notification
   /** The record's timestamp (ms since epoch): when the producer wrote it. */
   timestamp: number
+  topic: string
   partition: number
   offset: string
 }
