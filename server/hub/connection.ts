@@ -16,10 +16,20 @@ export interface HubSocket {
   terminate (): void
 }
 
-/** A frame ready for the wire; `seq` orders notifications so catch-up can drop what it already sent. */
+/**
+ * A frame ready for the wire; `seq` orders notifications so catch-up can drop what it already sent.
+ * `bytes` is the text's UTF-8 length, measured once for all of a user's tabs (the hub does it when
+ * the caller did not).
+ */
 export interface OutboundFrame {
   text: string
   seq?: number
+  bytes?: number
+}
+
+/** The frame with its UTF-8 length: the send bound is in bytes, like `bufferedAmount`. */
+export function measured (frame: OutboundFrame): OutboundFrame & { bytes: number } {
+  return frame.bytes === undefined ? { ...frame, bytes: Buffer.byteLength(frame.text) } : frame as OutboundFrame & { bytes: number }
 }
 
 const OPEN = 1
@@ -37,10 +47,15 @@ export class Connection {
   readonly userId: string
   readonly socket: HubSocket
   readonly #maxBufferedBytes: number
-  #held: OutboundFrame[] | undefined
+  #held: Array<OutboundFrame & { bytes: number }> | undefined
   #heldBytes = 0
   #alive = true
   #closeCode: CloseCode | undefined
+  /**
+   * Called once when this side closes the connection as slow, wherever the send was (live, held,
+   * or the catch-up's own `sendNow`); the hub sets it to count and drop the connection.
+   */
+  onClosedAsSlow: (() => void) | undefined
 
   /** The TCP socket under the WebSocket, when it can be corked. */
   readonly #transport: Corkable | undefined
@@ -76,17 +91,19 @@ export class Connection {
 
   /** Returns false when the frame was not sent (closed, or closed now for being slow). */
   send (frame: OutboundFrame): boolean {
+    if (!this.open) return false
+    const sized = measured(frame)
     if (this.#held !== undefined) {
       // Held frames count against the bound too: a client stuck in its catch-up cannot pile them up.
-      if (this.buffered + this.#heldBytes + frame.text.length > this.#maxBufferedBytes) {
+      if (this.buffered + this.#heldBytes + sized.bytes > this.#maxBufferedBytes) {
         this.close(CloseCode.SLOW_CLIENT, 'slow client: send buffer full')
         return false
       }
-      this.#held.push(frame)
-      this.#heldBytes += frame.text.length
+      this.#held.push(sized)
+      this.#heldBytes += sized.bytes
       return true
     }
-    return this.#write(frame.text)
+    return this.#write(sized.text, sized.bytes)
   }
 
   /** Bytes queued on the socket and not yet written out. */
@@ -96,13 +113,13 @@ export class Connection {
 
   /** Sends at once, even while live frames are held (the replay itself goes through here). */
   sendNow (text: string): boolean {
-    return this.#write(text)
+    return this.#write(text, Buffer.byteLength(text))
   }
 
   /** Like `sendNow`, resolving once the frame was written out (false: it was not sent). */
   sendWritten (text: string): Promise<boolean> {
     return new Promise((resolve) => {
-      if (!this.#write(text, () => resolve(this.open))) resolve(false)
+      if (!this.#write(text, Buffer.byteLength(text), () => resolve(this.open))) resolve(false)
     })
   }
 
@@ -118,13 +135,13 @@ export class Connection {
     this.#heldBytes = 0
     for (const frame of held) {
       if (frame.seq !== undefined && frame.seq <= lastSeq) continue
-      if (!this.#write(frame.text)) return
+      if (!this.#write(frame.text, frame.bytes)) return
     }
   }
 
-  #write (text: string, written?: () => void): boolean {
+  #write (text: string, bytes: number, written?: () => void): boolean {
     if (!this.open) return false
-    if (this.buffered + text.length > this.#maxBufferedBytes) {
+    if (this.buffered + bytes > this.#maxBufferedBytes) {
       this.close(CloseCode.SLOW_CLIENT, 'slow client: send buffer full')
       return false
     }
@@ -161,9 +178,10 @@ export class Connection {
     this.#heldBytes = 0
     if (this.socket.readyState !== OPEN) {
       this.socket.terminate()
-      return
+    } else {
+      this.socket.close(code, reason)
+      setTimeout(() => this.socket.terminate(), CLOSE_GRACE_MS).unref()
     }
-    this.socket.close(code, reason)
-    setTimeout(() => this.socket.terminate(), CLOSE_GRACE_MS).unref()
+    if (code === CloseCode.SLOW_CLIENT) this.onClosedAsSlow?.()
   }
 }

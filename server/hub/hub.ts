@@ -1,5 +1,5 @@
-import { CloseCode } from './close-codes.js'
-import type { Connection, OutboundFrame } from './connection.js'
+import type { CloseCode } from './close-codes.js'
+import { measured, type Connection, type OutboundFrame } from './connection.js'
 
 export interface HubOptions {
   heartbeatMs: number
@@ -18,6 +18,8 @@ export class Hub {
   #timer: NodeJS.Timeout | undefined
   /** Connections corked during `batch`, uncorked at its end. */
   #corked: Set<Connection> | undefined
+  /** Set by `closeAll`: how connections added from then on are closed. */
+  #closing: { code: CloseCode, reason: string } | undefined
 
   constructor (options: HubOptions) {
     this.#options = options
@@ -39,7 +41,16 @@ export class Hub {
     return this.#byUser.has(userId)
   }
 
+  /**
+   * Adds an open connection. Once `closeAll` ran (shutdown), it is closed at once instead and not
+   * kept: an upgrade whose token check was still running when the close began would otherwise
+   * hold the server's close until the process is killed.
+   */
   add (connection: Connection): void {
+    if (this.#closing !== undefined) {
+      connection.close(this.#closing.code, this.#closing.reason)
+      return
+    }
     let connections = this.#byUser.get(connection.userId)
     if (connections === undefined) {
       connections = new Set()
@@ -49,28 +60,27 @@ export class Hub {
       connections.add(connection)
       this.#count++
     }
+    // A slow close counts once wherever it happens: a live send, or the catch-up's own sends.
+    connection.onClosedAsSlow = () => this.#dropped(connection, 'slow')
     this.#timer ??= setInterval(() => this.#beat(), this.#options.heartbeatMs).unref()
   }
 
   remove (connection: Connection): void {
-    const connections = this.#byUser.get(connection.userId)
-    if (connections?.delete(connection) !== true) return
-    this.#count--
-    if (connections.size === 0) this.#byUser.delete(connection.userId)
+    this.#take(connection)
   }
 
   /** Sends the frame to every open tab of the user; returns how many sockets took it. */
   send (userId: string, frame: OutboundFrame): number {
     const connections = this.#byUser.get(userId)
     if (connections === undefined) return 0
+    const sized = measured(frame)
     let sent = 0
     for (const connection of connections) {
       if (this.#corked !== undefined && !this.#corked.has(connection)) {
         this.#corked.add(connection)
         connection.cork()
       }
-      if (connection.send(frame)) sent++
-      else if (connection.closeCode === CloseCode.SLOW_CLIENT) this.#dropped(connection, 'slow')
+      if (connection.send(sized)) sent++
     }
     return sent
   }
@@ -91,8 +101,14 @@ export class Hub {
     }
   }
 
-  /** Closes every connection (shutdown); the hub stays usable. */
+  /** Closes every connection, and every one added from now on (shutdown). */
   closeAll (code: CloseCode, reason: string): void {
+    this.#closing = { code, reason }
+    this.disconnectAll(code, reason)
+  }
+
+  /** Closes every open connection; connections added later are kept as usual. */
+  disconnectAll (code: CloseCode, reason: string): void {
     for (const connections of this.#byUser.values()) {
       for (const connection of connections) connection.close(code, reason)
     }
@@ -111,8 +127,16 @@ export class Hub {
     }
   }
 
+  /** Counts a drop only for a connection the hub still had, so none is counted twice. */
   #dropped (connection: Connection, why: 'slow' | 'dead'): void {
-    this.remove(connection)
-    this.#options.onDrop?.(why)
+    if (this.#take(connection)) this.#options.onDrop?.(why)
+  }
+
+  #take (connection: Connection): boolean {
+    const connections = this.#byUser.get(connection.userId)
+    if (connections?.delete(connection) !== true) return false
+    this.#count--
+    if (connections.size === 0) this.#byUser.delete(connection.userId)
+    return true
   }
 }

@@ -50,6 +50,70 @@ t.test('a client whose send buffer would pass the bound is closed as slow', asyn
   t.equal(socket.closes.length, 1, 'closed once')
 })
 
+// Regression (issue 8): the bound compared UTF-16 code units with bufferedAmount, which is in bytes.
+t.test('the bound is in UTF-8 bytes: multi-byte text under it in UTF-16 units but over it in bytes closes as slow', async (t) => {
+  const emoji = '😀'.repeat(20) // 40 UTF-16 code units, 80 bytes
+  const sends: Array<[string, (connection: Connection) => boolean]> = [
+    ['send', (connection) => connection.send({ text: emoji })],
+    ['send while held', (connection) => { connection.hold(); return connection.send({ text: emoji }) }],
+    ['sendNow', (connection) => connection.sendNow(emoji)]
+  ]
+  for (const [name, send] of sends) {
+    const socket = new FakeSocket()
+    const connection = new Connection('1', socket, 100)
+    socket.bufferedAmount = 30
+    t.equal(send(connection), false, `${name}: 30 + 80 bytes is past 100`)
+    t.equal(connection.closeCode, CloseCode.SLOW_CLIENT, name)
+    t.same(socket.sent, [], name)
+  }
+  t.equal(await new Connection('1', Object.assign(new FakeSocket(), { bufferedAmount: 30 }), 100).sendWritten(emoji), false, 'sendWritten')
+
+  const socket = new FakeSocket()
+  const connection = new Connection('1', socket, 100)
+  socket.bufferedAmount = 20
+  t.equal(connection.send({ text: emoji }), true, '20 + 80 bytes is exactly at the bound')
+})
+
+t.test('a frame that carries its byte length is bounded by it', async (t) => {
+  const socket = new FakeSocket()
+  const connection = new Connection('1', socket, 100)
+  t.equal(connection.send({ text: 'a', bytes: 101 }), false)
+  t.equal(connection.closeCode, CloseCode.SLOW_CLIENT)
+})
+
+t.test('held frames count their bytes against the bound', async (t) => {
+  const socket = new FakeSocket()
+  const connection = new Connection('1', socket, 100)
+  connection.hold()
+  t.equal(connection.send({ text: 'é'.repeat(25), seq: 1 }), true, '50 bytes held')
+  t.equal(connection.send({ text: 'é'.repeat(26), seq: 2 }), false, '50 + 52 bytes is past 100 (51 UTF-16 units would not be)')
+  t.equal(connection.closeCode, CloseCode.SLOW_CLIENT)
+})
+
+t.test('a slow close tells onClosedAsSlow once; other closes do not', async (t) => {
+  const slow = new Connection('1', Object.assign(new FakeSocket(), { bufferedAmount: 200 }), 100)
+  let told = 0
+  slow.onClosedAsSlow = () => { told++ }
+  slow.sendNow('x')
+  slow.send({ text: 'y' })
+  slow.close(CloseCode.SLOW_CLIENT, 'again')
+  t.equal(told, 1)
+
+  const expired = new Connection('1', new FakeSocket(), 100)
+  expired.onClosedAsSlow = () => { told++ }
+  expired.close(CloseCode.TOKEN_EXPIRED, 'token expired')
+  t.equal(told, 1)
+})
+
+t.test('a held connection whose socket is no longer open takes no frames', async (t) => {
+  const socket = new FakeSocket()
+  const connection = new Connection('1', socket, 100)
+  connection.hold()
+  socket.readyState = CLOSED
+  t.equal(connection.send({ text: 'x'.repeat(200) }), false)
+  t.equal(connection.closeCode, undefined, 'not closed as slow: it was gone already')
+})
+
 t.test('hold/release: live frames wait, then go out in order without what the replay sent', async (t) => {
   const socket = new FakeSocket()
   const connection = new Connection('1', socket, 1024)

@@ -1,3 +1,4 @@
+import { mock } from 'node:test'
 import t from 'tap'
 import { CloseCode } from '../../server/hub/close-codes.js'
 import { Connection } from '../../server/hub/connection.js'
@@ -83,6 +84,53 @@ t.test('a socket past the send bound is closed with 4008 and dropped as slow', a
   t.same(drops, ['slow'], 'dropped once')
 })
 
+// Regression (issue 8): the catch-up writes with sendNow/sendWritten, outside hub.send, and a slow
+// close there never reached the slow-client metric.
+t.test('a connection closed as slow during its catch-up counts once as slow and leaves the hub', async (t) => {
+  const drops: string[] = []
+  const hub = quietHub(t, (why) => drops.push(why))
+  const catchingUp = tab('1', 100)
+  catchingUp.connection.hold()
+  hub.add(catchingUp.connection)
+  catchingUp.socket.bufferedAmount = 95
+  t.equal(catchingUp.connection.sendNow('x'.repeat(10)), false, 'the replay frame past the bound is refused')
+  t.same(catchingUp.socket.closes.map((close) => close.code), [4008])
+  t.same(drops, ['slow'], 'counted')
+  t.equal(hub.connectionsOf('1'), 0, 'dropped from the hub at once')
+  hub.send('1', { text: 'live', seq: 1 })
+  hub.remove(catchingUp.connection) // what the socket's close event does
+  t.same(drops, ['slow'], 'counted once')
+})
+
+t.test('a live frame past the bound counts once as slow, also when the socket close follows', async (t) => {
+  const drops: string[] = []
+  const hub = quietHub(t, (why) => drops.push(why))
+  const held = tab('1', 100)
+  const live = tab('2', 100)
+  held.connection.hold()
+  hub.add(held.connection)
+  hub.add(live.connection)
+  live.socket.bufferedAmount = 95
+  t.equal(hub.send('2', { text: 'x'.repeat(10) }), 0)
+  t.equal(hub.send('1', { text: 'x'.repeat(101) }), 0, 'a held frame past the bound')
+  t.same(drops, ['slow', 'slow'], 'one count per slow connection')
+  hub.remove(live.connection)
+  hub.remove(held.connection)
+  hub.send('1', { text: 'y' })
+  hub.send('2', { text: 'y' })
+  t.same(drops, ['slow', 'slow'], 'not counted again')
+  t.equal(hub.connectionCount, 0)
+})
+
+t.test('a frame is measured once for all of a user\'s tabs', async (t) => {
+  const hub = quietHub(t)
+  for (let i = 0; i < 3; i++) hub.add(tab('1').connection)
+  const byteLength = mock.method(Buffer, 'byteLength')
+  t.teardown(() => byteLength.mock.restore())
+  t.equal(hub.send('1', { text: '😀 followed you' }), 3)
+  t.equal(byteLength.mock.callCount(), 1)
+})
+
 t.test('a held connection takes frames and releases them in order, without what the replay sent', async (t) => {
   const hub = quietHub(t)
   const catchingUp = tab('1')
@@ -100,16 +148,41 @@ t.test('a held connection takes frames and releases them in order, without what 
   t.same(live.socket.sent, ['n10', 'n11', 'n12', 'unread'])
 })
 
-t.test('closeAll closes every connection with the given code, and the hub stays usable', async (t) => {
+t.test('disconnectAll closes every connection with the given code, and the hub stays usable', async (t) => {
+  const hub = quietHub(t)
+  const tabs = [tab('1'), tab('1'), tab('2'), tab('3')]
+  for (const { connection } of tabs) hub.add(connection)
+  hub.disconnectAll(CloseCode.GOING_AWAY, 'restarting')
+  for (const { socket } of tabs) t.same(socket.closes, [{ code: 1001, reason: 'restarting' }])
+  const late = tab('4')
+  hub.add(late.connection)
+  t.equal(hub.send('4', { text: 'hello' }), 1)
+  t.same(late.socket.sent, ['hello'])
+})
+
+t.test('closeAll closes every connection with the given code', async (t) => {
   const hub = quietHub(t)
   const tabs = [tab('1'), tab('1'), tab('2'), tab('3')]
   for (const { connection } of tabs) hub.add(connection)
   hub.closeAll(CloseCode.GOING_AWAY, 'server shutting down')
   for (const { socket } of tabs) t.same(socket.closes, [{ code: 1001, reason: 'server shutting down' }])
-  const late = tab('4')
+})
+
+// Regression (issue 8, item 11): an upgrade whose token check was still running when SIGTERM came
+// was added after closeAll, never closed, and held server.close() until the grace period ran out.
+t.test('a connection added after closeAll is closed at once with 1001 and not kept', async (t) => {
+  const hub = quietHub(t)
+  hub.add(tab('1').connection)
+  hub.closeAll(CloseCode.GOING_AWAY, 'server shutting down')
+  const late = tab('1')
+  late.connection.hold()
   hub.add(late.connection)
-  t.equal(hub.send('4', { text: 'hello' }), 1)
-  t.same(late.socket.sent, ['hello'])
+  t.same(late.socket.closes, [{ code: 1001, reason: 'server shutting down' }], 'closed at once')
+  t.equal(late.connection.closeCode, CloseCode.GOING_AWAY)
+  t.equal(hub.connectionsOf('1'), 1, 'not kept: only the tab from before the close')
+  t.equal(hub.connectionCount, 1)
+  t.equal(hub.send('1', { text: 'too late' }), 0)
+  t.same(late.socket.sent, [])
 })
 
 t.test('heartbeat: a connection that does not pong is terminated on the next beat and dropped as dead', async (t) => {
