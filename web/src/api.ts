@@ -21,10 +21,16 @@ interface RequestOptions {
   headers?: Record<string, string>
 }
 
+/**
+ * Longer than the gateway's own Kafka send timeout (KAFKA_SEND_TIMEOUT_MS, 5 s by default), so a
+ * follow that waits for Kafka gets the gateway's 503 rather than our timeout.
+ */
+const REQUEST_TIMEOUT_MS = 15_000
+
 async function request<T> (method: string, path: string, options: RequestOptions = {}): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json', ...options.headers }
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`
-  const init: RequestInit = { method, headers }
+  const init: RequestInit = { method, headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }
   if (options.body !== undefined) {
     headers['content-type'] = 'application/json'
     init.body = JSON.stringify(options.body)
@@ -33,7 +39,10 @@ async function request<T> (method: string, path: string, options: RequestOptions
   let response: Response
   try {
     response = await fetch(path, init)
-  } catch {
+  } catch (error) {
+    if (error instanceof DOMException && error.name === 'TimeoutError') {
+      throw new ApiError(0, 'TIMEOUT', 'The server did not answer in time')
+    }
     throw new ApiError(0, 'NETWORK', 'No answer from the server')
   }
   const payload: unknown = await response.json().catch(() => null)
@@ -76,9 +85,17 @@ export function markRead (token: string, upTo: string): Promise<{ unread: number
   return request('POST', '/api/notifications/read', { token, body: { upTo } })
 }
 
-/** True when the server may not have seen the request, so a retry must reuse its idempotency key. */
-export function outcomeUnknown (error: unknown): boolean {
-  return error instanceof ApiError && (error.status === 0 || error.status === 502 || error.status === 504)
+/**
+ * True when a retry must reuse the request's idempotency key: the request may have taken effect
+ * (no answer, a timeout, any 5xx, 503 KAFKA_UNAVAILABLE included). A 4xx is a definite refusal.
+ */
+export function retryWithSameKey (error: unknown): boolean {
+  return !(error instanceof ApiError && error.status >= 400 && error.status < 500)
+}
+
+/** 409 STALE_CURSOR: the cursor is from another epoch of the inbox; reload history. */
+export function staleCursor (error: unknown): boolean {
+  return error instanceof ApiError && error.status === 409 && error.code === 'STALE_CURSOR'
 }
 
 /** A short sentence for the user; the server's own message when there is nothing better to say. */
@@ -87,6 +104,7 @@ export function describeError (error: unknown): string {
   const later = error.retryAfter === null ? 'later' : `in ${error.retryAfter} s`
   switch (error.code) {
     case 'NETWORK': return 'No connection to the server'
+    case 'TIMEOUT': return 'The server did not answer in time, try again'
     case 'SELF_FOLLOW': return 'You cannot follow yourself'
     case 'UNKNOWN_USER': return 'That user does not exist'
     case 'UNAUTHORIZED':

@@ -1,3 +1,4 @@
+import type { Position } from './feed-sync.js'
 import type { ServerFrame } from './types.js'
 
 export type ConnectionState = 'disconnected' | 'connecting' | 'connected'
@@ -10,10 +11,20 @@ export interface ConnectionStatus {
   error: string | null
 }
 
+/** What one socket is opened with. */
+export interface Dial {
+  token: string
+  /** The resume point: catch-up from here (null: live only). */
+  since: Position | null
+}
+
 export interface ConnectionOptions {
-  /** Called for every attempt, so each one uses the current token and cursor. */
-  url: () => string
-  onFrame: (frame: ServerFrame) => void
+  /** The socket endpoint without a query, e.g. `wss://example.com/ws`. */
+  endpoint: string
+  /** Read for every attempt, so each one uses the current token and resume point. */
+  dial: () => Dial
+  /** Every frame, with what its socket was opened with (its `since` is what a catch-up resumes from). */
+  onFrame: (frame: ServerFrame, dial: Dial) => void
   onStatus: (status: ConnectionStatus) => void
   /** Resolves true with a fresh token in place, false if this session cannot renew; rejects on a transient failure. */
   renewToken: () => Promise<boolean>
@@ -22,6 +33,12 @@ export interface ConnectionOptions {
 /** Full-jitter exponential backoff: random(0, min(cap, base * 2^attempt)). */
 export function backoff (attempt: number, base = 500, cap = 15_000): number {
   return Math.random() * Math.min(cap, base * 2 ** attempt)
+}
+
+export function socketUrl (endpoint: string, dial: Dial): string {
+  const query = new URLSearchParams({ token: dial.token })
+  if (dial.since !== null) query.set('since', dial.since.cursor)
+  return `${endpoint}?${query}`
 }
 
 function parseFrame (data: unknown): ServerFrame | null {
@@ -90,6 +107,21 @@ export class Connection {
     this.#open(false)
   }
 
+  /**
+   * Drops the socket and connects again (with the `since` of that moment): the feed saw a hole.
+   * The wait is jittered, so tabs that all saw the same hole do not come back at once.
+   */
+  resync (): void {
+    if (this.#state !== 'connected') return
+    clearTimeout(this.#timer)
+    this.#retire()
+    const socket = this.#socket
+    this.#socket = null
+    socket?.close(1000)
+    this.#set('connecting')
+    this.#timer = setTimeout(() => this.#open(), backoff(this.#attempt++))
+  }
+
   /** Skips the rest of a backoff wait, e.g. when the browser comes back online. */
   retryNow (): void {
     if (this.#state !== 'connecting' || this.#socket !== null) return
@@ -100,7 +132,8 @@ export class Connection {
     clearTimeout(this.#timer)
     if (announce) this.#set('connecting')
     let opened = false
-    const socket = new WebSocket(this.#options.url())
+    const dial = this.#options.dial()
+    const socket = new WebSocket(socketUrl(this.#options.endpoint, dial))
     this.#socket = socket
     socket.onopen = () => { opened = true }
     socket.onmessage = (event) => {
@@ -114,7 +147,7 @@ export class Connection {
         this.#retire()
         this.#set('connected')
       }
-      this.#options.onFrame(frame)
+      this.#options.onFrame(frame, dial)
     }
     socket.onclose = (event) => {
       if (socket === this.#retiring) this.#retiring = null

@@ -4,6 +4,8 @@ import type { Notification } from './types.js'
 export interface FeedEntry {
   notification: Notification
   cursor: string
+  /** Null from a gateway without per-user sequences. */
+  seq: number | null
   read: boolean
   /** Receive time minus createdAt, for notifications that arrived live. */
   latencyMs: number | null
@@ -23,8 +25,8 @@ export function relativeTime (time: number, now = Date.now()): string {
   return relative.format(Math.round(seconds / 86_400), 'day')
 }
 
-/** The notification list, newest first, each notification shown once. */
-export class Feed {
+/** The notification list, newest first by time, each notification shown once. */
+export class FeedList {
   readonly #list: HTMLElement
   readonly #empty: HTMLElement
   readonly #items = new Map<string, HTMLLIElement>()
@@ -61,19 +63,15 @@ export class Feed {
     return true
   }
 
-  newestCursor (): string | null {
-    return (this.#list.firstElementChild as HTMLElement | null)?.dataset.cursor ?? null
-  }
-
-  /** Marks the item with this cursor and everything older as read. */
-  markReadUpTo (cursor: string): void {
-    let reached = false
-    for (const child of this.#list.children) {
-      const item = child as HTMLElement
-      reached ||= item.dataset.cursor === cursor
-      if (reached) item.dataset.read = 'true'
+  /**
+   * Marks every item up to this seq as read, whatever its place in the list (time order is not
+   * feed order). Without a seq, everything shown is marked.
+   */
+  markReadUpTo (seq: number | null): void {
+    for (const item of this.#items.values()) {
+      const own = item.dataset.seq
+      if (seq === null || own === undefined || Number(own) <= seq) item.dataset.read = 'true'
     }
-    if (!reached) this.markAllRead()
   }
 
   markAllRead (): void {
@@ -92,7 +90,7 @@ export class Feed {
     }
   }
 
-  #render ({ notification, cursor, read, latencyMs }: FeedEntry): HTMLLIElement {
+  #render ({ notification, cursor, seq, read, latencyMs }: FeedEntry): HTMLLIElement {
     const created = Date.parse(notification.createdAt)
     const actor = notification.actor?.name ?? 'kafka-notify'
     const meta = el('p', { class: 'meta' },
@@ -104,7 +102,7 @@ export class Feed {
     if (latencyMs !== null) {
       meta.append(' · ', el('span', { class: 'latency', 'data-testid': 'latency' }, `arrived in ${Math.max(0, Math.round(latencyMs))} ms`))
     }
-    return el('li', {
+    const item = el('li', {
       class: 'item',
       'data-testid': 'feed-item',
       'data-id': notification.id,
@@ -118,5 +116,7 @@ export class Feed {
       el('p', { class: 'message' }, notification.message),
       meta
     ))
+    if (seq !== null) item.dataset.seq = String(seq)
+    return item
   }
 }

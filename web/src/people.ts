@@ -1,5 +1,6 @@
-import { describeError, outcomeUnknown } from './api.js'
+import { describeError } from './api.js'
 import { el } from './dom.js'
+import { FollowKeys } from './follow-keys.js'
 import type { User } from './types.js'
 
 /** Users whose name or id contains the query, case-insensitive: the first `limit` of them and how many matched. */
@@ -16,13 +17,6 @@ export function matchUsers (users: readonly User[], query: string, limit: number
   return { matches, total }
 }
 
-export function newIdempotencyKey (): string {
-  // randomUUID exists only in secure contexts; a page served over plain http elsewhere than localhost is not one.
-  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID()
-  const hex = Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) => byte.toString(16).padStart(2, '0')).join('')
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20)}`
-}
-
 const SHOWN = 50
 
 /** The people list: a follow button next to every other user, filtered for large directories. */
@@ -33,8 +27,7 @@ export class People {
   #users: readonly User[] = []
   #self: string | null = null
   #query = ''
-  /** Keys of follows whose outcome is unknown (no answer), reused when the user clicks again. */
-  readonly #pendingKeys = new Map<string, string>()
+  readonly #keys = new FollowKeys()
   readonly #timers = new Map<string, ReturnType<typeof setTimeout>>()
 
   constructor (list: HTMLElement, summary: HTMLElement, send: (followeeId: string, idempotencyKey: string) => Promise<unknown>) {
@@ -71,8 +64,7 @@ export class People {
 
   async #follow (user: User, button: HTMLButtonElement, status: HTMLElement): Promise<void> {
     clearTimeout(this.#timers.get(user.id))
-    const key = this.#pendingKeys.get(user.id) ?? newIdempotencyKey()
-    this.#pendingKeys.set(user.id, key)
+    const key = this.#keys.keyFor(user.id)
     button.disabled = true
     button.textContent = 'Following…'
     status.textContent = ''
@@ -80,10 +72,10 @@ export class People {
     let done: string
     try {
       await this.#send(user.id, key)
-      this.#pendingKeys.delete(user.id)
+      this.#keys.succeeded(user.id)
       button.textContent = done = 'Sent'
     } catch (error) {
-      if (!outcomeUnknown(error)) this.#pendingKeys.delete(user.id)
+      this.#keys.failed(user.id, error)
       button.textContent = 'Follow'
       status.textContent = done = describeError(error)
       status.classList.add('error')

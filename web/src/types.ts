@@ -14,9 +14,14 @@ export interface Notification {
   createdAt: string
 }
 
+/**
+ * `seq` is the item's place in the user's feed (1, 2, 3… within one epoch). Optional so the
+ * page still works against a gateway from before per-user sequences.
+ */
 export interface HistoryItem extends Notification {
   read: boolean
   cursor: string
+  seq?: number
 }
 
 export interface HistoryPage {
@@ -31,8 +36,9 @@ export interface Session {
   expiresAt: string
 }
 
-export type ServerFrame =
-  | { type: 'ready', user: User, unread: number }
-  | { type: 'notification', notification: Notification, cursor: string }
-  | { type: 'synced', cursor: string, reset?: true }
-  | { type: 'unread', unread: number }
+export type ReadyFrame = { type: 'ready', user: User, unread: number, cursor?: string, seq?: number }
+export type NotificationFrame = { type: 'notification', notification: Notification, cursor: string, seq?: number }
+export type SyncedFrame = { type: 'synced', cursor: string, seq?: number, reset?: true }
+export type UnreadFrame = { type: 'unread', unread: number }
+
+export type ServerFrame = ReadyFrame | NotificationFrame | SyncedFrame | UnreadFrame

@@ -1,0 +1,156 @@
+import type { HistoryItem, NotificationFrame, ReadyFrame, SyncedFrame } from './types.js'
+
+/**
+ * A place in the user's feed: the cursor (opaque: stored, sent back, never parsed) and the
+ * per-user seq that came with it. `seq` is null from a gateway that sends none, or for a
+ * cursor stored by an older page.
+ */
+export interface Position {
+  readonly cursor: string
+  readonly seq: number | null
+}
+
+/**
+ * What to do with a `notification` frame: show it (`live`, or replayed by a catch-up), drop it
+ * (`duplicate`, or `ignored` after a hole on this connection), or `hole`: something before it
+ * was missed, so resume from `since` before showing anything newer.
+ */
+export type NotificationVerdict = 'live' | 'catch-up' | 'duplicate' | 'hole' | 'ignored'
+
+/** After `synced`: carry on (`ok`), `reset` (reload history), or `hole` (the catch-up stopped short). */
+export type SyncedVerdict = 'ok' | 'reset' | 'hole' | 'ignored'
+
+export interface FeedSyncOptions {
+  /** Called whenever the resume point moves, to persist it. */
+  onPosition?: (position: Position) => void
+}
+
+/**
+ * The sequencing of one signed-in user's feed, without DOM or I/O: where to resume from
+ * (`since`), which frames to show, drop or treat as a hole, when to reload history, and the
+ * newest item seen (`upTo`, for "mark all read").
+ *
+ * Frames come in as one stream: a `ready` starts a connection, and the socket it came from
+ * says which `since` it was opened with. Holes are judged within a connection only, against
+ * the seq of its `since` (catch-up) or of its `ready` (no catch-up): `ready`'s seq is the
+ * newest at open time, which every catch-up frame is at or below.
+ */
+export class FeedSync {
+  readonly #onPosition: (position: Position) => void
+  /** The last position the page has everything up to: the `since` of the next connection. */
+  #position: Position | null = null
+  /** The newest item shown (highest seq), from history and frames alike. */
+  #highest: Position | null = null
+  /** The seq of the last frame accepted on the current connection; null when unknown. */
+  #lastSeq: number | null = null
+  /** The newest seq when the current connection opened (its `ready`). */
+  #readySeq: number | null = null
+  #catchingUp = false
+  /** Set by a hole: the rest of this connection's frames are dropped until the next `ready`. */
+  #abandoned = false
+
+  constructor (options: FeedSyncOptions = {}) {
+    this.#onPosition = options.onPosition ?? (() => {})
+  }
+
+  /** The resume point to connect with (null: connect without `since`). */
+  get since (): Position | null {
+    return this.#position
+  }
+
+  /** The newest item shown, by seq: what "mark all read" marks up to. */
+  get upTo (): Position | null {
+    return this.#highest
+  }
+
+  /** Adopts a stored resume point, unless history already gave a newer one. */
+  resumeFrom (position: Position | null): void {
+    if (this.#position === null && position !== null) this.#setPosition(position)
+  }
+
+  /**
+   * A history page arrived. `newest` is true for the first page (no `before`): its newest item
+   * is a resume point when there is none yet.
+   */
+  history (items: readonly HistoryItem[], newest: boolean): void {
+    const first = items[0]
+    if (first === undefined) return
+    let top: Position = position(first)
+    for (const item of items) {
+      const candidate = position(item)
+      if (candidate.seq !== null && top.seq !== null && candidate.seq > top.seq) top = candidate
+      // Without seqs only the first item of the newest page is known to be the newest.
+      if (candidate.seq !== null || newest) this.#consider(candidate, false)
+    }
+    if (newest && this.#position === null) this.#setPosition(top)
+  }
+
+  /** A connection opened with `since` (null: without) and said `ready`. Returns whether history must be refreshed. */
+  ready (frame: ReadyFrame, since: Position | null): { refreshHistory: boolean } {
+    this.#abandoned = false
+    this.#readySeq = frame.seq ?? null
+    this.#catchingUp = since !== null
+    this.#lastSeq = since === null ? this.#readySeq : since.seq
+    // Without a catch-up, what arrived since the last history load is only in history.
+    return { refreshHistory: since === null }
+  }
+
+  notification (frame: NotificationFrame): NotificationVerdict {
+    if (this.#abandoned) return 'ignored'
+    const seq = frame.seq ?? null
+    if (seq !== null && this.#lastSeq !== null) {
+      if (seq <= this.#lastSeq) return 'duplicate'
+      if (seq !== this.#lastSeq + 1) return this.#hole()
+    }
+    if (seq !== null) this.#lastSeq = seq
+    const at: Position = { cursor: frame.cursor, seq }
+    this.#setPosition(at)
+    this.#consider(at, true)
+    return this.#catchingUp ? 'catch-up' : 'live'
+  }
+
+  synced (frame: SyncedFrame): SyncedVerdict {
+    if (this.#abandoned) return 'ignored'
+    this.#catchingUp = false
+    const seq = frame.seq ?? null
+    if (frame.reset === true) {
+      // Another epoch, or rows gone before we saw them: nothing we hold can be compared with
+      // what comes next. Live frames go on from the cursor in this frame.
+      this.#highest = null
+      this.#lastSeq = seq ?? this.#readySeq
+      this.#setPosition({ cursor: frame.cursor, seq: this.#lastSeq })
+      return 'reset'
+    }
+    if (seq !== null && this.#lastSeq !== null && seq > this.#lastSeq) return this.#hole()
+    this.#lastSeq ??= seq
+    this.#setPosition({ cursor: frame.cursor, seq: this.#lastSeq })
+    return 'ok'
+  }
+
+  /** The server refused our cursors as from another epoch (409 STALE_CURSOR): history is reloaded. */
+  stale (): void {
+    this.#highest = null
+  }
+
+  #hole (): 'hole' {
+    this.#abandoned = true
+    return 'hole'
+  }
+
+  #setPosition (next: Position): void {
+    this.#position = next
+    this.#onPosition(next)
+  }
+
+  /** `ordered`: the candidate came in stream order, so without seqs it is the newest yet. */
+  #consider (candidate: Position, ordered: boolean): void {
+    const highest = this.#highest
+    const newer = highest === null ||
+      (candidate.seq !== null && highest.seq !== null ? candidate.seq > highest.seq : ordered)
+    if (newer) this.#highest = candidate
+  }
+}
+
+function position (item: HistoryItem): Position {
+  return { cursor: item.cursor, seq: item.seq ?? null }
+}

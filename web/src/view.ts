@@ -1,0 +1,174 @@
+import { ApiError, describeError } from './api.js'
+import type { ConnectionStatus } from './connection.js'
+import { byId, el } from './dom.js'
+import { FeedList } from './feed-list.js'
+import type { FeedView } from './live-feed.js'
+import { People, matchUsers } from './people.js'
+import type { User } from './types.js'
+
+const SIGN_IN_OPTIONS = 200
+
+/** What the user can do on the page; the view calls these, boot decides what they mean. */
+export interface PageActions {
+  signIn: (userId: string) => Promise<void>
+  useToken: (token: string) => void
+  signOut: () => void
+  markAllRead: () => Promise<void>
+  loadOlder: () => void
+  follow: (followeeId: string, idempotencyKey: string) => Promise<unknown>
+  /** The browser went online or offline. */
+  network: (online: boolean) => void
+}
+
+/** The connection indicator: `data-state` and its text. */
+export function connectionLabel (signedIn: boolean, status: ConnectionStatus, online: boolean): [state: string, text: string] {
+  if (!signedIn) return ['disconnected', 'Signed out']
+  if (status.error !== null) return ['disconnected', status.error]
+  if (!online) return ['offline', 'Offline']
+  if (status.state === 'connected') return ['connected', 'Live']
+  return status.retrying ? ['reconnecting', 'Reconnecting…'] : ['connecting', 'Connecting…']
+}
+
+/** The page's DOM: index.html's elements, what they show, and their events (handed to PageActions). */
+export class View implements FeedView {
+  readonly list: FeedList
+  readonly #people: People
+  readonly #ui = {
+    connection: byId('connection'),
+    connectionText: byId('connection-text'),
+    account: byId('account'),
+    userName: byId('user-name'),
+    unread: byId('unread-count'),
+    bell: byId('bell'),
+    signOut: byId<HTMLButtonElement>('sign-out'),
+    signIn: byId('sign-in'),
+    signInForm: byId<HTMLFormElement>('sign-in-form'),
+    signInFilter: byId<HTMLInputElement>('sign-in-filter'),
+    signInUser: byId<HTMLSelectElement>('sign-in-user'),
+    signInButton: byId<HTMLButtonElement>('sign-in-button'),
+    signInError: byId('sign-in-error'),
+    tokenDetails: byId<HTMLDetailsElement>('token-details'),
+    tokenForm: byId<HTMLFormElement>('token-form'),
+    tokenInput: byId<HTMLInputElement>('token-input'),
+    app: byId('app'),
+    feedError: byId('feed-error'),
+    markAllRead: byId<HTMLButtonElement>('mark-all-read'),
+    loadOlder: byId<HTMLButtonElement>('load-older'),
+    peopleFilter: byId<HTMLInputElement>('people-filter'),
+    announcer: byId('announcer')
+  }
+
+  #users: readonly User[] = []
+
+  constructor (actions: PageActions) {
+    const ui = this.#ui
+    this.list = new FeedList(byId('feed'), byId('feed-empty'))
+    this.#people = new People(byId('people'), byId('people-summary'), actions.follow)
+
+    ui.signInFilter.addEventListener('input', () => this.#renderSignInOptions())
+    ui.peopleFilter.addEventListener('input', () => this.#people.update({ query: ui.peopleFilter.value }))
+    ui.signInForm.addEventListener('submit', (event) => {
+      event.preventDefault()
+      const userId = ui.signInUser.value
+      if (userId === '') return
+      ui.signInButton.disabled = true
+      ui.signInError.textContent = ''
+      actions.signIn(userId).catch((error: unknown) => this.showSignInError(error)).finally(() => { ui.signInButton.disabled = false })
+    })
+    ui.tokenForm.addEventListener('submit', (event) => {
+      event.preventDefault()
+      const token = ui.tokenInput.value.trim()
+      if (token === '') return
+      ui.tokenInput.value = ''
+      actions.useToken(token)
+    })
+    ui.signOut.addEventListener('click', () => actions.signOut())
+    ui.markAllRead.addEventListener('click', () => {
+      ui.markAllRead.disabled = true
+      void actions.markAllRead()
+    })
+    ui.loadOlder.addEventListener('click', () => actions.loadOlder())
+    addEventListener('online', () => actions.network(true))
+    addEventListener('offline', () => actions.network(false))
+  }
+
+  showUsers (users: readonly User[]): void {
+    this.#users = users
+    this.#renderSignInOptions()
+    this.#people.update({ users })
+  }
+
+  /** The header and which panels show, for the signed-in user (`signedIn` with a null user: a pasted token, not yet named). */
+  showUser (signedIn: boolean, user: User | null): void {
+    const ui = this.#ui
+    ui.signIn.hidden = signedIn
+    ui.app.hidden = !signedIn
+    ui.account.hidden = !signedIn
+    ui.userName.textContent = user?.name ?? ''
+    document.title = user === null ? 'kafka-notify' : `${user.name} · kafka-notify`
+    this.#people.update({ self: user?.id ?? null })
+  }
+
+  showConnection ([state, text]: [state: string, text: string]): void {
+    this.#ui.connection.dataset.state = state
+    this.#ui.connectionText.textContent = text
+  }
+
+  showSigningIn (): void {
+    this.#ui.connectionText.textContent = 'Signing in…'
+  }
+
+  showUnread (count: number): void {
+    const ui = this.#ui
+    ui.unread.textContent = count > 99 ? '99+' : String(count)
+    ui.unread.dataset.count = String(count)
+    ui.unread.hidden = count === 0
+    ui.bell.setAttribute('aria-label', count === 0 ? 'No unread notifications' : `${count} unread notifications`)
+    ui.markAllRead.disabled = count === 0
+  }
+
+  showError (message: string): void {
+    this.#ui.feedError.textContent = message
+    this.#ui.feedError.hidden = message === ''
+  }
+
+  showHistory ({ busy, more }: { busy: boolean, more: boolean }): void {
+    this.#ui.loadOlder.disabled = busy
+    if (!busy) this.#ui.loadOlder.hidden = !more
+  }
+
+  announce (message: string): void {
+    this.#ui.announcer.textContent = message
+  }
+
+  showSignInMessage (message: string): void {
+    this.#ui.signInError.textContent = message
+  }
+
+  showSignInError (error: unknown): void {
+    // Without dev sign-in (AUTH_MODE=jwt) the sessions route does not exist at all.
+    if (error instanceof ApiError && error.status === 404 && error.code !== 'UNKNOWN_USER') {
+      this.#ui.signInError.textContent = 'This server has no dev sign-in: sign in with a token.'
+      this.#ui.tokenDetails.open = true
+    } else {
+      this.#ui.signInError.textContent = describeError(error)
+    }
+  }
+
+  /** Tells tests (and anyone watching) that boot finished. */
+  markReady (): void {
+    document.body.dataset.ready = 'true'
+  }
+
+  #renderSignInOptions (): void {
+    const ui = this.#ui
+    const { matches, total } = matchUsers(this.#users, ui.signInFilter.value, SIGN_IN_OPTIONS)
+    const selected = ui.signInUser.value
+    ui.signInUser.replaceChildren(...matches.map((user) => el('option', { value: user.id }, `${user.name} · #${user.id}`)))
+    if (total > matches.length) {
+      ui.signInUser.append(el('option', { disabled: '' }, `…and ${(total - matches.length).toLocaleString()} more: type to narrow down`))
+    }
+    if (matches.some((user) => user.id === selected)) ui.signInUser.value = selected
+    ui.signInButton.disabled = matches.length === 0
+  }
+}
