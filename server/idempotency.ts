@@ -1,8 +1,20 @@
+import { LRUCache } from 'lru-cache'
 import type { Notification } from './notification.js'
 
 export interface IdempotencyOptions {
-  maxEntries: number
+  /** How long a key is remembered from its first request. */
   ttlMs: number
+  /** All keys together, in estimated bytes (default 64 MiB); past it, the least recently used go. */
+  maxBytes?: number
+  /**
+   * One user's keys, in estimated bytes (default 256 KiB, a few hundred keys); past it, that
+   * user's own oldest key goes, so nobody can push everyone else's keys out.
+   */
+  maxBytesPerUser?: number
+  /** A ceiling on the number of keys whatever their size (default 200,000). */
+  maxEntries?: number
+  /** The clock for the TTL, in milliseconds (tests pass a fake one). */
+  now?: () => number
 }
 
 interface Entry {
@@ -10,7 +22,15 @@ interface Entry {
   notification: Notification
   publishing: Promise<void>
   failed: boolean
-  expiresAt: number
+  /** Whose share the entry counts against. */
+  owner: string
+  bytes: number
+}
+
+/** A user's keys, oldest first, and their estimated size. */
+interface Share {
+  bytes: number
+  ids: Set<string>
 }
 
 export type Replay =
@@ -18,34 +38,51 @@ export type Replay =
   | { kind: 'new' | 'retry' | 'replay', notification: Notification, publishing: Promise<void> }
   | { kind: 'conflict' }
 
+const DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+const DEFAULT_MAX_BYTES_PER_USER = 256 * 1024
+const DEFAULT_MAX_ENTRIES = 200_000
+/** The entry object, its promise, the cache's and the share's bookkeeping, beyond the strings. */
+const ENTRY_OVERHEAD_BYTES = 400
+
 /**
  * Remembers, per user and `Idempotency-Key`, the notification a POST created. A retry gets the
  * same notification back; if the first attempt failed (503), the retry publishes that same
  * notification again, with the same id, so the inbox stores it once even if the first attempt
- * did reach Kafka after all. Kept in memory: bounded in entries and time, one gateway's worth.
+ * did reach Kafka after all. Kept in memory, one gateway's worth: bounded in bytes overall and
+ * per user, and in time.
  */
 export class IdempotencyCache {
-  readonly #entries = new Map<string, Entry>()
-  readonly #options: IdempotencyOptions
+  readonly #entries: LRUCache<string, Entry>
+  readonly #shares = new Map<string, Share>()
+  readonly #maxBytesPerUser: number
 
   constructor (options: IdempotencyOptions) {
-    this.#options = options
+    const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES
+    this.#maxBytesPerUser = Math.min(options.maxBytesPerUser ?? DEFAULT_MAX_BYTES_PER_USER, maxBytes)
+    this.#entries = new LRUCache<string, Entry>({
+      max: options.maxEntries ?? DEFAULT_MAX_ENTRIES,
+      maxSize: maxBytes,
+      ttl: options.ttlMs,
+      // The clock is read on every lookup: a cached reading would let a key outlive its TTL.
+      ttlResolution: 0,
+      ...(options.now === undefined ? {} : { perf: { now: options.now } }),
+      dispose: (entry, id) => this.#forget(entry, id)
+    })
   }
 
   /**
    * `create` makes the notification for a first request; `publish` sends one to Kafka. A key
-   * reused with a different request (`fingerprint`) is a conflict.
+   * reused with a different request (`fingerprint`) is a conflict. `owner` is whose share a new
+   * key counts against: the follower (`userId`), unless a service token acts for them.
    */
-  run (userId: string, key: string, fingerprint: string, create: () => Notification, publish: (notification: Notification) => Promise<void>): Replay {
-    const now = Date.now()
-    this.#evict(now)
+  run (userId: string, key: string, fingerprint: string, create: () => Notification, publish: (notification: Notification) => Promise<void>, owner = userId): Replay {
     const id = `${userId}\u0000${key}`
     const entry = this.#entries.get(id)
     if (entry === undefined) {
       const notification = create()
-      const fresh: Entry = { fingerprint, notification, publishing: Promise.resolve(), failed: false, expiresAt: now + this.#options.ttlMs }
+      const fresh: Entry = { fingerprint, notification, publishing: Promise.resolve(), failed: false, owner, bytes: entryBytes(id, fingerprint, notification) }
       this.#publish(fresh, publish)
-      this.#entries.set(id, fresh)
+      this.#remember(id, fresh)
       return { kind: 'new', notification, publishing: fresh.publishing }
     }
     if (entry.fingerprint !== fingerprint) return { kind: 'conflict' }
@@ -54,8 +91,19 @@ export class IdempotencyCache {
     return { kind: 'retry', notification: entry.notification, publishing: entry.publishing }
   }
 
+  /** Keys held, including expired ones not dropped yet. */
   get size (): number {
     return this.#entries.size
+  }
+
+  /** Estimated bytes of the keys held. */
+  get bytes (): number {
+    return this.#entries.calculatedSize
+  }
+
+  /** Estimated bytes of one owner's keys. */
+  bytesOf (owner: string): number {
+    return this.#shares.get(owner)?.bytes ?? 0
   }
 
   #publish (entry: Entry, publish: (notification: Notification) => Promise<void>): void {
@@ -64,11 +112,35 @@ export class IdempotencyCache {
     entry.publishing.catch(() => { entry.failed = true })
   }
 
-  /** Entries are in insertion order, so the oldest are first. */
-  #evict (now: number): void {
-    for (const [id, entry] of this.#entries) {
-      if (this.#entries.size <= this.#options.maxEntries && entry.expiresAt > now) break
-      this.#entries.delete(id)
+  #remember (id: string, entry: Entry): void {
+    // Cannot happen with a key of at most 255 characters; such an entry is simply not remembered.
+    if (entry.bytes > this.#maxBytesPerUser) return
+    const share = this.#shares.get(entry.owner)
+    if (share !== undefined) {
+      for (const oldest of share.ids) {
+        if (share.bytes + entry.bytes <= this.#maxBytesPerUser) break
+        this.#entries.delete(oldest)
+      }
     }
+    let current = this.#shares.get(entry.owner)
+    if (current === undefined) {
+      current = { bytes: 0, ids: new Set() }
+      this.#shares.set(entry.owner, current)
+    }
+    current.ids.add(id)
+    current.bytes += entry.bytes
+    this.#entries.set(id, entry, { size: entry.bytes })
   }
+
+  /** Called by the cache for every entry that leaves it: evicted, expired or deleted. */
+  #forget (entry: Entry, id: string): void {
+    const share = this.#shares.get(entry.owner)
+    if (share?.ids.delete(id) !== true) return
+    share.bytes -= entry.bytes
+    if (share.ids.size === 0) this.#shares.delete(entry.owner)
+  }
+}
+
+function entryBytes (id: string, fingerprint: string, notification: Notification): number {
+  return Buffer.byteLength(id) + Buffer.byteLength(fingerprint) + Buffer.byteLength(JSON.stringify(notification)) + ENTRY_OVERHEAD_BYTES
 }

@@ -1,0 +1,140 @@
+import t from 'tap'
+import { IdempotencyCache, type IdempotencyOptions, type Replay } from '../server/idempotency.js'
+import { followNotification, type Notification } from '../server/notification.js'
+
+const DAY_MS = 24 * 60 * 60 * 1000
+const users: Record<string, { id: string, name: string }> = {
+  1: { id: '1', name: 'Emma' },
+  2: { id: '2', name: 'Bruno' },
+  3: { id: '3', name: 'Lena' }
+}
+
+function cache (options: Partial<IdempotencyOptions> = {}): IdempotencyCache {
+  return new IdempotencyCache({ ttlMs: DAY_MS, ...options })
+}
+
+/** A follow by `userId` of user 3 under `key`, published with `publish` (accepted by default). */
+function follow (idempotency: IdempotencyCache, userId: string, key: string, publish: (notification: Notification) => Promise<void> = async () => {}, followeeId = '3', owner?: string): Replay {
+  const follower = users[userId] ?? { id: userId, name: `User ${userId}` }
+  const followee = users[followeeId] ?? { id: followeeId, name: `User ${followeeId}` }
+  const create = (): Notification => followNotification(follower, followee)
+  return owner === undefined
+    ? idempotency.run(follower.id, key, followee.id, create, publish)
+    : idempotency.run(follower.id, key, followee.id, create, publish, owner)
+}
+
+function idOf (replay: Replay): string | undefined {
+  return replay.kind === 'conflict' ? undefined : replay.notification.id
+}
+
+t.test('a first request is new; the same key again replays the same notification without publishing', async (t) => {
+  const idempotency = cache()
+  let published = 0
+  const publish = async (): Promise<void> => { published++ }
+  const first = follow(idempotency, '1', 'k1', publish)
+  t.equal(first.kind, 'new')
+  await (first.kind === 'conflict' ? undefined : first.publishing)
+  const again = follow(idempotency, '1', 'k1', publish)
+  t.equal(again.kind, 'replay')
+  t.equal(idOf(again), idOf(first), 'the same notification')
+  t.equal(published, 1, 'published once')
+})
+
+t.test('a key reused for another request is a conflict', async (t) => {
+  const idempotency = cache()
+  follow(idempotency, '1', 'k1')
+  t.equal(follow(idempotency, '1', 'k1', async () => {}, '2').kind, 'conflict')
+})
+
+t.test('keys are scoped per user', async (t) => {
+  const idempotency = cache()
+  const emmas = follow(idempotency, '1', 'shared')
+  const brunos = follow(idempotency, '2', 'shared')
+  t.equal(brunos.kind, 'new')
+  t.not(idOf(brunos), idOf(emmas))
+})
+
+t.test('while the first attempt is in flight, the same key waits for it', async (t) => {
+  const idempotency = cache()
+  let accept!: () => void
+  const first = follow(idempotency, '1', 'k1', () => new Promise<void>((resolve) => { accept = resolve }))
+  const second = follow(idempotency, '1', 'k1')
+  t.equal(second.kind, 'replay')
+  t.equal(second.kind === 'conflict' ? undefined : second.publishing, first.kind === 'conflict' ? undefined : first.publishing, 'the same publish')
+  accept()
+})
+
+t.test('after a failed publish, the same key publishes the same notification again', async (t) => {
+  const idempotency = cache()
+  const published: string[] = []
+  const first = follow(idempotency, '1', 'k1', async () => { throw new Error('Kafka is down') })
+  await t.rejects(first.kind === 'conflict' ? Promise.resolve() : first.publishing)
+  const retry = follow(idempotency, '1', 'k1', async (notification) => { published.push(notification.id) })
+  t.equal(retry.kind, 'retry')
+  await (retry.kind === 'conflict' ? undefined : retry.publishing)
+  t.same(published, [idOf(first)], 'the same id, published again')
+  t.equal(follow(idempotency, '1', 'k1').kind, 'replay', 'and replayed once it went through')
+})
+
+t.test('a key expires after the TTL', async (t) => {
+  let now = 1_000_000
+  const idempotency = cache({ ttlMs: 1000, now: () => now })
+  const first = follow(idempotency, '1', 'k1')
+  now += 1000
+  t.equal(idOf(follow(idempotency, '1', 'k1')), idOf(first), 'kept for the whole TTL')
+  now += 1
+  const later = follow(idempotency, '1', 'k1')
+  t.equal(later.kind, 'new', 'forgotten after it')
+  t.not(idOf(later), idOf(first))
+})
+
+// Regression (issue 8): the cache was bounded in entries, shared by everyone: one user (or a
+// service token, exempt from rate limits) sending new keys pushed every other user's keys out.
+t.test('one user filling the cache cannot evict another user\'s key', async (t) => {
+  const idempotency = cache({ maxBytes: 64 * 1024, maxBytesPerUser: 4 * 1024, maxEntries: 100 })
+  const emmas = follow(idempotency, '1', 'emma-key')
+  for (let i = 0; i < 1000; i++) follow(idempotency, '2', `flood-${i}`)
+  const again = follow(idempotency, '1', 'emma-key')
+  t.equal(again.kind, 'replay', 'the other user\'s key is still there')
+  t.equal(idOf(again), idOf(emmas))
+  t.ok(idempotency.bytesOf('2') <= 4 * 1024, 'the flooding user stays within their share')
+})
+
+t.test('a user past their share loses their own oldest keys first', async (t) => {
+  const idempotency = cache({ maxBytes: 64 * 1024, maxBytesPerUser: 4 * 1024 })
+  const keys = Array.from({ length: 20 }, (_, i) => `k${i}`)
+  const ids = keys.map((key) => idOf(follow(idempotency, '2', key)))
+  // Newest first: a lookup of a forgotten key stores it again, which may push out older ones.
+  const kept = keys.map((key, i) => ({ key, id: ids[i] })).reverse()
+    .map(({ key, id }) => idOf(follow(idempotency, '2', key)) === id)
+  const count = kept.indexOf(false)
+  t.ok(count > 0, `the newest keys are kept (${count})`)
+  t.same(kept.slice(count), kept.slice(count).map(() => false), 'every older one is gone')
+  t.ok(idempotency.bytesOf('2') <= 4 * 1024)
+})
+
+t.test('a service acting for many followers is bounded by its own share', async (t) => {
+  const idempotency = cache({ maxBytes: 64 * 1024, maxBytesPerUser: 4 * 1024 })
+  const emmas = follow(idempotency, '1', 'emma-key')
+  for (let i = 0; i < 1000; i++) follow(idempotency, `follower-${i}`, 'key', async () => {}, '3', 'backend')
+  t.ok(idempotency.bytesOf('backend') <= 4 * 1024)
+  t.equal(idempotency.bytesOf('follower-1'), 0, 'the followers pay nothing')
+  t.equal(idOf(follow(idempotency, '1', 'emma-key')), idOf(emmas))
+})
+
+t.test('the byte bound holds, and every key is counted', async (t) => {
+  const maxBytes = 16 * 1024
+  const idempotency = cache({ maxBytes, maxBytesPerUser: 2 * 1024 })
+  let maxSeen = 0
+  let maxShare = 0
+  for (let i = 0; i < 2000; i++) {
+    follow(idempotency, `user-${i % 50}`, `key-${i}-${'x'.repeat(i % 200)}`)
+    maxSeen = Math.max(maxSeen, idempotency.bytes)
+    maxShare = Math.max(maxShare, idempotency.bytesOf(`user-${i % 50}`))
+  }
+  t.ok(maxSeen <= maxBytes, `at most ${maxBytes} bytes (saw ${maxSeen})`)
+  t.ok(maxShare <= 2 * 1024, `at most 2 KiB per user (saw ${maxShare})`)
+  t.ok(idempotency.size > 0)
+  const notification = followNotification(users['1']!, users['3']!)
+  t.ok(idempotency.bytes / idempotency.size > JSON.stringify(notification).length, 'an entry costs at least its notification')
+})
