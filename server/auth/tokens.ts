@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTVerifyGetKey, type JWTPayload } from 'jose'
+import { LRUCache } from 'lru-cache'
 import type { Config } from '../config.js'
 import type { Directory, User } from '../directory.js'
 import { ApiError, ErrorCode } from '../errors.js'
@@ -15,9 +16,19 @@ export interface Principal {
 
 export type TokenSettings = Config['auth']
 
+export interface TokensOptions {
+  /** How many verified tokens are remembered (default 50,000); the least recently used go first. */
+  cacheSize?: number
+}
+
 export const SERVICE_SCOPE = 'notify:service'
 const DEV_ISSUER = 'kafka-notify-dev'
 const VERIFIED_CACHE_SIZE = 50_000
+/**
+ * A verified token is remembered at most this long: each entry has a purge timer, and a timer past
+ * setTimeout's ceiling (~24.8 days, e.g. a long-lived service token) would fire every millisecond.
+ */
+const VERIFIED_MAX_TTL_MS = 24 * 60 * 60 * 1000
 
 /**
  * Signs (dev mode) and verifies bearer tokens. Both modes are JWTs checked by jose with an explicit
@@ -31,10 +42,18 @@ export class Tokens {
   readonly #jwks: JWTVerifyGetKey | undefined
   readonly #issuer: string | undefined
   readonly #audience: string | undefined
-  /** Tokens already verified, oldest first; bounded. */
-  readonly #verified = new Map<string, Principal>()
+  /** Tokens already verified, each until its exp; bounded. */
+  readonly #verified: LRUCache<string, Principal>
 
-  constructor (settings: TokenSettings, directory: Directory) {
+  constructor (settings: TokenSettings, directory: Directory, options: TokensOptions = {}) {
+    this.#verified = new LRUCache({
+      max: options.cacheSize ?? VERIFIED_CACHE_SIZE,
+      // An expired token leaves at its exp, looked up again or not, and makes room for live ones.
+      ttlAutopurge: true,
+      ttlResolution: 0,
+      // exp is wall-clock time, and so is the TTL derived from it.
+      perf: { now: () => Date.now() }
+    })
     this.mode = settings.mode
     this.#directory = directory
     this.#ttl = settings.sessionTtlSeconds
@@ -62,17 +81,20 @@ export class Tokens {
   /** Throws a 401 ApiError (UNAUTHORIZED or TOKEN_EXPIRED) for anything but a valid token of a known user. */
   async verify (token: string): Promise<Principal> {
     const cached = this.#verified.get(token)
-    if (cached !== undefined) {
-      if (cached.expiresAt === undefined || cached.expiresAt * 1000 > Date.now()) return cached
-      this.#verified.delete(token)
-    }
+    if (cached !== undefined) return cached
     const principal = await this.#verifyUncached(token)
     // Clients send the same token with every request: checking a signature through WebCrypto
     // each time cost a sixth of the gateway's CPU under load. A verified token stays valid
-    // until its exp, so remembering the answer changes nothing but the cost.
-    if (this.#verified.size >= VERIFIED_CACHE_SIZE) this.#verified.delete(this.#verified.keys().next().value!)
-    this.#verified.set(token, principal)
+    // until its exp, so remembering the answer until then changes nothing but the cost.
+    // (jose refuses a token from its exp second on: it is served until just before.)
+    const ttl = Math.min(VERIFIED_MAX_TTL_MS, principal.expiresAt === undefined ? Infinity : principal.expiresAt * 1000 - Date.now() - 1)
+    if (ttl > 0) this.#verified.set(token, principal, { ttl })
     return principal
+  }
+
+  /** Verified tokens remembered now. */
+  get cachedCount (): number {
+    return this.#verified.size
   }
 
   async #verifyUncached (token: string): Promise<Principal> {

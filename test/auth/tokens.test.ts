@@ -1,3 +1,4 @@
+import { mock } from 'node:test'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
@@ -221,4 +222,51 @@ t.test('jwt mode with both a secret and a JWKS URL accepts either kind of token'
   t.equal((await tokens.verify(es256)).user.name, 'Lena', 'ES256 through the JWKS')
   t.equal((await tokens.verify(await hs256(SECRET, claims))).user.name, 'Lena', 'HS256 through the secret')
   await t.rejects(tokens.verify(await hs256(OTHER_SECRET, claims)), UNAUTHORIZED)
+})
+
+// Regression (issue 8): the cache was a Map that dropped its first key when full, the oldest
+// inserted: the token of a client busy every second went first.
+t.test('a token used often survives a flood of new tokens', async (t) => {
+  const tokens = new Tokens(settings(), directory, { cacheSize: 10 })
+  const hot = await hs256(SECRET, { sub: '1', iss: DEV_ISSUER, exp: inAnHour(), jti: 'hot' })
+  const first = await tokens.verify(hot)
+  for (let i = 0; i < 50; i++) {
+    await tokens.verify(await hs256(SECRET, { sub: '2', iss: DEV_ISSUER, exp: inAnHour(), jti: `flood-${i}` }))
+    await tokens.verify(hot)
+  }
+  t.equal(tokens.cachedCount, 10, 'the cache stays bounded')
+  // The very same object: served from the cache all along, never verified again.
+  t.equal(await tokens.verify(hot), first)
+})
+
+// Regression (issue 8): expired tokens stayed in the cache until looked up, taking the room of live ones.
+t.test('an expired token leaves the cache at its exp, makes room, and is not served from it', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.now() })
+  t.teardown(() => mock.timers.reset())
+  const tokens = new Tokens(settings({ sessionTtlSeconds: 60 }), directory, { cacheSize: 2 })
+  const live = await hs256(SECRET, { sub: '1', iss: DEV_ISSUER, exp: inAnHour() })
+  const livePrincipal = await tokens.verify(live)
+  const { token: shortLived } = await tokens.sign({ id: '2', name: 'Bruno' })
+  await tokens.verify(shortLived)
+  t.equal(tokens.cachedCount, 2)
+
+  mock.timers.tick(61_000)
+  t.equal(tokens.cachedCount, 1, 'gone at its exp without a lookup')
+  await tokens.verify(await hs256(SECRET, { sub: '3', iss: DEV_ISSUER, exp: inAnHour() }))
+  t.equal(await tokens.verify(live), livePrincipal, 'a new token took its room, not the live token\'s')
+  await t.rejects(tokens.verify(shortLived), { statusCode: 401, code: 'TOKEN_EXPIRED' }, 'not served from the cache')
+})
+
+t.test('a long-lived token is remembered for at most a day, then verified again', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.now() })
+  t.teardown(() => mock.timers.reset())
+  const tokens = new Tokens(settings(), directory)
+  const inAYear = Math.floor(Date.now() / 1000) + 365 * 24 * 3600
+  const token = await hs256(SECRET, { sub: '1', iss: DEV_ISSUER, exp: inAYear })
+  const first = await tokens.verify(token)
+  mock.timers.tick(24 * 60 * 60 * 1000 - 1000)
+  t.equal(await tokens.verify(token), first, 'cached for the day')
+  mock.timers.tick(2000)
+  t.equal(tokens.cachedCount, 0, 'purged after it (a timer past setTimeout\'s ceiling would fire every millisecond)')
+  t.same(await tokens.verify(token), first, 'and still valid')
 })
