@@ -6,17 +6,26 @@ import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { type Browser, type BrowserContextOptions, type Page, chromium } from 'playwright-core'
 import { CloseCode } from '../../server/hub/close-codes.js'
+import { encodeNotification } from '../../server/kafka/record.js'
+import { followNotification } from '../../server/notification.js'
+import { follow as followOverHttp, signIn } from '../helpers/clients.js'
 import { startGateway } from '../helpers/gateway.js'
+import { rawProducer } from '../helpers/kafka.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
-/** Opens a fresh browser context (its own storage), loads the page and signs in as `userId`. */
-async function signedInPage (t: Test, browser: Browser, url: string, userId: string, options: BrowserContextOptions = {}): Promise<Page> {
+/**
+ * Opens a fresh browser context (its own storage), loads the page and signs in as `userId`.
+ * `prepare` runs before the page loads (routes that must see its first requests).
+ */
+async function signedInPage (t: Test, browser: Browser, url: string, userId: string, options: BrowserContextOptions = {},
+  prepare: (page: Page) => Promise<void> = async () => {}): Promise<Page> {
   const context = await browser.newContext(options)
   t.teardown(() => context.close())
   const page = await context.newPage()
   watchErrors(t, page)
+  await prepare(page)
   await page.goto(url)
   await page.waitForSelector('body[data-ready="true"]')
   await page.selectOption('[data-testid="sign-in-select"]', userId)
@@ -69,6 +78,14 @@ function buildPage (): void {
 }
 
 const FOLLOWED_BY_BRUNO = 'Bruno started following you.'
+const EMMA = { id: '1', name: 'Emma' }
+
+/** Emma's stored history, over the API. */
+async function historyOf (url: string, userId: string): Promise<{ items: Array<{ message: string, read: boolean }>, unread: number }> {
+  const token = await signIn(url, userId)
+  const response = await fetch(`${url}/api/notifications`, { headers: { authorization: `Bearer ${token}` } })
+  return await response.json() as { items: Array<{ message: string, read: boolean }>, unread: number }
+}
 
 if (!existsSync(chromiumPath)) {
   const message = `Chromium is missing at ${chromiumPath}: install it with \`apt-get install chromium\` or set CHROMIUM_PATH`
@@ -156,7 +173,7 @@ if (!existsSync(chromiumPath)) {
 
     // Offline, the page waits for the browser's `online` event instead of retrying.
     await emma.context().setOffline(true)
-    services.hub.closeAll(CloseCode.GOING_AWAY, 'restarting')
+    services.hub.disconnectAll(CloseCode.GOING_AWAY, 'restarting')
     await emma.waitForSelector('[data-testid="connection"][data-state="offline"]')
     await follow(bruno, '1')
 
@@ -185,5 +202,111 @@ if (!existsSync(chromiumPath)) {
     await feedItem(emma, FOLLOWED_BY_BRUNO).waitFor()
     t.same((await emma.evaluate('window.states') as string[]).filter((state) => state !== 'connected'), [],
       'stayed connected past the first token\'s expiry')
+  })
+
+  t.test('a follow retried after a 503 sends the same Idempotency-Key and is stored once', async (t) => {
+    const { url } = await startGateway(t)
+    const emma = await signedInPage(t, browser, url, '1')
+    const bruno = await signedInPage(t, browser, url, '2')
+    const keys: string[] = []
+    await bruno.route('**/api/follows', async (route) => {
+      keys.push(route.request().headers()['idempotency-key'] ?? '')
+      if (keys.length > 1) return await route.continue()
+      // The gateway does produce this one: a 503 says only that the outcome is unknown.
+      await route.fetch()
+      await route.fulfill({
+        status: 503,
+        headers: { 'retry-after': '1' },
+        contentType: 'application/json',
+        body: JSON.stringify({ statusCode: 503, error: 'Service Unavailable', code: 'KAFKA_UNAVAILABLE', message: 'Kafka did not acknowledge the follow' })
+      })
+    })
+
+    await bruno.click('[data-testid="follow"][data-user-id="1"]')
+    await bruno.locator('[data-testid="follow-status"][data-user-id="1"]', { hasText: 'Service unavailable, try again in 1 s' }).waitFor()
+    const replay = bruno.waitForResponse((response) => response.url().endsWith('/api/follows') && response.status() === 202)
+    await follow(bruno, '1')
+    t.equal(keys.length, 2, 'two POSTs')
+    t.match(keys[0], /^[0-9a-f-]{36}$/, 'the first carries a key')
+    t.equal(keys[1], keys[0], 'the retry carries the same key')
+    t.equal(await (await replay).headerValue('idempotent-replayed'), 'true', 'the gateway answered the retry from the first attempt')
+
+    // Every notification for Emma is in one partition, in order: once Rick's arrives, a second Bruno would have too.
+    await followOverHttp(url, await signIn(url, '3'), '1')
+    await feedItem(emma, 'Rick started following you.').waitFor()
+    t.equal(await feedItem(emma, FOLLOWED_BY_BRUNO).count(), 1, 'delivered once')
+    const history = await historyOf(url, '1')
+    t.equal(history.items.filter((item) => item.message === FOLLOWED_BY_BRUNO).length, 1, 'stored once')
+  })
+
+  t.test('mark all read reaches the newest cursor even when its item is not on top', async (t) => {
+    const { url, config } = await startGateway(t)
+    const producer = await rawProducer(t)
+    const produce = async (follower: { id: string, name: string }, createdAt: Date): Promise<void> => {
+      const notification = { ...followNotification(follower, EMMA), createdAt: createdAt.toISOString() }
+      await producer.send({ topic: config.kafka.topic, acks: -1, messages: [encodeNotification(notification)] })
+    }
+    // Rick's follow goes first (older cursor) with the newest time; Lena's lands later (newest
+    // cursor) claiming an hour ago, like a late-landing follow or a producer with a skewed clock.
+    await produce({ id: '3', name: 'Rick' }, new Date())
+    const emma = await signedInPage(t, browser, url, '1')
+    await feedItem(emma, 'Rick started following you.').waitFor()
+    await produce({ id: '4', name: 'Lena' }, new Date(Date.now() - 3_600_000))
+    await feedItem(emma, 'Lena started following you.').waitFor()
+    t.same(await emma.locator('[data-testid="feed-item"] .message').allTextContents(),
+      ['Rick started following you.', 'Lena started following you.'], 'sorted by time: the newest cursor is at the bottom')
+    t.equal(await unreadBadge(emma, 2), '2')
+
+    await emma.click('[data-testid="mark-all-read"]')
+    await unreadBadge(emma, 0)
+    t.equal(await emma.locator('[data-testid="feed-item"][data-read="false"]').count(), 0, 'no item left highlighted')
+
+    await emma.reload()
+    await connected(emma)
+    await emma.waitForFunction('document.querySelectorAll(\'[data-testid="feed-item"]\').length === 2')
+    t.equal(await emma.locator('[data-testid="unread-badge"]').getAttribute('data-count'), '0', 'still 0 after a reload')
+    t.equal(await emma.locator('[data-testid="feed-item"][data-read="false"]').count(), 0)
+    t.equal((await historyOf(url, '1')).unread, 0, 'read on the server')
+  })
+
+  t.test('a notification frame that skips a seq makes the page resync: no hole is shown', async (t) => {
+    const { url } = await startGateway(t)
+    const sockets: string[] = []
+    const emma = await signedInPage(t, browser, url, '1', {}, async (page) => {
+      await page.routeWebSocket(/\/ws\?/, (socket) => {
+        sockets.push(socket.url())
+        const first = sockets.length === 1
+        const server = socket.connectToServer()
+        server.onMessage((message) => {
+          // Lose Rick's follow on the first socket, as a dropped pub/sub message would.
+          if (first && typeof message === 'string' && message.includes('"Rick started following you."')) return
+          socket.send(message)
+        })
+      })
+    })
+    await emma.evaluate(`{
+      window.feeds = []
+      const feed = document.querySelector('[data-testid="feed"]')
+      new MutationObserver(() => window.feeds.push(Array.from(feed.querySelectorAll('.message'), (node) => node.textContent)))
+        .observe(feed, { childList: true })
+    }`)
+
+    const follower = async (userId: string): Promise<string> => await signIn(url, userId)
+    const [bruno, rick, lena] = await Promise.all([follower('2'), follower('3'), follower('4')])
+    await followOverHttp(url, bruno, '1')
+    await feedItem(emma, FOLLOWED_BY_BRUNO).waitFor()
+    await followOverHttp(url, rick, '1')
+    await followOverHttp(url, lena, '1')
+
+    await feedItem(emma, 'Lena started following you.').waitFor()
+    await feedItem(emma, 'Rick started following you.').waitFor()
+    t.equal(await emma.locator('[data-testid="feed-item"]').count(), 3)
+    t.equal(sockets.length, 2, 'reconnected once')
+    const brunoCursor = await feedItem(emma, FOLLOWED_BY_BRUNO).getAttribute('data-cursor')
+    t.equal(new URL(sockets[1] ?? '').searchParams.get('since'), brunoCursor, 'from the last cursor before the hole')
+    const feeds = await emma.evaluate('window.feeds') as string[][]
+    t.notOk(feeds.some((feed) => feed.includes('Lena started following you.') && !feed.includes('Rick started following you.')),
+      'Lena\'s follow was never shown without Rick\'s before it')
+    await connected(emma)
   })
 }
