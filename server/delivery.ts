@@ -1,3 +1,4 @@
+import { encodeCursor } from './cursor.js'
 import { notificationFrame, unreadFrame } from './frames.js'
 import type { Hub } from './hub/hub.js'
 import type { Inbox } from './inbox/types.js'
@@ -9,30 +10,24 @@ export interface DeliveryObserver {
 }
 
 /**
- * What the consumer does with each batch: persist it (idempotent on id), then push every new
- * notification to the recipient's open tabs, then one `unread` frame per recipient. A duplicate
- * (a batch consumed again after a crash or rebalance) is already in the inbox and is not pushed
- * twice.
+ * What the consumer does with each batch: persist it (each record once, each id once), then push
+ * every new notification to the recipient's open tabs, then one `unread` frame per recipient. A
+ * record consumed again (after a crash or rebalance) is not stored or pushed twice.
  */
 export function createDeliveryHandler (inbox: Inbox, hub: Hub, observer?: DeliveryObserver): BatchHandler {
   return async (batch) => {
-    const appended = await inbox.append(batch.map((consumed) => consumed.notification))
+    const { appended, unread } = await inbox.append(batch)
     if (appended.length === 0) return
     const timestamps = new Map(batch.map((consumed) => [consumed.notification.id, consumed.timestamp]))
-    const recipients = new Set<string>()
-    for (const { notification } of appended) {
-      if (hub.isOnline(notification.userId)) recipients.add(notification.userId)
-    }
-    if (recipients.size === 0) return
-    const unread = new Map<string, number>()
-    for (const userId of recipients) unread.set(userId, await inbox.unread(userId))
     hub.batch(() => {
       for (const { seq, notification } of appended) {
-        if (!recipients.has(notification.userId)) continue
-        const sockets = hub.send(notification.userId, { text: notificationFrame(notification, seq), seq })
+        if (!hub.isOnline(notification.userId)) continue
+        const sockets = hub.send(notification.userId, { text: notificationFrame(notification, encodeCursor(inbox.epoch, seq), seq), seq })
         observer?.delivered(timestamps.get(notification.id) ?? Date.now(), sockets)
       }
-      for (const [userId, count] of unread) hub.send(userId, { text: unreadFrame(count) })
+      for (const [userId, count] of unread) {
+        if (hub.isOnline(userId)) hub.send(userId, { text: unreadFrame(count) })
+      }
     })
   }
 }

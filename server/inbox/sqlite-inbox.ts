@@ -1,39 +1,78 @@
-import { mkdirSync } from 'node:fs'
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import type { Notification } from '../notification.js'
-import type { AppendedNotification, CatchUpStart, HistoryPage, Inbox, RetentionPolicy, StoredNotification } from './types.js'
+import { currentBootId, judgeLastRun, newEpoch, newRunId, type LastRun } from './epoch.js'
+import type { AppendedNotification, AppendResult, ConsumedRecord, FeedState, HistoryPage, Inbox, RetentionPolicy, StoredNotification } from './types.js'
 
 const PRUNE_CHUNK = 2000
+const SCHEMA_VERSION = 2
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS notifications (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL UNIQUE,
   user_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  id TEXT NOT NULL UNIQUE,
   body TEXT NOT NULL,
   created_at INTEGER NOT NULL,
-  read INTEGER NOT NULL DEFAULT 0
+  read INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (user_id, seq)
 );
-CREATE INDEX IF NOT EXISTS notifications_by_user ON notifications (user_id, seq);
-CREATE INDEX IF NOT EXISTS notifications_unread ON notifications (user_id) WHERE read = 0;
 CREATE INDEX IF NOT EXISTS notifications_by_age ON notifications (created_at);
-CREATE TABLE IF NOT EXISTS pruned (
+CREATE TABLE IF NOT EXISTS feeds (
   user_id TEXT PRIMARY KEY,
-  up_to_seq INTEGER NOT NULL
-);
+  newest_seq INTEGER NOT NULL,
+  unread INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS consumed (
+  topic TEXT NOT NULL,
+  partition INTEGER NOT NULL,
+  next_offset INTEGER NOT NULL,
+  PRIMARY KEY (topic, partition)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+`
+
+/** Version 1 numbered all users' rows with one global sequence; version 2 numbers each feed 1, 2, 3… */
+const MIGRATE_FROM_V1 = `
+DROP INDEX IF EXISTS notifications_by_user;
+DROP INDEX IF EXISTS notifications_unread;
+DROP INDEX IF EXISTS notifications_by_age;
+ALTER TABLE notifications RENAME TO notifications_v1;
+${SCHEMA}
+INSERT INTO notifications (user_id, seq, id, body, created_at, read)
+  SELECT user_id, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY seq), id, body, created_at, read FROM notifications_v1;
+INSERT INTO feeds (user_id, newest_seq, unread)
+  SELECT user_id, MAX(seq), SUM(read = 0) FROM notifications GROUP BY user_id;
+DROP TABLE notifications_v1;
+DROP TABLE IF EXISTS pruned;
 `
 
 interface Row { seq: number, body: string, read: number }
+interface Feed { newestSeq: number, unread: number }
+interface Position { topic: string, partition: number, next: number }
+
+export interface SqliteInboxHost {
+  /** The kernel's boot id; read from /proc when not given (tests pass their own). */
+  bootId?: string | undefined
+}
 
 /**
- * The embedded inbox: one SQLite file under DATA_DIR, in WAL mode. AUTOINCREMENT keeps `seq`
- * from ever being reused after deletes, so a cursor never points at someone else's row. The
- * `pruned` table remembers, per user, the newest seq retention deleted: a cursor older than that
- * cannot be caught up without a hole.
+ * The embedded inbox: one SQLite file under DATA_DIR, in WAL mode. Each user's feed is numbered
+ * 1, 2, 3… (`feeds.newest_seq`), with its unread count kept beside it in the same transaction as
+ * the rows. `consumed` holds, per Kafka partition, the offset after the last record applied, in
+ * the same transaction too: a record consumed again (after a crash, a rebalance, a new group id)
+ * is skipped even when retention has deleted its row. The epoch (see epoch.ts) is judged at open
+ * from what the last run recorded in `meta` and in the run marker file beside the store.
  */
 export class SqliteInbox implements Inbox {
+  readonly epoch: string
+  /** Why this open began a new epoch; undefined when it continues the last one. */
+  readonly newEpochReason: string | undefined
   readonly #db: Database.Database
   readonly #retention: RetentionPolicy
   /** Users that received notifications since the last prune; only they can be over the cap. */
@@ -42,64 +81,158 @@ export class SqliteInbox implements Inbox {
   #checkedAllUsers = false
   readonly #statements
   readonly #walFile: string | undefined
+  readonly #markerFile: string | undefined
+  readonly #bootId: string | undefined
+  #closed = false
 
-  constructor (file: string, retention: RetentionPolicy) {
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
+  constructor (file: string, retention: RetentionPolicy, host: SqliteInboxHost = {}) {
+    const inMemory = file === ':memory:'
+    if (!inMemory) mkdirSync(dirname(file), { recursive: true })
     this.#db = new Database(file)
     this.#db.pragma('journal_mode = WAL')
     // NORMAL: an append survives a crash of the process at once, and a power cut after `flush`,
     // which runs before the consumer commits the batch's offsets. An fsync per append would block
-    // the event loop for every batch.
+    // the event loop for every batch. What a power cut can cost is caught by the epoch.
     this.#db.pragma('synchronous = NORMAL')
-    this.#db.exec(SCHEMA)
-    this.#walFile = file === ':memory:' ? undefined : `${file}-wal`
+    this.#migrate()
+    this.#walFile = inMemory ? undefined : `${file}-wal`
+    this.#markerFile = inMemory ? undefined : `${file}.run`
+    this.#bootId = 'bootId' in host ? host.bootId : currentBootId()
     this.#retention = retention
     const db = this.#db
     this.#statements = {
-      insert: db.prepare<[string, string, string, number], { seq: number }>(
-        'INSERT INTO notifications (id, user_id, body, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING seq'),
+      insert: db.prepare<[string, number, string, string, number]>(
+        'INSERT INTO notifications (user_id, seq, id, body, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING'),
+      feed: db.prepare<[string], { newest_seq: number, unread: number }>('SELECT newest_seq, unread FROM feeds WHERE user_id = ?'),
+      saveFeed: db.prepare<[string, number, number]>(
+        'INSERT INTO feeds (user_id, newest_seq, unread) VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET newest_seq = excluded.newest_seq, unread = excluded.unread'),
+      lessUnread: db.prepare<[number, string]>('UPDATE feeds SET unread = unread - ? WHERE user_id = ?'),
+      position: db.prepare<[string, number], { next_offset: number }>('SELECT next_offset FROM consumed WHERE topic = ? AND partition = ?'),
+      savePosition: db.prepare<[string, number, number]>(
+        'INSERT INTO consumed (topic, partition, next_offset) VALUES (?, ?, ?) ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset'),
       newest: db.prepare<[string, number], Row>(
         'SELECT seq, body, read FROM notifications WHERE user_id = ? ORDER BY seq DESC LIMIT ?'),
       newestBefore: db.prepare<[string, number, number], Row>(
         'SELECT seq, body, read FROM notifications WHERE user_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?'),
       after: db.prepare<[string, number, number], Row>(
         'SELECT seq, body, read FROM notifications WHERE user_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?'),
-      unread: db.prepare<[string], { n: number }>(
-        'SELECT COUNT(*) AS n FROM notifications WHERE user_id = ? AND read = 0'),
       readUpTo: db.prepare<[string, number]>(
-        'UPDATE notifications SET read = 1 WHERE user_id = ? AND read = 0 AND seq <= ?'),
+        'UPDATE notifications SET read = 1 WHERE user_id = ? AND seq <= ? AND read = 0'),
       readId: db.prepare<[string, string]>(
         'UPDATE notifications SET read = 1 WHERE user_id = ? AND id = ? AND read = 0'),
-      sequence: db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'notifications'"),
-      prunedUpTo: db.prepare<[string], { up_to_seq: number }>('SELECT up_to_seq FROM pruned WHERE user_id = ?'),
-      notePruned: db.prepare<[string, number]>(
-        'INSERT INTO pruned (user_id, up_to_seq) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET up_to_seq = MAX(up_to_seq, excluded.up_to_seq)'),
-      expired: db.prepare<[number, number], { seq: number, user_id: string }>(
-        'DELETE FROM notifications WHERE seq IN (SELECT seq FROM notifications WHERE created_at < ? ORDER BY created_at LIMIT ?) RETURNING seq, user_id'),
+      expired: db.prepare<[number, number], { user_id: string, read: number }>(
+        'DELETE FROM notifications WHERE rowid IN (SELECT rowid FROM notifications WHERE created_at < ? ORDER BY created_at LIMIT ?) RETURNING user_id, read'),
       capSeq: db.prepare<[string, number], { seq: number }>(
         'SELECT seq FROM notifications WHERE user_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?'),
       usersOverCap: db.prepare<[number], { user_id: string }>(
         'SELECT user_id FROM notifications GROUP BY user_id HAVING COUNT(*) > ?'),
-      overCap: db.prepare<[string, number], { seq: number }>(
-        'DELETE FROM notifications WHERE user_id = ? AND seq <= ? RETURNING seq')
+      overCap: db.prepare<[string, number], { read: number }>(
+        'DELETE FROM notifications WHERE user_id = ? AND seq <= ? RETURNING read'),
+      meta: db.prepare<[], { key: string, value: string }>('SELECT key, value FROM meta'),
+      saveMeta: db.prepare<[string, string]>(
+        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
+    }
+    const lastRun = this.#lastRun()
+    const verdict = judgeLastRun(lastRun, this.#readMarker(), this.#bootId)
+    this.epoch = verdict.keep && lastRun !== undefined ? lastRun.epoch : newEpoch()
+    this.newEpochReason = verdict.keep ? undefined : verdict.why
+    this.#recordRun(false)
+  }
+
+  #migrate (): void {
+    const version = this.#db.pragma('user_version', { simple: true }) as number
+    if (version === SCHEMA_VERSION) return
+    const hasV1 = version === 0 && this.#db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'notifications'").get() !== undefined
+    this.#db.transaction(() => {
+      this.#db.exec(hasV1 ? MIGRATE_FROM_V1 : SCHEMA)
+      this.#db.pragma(`user_version = ${SCHEMA_VERSION}`)
+    })()
+  }
+
+  #lastRun (): LastRun | undefined {
+    const meta = new Map(this.#statements.meta.all().map(({ key, value }) => [key, value]))
+    const epoch = meta.get('epoch')
+    if (epoch === undefined) return undefined
+    return { epoch, runId: meta.get('run_id') ?? '', bootId: meta.get('boot_id') ?? '', clean: meta.get('clean') === '1' }
+  }
+
+  #readMarker (): string | undefined {
+    if (this.#markerFile === undefined) return undefined
+    try {
+      return readFileSync(this.#markerFile, 'utf8').trim()
+    } catch {
+      return undefined
     }
   }
 
-  readonly #appendBatch = (notifications: Notification[]): AppendedNotification[] =>
+  /**
+   * Records this run in `meta` (synced), then in the marker (synced). A crash between the two
+   * leaves them disagreeing, which the next open reads as "maybe lost writes": a new epoch.
+   */
+  #recordRun (clean: boolean): void {
+    const runId = newRunId()
+    this.#db.pragma('synchronous = FULL')
+    this.#db.transaction(() => {
+      this.#statements.saveMeta.run('epoch', this.epoch)
+      this.#statements.saveMeta.run('run_id', runId)
+      this.#statements.saveMeta.run('boot_id', this.#bootId ?? '')
+      this.#statements.saveMeta.run('clean', clean ? '1' : '0')
+    })()
+    this.#db.pragma('synchronous = NORMAL')
+    if (this.#markerFile === undefined) return
+    const fd = openSync(this.#markerFile, 'w')
+    try {
+      writeSync(fd, `${runId}\n`)
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+  }
+
+  readonly #appendBatch = (records: ConsumedRecord[]): AppendResult =>
     this.#db.transaction(() => {
       const appended: AppendedNotification[] = []
-      for (const notification of notifications) {
-        const row = this.#statements.insert.get(
-          notification.id, notification.userId, JSON.stringify(notification), Date.parse(notification.createdAt))
-        if (row !== undefined) appended.push({ seq: row.seq, notification })
+      const feeds = new Map<string, Feed>()
+      const positions = new Map<string, Position>()
+      for (const { notification, topic, partition, offset } of records) {
+        const where = `${partition}\u0000${topic}`
+        let position = positions.get(where)
+        if (position === undefined) {
+          position = { topic, partition, next: this.#statements.position.get(topic, partition)?.next_offset ?? 0 }
+          positions.set(where, position)
+        }
+        const at = Number(offset)
+        if (at < position.next) continue // applied before: its row may be gone, but it must not come back
+        position.next = at + 1
+        const feed = feeds.get(notification.userId) ?? this.#loadFeed(notification.userId)
+        feeds.set(notification.userId, feed)
+        const { changes } = this.#statements.insert.run(
+          notification.userId, feed.newestSeq + 1, notification.id, JSON.stringify(notification), Date.parse(notification.createdAt))
+        if (changes === 0) continue // this id is stored already (the same follow produced twice)
+        feed.newestSeq++
+        feed.unread++
+        appended.push({ seq: feed.newestSeq, notification })
       }
-      return appended
+      const unread = new Map<string, number>()
+      for (const { notification } of appended) unread.set(notification.userId, feeds.get(notification.userId)!.unread)
+      for (const [userId, feed] of feeds) this.#statements.saveFeed.run(userId, feed.newestSeq, feed.unread)
+      for (const { topic, partition, next } of positions.values()) this.#statements.savePosition.run(topic, partition, next)
+      return { appended, unread }
     })()
 
-  async append (notifications: Notification[]): Promise<AppendedNotification[]> {
-    const appended = this.#appendBatch(notifications)
-    for (const { notification } of appended) this.#grown.add(notification.userId)
-    return appended
+  #loadFeed (userId: string): Feed {
+    const row = this.#statements.feed.get(userId)
+    return { newestSeq: row?.newest_seq ?? 0, unread: row?.unread ?? 0 }
+  }
+
+  async append (records: ConsumedRecord[]): Promise<AppendResult> {
+    const result = this.#appendBatch(records)
+    for (const userId of result.unread.keys()) this.#grown.add(userId)
+    return result
+  }
+
+  async feed (userId: string): Promise<FeedState> {
+    return this.#loadFeed(userId)
   }
 
   async history (userId: string, limit: number, before?: number): Promise<HistoryPage> {
@@ -115,26 +248,18 @@ export class SqliteInbox implements Inbox {
     return this.#statements.after.all(userId, after, limit).map(toStored)
   }
 
-  async checkCursor (userId: string, after: number): Promise<CatchUpStart> {
-    const issued = this.#statements.sequence.get()?.seq ?? 0
-    if (after > issued) return { ok: false }
-    const pruned = this.#statements.prunedUpTo.get(userId)?.up_to_seq ?? 0
-    return { ok: after >= pruned }
-  }
-
   async unread (userId: string): Promise<number> {
-    return this.#statements.unread.get(userId)?.n ?? 0
+    return this.#loadFeed(userId).unread
   }
 
   async markRead (userId: string, selection: { upTo: number } | { ids: string[] }): Promise<number> {
-    if ('upTo' in selection) {
-      this.#statements.readUpTo.run(userId, selection.upTo)
-    } else {
-      this.#db.transaction(() => {
-        for (const id of selection.ids) this.#statements.readId.run(userId, id)
-      })()
-    }
-    return this.unread(userId)
+    this.#db.transaction(() => {
+      let marked = 0
+      if ('upTo' in selection) marked = this.#statements.readUpTo.run(userId, selection.upTo).changes
+      else for (const id of selection.ids) marked += this.#statements.readId.run(userId, id).changes
+      if (marked > 0) this.#statements.lessUnread.run(marked, userId)
+    })()
+    return this.#loadFeed(userId).unread
   }
 
   async flush (): Promise<void> {
@@ -158,31 +283,29 @@ export class SqliteInbox implements Inbox {
       for (const row of this.#statements.usersOverCap.all(this.#retention.maxPerUser)) this.#grown.add(row.user_id)
     }
     let removed = 0
-    const deletedUpTo = new Map<string, number>()
-    const note = (userId: string, seq: number): void => {
-      deletedUpTo.set(userId, Math.max(seq, deletedUpTo.get(userId) ?? 0))
+    const unreadRemoved = new Map<string, number>()
+    const note = (userId: string, read: number): void => {
+      removed++
+      if (read === 0) unreadRemoved.set(userId, (unreadRemoved.get(userId) ?? 0) + 1)
     }
     this.#db.transaction(() => {
-      for (const row of this.#statements.expired.all(now - this.#retention.maxAgeMs, PRUNE_CHUNK)) {
-        note(row.user_id, row.seq)
-        removed++
-      }
+      for (const row of this.#statements.expired.all(now - this.#retention.maxAgeMs, PRUNE_CHUNK)) note(row.user_id, row.read)
       for (const userId of this.#grown) {
         if (removed >= PRUNE_CHUNK) break
         this.#grown.delete(userId)
         const newestDropped = this.#statements.capSeq.get(userId, this.#retention.maxPerUser)
         if (newestDropped === undefined) continue
-        for (const row of this.#statements.overCap.all(userId, newestDropped.seq)) {
-          note(userId, row.seq)
-          removed++
-        }
+        for (const row of this.#statements.overCap.all(userId, newestDropped.seq)) note(userId, row.read)
       }
-      for (const [userId, seq] of deletedUpTo) this.#statements.notePruned.run(userId, seq)
+      for (const [userId, count] of unreadRemoved) this.#statements.lessUnread.run(count, userId)
     })()
     return removed
   }
 
   async close (): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#recordRun(true)
     this.#db.close()
   }
 }

@@ -1,6 +1,6 @@
 import type { Notification } from '../notification.js'
 
-/** A notification as the inbox keeps it: `seq` orders a user's notifications and is the cursor. */
+/** A notification as the inbox keeps it: `seq` is its place in its user's feed (1, 2, 3…). */
 export interface StoredNotification {
   seq: number
   notification: Notification
@@ -12,16 +12,33 @@ export interface AppendedNotification {
   notification: Notification
 }
 
+/** A notification read from Kafka, with the record position it came from. */
+export interface ConsumedRecord {
+  notification: Notification
+  topic: string
+  partition: number
+  offset: string
+}
+
+export interface AppendResult {
+  /** The notifications stored by this call, in the order given, each with its new seq. */
+  appended: AppendedNotification[]
+  /** Each recipient of `appended`: their unread count after the batch. */
+  unread: Map<string, number>
+}
+
+/** Where a user's feed stands. */
+export interface FeedState {
+  /** The newest seq issued to this user (0: none yet); contiguous, never reused in an epoch. */
+  newestSeq: number
+  unread: number
+}
+
 export interface HistoryPage {
   items: StoredNotification[]
   /** Pass as `before` for the next (older) page; null when there is nothing older. */
   nextBefore: number | null
 }
-
-export type CatchUpStart =
-  | { ok: true }
-  /** The cursor is unknown here, or older than what retention kept: the client must reload history. */
-  | { ok: false }
 
 export interface RetentionPolicy {
   maxPerUser: number
@@ -34,14 +51,22 @@ export interface RetentionPolicy {
  * (PostgreSQL, for several gateways) can stand behind the same interface.
  */
 export interface Inbox {
-  /** Stores a batch atomically, skipping ids already stored; returns only the new ones, in order. */
-  append (notifications: Notification[]): Promise<AppendedNotification[]>
+  /**
+   * Names this store's life: it changes whenever the store may have lost writes (a fresh store, a
+   * restore, a crash that may have cost the tail of the log), so cursors of before never match.
+   */
+  readonly epoch: string
+  /**
+   * Stores a batch atomically: each record at most once, whatever the consumer's committed
+   * offsets say (records at or below the stored position of their partition are skipped), and
+   * each notification id at most once.
+   */
+  append (records: ConsumedRecord[]): Promise<AppendResult>
+  feed (userId: string): Promise<FeedState>
   /** Newest first, `seq < before` when given. */
   history (userId: string, limit: number, before?: number): Promise<HistoryPage>
   /** Oldest first, `seq > after`, at most `limit`. */
   after (userId: string, after: number, limit: number): Promise<StoredNotification[]>
-  /** Whether catch-up from this cursor can be complete. */
-  checkCursor (userId: string, after: number): Promise<CatchUpStart>
   unread (userId: string): Promise<number>
   /** Marks read what the user owns among `ids`, or every item with `seq <= upTo`; returns the new unread count. */
   markRead (userId: string, selection: { upTo: number } | { ids: string[] }): Promise<number>

@@ -1,6 +1,7 @@
+import { decodeCursor, encodeCursor } from '../cursor.js'
 import { ApiError, ErrorCode } from '../errors.js'
-import { decodeCursor, encodeCursor, unreadFrame } from '../frames.js'
-import type { StoredNotification } from '../inbox/types.js'
+import { unreadFrame } from '../frames.js'
+import type { Inbox, StoredNotification } from '../inbox/types.js'
 import { authenticate } from './authenticate.js'
 import { bearerSecurity, cursorSchema, errorSchema, notificationSchema, type RoutePlugin } from './schemas.js'
 
@@ -11,8 +12,8 @@ const MAX_READ_IDS = 100
 const historyItemSchema = {
   type: 'object',
   additionalProperties: false,
-  required: [...notificationSchema.required, 'read', 'cursor'],
-  properties: { ...notificationSchema.properties, read: { type: 'boolean' }, cursor: { type: 'string' } }
+  required: [...notificationSchema.required, 'read', 'cursor', 'seq'],
+  properties: { ...notificationSchema.properties, read: { type: 'boolean' }, cursor: { type: 'string' }, seq: { type: 'integer' } }
 } as const
 
 /** The caller's own history and read state. A token only ever reaches its own user's rows. */
@@ -47,10 +48,10 @@ const notificationsRoutes: RoutePlugin = async (app, { tokens, inbox, hub, limit
   }, async (request) => {
     const userId = request.principal.user.id
     const { limit, before } = request.query
-    const page = await inbox.history(userId, limit, before === undefined ? undefined : decodeCursor(before))
+    const page = await inbox.history(userId, limit, before === undefined ? undefined : seqOf(before, inbox, 'querystring/before'))
     return {
-      items: page.items.map(historyItem),
-      nextCursor: page.nextBefore === null ? null : encodeCursor(page.nextBefore),
+      items: page.items.map((stored) => historyItem(stored, inbox.epoch)),
+      nextCursor: page.nextBefore === null ? null : encodeCursor(inbox.epoch, page.nextBefore),
       unread: await inbox.unread(userId)
     }
   })
@@ -78,7 +79,7 @@ const notificationsRoutes: RoutePlugin = async (app, { tokens, inbox, hub, limit
   }, async (request) => {
     const userId = request.principal.user.id
     const { upTo, ids } = request.body
-    const selection = upTo !== undefined ? { upTo: decodeCursor(upTo) } : ids !== undefined ? { ids } : undefined
+    const selection = upTo !== undefined ? { upTo: seqOf(upTo, inbox, 'body/upTo') } : ids !== undefined ? { ids } : undefined
     if (selection === undefined) throw new ApiError(400, ErrorCode.INVALID_BODY, 'body must have upTo or ids')
     const unread = await inbox.markRead(userId, selection)
     hub.send(userId, { text: unreadFrame(unread) })
@@ -86,8 +87,17 @@ const notificationsRoutes: RoutePlugin = async (app, { tokens, inbox, hub, limit
   })
 }
 
-function historyItem ({ seq, notification, read }: StoredNotification): StoredNotification['notification'] & { read: boolean, cursor: string } {
-  return { ...notification, read, cursor: encodeCursor(seq) }
+function historyItem ({ seq, notification, read }: StoredNotification, epoch: string): StoredNotification['notification'] & { read: boolean, cursor: string, seq: number } {
+  return { ...notification, read, cursor: encodeCursor(epoch, seq), seq }
+}
+
+/** A cursor's seq in this inbox ("0": the beginning); one from another epoch names a position this inbox never had. */
+function seqOf (cursor: string, inbox: Inbox, field: string): number {
+  const { epoch, seq } = decodeCursor(cursor)
+  if (epoch !== inbox.epoch && !(epoch === undefined && seq === 0)) {
+    throw new ApiError(409, ErrorCode.STALE_CURSOR, `${field} is a cursor from another inbox epoch (the store was reset or restored): reload history without it`)
+  }
+  return seq
 }
 
 export default notificationsRoutes

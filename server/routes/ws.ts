@@ -1,14 +1,13 @@
 import '@fastify/websocket'
 import type { FastifyRequest } from 'fastify'
 import { ApiError, ErrorCode } from '../errors.js'
-import { decodeCursor, notificationFrame, readyFrame, syncedFrame } from '../frames.js'
+import { openFeed } from '../catch-up.js'
+import { decodeCursor } from '../cursor.js'
 import { CloseCode } from '../hub/close-codes.js'
 import { Connection, type Corkable } from '../hub/connection.js'
-import type { Inbox } from '../inbox/types.js'
 import { authenticate } from './authenticate.js'
 import { cursorSchema, type RoutePlugin } from './schemas.js'
 
-const CATCH_UP_PAGE = 500
 /** setTimeout's ceiling; a token living longer than ~24 days is re-armed at that point. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
@@ -81,7 +80,7 @@ const wsRoutes: RoutePlugin = async (app, { tokens, hub, inbox, config }) => {
         else perIp.set(ip, left)
       })
 
-      start(connection, inbox, config.ws.maxBufferedBytes, user, since === undefined ? undefined : decodeCursor(since)).catch((error: unknown) => {
+      openFeed(connection, inbox, user, since === undefined ? undefined : decodeCursor(since), config.ws.maxBufferedBytes).catch((error: unknown) => {
         app.log.error({ err: error, userId: user.id }, 'WebSocket start failed')
         connection.close(CloseCode.INTERNAL_ERROR, 'internal error')
       })
@@ -101,37 +100,6 @@ function checkOrigin (allowed: string[] | undefined) {
     if ((allowed ?? ownOrigins).includes(origin)) return
     throw new ApiError(403, ErrorCode.FORBIDDEN, `header origin ${JSON.stringify(origin)} may not open /ws (see WS_ALLOWED_ORIGINS)`)
   }
-}
-
-async function start (connection: Connection, inbox: Inbox, maxBufferedBytes: number, user: { id: string, name: string }, since: number | undefined): Promise<void> {
-  const newest = (await inbox.history(user.id, 1)).items[0]?.seq ?? 0
-  connection.sendNow(readyFrame(user, await inbox.unread(user.id), newest))
-  if (since === undefined) {
-    connection.release(0)
-    return
-  }
-  const check = await inbox.checkCursor(user.id, since)
-  if (!check.ok) {
-    connection.sendNow(syncedFrame(newest, true))
-    connection.release(newest)
-    return
-  }
-  let cursor = since
-  for (;;) {
-    const page = await inbox.after(user.id, cursor, CATCH_UP_PAGE)
-    for (const { seq, notification } of page) {
-      const frame = notificationFrame(notification, seq)
-      // A replay can be far larger than the send bound: past half of it, wait for the wire.
-      const sent = connection.buffered > maxBufferedBytes / 2
-        ? await connection.sendWritten(frame)
-        : connection.sendNow(frame)
-      if (!sent) return
-      cursor = seq
-    }
-    if (page.length < CATCH_UP_PAGE) break
-  }
-  connection.sendNow(syncedFrame(cursor, false))
-  connection.release(cursor)
 }
 
 export default wsRoutes

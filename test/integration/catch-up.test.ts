@@ -5,7 +5,7 @@ import { startGateway, type Gateway } from '../helpers/gateway.js'
 const MISSED = 1000
 const CONCURRENCY = 25
 
-interface NotificationFrame extends Frame { notification: { id: string }, cursor: string }
+interface NotificationFrame extends Frame { notification: { id: string }, cursor: string, seq: number }
 
 /** Bruno follows Emma `count` times, CONCURRENCY at a time; returns the accepted ids. */
 async function followMany (gateway: Gateway, token: string, count: number): Promise<string[]> {
@@ -64,13 +64,12 @@ t.test(`a user offline while ${MISSED} notifications arrive gets them all with s
   const replay: NotificationFrame[] = []
   for (let i = 0; i < MISSED; i++) replay.push(await back.next() as NotificationFrame)
   t.ok(replay.every((frame) => frame.type === 'notification'), 'the replay is notification frames only')
-  const cursors = replay.map((frame) => Number(frame.cursor))
-  t.ok(cursors.every((cursor, i) => i === 0 || cursor > cursors[i - 1]!), 'in cursor order')
-  t.ok(cursors[0]! > Number(seen.cursor), 'starting after the cursor given')
+  const seqs = replay.map((frame) => frame.seq)
+  t.same(seqs, Array.from({ length: MISSED }, (_, i) => seen.seq + 1 + i), 'in feed order, starting right after the cursor given, no hole')
   const ids = replay.map((frame) => frame.notification.id)
   t.equal(new Set(ids).size, MISSED, 'no duplicate')
   t.same([...ids].sort(), [...missed].sort(), 'exactly the missed ones')
-  t.same(await back.next(), { type: 'synced', cursor: replay.at(-1)!.cursor }, 'then synced, at the last cursor')
+  t.same(await back.next(), { type: 'synced', cursor: replay.at(-1)!.cursor, seq: replay.at(-1)!.seq }, 'then synced, at the last cursor')
   t.equal(ready.cursor, replay.at(-1)!.cursor, 'ready named the newest cursor at connect')
 })
 
@@ -103,8 +102,8 @@ t.test('a stream dropped mid-way and resumed from its last cursor has no gap and
   const ids = all.map((frame) => frame.notification.id)
   t.equal(new Set(ids).size, ids.length, 'no duplicate across the two connections')
   t.same([...ids].sort(), [...before, ...during].sort(), 'no gap: every accepted follow arrived')
-  const cursors = all.map((frame) => Number(frame.cursor))
-  t.ok(cursors.every((cursor, i) => i === 0 || cursor > cursors[i - 1]!), 'cursors strictly increase across both')
+  const seqs = all.map((frame) => frame.seq)
+  t.same(seqs, Array.from({ length: seqs.length }, (_, i) => i + 1), 'seq goes 1, 2, 3… across both connections: no hole, no repeat')
 })
 
 t.test('an unknown cursor gets synced with reset, not silence', async (t) => {
@@ -112,6 +111,7 @@ t.test('an unknown cursor gets synced with reset, not silence', async (t) => {
   const emma = await signIn(gateway.url, '1')
   const client = await FeedClient.connect(gateway.url, emma, '999999999')
   t.teardown(() => client.close())
-  t.equal((await client.next()).type, 'ready')
-  t.same(await client.next(), { type: 'synced', cursor: '0', reset: true })
+  const ready = await client.next()
+  t.match(ready, { type: 'ready', seq: 0, cursor: /^[0-9a-f]{8}\.0$/ })
+  t.same(await client.next(), { type: 'synced', cursor: ready.cursor, seq: 0, reset: true })
 })

@@ -40,7 +40,7 @@ t.test('the consumer group delivers to every open tab of the recipient and to no
     const frame = await tab.next()
     t.equal(frame.type, 'notification')
     t.same((frame.notification as { id: string }).id, notification.id)
-    t.match(frame.cursor, /^\d+$/)
+    t.match(frame.cursor, /^[0-9a-f]{8}\.\d+$/)
     t.same(await tab.next(), { type: 'unread', unread: 1 })
   }
 

@@ -12,6 +12,7 @@ interface Item {
   createdAt: string
   read: boolean
   cursor: string
+  seq: number
 }
 interface Page { items: Item[], nextCursor: string | null, unread: number }
 
@@ -61,8 +62,9 @@ t.test('GET /api/notifications and POST /api/notifications/read', async (t) => {
     const page = response.json<Page>()
     t.same(page.items.map(({ id }) => id), [...forBruno].reverse())
     t.ok(page.items.every((item) => item.userId === '2' && item.read === false && item.type === 'follow'))
-    t.same(Object.keys(page.items[0]!).sort(), ['actor', 'createdAt', 'cursor', 'id', 'message', 'read', 'type', 'userId'])
-    t.match(page.items[0], { actor: { id: '3', name: 'Rick' }, message: 'Rick started following you.', cursor: /^\d+$/ })
+    t.same(Object.keys(page.items[0]!).sort(), ['actor', 'createdAt', 'cursor', 'id', 'message', 'read', 'seq', 'type', 'userId'])
+    t.match(page.items[0], { actor: { id: '3', name: 'Rick' }, message: 'Rick started following you.', cursor: /^[0-9a-f]{8}\.5$/, seq: 5 })
+    t.same(page.items.map(({ seq }) => seq), [5, 4, 3, 2, 1], 'Bruno\'s feed is numbered 1, 2, 3…')
     t.equal(page.nextCursor, null)
     t.equal(page.unread, 5)
 
@@ -93,8 +95,9 @@ t.test('GET /api/notifications and POST /api/notifications/read', async (t) => {
 
   t.test('another user\'s cursor as before still gives only the caller\'s items', async (t) => {
     const emmaCursor = (await history(app, emma)).json<Page>().items[0]!.cursor
-    const page = (await history(app, bruno, `?before=${emmaCursor}`)).json<Page>()
-    t.same(page.items.map(({ id }) => id), [...forBruno].reverse())
+    t.match(emmaCursor, /\.1$/, 'the first of Emma\'s feed')
+    const page = (await history(app, bruno, `?before=${emmaCursor.replace(/\.1$/, '.3')}`)).json<Page>()
+    t.same(page.items.map(({ id }) => id), forBruno.slice(0, 2).reverse(), 'a position names a place in the caller\'s own feed only')
   })
 
   t.test('400 INVALID_QUERY for a bad limit or before', async (t) => {
@@ -135,9 +138,22 @@ t.test('GET /api/notifications and POST /api/notifications/read', async (t) => {
     t.equal(answer.statusCode, 200)
     t.same(answer.json(), { unread: (await history(app, emma)).json<Page>().unread }, 'the answer is Emma\'s own count')
     t.equal((await history(app, bruno)).json<Page>().unread, 1, 'Bruno\'s unread count is unchanged')
-    const everything = await markRead(app, emma, { upTo: '999999999' })
+    const everything = await markRead(app, emma, { upTo: `${newest.split('.')[0]!}.999999999` })
     t.same(everything.json(), { unread: 0 }, 'Emma reads all of her own')
     t.equal((await history(app, bruno)).json<Page>().unread, 1, 'and still none of Bruno\'s')
+  })
+
+  t.test('409 STALE_CURSOR for a cursor from another epoch or of the old format, changing nothing', async (t) => {
+    const unread = (await history(app, bruno)).json<Page>().unread
+    for (const cursor of ['0badc0de.1', '3']) {
+      const page = await history(app, bruno, `?before=${cursor}`)
+      t.equal(page.statusCode, 409, `before=${cursor}`)
+      t.match(page.json(), { code: 'STALE_CURSOR', message: /querystring\/before/ })
+      const read = await markRead(app, bruno, { upTo: cursor })
+      t.equal(read.statusCode, 409, `upTo ${cursor}`)
+      t.match(read.json(), { code: 'STALE_CURSOR', message: /body\/upTo/ })
+    }
+    t.equal((await history(app, bruno)).json<Page>().unread, unread, 'nothing was marked read')
   })
 
   t.test('400 INVALID_BODY for a bad read body', async (t) => {

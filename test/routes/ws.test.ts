@@ -9,9 +9,12 @@ interface Frame {
   type: string
   [key: string]: unknown
 }
+const CURSOR = /^[0-9a-f]{8}\.\d+$/
+
 interface NotificationFrame extends Frame {
   notification: { id: string, userId: string, actor: { id: string, name: string }, message: string }
   cursor: string
+  seq: number
 }
 
 /** A /ws client over `injectWS`: frames are queued from the first byte on and read in order. */
@@ -70,9 +73,9 @@ async function follow (app: FastifyInstance, token: string, followeeId: string):
   return response.json<{ notification: { id: string } }>().notification
 }
 
-async function cursors (app: FastifyInstance, token: string): Promise<Array<{ id: string, cursor: string }>> {
+async function cursors (app: FastifyInstance, token: string): Promise<Array<{ id: string, cursor: string, seq: number }>> {
   const response = await app.inject({ method: 'GET', url: '/api/notifications?limit=100', headers: { authorization: `Bearer ${token}` } })
-  return response.json<{ items: Array<{ id: string, cursor: string }> }>().items.reverse()
+  return response.json<{ items: Array<{ id: string, cursor: string, seq: number }> }>().items.reverse()
 }
 
 t.test('/ws refuses a missing or bad token with 401 before the upgrade', async (t) => {
@@ -103,8 +106,8 @@ t.test('/ws: ready, then live notifications to every tab of the recipient only',
   const brunoTabs = [await Feed.open(t, app, `/ws?token=${bruno}`), await Feed.open(t, app, '/ws', { authorization: `Bearer ${bruno}` })]
   const emmaTab = await Feed.open(t, app, `/ws?token=${emma}`)
 
-  for (const tab of brunoTabs) t.match(await tab.next(), { type: 'ready', user: { id: '2', name: 'Bruno' }, unread: 0, cursor: /^\d+$/ })
-  t.match(await emmaTab.next(), { type: 'ready', user: { id: '1', name: 'Emma' }, unread: 0, cursor: /^\d+$/ })
+  for (const tab of brunoTabs) t.match(await tab.next(), { type: 'ready', user: { id: '2', name: 'Bruno' }, unread: 0, cursor: CURSOR })
+  t.match(await emmaTab.next(), { type: 'ready', user: { id: '1', name: 'Emma' }, unread: 0, cursor: CURSOR })
   t.equal(services.hub.connectionsOf('2'), 2)
 
   const notification = await follow(app, emma, '2')
@@ -112,7 +115,8 @@ t.test('/ws: ready, then live notifications to every tab of the recipient only',
     const frame = await tab.next() as NotificationFrame
     t.equal(frame.type, 'notification')
     t.same(frame.notification, notification, 'the frame carries the notification the POST answered with')
-    t.match(frame.cursor, /^\d+$/)
+    t.match(frame.cursor, CURSOR)
+    t.equal(frame.seq, 1, 'the first of Bruno\'s feed')
     t.same(await tab.next(), { type: 'unread', unread: 1 })
   }
 
@@ -134,18 +138,20 @@ t.test('/ws?since= catches up from the cursor, then says synced, then goes live'
   t.same(items.map(({ id }) => id), sent.map(({ id }) => id))
 
   const feed = await Feed.open(t, app, `/ws?token=${bruno}&since=${items[0]!.cursor}`)
-  t.match(await feed.next(), { type: 'ready', user: { id: '2', name: 'Bruno' }, unread: 3, cursor: /^\d+$/ })
+  t.match(await feed.next(), { type: 'ready', user: { id: '2', name: 'Bruno' }, unread: 3, cursor: CURSOR })
   for (const item of items.slice(1)) {
     const frame = await feed.next() as NotificationFrame
     t.equal(frame.type, 'notification')
     t.equal(frame.notification.id, item.id)
     t.equal(frame.cursor, item.cursor)
+    t.equal(frame.seq, item.seq, 'with its place in the feed')
   }
-  t.same(await feed.next(), { type: 'synced', cursor: items[2]!.cursor })
+  t.same(await feed.next(), { type: 'synced', cursor: items[2]!.cursor, seq: 3 })
 
   const live = await follow(app, emma, '2')
   const frame = await feed.next() as NotificationFrame
   t.equal(frame.notification.id, live.id, 'live after synced')
+  t.equal(frame.seq, 4, 'the next seq')
   t.same(await feed.next(), { type: 'unread', unread: 4 })
 })
 
@@ -161,25 +167,33 @@ t.test('/ws?since=0 replays everything; since= the newest cursor replays nothing
   t.equal((await all.next()).type, 'ready')
   t.equal(((await all.next()) as NotificationFrame).cursor, items[0]!.cursor)
   t.equal(((await all.next()) as NotificationFrame).cursor, items[1]!.cursor)
-  t.same(await all.next(), { type: 'synced', cursor: items[1]!.cursor })
+  t.same(await all.next(), { type: 'synced', cursor: items[1]!.cursor, seq: 2 })
 
   const none = await Feed.open(t, app, `/ws?token=${bruno}&since=${items[1]!.cursor}`)
   t.equal((await none.next()).type, 'ready')
-  t.same(await none.next(), { type: 'synced', cursor: items[1]!.cursor })
+  t.same(await none.next(), { type: 'synced', cursor: items[1]!.cursor, seq: 2 })
 })
 
-t.test('/ws?since= a cursor from the future: synced with reset', async (t) => {
-  const { app } = await startGateway(t, { bus: new FakeBus(), listen: false })
-  const emma = await signIn(app, '1')
-  const bruno = await signIn(app, '2')
-  await follow(app, emma, '2')
-  const [newest] = await cursors(app, bruno)
-  const feed = await Feed.open(t, app, `/ws?token=${bruno}&since=999999999`)
-  t.match(await feed.next(), { type: 'ready', user: { id: '2', name: 'Bruno' }, unread: 1, cursor: /^\d+$/ })
-  t.same(await feed.next(), { type: 'synced', cursor: newest!.cursor, reset: true })
-  const live = await follow(app, emma, '2')
-  t.equal(((await feed.next()) as NotificationFrame).notification.id, live.id, 'then live')
-})
+for (const [what, since] of [
+  ['a cursor from the future', (epoch: string) => `${epoch}.999999999`],
+  ['a cursor from another epoch', () => '0badc0de.1'],
+  ['a cursor of the old format (one global number)', () => '1']
+] as const) {
+  t.test(`/ws?since= ${what}: synced with reset and the newest cursor, then live`, async (t) => {
+    const { app, services } = await startGateway(t, { bus: new FakeBus(), listen: false })
+    const emma = await signIn(app, '1')
+    const bruno = await signIn(app, '2')
+    await follow(app, emma, '2')
+    const [newest] = await cursors(app, bruno)
+    const feed = await Feed.open(t, app, `/ws?token=${bruno}&since=${since(services.inbox.epoch)}`)
+    t.match(await feed.next(), { type: 'ready', user: { id: '2', name: 'Bruno' }, unread: 1, cursor: newest!.cursor, seq: 1 })
+    t.same(await feed.next(), { type: 'synced', cursor: newest!.cursor, seq: 1, reset: true })
+    const live = await follow(app, emma, '2')
+    const frame = (await feed.next()) as NotificationFrame
+    t.equal(frame.notification.id, live.id, 'then live')
+    t.equal(frame.seq, 2)
+  })
+}
 
 t.test('/ws: reading elsewhere sends the new unread count to every tab', async (t) => {
   const { app } = await startGateway(t, { bus: new FakeBus(), listen: false })
@@ -188,7 +202,7 @@ t.test('/ws: reading elsewhere sends the new unread count to every tab', async (
   await follow(app, emma, '2')
   await follow(app, emma, '2')
   const feed = await Feed.open(t, app, `/ws?token=${bruno}`)
-  t.match(await feed.next(), { type: 'ready', user: { id: '2', name: 'Bruno' }, unread: 2, cursor: /^\d+$/ })
+  t.match(await feed.next(), { type: 'ready', user: { id: '2', name: 'Bruno' }, unread: 2, cursor: CURSOR })
   const [first] = await cursors(app, bruno)
   const response = await app.inject({ method: 'POST', url: '/api/notifications/read', headers: { authorization: `Bearer ${bruno}` }, payload: { upTo: first!.cursor } })
   t.same(response.json(), { unread: 1 })

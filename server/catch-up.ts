@@ -1,0 +1,59 @@
+import type { User } from './directory.js'
+import { encodeCursor, resumeAfter, type Cursor } from './cursor.js'
+import { notificationFrame, readyFrame, syncedFrame } from './frames.js'
+import type { Connection } from './hub/connection.js'
+import type { Inbox } from './inbox/types.js'
+
+const CATCH_UP_PAGE = 500
+
+/** How far a replay got: the last seq sent, and whether it stopped at a hole in the feed. */
+export interface Replayed {
+  seq: number
+  hole: boolean
+}
+
+/**
+ * Opens a user's feed on a connection that is holding its live frames: `ready`, then, with
+ * `since`, every stored notification after it and `synced`, then the held live frames. The
+ * replay must be contiguous (seq after seq) up to at least the newest seq of when the socket
+ * opened; a hole (retention pruned rows the client never saw, even in the middle of the replay)
+ * or a cursor from another epoch answers `synced` with `reset: true` instead.
+ */
+export async function openFeed (connection: Connection, inbox: Inbox, user: User, since: Cursor | undefined, maxBufferedBytes: number): Promise<void> {
+  const { newestSeq, unread } = await inbox.feed(user.id)
+  connection.sendNow(readyFrame(user, unread, encodeCursor(inbox.epoch, newestSeq), newestSeq))
+  if (since === undefined) {
+    connection.release(newestSeq)
+    return
+  }
+  const from = resumeAfter(since, inbox.epoch, newestSeq)
+  const replayed = from === undefined ? { seq: newestSeq, hole: true } : await replay(connection, inbox, user.id, from, maxBufferedBytes)
+  if (replayed === undefined) return // the socket closed
+  const complete = !replayed.hole && replayed.seq >= newestSeq
+  // After a reset, live frames go on from the newest position the client was told about.
+  const seq = complete ? replayed.seq : Math.max(replayed.seq, newestSeq)
+  connection.sendNow(syncedFrame(encodeCursor(inbox.epoch, seq), seq, !complete))
+  connection.release(seq)
+}
+
+/**
+ * Sends the user's stored notifications after `after`, oldest first, until the newest or a hole.
+ * Resolves undefined when the socket closed (or was closed as slow) on the way.
+ */
+export async function replay (connection: Connection, inbox: Inbox, userId: string, after: number, maxBufferedBytes: number): Promise<Replayed | undefined> {
+  let seq = after
+  for (;;) {
+    const page = await inbox.after(userId, seq, CATCH_UP_PAGE)
+    for (const stored of page) {
+      if (stored.seq !== seq + 1) return { seq, hole: true }
+      const frame = notificationFrame(stored.notification, encodeCursor(inbox.epoch, stored.seq), stored.seq)
+      // A replay can be far larger than the send bound: past half of it, wait for the wire.
+      const sent = connection.buffered > maxBufferedBytes / 2
+        ? await connection.sendWritten(frame)
+        : connection.sendNow(frame)
+      if (!sent) return undefined
+      seq = stored.seq
+    }
+    if (page.length < CATCH_UP_PAGE) return { seq, hole: false }
+  }
+}

@@ -1,0 +1,90 @@
+import { join } from 'node:path'
+import t from 'tap'
+import { openFeed } from '../server/catch-up.js'
+import { decodeCursor, encodeCursor } from '../server/cursor.js'
+import { Connection } from '../server/hub/connection.js'
+import { SqliteInbox } from '../server/inbox/sqlite-inbox.js'
+import type { Inbox } from '../server/inbox/types.js'
+import { followNotification } from '../server/notification.js'
+import { FakeSocket } from './helpers/fake-socket.js'
+import { tempDir } from './helpers/gateway.js'
+
+const emma = { id: '1', name: 'Emma' }
+const bruno = { id: '2', name: 'Bruno' }
+const BOUND = 1024 * 1024
+
+interface Frame { type: string, seq?: number, cursor?: string, reset?: boolean, notification?: { id: string } }
+
+async function inboxWith (t: { teardown: (fn: () => unknown) => void }, count: number, retention = { maxPerUser: 1_000_000, maxAgeMs: 365 * 86_400_000 }): Promise<SqliteInbox> {
+  const inbox = new SqliteInbox(join(tempDir(t), 'inbox.sqlite'), retention)
+  t.teardown(() => inbox.close())
+  await inbox.append(Array.from({ length: count }, (_, i) => ({ notification: followNotification(bruno, emma), topic: 't', partition: 0, offset: String(i) })))
+  return inbox
+}
+
+function open (): { connection: Connection, frames: () => Frame[] } {
+  const socket = new FakeSocket()
+  const connection = new Connection('1', socket, BOUND)
+  connection.hold()
+  return { connection, frames: () => socket.sent.map((text) => JSON.parse(text) as Frame) }
+}
+
+t.test('a replay sends every notification after the cursor, seq after seq, then synced', async (t) => {
+  const inbox = await inboxWith(t, 1200) // more than two pages
+  const { connection, frames } = open()
+  await openFeed(connection, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 100)), BOUND)
+  const sent = frames()
+  t.match(sent[0], { type: 'ready', seq: 1200 })
+  const seqs = sent.filter((frame) => frame.type === 'notification').map((frame) => frame.seq)
+  t.same(seqs, Array.from({ length: 1100 }, (_, i) => 101 + i))
+  t.same(sent.at(-1), { type: 'synced', cursor: encodeCursor(inbox.epoch, 1200), seq: 1200 })
+})
+
+t.test('retention pruning rows ahead of a slow replay, after the cursor was checked, gets synced with reset', async (t) => {
+  const inbox = await inboxWith(t, 1200, { maxPerUser: 300, maxAgeMs: 365 * 86_400_000 })
+  // Retention runs while the replay is between its first and second page.
+  let pages = 0
+  const after: Inbox['after'] = async (userId, from, limit) => {
+    if (pages++ === 1) t.equal(await inbox.prune(), 900, 'retention deleted the 900 oldest rows mid-replay')
+    return await inbox.after(userId, from, limit)
+  }
+  const racing = new Proxy(inbox, {
+    get: (target, name) => {
+      if (name === 'after') return after
+      const value: unknown = Reflect.get(target, name)
+      return typeof value === 'function' ? value.bind(target) : value
+    }
+  })
+  const { connection, frames } = open()
+  await openFeed(connection, racing, emma, decodeCursor('0'), BOUND)
+  const sent = frames()
+  const seqs = sent.filter((frame) => frame.type === 'notification').map((frame) => frame.seq!)
+  t.same(seqs, Array.from({ length: 500 }, (_, i) => 1 + i), 'the first page went out')
+  t.same(sent.at(-1), { type: 'synced', cursor: encodeCursor(inbox.epoch, 1200), seq: 1200, reset: true },
+    'the hole is not skipped silently: reset, and live from the newest')
+})
+
+t.test('a cursor older than what retention kept gets reset; one at the edge of it does not', async (t) => {
+  const inbox = await inboxWith(t, 10, { maxPerUser: 4, maxAgeMs: 365 * 86_400_000 })
+  await inbox.prune()
+  const before = open()
+  await openFeed(before.connection, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 5)), BOUND)
+  t.match(before.frames().at(-1), { type: 'synced', seq: 10, reset: true })
+  t.equal(before.frames().filter((frame) => frame.type === 'notification').length, 0, 'nothing replayed across the hole')
+  const edge = open()
+  await openFeed(edge.connection, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 6)), BOUND)
+  t.same(edge.frames().filter((frame) => frame.type === 'notification').map((frame) => frame.seq), [7, 8, 9, 10])
+  t.same(edge.frames().at(-1), { type: 'synced', cursor: encodeCursor(inbox.epoch, 10), seq: 10 })
+})
+
+t.test('live frames held during the replay go out after synced, without what the replay sent', async (t) => {
+  const inbox = await inboxWith(t, 3)
+  const { connection, frames } = open()
+  const opening = openFeed(connection, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 1)), BOUND)
+  // A notification appended (and pushed live) while the feed opens: it is both replayed and held.
+  const [late] = (await inbox.append([{ notification: followNotification(bruno, emma), topic: 't', partition: 0, offset: '3' }])).appended
+  connection.send({ text: JSON.stringify({ type: 'notification', seq: late!.seq }), seq: late!.seq })
+  await opening
+  const seqs = frames().filter((frame) => frame.type === 'notification').map((frame) => frame.seq)
+  t.same(seqs, [2, 3, 4], 'each once, in order')
+})
