@@ -105,7 +105,7 @@ export class LiveFeed {
   /** Marks read up to the newest item seen (by seq), which need not be the one on top. */
   async markAllRead (): Promise<void> {
     const upTo = this.#sync.upTo
-    if (upTo === null) return
+    if (upTo === null) return this.#showUnread(this.#unread)
     try {
       const { unread } = await this.#authed((token) => markRead(token, upTo.cursor))
       if (this.#closed) return
@@ -141,6 +141,12 @@ export class LiveFeed {
       this.#view.showError('')
     } catch (error) {
       if (this.#closed) return
+      // "Load older" with a cursor from before the inbox lost its store: start over from the newest page.
+      if (kind === 'older' && staleCursor(error)) {
+        this.#sync.stale()
+        this.#older = null
+        return await this.#load('reset')
+      }
       this.#view.showError(`Could not load notifications: ${describeError(error)}`)
     }
     this.#view.showHistory({ busy: false, more: this.#older !== null })
