@@ -1,3 +1,8 @@
+import { KafkaError, KafkaErrorCode } from './kafka/errors.js'
+
+// Tests and callers that fake a Kafka outage construct this one; it is the Kafka adapter's class.
+export { KafkaUnavailableError } from './kafka/errors.js'
+
 /**
  * Every error the API can answer with has a stable `code`. Clients match on `code`, never on
  * `message`; the catalogue is documented in docs/protocol.md.
@@ -13,6 +18,7 @@ export const ErrorCode = {
   UNKNOWN_USER: 'UNKNOWN_USER',
   NOT_FOUND: 'NOT_FOUND',
   BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  RECORD_TOO_LARGE: 'RECORD_TOO_LARGE',
   UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   UPGRADE_REQUIRED: 'UPGRADE_REQUIRED',
   IDEMPOTENCY_CONFLICT: 'IDEMPOTENCY_CONFLICT',
@@ -44,14 +50,6 @@ export class ApiError extends Error {
   }
 }
 
-/** Kafka could not take a record in time; the caller may retry (with the same Idempotency-Key). */
-export class KafkaUnavailableError extends ApiError {
-  constructor (message: string, cause?: unknown) {
-    super(503, ErrorCode.KAFKA_UNAVAILABLE, message, { cause, retryAfter: 1 })
-    this.name = 'KafkaUnavailableError'
-  }
-}
-
 export interface HttpError {
   statusCode: number
   code: string
@@ -78,6 +76,7 @@ export function toHttpError (error: unknown): HttpError {
   if (error instanceof ApiError) {
     return { statusCode: error.statusCode, code: error.code, message: error.message, ...(error.retryAfter === undefined ? {} : { retryAfter: error.retryAfter }) }
   }
+  if (error instanceof KafkaError) return kafkaToHttp(error)
   const fastifyError = error as { code?: unknown, statusCode?: unknown, message?: unknown, validation?: unknown, validationContext?: unknown }
   const message = typeof fastifyError.message === 'string' ? fastifyError.message : 'Bad request'
   if (fastifyError.validation !== undefined) {
@@ -93,4 +92,24 @@ export function toHttpError (error: unknown): HttpError {
     return { statusCode: status, code: typeof fastifyError.code === 'string' ? fastifyError.code : ErrorCode.INVALID_BODY, message }
   }
   return { statusCode: 500, code: ErrorCode.INTERNAL, message: 'Internal Server Error' }
+}
+
+/** Seconds a client should wait after a 503 KAFKA_UNAVAILABLE before it retries. */
+const KAFKA_RETRY_AFTER_SECONDS = 1
+
+/**
+ * The Kafka adapter says what failed and whether a retry can help; clients see one retriable 503
+ * for every kind of "not now" (they retry with the same Idempotency-Key) and a 413 for a record
+ * that can never fit.
+ */
+function kafkaToHttp (error: KafkaError): HttpError {
+  switch (error.code) {
+    case KafkaErrorCode.RECORD_TOO_LARGE:
+      return { statusCode: 413, code: ErrorCode.RECORD_TOO_LARGE, message: error.message }
+    case KafkaErrorCode.UNAVAILABLE:
+    case KafkaErrorCode.TIMEOUT:
+    case KafkaErrorCode.QUEUE_FULL:
+    case KafkaErrorCode.CLOSED:
+      return { statusCode: 503, code: ErrorCode.KAFKA_UNAVAILABLE, message: error.message, retryAfter: KAFKA_RETRY_AFTER_SECONDS }
+  }
 }

@@ -1,4 +1,6 @@
 import type { User } from '../directory.js'
+import { ApiError, ErrorCode } from '../errors.js'
+import { RecordTooLargeError } from '../kafka/errors.js'
 import { MAX_MESSAGE_LENGTH, messageNotification, type Notification } from '../notification.js'
 import type { RoutePlugin } from './schemas.js'
 
@@ -34,7 +36,13 @@ const tutorialRoutes: RoutePlugin = async (app, { directory, bus, inbox, limits 
     const from = directory.get(request.body.fromID)
     const to = directory.get(request.body.toID)
     if (from === undefined || to === undefined) return reply.code(404).send({ message: 'User not found' })
-    await bus.publish(messageNotification(from, to, request.body.message))
+    try {
+      await bus.publish(messageNotification(from, to, request.body.message))
+    } catch (error) {
+      if (!(error instanceof RecordTooLargeError)) throw error
+      throw new ApiError(413, ErrorCode.RECORD_TOO_LARGE,
+        `body/message is too long: the notification would be a Kafka record of ${error.bytes} bytes, more than the ${error.limit} bytes a record may have`, { cause: error })
+    }
     return { message: 'Notification sent successfully!' }
   })
 

@@ -2,6 +2,7 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { SignJWT } from 'jose'
 import { KafkaUnavailableError } from '../../server/errors.js'
+import { KafkaErrorCode, RecordTooLargeError } from '../../server/kafka/errors.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'
 
@@ -174,6 +175,26 @@ t.test('POST /api/follows', async (t) => {
     t.equal(bus.published.length, count)
     bus.failWith = undefined
     t.equal((await follow(app, emma, { followeeId: '2' })).statusCode, 202)
+  })
+
+  t.test('every retriable Kafka failure (timeout, full queue, closing) is the one 503 KAFKA_UNAVAILABLE with Retry-After', async (t) => {
+    t.teardown(() => { bus.failWith = undefined })
+    for (const code of [KafkaErrorCode.TIMEOUT, KafkaErrorCode.QUEUE_FULL, KafkaErrorCode.CLOSED] as const) {
+      bus.failWith = new KafkaUnavailableError(`failed: ${code}`, { code })
+      const response = await follow(app, emma, { followeeId: '2' })
+      t.equal(response.statusCode, 503, code)
+      t.equal(response.headers['retry-after'], '1', code)
+      t.same(response.json(), { statusCode: 503, error: 'Service Unavailable', message: `failed: ${code}`, code: 'KAFKA_UNAVAILABLE' }, code)
+    }
+  })
+
+  t.test('a record Kafka can never take is a 413 RECORD_TOO_LARGE, without Retry-After', async (t) => {
+    bus.failWith = new RecordTooLargeError(70_000, 65_536)
+    t.teardown(() => { bus.failWith = undefined })
+    const response = await follow(app, emma, { followeeId: '2' })
+    t.equal(response.statusCode, 413)
+    t.equal(response.headers['retry-after'], undefined)
+    t.match(response.json(), { statusCode: 413, error: 'Payload Too Large', code: 'RECORD_TOO_LARGE', message: /70000 bytes, more than the 65536/ })
   })
 
   t.test('an unexpected bus error is a masked 500', async (t) => {
