@@ -21,6 +21,22 @@ export interface EncodedRecord {
   headers: Record<string, string>
 }
 
+/**
+ * An upper bound on what one record adds to a produce request besides its key, value and header
+ * bytes: attributes, timestamp and offset deltas, the length varints, and per header two lengths.
+ */
+const RECORD_OVERHEAD_BYTES = 40
+const HEADER_OVERHEAD_BYTES = 10
+/** A record batch's own header (magic, CRC, producer id…), once per partition in a request. */
+export const BATCH_OVERHEAD_BYTES = 61
+
+/** How many bytes the record takes in a record batch, at most (no compression). */
+export function encodedSize (record: EncodedRecord): number {
+  let bytes = RECORD_OVERHEAD_BYTES + Buffer.byteLength(record.key) + Buffer.byteLength(record.value)
+  for (const [name, value] of Object.entries(record.headers)) bytes += HEADER_OVERHEAD_BYTES + Buffer.byteLength(name) + Buffer.byteLength(value)
+  return bytes
+}
+
 const validateNotification = new Ajv({ allErrors: false }).compile(notificationSchema)
 
 /** Key = recipient, so one user's notifications stay in one partition, in order. */

@@ -1,52 +1,187 @@
+import { systemClock, type Clock } from './clock.js'
+import { KafkaErrorCode, KafkaUnavailableError, RecordTooLargeError } from './errors.js'
+
 /**
  * Coalesces concurrent sends into batches without delaying a lone one: an item goes out at once
  * while fewer than `maxInFlight` sends are under way; otherwise it waits for the next free slot
  * and leaves with everything that queued up meanwhile. kafkajs sends one produce request per
  * `send()`, so this turns N concurrent POSTs into about N / batch size requests.
+ *
+ * Every add is bounded: it settles within `timeoutMs` of its call, queued and in flight together,
+ * and past `maxQueued` waiting adds a new one is refused at once. A send that its callers gave up
+ * on keeps its slot until it really settles, so a stalled broker never has more than
+ * `maxInFlight` requests on it.
  */
 export interface SendBatcherOptions<T> {
   send: (items: T[]) => Promise<void>
   maxInFlight: number
   maxBatchSize: number
+  /** A batch's items add up to at most `maxBatchBytes` of `sizeOf`; an item bigger than that is refused. */
+  maxBatchBytes: number
+  sizeOf: (item: T) => number
+  /** How long an add may take, counted from its call. */
+  timeoutMs: number
+  /** How many adds may wait for a slot; more are refused with KAFKA_QUEUE_FULL. */
+  maxQueued: number
+  clock?: Clock
 }
+
+type State = 'queued' | 'sending' | 'settled'
 
 interface Pending<T> {
   item: T
+  size: number
+  deadline: number
+  state: State
   resolve: () => void
   reject: (error: unknown) => void
 }
 
+/** A FIFO over an array with a moving head, compacted once the dead prefix is most of it. */
+class Fifo<E> {
+  #items: E[] = []
+  #head = 0
+
+  push (item: E): void {
+    this.#items.push(item)
+  }
+
+  peek (): E | undefined {
+    return this.#items[this.#head]
+  }
+
+  shift (): void {
+    this.#head++
+    if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head)
+      this.#head = 0
+    }
+  }
+}
+
 export class SendBatcher<T> {
   readonly #options: SendBatcherOptions<T>
-  #queue: Array<Pending<T>> = []
+  readonly #clock: Clock
+  /** Adds waiting for a slot, in order (entries that timed out meanwhile are skipped). */
+  readonly #queue = new Fifo<Pending<T>>()
+  /** Every unsettled add, in the order of their deadlines: the sweep's view. */
+  readonly #deadlines = new Fifo<Pending<T>>()
+  #queued = 0
+  #sending = 0
   #inFlight = 0
+  #cancelSweep: (() => void) | undefined
 
   constructor (options: SendBatcherOptions<T>) {
     this.#options = options
+    this.#clock = options.clock ?? systemClock
   }
 
+  /** Adds not answered yet (waiting or in a send). */
   get pending (): number {
-    return this.#queue.length + this.#inFlight
+    return this.#queued + this.#sending
+  }
+
+  /** Adds waiting for a slot. */
+  get queued (): number {
+    return this.#queued
+  }
+
+  /** Sends holding a slot, abandoned ones included. */
+  get inFlight (): number {
+    return this.#inFlight
   }
 
   add (item: T): Promise<void> {
+    const size = this.#options.sizeOf(item)
+    if (size > this.#options.maxBatchBytes) return Promise.reject(new RecordTooLargeError(size, this.#options.maxBatchBytes))
+    if (this.#queued >= this.#options.maxQueued) {
+      return Promise.reject(new KafkaUnavailableError(`Kafka is behind: ${this.#queued} records already wait to be sent`, { code: KafkaErrorCode.QUEUE_FULL }))
+    }
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ item, resolve, reject })
+      const pending: Pending<T> = { item, size, deadline: this.#clock.now() + this.#options.timeoutMs, state: 'queued', resolve, reject }
+      this.#queue.push(pending)
+      this.#queued++
+      this.#deadlines.push(pending)
       this.#drain()
+      if (pending.state !== 'settled') this.#armSweep()
     })
   }
 
   #drain (): void {
-    while (this.#inFlight < this.#options.maxInFlight && this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, this.#options.maxBatchSize)
+    while (this.#inFlight < this.#options.maxInFlight && this.#queued > 0) {
+      const batch = this.#takeBatch()
       this.#inFlight++
-      this.#options.send(batch.map((pending) => pending.item)).then(
-        () => { for (const pending of batch) pending.resolve() },
-        (error: unknown) => { for (const pending of batch) pending.reject(error) }
+      this.#sending += batch.length
+      let sent: Promise<void>
+      try {
+        sent = this.#options.send(batch.map((pending) => pending.item))
+      } catch (error) {
+        sent = Promise.reject(error)
+      }
+      sent.then(
+        () => { for (const pending of batch) this.#settle(pending, undefined) },
+        (error: unknown) => { for (const pending of batch) this.#settle(pending, error ?? new Error('send failed')) }
       ).finally(() => {
         this.#inFlight--
+        this.#forgetSettled()
         this.#drain()
       })
     }
+  }
+
+  /** The oldest waiting adds, as many as fit in one batch by count and bytes (at least one). */
+  #takeBatch (): Array<Pending<T>> {
+    const batch: Array<Pending<T>> = []
+    let bytes = 0
+    for (let next = this.#queue.peek(); next !== undefined && batch.length < this.#options.maxBatchSize; next = this.#queue.peek()) {
+      if (next.state !== 'queued') {
+        this.#queue.shift()
+        continue
+      }
+      if (batch.length > 0 && bytes + next.size > this.#options.maxBatchBytes) break
+      this.#queue.shift()
+      next.state = 'sending'
+      this.#queued--
+      bytes += next.size
+      batch.push(next)
+    }
+    return batch
+  }
+
+  #settle (pending: Pending<T>, error: unknown): void {
+    if (pending.state === 'settled') return
+    if (pending.state === 'queued') this.#queued--
+    else this.#sending--
+    pending.state = 'settled'
+    if (error === undefined) pending.resolve()
+    else pending.reject(error)
+  }
+
+  /** Releases settled adds at the front of the deadline order, so they are not kept until the next sweep. */
+  #forgetSettled (): void {
+    while (this.#deadlines.peek()?.state === 'settled') this.#deadlines.shift()
+  }
+
+  /** One timer for all adds: it fires at the earliest deadline of an unsettled one. */
+  #armSweep (): void {
+    if (this.#cancelSweep !== undefined) return
+    this.#forgetSettled()
+    const first = this.#deadlines.peek()
+    if (first === undefined) return
+    this.#cancelSweep = this.#clock.schedule(() => this.#sweep(), Math.max(0, first.deadline - this.#clock.now()))
+  }
+
+  #sweep (): void {
+    this.#cancelSweep = undefined
+    const now = this.#clock.now()
+    for (let first = this.#deadlines.peek(); first !== undefined && (first.state === 'settled' || first.deadline <= now); first = this.#deadlines.peek()) {
+      this.#deadlines.shift()
+      if (first.state === 'settled') continue
+      const message = first.state === 'queued'
+        ? `Kafka did not take the record within ${this.#options.timeoutMs} ms (it waited behind ${this.#inFlight} produce requests)`
+        : `Kafka did not acknowledge within ${this.#options.timeoutMs} ms`
+      this.#settle(first, new KafkaUnavailableError(message, { code: KafkaErrorCode.TIMEOUT }))
+    }
+    this.#armSweep()
   }
 }

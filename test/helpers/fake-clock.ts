@@ -1,0 +1,44 @@
+import type { Clock } from '../../server/kafka/clock.js'
+
+interface Timer { at: number, seq: number, fn: () => void }
+
+/** A clock that moves only when the test says so; timers run in order of their due time. */
+export class FakeClock implements Clock {
+  #now = 0
+  #seq = 0
+  readonly #timers: Timer[] = []
+
+  now (): number {
+    return this.#now
+  }
+
+  schedule (fn: () => void, ms: number): () => void {
+    const timer = { at: this.#now + Math.max(0, ms), seq: this.#seq++, fn }
+    this.#timers.push(timer)
+    return () => {
+      const index = this.#timers.indexOf(timer)
+      if (index >= 0) this.#timers.splice(index, 1)
+    }
+  }
+
+  /** Timers scheduled and not yet run or cancelled. */
+  get timers (): number {
+    return this.#timers.length
+  }
+
+  /** Moves time forward by `ms`, running every timer that comes due on the way, at its due time. */
+  advance (ms: number): void {
+    const until = this.#now + ms
+    for (;;) {
+      let next: Timer | undefined
+      for (const timer of this.#timers) {
+        if (timer.at <= until && (next === undefined || timer.at < next.at || (timer.at === next.at && timer.seq < next.seq))) next = timer
+      }
+      if (next === undefined) break
+      this.#timers.splice(this.#timers.indexOf(next), 1)
+      this.#now = next.at
+      next.fn()
+    }
+    this.#now = until
+  }
+}
