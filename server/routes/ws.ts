@@ -56,6 +56,7 @@ const wsRoutes: RoutePlugin = async (app, { tokens, hub, inbox, config }) => {
       // Live frames wait until `ready` (and the catch-up) went out, so the order on the wire holds.
       connection.hold()
       hub.add(connection)
+      if (!connection.open) return // refused: the gateway is shutting down
 
       let expiry: NodeJS.Timeout | undefined
       const closeAtExpiry = (): void => {
