@@ -56,7 +56,6 @@ const wsRoutes: RoutePlugin = async (app, { tokens, hub, inbox, config }) => {
       // Live frames wait until `ready` (and the catch-up) went out, so the order on the wire holds.
       connection.hold()
       hub.add(connection)
-      if (!connection.open) return // refused: the gateway is shutting down
 
       let expiry: NodeJS.Timeout | undefined
       const closeAtExpiry = (): void => {
@@ -81,6 +80,7 @@ const wsRoutes: RoutePlugin = async (app, { tokens, hub, inbox, config }) => {
         else perIp.set(ip, left)
       })
 
+      if (!connection.open) return // refused by the hub: the gateway is shutting down
       openFeed(connection, inbox, user, since === undefined ? undefined : decodeCursor(since), config.ws.maxBufferedBytes).catch((error: unknown) => {
         app.log.error({ err: error, userId: user.id }, 'WebSocket start failed')
         connection.close(CloseCode.INTERNAL_ERROR, 'internal error')
