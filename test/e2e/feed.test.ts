@@ -309,4 +309,23 @@ if (!existsSync(chromiumPath)) {
       'Lena\'s follow was never shown without Rick\'s before it')
     await connected(emma)
   })
+
+  t.test('mark all read answered 409 STALE_CURSOR reloads history instead of showing an error', async (t) => {
+    const { url } = await startGateway(t)
+    const emma = await signedInPage(t, browser, url, '1')
+    await followOverHttp(url, await signIn(url, '2'), '1')
+    await feedItem(emma, FOLLOWED_BY_BRUNO).waitFor()
+    await emma.route('**/api/notifications/read', async (route) => await route.fulfill({
+      status: 409,
+      contentType: 'application/json',
+      body: JSON.stringify({ statusCode: 409, error: 'Conflict', code: 'STALE_CURSOR', message: 'body/upTo is a cursor from another inbox epoch' })
+    }))
+    const reload = emma.waitForRequest((request) => request.method() === 'GET' && new URL(request.url()).pathname === '/api/notifications')
+    await emma.click('[data-testid="mark-all-read"]')
+    await reload
+    await feedItem(emma, FOLLOWED_BY_BRUNO).waitFor()
+    await emma.locator('[data-testid="mark-all-read"]:enabled').waitFor()
+    t.equal(await emma.locator('[data-testid="feed-error"]').isVisible(), false, 'no error shown')
+    t.equal(await unreadBadge(emma, 1), '1', 'the unread count from the reloaded history')
+  })
 }
