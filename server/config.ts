@@ -24,6 +24,7 @@ const configSchema = {
     KAFKA_DLQ_TOPIC: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,249}$', default: 'notifications.dlq' },
     KAFKA_PARTITIONS: { type: 'integer', minimum: 1, maximum: 10000, default: 6 },
     KAFKA_REPLICATION_FACTOR: { type: 'integer', minimum: 1, maximum: 32, default: 1 },
+    KAFKA_MIN_INSYNC_REPLICAS: { type: 'integer', minimum: 1, maximum: 32 },
     KAFKA_GROUP_ID: { type: 'string', minLength: 1, default: 'notify-gateway' },
     KAFKA_SEND_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 120000, default: 5000 },
     LOCAL_KAFKA_PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 9092 },
@@ -68,6 +69,8 @@ export interface Config {
     dlqTopic: string
     partitions: number
     replicationFactor: number
+    /** min.insync.replicas of the topics: how many replicas have a record before a 202. */
+    minInsyncReplicas: number
     groupId: string
     sendTimeoutMs: number
     localPort: number
@@ -150,6 +153,8 @@ export function loadConfig (env: Env = process.env): Config {
       dlqTopic: v.KAFKA_DLQ_TOPIC,
       partitions: v.KAFKA_PARTITIONS,
       replicationFactor: v.KAFKA_REPLICATION_FACTOR,
+      // Two copies before a 202 when there can be two; more would make one broker down stop every write.
+      minInsyncReplicas: v.KAFKA_MIN_INSYNC_REPLICAS ?? Math.min(2, v.KAFKA_REPLICATION_FACTOR),
       groupId: v.KAFKA_GROUP_ID,
       sendTimeoutMs: v.KAFKA_SEND_TIMEOUT_MS,
       localPort: v.LOCAL_KAFKA_PORT,
@@ -178,6 +183,10 @@ export function loadConfig (env: Env = process.env): Config {
   }
   if (config.kafka.topic === config.kafka.dlqTopic) {
     throw new ConfigError('Invalid configuration: KAFKA_DLQ_TOPIC must differ from KAFKA_TOPIC')
+  }
+  if (config.kafka.minInsyncReplicas > config.kafka.replicationFactor) {
+    throw new ConfigError(`Invalid configuration: KAFKA_MIN_INSYNC_REPLICAS must be at most KAFKA_REPLICATION_FACTOR (${config.kafka.replicationFactor}), ` +
+      `or Kafka refuses every write (got ${JSON.stringify(env.KAFKA_MIN_INSYNC_REPLICAS)})`)
   }
   if (config.auth.mode === 'jwt' && config.auth.secret === undefined && config.auth.jwksUrl === undefined) {
     throw new ConfigError('Invalid configuration: AUTH_MODE=jwt needs AUTH_SECRET (HS256) or AUTH_JWKS_URL (RS256/ES256)')

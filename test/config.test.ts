@@ -28,6 +28,7 @@ t.test('defaults', async (t) => {
       dlqTopic: 'notifications.dlq',
       partitions: 6,
       replicationFactor: 1,
+      minInsyncReplicas: 1,
       groupId: 'notify-gateway',
       sendTimeoutMs: 5000,
       localPort: 9092,
@@ -115,6 +116,7 @@ t.test('good values are coerced to their types', async (t) => {
     dlqTopic: 'events.follow.dlq',
     partitions: 12,
     replicationFactor: 3,
+    minInsyncReplicas: 2,
     groupId: 'group-a',
     sendTimeoutMs: 2500,
     localPort: 19092,
@@ -135,6 +137,14 @@ t.test('good values are coerced to their types', async (t) => {
   t.equal(typeof config.port, 'number')
   t.equal(typeof config.kafka.partitions, 'number')
   t.equal(typeof config.compatTutorial, 'boolean')
+})
+
+t.test('KAFKA_MIN_INSYNC_REPLICAS defaults to two copies where there can be two, and can be set up to the replication factor', async (t) => {
+  t.equal(loadConfig({ KAFKA_REPLICATION_FACTOR: '1' }).kafka.minInsyncReplicas, 1)
+  t.equal(loadConfig({ KAFKA_REPLICATION_FACTOR: '2' }).kafka.minInsyncReplicas, 2)
+  t.equal(loadConfig({ KAFKA_REPLICATION_FACTOR: '5' }).kafka.minInsyncReplicas, 2)
+  t.equal(loadConfig({ KAFKA_REPLICATION_FACTOR: '5', KAFKA_MIN_INSYNC_REPLICAS: '3' }).kafka.minInsyncReplicas, 3)
+  t.equal(loadConfig({ KAFKA_REPLICATION_FACTOR: '3', KAFKA_MIN_INSYNC_REPLICAS: '3' }).kafka.minInsyncReplicas, 3)
 })
 
 t.test('COMPAT_TUTORIAL accepts the usual spellings of a flag', async (t) => {
@@ -177,7 +187,10 @@ t.test('bad values are refused with a ConfigError naming the variable', async (t
     [{ AUTH_MODE: 'jwt', AUTH_SECRET: 'too-short' }, 'AUTH_SECRET'],
     [{ SESSION_TTL_SECONDS: '5' }, 'SESSION_TTL_SECONDS'],
     [{ WS_HEARTBEAT_MS: '10' }, 'WS_HEARTBEAT_MS'],
-    [{ INBOX_MAX_AGE_DAYS: '0' }, 'INBOX_MAX_AGE_DAYS']
+    [{ INBOX_MAX_AGE_DAYS: '0' }, 'INBOX_MAX_AGE_DAYS'],
+    [{ KAFKA_MIN_INSYNC_REPLICAS: '0' }, 'KAFKA_MIN_INSYNC_REPLICAS'],
+    [{ KAFKA_MIN_INSYNC_REPLICAS: '2' }, 'KAFKA_MIN_INSYNC_REPLICAS'],
+    [{ KAFKA_REPLICATION_FACTOR: '3', KAFKA_MIN_INSYNC_REPLICAS: '4' }, 'KAFKA_MIN_INSYNC_REPLICAS']
   ]
   for (const [env, variable] of cases) {
     t.test(JSON.stringify(env), async (t) => {

@@ -8,10 +8,9 @@ const INTERVAL_MS = 1000
 interface Deferred<T> { promise: Promise<T>, resolve: (value: T) => void, reject: (error: unknown) => void }
 
 function deferred<T> (): Deferred<T> {
-  let resolve!: (value: T) => void
-  let reject!: (error: unknown) => void
-  const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej })
-  return { promise, resolve, reject }
+  const settle: Partial<Deferred<T>> = {}
+  const promise = new Promise<T>((resolve, reject) => { Object.assign(settle, { resolve, reject }) })
+  return { promise, resolve: settle.resolve!, reject: settle.reject! }
 }
 
 const silent: Logger = { error () {}, warn () {}, info () {}, debug () {}, child: () => silent }
