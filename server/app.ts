@@ -32,7 +32,7 @@ export interface BuildAppOptions {
 
 /**
  * Builds the gateway (without listening): routes, error handling, and the lifecycle that starts
- * consuming once the app is ready and releases every service on close.
+ * consuming (in the background) once the app is ready and releases every service on close.
  */
 export async function buildApp (config: Config, services: Services, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
@@ -97,8 +97,10 @@ export async function buildApp (config: Config, services: Services, options: Bui
 
   const { bus, hub, inbox, metrics } = services
   let stopRetention: (() => Promise<void>) | undefined
+  // Not awaited: joining the group can outlast Fastify's 10 s onReady budget (a SIGKILLed member
+  // holds the group for its session timeout). The gateway listens meanwhile; /readyz says why not ready.
   app.addHook('onReady', async () => {
-    await bus.startConsuming(createDeliveryHandler(inbox, hub, {
+    bus.startConsuming(createDeliveryHandler(inbox, hub, {
       delivered (recordTimestamp, sockets) {
         if (sockets === 0) return
         metrics.delivered.inc()
@@ -107,13 +109,22 @@ export async function buildApp (config: Config, services: Services, options: Bui
     }))
     stopRetention = startRetention(inbox, app.log)
   })
+  // Every step runs whatever the one before threw: a failed Kafka close must not leave the inbox open.
   app.addHook('onClose', async () => {
-    hub.stop()
-    await stopRetention?.()
-    app.log.info('Closing: committing consumed offsets, flushing the producer')
-    await bus.close()
-    await inbox.close()
-    app.log.info('Closed: Kafka clients and inbox')
+    const steps: Array<[string, () => unknown]> = [
+      ['hub', () => hub.stop()],
+      ['inbox retention', () => stopRetention?.()],
+      ['Kafka clients (committing consumed offsets, disconnecting the producer)', () => bus.close()],
+      ['inbox', () => inbox.close()]
+    ]
+    for (const [what, close] of steps) {
+      try {
+        await close()
+        app.log.info(`Closed: ${what}`)
+      } catch (err) {
+        app.log.error({ err }, `Closing failed: ${what}; going on`)
+      }
+    }
   })
   return app
 }

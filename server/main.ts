@@ -26,8 +26,18 @@ async function main (): Promise<void> {
   closeWithGrace({ delay: config.shutdownGraceMs, logger: log }, async ({ signal, err }) => {
     if (err !== undefined) log.error({ err }, 'Shutting down after an error')
     else log.info({ signal }, 'Shutting down')
-    await app?.close()
-    await localKafka?.stop()
+    // Each step runs whatever the one before threw: the local broker must stop even if the app did not close cleanly.
+    try {
+      await app?.close()
+    } catch (error) {
+      log.error({ err: error }, 'Closing the app failed; going on')
+    }
+    try {
+      await localKafka?.stop()
+      if (localKafka !== undefined) log.info('Closed: local Kafka broker')
+    } catch (error) {
+      log.error({ err: error }, 'Stopping the local Kafka broker failed')
+    }
   })
 
   try {
@@ -38,6 +48,7 @@ async function main (): Promise<void> {
         controllerPort: config.kafka.localControllerPort,
         log: (line) => log.info(line)
       })
+      log.info({ pid: localKafka.pid, brokers: localKafka.brokers }, 'Local Kafka broker started')
       config.kafka.brokers = localKafka.brokers
     }
     const services = await createServices(config, log)

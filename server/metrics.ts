@@ -10,6 +10,12 @@ export class Metrics {
   readonly consumerLag: Gauge<'partition'>
   readonly deadLetters: Counter<'reason'>
   readonly disconnects: Counter<'why'>
+  readonly consumerCrashes: Counter<'restarted_by'>
+  readonly consumerRestarts: Counter
+  readonly produceQueued: Gauge
+  readonly produceInFlight: Gauge
+  /** Where the produce gauges read from; set once the bus exists. */
+  producerStats: (() => { queued: number, inFlight: number }) | undefined
 
   constructor (countConnections: () => number) {
     const registers = [this.registry]
@@ -54,6 +60,30 @@ export class Metrics {
       help: 'Sockets the gateway dropped: slow (send buffer past the bound) or dead (missed a ping)',
       labelNames: ['why'],
       registers
+    })
+    this.consumerCrashes = new Counter({
+      name: 'notify_consumer_crashes_total',
+      help: 'Kafka consumer crashes, by who restarts it: kafkajs (retriable) or the gateway (non-retriable: kafkajs gave up)',
+      labelNames: ['restarted_by'],
+      registers
+    })
+    this.consumerRestarts = new Counter({
+      name: 'notify_consumer_restarts_total',
+      help: 'Kafka consumers the gateway started again after kafkajs stopped one for good',
+      registers
+    })
+    const stats = (): { queued: number, inFlight: number } | undefined => this.producerStats?.()
+    this.produceQueued = new Gauge({
+      name: 'notify_produce_queued',
+      help: 'Publishes waiting for a produce slot (past a bound they are refused with 503)',
+      registers,
+      collect () { this.set(stats()?.queued ?? 0) }
+    })
+    this.produceInFlight = new Gauge({
+      name: 'notify_produce_in_flight',
+      help: 'Produce requests holding a slot, those whose POSTs already timed out included',
+      registers,
+      collect () { this.set(stats()?.inFlight ?? 0) }
     })
   }
 }

@@ -48,8 +48,11 @@ export async function createServices (
       isKnownUser: (id) => directory.get(id) !== undefined,
       beforeCommit: () => inbox.flush(),
       onDeadLetter: (kind) => metrics.deadLetters.inc({ reason: kind }),
-      onLag: (partition, lag) => metrics.consumerLag.set({ partition: String(partition) }, lag)
+      onLag: (partition, lag) => metrics.consumerLag.set({ partition: String(partition) }, lag),
+      onConsumerCrash: (crash) => metrics.consumerCrashes.inc({ restarted_by: crash.restartedBy }),
+      onConsumerRestart: () => metrics.consumerRestarts.inc()
     }, log.child({ component: 'kafka' }))
+    if (bus.producerStats !== undefined) metrics.producerStats = () => bus.producerStats!()
     return { directory, tokens, hub, inbox, bus, metrics }
   } catch (error) {
     await inbox.close()

@@ -1,13 +1,14 @@
 import { Partitioners, type Consumer, type Kafka, type KafkaMessage, type Producer } from 'kafkajs'
-import { KafkaUnavailableError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { Notification } from '../notification.js'
+import { systemClock, type Clock } from './clock.js'
 import { createKafkaClient } from './client.js'
-import { decodeRecord, encodeNotification, RECORD_HEADERS } from './record.js'
+import { KafkaErrorCode, KafkaUnavailableError, RecordTooLargeError } from './errors.js'
+import { BATCH_OVERHEAD_BYTES, decodeRecord, encodedSize, encodeNotification, MAX_RECORD_BYTES, RECORD_HEADERS, type EncodedRecord } from './record.js'
 import { OffsetCommitter } from './offset-committer.js'
 import { SendBatcher } from './send-batcher.js'
-import { ensureTopics } from './topics.js'
-import type { BatchHandler, ConsumedNotification, DeadLetterKind, Health, NotificationBus } from './types.js'
+import { durabilityProblems, ensureTopics, type TopicSpec } from './topics.js'
+import type { BatchHandler, ConsumedNotification, ConsumerCrash, DeadLetterKind, Health, NotificationBus, ProducerStats } from './types.js'
 
 export interface KafkaBusOptions {
   brokers: string[]
@@ -16,8 +17,10 @@ export interface KafkaBusOptions {
   dlqTopic: string
   partitions: number
   replicationFactor: number
+  /** min.insync.replicas of the topics the gateway creates, and the least it accepts on existing ones. */
+  minInsyncReplicas: number
   groupId: string
-  /** How long a publish may take before the POST answers 503. */
+  /** How long a publish may take, from its call, before it fails (and the POST answers 503). */
   sendTimeoutMs: number
   isKnownUser: (id: string) => boolean
   /** Told about every dead-lettered record (for metrics). */
@@ -26,13 +29,29 @@ export interface KafkaBusOptions {
   beforeCommit: () => Promise<void>
   /** Told after each batch how far the partition's consumer is behind. */
   onLag?: (partition: number, lag: number) => void
+  /** Told about every consumer crash, and about each restart the gateway makes itself (for metrics). */
+  onConsumerCrash?: (crash: ConsumerCrash) => void
+  onConsumerRestart?: () => void
+  clock?: Clock
 }
+
+/** A record as it goes into a produce request. */
+interface OutgoingRecord extends EncodedRecord { timestamp: string }
 
 const MAX_IN_FLIGHT_SENDS = 4
 const MAX_BATCH_SIZE = 1000
+/** Publishes that may wait for a produce slot; a few full batches' worth, a few MB at most. */
+const MAX_QUEUED_SENDS = 10_000
+/** The broker's default message.max.bytes, for when the topic's own limit cannot be read. */
+const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
 const HEALTH_PROBE_TIMEOUT_MS = 1500
 /** How often handled offsets are committed; a crash consumes at most this much again. */
 const COMMIT_INTERVAL_MS = 1000
+/** Restarts after a crash kafkajs gives up on: 1 s, 2 s, 4 s… up to 30 s, until a batch succeeds. */
+const RESTART_BASE_MS = 1000
+const RESTART_MAX_MS = 30_000
+/** Each step of close(); a broker that is gone must not hold the shutdown past its grace period. */
+const CLOSE_STEP_TIMEOUT_MS = 3000
 
 /** Connects to Kafka, creates the topics if needed and returns the gateway's bus. */
 export async function createKafkaBus (options: KafkaBusOptions, log: Logger): Promise<NotificationBus> {
@@ -43,11 +62,20 @@ export async function createKafkaBus (options: KafkaBusOptions, log: Logger): Pr
   }, log)
   const admin = kafka.admin()
   await admin.connect()
+  let maxMessageBytes: number
   try {
-    await ensureTopics(admin, [
-      { topic: options.topic, partitions: options.partitions, replicationFactor: options.replicationFactor },
-      { topic: options.dlqTopic, partitions: 1, replicationFactor: options.replicationFactor }
-    ])
+    const specs: TopicSpec[] = [
+      { topic: options.topic, partitions: options.partitions, replicationFactor: options.replicationFactor, minInsyncReplicas: options.minInsyncReplicas },
+      { topic: options.dlqTopic, partitions: 1, replicationFactor: options.replicationFactor, minInsyncReplicas: options.minInsyncReplicas }
+    ]
+    const states = await ensureTopics(admin, specs)
+    specs.forEach((spec, index) => {
+      const state = states[index]!
+      for (const problem of durabilityProblems(spec, state)) {
+        log.warn({ topic: spec.topic, minInsyncReplicas: state.minInsyncReplicas, replicationFactor: state.replicationFactor }, `Kafka topic cannot keep the 202 promise: ${problem}`)
+      }
+    })
+    maxMessageBytes = states[0]?.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES
   } catch (error) {
     await admin.disconnect()
     throw error
@@ -57,8 +85,13 @@ export async function createKafkaBus (options: KafkaBusOptions, log: Logger): Pr
     allowAutoTopicCreation: false,
     retry: { initialRetryTime: 100, maxRetryTime: 500, retries: 2 }
   })
-  await producer.connect()
-  return new KafkaBus(kafka, admin, producer, options, log)
+  try {
+    await producer.connect()
+  } catch (error) {
+    await admin.disconnect()
+    throw error
+  }
+  return new KafkaBus(kafka, admin, producer, { ...options, maxMessageBytes }, log)
 }
 
 class KafkaBus implements NotificationBus {
@@ -67,57 +100,82 @@ class KafkaBus implements NotificationBus {
   readonly #producer: Producer
   readonly #options: KafkaBusOptions
   readonly #log: Logger
-  readonly #batcher: SendBatcher<Notification>
+  readonly #clock: Clock
+  readonly #batcher: SendBatcher<OutgoingRecord>
+  readonly #committer: OffsetCommitter
+  #handler: BatchHandler | undefined
   #consumer: Consumer | undefined
-  #committer: OffsetCommitter | undefined
   #batchInFlight: Promise<void> | undefined
-  #groupJoined = false
-  #consumerProblem = 'consumer not started'
+  /** Counts group joins: a batch's offsets belong to the join it was fetched under. */
+  #epoch = 0
+  /** Why the consumer is not in the group now; undefined while it is. */
+  #consumerProblem: string | undefined = 'consumer not started'
+  #restartAttempts = 0
+  #cancelRestart: (() => void) | undefined
+  #closing = false
+  #closed: Promise<void> | undefined
   #probe: Promise<string | undefined> | undefined
 
-  constructor (kafka: Kafka, admin: ReturnType<Kafka['admin']>, producer: Producer, options: KafkaBusOptions, log: Logger) {
+  constructor (kafka: Kafka, admin: ReturnType<Kafka['admin']>, producer: Producer, options: KafkaBusOptions & { maxMessageBytes: number }, log: Logger) {
     this.#kafka = kafka
     this.#admin = admin
     this.#producer = producer
     this.#options = options
     this.#log = log
-    this.#batcher = new SendBatcher({
+    this.#clock = options.clock ?? systemClock
+    this.#batcher = new SendBatcher<OutgoingRecord>({
       maxInFlight: MAX_IN_FLIGHT_SENDS,
       maxBatchSize: MAX_BATCH_SIZE,
-      send: (notifications) => this.#send(notifications)
+      maxBatchBytes: options.maxMessageBytes - BATCH_OVERHEAD_BYTES,
+      sizeOf: encodedSize,
+      timeoutMs: options.sendTimeoutMs,
+      maxQueued: MAX_QUEUED_SENDS,
+      clock: this.#clock,
+      send: (messages) => this.#send(messages)
     })
+    this.#committer = new OffsetCommitter({
+      intervalMs: COMMIT_INTERVAL_MS,
+      beforeCommit: options.beforeCommit,
+      clock: this.#clock,
+      commit: (offsets) => this.#commit(offsets)
+    }, log)
   }
 
   publish (notification: Notification): Promise<void> {
-    return this.#batcher.add(notification)
+    if (this.#closing) return Promise.reject(new KafkaUnavailableError('the gateway is closing its Kafka clients', { code: KafkaErrorCode.CLOSED }))
+    const record = encodeNotification(notification)
+    // Our own consumer dead-letters anything bigger: better to refuse it here, to this caller.
+    const valueBytes = Buffer.byteLength(record.value)
+    if (valueBytes > MAX_RECORD_BYTES) return Promise.reject(new RecordTooLargeError(valueBytes, MAX_RECORD_BYTES))
+    return this.#batcher.add({ ...record, timestamp: String(Date.parse(notification.createdAt)) })
   }
 
-  async #send (notifications: Notification[]): Promise<void> {
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new KafkaUnavailableError(`Kafka did not acknowledge within ${this.#options.sendTimeoutMs} ms`)), this.#options.sendTimeoutMs)
-    })
-    const send = this.#producer.send({
-      topic: this.#options.topic,
-      acks: -1,
-      timeout: this.#options.sendTimeoutMs,
-      messages: notifications.map((notification) => {
-        const record = encodeNotification(notification)
-        return { key: record.key, value: record.value, headers: record.headers, timestamp: String(Date.parse(notification.createdAt)) }
-      })
-    })
+  producerStats (): ProducerStats {
+    return { queued: this.#batcher.queued, inFlight: this.#batcher.inFlight }
+  }
+
+  async #send (messages: OutgoingRecord[]): Promise<void> {
     try {
-      await Promise.race([send, timeout])
+      await this.#producer.send({ topic: this.#options.topic, acks: -1, timeout: this.#options.sendTimeoutMs, messages })
     } catch (error) {
-      send.catch(() => {})
-      if (error instanceof KafkaUnavailableError) throw error
-      throw new KafkaUnavailableError(`Kafka is unavailable: ${(error as Error).message}`, error)
-    } finally {
-      clearTimeout(timer)
+      throw new KafkaUnavailableError(`Kafka is unavailable: ${(error as Error).message}`, { cause: error })
     }
   }
 
-  async startConsuming (handler: BatchHandler): Promise<void> {
+  startConsuming (handler: BatchHandler): void {
+    if (this.#handler !== undefined) return
+    this.#handler = handler
+    this.#consumerProblem = 'consumer group not joined yet'
+    this.#committer.start()
+    void this.#startConsumer()
+  }
+
+  /**
+   * Runs one kafkajs consumer in the background. Joining may take a while (a dead member holds the
+   * group for its session timeout), so nobody waits for it: health() says when it is joined.
+   */
+  async #startConsumer (): Promise<void> {
+    if (this.#closing) return
     const consumer = this.#kafka.consumer({
       groupId: this.#options.groupId,
       allowAutoTopicCreation: false,
@@ -129,51 +187,112 @@ class KafkaBus implements NotificationBus {
         initialRetryTime: 300,
         maxRetryTime: 5000,
         retries: 8,
-        // A broker outage exhausts the retries; restart the consumer rather than give up.
-        restartOnFailure: async () => true
+        // A broker outage exhausts the retries: kafkajs restarts the consumer, unless we are closing.
+        restartOnFailure: async () => !this.#closing
       }
     })
     this.#consumer = consumer
+    this.#watch(consumer)
     const { topic } = this.#options
-    const committer = new OffsetCommitter({
-      intervalMs: COMMIT_INTERVAL_MS,
-      beforeCommit: this.#options.beforeCommit,
-      commit: (offsets) => consumer.commitOffsets(offsets.map((offset) => ({ topic, ...offset })))
-    }, this.#log)
-    this.#committer = committer
-    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      this.#groupJoined = true
-      committer.keepOnly(payload.memberAssignment[topic] ?? [])
-    })
-    consumer.on(consumer.events.REBALANCING, () => { this.#markConsumerDown('consumer group rebalancing') })
-    consumer.on(consumer.events.CRASH, ({ payload }) => {
-      this.#log.warn({ err: payload.error, restart: payload.restart }, 'Kafka consumer crashed')
-      this.#markConsumerDown(`consumer crashed: ${payload.error.message}`)
-    })
-    consumer.on(consumer.events.STOP, () => { this.#markConsumerDown('consumer stopped') })
-    await consumer.connect()
-    await consumer.subscribe({ topic, fromBeginning: true })
-    const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()))
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-        if (!isRunning() || isStale() || batch.messages.length === 0) return
-        const handling = this.#handleBatch(batch.topic, batch.partition, batch.messages, handler)
-        this.#batchInFlight = handling
-        await handling
-        const last = batch.lastOffset()
-        resolveOffset(last)
-        committer.handled(batch.partition, last)
-        await heartbeat()
-        this.#options.onLag?.(batch.partition, Number(batch.offsetLag()))
-      }
-    })
-    committer.start()
-    await joined
+    try {
+      await consumer.connect()
+      await consumer.subscribe({ topic, fromBeginning: true })
+      // close() may have begun meanwhile: it disconnects this consumer, which must not start after.
+      if (this.#closing) return
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+          if (!isRunning() || isStale() || batch.messages.length === 0) return
+          const epoch = this.#epoch
+          const handling = this.#handleBatch(batch.topic, batch.partition, batch.messages)
+          this.#batchInFlight = handling
+          await handling
+          const last = batch.lastOffset()
+          resolveOffset(last)
+          this.#committer.handled(epoch, batch.partition, last)
+          this.#restartAttempts = 0
+          await heartbeat()
+          this.#options.onLag?.(batch.partition, Number(batch.offsetLag()))
+        }
+      })
+    } catch (error) {
+      this.#restartLater(consumer, error as Error)
+    }
   }
 
-  async #handleBatch (topic: string, partition: number, messages: KafkaMessage[], handler: BatchHandler): Promise<void> {
+  #watch (consumer: Consumer): void {
+    const current = (): boolean => consumer === this.#consumer && !this.#closing
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      if (!current()) return
+      this.#epoch++
+      this.#committer.assigned(this.#epoch, payload.memberAssignment[this.#options.topic] ?? [])
+      this.#consumerProblem = undefined
+    })
+    consumer.on(consumer.events.REBALANCING, () => {
+      if (!current()) return
+      this.#committer.revoked()
+      this.#consumerProblem = 'consumer group rebalancing'
+    })
+    consumer.on(consumer.events.STOP, () => {
+      if (!current()) return
+      this.#committer.revoked()
+      this.#consumerProblem = 'consumer stopped'
+    })
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (!current()) return
+      this.#committer.revoked()
+      if (payload.restart) {
+        this.#log.warn({ err: payload.error }, 'Kafka consumer crashed; kafkajs restarts it')
+        this.#options.onConsumerCrash?.({ restartedBy: 'kafkajs' })
+        this.#consumerProblem = `consumer crashed, restarting: ${payload.error.message}`
+      } else {
+        this.#restartLater(consumer, payload.error)
+      }
+    })
+  }
+
+  /**
+   * kafkajs stops a consumer for good on an error it deems non-retriable (a bug in the handler, a
+   * refused group): while POSTs still get 202, nothing would be delivered. Start a new one, later
+   * each time, and say so in health() meanwhile.
+   */
+  #restartLater (consumer: Consumer, error: Error): void {
+    if (consumer !== this.#consumer || this.#closing) return
+    this.#committer.revoked()
+    const delay = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** this.#restartAttempts)
+    this.#restartAttempts++
+    this.#log.error({ err: error, restartInMs: delay }, 'Kafka consumer stopped after a non-retriable error; the gateway restarts it')
+    this.#options.onConsumerCrash?.({ restartedBy: 'gateway' })
+    this.#consumerProblem = `consumer stopped after a non-retriable error (${error.message}); restarting it in ${delay} ms`
+    this.#consumer = undefined
+    consumer.disconnect().catch(() => {})
+    this.#cancelRestart = this.#clock.schedule(() => {
+      this.#cancelRestart = undefined
+      if (this.#closing) return
+      this.#options.onConsumerRestart?.()
+      void this.#startConsumer()
+    }, delay)
+  }
+
+  /** Commits through the consumer that holds the assignment; true only if the coordinator stored it. */
+  async #commit (offsets: Array<{ partition: number, offset: string }>): Promise<boolean> {
+    const consumer = this.#consumer
+    if (consumer === undefined) return false
+    const { topic } = this.#options
+    let stored = false
+    const stopListening = consumer.on(consumer.events.COMMIT_OFFSETS, ({ payload }) => {
+      if (payload.topics.some((committed) => committed.topic === topic)) stored = true
+    })
+    try {
+      await consumer.commitOffsets(offsets.map((offset) => ({ topic, ...offset })))
+    } finally {
+      stopListening()
+    }
+    return stored
+  }
+
+  async #handleBatch (topic: string, partition: number, messages: KafkaMessage[]): Promise<void> {
     const accepted: ConsumedNotification[] = []
     const rejected: Array<{ message: KafkaMessage, kind: DeadLetterKind, reason: string }> = []
     for (const message of messages) {
@@ -185,7 +304,7 @@ class KafkaBus implements NotificationBus {
       }
     }
     if (rejected.length > 0) await this.#deadLetter(topic, partition, rejected)
-    if (accepted.length > 0) await handler(accepted)
+    if (accepted.length > 0) await this.#handler!(accepted)
   }
 
   async #deadLetter (topic: string, partition: number, rejected: Array<{ message: KafkaMessage, kind: DeadLetterKind, reason: string }>): Promise<void> {
@@ -212,15 +331,9 @@ class KafkaBus implements NotificationBus {
     }
   }
 
-  #markConsumerDown (reason: string): void {
-    this.#groupJoined = false
-    this.#consumerProblem = reason
-  }
-
   async health (): Promise<Health> {
     const reasons: string[] = []
-    if (this.#consumer === undefined) reasons.push('consumer not started')
-    else if (!this.#groupJoined) reasons.push(this.#consumerProblem)
+    if (this.#consumerProblem !== undefined) reasons.push(this.#consumerProblem)
     this.#probe ??= this.#probeBroker().finally(() => { this.#probe = undefined })
     const brokerProblem = await this.#probe
     if (brokerProblem !== undefined) reasons.push(brokerProblem)
@@ -241,16 +354,54 @@ class KafkaBus implements NotificationBus {
     }
   }
 
-  async close (): Promise<void> {
+  close (): Promise<void> {
+    this.#closed ??= this.#close()
+    return this.#closed
+  }
+
+  /**
+   * Stops fetching, lets the batch in hand finish, commits everything handled, leaves the group,
+   * then disconnects the producer. Each step runs whatever the one before did: during an outage
+   * kafkajs throws from pause() (its crashed consumer has no group), and the rest must still close.
+   */
+  async #close (): Promise<void> {
+    this.#closing = true
+    this.#cancelRestart?.()
     const consumer = this.#consumer
+    const steps: Array<[string, () => Promise<unknown> | undefined]> = []
     if (consumer !== undefined) {
-      // Stop fetching, let the batch in hand finish, commit everything handled, then leave the group.
-      consumer.pause([{ topic: this.#options.topic }])
-      await this.#batchInFlight?.catch(() => {})
-      await this.#committer?.stop()
-      await consumer.disconnect()
+      steps.push(
+        ['stop fetching', () => { consumer.pause([{ topic: this.#options.topic }]); return undefined }],
+        ['finish the batch in hand', () => this.#batchInFlight?.catch(() => {})],
+        ['commit handled offsets', () => this.#committer.stop()],
+        ['leave the consumer group', () => consumer.disconnect()]
+      )
+    } else {
+      steps.push(['stop the offset committer', () => this.#committer.stop()])
     }
-    await this.#producer.disconnect()
-    await this.#admin.disconnect()
+    steps.push(
+      ['disconnect the producer', () => this.#producer.disconnect()],
+      ['disconnect the admin client', () => this.#admin.disconnect()]
+    )
+    for (const [step, run] of steps) {
+      try {
+        await withTimeout(run(), CLOSE_STEP_TIMEOUT_MS, step)
+        this.#log.debug({ step }, 'Closing Kafka: done')
+      } catch (error) {
+        this.#log.warn({ err: error, step }, `Closing Kafka: could not ${step}; going on`)
+      }
+    }
+  }
+}
+
+async function withTimeout (promise: Promise<unknown> | undefined, ms: number, what: string): Promise<void> {
+  if (promise === undefined) return
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([promise, new Promise((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms)
+    })])
+  } finally {
+    clearTimeout(timer)
   }
 }

@@ -18,17 +18,31 @@ export type BatchHandler = (batch: ConsumedNotification[]) => Promise<void>
 
 export interface Health { ok: boolean, reasons: string[] }
 
+/** A consumer crash, and who starts the consumer again: kafkajs itself, or the gateway (non-retriable). */
+export interface ConsumerCrash { restartedBy: 'kafkajs' | 'gateway' }
+
+/** How much the producer holds: publishes waiting for a slot, and produce requests holding one. */
+export interface ProducerStats { queued: number, inFlight: number }
+
 /**
  * The gateway's view of Kafka: publish notifications, consume them back in the group, and say
  * whether both sides are connected. Everything kafkajs stays behind this interface.
  */
 export interface NotificationBus {
-  /** Resolves once Kafka acknowledged the record (acks=-1); rejects with KafkaUnavailableError. */
+  /**
+   * Resolves once Kafka acknowledged the record (acks=-1), within the send timeout of the call.
+   * Rejects with a KafkaError: KafkaUnavailableError (retry later) or RecordTooLargeError (never fits).
+   */
   publish (notification: Notification): Promise<void>
-  /** Joins the consumer group and hands every valid notification to `handler`. */
-  startConsuming (handler: BatchHandler): Promise<void>
+  /**
+   * Starts consuming in the background and returns at once: joining the group may take long (a
+   * dead member holds it for its session timeout). `health()` says until when. Hands every valid
+   * notification to `handler`; a consumer that crashes is restarted.
+   */
+  startConsuming (handler: BatchHandler): void
   health (): Promise<Health>
-  /** Stops consuming (committing what was handled), then flushes and disconnects the producer. */
+  producerStats? (): ProducerStats
+  /** Stops consuming (committing what was handled), then disconnects the producer; never throws. */
   close (): Promise<void>
 }
 

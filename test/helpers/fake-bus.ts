@@ -9,6 +9,13 @@ export class FakeBus implements NotificationBus {
   readonly published: Notification[] = []
   /** Set to make `publish` fail like an unreachable broker. */
   failWith: Error | undefined
+  /**
+   * Set before the app starts to make the group join slow: the consumer is not in the group until
+   * `join()`, and `startConsuming` resolves only then (as a bus that waited for the join would).
+   */
+  holdJoin = false
+  #joined = true
+  #join: (() => void) | undefined
   #handler: BatchHandler | undefined
   #offset = 0
 
@@ -20,10 +27,27 @@ export class FakeBus implements NotificationBus {
 
   async startConsuming (handler: BatchHandler): Promise<void> {
     this.#handler = handler
+    if (!this.holdJoin) return
+    this.#joined = false
+    await new Promise<void>((resolve) => {
+      this.#join = () => {
+        this.#joined = true
+        resolve()
+      }
+    })
+  }
+
+  /** Ends a join held by `holdJoin`. */
+  join (): void {
+    this.#join?.()
   }
 
   async health (): Promise<Health> {
-    return this.failWith === undefined ? { ok: true, reasons: [] } : { ok: false, reasons: [this.failWith.message] }
+    const reasons = [
+      ...(this.#joined ? [] : ['consumer group not joined yet']),
+      ...(this.failWith === undefined ? [] : [this.failWith.message])
+    ]
+    return { ok: reasons.length === 0, reasons }
   }
 
   async close (): Promise<void> {

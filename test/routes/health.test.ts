@@ -28,3 +28,20 @@ t.test('GET /readyz follows the bus\'s health', async (t) => {
   bus.failWith = undefined
   t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200, 'ready again once Kafka is back')
 })
+
+// Regression (issue 8): onReady waited for the group join, and Fastify gives onReady 10 s; after a
+// SIGKILL the dead member holds the group for its session timeout, so the gateway failed to start.
+t.test('the gateway listens while the consumer group join is slow; /readyz says why until the join', async (t) => {
+  const bus = new FakeBus()
+  bus.holdJoin = true
+  const gateway = await startGateway(t, { bus })
+  t.ok(gateway.url, 'listening although the group is not joined')
+  const joining = await fetch(`${gateway.url}/readyz`)
+  t.equal(joining.status, 503)
+  t.same(await joining.json(), { status: 'not ready', reasons: ['consumer group not joined yet'] })
+  t.equal((await fetch(`${gateway.url}/healthz`)).status, 200, 'alive meanwhile')
+
+  bus.join()
+  const joined = await fetch(`${gateway.url}/readyz`)
+  t.equal(joined.status, 200, 'ready once joined')
+})
