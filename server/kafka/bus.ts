@@ -271,6 +271,7 @@ class KafkaBus implements NotificationBus {
       this.#cancelRestart = undefined
       if (this.#closing) return
       this.#options.onConsumerRestart?.()
+      this.#consumerProblem = `consumer restarted after a non-retriable error (${error.message}); group not joined yet`
       void this.#startConsumer()
     }, delay)
   }

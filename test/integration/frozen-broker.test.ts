@@ -1,0 +1,150 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { startLocalKafka } from '../../kafka/launcher.js'
+import { FeedClient, follow, signIn } from '../helpers/clients.js'
+import { startGateway, tempDir, type Gateway } from '../helpers/gateway.js'
+import { recordCount } from '../helpers/kafka.js'
+
+// These tests freeze the broker (SIGSTOP), so they run their own instead of the shared one.
+const SEND_TIMEOUT_MS = 5000
+/**
+ * On top of the send timeout: 2,000 new connections and requests through the one event loop that
+ * runs both this client and the gateway, on two shared cores (measured: the first answer came
+ * 0.7 s, the last 2.5 s after the timeout). Before the fix, queued follows waited two timeouts.
+ */
+const ANSWER_MARGIN_MS = 3000
+const FOLLOWS = 2000
+/** Followers of user 1; each holds FOLLOWS / FOLLOWERS keys, well inside its idempotency share. */
+const FOLLOWERS = 20
+const RECOVERY_BOUND_MS = 60_000
+/** The most produce requests the gateway has on the broker at once (MAX_IN_FLIGHT_SENDS). */
+const MAX_IN_FLIGHT = 4
+
+t.test('a frozen broker', async (t) => {
+  const kafka = await startLocalKafka({ dataDir: tempDir(t) })
+  let frozen = false
+  const freeze = (): void => {
+    process.kill(kafka.pid, 'SIGSTOP')
+    frozen = true
+  }
+  const thaw = (): void => {
+    if (frozen) process.kill(kafka.pid, 'SIGCONT')
+    frozen = false
+  }
+  // Whatever fails, the broker is thawed before anything else is torn down, then stopped.
+  t.teardown(async () => {
+    thaw()
+    await kafka.stop()
+  })
+  const brokers = kafka.brokers.join(',')
+
+  // Regression (issue 8): the send timer started when a batch left the batcher, so queued POSTs
+  // waited several timeout windows, the queue grew without bound, and abandoned sends freed
+  // their slots while kafkajs kept retrying them.
+  t.test(`${FOLLOWS} concurrent follows are all answered within KAFKA_SEND_TIMEOUT_MS, and each accepted one is delivered once`, async (t) => {
+    const usersFile = join(tempDir(t), 'users.json')
+    const followerIds = Array.from({ length: FOLLOWERS }, (_, i) => String(i + 2))
+    writeFileSync(usersFile, JSON.stringify([{ id: '1', name: 'Emma' }, ...followerIds.map((id) => ({ id, name: `Follower ${id}` }))]))
+    const gateway = await startGateway(t, { env: { KAFKA_BROKERS: brokers, KAFKA_SEND_TIMEOUT_MS: String(SEND_TIMEOUT_MS), USERS_FILE: usersFile } })
+    const emma = await signIn(gateway.url, '1')
+    const followers = await Promise.all(followerIds.map((id) => signIn(gateway.url, id)))
+    const tab = await FeedClient.connect(gateway.url, emma)
+    t.teardown(() => tab.close())
+    t.equal((await tab.next()).type, 'ready')
+
+    const followWithKey = async (key: string, index: number): Promise<{ key: string, status: number, id?: string, code?: string, ms: number }> => {
+      const started = performance.now()
+      const response = await follow(gateway.url, followers[index % FOLLOWERS]!, '1', { 'idempotency-key': key }, AbortSignal.timeout(SEND_TIMEOUT_MS + 30_000))
+      const body = await response.json() as { notification?: { id: string }, code?: string }
+      return { key, status: response.status, ms: performance.now() - started, ...(body.notification === undefined ? {} : { id: body.notification.id }), ...(body.code === undefined ? {} : { code: body.code }) }
+    }
+    const keys = Array.from({ length: FOLLOWS }, (_, i) => `frozen-${i}`)
+
+    freeze()
+    let answers: Array<Awaited<ReturnType<typeof followWithKey>>>
+    let inFlight: number
+    try {
+      answers = await Promise.all(keys.map(followWithKey))
+      inFlight = await metric(gateway, 'notify_produce_in_flight')
+    } finally {
+      thaw()
+    }
+    const times = answers.map((answer) => answer.ms).sort((a, b) => a - b)
+    const slowest = times[times.length - 1]!
+    t.ok(slowest <= SEND_TIMEOUT_MS + ANSWER_MARGIN_MS,
+      `every follow was answered within ${SEND_TIMEOUT_MS} + ${ANSWER_MARGIN_MS} ms (fastest ${Math.round(times[0]!)}, median ${Math.round(times[FOLLOWS >> 1]!)}, slowest ${Math.round(slowest)} ms)`)
+    const unexpected = answers.filter((answer) => answer.status !== 202 && !(answer.status === 503 && answer.code === 'KAFKA_UNAVAILABLE'))
+    t.same(unexpected, [], 'each with 202 or 503 KAFKA_UNAVAILABLE')
+    t.ok(answers.some((answer) => answer.status === 503), 'the frozen broker took nothing in time')
+    t.ok(inFlight <= MAX_IN_FLIGHT, `no more than ${MAX_IN_FLIGHT} produce requests were on the broker (${inFlight})`)
+
+    // A careful client retries each 503 with its key until accepted; the retry publishes the same id.
+    const accepted = new Map<string, string>()
+    for (const answer of answers) if (answer.status === 202) accepted.set(answer.key, answer.id!)
+    const deadline = Date.now() + RECOVERY_BOUND_MS
+    let waiting = keys.filter((key) => !accepted.has(key))
+    while (waiting.length > 0 && Date.now() < deadline) {
+      const retries = await Promise.all(waiting.map((key) => followWithKey(key, keys.indexOf(key))))
+      for (const retry of retries) if (retry.status === 202) accepted.set(retry.key, retry.id!)
+      waiting = keys.filter((key) => !accepted.has(key))
+    }
+    t.equal(waiting.length, 0, 'after the thaw every follow was accepted')
+
+    // One more follow, after everything: one user's records share a partition, so a duplicate
+    // (an abandoned send that the broker wrote anyway) would reach the tab before it.
+    const marker = await followWithKey('marker', 0)
+    t.equal(marker.status, 202)
+    const seen = new Map<string, number>()
+    for (;;) {
+      const frame = await tab.next(RECOVERY_BOUND_MS)
+      if (frame.type !== 'notification') continue
+      const id = (frame.notification as { id: string }).id
+      if (id === marker.id) break
+      seen.set(id, (seen.get(id) ?? 0) + 1)
+    }
+    const ids = new Set(accepted.values())
+    t.equal(ids.size, FOLLOWS, 'one notification id per key')
+    t.same([...ids].filter((id) => seen.get(id) !== 1), [], 'every accepted follow reached the open tab exactly once')
+    t.same([...seen.keys()].filter((id) => !ids.has(id)), [], 'and nothing else did')
+  })
+
+  // Regression (issue 8): ~800 messages of 1,000 chars to one user coalesced into one request over
+  // the broker's message.max.bytes (1 MiB), which failed every caller in it.
+  t.test('1,000 queued 1,000-character messages are sent in batches under message.max.bytes: every one is written', async (t) => {
+    const sendTimeoutMs = 20_000
+    const gateway = await startGateway(t, { env: { KAFKA_BROKERS: brokers, KAFKA_SEND_TIMEOUT_MS: String(sendTimeoutMs), COMPAT_TUTORIAL: '1' } })
+    const message = 'x'.repeat(1000)
+    freeze()
+    let statuses: number[]
+    try {
+      const sends = Array.from({ length: 1000 }, (_, i) => fetch(`${gateway.url}/send`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ fromID: '2', toID: '1', message: `${i} ${message}`.slice(0, 1000) }).toString(),
+        signal: AbortSignal.timeout(sendTimeoutMs + 30_000)
+      }).then((response) => response.status))
+      // All but the first few (in flight, frozen) wait in the queue: they will leave together.
+      const deadline = Date.now() + sendTimeoutMs / 2
+      while (await metric(gateway, 'notify_produce_queued') < 1000 - MAX_IN_FLIGHT && Date.now() < deadline) {
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      t.equal(await metric(gateway, 'notify_produce_queued'), 1000 - MAX_IN_FLIGHT, 'everything else queued while the broker was frozen')
+      thaw()
+      statuses = await Promise.all(sends)
+    } finally {
+      thaw()
+    }
+    const counts = Object.fromEntries([...new Set(statuses)].map((status) => [status, statuses.filter((s) => s === status).length]))
+    t.same(counts, { 200: 1000 }, 'every /send was accepted')
+    t.equal(await recordCount(gateway.config.kafka.topic, brokers), 1000, 'and written once')
+  })
+})
+
+/** One unlabelled sample from the gateway's /metrics. */
+async function metric (gateway: Gateway, name: string): Promise<number> {
+  const text = await (await fetch(`${gateway.url}/metrics`)).text()
+  const line = new RegExp(`^${name} (\\S+)$`, 'm').exec(text)
+  if (line === null) throw new Error(`no ${name} in /metrics`)
+  return Number(line[1])
+}
