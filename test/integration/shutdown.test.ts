@@ -1,4 +1,6 @@
+import { createInterface } from 'node:readline'
 import t from 'tap'
+import { startLocalKafka } from '../../kafka/launcher.js'
 import { FeedClient, follow, signIn } from '../helpers/clients.js'
 import { tempDir, testEnv } from '../helpers/gateway.js'
 import { spawnGateway } from '../helpers/gateway-process.js'
@@ -58,4 +60,44 @@ t.test(`SIGTERM with ${CLIENTS} clients and follows in flight: clean answers, go
     if (frame.type === 'notification') missing.delete((frame.notification as { id: string }).id)
   }
   t.equal(missing.size, 0, `after a restart, all ${accepted.length} accepted follows are there`)
+})
+
+const CRASH_BOUND_MS = 120_000
+
+// Regression (issue 8): during a broker outage bus.close() threw (kafkajs's pause() has no group
+// after a crash), so the inbox was not closed, the producer not disconnected, the broker not
+// stopped, and the process exited 1.
+t.test('SIGTERM while the broker is down and the consumer crashed: every shutdown step runs, exit 0', async (t) => {
+  // This test stops a broker, so it runs its own.
+  const kafka = await startLocalKafka({ dataDir: tempDir(t) })
+  t.teardown(() => kafka.stop())
+  const env = {
+    ...testEnv(tempDir(t), { KAFKA_BROKERS: kafka.brokers.join(','), KAFKA_SEND_TIMEOUT_MS: '2000' }),
+    AUTH_SECRET: 'shutdown-test-secret-long-enough-000',
+    SHUTDOWN_GRACE_MS: String(GRACE_MS)
+  }
+  const gateway = await spawnGateway(t, env)
+  const deadline = Date.now() + CRASH_BOUND_MS
+  while ((await fetch(`${gateway.url}/readyz`)).status !== 200 && Date.now() < deadline);
+  t.equal((await fetch(`${gateway.url}/readyz`)).status, 200, 'joined before the outage')
+
+  // SIGTERM the moment kafkajs reports the crash: from then until its restart the consumer has no group.
+  const crashed = new Promise<string>((resolve) => {
+    const lines = createInterface({ input: gateway.child.stdout! })
+    lines.on('line', (line) => {
+      if (!/Kafka consumer crashed/.test(line)) return
+      gateway.child.kill('SIGTERM')
+      lines.close()
+      resolve(line)
+    })
+  })
+  await kafka.stop()
+  const timer = setTimeout(() => gateway.child.kill('SIGKILL'), CRASH_BOUND_MS)
+  t.teardown(() => clearTimeout(timer))
+  t.match(await crashed, /crashed/, 'the consumer crashed during the outage')
+  const exit = await gateway.exited
+  t.equal(exit, 0, 'the gateway exited 0: nothing it accepted was lost')
+  const logs = gateway.logs.join('\n')
+  t.match(logs, /Closing Kafka: could not stop fetching; going on/, 'the step that failed was logged')
+  for (const step of ['Closed: hub', 'Closed: Kafka clients', 'Closed: inbox']) t.match(logs, step, `and the later ones ran: ${step}`)
 })
