@@ -22,18 +22,31 @@ export interface EncodedRecord {
 }
 
 /**
- * An upper bound on what one record adds to a produce request besides its key, value and header
- * bytes: attributes, timestamp and offset deltas, the length varints, and per header two lengths.
+ * What one record adds to a record batch besides its key, value and header bytes, at most:
+ * attributes (1), the timestamp delta (a varlong, 10), the offset delta (< 2^20 records, 3), the
+ * record's own length (< 2 MiB, 3) and the header count (1). The lengths of the key, the value and
+ * each header are zigzag varints, counted exactly.
  */
-const RECORD_OVERHEAD_BYTES = 40
-const HEADER_OVERHEAD_BYTES = 10
-/** A record batch's own header (magic, CRC, producer id…), once per partition in a request. */
+const RECORD_OVERHEAD_BYTES = 18
+/** A record batch's own header (offset, length, epoch, magic, CRC…), once per partition in a request. */
 export const BATCH_OVERHEAD_BYTES = 61
+
+/** The size of the zigzag varint that encodes a length. */
+function lengthBytes (length: number): number {
+  let bytes = 1
+  for (let zigzag = length * 2; zigzag >= 128; zigzag = Math.floor(zigzag / 128)) bytes++
+  return bytes
+}
+
+function fieldBytes (text: string): number {
+  const length = Buffer.byteLength(text)
+  return lengthBytes(length) + length
+}
 
 /** How many bytes the record takes in a record batch, at most (no compression). */
 export function encodedSize (record: EncodedRecord): number {
-  let bytes = RECORD_OVERHEAD_BYTES + Buffer.byteLength(record.key) + Buffer.byteLength(record.value)
-  for (const [name, value] of Object.entries(record.headers)) bytes += HEADER_OVERHEAD_BYTES + Buffer.byteLength(name) + Buffer.byteLength(value)
+  let bytes = RECORD_OVERHEAD_BYTES + fieldBytes(record.key) + fieldBytes(record.value)
+  for (const [name, value] of Object.entries(record.headers)) bytes += fieldBytes(name) + fieldBytes(value)
   return bytes
 }
 

@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module'
 import t from 'tap'
-import { decodeRecord, encodeNotification, MAX_RECORD_BYTES, RECORD_HEADERS } from '../../server/kafka/record.js'
+import { BATCH_OVERHEAD_BYTES, decodeRecord, encodedSize, encodeNotification, MAX_RECORD_BYTES, RECORD_HEADERS } from '../../server/kafka/record.js'
 import { followNotification, messageNotification, type Notification } from '../../server/notification.js'
 
 const emma = { id: '1', name: 'Emma' }
@@ -82,4 +83,21 @@ t.test('a value of exactly the size limit is accepted', async (t) => {
 t.test('the checks come in order: the value first, then the key, then the directory', async (t) => {
   t.match(decode(null, 'not json'), { kind: 'not-json' }, 'a bad value wins over a missing key')
   t.match(decode('2', { ...followNotification(bruno, emma), userId: '99' }), { kind: 'key-mismatch' }, 'a key mismatch wins over an unknown user')
+})
+
+// Regression (issue 8): batches are cut by this estimate, below the broker's message.max.bytes,
+// so it must never be less than what kafkajs really writes.
+t.test('encodedSize is an upper bound of a record batch as kafkajs encodes it, and close to it', async (t) => {
+  const require = createRequire(import.meta.url)
+  const encodeRecord = require('kafkajs/src/protocol/recordBatch/record/v0') as (record: { offsetDelta: number, timestampDelta: number, key: Buffer, value: Buffer, headers: Record<string, string> }) => unknown
+  const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0') as { RecordBatch: (batch: { records: unknown[] }) => Promise<{ buffer: Buffer }> }
+  const notifications = Array.from({ length: 1000 }, (_, i) => messageNotification(bruno, emma, 'é'.repeat(i % 1000 + 1)))
+  const records = notifications.map((notification) => encodeNotification(notification))
+  const estimate = BATCH_OVERHEAD_BYTES + records.reduce((sum, record) => sum + encodedSize(record), 0)
+  // The largest deltas a batch can have: offsets up to its size, timestamps far apart.
+  const encoded = await RecordBatch({
+    records: records.map((record, i) => encodeRecord({ offsetDelta: i, timestampDelta: 2 ** 40, key: Buffer.from(record.key), value: Buffer.from(record.value), headers: record.headers }))
+  })
+  t.ok(estimate >= encoded.buffer.length, `estimate ${estimate} ≥ encoded ${encoded.buffer.length}`)
+  t.ok(estimate - encoded.buffer.length <= records.length * 8, 'within 8 bytes a record')
 })
