@@ -1,0 +1,368 @@
+import { DatabaseError, Pool, type PoolClient } from 'pg'
+import type { Logger } from '../logger.js'
+import type { Notification } from '../notification.js'
+import { newEpoch } from './epoch.js'
+import type { AppendedNotification, AppendResult, ConsumedRecord, FeedState, HistoryPage, Inbox, RetentionPolicy, StoredNotification } from './types.js'
+
+const PRUNE_CHUNK = 2000
+/** How many users over the cap one prune chunk looks at. */
+const PRUNE_USERS = 100
+const SCHEMA_VERSION = 1
+/** Tries of a transaction that PostgreSQL aborted to break a deadlock. */
+const MAX_ATTEMPTS = 5
+
+/**
+ * Advisory lock keys, as pg_advisory_lock(namespace, key). Advisory locks are per database, so
+ * only gateways sharing the inbox's database contend for them.
+ */
+export const ADVISORY_LOCK = {
+  namespace: 0x6b6e6f74, // "knot"
+  schema: 1,
+  prune: 2
+} as const
+
+// `stored` counts the feed's rows, so that retention finds users over the cap without a scan of
+// every notification, whichever gateway appended them.
+const SCHEMA = `
+CREATE TABLE notifications (
+  user_id text NOT NULL,
+  seq bigint NOT NULL,
+  id text NOT NULL UNIQUE,
+  body text NOT NULL,
+  created_at timestamptz NOT NULL,
+  read boolean NOT NULL DEFAULT false,
+  PRIMARY KEY (user_id, seq)
+);
+CREATE INDEX notifications_by_age ON notifications (created_at);
+CREATE TABLE feeds (
+  user_id text PRIMARY KEY,
+  newest_seq bigint NOT NULL,
+  unread integer NOT NULL,
+  stored integer NOT NULL
+);
+CREATE TABLE consumed (
+  topic text NOT NULL,
+  partition integer NOT NULL,
+  next_offset bigint NOT NULL,
+  PRIMARY KEY (topic, partition)
+);
+`
+
+/** Rows in the order every transaction locks them (user ids and topics are ASCII: JS and "C" agree). */
+const C_ORDER = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
+
+interface Row { seq: string, body: string, read: boolean }
+interface Position { topic: string, partition: number, next: bigint, stored: bigint }
+
+/**
+ * The shared inbox for several gateways: the same tables as the SQLite inbox in one PostgreSQL
+ * database (give it a database of its own). Each user's feed is numbered 1, 2, 3… in `feeds`, with
+ * its unread count, in the same transaction as the rows; `consumed` holds, per Kafka partition, the
+ * offset after the last record applied, in that transaction too, so a record is applied once even
+ * when two gateways briefly consume the same partition during a rebalance. Every writer locks in
+ * one order: the batch's `consumed` rows, then its `feeds` rows (by user id), then notifications.
+ *
+ * The epoch is created with the schema and kept in `meta`: commits are durable
+ * (synchronous_commit on), so neither a gateway's nor PostgreSQL's restart can lose an
+ * acknowledged write. A restore from a backup can, and PostgreSQL cannot tell it from a restart:
+ * after one, with every gateway stopped, run `DELETE FROM meta WHERE key = 'epoch';` and the next
+ * gateway to start makes a new epoch (docs/operations.md).
+ */
+export class PostgresInbox implements Inbox {
+  readonly epoch: string
+  /** Why this open began a new epoch; undefined when it continues the stored one. */
+  readonly newEpochReason: string | undefined
+  readonly #pool: Pool
+  readonly #retention: RetentionPolicy
+  #closed = false
+
+  private constructor (pool: Pool, retention: RetentionPolicy, epoch: string, newEpochReason: string | undefined) {
+    this.#pool = pool
+    this.#retention = retention
+    this.epoch = epoch
+    this.newEpochReason = newEpochReason
+  }
+
+  /** Connects, then creates or migrates the schema, one gateway at a time. */
+  static async open (url: string, retention: RetentionPolicy, log?: Logger): Promise<PostgresInbox> {
+    const pool = new Pool({ connectionString: url, application_name: 'kafka-notify' })
+    // An idle connection that breaks (a PostgreSQL restart) is reported here; unheard, it would
+    // crash the process. The pool replaces it on the next query.
+    pool.on('error', (error) => log?.warn({ err: error }, 'Inbox: an idle PostgreSQL connection failed'))
+    try {
+      const { epoch, newEpochReason } = await inTransaction(pool, prepareSchema)
+      return new PostgresInbox(pool, retention, epoch, newEpochReason)
+    } catch (error) {
+      await pool.end()
+      throw error
+    }
+  }
+
+  async append (records: ConsumedRecord[]): Promise<AppendResult> {
+    if (records.length === 0) return { appended: [], unread: new Map() }
+    return await inTransaction(this.#pool, (client) => appendBatch(client, records))
+  }
+
+  async feed (userId: string): Promise<FeedState> {
+    const { rows } = await this.#pool.query<{ newest_seq: string, unread: number }>(
+      'SELECT newest_seq, unread FROM feeds WHERE user_id = $1', [userId])
+    const row = rows[0]
+    return { newestSeq: row === undefined ? 0 : Number(row.newest_seq), unread: row?.unread ?? 0 }
+  }
+
+  async history (userId: string, limit: number, before?: number): Promise<HistoryPage> {
+    const { rows } = before === undefined
+      ? await this.#pool.query<Row>('SELECT seq, body, read FROM notifications WHERE user_id = $1 ORDER BY seq DESC LIMIT $2', [userId, limit + 1])
+      : await this.#pool.query<Row>('SELECT seq, body, read FROM notifications WHERE user_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3', [userId, before, limit + 1])
+    const more = rows.length > limit
+    const items = rows.slice(0, limit).map(toStored)
+    return { items, nextBefore: more ? items[items.length - 1]!.seq : null }
+  }
+
+  async after (userId: string, after: number, limit: number): Promise<StoredNotification[]> {
+    const { rows } = await this.#pool.query<Row>(
+      'SELECT seq, body, read FROM notifications WHERE user_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3', [userId, after, limit])
+    return rows.map(toStored)
+  }
+
+  async unread (userId: string): Promise<number> {
+    return (await this.feed(userId)).unread
+  }
+
+  async markRead (userId: string, selection: { upTo: number } | { ids: string[] }): Promise<number> {
+    return await inTransaction(this.#pool, async (client) => {
+      const { rows: [feed] } = await client.query<{ unread: number }>('SELECT unread FROM feeds WHERE user_id = $1 FOR UPDATE', [userId])
+      if (feed === undefined) return 0
+      const { rowCount } = 'upTo' in selection
+        ? await client.query('UPDATE notifications SET read = true WHERE user_id = $1 AND seq <= $2 AND NOT read', [userId, selection.upTo])
+        : await client.query('UPDATE notifications SET read = true WHERE user_id = $1 AND id = ANY($2::text[]) AND NOT read', [userId, selection.ids])
+      if (rowCount === null || rowCount === 0) return feed.unread
+      const { rows: [after] } = await client.query<{ unread: number }>(
+        'UPDATE feeds SET unread = unread - $2 WHERE user_id = $1 RETURNING unread', [userId, rowCount])
+      return after!.unread
+    })
+  }
+
+  /** Nothing to do: a PostgreSQL commit is durable when it returns (synchronous_commit on). */
+  async flush (): Promise<void> {}
+
+  /** Returns 0 without waiting while another gateway prunes. */
+  async prune (now = Date.now()): Promise<number> {
+    return await inTransaction(this.#pool, (client) => pruneChunk(client, this.#retention, now))
+  }
+
+  async close (): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.#pool.end()
+  }
+}
+
+async function prepareSchema (client: PoolClient): Promise<{ epoch: string, newEpochReason: string | undefined }> {
+  // Held to the end of this transaction: gateways starting at once create the schema once, and
+  // each of the others then sees it, committed.
+  await client.query('SELECT pg_advisory_xact_lock($1, $2)', [ADVISORY_LOCK.namespace, ADVISORY_LOCK.schema])
+  const { rows: [present] } = await client.query<{ meta: string | null }>("SELECT to_regclass('meta') AS meta")
+  const created = present?.meta === null
+  if (created) {
+    await client.query('CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL)')
+    await client.query(SCHEMA)
+    await client.query("INSERT INTO meta (key, value) VALUES ('schema_version', $1)", [String(SCHEMA_VERSION)])
+  } else {
+    const version = Number(await readMeta(client, 'schema_version'))
+    if (version !== SCHEMA_VERSION) {
+      throw new Error(`The inbox database has schema version ${version}, this gateway knows only version ${SCHEMA_VERSION}: run a gateway of the same version as the others`)
+    }
+  }
+  const stored = await readMeta(client, 'epoch')
+  if (stored !== undefined) return { epoch: stored, newEpochReason: undefined }
+  const epoch = newEpoch()
+  await client.query("INSERT INTO meta (key, value) VALUES ('epoch', $1)", [epoch])
+  return { epoch, newEpochReason: created ? 'a new store' : 'the epoch was reset (a restore)' }
+}
+
+async function readMeta (client: PoolClient, key: string): Promise<string | undefined> {
+  const { rows } = await client.query<{ value: string }>('SELECT value FROM meta WHERE key = $1', [key])
+  return rows[0]?.value
+}
+
+async function appendBatch (client: PoolClient, records: ConsumedRecord[]): Promise<AppendResult> {
+  const positions = await lockPositions(client, records)
+  const fresh: Notification[] = []
+  const seen = new Set<string>()
+  for (const { notification, topic, partition, offset } of records) {
+    const position = positions.get(partitionKey(topic, partition))!
+    const at = BigInt(offset)
+    if (at < position.next) continue // applied before: its row may be gone, but it must not come back
+    position.next = at + 1n
+    if (seen.has(notification.id)) continue // the same follow twice in one batch
+    seen.add(notification.id)
+    fresh.push(notification)
+  }
+
+  const appended: AppendedNotification[] = []
+  const unread = new Map<string, number>()
+  if (fresh.length > 0) {
+    const feeds = await lockFeeds(client, [...new Set(fresh.map(({ userId }) => userId))])
+    const { rows: known } = await client.query<{ id: string }>('SELECT id FROM notifications WHERE id = ANY($1::text[])', [fresh.map(({ id }) => id)])
+    const stored = new Set(known.map(({ id }) => id))
+    for (const notification of fresh) {
+      if (stored.has(notification.id)) continue // stored already (the same follow produced twice)
+      const seq = feeds.get(notification.userId)! + 1
+      feeds.set(notification.userId, seq)
+      appended.push({ seq, notification })
+    }
+    if (appended.length > 0) {
+      await client.query(`
+        INSERT INTO notifications (user_id, seq, id, body, created_at)
+        SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[])`, [
+        appended.map(({ notification }) => notification.userId),
+        appended.map(({ seq }) => seq),
+        appended.map(({ notification }) => notification.id),
+        appended.map(({ notification }) => JSON.stringify(notification)),
+        appended.map(({ notification }) => notification.createdAt)
+      ])
+      const added = new Map<string, number>()
+      for (const { notification } of appended) added.set(notification.userId, (added.get(notification.userId) ?? 0) + 1)
+      const { rows } = await client.query<{ user_id: string, unread: number }>(`
+        UPDATE feeds f SET newest_seq = u.newest_seq, unread = f.unread + u.added, stored = f.stored + u.added
+        FROM unnest($1::text[], $2::bigint[], $3::int[]) AS u (user_id, newest_seq, added)
+        WHERE f.user_id = u.user_id
+        RETURNING f.user_id, f.unread`, [[...added.keys()], [...added.keys()].map((userId) => feeds.get(userId)!), [...added.values()]])
+      const after = new Map(rows.map(({ user_id: userId, unread }) => [userId, unread]))
+      for (const { notification } of appended) unread.set(notification.userId, after.get(notification.userId)!)
+    }
+  }
+
+  const moved = [...positions.values()].filter(({ next, stored }) => next !== stored)
+  if (moved.length > 0) {
+    await client.query(`
+      UPDATE consumed c SET next_offset = p.next_offset
+      FROM unnest($1::text[], $2::int[], $3::bigint[]) AS p (topic, partition, next_offset)
+      WHERE c.topic = p.topic AND c.partition = p.partition`, [
+      moved.map(({ topic }) => topic), moved.map(({ partition }) => partition), moved.map(({ next }) => next.toString())
+    ])
+  }
+  return { appended, unread }
+}
+
+function partitionKey (topic: string, partition: number): string {
+  return `${partition}\u0000${topic}`
+}
+
+/**
+ * Locks the stored position of every partition of the batch, creating the missing ones: another
+ * gateway appending the same partition (a rebalance in progress) waits here until this one commits,
+ * then skips what this one applied.
+ */
+async function lockPositions (client: PoolClient, records: ConsumedRecord[]): Promise<Map<string, Position>> {
+  const partitions = new Map<string, { topic: string, partition: number }>()
+  for (const { topic, partition } of records) partitions.set(partitionKey(topic, partition), { topic, partition })
+  const sorted = [...partitions.values()].sort((a, b) => C_ORDER(a.topic, b.topic) || a.partition - b.partition)
+  const topics = sorted.map(({ topic }) => topic)
+  const numbers = sorted.map(({ partition }) => partition)
+  await client.query(`
+    INSERT INTO consumed (topic, partition, next_offset)
+    SELECT topic, partition, 0 FROM unnest($1::text[], $2::int[]) AS p (topic, partition)
+    ON CONFLICT DO NOTHING`, [topics, numbers])
+  const { rows } = await client.query<{ topic: string, partition: number, next_offset: string }>(`
+    SELECT c.topic, c.partition, c.next_offset FROM consumed c
+    JOIN unnest($1::text[], $2::int[]) AS p (topic, partition) ON c.topic = p.topic AND c.partition = p.partition
+    ORDER BY c.topic COLLATE "C", c.partition
+    FOR UPDATE OF c`, [topics, numbers])
+  return new Map(rows.map(({ topic, partition, next_offset: next }) =>
+    [partitionKey(topic, partition), { topic, partition, next: BigInt(next), stored: BigInt(next) }]))
+}
+
+/** Locks (creating the missing ones) the feeds of `userIds`; returns each one's newest seq. */
+async function lockFeeds (client: PoolClient, userIds: string[]): Promise<Map<string, number>> {
+  const sorted = [...userIds].sort(C_ORDER)
+  await client.query(`
+    INSERT INTO feeds (user_id, newest_seq, unread, stored)
+    SELECT user_id, 0, 0, 0 FROM unnest($1::text[]) AS u (user_id)
+    ON CONFLICT DO NOTHING`, [sorted])
+  const { rows } = await client.query<{ user_id: string, newest_seq: string }>(
+    'SELECT user_id, newest_seq FROM feeds WHERE user_id = ANY($1::text[]) ORDER BY user_id COLLATE "C" FOR UPDATE', [sorted])
+  return new Map(rows.map(({ user_id: userId, newest_seq: seq }) => [userId, Number(seq)]))
+}
+
+async function pruneChunk (client: PoolClient, retention: RetentionPolicy, now: number): Promise<number> {
+  const { rows: [lock] } = await client.query<{ locked: boolean }>(
+    'SELECT pg_try_advisory_xact_lock($1, $2) AS locked', [ADVISORY_LOCK.namespace, ADVISORY_LOCK.prune])
+  if (lock?.locked !== true) return 0 // another gateway is pruning
+  const cutoff = new Date(now - retention.maxAgeMs)
+  const { rows: expired } = await client.query<{ user_id: string, seq: string }>(
+    'SELECT user_id, seq FROM notifications WHERE created_at < $1 ORDER BY created_at LIMIT $2', [cutoff, PRUNE_CHUNK])
+  const { rows: overCap } = expired.length < PRUNE_CHUNK
+    ? await client.query<{ user_id: string }>('SELECT user_id FROM feeds WHERE stored > $1 LIMIT $2', [retention.maxPerUser, PRUNE_USERS])
+    : { rows: [] }
+  const users = [...new Set([...expired, ...overCap].map(({ user_id: userId }) => userId))].sort(C_ORDER)
+  if (users.length === 0) return 0
+  // Found without locks; from here on no other writer can touch these feeds, and each delete
+  // checks its condition again.
+  await client.query('SELECT 1 FROM feeds WHERE user_id = ANY($1::text[]) ORDER BY user_id COLLATE "C" FOR UPDATE', [users])
+  const removed: Array<{ user_id: string, read: boolean }> = []
+  if (expired.length > 0) {
+    const { rows } = await client.query<{ user_id: string, read: boolean }>(`
+      DELETE FROM notifications n USING unnest($1::text[], $2::bigint[]) AS d (user_id, seq)
+      WHERE n.user_id = d.user_id AND n.seq = d.seq AND n.created_at < $3
+      RETURNING n.user_id, n.read`, [expired.map(({ user_id: userId }) => userId), expired.map(({ seq }) => seq), cutoff])
+    removed.push(...rows)
+  }
+  if (overCap.length > 0 && removed.length < PRUNE_CHUNK) {
+    const { rows } = await client.query<{ user_id: string, read: boolean }>(`
+      WITH cut AS (
+        SELECT u.user_id,
+          (SELECT x.seq FROM notifications x WHERE x.user_id = u.user_id ORDER BY x.seq DESC OFFSET $2 LIMIT 1) AS newest_dropped
+        FROM unnest($1::text[]) AS u (user_id)
+      ), doomed AS (
+        SELECT d.user_id, d.seq FROM cut CROSS JOIN LATERAL (
+          SELECT x.user_id, x.seq FROM notifications x WHERE x.user_id = cut.user_id AND x.seq <= cut.newest_dropped ORDER BY x.seq LIMIT $3
+        ) AS d
+        LIMIT $3
+      )
+      DELETE FROM notifications n USING doomed
+      WHERE n.user_id = doomed.user_id AND n.seq = doomed.seq
+      RETURNING n.user_id, n.read`, [overCap.map(({ user_id: userId }) => userId), retention.maxPerUser, PRUNE_CHUNK - removed.length])
+    removed.push(...rows)
+  }
+  if (removed.length === 0) return 0
+  const gone = new Map<string, { rows: number, unread: number }>()
+  for (const { user_id: userId, read } of removed) {
+    const count = gone.get(userId) ?? { rows: 0, unread: 0 }
+    count.rows++
+    if (!read) count.unread++
+    gone.set(userId, count)
+  }
+  await client.query(`
+    UPDATE feeds f SET stored = f.stored - d.rows, unread = f.unread - d.unread
+    FROM unnest($1::text[], $2::int[], $3::int[]) AS d (user_id, rows, unread)
+    WHERE f.user_id = d.user_id`, [[...gone.keys()], [...gone.values()].map(({ rows }) => rows), [...gone.values()].map(({ unread }) => unread)])
+  return removed.length
+}
+
+/**
+ * Runs `work` in a transaction on one pooled connection. A transaction PostgreSQL aborted to break
+ * a deadlock is tried again: it changed nothing, and the other one has gone on.
+ */
+async function inTransaction<T> (pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const client = await pool.connect()
+    let broken = false
+    try {
+      await client.query('BEGIN')
+      const result = await work(client)
+      await client.query('COMMIT')
+      return result
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => { broken = true })
+      if (attempt >= MAX_ATTEMPTS || !(error instanceof DatabaseError) || (error.code !== '40P01' && error.code !== '40001')) throw error
+    } finally {
+      client.release(broken)
+    }
+  }
+}
+
+function toStored (row: Row): StoredNotification {
+  return { seq: Number(row.seq), notification: JSON.parse(row.body) as Notification, read: row.read }
+}

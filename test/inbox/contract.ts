@@ -1,0 +1,348 @@
+// The behaviour every inbox shares, run against each store by its own test file
+// (sqlite-inbox.test.ts, postgres-inbox.test.ts). tap's config excludes this file: it defines
+// tests, it is not one.
+import type { Test } from 'tap'
+import type { AppendedNotification, ConsumedRecord, Inbox, RetentionPolicy } from '../../server/inbox/types.js'
+import { followNotification, uuidv7, type Notification } from '../../server/notification.js'
+
+export const DAY_MS = 24 * 60 * 60 * 1000
+export const KEEP_ALL: RetentionPolicy = { maxPerUser: 1_000_000, maxAgeMs: 365 * DAY_MS }
+export const TOPIC = 'notifications'
+
+/** One empty store: `open` gives an inbox on it, again and again (a restart), with the same data. */
+export interface InboxStore {
+  open (retention?: RetentionPolicy): Promise<Inbox>
+}
+
+/** Makes an empty store for the test `t`, and removes it at t's teardown. */
+export type InboxStoreFactory = (t: Test) => Promise<InboxStore>
+
+type UserId = '1' | '2' | '3'
+const users: Record<UserId, { id: string, name: string }> = {
+  1: { id: '1', name: 'Emma' },
+  2: { id: '2', name: 'Bruno' },
+  3: { id: '3', name: 'Rick' }
+}
+
+/** A follow notification for `recipient`, created `ageMs` ago. */
+export function notificationFor (recipient: UserId, ageMs = 0): Notification {
+  const follower = recipient === '3' ? users['1'] : users['3']
+  const createdAt = Date.now() - ageMs
+  return { ...followNotification(follower, users[recipient], uuidv7(createdAt)), createdAt: new Date(createdAt).toISOString() }
+}
+
+/** Records of one partition, at consecutive offsets from `firstOffset`. */
+export function recordsOf (notifications: Notification[], partition = 0, firstOffset = 0): ConsumedRecord[] {
+  return notifications.map((notification, i) => ({ notification, topic: TOPIC, partition, offset: String(firstOffset + i) }))
+}
+
+/**
+ * An inbox fed as the consumer feeds it: each notification is the next record of partition 0.
+ * `append` returns what was stored; `inbox.append` is there for tests of positions.
+ */
+export interface Fed {
+  inbox: Inbox
+  append (notifications: Notification[]): Promise<AppendedNotification[]>
+}
+
+export function fed (inbox: Inbox, firstOffset = 0): Fed {
+  let offset = firstOffset
+  return {
+    inbox,
+    append: async (notifications) => {
+      const records = recordsOf(notifications, 0, offset)
+      offset += notifications.length
+      return (await inbox.append(records)).appended
+    }
+  }
+}
+
+export function inboxContract (t: Test, newStore: InboxStoreFactory): void {
+  /** A fresh store's inbox, closed at teardown. */
+  const openInbox = async (t: Test, retention = KEEP_ALL): Promise<Fed> => {
+    const inbox = await (await newStore(t)).open(retention)
+    t.teardown(() => inbox.close().catch(() => {}))
+    return fed(inbox)
+  }
+
+  t.test('append stores a batch and returns the new notifications in order, each with its user\'s next seq', async (t) => {
+    const { append } = await openInbox(t)
+    const batch = [notificationFor('1'), notificationFor('2'), notificationFor('1')]
+    const appended = await append(batch)
+    t.same(appended.map(({ notification }) => notification), batch)
+    t.same(appended.map(({ seq }) => seq), [1, 1, 2])
+    t.same(await append([]), [], 'an empty batch stores nothing')
+  })
+
+  t.test('append is idempotent on the notification id', async (t) => {
+    const { inbox, append } = await openInbox(t)
+    const first = notificationFor('1')
+    const second = notificationFor('1')
+    t.equal((await append([first])).length, 1)
+    t.same(await append([first]), [], 'the same id again is not returned')
+    const mixed = await append([first, second])
+    t.same(mixed.map(({ notification }) => notification.id), [second.id], 'only the new one of a mixed batch')
+    const third = notificationFor('1')
+    t.same((await append([third, third])).map(({ notification }) => notification.id), [third.id], 'a duplicate within one batch is returned once')
+    const { items } = await inbox.history('1', 100)
+    t.same(items.map(({ notification }) => notification.id), [third.id, second.id, first.id], 'each id stored once')
+    t.equal(await inbox.unread('1'), 3)
+  })
+
+  t.test('a redelivered id keeps its first body and read state', async (t) => {
+    const { inbox, append } = await openInbox(t)
+    const original = notificationFor('1')
+    const [stored] = await append([original])
+    await inbox.markRead('1', { upTo: stored!.seq })
+    await append([{ ...original, message: 'changed' }])
+    const { items } = await inbox.history('1', 10)
+    t.same(items, [{ seq: stored!.seq, notification: original, read: true }])
+  })
+
+  t.test('history pages newest first with limit/before, without overlap or hole', async (t) => {
+    const { inbox, append } = await openInbox(t)
+    const emmas: Notification[] = []
+    for (let i = 0; i < 8; i++) {
+      const emma = notificationFor('1')
+      emmas.push(emma)
+      await append(i % 3 === 0 ? [emma, notificationFor('2')] : [emma])
+    }
+    const newestFirst = [...emmas].reverse().map(({ id }) => id)
+
+    const pages: string[][] = []
+    let before: number | undefined
+    for (;;) {
+      const page = await inbox.history('1', 3, before)
+      pages.push(page.items.map(({ notification }) => notification.id))
+      const seqs = page.items.map(({ seq }) => seq)
+      t.same(seqs, [...seqs].sort((a, b) => b - a), 'each page is newest first')
+      if (page.nextBefore === null) break
+      t.equal(page.nextBefore, seqs.at(-1), 'nextBefore is the last item\'s seq')
+      before = page.nextBefore
+    }
+    t.same(pages.map((page) => page.length), [3, 3, 2])
+    t.same(pages.flat(), newestFirst, 'the pages together are the whole history, once each, in order')
+
+    const exact = await inbox.history('1', 8)
+    t.equal(exact.items.length, 8)
+    t.equal(exact.nextBefore, null, 'a page that holds everything has no next page')
+    const lastFull = await inbox.history('1', 4, (await inbox.history('1', 4)).nextBefore!)
+    t.equal(lastFull.items.length, 4)
+    t.equal(lastFull.nextBefore, null, 'nor does a full last page')
+
+    t.same((await inbox.history('3', 10)), { items: [], nextBefore: null }, 'a user with nothing')
+    t.same((await inbox.history('1', 10, 1)).items, [], 'nothing before the first seq')
+  })
+
+  t.test('history items carry seq, the notification and the read flag', async (t) => {
+    const { inbox, append } = await openInbox(t)
+    const notification = notificationFor('1')
+    const [stored] = await append([notification])
+    t.same((await inbox.history('1', 1)).items, [{ seq: stored!.seq, notification, read: false }])
+  })
+
+  t.test('after returns a user\'s notifications after a seq, oldest first, at most limit', async (t) => {
+    const { inbox, append } = await openInbox(t)
+    const appended = await append([notificationFor('1'), notificationFor('2'), notificationFor('1'), notificationFor('1'), notificationFor('1')])
+    const emmas = appended.filter(({ notification }) => notification.userId === '1')
+    const from = emmas[0]!.seq
+    const page = await inbox.after('1', from, 2)
+    t.same(page.map(({ seq }) => seq), [emmas[1]!.seq, emmas[2]!.seq])
+    const rest = await inbox.after('1', page.at(-1)!.seq, 10)
+    t.same(rest.map(({ seq }) => seq), [emmas[3]!.seq])
+    t.same(await inbox.after('1', emmas[3]!.seq, 10), [], 'nothing after the newest')
+    t.same((await inbox.after('1', 0, 10)).map(({ notification }) => notification.id), emmas.map(({ notification }) => notification.id))
+    t.ok((await inbox.after('2', 0, 10)).every(({ notification }) => notification.userId === '2'))
+  })
+
+  t.test('unread and markRead', async (t) => {
+    const { inbox, append } = await openInbox(t)
+    const emmas = await append([notificationFor('1'), notificationFor('1'), notificationFor('1'), notificationFor('1')])
+    const brunos = await append([notificationFor('2'), notificationFor('2')])
+    t.equal(await inbox.unread('1'), 4)
+    t.equal(await inbox.unread('2'), 2)
+    t.equal(await inbox.unread('3'), 0)
+
+    t.test('upTo marks every item at or before the cursor', async (t) => {
+      t.equal(await inbox.markRead('1', { upTo: emmas[1]!.seq }), 2, 'returns the new unread count')
+      const read = (await inbox.history('1', 10)).items.map(({ seq, read }) => [seq, read])
+      t.same(read, [[emmas[3]!.seq, false], [emmas[2]!.seq, false], [emmas[1]!.seq, true], [emmas[0]!.seq, true]])
+      t.equal(await inbox.markRead('1', { upTo: emmas[1]!.seq }), 2, 'again: no change')
+    })
+
+    t.test('ids marks those items only', async (t) => {
+      t.equal(await inbox.markRead('1', { ids: [emmas[3]!.notification.id] }), 1)
+      t.same((await inbox.history('1', 1)).items[0]?.read, true)
+      t.equal(await inbox.markRead('1', { ids: ['01930000-0000-7000-8000-000000000000'] }), 1, 'an unknown id changes nothing')
+    })
+
+    t.test('another user\'s ids or cursor change nothing', async (t) => {
+      t.equal(await inbox.markRead('1', { ids: brunos.map(({ notification }) => notification.id) }), 1)
+      t.equal(await inbox.unread('2'), 2, 'Bruno\'s items stay unread')
+      t.ok((await inbox.history('2', 10)).items.every(({ read }) => !read))
+      t.equal(await inbox.markRead('3', { upTo: Number.MAX_SAFE_INTEGER }), 0)
+      t.equal(await inbox.unread('2'), 2)
+      t.equal(await inbox.unread('1'), 1)
+    })
+  })
+
+  t.test('each user\'s feed is numbered 1, 2, 3… with no gaps, whatever other users get', async (t) => {
+    const { inbox, append } = await openInbox(t)
+    const appended = await append([notificationFor('1'), notificationFor('2'), notificationFor('1'), notificationFor('1'), notificationFor('2')])
+    t.same(appended.map(({ notification, seq }) => [notification.userId, seq]), [['1', 1], ['2', 1], ['1', 2], ['1', 3], ['2', 2]])
+    const duplicate = appended[0]!.notification
+    t.same((await append([duplicate, notificationFor('1')])).map(({ seq }) => seq), [4], 'a duplicate id takes no seq')
+    t.same(await inbox.feed('1'), { newestSeq: 4, unread: 4 })
+    t.same(await inbox.feed('3'), { newestSeq: 0, unread: 0 }, 'a user with nothing')
+  })
+
+  t.test('append returns each recipient\'s unread count after the batch, kept without a count query', async (t) => {
+    const { inbox } = await openInbox(t)
+    const first = await inbox.append([
+      { notification: notificationFor('1'), topic: TOPIC, partition: 0, offset: '0' },
+      { notification: notificationFor('2'), topic: TOPIC, partition: 1, offset: '0' },
+      { notification: notificationFor('1'), topic: TOPIC, partition: 0, offset: '1' }
+    ])
+    t.same([...first.unread], [['1', 2], ['2', 1]])
+    await inbox.markRead('1', { upTo: 1 })
+    const second = await inbox.append([{ notification: notificationFor('1'), topic: TOPIC, partition: 0, offset: '2' }])
+    t.same([...second.unread], [['1', 2]], 'read marks count')
+  })
+
+  t.test('a record at or below its partition\'s stored position is skipped, even after retention deleted its row', async (t) => {
+    const { inbox } = await openInbox(t, { maxPerUser: 2, maxAgeMs: 365 * DAY_MS })
+    const records = recordsOf(Array.from({ length: 5 }, () => notificationFor('1')))
+    t.equal((await inbox.append(records)).appended.length, 5)
+    t.equal(await inbox.prune(), 3, 'the cap deleted the three oldest rows')
+    const again = await inbox.append(records)
+    t.same(again.appended, [], 'the same records consumed again (a new group id, a restore) are not stored again')
+    t.same((await inbox.history('1', 10)).items.map(({ seq }) => seq), [5, 4], 'and the newest rows are still there')
+    t.same(await inbox.feed('1'), { newestSeq: 5, unread: 2 })
+    const otherPartition = await inbox.append([{ notification: notificationFor('1'), topic: TOPIC, partition: 1, offset: '0' }])
+    t.same(otherPartition.appended.map(({ seq }) => seq), [6], 'positions are per partition')
+    const otherTopic = await inbox.append([{ notification: notificationFor('1'), topic: 'other', partition: 0, offset: '0' }])
+    t.same(otherTopic.appended.map(({ seq }) => seq), [7], 'and per topic')
+    const mixed = await inbox.append([records[4]!, { notification: notificationFor('1'), topic: TOPIC, partition: 0, offset: '5' }])
+    t.same(mixed.appended.map(({ seq }) => seq), [8], 'a batch that overlaps the stored position stores only the new part')
+  })
+
+  t.test('concurrent appends of overlapping batches of one partition store each record once', async (t) => {
+    // As during a rebalance: the new owner of a partition starts from the committed offset, at or
+    // below where the old owner's batch in flight starts.
+    const { inbox } = await openInbox(t)
+    const notifications = Array.from({ length: 60 }, (_, i) => notificationFor((['1', '2'] as const)[i % 2]!))
+    const records = recordsOf(notifications)
+    const results = await Promise.all([inbox.append(records.slice(0, 40)), inbox.append(records), inbox.append(records.slice(0, 20))])
+    const appended = results.flatMap(({ appended }) => appended)
+    t.equal(appended.length, 60, 'every record stored by exactly one of the calls')
+    for (const userId of ['1', '2']) {
+      const mine = notifications.filter((notification) => notification.userId === userId)
+      const stored = await inbox.after(userId, 0, 100)
+      t.same(stored.map(({ seq }) => seq), mine.map((_, i) => i + 1), `${userId}'s feed is 1…${mine.length}, no gap, no duplicate`)
+      t.same(stored.map(({ notification }) => notification.id), mine.map(({ id }) => id), `in ${userId}'s offset order`)
+      t.same(await inbox.feed(userId), { newestSeq: mine.length, unread: mine.length })
+    }
+  })
+
+  t.test('prune keeps the newest maxPerUser of each user and lowers the unread count', async (t) => {
+    const { inbox, append } = await openInbox(t, { maxPerUser: 3, maxAgeMs: 365 * DAY_MS })
+    const emmas = await append(Array.from({ length: 5 }, () => notificationFor('1')))
+    const brunos = await append([notificationFor('2'), notificationFor('2')])
+    await inbox.markRead('1', { upTo: 1 })
+    t.equal(await inbox.prune(), 2, 'two of Emma\'s went')
+    t.same((await inbox.history('1', 10)).items.map(({ seq }) => seq), emmas.slice(2).map(({ seq }) => seq).reverse())
+    t.same((await inbox.history('2', 10)).items.map(({ seq }) => seq), brunos.map(({ seq }) => seq).reverse(), 'Bruno is under the cap')
+    t.equal(await inbox.unread('1'), 3, 'one read and one unread row went: 4 unread before, 3 now')
+    t.equal(await inbox.prune(), 0, 'nothing more to prune')
+    t.equal((await inbox.feed('1')).newestSeq, 5, 'the feed goes on from 5')
+  })
+
+  t.test('prune removes what is older than maxAge', async (t) => {
+    const { inbox, append } = await openInbox(t, { maxPerUser: 1000, maxAgeMs: DAY_MS })
+    await append([notificationFor('1', 3 * DAY_MS), notificationFor('2', 2 * DAY_MS)])
+    const fresh = await append([notificationFor('1', 60_000), notificationFor('2')])
+    t.equal(await inbox.prune(), 2)
+    t.same((await inbox.history('1', 10)).items.map(({ seq }) => seq), [fresh[0]!.seq])
+    t.same((await inbox.history('2', 10)).items.map(({ seq }) => seq), [fresh[1]!.seq])
+    t.equal(await inbox.unread('1'), 1)
+    t.equal(await inbox.prune(Date.now() + 2 * DAY_MS), 2, 'prune takes the time to prune at')
+    t.same((await inbox.history('1', 10)).items, [])
+    t.equal(await inbox.unread('1'), 0)
+  })
+
+  t.test('prune deletes expired rows a bounded chunk at a time', async (t) => {
+    const { inbox, append } = await openInbox(t, { maxPerUser: 1_000_000, maxAgeMs: DAY_MS })
+    await append(Array.from({ length: 2500 }, (_, i) => notificationFor((['1', '2'] as const)[i % 2]!, 2 * DAY_MS)))
+    const kept = await append([notificationFor('1')])
+    t.equal(await inbox.prune(), 2000, 'one chunk')
+    t.equal(await inbox.prune(), 500, 'the rest')
+    t.equal(await inbox.prune(), 0, 'then nothing')
+    t.same((await inbox.history('1', 10)).items.map(({ seq }) => seq), [kept[0]!.seq])
+    t.equal(await inbox.unread('1'), 1)
+    t.equal(await inbox.unread('2'), 0)
+  })
+
+  t.test('everything survives close and reopen, in the same epoch', async (t) => {
+    const store = await newStore(t)
+    const first = fed(await store.open())
+    const appended = await first.append([notificationFor('1'), notificationFor('1'), notificationFor('2')])
+    await first.inbox.markRead('1', { upTo: appended[0]!.seq })
+    const before = await first.inbox.history('1', 10)
+    await first.inbox.close()
+
+    const inbox = await store.open()
+    t.teardown(() => inbox.close())
+    const { append } = fed(inbox, 3)
+    t.equal(inbox.epoch, first.inbox.epoch, 'a clean close keeps the epoch')
+    t.same(await inbox.history('1', 10), before, 'history and read state')
+    t.equal(await inbox.unread('1'), 1)
+    t.equal(await inbox.unread('2'), 1)
+    t.same(await append([appended[1]!.notification]), [], 'ids stored before the restart are still deduplicated')
+    const [next] = await append([notificationFor('1')])
+    t.equal(next!.seq, 3, 'the feed goes on from where it was')
+  })
+
+  t.test('seq is never reused after deletes, even across a restart', async (t) => {
+    const store = await newStore(t)
+    const first = fed(await store.open({ maxPerUser: 1, maxAgeMs: DAY_MS }))
+    await first.append([notificationFor('1'), notificationFor('1')])
+    await first.inbox.prune()
+    await first.inbox.close()
+    const inbox = await store.open()
+    t.teardown(() => inbox.close())
+    const [next] = await fed(inbox, 2).append([notificationFor('1')])
+    t.equal(next!.seq, 3)
+  })
+
+  t.test('a lower cap applies after a restart to users who get nothing new', async (t) => {
+    const store = await newStore(t)
+    const first = fed(await store.open())
+    await first.append(Array.from({ length: 5 }, () => notificationFor('1')))
+    await first.inbox.close()
+    const inbox = await store.open({ maxPerUser: 2, maxAgeMs: 365 * DAY_MS })
+    t.teardown(() => inbox.close())
+    t.equal(await inbox.prune(), 3)
+    t.equal((await inbox.history('1', 10)).items.length, 2)
+  })
+
+  t.test('a fresh store has an epoch of its own, fit for a cursor', async (t) => {
+    const [first, second] = await Promise.all([openInbox(t), openInbox(t)])
+    t.match(first.inbox.epoch, /^[0-9a-z]{1,16}$/, 'the epoch part of CURSOR_PATTERN')
+    t.not(first.inbox.epoch, second.inbox.epoch)
+  })
+
+  t.test('one user\'s queries never return another user\'s rows', async (t) => {
+    const { inbox, append } = await openInbox(t)
+    const all = await append(Array.from({ length: 30 }, (_, i) => notificationFor((['1', '2', '3'] as const)[i % 3]!)))
+    for (const userId of ['1', '2', '3'] as const) {
+      const mine = all.filter(({ notification }) => notification.userId === userId).map(({ seq }) => seq)
+      const history = await inbox.history(userId, 100)
+      t.same(history.items.map(({ seq }) => seq), [...mine].reverse(), `history of ${userId}`)
+      const paged = await inbox.history(userId, 3, all.at(-1)!.seq)
+      t.ok(paged.items.every(({ notification }) => notification.userId === userId), `a page of ${userId} before another user's cursor`)
+      t.same((await inbox.after(userId, 0, 100)).map(({ seq }) => seq), mine, `after() of ${userId}`)
+      t.equal(await inbox.unread(userId), 10)
+    }
+    t.same(await inbox.history('4', 100), { items: [], nextBefore: null })
+  })
+}

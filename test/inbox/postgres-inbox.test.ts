@@ -1,0 +1,176 @@
+import { Pool } from 'pg'
+import t, { type Test } from 'tap'
+import { ADVISORY_LOCK, PostgresInbox } from '../../server/inbox/postgres-inbox.js'
+import type { RetentionPolicy } from '../../server/inbox/types.js'
+import { startPostgres, type TestPostgres } from '../helpers/postgres.js'
+import { DAY_MS, fed, inboxContract, KEEP_ALL, notificationFor, recordsOf, TOPIC } from './contract.js'
+
+const postgres = await startPostgres(t)
+if (postgres !== undefined) {
+  t.comment(`PostgreSQL initialised and started in ${postgres.startedInMs} ms`)
+  inboxContract(t, async () => {
+    const url = await postgres.createDatabase()
+    return { open: async (retention = KEEP_ALL) => await PostgresInbox.open(url, retention) }
+  })
+  postgresOnly(postgres)
+}
+
+function postgresOnly (postgres: TestPostgres): void {
+  /** Opens `count` inboxes on one new database at once, as gateways starting together; closed at teardown. */
+  const gateways = async (t: Test, count: number, retention: RetentionPolicy = KEEP_ALL, url?: string): Promise<PostgresInbox[]> => {
+    const database = url ?? await postgres.createDatabase()
+    const inboxes = await Promise.all(Array.from({ length: count }, async () => await PostgresInbox.open(database, retention)))
+    for (const inbox of inboxes) t.teardown(() => inbox.close())
+    return inboxes
+  }
+
+  /** A connection of the operator's, to look at or change the database behind the inbox. */
+  const sql = (t: Test, url: string): Pool => {
+    const pool = new Pool({ connectionString: url, max: 2 })
+    t.teardown(() => pool.end())
+    return pool
+  }
+
+  t.test('gateways starting at once on a new database create the schema once and share one epoch', async (t) => {
+    const inboxes = await gateways(t, 4)
+    t.equal(new Set(inboxes.map(({ epoch }) => epoch)).size, 1, 'one epoch')
+    t.same(inboxes.map(({ newEpochReason }) => newEpochReason).sort(), ['a new store', undefined, undefined, undefined],
+      'one of them made it, the others found it')
+    const [first, second] = inboxes
+    await first!.append(recordsOf([notificationFor('1')]))
+    t.same(await second!.feed('1'), { newestSeq: 1, unread: 1 }, 'and they share one store')
+  })
+
+  t.test('two gateways appending overlapping batches of one partition at once store each record once, seq contiguous', async (t) => {
+    const url = await postgres.createDatabase()
+    const [first, second] = await gateways(t, 2, KEEP_ALL, url)
+    const operator = sql(t, url)
+    const notifications = Array.from({ length: 300 }, (_, i) => notificationFor((['1', '2', '3'] as const)[i % 3]!))
+    const records = recordsOf(notifications)
+    let stored = 0
+    const positions: number[] = []
+    // Rounds of a rebalance each: both start at the committed offset, one reads further than the other.
+    for (let from = 0; from < records.length; from += 50) {
+      const [a, b] = await Promise.all([
+        first!.append(records.slice(from, from + 30)),
+        second!.append(records.slice(from, from + 50))
+      ])
+      stored += a.appended.length + b.appended.length
+      const { rows: [position] } = await operator.query<{ next_offset: string }>('SELECT next_offset FROM consumed WHERE topic = $1 AND partition = 0', [TOPIC])
+      positions.push(Number(position!.next_offset))
+    }
+    t.equal(stored, 300, 'every record stored by exactly one of the two')
+    t.same(positions, [50, 100, 150, 200, 250, 300], 'the stored position is after the furthest batch, never back at the shorter one')
+    for (const userId of ['1', '2', '3']) {
+      const mine = notifications.filter((notification) => notification.userId === userId)
+      const feed = await first!.after(userId, 0, 1000)
+      t.same(feed.map(({ seq }) => seq), mine.map((_, i) => i + 1), `${userId}'s feed is 1…${mine.length}`)
+      t.same(feed.map(({ notification }) => notification.id), mine.map(({ id }) => id), 'in offset order')
+      t.same(await second!.feed(userId), { newestSeq: 100, unread: 100 })
+    }
+  })
+
+  t.test('two gateways appending different partitions for the same users at once keep each feed contiguous', async (t) => {
+    const [first, second] = await gateways(t, 2)
+    const rounds = 20
+    for (let round = 0; round < rounds; round++) {
+      const batch = (): ReturnType<typeof notificationFor>[] => [notificationFor('1'), notificationFor('2'), notificationFor('3'), notificationFor('1')]
+      await Promise.all([first!.append(recordsOf(batch(), 0, round * 4)), second!.append(recordsOf(batch(), 1, round * 4))])
+    }
+    for (const [userId, count] of [['1', 4 * rounds], ['2', 2 * rounds], ['3', 2 * rounds]] as const) {
+      const feed = await first!.after(userId, 0, 1000)
+      t.same(feed.map(({ seq }) => seq), Array.from({ length: count }, (_, i) => i + 1), `${userId}'s feed is 1…${count}`)
+      t.same(await first!.feed(userId), { newestSeq: count, unread: count })
+    }
+  })
+
+  t.test('unread counters and row counts stay exact under concurrent appends, read marks and pruning on several gateways', async (t) => {
+    const url = await postgres.createDatabase()
+    const inboxes = await gateways(t, 3, { maxPerUser: 15, maxAgeMs: DAY_MS }, url)
+    const work: Array<Promise<unknown>> = []
+    for (let round = 0; round < 15; round++) {
+      const inbox = inboxes[round % 3]!
+      const other = inboxes[(round + 1) % 3]!
+      work.push(inbox.append(recordsOf([notificationFor('1'), notificationFor('2'), notificationFor('1', 2 * DAY_MS)], round % 2, Math.floor(round / 2) * 3)))
+      work.push(other.markRead('1', { upTo: round * 2 }))
+      work.push(inboxes[(round + 2) % 3]!.prune())
+    }
+    await Promise.all(work)
+    const { rows } = await sql(t, url).query<{ user_id: string, unread: number, stored: number, rows: string, unread_rows: string }>(`
+      SELECT f.user_id, f.unread, f.stored, count(n.seq) AS rows, count(n.seq) FILTER (WHERE NOT n.read) AS unread_rows
+      FROM feeds f LEFT JOIN notifications n USING (user_id) GROUP BY f.user_id, f.unread, f.stored ORDER BY f.user_id`)
+    t.equal(rows.length, 2)
+    for (const row of rows) {
+      t.equal(row.unread, Number(row.unread_rows), `${row.user_id}'s unread counter is its unread rows`)
+      t.equal(row.stored, Number(row.rows), `${row.user_id}'s row counter is its rows`)
+    }
+  })
+
+  t.test('the epoch and every commit survive a crash of PostgreSQL', async (t) => {
+    const url = await postgres.createDatabase()
+    const [inbox] = await gateways(t, 1, KEEP_ALL, url)
+    await fed(inbox!).append([notificationFor('1'), notificationFor('1')])
+    await postgres.crashAndRestart()
+    const [reopened] = await gateways(t, 1, KEEP_ALL, url)
+    t.equal(reopened!.epoch, inbox!.epoch)
+    t.equal(reopened!.newEpochReason, undefined)
+    t.same(await reopened!.feed('1'), { newestSeq: 2, unread: 2 })
+    t.same(await inbox!.feed('1'), { newestSeq: 2, unread: 2 }, 'a running gateway\'s pool reconnects')
+  })
+
+  t.test('after a restore, the documented statement gives the next start a new epoch', async (t) => {
+    const url = await postgres.createDatabase()
+    const [before] = await gateways(t, 1, KEEP_ALL, url)
+    await fed(before!).append([notificationFor('1')])
+    await before!.close()
+    await sql(t, url).query("DELETE FROM meta WHERE key = 'epoch'") // docs/operations.md
+    const [restored, another] = await gateways(t, 2, KEEP_ALL, url)
+    t.not(restored!.epoch, before!.epoch)
+    t.equal(restored!.epoch, another!.epoch, 'gateways starting together agree on it')
+    t.same([restored!.newEpochReason, another!.newEpochReason].sort(), ['the epoch was reset (a restore)', undefined])
+    t.same(await restored!.feed('1'), { newestSeq: 1, unread: 1 }, 'the data is kept')
+  })
+
+  t.test('prune runs on one gateway at a time: while another prunes, it returns 0 at once', async (t) => {
+    const url = await postgres.createDatabase()
+    const [inbox] = await gateways(t, 1, { maxPerUser: 1000, maxAgeMs: DAY_MS }, url)
+    await fed(inbox!).append([notificationFor('1', 2 * DAY_MS), notificationFor('1')])
+    const other = await sql(t, url).connect()
+    try {
+      await other.query('BEGIN')
+      await other.query('SELECT pg_advisory_xact_lock($1, $2)', [ADVISORY_LOCK.namespace, ADVISORY_LOCK.prune])
+      t.equal(await inbox!.prune(), 0, 'the other gateway holds the prune lock')
+      t.equal((await inbox!.history('1', 10)).items.length, 2)
+      await other.query('COMMIT')
+    } finally {
+      other.release()
+    }
+    t.equal(await inbox!.prune(), 1, 'once it is done, this one prunes')
+    t.same(await inbox!.feed('1'), { newestSeq: 2, unread: 1 })
+  })
+
+  t.test('prune deletes what a lowered cap no longer keeps a bounded chunk at a time', async (t) => {
+    const url = await postgres.createDatabase()
+    const [before] = await gateways(t, 1, KEEP_ALL, url)
+    await fed(before!).append(Array.from({ length: 2600 }, () => notificationFor('1')))
+    await before!.close()
+    const [inbox] = await gateways(t, 1, { maxPerUser: 100, maxAgeMs: 365 * DAY_MS }, url)
+    t.equal(await inbox!.prune(), 2000)
+    t.equal(await inbox!.prune(), 500)
+    t.equal(await inbox!.prune(), 0)
+    t.same((await inbox!.after('1', 0, 1000)).map(({ seq }) => seq), Array.from({ length: 100 }, (_, i) => 2501 + i), 'the newest 100 stay')
+    t.same(await inbox!.feed('1'), { newestSeq: 2600, unread: 100 })
+  })
+
+  t.test('a database of an unknown schema version is refused', async (t) => {
+    const url = await postgres.createDatabase()
+    const [inbox] = await gateways(t, 1, KEEP_ALL, url)
+    await inbox!.close()
+    await sql(t, url).query("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    await t.rejects(PostgresInbox.open(url, KEEP_ALL), /schema version 99, this gateway knows only version 1/)
+  })
+
+  t.test('open fails when PostgreSQL cannot be reached', async (t) => {
+    await t.rejects(PostgresInbox.open('postgres://postgres@127.0.0.1:1/none', KEEP_ALL), { code: 'ECONNREFUSED' })
+  })
+}
