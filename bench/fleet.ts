@@ -119,6 +119,8 @@ function mergeTallies (tallies: Tally[]): Tally {
   return {
     notifications: sum(tallies.map((tally) => tally.notifications)),
     duplicates: sum(tallies.map((tally) => tally.duplicates)),
+    seqGaps: sum(tallies.map((tally) => tally.seqGaps)),
+    seqRepeats: sum(tallies.map((tally) => tally.seqRepeats)),
     firstAt: firsts.length === 0 ? Number.NaN : Math.min(...firsts),
     lastAt: lasts.length === 0 ? Number.NaN : Math.max(...lasts),
     open: sum(tallies.map((tally) => tally.open)),

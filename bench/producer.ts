@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs'
+import { Kafka, logLevel, Partitioners, type Message, type Producer } from 'kafkajs'
 
 export interface UserRef { id: string, name: string }
 
@@ -24,6 +24,15 @@ export function followNotification (actor: UserRef, recipient: UserRef): BenchNo
   }
 }
 
+/** The record a notification travels in: keyed by recipient, so a user's records share a partition. */
+export function toRecord (notification: BenchNotification): Message {
+  return {
+    key: notification.userId,
+    value: JSON.stringify(notification),
+    headers: { 'content-type': 'application/json', 'notification-version': '1' }
+  }
+}
+
 /** RFC 9562 UUIDv7, the id format the gateway's schema accepts. */
 export function uuidv7 (): string {
   const bytes = randomBytes(16)
@@ -36,7 +45,7 @@ export function uuidv7 (): string {
 
 /**
  * Writes notifications straight to the topic, as another service would, so that HTTP is not
- * what limits the delivery and catch-up measurements.
+ * what limits the produce and catch-up measurements.
  */
 export class RecordProducer {
   readonly #producer: Producer
@@ -54,31 +63,19 @@ export class RecordProducer {
     return new RecordProducer(producer, topic)
   }
 
+  /** One produce request (acks=-1) carrying `records`. */
+  async send (records: Message[]): Promise<void> {
+    await this.#producer.send({ topic: this.#topic, acks: -1, messages: records })
+  }
+
   /**
-   * Sends in batches of `batchSize`, `inFlight` batches at a time (one kafkajs `send` is one
-   * produce request). Stops early, returning how many went out, once `until()` is false.
+   * Sends in batches of `batchSize`, one batch at a time: batches in flight together may land in
+   * a partition out of order.
    */
-  async produce (notifications: readonly BenchNotification[], batchSize: number, inFlight: number, until: () => boolean = () => true): Promise<number> {
-    let next = 0
-    let produced = 0
-    const worker = async (): Promise<void> => {
-      while (next < notifications.length && until()) {
-        const batch = notifications.slice(next, next + batchSize)
-        next += batch.length
-        await this.#producer.send({
-          topic: this.#topic,
-          acks: -1,
-          messages: batch.map((notification) => ({
-            key: notification.userId,
-            value: JSON.stringify(notification),
-            headers: { 'content-type': 'application/json', 'notification-version': '1' }
-          }))
-        })
-        produced += batch.length
-      }
+  async produce (notifications: readonly BenchNotification[], batchSize: number): Promise<void> {
+    for (let next = 0; next < notifications.length; next += batchSize) {
+      await this.send(notifications.slice(next, next + batchSize).map(toRecord))
     }
-    await Promise.all(Array.from({ length: inFlight }, worker))
-    return produced
   }
 
   async disconnect (): Promise<void> {

@@ -1,21 +1,26 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Step } from './phases/drive.js'
 import { resultsDir } from './paths.js'
-import { fmt, type BenchResults, type TargetVerdict } from './results.js'
-import { latencySvg } from './svg.js'
+import { SUSTAINED_P99_MS } from './phases/produce.js'
+import { fmt, INGEST_P99_MS, PRODUCE_TARGETS, type BenchResults, type TargetVerdict } from './results.js'
+import { latencySvg, type LatencyPoint } from './svg.js'
 
 const GIB = 1024 ** 3
 
 /** Writes latest.json, latest.md and latency.svg; each appears whole or not at all. */
 export async function writeReport (results: BenchResults): Promise<string[]> {
   await mkdir(resultsDir, { recursive: true })
-  const steps = plottedSteps(results)
+  const points: LatencyPoint[] = (results.phases.produce?.steps ?? []).flatMap((step) => step.frame === undefined ? [] : [{ rate: step.rate, label: step.label, latency: step.frame }])
   const files: Array<[string, string]> = [
     ['latest.json', JSON.stringify(results, null, 2) + '\n'],
     ['latest.md', markdown(results)]
   ]
-  if (steps.length > 0) files.push(['latency.svg', latencySvg(steps, `kafka-notify: follow → frame latency (${results.settings.quick ? 'quick run' : 'full run'}, ${results.startedAt.slice(0, 10)})`)])
+  if (points.length > 0) {
+    files.push(['latency.svg', latencySvg(points,
+      `kafka-notify: produce → frame, ${fmt(results.phases.produce?.recipients ?? 0, 0)} users (${results.settings.quick ? 'quick run' : 'full run'}, ${results.startedAt.slice(0, 10)})`,
+      { x: 'records produced to Kafka per second (open loop)', y: 'produce → frame (ms, log scale)' },
+      [...PRODUCE_TARGETS.map(({ rate, p99Ms }) => ({ ms: p99Ms, text: `p99 ≤ ${p99Ms} ms at ${rate / 1000}k/s` })), { ms: SUSTAINED_P99_MS, text: `sustained: p99 < ${SUSTAINED_P99_MS} ms` }])])
+  }
   const written: string[] = []
   for (const [name, text] of files) {
     const path = join(resultsDir, name)
@@ -26,17 +31,10 @@ export async function writeReport (results: BenchResults): Promise<string[]> {
   return written
 }
 
-/** The latency phase's rates, then the ingest steps at rates it did not cover. */
-function plottedSteps (results: BenchResults): Step[] {
-  const latency = results.phases.latency?.steps ?? []
-  const rates = new Set(latency.map((step) => step.rate))
-  const ingest = (results.phases.ingest?.steps ?? []).filter((step) => !rates.has(step.rate))
-  return [...latency, ...ingest].sort((a, b) => a.rate - b.rate)
-}
-
 export function targetsTable (targets: readonly TargetVerdict[]): string {
-  const rows = targets.map((target) => `| ${target.name} | ${target.goal} | ${target.measured} | ${verdict(target.met)} |`)
-  return ['| target | goal | measured | |', '|---|---|---|---|', ...rows].join('\n')
+  const rows = targets.map((target) => `| ${target.name} | ${target.goal} | ${target.measured} | ${verdict(target.met)} | ` +
+    `${target.cpu === undefined ? '–' : cpu(target.cpu)} | ${target.loadAverageBefore?.join(' / ') ?? '–'} |`)
+  return ['| target | goal | measured | | CPU % (gateway / kafka / load / clients / others) | load average before |', '|---|---|---|---|---|---|', ...rows].join('\n')
 }
 
 function verdict (met: boolean | undefined): string {
@@ -50,43 +48,62 @@ export function markdown (results: BenchResults): string {
   lines.push('# kafka-notify benchmark', '')
   lines.push(`${results.settings.quick ? 'Quick' : 'Full'} run of \`${results.command}\` on ${results.startedAt.replace('T', ' ').slice(0, 16)} UTC, ${fmt(results.durationSeconds, 0)} s.`)
   lines.push(`Machine: ${machine.cpus} × ${machine.cpuModel}, ${fmt(machine.memoryBytes / GIB, 1)} GiB, open files ≤ ${machine.openFilesHardLimit}; ` +
-    `load average before the run ${machine.loadAverageBefore.join(' / ')}. Node ${machine.node}, Kafka ${machine.kafka} (one local KRaft node), kafkajs ${machine.kafkajs}. ` +
+    `**load average before the run ${machine.loadAverageBefore.join(' / ')}** (1 / 5 / 15 min; the machine is shared, so each target also shows the load average just before it was measured). ` +
+    `Node ${machine.node}, Kafka ${machine.kafka} (one local KRaft node), kafkajs ${machine.kafkajs}. ` +
     `Gateway: ${results.gateway.runtime === 'dist' ? 'built `dist/server/main.js`' : results.gateway.runtime}, commit ${machine.commit}${machine.dirty ? ' with uncommitted changes' : ''}. ` +
-    'Broker, gateway, load generator and WebSocket clients all share this machine.', '')
+    'Broker, gateway, load (autocannon / the record producer, each in a process of its own) and WebSocket clients all share this machine. ' +
+    'CPU is in percent of one core (200 = both cores); `load` includes the bench orchestrator, `others` is the rest of the machine.', '')
   lines.push('## Targets', '', targetsTable(results.targets), '')
   if (results.errors.length > 0) lines.push('## Errors', '', ...results.errors.map((error) => `- ${error.split('\n')[0]}`), '')
 
-  const latency = phases.latency
-  if (latency !== undefined) {
-    lines.push('## Latency: follow → frame', '')
-    lines.push(`Open-loop POST /api/follows to ${fmt(latency.recipients, 0)} connected users, after a warm-up of ${fmt(latency.warmup.sent, 0)} follows at ${fmt(latency.warmup.rate, 0)}/s. ` +
-      'Time from sending the POST to receiving the notification frame, in milliseconds.', '')
-    lines.push(stepTable(latency.steps), '', '![follow → frame latency per rate](latency.svg)', '')
+  const sequential = phases.sequential
+  if (sequential !== undefined) {
+    const f = sequential.frame
+    const a = sequential.ack
+    lines.push('## Sequential: follow → frame, one at a time', '')
+    lines.push(`${sequential.warmUp} warm-up follows, then ${sequential.count} measured, each sent once the previous one's 202 and frame arrived, over one keep-alive connection; ` +
+      'the recipient\'s socket is in the same process, so both times come from one clock. ' +
+      `POST → frame p50 / p90 / p99 / max: **${f === undefined ? '–' : [f.p50, f.p90, f.p99, f.max].map((value) => fmt(value)).join(' / ')} ms**; ` +
+      `POST → 202: ${a === undefined ? '–' : [a.p50, a.p90, a.p99, a.max].map((value) => fmt(value)).join(' / ')} ms. ` +
+      `${sequential.failed} failed, ${sequential.mismatched} mismatched. CPU %: ${cpu(sequential.cpu)}.`, '')
   }
   const ingest = phases.ingest
   if (ingest !== undefined) {
-    lines.push('## Ingest', '')
-    lines.push(`Offered rate stepped up for ${fmt(settings.ingest.durationMs / 1000, 0)} s each until a step was not sustained (every follow accepted, ≥ 95% of the offered rate, POST → 202 p99 < ${ingest.p99BoundMs} ms). ` +
-      `Highest sustained: **${ingest.maxSustained === undefined ? 'none' : `${fmt(ingest.maxSustained, 0)} follows/s`}**; with the frames keeping up as well (all delivered, follow → frame p99 < ${ingest.p99BoundMs} ms): ${ingest.maxEndToEnd === undefined ? 'none' : `${fmt(ingest.maxEndToEnd, 0)} follows/s`}.` +
-      `${ingest.generatorLimited ? ' The load generator fell behind its schedule at the last step: it, not the gateway, was the limit.' : ''}`, '')
-    lines.push('| offered/s | accepted/s | POST → 202 p50 / p99 ms | follow → frame p50 / p99 ms | not accepted | verdict | gateway loop delay p99 / max ms | CPU % (gateway / kafka / load / clients / others) |')
-    lines.push('|---|---|---|---|---|---|---|---|')
-    for (const step of ingest.steps) {
-      lines.push(`| ${fmt(step.rate, 0)} | ${fmt(step.acceptedPerSecond, 0)} | ${pair(step.ack?.p50, step.ack?.p99)} | ${pair(step.frame?.p50, step.frame?.p99)} | ` +
-        `${step.sent - step.accepted} | ${step.verdict} | ${step.loopDelay === undefined ? '–' : `${fmt(step.loopDelay.p99Ms)} / ${fmt(step.loopDelay.maxMs)}`} | ${cpu(step.cpu)} |`)
+    lines.push('## Ingest: POST /api/follows, closed loop (autocannon)', '')
+    lines.push(`autocannon, in a process of its own, with each connection sending its next follow when the previous one is answered, for ${fmt(settings.ingest.durationS, 0)} s per level ` +
+      `after a ${settings.ingest.warmUp.durationS} s warm-up at ${settings.ingest.warmUp.connections} connections. Each request names another follower (bearer token) and one of ${fmt(ingest.recipients, 0)} connected followees. ` +
+      `Delivery: ${ingest.deliveryCheck}. Latency bound: POST → 202 p99 < ${INGEST_P99_MS} ms. ` +
+      '"not matched" frames are follows in flight when autocannon stopped (accepted, but their 202 never read): at most one per connection.', '')
+    lines.push('| connections | accepted/s | autocannon req/s mean | POST → 202 p50 / p99 / max ms | follow → frame p50 / p99 ms | not 202 / errors | missing / doubled / seq gaps | not matched | gateway loop delay p99 / max ms | CPU % (gateway / kafka / load / clients / others) | load average before |')
+    lines.push('|---|---|---|---|---|---|---|---|---|---|---|')
+    for (const level of ingest.levels) {
+      lines.push(`| ${level.connections} | ${fmt(level.acceptedPerSecond, 0)} | ${fmt(level.autocannon.requestsPerSecond.mean, 0)} | ${triple(level.ack?.p50, level.ack?.p99, level.ack?.max)} | ${pair(level.frame?.p50, level.frame?.p99)} | ` +
+        `${level.requests - level.accepted} / ${level.errors} | ${level.missing} / ${level.duplicates + level.seqRepeats} / ${level.seqGaps} | ${level.unexpected} | ` +
+        `${level.loopDelay === undefined ? '–' : pair(level.loopDelay.p99Ms, level.loopDelay.maxMs)} | ${cpu(level.cpu)} | ${level.loadAverageBefore.join(' / ')} |`)
     }
     lines.push('')
   }
-  const delivery = phases.delivery
-  if (delivery !== undefined) {
-    lines.push('## Delivery: Kafka → sockets', '')
-    if (delivery.skipped !== undefined) {
-      lines.push(`Skipped: ${delivery.skipped}.`, '')
+  const produce = phases.produce
+  if (produce !== undefined) {
+    lines.push('## Produce: Kafka → sockets at fixed rates', '')
+    if (produce.skipped !== undefined) {
+      lines.push(`Skipped: ${produce.skipped}.`, '')
     } else {
-      lines.push(`${fmt(delivery.records, 0)} follow notifications produced straight to Kafka in batches of ${settings.delivery.batchSize} for ${fmt(delivery.recipients, 0)} connected users` +
-        `${delivery.mode === 'backlog' ? ` (${fmt(delivery.producedWhilePaused, 0)} of them while the gateway was paused with SIGSTOP, so it drained a backlog)` : ' while the gateway consumed'}. ` +
-        `**${fmt(delivery.perSecond, 0)} notifications/s**: ${fmt(delivery.delivered, 0)} frames in ${fmt(delivery.seconds, 2)} s from first to last; ` +
-        `${delivery.missing} missing, ${delivery.duplicates} duplicates. CPU % (gateway / kafka / load / clients / others): ${cpu(delivery.cpu)}.`, '')
+      lines.push(`Follow notifications produced straight to the topic (acks=-1) by a producer process of its own, open loop at each rate for ${fmt(settings.produce.durationMs / 1000, 0)} s, ` +
+        `to ${fmt(produce.recipients, 0)} connected users, after a warm-up at ${fmt(settings.produce.warmUp.rate, 0)}/s. Latency: from the producer's send call (its time taken just before the send, on the machine's monotonic clock) ` +
+        'to the frame read in a WebSocket client process. Backlog: records sent and not yet received, sampled every 100 ms from those times; its growth is the trend over the second half. ' +
+        `A step is sustained with everything sent and acked, every record's frame once, seqs contiguous, p99 < ${produce.p99BoundMs} ms and the backlog growing by less than ${produce.p99BoundMs} ms' worth of records. ` +
+        `Highest sustained: **${produce.maxSustained === undefined ? 'none' : `${fmt(produce.maxSustained, 0)} records/s`}**.${produce.producerLimited ? ' The producer fell behind its schedule at the last step: it, not the gateway, was the limit.' : ''}`, '')
+      lines.push('| records/s | produced/s | p50 | p90 | p99 | p99.9 | max | missing / doubled / seq gaps | backlog mean / growth | producer lag p99 ms | verdict | gateway loop delay p99 / max ms | CPU % (gateway / kafka / load / clients / others) | load average before |')
+      lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+      for (const step of produce.steps) {
+        const f = step.frame
+        const cells = f === undefined ? ['–', '–', '–', '–', '–'] : [f.p50, f.p90, f.p99, f.p999, f.max].map((value) => fmt(value))
+        lines.push(`| ${fmt(step.rate, 0)} | ${fmt(step.producedPerSecond, 0)} | ${cells.join(' | ')} | ${step.missing} / ${step.duplicates + step.seqRepeats} / ${step.seqGaps} | ` +
+          `${fmt(step.backlog.meanRecords, 0)} / ${fmt(step.backlog.growthRecords, 0)} | ${fmt(step.scheduleLag?.p99 ?? Number.NaN)} | ${step.verdict} | ` +
+          `${step.loopDelay === undefined ? '–' : pair(step.loopDelay.p99Ms, step.loopDelay.maxMs)} | ${cpu(step.cpu)} | ${step.loadAverageBefore.join(' / ')} |`)
+      }
+      lines.push('', '![produce → frame latency per rate](latency.svg)', '')
     }
   }
   const connections = phases.connections
@@ -126,24 +143,14 @@ export function markdown (results: BenchResults): string {
   return lines.join('\n')
 }
 
-function stepTable (steps: readonly Step[]): string {
-  const rows = steps.map((step) => {
-    const f = step.frame
-    const cells = f === undefined ? ['–', '–', '–', '–', '–'] : [f.p50, f.p90, f.p99, f.p999, f.max].map((value) => fmt(value))
-    return `| ${fmt(step.rate, 0)} | ${fmt(step.accepted, 0)} | ${cells.join(' | ')} | ${pair(step.ack?.p50, step.ack?.p99)} | ${step.missing} / ${step.duplicates} | ` +
-      `${step.loopDelay === undefined ? '–' : `${fmt(step.loopDelay.p99Ms)} / ${fmt(step.loopDelay.maxMs)}`} | ${cpu(step.cpu)} |`
-  })
-  return [
-    '| follows/s | frames | p50 | p90 | p99 | p99.9 | max | POST → 202 p50 / p99 | missing / duplicate | gateway loop delay p99 / max | CPU % (gateway / kafka / load / clients / others) |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rows
-  ].join('\n')
-}
-
 function pair (a: number | undefined, b: number | undefined): string {
   return a === undefined || b === undefined ? '–' : `${fmt(a)} / ${fmt(b)}`
 }
 
+function triple (a: number | undefined, b: number | undefined, c: number | undefined): string {
+  return a === undefined || b === undefined || c === undefined ? '–' : `${fmt(a)} / ${fmt(b)} / ${fmt(c)}`
+}
+
 function cpu (busy: Record<string, number>): string {
-  return [busy.gateway, busy.kafka, busy.loadGenerator, busy.wsClients, busy.others].map((value) => value ?? '?').join(' / ')
+  return [busy.gateway, busy.kafka, busy.load, busy.clients, busy.others].map((value) => value ?? '?').join(' / ')
 }

@@ -4,15 +4,15 @@ import { join } from 'node:path'
 import { Cleanup } from './cleanup.js'
 import { assignRoles, type BenchContext } from './context.js'
 import { ClientFleet, SOCKETS_PER_PROCESS } from './fleet.js'
+import type { HttpLoadApi } from './http-load.js'
 import { ChildWorker } from './ipc.js'
-import type { LoadGeneratorApi } from './load-generator.js'
 import { describeMachine } from './machine.js'
 import { benchDir } from './paths.js'
 import { catchUpPhase } from './phases/catch-up.js'
 import { connectionsPhase } from './phases/connections.js'
-import { deliveryPhase } from './phases/delivery.js'
 import { ingestPhase } from './phases/ingest.js'
-import { latencyPhase } from './phases/latency.js'
+import { producePhase } from './phases/produce.js'
+import { sequentialPhase } from './phases/sequential.js'
 import { summarizeProfile, type ProfileSummary } from './profile.js'
 import { Progress } from './progress.js'
 import { writeReport, targetsTable } from './report.js'
@@ -22,7 +22,7 @@ import { startStack } from './stack.js'
 
 /**
  * `npm run bench`: starts a broker and a gateway (or uses the ones given), opens the WebSocket
- * clients and the load generator, runs the phases in order, and writes bench/results/.
+ * clients and the HTTP load process, runs the phases in order, and writes bench/results/.
  */
 async function main (): Promise<number> {
   const settings = parseArgs(process.argv.slice(2))
@@ -60,16 +60,16 @@ async function main (): Promise<number> {
     const mostSockets = Math.max(roles.recipients.length, ...(settings.phases.includes('connections') ? settings.connectionLevels : [0]))
     const fleet = await ClientFleet.start(Math.max(2, Math.ceil(mostSockets / SOCKETS_PER_PROCESS)), stack.url, stack.tokens, settings.connectConcurrency)
     cleanup.add('WebSocket clients', () => fleet.stop())
-    const load = new ChildWorker<LoadGeneratorApi>(join(benchDir, 'load-generator.ts'), 'load-generator')
-    cleanup.add('load generator', () => load.stop())
-    await load.call('init', { url: stack.url, tokens: stack.tokens, followers: roles.followers.map((user) => user.id), sockets: settings.httpSockets, requestTimeoutMs: settings.requestTimeoutMs }, 60_000)
-    const context: BenchContext = { settings, stack, roles, fleet, load, progress }
+    const http = new ChildWorker<HttpLoadApi>(join(benchDir, 'http-load.ts'), 'http-load')
+    cleanup.add('HTTP load', () => http.stop())
+    await http.call('init', { url: stack.url, tokens: stack.tokens, followers: roles.followers.map((user) => user.id), followees: roles.recipients.map((user) => user.id) }, 60_000)
+    const context: BenchContext = { settings, stack, roles, fleet, http, progress }
 
     const run: Record<PhaseName, () => Promise<void>> = {
       connections: async () => { phases.connections = await connectionsPhase(context) },
-      latency: async () => { phases.latency = await latencyPhase(context) },
+      sequential: async () => { phases.sequential = await sequentialPhase(context) },
       ingest: async () => { phases.ingest = await ingestPhase(context) },
-      delivery: async () => { phases.delivery = await deliveryPhase(context) },
+      produce: async () => { phases.produce = await producePhase(context) },
       'catch-up': async () => { phases.catchUp = await catchUpPhase(context) }
     }
     for (const phase of settings.phases) {
@@ -95,7 +95,7 @@ async function main (): Promise<number> {
 
     if (stopping) return await exitByHandler()
     if (settings.profile && stack.gateway !== undefined) {
-      await load.stop()
+      await http.stop()
       await fleet.stop()
       await stack.gateway.stop()
       profile = await summarizeProfile(profileDir)
@@ -103,7 +103,7 @@ async function main (): Promise<number> {
 
     const finishedAt = new Date()
     const results: BenchResults = {
-      schema: 1,
+      schema: 2,
       startedAt: startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),
       durationSeconds: Math.round((finishedAt.getTime() - startedAt.getTime()) / 1000),

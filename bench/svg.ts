@@ -1,5 +1,10 @@
-import type { Step } from './phases/drive.js'
 import type { LatencySummary } from './stats.js'
+
+/** One column of the plot: a rate and the latency percentiles measured at it. */
+export interface LatencyPoint { rate: number, label: string, latency: LatencySummary }
+
+/** A dashed horizontal line: a target or a bound. */
+export interface Guide { ms: number, text: string }
 
 const WIDTH = 760
 const HEIGHT = 440
@@ -13,16 +18,15 @@ const SERIES: Array<{ key: keyof LatencySummary, label: string, color: string }>
 ]
 
 /**
- * Follow → frame latency percentiles per offered rate, on a log scale: one column per rate
- * (the latency phase's, then the ingest steps'), hand-written SVG with no dependency.
+ * Latency percentiles per rate, on a log scale, one column per rate: hand-written SVG with no
+ * dependency.
  */
-export function latencySvg (steps: readonly Step[], title: string): string {
-  const points = steps.filter((step) => step.frame !== undefined)
+export function latencySvg (points: readonly LatencyPoint[], title: string, axes: { x: string, y: string }, guides: readonly Guide[]): string {
   const plotW = WIDTH - MARGIN.left - MARGIN.right
   const plotH = HEIGHT - MARGIN.top - MARGIN.bottom
-  const values = points.flatMap((step) => SERIES.map(({ key }) => Math.max(step.frame![key], 0.01)))
+  const values = points.flatMap((point) => SERIES.map(({ key }) => Math.max(point.latency[key], 0.01)))
   const low = Math.floor(Math.log10(Math.min(0.1, ...values)))
-  const high = Math.ceil(Math.log10(Math.max(100, ...values)))
+  const high = Math.ceil(Math.log10(Math.max(...guides.map((guide) => guide.ms), ...values)))
   const y = (ms: number): number => MARGIN.top + plotH - (Math.log10(Math.max(ms, 10 ** low)) - low) / (high - low) * plotH
   const x = (i: number): number => MARGIN.left + (points.length <= 1 ? plotW / 2 : i / (points.length - 1) * plotW)
   const parts: string[] = []
@@ -40,28 +44,25 @@ export function latencySvg (steps: readonly Step[], title: string): string {
       if (major || high - low <= 3) parts.push(`<text x="${MARGIN.left - 6}" y="${at}" dy="4" text-anchor="end" fill="#444">${label(ms)}</text>`)
     }
   }
-  parts.push(`<text transform="translate(16 ${MARGIN.top + plotH / 2}) rotate(-90)" text-anchor="middle" fill="#222">follow → frame (ms, log scale)</text>`)
+  parts.push(`<text transform="translate(16 ${MARGIN.top + plotH / 2}) rotate(-90)" text-anchor="middle" fill="#222">${escape(axes.y)}</text>`)
 
-  points.forEach((step, i) => {
-    parts.push(`<text x="${x(i).toFixed(1)}" y="${MARGIN.top + plotH + 18}" text-anchor="middle" fill="#444">${step.rate.toLocaleString('en-US')}</text>`)
+  points.forEach((point, i) => {
+    parts.push(`<text x="${x(i).toFixed(1)}" y="${MARGIN.top + plotH + 18}" text-anchor="middle" fill="#444">${point.rate.toLocaleString('en-US')}</text>`)
   })
-  parts.push(`<text x="${MARGIN.left + plotW / 2}" y="${HEIGHT - 18}" text-anchor="middle" fill="#222">offered follows/s (open-loop)</text>`)
+  parts.push(`<text x="${MARGIN.left + plotW / 2}" y="${HEIGHT - 18}" text-anchor="middle" fill="#222">${escape(axes.x)}</text>`)
 
-  // The targets: at 1,000/s p50 ≤ 3 ms and p99 ≤ 15 ms; the ingest bound p99 < 100 ms.
   const guide = (ms: number, text: string): void => {
     const at = y(ms).toFixed(1)
     parts.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left + plotW}" y1="${at}" y2="${at}" stroke="#999" stroke-dasharray="4 4"/>`)
     parts.push(`<text x="${MARGIN.left + plotW + 6}" y="${at}" dy="4" fill="#777" font-size="11">${escape(text)}</text>`)
   }
-  guide(3, 'target p50 3 ms')
-  guide(15, 'target p99 15 ms')
-  guide(100, 'ingest bound 100 ms')
+  for (const { ms, text } of guides) guide(ms, text)
 
   for (const { key, color } of SERIES) {
-    const path = points.map((step, i) => `${i === 0 ? 'M' : 'L'}${x(i).toFixed(1)},${y(step.frame![key]).toFixed(1)}`).join(' ')
+    const path = points.map((point, i) => `${i === 0 ? 'M' : 'L'}${x(i).toFixed(1)},${y(point.latency[key]).toFixed(1)}`).join(' ')
     if (points.length > 1) parts.push(`<path d="${path}" fill="none" stroke="${color}" stroke-width="2"/>`)
-    points.forEach((step, i) => {
-      parts.push(`<circle cx="${x(i).toFixed(1)}" cy="${y(step.frame![key]).toFixed(1)}" r="3" fill="${color}"><title>${escape(step.label)}: ${key} ${step.frame![key]} ms</title></circle>`)
+    points.forEach((point, i) => {
+      parts.push(`<circle cx="${x(i).toFixed(1)}" cy="${y(point.latency[key]).toFixed(1)}" r="3" fill="${color}"><title>${escape(point.label)}: ${key} ${point.latency[key]} ms</title></circle>`)
     })
   }
   SERIES.forEach(({ label: name, color }, i) => {

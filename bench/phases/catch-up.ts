@@ -46,12 +46,11 @@ export async function catchUpPhase (context: BenchContext): Promise<CatchUpResul
 
       // The cursor a client would hold: the last notification it saw before going offline.
       const seen = followNotification(actor, user)
-      await producer.produce([seen], 1, 1)
+      await producer.produce([seen], 1)
       const cursor = await history.waitForNewest(seen.id)
       const backlog = Array.from({ length: missed }, () => followNotification(actor, user))
       progress.status(`catch-up ${user.id}: producing ${missed} notifications while offline`)
-      // One batch at a time: batches in flight together may land in the partition out of order.
-      await producer.produce(backlog, 500, 1)
+      await producer.produce(backlog, 500)
       await history.waitForNewest(backlog.at(-1)!.id)
       progress.status(`catch-up ${user.id}: connecting with since=${cursor}`)
       const run = await replay(stack.url, token!, cursor, user, backlog)

@@ -1,10 +1,12 @@
 import { sleep } from '../clock.js'
-import type { BenchContext } from '../context.js'
+import { loadAverage, type BenchContext } from '../context.js'
 import { rssBytes } from '../proc.js'
 import { round } from '../stats.js'
 
 export interface ConnectionLevel {
   target: number
+  /** Load average (1, 5, 15 min) just before this level's sockets were opened. */
+  loadAverageBefore: number[]
   /** Open sockets the gateway reported at the measurement (GET /metrics), when it could be read. */
   gatewayReported: number | undefined
   connected: number
@@ -52,6 +54,7 @@ export async function connectionsPhase (context: BenchContext): Promise<Connecti
     const users = connectable.slice(0, target)
     if (users.length < target) progress.log(`connections: only ${users.length} users can connect, not ${target}`)
     progress.status(`connections: opening sockets up to ${users.length}…`)
+    const loadAverageBefore = loadAverage()
     const opened = await fleet.connect(users, CONNECT_TIMEOUT_MS)
     const connected = fleet.connected.length
     progress.status(`connections: ${connected} open, waiting one heartbeat period (${settings.heartbeatMs} ms)`)
@@ -60,6 +63,7 @@ export async function connectionsPhase (context: BenchContext): Promise<Connecti
     if (rss === undefined) throw new Error(`the gateway (pid ${pid}) is gone`)
     const level: ConnectionLevel = {
       target,
+      loadAverageBefore,
       gatewayReported: await openConnections(stack.url),
       connected,
       failed: opened.failed,

@@ -1,55 +1,126 @@
-import type { BenchContext } from '../context.js'
-import { driveFollows, type Step } from './drive.js'
+import { formatCpu, loadAverage, meter, type BenchContext } from '../context.js'
+import { scrapeLoopDelay, type LoopDelay } from '../gateway-metrics.js'
+import type { ClosedLoopResult } from '../http-load.js'
+import { round, summarize, type LatencySummary } from '../stats.js'
+import { drain, matchFrames, settle } from './frames.js'
 
-export interface IngestStep extends Step {
-  /** Every follow accepted, at ≥ 95% of the offered rate, with POST → 202 p99 under the bound. */
-  sustained: boolean
-  /** …and the frames kept up too: all arrived, follow → frame p99 under the bound. */
-  endToEnd: boolean
-  /** Why the step does not count, if it does not. */
-  verdict: string
+/** One closed-loop run of autocannon at a number of connections, and what came of it. */
+export interface IngestLevel {
+  label: string
+  connections: number
+  durationS: number
+  /** Load average (1, 5, 15 min) just before the level started. */
+  loadAverageBefore: number[]
+  requests: number
+  accepted: number
+  /** 202s per second of the run. */
+  acceptedPerSecond: number
+  statuses: Record<string, number>
+  errors: number
+  timeouts: number
+  errorSample: string[]
+  /** POST written → 202 read (ms), as autocannon timed it, at microsecond resolution. */
+  ack: LatencySummary | undefined
+  /** POST written → notification frame at the followee's socket (ms). */
+  frame: LatencySummary | undefined
+  /** 202s whose frame never came (within the drain time). */
+  missing: number
+  duplicates: number
+  seqGaps: number
+  seqRepeats: number
+  /**
+   * Frames of follows whose 202 this run never read: requests in flight when autocannon stopped
+   * (at most one per connection) are accepted by the gateway but cut off here.
+   */
+  unexpected: number
+  closes: Record<string, number>
+  /** autocannon's own figures, for comparison: requests/s over one-second samples, latency in whole ms. */
+  autocannon: ClosedLoopResult['autocannon']
+  /** Percent of one core per process while autocannon ran. */
+  cpu: Record<string, number>
+  loopDelay: LoopDelay | undefined
 }
 
 export interface IngestResult {
-  p99BoundMs: number
-  /** The highest accepted rate of a sustained step (follows/s). */
-  maxSustained: number | undefined
-  /** The highest accepted rate whose frames also kept up (follows/s). */
-  maxEndToEnd: number | undefined
-  /** Load generator behind schedule by more than this at p99 means it, not the gateway, was the limit. */
-  generatorLimited: boolean
-  steps: IngestStep[]
+  /** How delivery was checked: each 202's notification id was looked for in the frames the followees' sockets received. */
+  deliveryCheck: string
+  recipients: number
+  warmUp: Pick<IngestLevel, 'connections' | 'durationS' | 'accepted' | 'missing'>
+  levels: IngestLevel[]
 }
 
-const SUSTAINED_SHARE = 0.95
-const GENERATOR_LAG_MS = 50
+const CALL_MARGIN_MS = 30_000
 
-/** Steps the offered rate up until the gateway no longer takes every follow within the bound. */
+/** POST /api/follows, closed loop, at each number of connections in turn, after a warm-up run. */
 export async function ingestPhase (context: BenchContext): Promise<IngestResult> {
-  const { rates, durationMs, p99BoundMs } = context.settings.ingest
-  const steps: IngestStep[] = []
-  let generatorLimited = false
-  for (const rate of rates) {
-    const step = await driveFollows(context, `ingest ${rate}/s`, rate, durationMs)
-    const problems: string[] = []
-    if (step.accepted < step.sent) problems.push(`${step.sent - step.accepted} follows not accepted`)
-    if (step.acceptedPerSecond < rate * SUSTAINED_SHARE) problems.push(`only ${step.acceptedPerSecond}/s accepted`)
-    if ((step.ack?.p99 ?? Infinity) >= p99BoundMs) problems.push(`POST → 202 p99 ${step.ack?.p99 ?? '?'} ms`)
-    const sustained = problems.length === 0
-    if (step.missing > 0) problems.push(`${step.missing} frames missing`)
-    if ((step.frame?.p99 ?? Infinity) >= p99BoundMs) problems.push(`follow → frame p99 ${step.frame?.p99 ?? '?'} ms`)
-    const lagging = (step.scheduleLag?.p99 ?? 0) > GENERATOR_LAG_MS
-    if (lagging) problems.push(`the load generator ran ${step.scheduleLag?.p99} ms behind schedule (p99)`)
-    steps.push({ ...step, sustained, endToEnd: problems.length === 0, verdict: problems.join('; ') || 'ok' })
-    context.progress.log(`ingest ${rate}/s: ${sustained ? 'sustained' : 'NOT sustained'}${problems.length > 0 ? ` (${problems.join('; ')})` : ''}`)
-    if (!sustained) {
-      generatorLimited = lagging
-      break
-    }
+  const { settings } = context
+  const { warmUp } = settings.ingest
+  const warm = await runLevel(context, 'ingest warm-up', warmUp.connections, warmUp.durationS)
+  const levels: IngestLevel[] = []
+  for (const connections of settings.ingest.connections) {
+    levels.push(await runLevel(context, `ingest ${connections} connections`, connections, settings.ingest.durationS))
   }
-  const best = (pick: (step: IngestStep) => boolean): number | undefined => {
-    const rates = steps.filter(pick).map((step) => step.acceptedPerSecond)
-    return rates.length === 0 ? undefined : Math.max(...rates)
+  return {
+    deliveryCheck: 'every 202\'s notification id looked for among the notification frames the followees\' sockets received',
+    recipients: context.roles.recipients.length,
+    warmUp: { connections: warm.connections, durationS: warm.durationS, accepted: warm.accepted, missing: warm.missing },
+    levels
   }
-  return { p99BoundMs, maxSustained: best((step) => step.sustained), maxEndToEnd: best((step) => step.endToEnd), generatorLimited, steps }
+}
+
+async function runLevel (context: BenchContext, label: string, connections: number, durationS: number): Promise<IngestLevel> {
+  const { http, progress, settings } = context
+  await settle(context)
+  const loadAverageBefore = loadAverage()
+  await scrapeLoopDelay(context.stack.url)
+  progress.status(`${label}: autocannon for ${durationS} s`)
+  const cpu = meter(context)
+  const result = await http.call('closedLoop', { label, connections, durationS }, durationS * 1000 + CALL_MARGIN_MS)
+  const busy = cpu.read()
+  const loopDelay = await scrapeLoopDelay(context.stack.url)
+  const accepted = result.acceptedSentAt.length
+  await drain(context, label, accepted, settings.drainMs)
+  const frames = await matchFrames(context, result.ids, result.acceptedSentAt)
+  const level: IngestLevel = {
+    label,
+    connections,
+    durationS: result.durationS,
+    loadAverageBefore,
+    requests: Object.values(result.statuses).reduce((total, count) => total + count, 0),
+    accepted,
+    acceptedPerSecond: round(accepted / result.durationS, 0),
+    statuses: result.statuses,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    errorSample: result.errorSample,
+    ack: summarize(result.acceptedAckMs),
+    frame: summarize(frames.latencies),
+    missing: frames.missing,
+    duplicates: frames.duplicates,
+    seqGaps: frames.seqGaps,
+    seqRepeats: frames.seqRepeats,
+    unexpected: frames.unexpected,
+    closes: frames.closes,
+    autocannon: result.autocannon,
+    cpu: busy,
+    loopDelay
+  }
+  progress.log(describeLevel(level))
+  return level
+}
+
+function describeLevel (level: IngestLevel): string {
+  const notAccepted = level.requests - level.accepted
+  const problems = [
+    notAccepted > 0 ? `${notAccepted} not accepted ${JSON.stringify(level.statuses)}` : '',
+    level.errors > 0 ? `${level.errors} errors (${level.timeouts} timeouts)` : '',
+    level.missing > 0 ? `${level.missing} frames missing` : '',
+    level.duplicates + level.seqRepeats > 0 ? `${level.duplicates} duplicate ids, ${level.seqRepeats} repeated seqs` : '',
+    level.seqGaps > 0 ? `${level.seqGaps} seq gaps` : '',
+    Object.keys(level.closes).length > 0 ? `sockets closed ${JSON.stringify(level.closes)}` : ''
+  ].filter(Boolean).join(', ')
+  const ack = level.ack === undefined ? 'no 202s' : `202 p50 ${level.ack.p50} p99 ${level.ack.p99} max ${level.ack.max} ms`
+  const frame = level.frame === undefined ? 'no frames' : `frame p50 ${level.frame.p50} p99 ${level.frame.p99} ms`
+  return `${level.label}: ${level.acceptedPerSecond}/s accepted (${level.accepted} in ${level.durationS} s); ${ack}; ${frame}` +
+    `${problems === '' ? '' : `; ${problems}`}; cpu ${formatCpu(level.cpu)}; load average before ${level.loadAverageBefore.join(' ')}`
 }
