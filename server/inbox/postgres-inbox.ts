@@ -169,8 +169,9 @@ async function prepareSchema (client: PoolClient): Promise<{ epoch: string, newE
     await client.query(SCHEMA)
     await client.query("INSERT INTO meta (key, value) VALUES ('schema_version', $1)", [String(SCHEMA_VERSION)])
   } else {
-    const version = Number(await readMeta(client, 'schema_version'))
-    if (version !== SCHEMA_VERSION) {
+    const version = await readMeta(client, 'schema_version')
+    if (version === undefined) throw new Error('The database has a table `meta` that is not the inbox\'s: give the inbox a database of its own')
+    if (Number(version) !== SCHEMA_VERSION) {
       throw new Error(`The inbox database has schema version ${version}, this gateway knows only version ${SCHEMA_VERSION}: run a gateway of the same version as the others`)
     }
   }
@@ -356,7 +357,7 @@ async function inTransaction<T> (pool: Pool, work: (client: PoolClient) => Promi
       return result
     } catch (error) {
       await client.query('ROLLBACK').catch(() => { broken = true })
-      if (attempt >= MAX_ATTEMPTS || !(error instanceof DatabaseError) || (error.code !== '40P01' && error.code !== '40001')) throw error
+      if (attempt >= MAX_ATTEMPTS || !(error instanceof DatabaseError) || error.code !== '40P01') throw error
     } finally {
       client.release(broken)
     }

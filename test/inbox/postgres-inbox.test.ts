@@ -170,6 +170,12 @@ function postgresOnly (postgres: TestPostgres): void {
     await t.rejects(PostgresInbox.open(url, KEEP_ALL), /schema version 99, this gateway knows only version 1/)
   })
 
+  t.test('a database whose meta table is another application\'s is refused', async (t) => {
+    const url = await postgres.createDatabase()
+    await sql(t, url).query('CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL)')
+    await t.rejects(PostgresInbox.open(url, KEEP_ALL), /give the inbox a database of its own/)
+  })
+
   t.test('open fails when PostgreSQL cannot be reached', async (t) => {
     await t.rejects(PostgresInbox.open('postgres://postgres@127.0.0.1:1/none', KEEP_ALL), { code: 'ECONNREFUSED' })
   })
