@@ -7,8 +7,8 @@ export interface IdempotencyOptions {
   /** All keys together, in estimated bytes (default 64 MiB); past it, the least recently used go. */
   maxBytes?: number
   /**
-   * One user's keys, in estimated bytes (default 256 KiB, a few hundred keys); past it, that
-   * user's own oldest key goes, so nobody can push everyone else's keys out.
+   * One user's keys, in estimated bytes (default 1 MiB, about 2,400 keys); past it, that user's own
+   * oldest settled key goes, so nobody can push everyone else's keys out.
    */
   maxBytesPerUser?: number
   /** A ceiling on the number of keys whatever their size (default 200,000). */
@@ -21,7 +21,8 @@ interface Entry {
   fingerprint: string
   notification: Notification
   publishing: Promise<void>
-  failed: boolean
+  /** A key still publishing is never evicted: a retry with it must not produce a second notification. */
+  state: 'publishing' | 'accepted' | 'failed'
   /** Whose share the entry counts against. */
   owner: string
   bytes: number
@@ -37,9 +38,11 @@ export type Replay =
   /** `new`: first request; `retry`: published again after a failure; `replay`: the first answer again. */
   | { kind: 'new' | 'retry' | 'replay', notification: Notification, publishing: Promise<void> }
   | { kind: 'conflict' }
+  /** The owner's share is full of keys still publishing: nothing was published; retry shortly. */
+  | { kind: 'full' }
 
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024
-const DEFAULT_MAX_BYTES_PER_USER = 256 * 1024
+const DEFAULT_MAX_BYTES_PER_USER = 1024 * 1024
 const DEFAULT_MAX_ENTRIES = 200_000
 /** The entry object, its promise, the cache's and the share's bookkeeping, beyond the strings. */
 const ENTRY_OVERHEAD_BYTES = 400
@@ -80,13 +83,13 @@ export class IdempotencyCache {
     const entry = this.#entries.get(id)
     if (entry === undefined) {
       const notification = create()
-      const fresh: Entry = { fingerprint, notification, publishing: Promise.resolve(), failed: false, owner, bytes: entryBytes(id, fingerprint, notification) }
+      const fresh: Entry = { fingerprint, notification, publishing: Promise.resolve(), state: 'publishing', owner, bytes: entryBytes(id, fingerprint, notification) }
+      if (!this.#remember(id, fresh)) return { kind: 'full' }
       this.#publish(fresh, publish)
-      this.#remember(id, fresh)
       return { kind: 'new', notification, publishing: fresh.publishing }
     }
     if (entry.fingerprint !== fingerprint) return { kind: 'conflict' }
-    if (!entry.failed) return { kind: 'replay', notification: entry.notification, publishing: entry.publishing }
+    if (entry.state !== 'failed') return { kind: 'replay', notification: entry.notification, publishing: entry.publishing }
     this.#publish(entry, publish)
     return { kind: 'retry', notification: entry.notification, publishing: entry.publishing }
   }
@@ -107,20 +110,25 @@ export class IdempotencyCache {
   }
 
   #publish (entry: Entry, publish: (notification: Notification) => Promise<void>): void {
-    entry.failed = false
+    entry.state = 'publishing'
     entry.publishing = publish(entry.notification)
-    entry.publishing.catch(() => { entry.failed = true })
+    entry.publishing.then(() => { entry.state = 'accepted' }, () => { entry.state = 'failed' })
   }
 
-  #remember (id: string, entry: Entry): void {
-    // Cannot happen with a key of at most 255 characters; such an entry is simply not remembered.
-    if (entry.bytes > this.#maxBytesPerUser) return
+  /**
+   * Makes room in the owner's share, oldest accepted keys first, then oldest failed ones (whose
+   * retry would be a new notification), never a key still publishing; false when there is none.
+   */
+  #remember (id: string, entry: Entry): boolean {
     const share = this.#shares.get(entry.owner)
     if (share !== undefined) {
-      for (const oldest of share.ids) {
-        if (share.bytes + entry.bytes <= this.#maxBytesPerUser) break
-        this.#entries.delete(oldest)
+      for (const evictable of ['accepted', 'failed'] as const) {
+        for (const oldest of share.ids) {
+          if (share.bytes + entry.bytes <= this.#maxBytesPerUser) break
+          if (this.#entries.peek(oldest, { allowStale: true })?.state === evictable) this.#entries.delete(oldest)
+        }
       }
+      if (share.bytes + entry.bytes > this.#maxBytesPerUser) return false
     }
     let current = this.#shares.get(entry.owner)
     if (current === undefined) {
@@ -130,6 +138,7 @@ export class IdempotencyCache {
     current.ids.add(id)
     current.bytes += entry.bytes
     this.#entries.set(id, entry, { size: entry.bytes })
+    return true
   }
 
   /** Called by the cache for every entry that leaves it: evicted, expired or deleted. */

@@ -24,7 +24,18 @@ function follow (idempotency: IdempotencyCache, userId: string, key: string, pub
 }
 
 function idOf (replay: Replay): string | undefined {
-  return replay.kind === 'conflict' ? undefined : replay.notification.id
+  return replay.kind === 'conflict' || replay.kind === 'full' ? undefined : replay.notification.id
+}
+
+function publishingOf (replay: Replay): Promise<void> | undefined {
+  return replay.kind === 'conflict' || replay.kind === 'full' ? undefined : replay.publishing
+}
+
+/** `follow`, then waits for its publish to settle (a settled key is one the cache may evict). */
+async function settled (...args: Parameters<typeof follow>): Promise<Replay> {
+  const replay = follow(...args)
+  if (replay.kind !== 'conflict' && replay.kind !== 'full') await replay.publishing.catch(() => {})
+  return replay
 }
 
 t.test('a first request is new; the same key again replays the same notification without publishing', async (t) => {
@@ -33,7 +44,7 @@ t.test('a first request is new; the same key again replays the same notification
   const publish = async (): Promise<void> => { published++ }
   const first = follow(idempotency, '1', 'k1', publish)
   t.equal(first.kind, 'new')
-  await (first.kind === 'conflict' ? undefined : first.publishing)
+  await (publishingOf(first))
   const again = follow(idempotency, '1', 'k1', publish)
   t.equal(again.kind, 'replay')
   t.equal(idOf(again), idOf(first), 'the same notification')
@@ -60,7 +71,7 @@ t.test('while the first attempt is in flight, the same key waits for it', async 
   const first = follow(idempotency, '1', 'k1', () => new Promise<void>((resolve) => { accept = resolve }))
   const second = follow(idempotency, '1', 'k1')
   t.equal(second.kind, 'replay')
-  t.equal(second.kind === 'conflict' ? undefined : second.publishing, first.kind === 'conflict' ? undefined : first.publishing, 'the same publish')
+  t.equal(publishingOf(second), publishingOf(first), 'the same publish')
   accept()
 })
 
@@ -68,10 +79,10 @@ t.test('after a failed publish, the same key publishes the same notification aga
   const idempotency = cache()
   const published: string[] = []
   const first = follow(idempotency, '1', 'k1', async () => { throw new Error('Kafka is down') })
-  await t.rejects(first.kind === 'conflict' ? Promise.resolve() : first.publishing)
+  await t.rejects(publishingOf(first) ?? Promise.resolve())
   const retry = follow(idempotency, '1', 'k1', async (notification) => { published.push(notification.id) })
   t.equal(retry.kind, 'retry')
-  await (retry.kind === 'conflict' ? undefined : retry.publishing)
+  await (publishingOf(retry))
   t.same(published, [idOf(first)], 'the same id, published again')
   t.equal(follow(idempotency, '1', 'k1').kind, 'replay', 'and replayed once it went through')
 })
@@ -92,8 +103,8 @@ t.test('a key expires after the TTL', async (t) => {
 // service token, exempt from rate limits) sending new keys pushed every other user's keys out.
 t.test('one user filling the cache cannot evict another user\'s key', async (t) => {
   const idempotency = cache({ maxBytes: 64 * 1024, maxBytesPerUser: 4 * 1024, maxEntries: 100 })
-  const emmas = follow(idempotency, '1', 'emma-key')
-  for (let i = 0; i < 1000; i++) follow(idempotency, '2', `flood-${i}`)
+  const emmas = await settled(idempotency, '1', 'emma-key')
+  for (let i = 0; i < 1000; i++) await settled(idempotency, '2', `flood-${i}`)
   const again = follow(idempotency, '1', 'emma-key')
   t.equal(again.kind, 'replay', 'the other user\'s key is still there')
   t.equal(idOf(again), idOf(emmas))
@@ -103,10 +114,11 @@ t.test('one user filling the cache cannot evict another user\'s key', async (t) 
 t.test('a user past their share loses their own oldest keys first', async (t) => {
   const idempotency = cache({ maxBytes: 64 * 1024, maxBytesPerUser: 4 * 1024 })
   const keys = Array.from({ length: 20 }, (_, i) => `k${i}`)
-  const ids = keys.map((key) => idOf(follow(idempotency, '2', key)))
+  const ids: Array<string | undefined> = []
+  for (const key of keys) ids.push(idOf(await settled(idempotency, '2', key)))
   // Newest first: a lookup of a forgotten key stores it again, which may push out older ones.
-  const kept = keys.map((key, i) => ({ key, id: ids[i] })).reverse()
-    .map(({ key, id }) => idOf(follow(idempotency, '2', key)) === id)
+  const kept: boolean[] = []
+  for (let i = keys.length - 1; i >= 0; i--) kept.push(idOf(await settled(idempotency, '2', keys[i]!)) === ids[i])
   const count = kept.indexOf(false)
   t.ok(count > 0, `the newest keys are kept (${count})`)
   t.same(kept.slice(count), kept.slice(count).map(() => false), 'every older one is gone')
@@ -115,8 +127,8 @@ t.test('a user past their share loses their own oldest keys first', async (t) =>
 
 t.test('a service acting for many followers is bounded by its own share', async (t) => {
   const idempotency = cache({ maxBytes: 64 * 1024, maxBytesPerUser: 4 * 1024 })
-  const emmas = follow(idempotency, '1', 'emma-key')
-  for (let i = 0; i < 1000; i++) follow(idempotency, `follower-${i}`, 'key', async () => {}, '3', 'backend')
+  const emmas = await settled(idempotency, '1', 'emma-key')
+  for (let i = 0; i < 1000; i++) await settled(idempotency, `follower-${i}`, 'key', async () => {}, '3', 'backend')
   t.ok(idempotency.bytesOf('backend') <= 4 * 1024)
   t.equal(idempotency.bytesOf('follower-1'), 0, 'the followers pay nothing')
   t.equal(idOf(follow(idempotency, '1', 'emma-key')), idOf(emmas))
@@ -128,7 +140,7 @@ t.test('the byte bound holds, and every key is counted', async (t) => {
   let maxSeen = 0
   let maxShare = 0
   for (let i = 0; i < 2000; i++) {
-    follow(idempotency, `user-${i % 50}`, `key-${i}-${'x'.repeat(i % 200)}`)
+    await settled(idempotency, `user-${i % 50}`, `key-${i}-${'x'.repeat(i % 200)}`)
     maxSeen = Math.max(maxSeen, idempotency.bytes)
     maxShare = Math.max(maxShare, idempotency.bytesOf(`user-${i % 50}`))
   }
@@ -137,4 +149,35 @@ t.test('the byte bound holds, and every key is counted', async (t) => {
   t.ok(idempotency.size > 0)
   const notification = followNotification(users['1']!, users['3']!)
   t.ok(idempotency.bytes / idempotency.size > JSON.stringify(notification).length, 'an entry costs at least its notification')
+})
+
+t.test('a key still publishing is never evicted: past the share, a new key is refused as full and nothing is published', async (t) => {
+  const idempotency = cache({ maxBytes: 64 * 1024, maxBytesPerUser: 4 * 1024 })
+  const pending: Array<() => void> = []
+  const hang = (): Promise<void> => new Promise<void>((resolve) => { pending.push(resolve) })
+  const first: Replay[] = []
+  for (let i = 0; ; i++) {
+    const replay = follow(idempotency, '2', `k${i}`, hang)
+    if (replay.kind === 'full') break
+    first.push(replay)
+    t.ok(i < 100, 'the share fills within 100 keys')
+  }
+  t.ok(first.length > 1)
+  t.equal(pending.length, first.length, 'the refused key published nothing')
+  for (const [i, replay] of first.entries()) {
+    t.equal(idOf(follow(idempotency, '2', `k${i}`, hang)), idOf(replay), `publishing key k${i} is still known`)
+  }
+  t.equal(follow(idempotency, '1', 'emma', hang).kind, 'new', 'other users are not affected')
+  for (const resolve of pending) resolve()
+  await Promise.all(first.map((replay) => replay.kind === 'new' ? replay.publishing : undefined))
+  t.equal(follow(idempotency, '2', 'after', hang).kind, 'new', 'once they settled, the oldest make room')
+})
+
+t.test('accepted keys make room before failed ones, whose retry would be a new notification', async (t) => {
+  const idempotency = cache({ maxBytes: 64 * 1024, maxBytesPerUser: 4 * 1024 })
+  const failed = await settled(idempotency, '2', 'failed', async () => { throw new Error('Kafka down') })
+  for (let i = 0; i < 40; i++) await settled(idempotency, '2', `ok-${i}`)
+  const retry = follow(idempotency, '2', 'failed')
+  t.equal(retry.kind, 'retry', 'the failed key outlived newer accepted ones')
+  t.equal(idOf(retry), idOf(failed), 'and its retry publishes the same notification')
 })

@@ -54,9 +54,13 @@ const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics
       metrics.follows.inc({ outcome: 'accepted' })
       return reply.code(202).send({ notification })
     }
-    const attempt = idempotency.run(follower.id, key, followee.id, () => followNotification(follower, followee), (notification) => bus.publish(notification))
+    // A service token's keys count against the service's own share, not each follower's.
+    const attempt = idempotency.run(follower.id, key, followee.id, () => followNotification(follower, followee), (notification) => bus.publish(notification), request.principal.user.id)
     if (attempt.kind === 'conflict') {
       throw new ApiError(422, ErrorCode.IDEMPOTENCY_CONFLICT, 'header idempotency-key was already used for a different follow')
+    }
+    if (attempt.kind === 'full') {
+      throw new ApiError(429, ErrorCode.RATE_LIMITED, 'header idempotency-key: too many of this caller\'s follows are still waiting for Kafka; retry in a moment', { retryAfter: 1 })
     }
     await attempt.publishing
     if (attempt.kind === 'replay') void reply.header('idempotent-replayed', 'true')
