@@ -39,6 +39,8 @@ export async function createServices (
     maxPerUser: config.inbox.maxPerUser,
     maxAgeMs: config.inbox.maxAgeDays * DAY_MS
   })
+  if (inbox.newEpochReason === undefined) log.info({ epoch: inbox.epoch }, 'Inbox epoch continues: cursors issued before stay valid')
+  else log.info({ epoch: inbox.epoch, why: inbox.newEpochReason }, `Inbox epoch is new (${inbox.newEpochReason}): clients resuming with older cursors get reset`)
   const brokers = config.kafka.brokers
   if (given.bus === undefined && brokers === undefined) throw new Error('KAFKA_BROKERS is not set and no local broker was started')
   try {

@@ -56,6 +56,8 @@ export interface Inbox {
    * restore, a crash that may have cost the tail of the log), so cursors of before never match.
    */
   readonly epoch: string
+  /** Why this open began a new epoch (a new store, a restore…); undefined when it continues the last one. */
+  readonly newEpochReason: string | undefined
   /**
    * Stores a batch atomically: each record at most once, whatever the consumer's committed
    * offsets say (records at or below the stored position of their partition are skipped), and
