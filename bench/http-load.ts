@@ -67,8 +67,6 @@ export interface SequentialResult {
   errorSample: string[]
 }
 
-/** Distinct requests autocannon cycles through: followees × followers spread, each built once. */
-const DISTINCT_REQUESTS = 4000
 const REQUEST_TIMEOUT_S = 10
 const ERROR_SAMPLE = 5
 const READY_TIMEOUT_MS = 10_000
@@ -100,18 +98,24 @@ async function closedLoop (run: ClosedLoopRun): Promise<ClosedLoopResult> {
     }
   }
   // Each request names another follower and followee: no per-user limit or hot user shapes the
-  // figure. Fixed requests are serialized once by autocannon; a setupRequest would rebuild each.
-  const requests = Array.from({ length: Math.max(DISTINCT_REQUESTS, followees.length) }, (_, i) => {
+  // figure. Connection k cycles through its own share of the followees, set when autocannon
+  // creates it: fixed requests are serialized once (a setupRequest would rebuild every request),
+  // and autocannon deep-copies and builds its default request list for every connection.
+  const perConnection = Math.ceil(followees.length / run.connections)
+  const requestsOf = (k: number): autocannon.Request[] => Array.from({ length: perConnection }, (_, j) => {
+    const i = k + j * run.connections
+    const followee = followees[i % followees.length]!
     let follower = i % followers.length
-    if (followers[follower] === followees[i % followees.length]) follower = (follower + 1) % followers.length
+    if (followers[follower] === followee) follower = (follower + 1) % followers.length
     return {
-      method: 'POST' as const,
+      method: 'POST',
       path: '/api/follows',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${followerTokens[follower]!}` },
-      body: JSON.stringify({ followeeId: followees[i % followees.length] }),
+      body: JSON.stringify({ followeeId: followee }),
       onResponse
     }
   })
+  let created = 0
   let instance: autocannon.Instance | undefined
   const finished = new Promise<autocannon.Result>((resolve, reject) => {
     instance = autocannon({
@@ -121,7 +125,8 @@ async function closedLoop (run: ClosedLoopRun): Promise<ClosedLoopResult> {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       timeout: REQUEST_TIMEOUT_S,
-      requests
+      requests: requestsOf(0),
+      setupClient: (client) => { client.setRequests(requestsOf(created++ % run.connections)) }
     }, (error: unknown, result) => { if (error === null || error === undefined) resolve(result); else reject(error) })
   })
   // autocannon calls a request's onResponse and then emits 'response' in the same tick, with the
