@@ -19,7 +19,7 @@ export async function writeReport (results: BenchResults): Promise<string[]> {
     files.push(['latency.svg', latencySvg(points,
       `kafka-notify: produce → frame, ${fmt(results.phases.produce?.recipients ?? 0, 0)} users (${results.settings.quick ? 'quick run' : 'full run'}, ${results.startedAt.slice(0, 10)})`,
       { x: 'records produced to Kafka per second (open loop)', y: 'produce → frame (ms, log scale)' },
-      [...PRODUCE_TARGETS.map(({ rate, p99Ms }) => ({ ms: p99Ms, text: `p99 ≤ ${p99Ms} ms at ${rate / 1000}k/s` })), { ms: SUSTAINED_P99_MS, text: `sustained: p99 < ${SUSTAINED_P99_MS} ms` }])])
+      [...PRODUCE_TARGETS.map(({ rate, p99Ms }) => ({ ms: p99Ms, rate, text: `target p99 ≤ ${p99Ms}` })), { ms: SUSTAINED_P99_MS, text: `sustained: p99 < ${SUSTAINED_P99_MS} ms` }])])
   }
   const written: string[] = []
   for (const [name, text] of files) {

@@ -3,12 +3,15 @@ import type { LatencySummary } from './stats.js'
 /** One column of the plot: a rate and the latency percentiles measured at it. */
 export interface LatencyPoint { rate: number, label: string, latency: LatencySummary }
 
-/** A dashed horizontal line: a target or a bound. */
-export interface Guide { ms: number, text: string }
+/**
+ * A target or a bound: a dashed line across the plot, or, with `rate`, a short one at that
+ * rate's column (a target that holds at one rate only).
+ */
+export interface Guide { ms: number, text: string, rate?: number }
 
 const WIDTH = 760
 const HEIGHT = 440
-const MARGIN = { top: 56, right: 130, bottom: 64, left: 64 }
+const MARGIN = { top: 56, right: 150, bottom: 64, left: 64 }
 const SERIES: Array<{ key: keyof LatencySummary, label: string, color: string }> = [
   { key: 'p50', label: 'p50', color: '#1f77b4' },
   { key: 'p90', label: 'p90', color: '#2ca02c' },
@@ -51,12 +54,19 @@ export function latencySvg (points: readonly LatencyPoint[], title: string, axes
   })
   parts.push(`<text x="${MARGIN.left + plotW / 2}" y="${HEIGHT - 18}" text-anchor="middle" fill="#222">${escape(axes.x)}</text>`)
 
-  const guide = (ms: number, text: string): void => {
+  for (const { ms, text, rate } of guides) {
     const at = y(ms).toFixed(1)
-    parts.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left + plotW}" y1="${at}" y2="${at}" stroke="#999" stroke-dasharray="4 4"/>`)
-    parts.push(`<text x="${MARGIN.left + plotW + 6}" y="${at}" dy="4" fill="#777" font-size="11">${escape(text)}</text>`)
+    const column = rate === undefined ? -1 : points.findIndex((point) => point.rate === rate)
+    if (rate !== undefined && column < 0) continue
+    if (column < 0) {
+      parts.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left + plotW}" y1="${at}" y2="${at}" stroke="#999" stroke-dasharray="4 4"/>`)
+      parts.push(`<text x="${MARGIN.left + plotW + 6}" y="${at}" dy="4" fill="#777" font-size="11">${escape(text)}</text>`)
+      continue
+    }
+    const cx = x(column)
+    parts.push(`<line x1="${(cx - 18).toFixed(1)}" x2="${(cx + 18).toFixed(1)}" y1="${at}" y2="${at}" stroke="#555" stroke-width="2" stroke-dasharray="3 2"/>`)
+    parts.push(`<text x="${(cx + 22).toFixed(1)}" y="${at}" dy="4" fill="#555" font-size="11">${escape(text)}</text>`)
   }
-  for (const { ms, text } of guides) guide(ms, text)
 
   for (const { key, color } of SERIES) {
     const path = points.map((point, i) => `${i === 0 ? 'M' : 'L'}${x(i).toFixed(1)},${y(point.latency[key]).toFixed(1)}`).join(' ')
