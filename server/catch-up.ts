@@ -46,7 +46,7 @@ export async function replay (connection: Connection, inbox: Inbox, userId: stri
     const page = await inbox.after(userId, seq, CATCH_UP_PAGE)
     for (const stored of page) {
       if (stored.seq !== seq + 1) return { seq, hole: true }
-      const frame = notificationFrame(stored.notification, encodeCursor(inbox.epoch, stored.seq), stored.seq)
+      const frame = notificationFrame(JSON.stringify(stored.notification), encodeCursor(inbox.epoch, stored.seq), stored.seq)
       // A replay can be far larger than the send bound: past half of it, wait for the wire.
       const sent = connection.buffered > maxBufferedBytes / 2
         ? await connection.sendWritten(frame)

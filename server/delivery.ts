@@ -1,5 +1,5 @@
 import { encodeCursor } from './cursor.js'
-import { notificationFrame, unreadFrame } from './frames.js'
+import { notificationFrame } from './frames.js'
 import type { Hub } from './hub/hub.js'
 import type { Inbox } from './inbox/types.js'
 import type { BatchHandler } from './kafka/types.js'
@@ -11,22 +11,19 @@ export interface DeliveryObserver {
 
 /**
  * What the consumer does with each batch: persist it (each record once, each id once), then push
- * every new notification to the recipient's open tabs, then one `unread` frame per recipient. A
- * record consumed again (after a crash or rebalance) is not stored or pushed twice.
+ * every new notification to the recipient's open tabs, one frame each, with the unread count in
+ * it. A record consumed again (after a crash or rebalance) is not stored or pushed twice.
  */
 export function createDeliveryHandler (inbox: Inbox, hub: Hub, observer?: DeliveryObserver): BatchHandler {
   return async (batch) => {
-    const { appended, unread } = await inbox.append(batch)
+    const { appended } = await inbox.append(batch)
     if (appended.length === 0) return
     const timestamps = new Map(batch.map((consumed) => [consumed.notification.id, consumed.timestamp]))
     hub.batch(() => {
-      for (const { seq, notification } of appended) {
+      for (const { seq, notification, json, unread } of appended) {
         if (!hub.isOnline(notification.userId)) continue
-        const sockets = hub.send(notification.userId, { text: notificationFrame(notification, encodeCursor(inbox.epoch, seq), seq), seq })
+        const sockets = hub.send(notification.userId, { text: notificationFrame(json, encodeCursor(inbox.epoch, seq), seq, unread), seq })
         observer?.delivered(timestamps.get(notification.id) ?? Date.now(), sockets)
-      }
-      for (const [userId, count] of unread) {
-        if (hub.isOnline(userId)) hub.send(userId, { text: unreadFrame(count) })
       }
     })
   }

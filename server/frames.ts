@@ -1,5 +1,4 @@
 import type { User } from './directory.js'
-import type { Notification } from './notification.js'
 
 /**
  * The WebSocket frames the gateway sends (server → client only), serialized once and shared by
@@ -12,8 +11,14 @@ export function readyFrame (user: User, unread: number, cursor: string, seq: num
   return JSON.stringify({ type: 'ready', user: { id: user.id, name: user.name }, unread, cursor, seq })
 }
 
-export function notificationFrame (notification: Notification, cursor: string, seq: number): string {
-  return JSON.stringify({ type: 'notification', notification, cursor, seq })
+/**
+ * `notificationJson` is the notification's JSON as stored (the Kafka record's value, validated
+ * on the way in): it is spliced in as is, not parsed and written again. Live frames carry the
+ * recipient's `unread` count after this notification; replayed ones do not (`ready` had it).
+ */
+export function notificationFrame (notificationJson: string, cursor: string, seq: number, unread?: number): string {
+  const tail = unread === undefined ? '' : `,"unread":${unread}`
+  return `{"type":"notification","notification":${notificationJson},"cursor":${JSON.stringify(cursor)},"seq":${seq}${tail}}`
 }
 
 /** `reset: true` tells the client its cursor could not be caught up from: reload history. */

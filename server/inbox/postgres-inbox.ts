@@ -189,29 +189,29 @@ async function readMeta (client: PoolClient, key: string): Promise<string | unde
 
 async function appendBatch (client: PoolClient, records: ConsumedRecord[]): Promise<AppendResult> {
   const positions = await lockPositions(client, records)
-  const fresh: Notification[] = []
+  const fresh: Array<{ notification: Notification, json: string }> = []
   const seen = new Set<string>()
-  for (const { notification, topic, partition, offset } of records) {
+  for (const { notification, json = JSON.stringify(notification), topic, partition, offset } of records) {
     const position = positions.get(partitionKey(topic, partition))!
     const at = BigInt(offset)
     if (at < position.next) continue // applied before: its row may be gone, but it must not come back
     position.next = at + 1n
     if (seen.has(notification.id)) continue // the same follow twice in one batch
     seen.add(notification.id)
-    fresh.push(notification)
+    fresh.push({ notification, json })
   }
 
   const appended: AppendedNotification[] = []
   const unread = new Map<string, number>()
   if (fresh.length > 0) {
-    const feeds = await lockFeeds(client, [...new Set(fresh.map(({ userId }) => userId))])
-    const { rows: known } = await client.query<{ id: string }>('SELECT id FROM notifications WHERE id = ANY($1::text[])', [fresh.map(({ id }) => id)])
+    const feeds = await lockFeeds(client, [...new Set(fresh.map(({ notification }) => notification.userId))])
+    const { rows: known } = await client.query<{ id: string }>('SELECT id FROM notifications WHERE id = ANY($1::text[])', [fresh.map(({ notification }) => notification.id)])
     const stored = new Set(known.map(({ id }) => id))
-    for (const notification of fresh) {
+    for (const { notification, json } of fresh) {
       if (stored.has(notification.id)) continue // stored already (the same follow produced twice)
       const seq = feeds.get(notification.userId)! + 1
       feeds.set(notification.userId, seq)
-      appended.push({ seq, notification })
+      appended.push({ seq, notification, json, unread: 0 })
     }
     if (appended.length > 0) {
       await client.query(`
@@ -220,7 +220,7 @@ async function appendBatch (client: PoolClient, records: ConsumedRecord[]): Prom
         appended.map(({ notification }) => notification.userId),
         appended.map(({ seq }) => seq),
         appended.map(({ notification }) => notification.id),
-        appended.map(({ notification }) => JSON.stringify(notification)),
+        appended.map(({ json }) => json),
         appended.map(({ notification }) => notification.createdAt)
       ])
       const added = new Map<string, number>()
@@ -232,6 +232,13 @@ async function appendBatch (client: PoolClient, records: ConsumedRecord[]): Prom
         RETURNING f.user_id, f.unread`, [[...added.keys()], [...added.keys()].map((userId) => feeds.get(userId)!), [...added.values()]])
       const after = new Map(rows.map(({ user_id: userId, unread }) => [userId, unread]))
       for (const { notification } of appended) unread.set(notification.userId, after.get(notification.userId)!)
+      // Each row's own count: the batch's last row of a user has the count after the batch.
+      const counting = new Map(unread)
+      for (let i = appended.length - 1; i >= 0; i--) {
+        const row = appended[i]!
+        row.unread = counting.get(row.notification.userId)!
+        counting.set(row.notification.userId, row.unread - 1)
+      }
     }
   }
 

@@ -194,7 +194,7 @@ export class SqliteInbox implements Inbox {
       const appended: AppendedNotification[] = []
       const feeds = new Map<string, Feed>()
       const positions = new Map<string, Position>()
-      for (const { notification, topic, partition, offset } of records) {
+      for (const { notification, json = JSON.stringify(notification), topic, partition, offset } of records) {
         const where = `${partition}\u0000${topic}`
         let position = positions.get(where)
         if (position === undefined) {
@@ -207,11 +207,11 @@ export class SqliteInbox implements Inbox {
         const feed = feeds.get(notification.userId) ?? this.#loadFeed(notification.userId)
         feeds.set(notification.userId, feed)
         const { changes } = this.#statements.insert.run(
-          notification.userId, feed.newestSeq + 1, notification.id, JSON.stringify(notification), Date.parse(notification.createdAt))
+          notification.userId, feed.newestSeq + 1, notification.id, json, Date.parse(notification.createdAt))
         if (changes === 0) continue // this id is stored already (the same follow produced twice)
         feed.newestSeq++
         feed.unread++
-        appended.push({ seq: feed.newestSeq, notification })
+        appended.push({ seq: feed.newestSeq, notification, json, unread: feed.unread })
       }
       const unread = new Map<string, number>()
       for (const { notification } of appended) unread.set(notification.userId, feeds.get(notification.userId)!.unread)

@@ -10,11 +10,17 @@ export interface StoredNotification {
 export interface AppendedNotification {
   seq: number
   notification: Notification
+  /** The notification's JSON, as stored. */
+  json: string
+  /** The recipient's unread count right after this notification was stored. */
+  unread: number
 }
 
 /** A notification read from Kafka, with the record position it came from. */
 export interface ConsumedRecord {
   notification: Notification
+  /** The notification's JSON as it came from Kafka (already validated); made from `notification` when absent. */
+  json?: string
   topic: string
   partition: number
   offset: string

@@ -5,6 +5,7 @@ import { systemClock, type Clock } from './clock.js'
 import { createKafkaClient } from './client.js'
 import { KafkaErrorCode, KafkaUnavailableError, RecordTooLargeError } from './errors.js'
 import { BATCH_OVERHEAD_BYTES, decodeRecord, encodedSize, encodeNotification, MAX_RECORD_BYTES, RECORD_HEADERS, type EncodedRecord } from './record.js'
+import { BatchPipeline } from './batch-pipeline.js'
 import { OffsetCommitter } from './offset-committer.js'
 import { SendBatcher } from './send-batcher.js'
 import { durabilityProblems, ensureTopics, type TopicSpec } from './topics.js'
@@ -38,6 +39,16 @@ export interface KafkaBusOptions {
 /** A record as it goes into a produce request. */
 interface OutgoingRecord extends EncodedRecord { timestamp: string }
 
+/** One partition's fetched batch, waiting in the pipeline, with the assignment it was fetched under. */
+interface FetchedBatch {
+  epoch: number
+  topic: string
+  partition: number
+  messages: KafkaMessage[]
+  lastOffset: string
+  lag: number
+}
+
 const MAX_IN_FLIGHT_SENDS = 4
 const MAX_BATCH_SIZE = 1000
 /** Publishes that may wait for a produce slot; a few full batches' worth, a few MB at most. */
@@ -45,6 +56,8 @@ const MAX_QUEUED_SENDS = 10_000
 /** The broker's default message.max.bytes, for when the topic's own limit cannot be read. */
 const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
 const HEALTH_PROBE_TIMEOUT_MS = 1500
+/** Fetched batches that may wait to be handled while kafkajs fetches the next ones. */
+const MAX_QUEUED_BATCHES = 8
 /** How often handled offsets are committed; a crash consumes at most this much again. */
 const COMMIT_INTERVAL_MS = 1000
 /** Restarts after a crash kafkajs gives up on: 1 s, 2 s, 4 s… up to 30 s, until a batch succeeds. */
@@ -103,9 +116,9 @@ class KafkaBus implements NotificationBus {
   readonly #clock: Clock
   readonly #batcher: SendBatcher<OutgoingRecord>
   readonly #committer: OffsetCommitter
+  readonly #pipeline: BatchPipeline<FetchedBatch>
   #handler: BatchHandler | undefined
   #consumer: Consumer | undefined
-  #batchInFlight: Promise<void> | undefined
   /** Counts group joins: a batch's offsets belong to the join it was fetched under. */
   #epoch = 0
   /** Why the consumer is not in the group now; undefined while it is. */
@@ -139,6 +152,13 @@ class KafkaBus implements NotificationBus {
       clock: this.#clock,
       commit: (offsets) => this.#commit(offsets)
     }, log)
+    this.#pipeline = new BatchPipeline<FetchedBatch>({
+      maxQueued: MAX_QUEUED_BATCHES,
+      handle: (batches) => this.#handleBatches(batches),
+      failed: (error) => {
+        if (this.#consumer !== undefined) this.#restartLater(this.#consumer, error, 'an error in the delivery path')
+      }
+    })
   }
 
   publish (notification: Notification): Promise<void> {
@@ -192,6 +212,7 @@ class KafkaBus implements NotificationBus {
       }
     })
     this.#consumer = consumer
+    this.#pipeline.restart()
     this.#watch(consumer)
     const { topic } = this.#options
     try {
@@ -202,18 +223,16 @@ class KafkaBus implements NotificationBus {
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
+        // The batch is only queued here: kafkajs fetches the next one while it is handled. Its
+        // offsets are committed once it is handled (the committer), not when it is resolved.
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-          if (!isRunning() || isStale() || batch.messages.length === 0) return
-          const epoch = this.#epoch
-          const handling = this.#handleBatch(batch.topic, batch.partition, batch.messages)
-          this.#batchInFlight = handling
-          await handling
-          const last = batch.lastOffset()
-          resolveOffset(last)
-          this.#committer.handled(epoch, batch.partition, last)
-          this.#restartAttempts = 0
+          if (!isRunning() || isStale() || batch.messages.length === 0 || consumer !== this.#consumer) return
+          const lastOffset = batch.lastOffset()
+          await this.#pipeline.push({
+            epoch: this.#epoch, topic: batch.topic, partition: batch.partition, messages: batch.messages, lastOffset, lag: Number(batch.offsetLag())
+          })
+          resolveOffset(lastOffset)
           await heartbeat()
-          this.#options.onLag?.(batch.partition, Number(batch.offsetLag()))
         }
       })
     } catch (error) {
@@ -257,21 +276,22 @@ class KafkaBus implements NotificationBus {
    * refused group): while POSTs still get 202, nothing would be delivered. Start a new one, later
    * each time, and say so in health() meanwhile.
    */
-  #restartLater (consumer: Consumer, error: Error): void {
+  #restartLater (consumer: Consumer, error: Error, cause = 'a non-retriable error'): void {
     if (consumer !== this.#consumer || this.#closing) return
     this.#committer.revoked()
+    this.#pipeline.stop()
     const delay = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** this.#restartAttempts)
     this.#restartAttempts++
-    this.#log.error({ err: error, restartInMs: delay }, 'Kafka consumer stopped after a non-retriable error; the gateway restarts it')
+    this.#log.error({ err: error, restartInMs: delay }, `Kafka consumer stopped after ${cause}; the gateway restarts it`)
     this.#options.onConsumerCrash?.({ restartedBy: 'gateway' })
-    this.#consumerProblem = `consumer stopped after a non-retriable error (${error.message}); restarting it in ${delay} ms`
+    this.#consumerProblem = `consumer stopped after ${cause} (${error.message}); restarting it in ${delay} ms`
     this.#consumer = undefined
     consumer.disconnect().catch(() => {})
     this.#cancelRestart = this.#clock.schedule(() => {
       this.#cancelRestart = undefined
       if (this.#closing) return
       this.#options.onConsumerRestart?.()
-      this.#consumerProblem = `consumer restarted after a non-retriable error (${error.message}); group not joined yet`
+      this.#consumerProblem = `consumer restarted after ${cause} (${error.message}); group not joined yet`
       void this.#startConsumer()
     }, delay)
   }
@@ -293,19 +313,27 @@ class KafkaBus implements NotificationBus {
     return stored
   }
 
-  async #handleBatch (topic: string, partition: number, messages: KafkaMessage[]): Promise<void> {
+  /** Handles the batches that queued up, several partitions' in one handler call, in order. */
+  async #handleBatches (batches: FetchedBatch[]): Promise<void> {
     const accepted: ConsumedNotification[] = []
-    const rejected: Array<{ message: KafkaMessage, kind: DeadLetterKind, reason: string }> = []
-    for (const message of messages) {
-      const verdict = decodeRecord(message.key, message.value, this.#options.isKnownUser)
-      if (verdict.ok) {
-        accepted.push({ notification: verdict.notification, timestamp: Number(message.timestamp), topic, partition, offset: message.offset })
-      } else {
-        rejected.push({ message, kind: verdict.kind, reason: verdict.reason })
+    for (const { topic, partition, messages } of batches) {
+      const rejected: Array<{ message: KafkaMessage, kind: DeadLetterKind, reason: string }> = []
+      for (const message of messages) {
+        const verdict = decodeRecord(message.key, message.value, this.#options.isKnownUser)
+        if (verdict.ok) {
+          accepted.push({ notification: verdict.notification, json: verdict.json, timestamp: Number(message.timestamp), topic, partition, offset: message.offset })
+        } else {
+          rejected.push({ message, kind: verdict.kind, reason: verdict.reason })
+        }
       }
+      if (rejected.length > 0) await this.#deadLetter(topic, partition, rejected)
     }
-    if (rejected.length > 0) await this.#deadLetter(topic, partition, rejected)
     if (accepted.length > 0) await this.#handler!(accepted)
+    for (const { epoch, partition, lastOffset, lag } of batches) {
+      this.#committer.handled(epoch, partition, lastOffset)
+      this.#options.onLag?.(partition, lag)
+    }
+    this.#restartAttempts = 0
   }
 
   async #deadLetter (topic: string, partition: number, rejected: Array<{ message: KafkaMessage, kind: DeadLetterKind, reason: string }>): Promise<void> {
@@ -373,7 +401,7 @@ class KafkaBus implements NotificationBus {
     if (consumer !== undefined) {
       steps.push(
         ['stop fetching', () => { consumer.pause([{ topic: this.#options.topic }]); return undefined }],
-        ['finish the batch in hand', () => this.#batchInFlight?.catch(() => {})],
+        ['finish the batches in hand', () => this.#pipeline.drained()],
         ['commit handled offsets', () => this.#committer.stop()],
         ['leave the consumer group', () => consumer.disconnect()]
       )

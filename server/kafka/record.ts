@@ -73,8 +73,9 @@ export function decodeRecord (
   if (value === null || value.length === 0) return reject('empty', 'the value is empty')
   if (value.length > MAX_RECORD_BYTES) return reject('too-large', `the value has ${value.length} bytes, more than ${MAX_RECORD_BYTES}`)
   let parsed: unknown
+  const json = value.toString('utf8')
   try {
-    parsed = JSON.parse(value.toString('utf8'))
+    parsed = JSON.parse(json)
   } catch {
     return reject('not-json', 'the value is not JSON')
   }
@@ -88,7 +89,7 @@ export function decodeRecord (
   if (key === null || key.length === 0) return reject('missing-key', 'the key is missing (it must be the recipient id)')
   if (key.toString('utf8') !== notification.userId) return reject('key-mismatch', 'the key is not value.userId')
   if (!isKnownUser(notification.userId)) return reject('unknown-user', `value.userId ${JSON.stringify(notification.userId)} is not a known user`)
-  return { ok: true, notification }
+  return { ok: true, notification, json }
 }
 
 /** The reason goes into the `dlq-reason` header as `<kind>: <detail>`. */

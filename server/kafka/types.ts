@@ -3,6 +3,8 @@ import type { Notification } from '../notification.js'
 /** A notification read back from the topic, with where it came from. */
 export interface ConsumedNotification {
   notification: Notification
+  /** The record's value as text: the notification's JSON, validated, reused as is downstream. */
+  json: string
   /** The record's timestamp (ms since epoch): when the producer wrote it. */
   timestamp: number
   topic: string
@@ -50,5 +52,5 @@ export interface NotificationBus {
 export type DeadLetterKind = 'empty' | 'too-large' | 'not-json' | 'invalid' | 'missing-key' | 'key-mismatch' | 'unknown-user'
 
 export type RecordVerdict =
-  | { ok: true, notification: Notification }
+  | { ok: true, notification: Notification, json: string }
   | { ok: false, kind: DeadLetterKind, reason: string }

@@ -83,6 +83,7 @@ export class LiveFeed {
         const latencyMs = live ? Date.now() - Date.parse(notification.createdAt) : null
         const added = this.#view.list.add({ notification, cursor, seq: frame.seq ?? null, read: false, latencyMs }, 'live')
         if (added && live) this.#view.announce(notification.message)
+        if (frame.unread !== undefined) this.#syncUnread(frame.unread)
         break
       }
       case 'synced': {

@@ -37,7 +37,8 @@ export interface Session {
 }
 
 export type ReadyFrame = { type: 'ready', user: User, unread: number, cursor?: string, seq?: number }
-export type NotificationFrame = { type: 'notification', notification: Notification, cursor: string, seq?: number }
+/** `unread`: live frames carry the recipient's unread count after this notification. */
+export type NotificationFrame = { type: 'notification', notification: Notification, cursor: string, seq?: number, unread?: number }
 export type SyncedFrame = { type: 'synced', cursor: string, seq?: number, reset?: true }
 export type UnreadFrame = { type: 'unread', unread: number }
 
