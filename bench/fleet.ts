@@ -91,17 +91,15 @@ export class ClientFleet {
   }
 
   /** Every notification received since the last reset (and resets). */
-  async collect (): Promise<{ ids: string[], at: Float64Array, tally: Tally, frames: Record<string, number> }> {
+  async collect (): Promise<{ ids: string[], at: Float64Array, tally: Tally }> {
     const parts = await Promise.all(this.#workers.map((worker) => worker.call('collect', undefined, CALL_TIMEOUT_MS)))
     const ids: string[] = []
     const at = new Float64Array(sum(parts.map((part) => part.at.length)))
-    const frames: Record<string, number> = {}
     for (const part of parts) {
       at.set(part.at, ids.length)
       if (part.ids !== '') for (const id of part.ids.split('\n')) ids.push(id)
-      for (const [type, count] of Object.entries(part.frames)) frames[type] = (frames[type] ?? 0) + count
     }
-    return { ids, at, tally: mergeTallies(parts), frames }
+    return { ids, at, tally: mergeTallies(parts) }
   }
 
   async stop (): Promise<void> {
@@ -114,16 +112,11 @@ function mergeTallies (tallies: Tally[]): Tally {
   for (const tally of tallies) {
     for (const [code, count] of Object.entries(tally.closes)) closes[code] = (closes[code] ?? 0) + count
   }
-  const firsts = tallies.map((tally) => tally.firstAt).filter((at) => !Number.isNaN(at))
-  const lasts = tallies.map((tally) => tally.lastAt).filter((at) => !Number.isNaN(at))
   return {
     notifications: sum(tallies.map((tally) => tally.notifications)),
     duplicates: sum(tallies.map((tally) => tally.duplicates)),
     seqGaps: sum(tallies.map((tally) => tally.seqGaps)),
     seqRepeats: sum(tallies.map((tally) => tally.seqRepeats)),
-    firstAt: firsts.length === 0 ? Number.NaN : Math.min(...firsts),
-    lastAt: lasts.length === 0 ? Number.NaN : Math.max(...lasts),
-    open: sum(tallies.map((tally) => tally.open)),
     closes
   }
 }

@@ -30,10 +30,6 @@ export interface Tally {
    */
   seqGaps: number
   seqRepeats: number
-  /** First and last notification frame (clock.ts time), NaN when none came. */
-  firstAt: number
-  lastAt: number
-  open: number
   /** Sockets closed by the other side or by an error, by close code. */
   closes: Record<string, number>
 }
@@ -42,8 +38,6 @@ export interface Received extends Tally {
   /** Ids of the first arrival of each notification, '\n'-joined, in the order of `at`. */
   ids: string
   at: Float64Array
-  /** Other frames by type (`ready`, `unread`, …). */
-  frames: Record<string, number>
 }
 
 const READY_TIMEOUT_MS = 15_000
@@ -59,9 +53,6 @@ let seen = new Set<string>()
 let duplicates = 0
 let seqGaps = 0
 let seqRepeats = 0
-let firstAt = Number.NaN
-let lastAt = Number.NaN
-let frames: Record<string, number> = {}
 let closes: Record<string, number> = {}
 
 function reset (): void {
@@ -71,9 +62,6 @@ function reset (): void {
   duplicates = 0
   seqGaps = 0
   seqRepeats = 0
-  firstAt = Number.NaN
-  lastAt = Number.NaN
-  frames = {}
   closes = {}
 }
 
@@ -99,11 +87,7 @@ function onFrame (data: Buffer, state: SocketState): void {
   }
   if (id === undefined || seq === undefined) {
     const frame = JSON.parse(data.toString('utf8')) as { type?: string, notification?: { id?: string }, seq?: number }
-    if (frame.type !== 'notification') {
-      const type = String(frame.type)
-      frames[type] = (frames[type] ?? 0) + 1
-      return
-    }
+    if (frame.type !== 'notification') return
     id = String(frame.notification?.id)
     seq = typeof frame.seq === 'number' ? frame.seq : Number.NaN
   }
@@ -122,8 +106,6 @@ function onFrame (data: Buffer, state: SocketState): void {
   seen.add(id)
   ids.push(id)
   times.push(at)
-  if (Number.isNaN(firstAt)) firstAt = at
-  lastAt = at
 }
 
 /** The digits after the frame's last `"seq":`, or undefined. */
@@ -142,7 +124,7 @@ function readSeq (data: Buffer): number | undefined {
 }
 
 function tally (): Tally {
-  return { notifications: ids.length, duplicates, seqGaps, seqRepeats, firstAt, lastAt, open: sockets.size, closes }
+  return { notifications: ids.length, duplicates, seqGaps, seqRepeats, closes }
 }
 
 async function init (args: ClientsInit): Promise<{ pid: number }> {
@@ -241,7 +223,7 @@ async function disconnect ({ users }: { users?: string[] }): Promise<{ closed: n
 }
 
 function collect (): Received {
-  const received: Received = { ...tally(), ids: ids.join('\n'), at: Float64Array.from(times), frames }
+  const received: Received = { ...tally(), ids: ids.join('\n'), at: Float64Array.from(times) }
   reset()
   return received
 }
