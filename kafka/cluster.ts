@@ -62,7 +62,7 @@ const DEFAULT_START_TIMEOUT_MS = 120_000
 /**
  * Starts a cluster of `brokers` KRaft nodes on 127.0.0.1 (replication factor 3 and
  * min.insync.replicas 2 by default, internal topics included) and resolves once every node is a
- * broker of the cluster and consumer groups can be coordinated.
+ * broker of the cluster, consumer groups can be coordinated and every partition has a leader.
  */
 export async function startLocalKafkaCluster (opts: LocalKafkaClusterOptions): Promise<LocalKafkaCluster> {
   const log = opts.log ?? noop
@@ -190,11 +190,16 @@ function listsBroker (id: number): Readiness {
   }
 }
 
+// On a restarted cluster, the partitions of existing topics get their leaders back only once
+// their brokers are in: until then their clients would be answered LEADER_NOT_AVAILABLE.
 function allBrokers (count: number): Readiness {
   return async (admin: Admin) => {
     const { brokers } = await admin.describeCluster()
     if (brokers.length < count) throw new Error(`${brokers.length} of ${count} brokers are in the cluster`)
     await groupsServed(admin)
+    const { topics } = await admin.fetchTopicMetadata()
+    const leaderless = topics.filter(topic => topic.partitions.some(partition => partition.leader < 0))
+    if (leaderless.length > 0) throw new Error(`partitions of ${leaderless.map(topic => topic.name).join(', ')} have no leader yet`)
   }
 }
 

@@ -246,8 +246,11 @@ async function launch (args: string[], settings: NodeSettings, log: Log): Promis
   watchdog.unref()
   for (const pipe of [watchdog.stdin, watchdog.stdout]) (pipe as Socket | null)?.unref()
 
+  // Until the JVM is gone, a stop or kill in progress keeps Node running: otherwise, once the
+  // grace timer is over, nothing would, and the await of `exited` would be cut short.
   const terminate = async (): Promise<void> => {
     expected = true
+    watchdog.ref()
     watchdog.kill('SIGTERM')
     const grace = new AbortController()
     const timedOut = await Promise.race([
@@ -269,6 +272,7 @@ async function launch (args: string[], settings: NodeSettings, log: Log): Promis
     stop: async () => { stopped ??= terminate(); await stopped },
     kill: async (signal) => {
       expected = true
+      watchdog.ref()
       try {
         process.kill(pid, signal)
       } catch {

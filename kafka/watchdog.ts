@@ -25,9 +25,10 @@ echo "$child"
   kill -KILL "$child" 2>/dev/null
 ) &
 watcher=$!
-wait "$child"
+# 2>/dev/null: the shell would report a command killed by a signal ("Killed") on stderr.
+wait "$child" 2>/dev/null
 status=$?
-while kill -0 "$child" 2>/dev/null; do wait "$child"; status=$?; done
+while kill -0 "$child" 2>/dev/null; do wait "$child" 2>/dev/null; status=$?; done
 kill "$watcher" 2>/dev/null
 exit "$status"
 `

@@ -37,7 +37,7 @@ function client (brokers: string[]): Kafka {
   return new Kafka({ clientId: 'cluster-test', brokers, logLevel: logLevel.NOTHING })
 }
 
-t.test('three nodes form one cluster with replicated defaults; stop() leaves no JVM; a restart keeps data and addresses', async t => {
+t.test('three nodes form one cluster with replicated defaults; stop() leaves no JVM, frozen or not; a restart keeps data and addresses', async t => {
   const dataDir = tempDir(t, 'kafka-notify-cluster-test-')
   const startedAt = performance.now()
   const cluster = await startLocalKafkaCluster({ dataDir, brokers: 3 })
@@ -90,7 +90,7 @@ t.test('three nodes form one cluster with replicated defaults; stop() leaves no 
     await t.resolves(cluster.stop(), 'stop() again is a no-op')
   })
 
-  await t.test('a restart on the same dir has the same addresses, cluster id and data', async t => {
+  await t.test('a restart on the same dir has the same addresses, cluster id and data; a frozen node is killed after the grace', async t => {
     const again = await startLocalKafkaCluster({ dataDir, brokers: 3 })
     t.teardown(again.stop)
     t.same(again.brokers, cluster.brokers, 'same addresses')
@@ -101,8 +101,16 @@ t.test('three nodes form one cluster with replicated defaults; stop() leaves no 
     const offsets = await admin.fetchTopicOffsets('cluster-defaults')
     t.equal(offsets.reduce((sum, partition) => sum + Number(partition.high), 0), 1, 'the record written before is there')
     await admin.disconnect()
+
+    // Regression: a stop that outlasted the grace period awaited the JVM's exit with nothing
+    // keeping Node running, so the process that stopped the cluster ended half-way (under load).
     const restartedPids = again.nodes.map(node => node.pid)
+    const frozen = again.nodes[0]!
+    process.kill(frozen.pid, 'SIGSTOP')
+    const stoppedAt = performance.now()
     await again.stop()
+    const seconds = (performance.now() - stoppedAt) / 1000
+    t.ok(seconds >= 15, `a frozen node is killed after the 15 s grace, and stop() waits for it (${seconds.toFixed(1)} s)`)
     t.same(restartedPids.filter(isRunning), [], 'and stop() leaves no JVM again')
   })
 
