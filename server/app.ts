@@ -95,18 +95,12 @@ export async function buildApp (config: Config, services: Services, options: Bui
   if (config.compatTutorial) await app.register(tutorialRoutes, context)
   await app.register(webRoutes, context)
 
-  const { bus, hub, inbox, metrics } = services
+  const { bus, hub, fanout, inbox } = services
   let stopRetention: (() => Promise<void>) | undefined
   // Not awaited: joining the group can outlast Fastify's 10 s onReady budget (a SIGKILLed member
   // holds the group for its session timeout). The gateway listens meanwhile; /readyz says why not ready.
   app.addHook('onReady', async () => {
-    bus.startConsuming(createDeliveryHandler(inbox, hub, {
-      delivered (recordTimestamp, sockets) {
-        if (sockets === 0) return
-        metrics.delivered.inc()
-        metrics.deliveryLatency.observe((Date.now() - recordTimestamp) / 1000)
-      }
-    }))
+    bus.startConsuming(createDeliveryHandler(inbox, fanout))
     stopRetention = startRetention(inbox, app.log)
   })
   // Every step runs whatever the one before threw: a failed Kafka close must not leave the inbox open.
@@ -115,6 +109,7 @@ export async function buildApp (config: Config, services: Services, options: Bui
       ['hub', () => hub.stop()],
       ['inbox retention', () => stopRetention?.()],
       ['Kafka clients (committing consumed offsets, disconnecting the producer)', () => bus.close()],
+      ['fan-out', () => fanout.close()],
       ['inbox', () => inbox.close()]
     ]
     for (const [what, close] of steps) {

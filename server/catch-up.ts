@@ -1,6 +1,7 @@
 import type { User } from './directory.js'
 import { encodeCursor, resumeAfter, type Cursor } from './cursor.js'
 import { notificationFrame, readyFrame, syncedFrame } from './frames.js'
+import { CloseCode } from './hub/close-codes.js'
 import type { Connection } from './hub/connection.js'
 import type { Inbox } from './inbox/types.js'
 
@@ -23,7 +24,7 @@ export async function openFeed (connection: Connection, inbox: Inbox, user: User
   const { newestSeq, unread } = await inbox.feed(user.id)
   connection.sendNow(readyFrame(user, unread, encodeCursor(inbox.epoch, newestSeq), newestSeq))
   if (since === undefined) {
-    connection.release(newestSeq)
+    await goLive(connection, inbox, newestSeq, maxBufferedBytes)
     return
   }
   const from = resumeAfter(since, inbox.epoch, newestSeq)
@@ -33,7 +34,33 @@ export async function openFeed (connection: Connection, inbox: Inbox, user: User
   // After a reset, live frames go on from the newest position the client was told about.
   const seq = complete ? replayed.seq : Math.max(replayed.seq, newestSeq)
   connection.sendNow(syncedFrame(encodeCursor(inbox.epoch, seq), seq, !complete))
-  connection.release(seq)
+  await goLive(connection, inbox, seq, maxBufferedBytes)
+}
+
+/** Releases the held live frames after `seq`, filling from the inbox first when they do not follow on. */
+async function goLive (connection: Connection, inbox: Inbox, seq: number, maxBufferedBytes: number): Promise<void> {
+  if (!connection.release(seq)) await fillGap(connection, inbox, maxBufferedBytes)
+}
+
+/**
+ * Brings a connection that holds its live frames up to date: replays the inbox after its
+ * `lastSeq`, then releases the held frames; again while the release meets a hole or the connection
+ * was marked behind meanwhile. A hole in the inbox itself (retention deleted what this client never
+ * got) closes the connection with FEED_GAP: reconnecting with `since` gets `synced` with `reset`.
+ */
+export async function fillGap (connection: Connection, inbox: Inbox, maxBufferedBytes: number): Promise<void> {
+  for (;;) {
+    const after = connection.lastSeq
+    const replayed = await replay(connection, inbox, connection.userId, after, maxBufferedBytes)
+    if (replayed === undefined) return // the socket closed
+    const behind = connection.behind
+    if (!replayed.hole && connection.release(replayed.seq)) return
+    // Published after it was stored, a held frame is never ahead of the inbox: unless retention took the rows between.
+    if (replayed.hole || (replayed.seq === after && !behind)) {
+      connection.close(CloseCode.FEED_GAP, 'feed gap: reconnect with since')
+      return
+    }
+  }
 }
 
 /**
@@ -49,8 +76,8 @@ export async function replay (connection: Connection, inbox: Inbox, userId: stri
       const frame = notificationFrame(JSON.stringify(stored.notification), encodeCursor(inbox.epoch, stored.seq), stored.seq)
       // A replay can be far larger than the send bound: past half of it, wait for the wire.
       const sent = connection.buffered > maxBufferedBytes / 2
-        ? await connection.sendWritten(frame)
-        : connection.sendNow(frame)
+        ? await connection.sendWritten(frame, stored.seq)
+        : connection.sendNow(frame, stored.seq)
       if (!sent) return undefined
       seq = stored.seq
     }

@@ -46,6 +46,9 @@ const configSchema = {
     WS_HEARTBEAT_MS: { type: 'integer', minimum: 1000, maximum: 600000, default: 30000 },
     WS_MAX_BUFFERED_BYTES: { type: 'integer', minimum: 1024, maximum: 268435456, default: 1048576 },
 
+    // A userinfo part may hold a password: the value is never echoed (SECRET_VARIABLES).
+    REDIS_URL: { type: 'string', pattern: '^rediss?://[^\\s/?#]+(/[0-9]{0,2})?([?#]\\S*)?$' },
+
     INBOX_MAX_PER_USER: { type: 'integer', minimum: 1, maximum: 1000000, default: 1000 },
     INBOX_MAX_AGE_DAYS: { type: 'number', exclusiveMinimum: 0, maximum: 36500, default: 30 },
 
@@ -102,6 +105,8 @@ export interface Config {
     allowedOrigins: string[] | undefined
   }
   inbox: { maxPerUser: number, maxAgeDays: number }
+  /** Set: several gateways are one system, frames cross between them through Redis pub/sub. */
+  redisUrl: string | undefined
   compatTutorial: boolean
   shutdownGraceMs: number
 }
@@ -116,7 +121,7 @@ export class ConfigError extends Error {
 const FLAGS = new Set(['COMPAT_TUTORIAL'])
 
 /** Never echoed into errors: they end up in logs. */
-const SECRET_VARIABLES = new Set(['AUTH_SECRET'])
+const SECRET_VARIABLES = new Set(['AUTH_SECRET', 'REDIS_URL'])
 
 const ajv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true })
 const validate = ajv.compile(configSchema)
@@ -178,6 +183,7 @@ export function loadConfig (env: Env = process.env): Config {
       allowedOrigins: v.WS_ALLOWED_ORIGINS === undefined ? undefined : (v.WS_ALLOWED_ORIGINS as string).split(',').map((origin) => origin.trim())
     },
     inbox: { maxPerUser: v.INBOX_MAX_PER_USER, maxAgeDays: v.INBOX_MAX_AGE_DAYS },
+    redisUrl: v.REDIS_URL,
     compatTutorial: v.COMPAT_TUTORIAL,
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS
   }
@@ -190,6 +196,10 @@ export function loadConfig (env: Env = process.env): Config {
   }
   if (config.auth.mode === 'jwt' && config.auth.secret === undefined && config.auth.jwksUrl === undefined) {
     throw new ConfigError('Invalid configuration: AUTH_MODE=jwt needs AUTH_SECRET (HS256) or AUTH_JWKS_URL (RS256/ES256)')
+  }
+  if (config.redisUrl !== undefined && config.auth.mode === 'dev' && config.auth.secret === undefined) {
+    throw new ConfigError('Invalid configuration: REDIS_URL is set (several gateways) with AUTH_MODE=dev, so AUTH_SECRET must be set too, ' +
+      'the same on every gateway: a dev token signed by one gateway must verify on the others (without it each one signs with a random secret of its own)')
   }
   return config
 }

@@ -1,30 +1,33 @@
 import { encodeCursor } from './cursor.js'
+import type { Fanout, FanoutMessage } from './fanout/types.js'
 import { notificationFrame } from './frames.js'
-import type { Hub } from './hub/hub.js'
 import type { Inbox } from './inbox/types.js'
 import type { BatchHandler } from './kafka/types.js'
 
-export interface DeliveryObserver {
-  /** A notification was handed to the recipient's open sockets; `recordTimestamp` is when Kafka got it. */
-  delivered (recordTimestamp: number, sockets: number): void
-}
-
 /**
- * What the consumer does with each batch: persist it (each record once, each id once), then push
- * every new notification to the recipient's open tabs, one frame each, with the unread count in
- * it. A record consumed again (after a crash or rebalance) is not stored or pushed twice.
+ * What the consumer does with each batch: persist it (each record once, each id once), then
+ * publish every new notification to the recipient's open tabs, wherever they are, one frame each,
+ * with the unread count in it. A record consumed again (after a crash or rebalance) is not stored
+ * or published twice. Published only once stored: a gateway that misses the frame finds it in the
+ * inbox (see server/feed-relay.ts).
  */
-export function createDeliveryHandler (inbox: Inbox, hub: Hub, observer?: DeliveryObserver): BatchHandler {
+export function createDeliveryHandler (inbox: Inbox, fanout: Fanout): BatchHandler {
   return async (batch) => {
     const { appended } = await inbox.append(batch)
     if (appended.length === 0) return
     const timestamps = new Map(batch.map((consumed) => [consumed.notification.id, consumed.timestamp]))
-    hub.batch(() => {
-      for (const { seq, notification, json, unread } of appended) {
-        if (!hub.isOnline(notification.userId)) continue
-        const sockets = hub.send(notification.userId, { text: notificationFrame(json, encodeCursor(inbox.epoch, seq), seq, unread), seq })
-        observer?.delivered(timestamps.get(notification.id) ?? Date.now(), sockets)
-      }
-    })
+    const messages: FanoutMessage[] = []
+    for (const { seq, notification, json, unread } of appended) {
+      // No frame is made for a recipient nobody can be listening for.
+      if (!fanout.mayReach(notification.userId)) continue
+      messages.push({
+        userId: notification.userId,
+        text: notificationFrame(json, encodeCursor(inbox.epoch, seq), seq, unread),
+        seq,
+        timestamp: timestamps.get(notification.id) ?? Date.now()
+      })
+    }
+    // Not awaited: the inbox has the batch, and a slow Redis must not hold the consumer back.
+    void fanout.publish(messages)
   }
 }

@@ -2,6 +2,10 @@ import { join } from 'node:path'
 import type { Config } from './config.js'
 import { loadDirectory, type Directory } from './directory.js'
 import { Tokens } from './auth/tokens.js'
+import { LocalFanout } from './fanout/local-fanout.js'
+import { RedisFanout } from './fanout/redis-fanout.js'
+import type { Fanout } from './fanout/types.js'
+import { FeedRelay } from './feed-relay.js'
 import { Hub } from './hub/hub.js'
 import { SqliteInbox } from './inbox/sqlite-inbox.js'
 import type { Inbox } from './inbox/types.js'
@@ -15,6 +19,10 @@ export interface Services {
   directory: Directory
   tokens: Tokens
   hub: Hub
+  /** Carries frames to the gateways holding the recipient's sockets: in-process, or Redis with REDIS_URL. */
+  fanout: Fanout
+  /** Hands what the fan-out brings to the hub, in order and without holes. */
+  relay: FeedRelay
   inbox: Inbox
   bus: NotificationBus
   metrics: Metrics
@@ -33,12 +41,29 @@ export async function createServices (
   const metrics = new Metrics(() => hub.connectionCount)
   const hub = new Hub({
     heartbeatMs: config.ws.heartbeatMs,
-    onDrop: (why) => metrics.disconnects.inc({ why })
+    onDrop: (why) => metrics.disconnects.inc({ why }),
+    // A user's frames are wanted here from their first socket to their last.
+    onUserOnline: (userId) => fanout.watch(userId),
+    onUserOffline: (userId) => fanout.unwatch(userId)
   })
   const inbox = new SqliteInbox(join(config.dataDir, 'inbox.sqlite'), {
     maxPerUser: config.inbox.maxPerUser,
     maxAgeMs: config.inbox.maxAgeDays * DAY_MS
   })
+  const relay = new FeedRelay(hub, inbox, {
+    maxBufferedBytes: config.ws.maxBufferedBytes,
+    log,
+    observer: {
+      delivered (recordTimestamp, sockets) {
+        if (sockets === 0) return
+        metrics.delivered.inc()
+        metrics.deliveryLatency.observe((Date.now() - recordTimestamp) / 1000)
+      }
+    }
+  })
+  const fanout: Fanout = config.redisUrl === undefined
+    ? new LocalFanout(relay)
+    : new RedisFanout({ url: config.redisUrl, receiver: relay, log: log.child({ component: 'redis' }) })
   if (inbox.newEpochReason === undefined) log.info({ epoch: inbox.epoch }, 'Inbox epoch continues: cursors issued before stay valid')
   else log.info({ epoch: inbox.epoch, why: inbox.newEpochReason }, `Inbox epoch is new (${inbox.newEpochReason}): clients resuming with older cursors get reset`)
   const brokers = config.kafka.brokers
@@ -55,8 +80,9 @@ export async function createServices (
       onConsumerRestart: () => metrics.consumerRestarts.inc()
     }, log.child({ component: 'kafka' }))
     if (bus.producerStats !== undefined) metrics.producerStats = () => bus.producerStats!()
-    return { directory, tokens, hub, inbox, bus, metrics }
+    return { directory, tokens, hub, fanout, relay, inbox, bus, metrics }
   } catch (error) {
+    await fanout.close()
     await inbox.close()
     throw error
   }

@@ -8,6 +8,8 @@ export const CloseCode = {
   INTERNAL_ERROR: 1011,
   TOKEN_EXPIRED: 4001,
   SLOW_CLIENT: 4008,
+  /** The live feed met a hole the inbox can no longer fill (retention deleted it): reconnect with `since`. */
+  FEED_GAP: 4009,
   TOO_MANY_CONNECTIONS: 4029,
   PROTOCOL_VIOLATION: 4500
 } as const

@@ -49,6 +49,8 @@ export class Connection {
   readonly #maxBufferedBytes: number
   #held: Array<OutboundFrame & { bytes: number }> | undefined
   #heldBytes = 0
+  #lastSeq = 0
+  #behind = false
   #alive = true
   #closeCode: CloseCode | undefined
   /**
@@ -89,6 +91,33 @@ export class Connection {
     return this.#closeCode
   }
 
+  /**
+   * The seq of the last notification this client was sent, or was told it is at (`ready`, `synced`):
+   * the next one it can take in order is lastSeq + 1.
+   */
+  get lastSeq (): number {
+    return this.#lastSeq
+  }
+
+  /** Whether live frames are held back (a catch-up or a gap fill is running). */
+  get holding (): boolean {
+    return this.#held !== undefined
+  }
+
+  /** Set by `markBehind`, cleared by the `release` it stops. */
+  get behind (): boolean {
+    return this.#behind
+  }
+
+  /**
+   * Says, while frames are held, that the feed may have moved on without this connection hearing of
+   * it (its gateway lost its subscription): the next `release` stops before sending anything, so
+   * the replay runs once more.
+   */
+  markBehind (): void {
+    if (this.#held !== undefined) this.#behind = true
+  }
+
   /** Returns false when the frame was not sent (closed, or closed now for being slow). */
   send (frame: OutboundFrame): boolean {
     if (!this.open) return false
@@ -103,7 +132,9 @@ export class Connection {
       this.#heldBytes += sized.bytes
       return true
     }
-    return this.#write(sized.text, sized.bytes)
+    if (!this.#write(sized.text, sized.bytes)) return false
+    if (sized.seq !== undefined) this.#lastSeq = sized.seq
+    return true
   }
 
   /** Bytes queued on the socket and not yet written out. */
@@ -111,15 +142,21 @@ export class Connection {
     return this.socket.bufferedAmount
   }
 
-  /** Sends at once, even while live frames are held (the replay itself goes through here). */
-  sendNow (text: string): boolean {
-    return this.#write(text, Buffer.byteLength(text))
+  /**
+   * Sends at once, even while live frames are held (the replay itself goes through here); `seq`:
+   * the notification's, which becomes `lastSeq` once sent.
+   */
+  sendNow (text: string, seq?: number): boolean {
+    if (!this.#write(text, Buffer.byteLength(text))) return false
+    if (seq !== undefined) this.#lastSeq = seq
+    return true
   }
 
   /** Like `sendNow`, resolving once the frame was written out (false: it was not sent). */
-  sendWritten (text: string): Promise<boolean> {
+  sendWritten (text: string, seq?: number): Promise<boolean> {
     return new Promise((resolve) => {
       if (!this.#write(text, Buffer.byteLength(text), () => resolve(this.open))) resolve(false)
+      else if (seq !== undefined) this.#lastSeq = seq
     })
   }
 
@@ -128,15 +165,40 @@ export class Connection {
     this.#held ??= []
   }
 
-  /** Sends the held frames, except notifications at or before `lastSeq` (the replay had them). */
-  release (lastSeq: number): void {
-    const held = this.#held ?? []
+  /**
+   * Goes live from `lastSeq` (where the replay ended, or the position the client was told): sends
+   * the held frames in order, except notifications at or before it (the replay had them). It stops
+   * at a notification that does not follow the one before (a hole: frames were lost on the way),
+   * or before anything when the connection was marked behind; the frames from there stay held, for
+   * another replay, and it returns false. True: live (or closed) now.
+   */
+  release (lastSeq: number): boolean {
+    if (lastSeq > this.#lastSeq) this.#lastSeq = lastSeq
+    const held = this.#held
+    if (held === undefined) return true
+    if (this.#behind) {
+      this.#behind = false
+      return false
+    }
     this.#held = undefined
     this.#heldBytes = 0
-    for (const frame of held) {
-      if (frame.seq !== undefined && frame.seq <= lastSeq) continue
-      if (!this.#write(frame.text, frame.bytes)) return
+    for (let i = 0; i < held.length; i++) {
+      const frame = held[i]!
+      if (frame.seq !== undefined) {
+        if (frame.seq <= this.#lastSeq) continue
+        if (frame.seq !== this.#lastSeq + 1) return this.#holdAgain(held.slice(i))
+      }
+      if (!this.#write(frame.text, frame.bytes)) return true
+      if (frame.seq !== undefined) this.#lastSeq = frame.seq
     }
+    return true
+  }
+
+  #holdAgain (frames: Array<OutboundFrame & { bytes: number }>): boolean {
+    if (!this.open) return true
+    this.#held = frames
+    this.#heldBytes = frames.reduce((bytes, frame) => bytes + frame.bytes, 0)
+    return false
   }
 
   #write (text: string, bytes: number, written?: () => void): boolean {
@@ -176,6 +238,7 @@ export class Connection {
     this.#closeCode = code
     this.#held = undefined
     this.#heldBytes = 0
+    this.#behind = false
     if (this.socket.readyState !== OPEN) {
       this.socket.terminate()
     } else {

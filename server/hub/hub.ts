@@ -5,6 +5,18 @@ export interface HubOptions {
   heartbeatMs: number
   /** Told when a connection is dropped for being slow or dead (for metrics). */
   onDrop?: (why: 'slow' | 'dead') => void
+  /** Told when a user's first connection is added (the fan-out then watches the user)… */
+  onUserOnline?: (userId: string) => void
+  /** …and when their last one left. */
+  onUserOffline?: (userId: string) => void
+}
+
+/**
+ * Decides, per connection, whether a frame goes out: the feed relay drops notifications a tab
+ * already has and holds one that would leave a hole. Called on the hot path: no allocation.
+ */
+export interface FrameGate {
+  admit (connection: Connection, frame: OutboundFrame & { bytes: number }): boolean
 }
 
 /**
@@ -52,6 +64,7 @@ export class Hub {
       return
     }
     let connections = this.#byUser.get(connection.userId)
+    const first = connections === undefined
     if (connections === undefined) {
       connections = new Set()
       this.#byUser.set(connection.userId, connections)
@@ -60,6 +73,7 @@ export class Hub {
       connections.add(connection)
       this.#count++
     }
+    if (first) this.#options.onUserOnline?.(connection.userId)
     // A slow close counts once wherever it happens: a live send, or the catch-up's own sends.
     connection.onClosedAsSlow = () => this.#dropped(connection, 'slow')
     this.#timer ??= setInterval(() => this.#beat(), this.#options.heartbeatMs).unref()
@@ -69,13 +83,22 @@ export class Hub {
     this.#take(connection)
   }
 
-  /** Sends the frame to every open tab of the user; returns how many sockets took it. */
-  send (userId: string, frame: OutboundFrame): number {
+  /** The user's open connections (a copy). */
+  connections (userId: string): Connection[] {
+    return [...this.#byUser.get(userId) ?? []]
+  }
+
+  /**
+   * Sends the frame to every open tab of the user that `gate` (if any) admits; returns how many
+   * sockets took it.
+   */
+  send (userId: string, frame: OutboundFrame, gate?: FrameGate): number {
     const connections = this.#byUser.get(userId)
     if (connections === undefined) return 0
     const sized = measured(frame)
     let sent = 0
     for (const connection of connections) {
+      if (gate !== undefined && !gate.admit(connection, sized)) continue
       if (this.#corked !== undefined && !this.#corked.has(connection)) {
         this.#corked.add(connection)
         connection.cork()
@@ -136,7 +159,10 @@ export class Hub {
     const connections = this.#byUser.get(connection.userId)
     if (connections?.delete(connection) !== true) return false
     this.#count--
-    if (connections.size === 0) this.#byUser.delete(connection.userId)
+    if (connections.size === 0) {
+      this.#byUser.delete(connection.userId)
+      this.#options.onUserOffline?.(connection.userId)
+    }
     return true
   }
 }

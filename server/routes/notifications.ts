@@ -17,7 +17,7 @@ const historyItemSchema = {
 } as const
 
 /** The caller's own history and read state. A token only ever reaches its own user's rows. */
-const notificationsRoutes: RoutePlugin = async (app, { tokens, inbox, hub, limits }) => {
+const notificationsRoutes: RoutePlugin = async (app, { tokens, inbox, fanout, limits }) => {
   const signedIn = authenticate(tokens)
 
   app.get('/api/notifications', {
@@ -82,7 +82,8 @@ const notificationsRoutes: RoutePlugin = async (app, { tokens, inbox, hub, limit
     const selection = upTo !== undefined ? { upTo: seqOf(upTo, inbox, 'body/upTo') } : ids !== undefined ? { ids } : undefined
     if (selection === undefined) throw new ApiError(400, ErrorCode.INVALID_BODY, 'body must have upTo or ids')
     const unread = await inbox.markRead(userId, selection)
-    hub.send(userId, { text: unreadFrame(unread) })
+    // Every tab of the user, on every gateway, hears of it. Not awaited: the count is stored already.
+    void fanout.publish([{ userId, text: unreadFrame(unread) }])
     return { unread }
   })
 }

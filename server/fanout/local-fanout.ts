@@ -1,0 +1,47 @@
+import type { Fanout, FanoutMessage, FanoutReceiver } from './types.js'
+
+const DONE = Promise.resolve()
+
+/**
+ * The default, for one gateway: a publish goes straight to this gateway's receiver, one batch in
+ * one `batch` call (its sockets corked), for the users watched here. Nothing is ever lost, so it
+ * never reports a resubscribe.
+ */
+export class LocalFanout implements Fanout {
+  readonly #receiver: FanoutReceiver
+  readonly #watched = new Set<string>()
+
+  constructor (receiver: FanoutReceiver) {
+    this.#receiver = receiver
+  }
+
+  publish (messages: readonly FanoutMessage[]): Promise<void> {
+    if (messages.length === 0) return DONE
+    this.#receiver.batch(() => {
+      for (const message of messages) {
+        if (this.#watched.has(message.userId)) this.#receiver.deliver(message)
+      }
+    })
+    return DONE
+  }
+
+  mayReach (userId: string): boolean {
+    return this.#watched.has(userId)
+  }
+
+  watch (userId: string): void {
+    this.#watched.add(userId)
+  }
+
+  unwatch (userId: string): void {
+    this.#watched.delete(userId)
+  }
+
+  unreadyReasons (): string[] {
+    return []
+  }
+
+  async close (): Promise<void> {
+    this.#watched.clear()
+  }
+}
