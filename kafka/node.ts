@@ -3,7 +3,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { join } from 'node:path'
@@ -66,6 +66,8 @@ export type Log = (line: string) => void
 
 const STOP_GRACE_SECONDS = 15
 const PROBE_INTERVAL_MS = 200
+/** How long a JVM killed with SIGKILL may take to be gone. */
+const GONE_TIMEOUT_MS = 10_000
 const execFileAsync = promisify(execFile)
 
 export function nodeLayout (root: string): NodeLayout {
@@ -229,18 +231,22 @@ async function launch (args: string[], settings: NodeSettings, log: Log): Promis
     stdio: ['pipe', 'pipe', 'inherit']
   })
   let expected = false
+  const jvm: { pid?: number } = {}
   const exited = new Promise<string>(resolve => {
     watchdog.once('error', err => { resolve(err.message) })
     watchdog.once('exit', (code, signal) => {
       killGroup(watchdog, 'SIGKILL') // if the shell was killed, its JVM must not outlive it
       const status = code === null ? `signal ${signal ?? '?'}` : `exit code ${code}`
       if (!expected) log(`Kafka node ${settings.id} at ${layout.root} exited unexpectedly (${status})`)
-      resolve(status)
+      // The shell waits for its JVM, unless both were killed at once: then the JVM may still be
+      // tearing down its memory.
+      void untilGone(jvm.pid).then(() => { resolve(status) })
     })
   })
   const pidLine = once(createInterface({ input: watchdog.stdout as Socket }), 'line') as Promise<[string]>
   const [pidText] = await Promise.race([pidLine, failOnExit(exited, excerpt)])
   const pid = Number(pidText)
+  jvm.pid = pid
   // A forgotten broker must not keep Node running: when Node exits, the watchdog stops the JVM.
   // (Only from here on: until the pid line came, nothing else kept Node running.)
   watchdog.unref()
@@ -279,6 +285,27 @@ async function launch (args: string[], settings: NodeSettings, log: Log): Promis
         // already gone
       }
       await exited
+    }
+  }
+}
+
+async function untilGone (pid: number | undefined): Promise<void> {
+  if (pid === undefined) return
+  const deadline = performance.now() + GONE_TIMEOUT_MS
+  while (isAlive(pid) && performance.now() < deadline) await delay(20)
+}
+
+// A zombie has exited: its new parent has only to reap it.
+function isAlive (pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    try { // no /proc
+      process.kill(pid, 0)
+      return true
+    } catch {
+      return false
     }
   }
 }
