@@ -3,7 +3,7 @@ import type { Logger } from '../logger.js'
 import type { Fanout, FanoutMessage, FanoutReceiver } from './types.js'
 
 export const CHANNEL_PREFIX = 'notify:user:'
-/** Longer than this and a publish or (un)subscribe is given up (the frames are lost, the inbox has them). */
+/** Longer than this and a publish or (un)subscribe is given up on (the frames may be lost: the inbox has them). */
 const COMMAND_TIMEOUT_MS = 2000
 
 export interface RedisFanoutOptions {
@@ -40,14 +40,12 @@ export class RedisFanout implements Fanout {
   constructor (options: RedisFanoutOptions) {
     this.#receiver = options.receiver
     this.#log = options.log
-    const common = {
-      // Commands while disconnected fail at once instead of piling up: the inbox has what they carried.
-      enableOfflineQueue: false,
-      commandTimeout: COMMAND_TIMEOUT_MS,
-      retryStrategy: (attempt: number) => Math.min(attempt * 100, 2000)
-    }
+    const common = { commandTimeout: COMMAND_TIMEOUT_MS, retryStrategy: (attempt: number) => Math.min(attempt * 100, 2000) }
+    // The publisher queues while it (re)connects (ioredis flushes that queue with an error every 20
+    // attempts, so it stays bounded): a frame published late is still better than one lost, and a
+    // repeat is dropped by the relay. The subscriber does its own subscribing once it is ready.
     this.#publisher = new Redis(options.url, { ...common, connectionName: 'kafka-notify:publisher' })
-    this.#subscriber = new Redis(options.url, { ...common, connectionName: 'kafka-notify:subscriber', autoResubscribe: false })
+    this.#subscriber = new Redis(options.url, { ...common, connectionName: 'kafka-notify:subscriber', enableOfflineQueue: false, autoResubscribe: false })
     for (const [client, role] of [[this.#publisher, 'publisher'], [this.#subscriber, 'subscriber']] as const) {
       // One line when a connection is lost and one when it is back, not one per reconnect attempt.
       let up = false
@@ -154,7 +152,7 @@ export class RedisFanout implements Fanout {
   #lost (error: unknown, frames: number): void {
     if (this.#publishFailing) return
     this.#publishFailing = true
-    this.#log.warn({ err: error, frames }, 'Redis publish failed: frames lost until it succeeds again (clients catch up from the inbox)')
+    this.#log.warn({ err: error, frames }, 'Redis publish failed: frames may be lost until one succeeds again (clients catch up from the inbox)')
   }
 }
 
