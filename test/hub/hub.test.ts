@@ -264,3 +264,51 @@ t.test('a corked socket lets its frames out once 16 KiB queued up, so a burst do
   t.same(transport.events, ['cork', 'uncork', 'cork', 'uncork'])
   t.equal(connection.closeCode, undefined, 'not closed')
 })
+
+t.test('the hub tells when a user\'s first connection arrives and their last one leaves', async (t) => {
+  const events: string[] = []
+  const hub = new Hub({ heartbeatMs: 60_000, onUserOnline: (userId) => events.push(`online ${userId}`), onUserOffline: (userId) => events.push(`offline ${userId}`) })
+  t.teardown(() => hub.stop())
+  const [first, second, other] = [tab('1'), tab('1'), tab('2')]
+  hub.add(first.connection)
+  hub.add(second.connection)
+  hub.add(first.connection)
+  hub.add(other.connection)
+  t.same(events, ['online 1', 'online 2'], 'once per user')
+  hub.remove(first.connection)
+  t.same(events, ['online 1', 'online 2'], 'a tab is left')
+  hub.remove(second.connection)
+  hub.remove(second.connection)
+  t.same(events, ['online 1', 'online 2', 'offline 1'])
+  other.socket.bufferedAmount = 2000
+  hub.send('2', { text: 'x' })
+  t.same(events, ['online 1', 'online 2', 'offline 1', 'offline 2'], 'a connection dropped as slow counts too')
+  hub.closeAll(CloseCode.GOING_AWAY, 'bye')
+  hub.add(tab('3').connection)
+  t.same(events.length, 4, 'a connection refused while closing brings nobody online')
+})
+
+t.test('a gate decides per connection; the count is of the sockets that took the frame', async (t) => {
+  const hub = quietHub(t)
+  const [admitted, refused] = [tab('1'), tab('1')]
+  hub.add(admitted.connection)
+  hub.add(refused.connection)
+  const asked: Array<number | undefined> = []
+  const gate = { admit: (connection: Connection, frame: { seq?: number }) => { asked.push(frame.seq); return connection === admitted.connection } }
+  t.equal(hub.send('1', { text: 'n1', seq: 1 }, gate), 1)
+  t.same(admitted.socket.sent, ['n1'])
+  t.same(refused.socket.sent, [])
+  t.same(asked, [1, 1], 'asked once per connection')
+  t.equal(hub.send('1', { text: 'n2', seq: 2 }), 2, 'without a gate, every tab')
+})
+
+t.test('connections returns a copy of the user\'s connections', async (t) => {
+  const hub = quietHub(t)
+  const tabs = [tab('1'), tab('1')]
+  for (const { connection } of tabs) hub.add(connection)
+  const copy = hub.connections('1')
+  t.same(copy, tabs.map(({ connection }) => connection))
+  hub.remove(tabs[0]!.connection)
+  t.equal(copy.length, 2, 'not changed by the hub')
+  t.same(hub.connections('9'), [])
+})
