@@ -52,6 +52,7 @@ t.test('defaults', async (t) => {
       allowedOrigins: undefined
     },
     inbox: { maxPerUser: 1000, maxAgeDays: 30 },
+    redisUrl: undefined,
     compatTutorial: false,
     shutdownGraceMs: 10000
   })
@@ -190,7 +191,12 @@ t.test('bad values are refused with a ConfigError naming the variable', async (t
     [{ INBOX_MAX_AGE_DAYS: '0' }, 'INBOX_MAX_AGE_DAYS'],
     [{ KAFKA_MIN_INSYNC_REPLICAS: '0' }, 'KAFKA_MIN_INSYNC_REPLICAS'],
     [{ KAFKA_MIN_INSYNC_REPLICAS: '2' }, 'KAFKA_MIN_INSYNC_REPLICAS'],
-    [{ KAFKA_REPLICATION_FACTOR: '3', KAFKA_MIN_INSYNC_REPLICAS: '4' }, 'KAFKA_MIN_INSYNC_REPLICAS']
+    [{ KAFKA_REPLICATION_FACTOR: '3', KAFKA_MIN_INSYNC_REPLICAS: '4' }, 'KAFKA_MIN_INSYNC_REPLICAS'],
+    [{ REDIS_URL: 'http://127.0.0.1:6379', AUTH_SECRET: SECRET }, 'REDIS_URL'],
+    [{ REDIS_URL: '127.0.0.1:6379', AUTH_SECRET: SECRET }, 'REDIS_URL'],
+    [{ REDIS_URL: 'redis://', AUTH_SECRET: SECRET }, 'REDIS_URL'],
+    [{ REDIS_URL: 'redis://host name:6379', AUTH_SECRET: SECRET }, 'REDIS_URL'],
+    [{ REDIS_URL: 'redis://127.0.0.1:6379' }, 'REDIS_URL']
   ]
   for (const [env, variable] of cases) {
     t.test(JSON.stringify(env), async (t) => {
@@ -215,6 +221,27 @@ t.test('a refused AUTH_SECRET is not echoed into the error (it ends up in logs)'
   t.type(error, ConfigError)
   t.match((error as Error | undefined)?.message, 'AUTH_SECRET')
   t.notMatch((error as Error | undefined)?.message, secret)
+})
+
+t.test('REDIS_URL takes a redis:// or rediss:// URL, off by default', async (t) => {
+  t.equal(loadConfig({}).redisUrl, undefined, 'unset: one gateway, in-process fan-out')
+  for (const url of ['redis://127.0.0.1:6379', 'rediss://:p%40ss@redis.internal:6380/2', 'redis://redis', 'redis://user:pw@10.0.0.5:6379/0?family=4']) {
+    t.equal(loadConfig({ REDIS_URL: url, AUTH_SECRET: SECRET }).redisUrl, url, url)
+  }
+  t.equal(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', AUTH_MODE: 'jwt', AUTH_JWKS_URL: 'https://id.example.com/jwks' }).redisUrl,
+    'redis://127.0.0.1:6379', 'jwt mode needs no AUTH_SECRET: the identity service signs for every gateway')
+})
+
+t.test('REDIS_URL in dev mode without AUTH_SECRET is refused, saying why', async (t) => {
+  const error = refusal({ REDIS_URL: 'redis://127.0.0.1:6379' })
+  t.type(error, ConfigError)
+  t.match((error as Error).message, /REDIS_URL .*AUTH_MODE=dev.*AUTH_SECRET .*same on every gateway.*signed by one gateway must verify on the others/)
+})
+
+t.test('a refused REDIS_URL is not echoed into the error (its password would end up in logs)', async (t) => {
+  const error = refusal({ REDIS_URL: 'http://:hunter2@redis:6379', AUTH_SECRET: SECRET })
+  t.match((error as Error | undefined)?.message, 'REDIS_URL')
+  t.notMatch((error as Error | undefined)?.message, 'hunter2')
 })
 
 t.test('TRUST_PROXY takes the proxies\' addresses or CIDRs, nothing looser', async (t) => {

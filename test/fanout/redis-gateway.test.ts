@@ -1,0 +1,101 @@
+// The app wired with REDIS_URL (Kafka faked): frames cross gateways, /readyz watches Redis, and
+// closing the app closes its Redis connections.
+import type { FastifyInstance } from 'fastify'
+import { Redis } from 'ioredis'
+import t, { type Test } from 'tap'
+import type { WebSocket } from 'ws'
+import { FakeBus } from '../helpers/fake-bus.js'
+import { startGateway, type Gateway } from '../helpers/gateway.js'
+import { startRedis, type TestRedis } from '../helpers/redis.js'
+
+const AUTH_SECRET = 'a-secret-of-at-least-thirty-two-characters'
+
+interface Frame { type: string, seq?: number, unread?: number, notification?: { id: string } }
+
+/** A /ws client whose frames are queued from the first byte on. */
+async function feed (t: Test, app: FastifyInstance, token: string): Promise<{ next: () => Promise<Frame> }> {
+  const frames: Frame[] = []
+  const waiters: Array<(frame: Frame) => void> = []
+  const socket: WebSocket = await app.injectWS(`/ws?token=${token}`, {}, {
+    onInit: (ws) => ws.on('message', (data) => {
+      const frame = JSON.parse(String(data)) as Frame
+      const waiter = waiters.shift()
+      if (waiter === undefined) frames.push(frame)
+      else waiter(frame)
+    })
+  })
+  t.teardown(() => socket.terminate())
+  return {
+    next: async () => frames.shift() ?? await new Promise<Frame>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no frame within 5 s')), 5000)
+      waiters.push((frame) => { clearTimeout(timer); resolve(frame) })
+    })
+  }
+}
+
+async function signIn (app: FastifyInstance, userId: string): Promise<string> {
+  return (await app.inject({ method: 'POST', url: '/api/sessions', payload: { userId } })).json<{ token: string }>().token
+}
+
+async function eventually<T> (what: string, probe: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+  const until = Date.now() + 5000
+  for (;;) {
+    const value = await probe()
+    if (done(value)) return value
+    if (Date.now() > until) throw new Error(`not within 5000 ms: ${what} (last: ${JSON.stringify(value)})`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+async function gateway (t: Test, redis: TestRedis): Promise<Gateway> {
+  return await startGateway(t, { bus: new FakeBus(), listen: false, env: { REDIS_URL: redis.url, AUTH_SECRET } })
+}
+
+const redis = await startRedis(t)
+if (redis !== undefined) {
+  t.test('a follow consumed by one gateway reaches the recipient\'s socket on the other, and so does a read mark', async (t) => {
+    const a = await gateway(t, redis)
+    const b = await gateway(t, redis)
+    const bruno = await signIn(b.app, '2')
+    const emmaOnA = await signIn(a.app, '1')
+    const tab = await feed(t, b.app, bruno)
+    t.match(await tab.next(), { type: 'ready', seq: 0 })
+    await eventually('b subscribed', async () => b.services.fanout.unreadyReasons(), (reasons) => reasons.length === 0)
+    const followed = await a.app.inject({ method: 'POST', url: '/api/follows', headers: { authorization: `Bearer ${emmaOnA}` }, payload: { followeeId: '2' } })
+    t.equal(followed.statusCode, 202)
+    const frame = await tab.next()
+    t.match(frame, { type: 'notification', seq: 1, unread: 1 }, 'consumed and published by A, pushed by B')
+    t.equal(frame.notification?.id, followed.json<{ notification: { id: string } }>().notification.id)
+    // The inboxes are the gateways' own here (SQLite): a token of B reads on A only because AUTH_SECRET is shared.
+    const read = await a.app.inject({ method: 'POST', url: '/api/notifications/read', headers: { authorization: `Bearer ${bruno}` }, payload: { upTo: '0' } })
+    t.equal(read.statusCode, 200)
+    t.same(await tab.next(), { type: 'unread', unread: read.json<{ unread: number }>().unread }, 'the unread frame of a read on A')
+  })
+
+  t.test('closing the app closes its Redis connections', async (t) => {
+    const client = new Redis(redis.url)
+    t.teardown(() => client.disconnect())
+    const ours = async (): Promise<number> => (await client.client('LIST') as string).split('\n').filter((line) => line.includes('name=kafka-notify:')).length
+    const before = await ours()
+    const a = await gateway(t, redis)
+    await eventually('connected', ours, (count) => count === before + 2)
+    await a.close()
+    t.equal(await eventually('closed', ours, (count) => count === before), before, 'publisher and subscriber are gone')
+  })
+
+  // Last: it stops the file's server.
+  t.test('/readyz names a Redis connection that is down, and is ready again once it is back', async (t) => {
+    const a = await gateway(t, redis)
+    const ready = async (): Promise<{ statusCode: number, reasons: string[] }> => {
+      const response = await a.app.inject({ method: 'GET', url: '/readyz' })
+      return { statusCode: response.statusCode, reasons: response.json<{ reasons?: string[] }>().reasons ?? [] }
+    }
+    t.same(await eventually('ready', ready, ({ statusCode }) => statusCode === 200), { statusCode: 200, reasons: [] })
+    await redis.stop()
+    const down = await eventually('not ready', ready, ({ reasons }) => reasons.length === 2)
+    t.equal(down.statusCode, 503)
+    t.match(down.reasons, [/^Redis subscriber not connected/, /^Redis publisher not connected/])
+    await redis.start()
+    t.equal((await eventually('ready again', ready, ({ statusCode }) => statusCode === 200)).statusCode, 200)
+  })
+}
