@@ -52,7 +52,7 @@ export class FeedRelay implements FanoutReceiver, FrameGate {
     if (seq === undefined || connection.holding) return true
     const last = connection.lastSeq
     if (seq === last + 1) return true
-    if (seq <= last) return false
+    if (seq <= last || !connection.open) return false
     connection.hold() // this frame is the first held one
     this.#fill(connection)
     return true
