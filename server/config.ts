@@ -47,6 +47,7 @@ const configSchema = {
     WS_MAX_BUFFERED_BYTES: { type: 'integer', minimum: 1024, maximum: 268435456, default: 1048576 },
 
     // A userinfo part may hold a password: the value is never echoed (SECRET_VARIABLES).
+    DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://\\S+$' },
     REDIS_URL: { type: 'string', pattern: '^rediss?://[^\\s/?#]+(/[0-9]{0,2})?([?#]\\S*)?$' },
 
     INBOX_MAX_PER_USER: { type: 'integer', minimum: 1, maximum: 1000000, default: 1000 },
@@ -105,6 +106,8 @@ export interface Config {
     allowedOrigins: string[] | undefined
   }
   inbox: { maxPerUser: number, maxAgeDays: number }
+  /** Set: the inbox is shared in PostgreSQL (several gateways); unset: SQLite under DATA_DIR. */
+  databaseUrl: string | undefined
   /** Set: several gateways are one system, frames cross between them through Redis pub/sub. */
   redisUrl: string | undefined
   compatTutorial: boolean
@@ -121,7 +124,7 @@ export class ConfigError extends Error {
 const FLAGS = new Set(['COMPAT_TUTORIAL'])
 
 /** Never echoed into errors: they end up in logs. */
-const SECRET_VARIABLES = new Set(['AUTH_SECRET', 'REDIS_URL'])
+const SECRET_VARIABLES = new Set(['AUTH_SECRET', 'REDIS_URL', 'DATABASE_URL'])
 
 const ajv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true })
 const validate = ajv.compile(configSchema)
@@ -183,6 +186,7 @@ export function loadConfig (env: Env = process.env): Config {
       allowedOrigins: v.WS_ALLOWED_ORIGINS === undefined ? undefined : (v.WS_ALLOWED_ORIGINS as string).split(',').map((origin) => origin.trim())
     },
     inbox: { maxPerUser: v.INBOX_MAX_PER_USER, maxAgeDays: v.INBOX_MAX_AGE_DAYS },
+    databaseUrl: v.DATABASE_URL,
     redisUrl: v.REDIS_URL,
     compatTutorial: v.COMPAT_TUTORIAL,
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS

@@ -7,6 +7,7 @@ import { RedisFanout } from './fanout/redis-fanout.js'
 import type { Fanout } from './fanout/types.js'
 import { FeedRelay } from './feed-relay.js'
 import { Hub } from './hub/hub.js'
+import { PostgresInbox } from './inbox/postgres-inbox.js'
 import { SqliteInbox } from './inbox/sqlite-inbox.js'
 import type { Inbox } from './inbox/types.js'
 import { createKafkaBus } from './kafka/bus.js'
@@ -46,10 +47,15 @@ export async function createServices (
     onUserOnline: (userId) => fanout.watch(userId),
     onUserOffline: (userId) => fanout.unwatch(userId)
   })
-  const inbox = new SqliteInbox(join(config.dataDir, 'inbox.sqlite'), {
-    maxPerUser: config.inbox.maxPerUser,
-    maxAgeMs: config.inbox.maxAgeDays * DAY_MS
-  })
+  const retention = { maxPerUser: config.inbox.maxPerUser, maxAgeMs: config.inbox.maxAgeDays * DAY_MS }
+  const inbox: Inbox = config.databaseUrl === undefined
+    ? new SqliteInbox(join(config.dataDir, 'inbox.sqlite'), retention)
+    : await PostgresInbox.open(config.databaseUrl, retention, log.child({ component: 'inbox' }))
+  if ((config.databaseUrl === undefined) !== (config.redisUrl === undefined)) {
+    log.warn(config.databaseUrl === undefined
+      ? 'REDIS_URL is set without DATABASE_URL: each gateway keeps its own SQLite inbox, so history, read marks and catch-up differ by gateway'
+      : 'DATABASE_URL is set without REDIS_URL: live frames reach only the sockets of the gateway that consumed the record; other gateways\' clients see them on reconnect')
+  }
   const relay = new FeedRelay(hub, inbox, {
     maxBufferedBytes: config.ws.maxBufferedBytes,
     log,

@@ -196,7 +196,9 @@ t.test('bad values are refused with a ConfigError naming the variable', async (t
     [{ REDIS_URL: '127.0.0.1:6379', AUTH_SECRET: SECRET }, 'REDIS_URL'],
     [{ REDIS_URL: 'redis://', AUTH_SECRET: SECRET }, 'REDIS_URL'],
     [{ REDIS_URL: 'redis://host name:6379', AUTH_SECRET: SECRET }, 'REDIS_URL'],
-    [{ REDIS_URL: 'redis://127.0.0.1:6379' }, 'REDIS_URL']
+    [{ REDIS_URL: 'redis://127.0.0.1:6379' }, 'REDIS_URL'],
+    [{ DATABASE_URL: 'mysql://db/notify' }, 'DATABASE_URL'],
+    [{ DATABASE_URL: 'postgres://' }, 'DATABASE_URL']
   ]
   for (const [env, variable] of cases) {
     t.test(JSON.stringify(env), async (t) => {
@@ -241,6 +243,16 @@ t.test('REDIS_URL in dev mode without AUTH_SECRET is refused, saying why', async
 t.test('a refused REDIS_URL is not echoed into the error (its password would end up in logs)', async (t) => {
   const error = refusal({ REDIS_URL: 'http://:hunter2@redis:6379', AUTH_SECRET: SECRET })
   t.match((error as Error | undefined)?.message, 'REDIS_URL')
+  t.notMatch((error as Error | undefined)?.message, 'hunter2')
+})
+
+t.test('DATABASE_URL takes a postgres:// or postgresql:// URL, off by default, and is never echoed', async (t) => {
+  t.equal(loadConfig({}).databaseUrl, undefined, 'unset: the SQLite inbox under DATA_DIR')
+  for (const url of ['postgres://notify:pw@db:5432/notify', 'postgresql://127.0.0.1/notify?sslmode=require']) {
+    t.equal(loadConfig({ DATABASE_URL: url }).databaseUrl, url, url)
+  }
+  const error = refusal({ DATABASE_URL: 'mysql://root:hunter2@db/notify' })
+  t.match((error as Error | undefined)?.message, 'DATABASE_URL')
   t.notMatch((error as Error | undefined)?.message, 'hunter2')
 })
 
