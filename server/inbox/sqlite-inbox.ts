@@ -3,10 +3,13 @@ import { open } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import type { Notification } from '../notification.js'
+import { SqliteCheckpointer, type CheckpointResult } from './sqlite-checkpointer.js'
 import { currentBootId, judgeLastRun, newEpoch, newRunId, type LastRun } from './epoch.js'
 import type { AppendedNotification, AppendResult, ConsumedRecord, FeedState, HistoryPage, Inbox, RetentionPolicy, StoredNotification } from './types.js'
 
 const PRUNE_CHUNK = 2000
+/** How often the log is copied into the database file, off the event loop (sqlite-checkpointer.ts). */
+const CHECKPOINT_EVERY_MS = 1000
 const SCHEMA_VERSION = 2
 
 const SCHEMA = `
@@ -83,6 +86,7 @@ export class SqliteInbox implements Inbox {
   readonly #walFile: string | undefined
   readonly #markerFile: string | undefined
   readonly #bootId: string | undefined
+  readonly #checkpointer: SqliteCheckpointer | undefined
   #closed = false
 
   constructor (file: string, retention: RetentionPolicy, host: SqliteInboxHost = {}) {
@@ -94,6 +98,8 @@ export class SqliteInbox implements Inbox {
     // which runs before the consumer commits the batch's offsets. An fsync per append would block
     // the event loop for every batch. What a power cut can cost is caught by the epoch.
     this.#db.pragma('synchronous = NORMAL')
+    // Checkpoints run in a worker (below), never inside a commit on the event loop.
+    if (!inMemory) this.#db.pragma('wal_autocheckpoint = 0')
     this.#migrate()
     this.#walFile = inMemory ? undefined : `${file}-wal`
     this.#markerFile = inMemory ? undefined : `${file}.run`
@@ -137,6 +143,14 @@ export class SqliteInbox implements Inbox {
     this.epoch = verdict.keep && lastRun !== undefined ? lastRun.epoch : newEpoch()
     this.newEpochReason = verdict.keep ? undefined : verdict.why
     this.#recordRun(false)
+    // Should the worker die, commits checkpoint again as SQLite does by default: a log that is
+    // never copied would grow without end.
+    this.#checkpointer = inMemory ? undefined : new SqliteCheckpointer(file, CHECKPOINT_EVERY_MS, () => { if (!this.#closed) this.#db.pragma('wal_autocheckpoint = 1000') })
+  }
+
+  /** Copies the log into the database file now, in the checkpoint worker (it also does so every second). */
+  async checkpoint (): Promise<CheckpointResult | undefined> {
+    return await this.#checkpointer?.checkpoint()
   }
 
   #migrate (): void {
@@ -305,6 +319,7 @@ export class SqliteInbox implements Inbox {
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    await this.#checkpointer?.close()
     this.#recordRun(true)
     this.#db.close()
   }
