@@ -49,7 +49,8 @@ interface FetchedBatch {
   lag: number
 }
 
-const MAX_IN_FLIGHT_SENDS = 4
+/** 2, not 4: fewer, larger produce requests measured 5-10% more follows/s at 10-100 connections. */
+const MAX_IN_FLIGHT_SENDS = 2
 const MAX_BATCH_SIZE = 1000
 /** Publishes that may wait for a produce slot; a few full batches' worth, a few MB at most. */
 const MAX_QUEUED_SENDS = 10_000

@@ -20,7 +20,7 @@ const FOLLOWS = 2000
 const FOLLOWERS = 20
 const RECOVERY_BOUND_MS = 60_000
 /** The most produce requests the gateway has on the broker at once (MAX_IN_FLIGHT_SENDS). */
-const MAX_IN_FLIGHT = 4
+const MAX_IN_FLIGHT = 2
 
 t.test('a frozen broker', async (t) => {
   const kafka = await startLocalKafka({ dataDir: tempDir(t) })
