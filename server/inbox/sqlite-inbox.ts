@@ -26,7 +26,8 @@ CREATE INDEX IF NOT EXISTS notifications_by_age ON notifications (created_at);
 CREATE TABLE IF NOT EXISTS feeds (
   user_id TEXT PRIMARY KEY,
   newest_seq INTEGER NOT NULL,
-  unread INTEGER NOT NULL
+  unread INTEGER NOT NULL,
+  stored INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS consumed (
   topic TEXT NOT NULL,
@@ -49,14 +50,15 @@ ALTER TABLE notifications RENAME TO notifications_v1;
 ${SCHEMA}
 INSERT INTO notifications (user_id, seq, id, body, created_at, read)
   SELECT user_id, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY seq), id, body, created_at, read FROM notifications_v1;
-INSERT INTO feeds (user_id, newest_seq, unread)
-  SELECT user_id, MAX(seq), SUM(read = 0) FROM notifications GROUP BY user_id;
+INSERT INTO feeds (user_id, newest_seq, unread, stored)
+  SELECT user_id, MAX(seq), SUM(read = 0), COUNT(*) FROM notifications GROUP BY user_id;
 DROP TABLE notifications_v1;
 DROP TABLE IF EXISTS pruned;
 `
 
 interface Row { seq: number, body: string, read: number }
-interface Feed { newestSeq: number, unread: number }
+/** `stored`: rows the user has now, so retention finds who is over the cap without counting rows. */
+interface Feed { newestSeq: number, unread: number, stored: number }
 interface Position { topic: string, partition: number, next: number }
 
 export interface SqliteInboxHost {
@@ -109,10 +111,11 @@ export class SqliteInbox implements Inbox {
     this.#statements = {
       insert: db.prepare<[string, number, string, string, number]>(
         'INSERT INTO notifications (user_id, seq, id, body, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING'),
-      feed: db.prepare<[string], { newest_seq: number, unread: number }>('SELECT newest_seq, unread FROM feeds WHERE user_id = ?'),
-      saveFeed: db.prepare<[string, number, number]>(
-        'INSERT INTO feeds (user_id, newest_seq, unread) VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET newest_seq = excluded.newest_seq, unread = excluded.unread'),
+      feed: db.prepare<[string], { newest_seq: number, unread: number, stored: number }>('SELECT newest_seq, unread, stored FROM feeds WHERE user_id = ?'),
+      saveFeed: db.prepare<[string, number, number, number]>(
+        'INSERT INTO feeds (user_id, newest_seq, unread, stored) VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET newest_seq = excluded.newest_seq, unread = excluded.unread, stored = excluded.stored'),
       lessUnread: db.prepare<[number, string]>('UPDATE feeds SET unread = unread - ? WHERE user_id = ?'),
+      pruned: db.prepare<[number, number, string]>('UPDATE feeds SET unread = unread - ?, stored = stored - ? WHERE user_id = ?'),
       position: db.prepare<[string, number], { next_offset: number }>('SELECT next_offset FROM consumed WHERE topic = ? AND partition = ?'),
       savePosition: db.prepare<[string, number, number]>(
         'INSERT INTO consumed (topic, partition, next_offset) VALUES (?, ?, ?) ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset'),
@@ -130,8 +133,7 @@ export class SqliteInbox implements Inbox {
         'DELETE FROM notifications WHERE rowid IN (SELECT rowid FROM notifications WHERE created_at < ? ORDER BY created_at LIMIT ?) RETURNING user_id, read'),
       capSeq: db.prepare<[string, number], { seq: number }>(
         'SELECT seq FROM notifications WHERE user_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?'),
-      usersOverCap: db.prepare<[number], { user_id: string }>(
-        'SELECT user_id FROM notifications GROUP BY user_id HAVING COUNT(*) > ?'),
+      usersOverCap: db.prepare<[number], { user_id: string }>('SELECT user_id FROM feeds WHERE stored > ?'),
       overCap: db.prepare<[string, number], { read: number }>(
         'DELETE FROM notifications WHERE user_id = ? AND seq <= ? RETURNING read'),
       meta: db.prepare<[], { key: string, value: string }>('SELECT key, value FROM meta'),
@@ -225,18 +227,19 @@ export class SqliteInbox implements Inbox {
         if (changes === 0) continue // this id is stored already (the same follow produced twice)
         feed.newestSeq++
         feed.unread++
+        feed.stored++
         appended.push({ seq: feed.newestSeq, notification, json, unread: feed.unread })
       }
       const unread = new Map<string, number>()
       for (const { notification } of appended) unread.set(notification.userId, feeds.get(notification.userId)!.unread)
-      for (const [userId, feed] of feeds) this.#statements.saveFeed.run(userId, feed.newestSeq, feed.unread)
+      for (const [userId, feed] of feeds) this.#statements.saveFeed.run(userId, feed.newestSeq, feed.unread, feed.stored)
       for (const { topic, partition, next } of positions.values()) this.#statements.savePosition.run(topic, partition, next)
       return { appended, unread }
     })()
 
   #loadFeed (userId: string): Feed {
     const row = this.#statements.feed.get(userId)
-    return { newestSeq: row?.newest_seq ?? 0, unread: row?.unread ?? 0 }
+    return { newestSeq: row?.newest_seq ?? 0, unread: row?.unread ?? 0, stored: row?.stored ?? 0 }
   }
 
   async append (records: ConsumedRecord[]): Promise<AppendResult> {
@@ -246,7 +249,8 @@ export class SqliteInbox implements Inbox {
   }
 
   async feed (userId: string): Promise<FeedState> {
-    return this.#loadFeed(userId)
+    const { newestSeq, unread } = this.#loadFeed(userId)
+    return { newestSeq, unread }
   }
 
   async history (userId: string, limit: number, before?: number): Promise<HistoryPage> {
@@ -297,21 +301,26 @@ export class SqliteInbox implements Inbox {
       for (const row of this.#statements.usersOverCap.all(this.#retention.maxPerUser)) this.#grown.add(row.user_id)
     }
     let removed = 0
-    const unreadRemoved = new Map<string, number>()
+    const removedOf = new Map<string, { rows: number, unread: number }>()
     const note = (userId: string, read: number): void => {
       removed++
-      if (read === 0) unreadRemoved.set(userId, (unreadRemoved.get(userId) ?? 0) + 1)
+      const counts = removedOf.get(userId) ?? { rows: 0, unread: 0 }
+      counts.rows++
+      if (read === 0) counts.unread++
+      removedOf.set(userId, counts)
     }
     this.#db.transaction(() => {
       for (const row of this.#statements.expired.all(now - this.#retention.maxAgeMs, PRUNE_CHUNK)) note(row.user_id, row.read)
       for (const userId of this.#grown) {
         if (removed >= PRUNE_CHUNK) break
         this.#grown.delete(userId)
+        // Most users are under the cap: the counter says so without reading their rows.
+        if (this.#loadFeed(userId).stored - (removedOf.get(userId)?.rows ?? 0) <= this.#retention.maxPerUser) continue
         const newestDropped = this.#statements.capSeq.get(userId, this.#retention.maxPerUser)
         if (newestDropped === undefined) continue
         for (const row of this.#statements.overCap.all(userId, newestDropped.seq)) note(userId, row.read)
       }
-      for (const [userId, count] of unreadRemoved) this.#statements.lessUnread.run(count, userId)
+      for (const [userId, counts] of removedOf) this.#statements.pruned.run(counts.unread, counts.rows, userId)
     })()
     return removed
   }
