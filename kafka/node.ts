@@ -147,7 +147,8 @@ export async function choosePorts (layout: NodeLayout, requested: { [K in keyof 
   return ports
 }
 
-async function isFree (port: number): Promise<boolean> {
+/** Whether nothing listens on `port` of 127.0.0.1 now. */
+export async function isFree (port: number): Promise<boolean> {
   const server = createServer()
   try {
     server.listen(port, '127.0.0.1')

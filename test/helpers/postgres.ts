@@ -1,12 +1,14 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
-import { createServer, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Pool } from 'pg'
 import type { Test } from 'tap'
+import { freePorts } from '../../kafka/node.js'
+import { isCI } from './ci.js'
 
 const run = promisify(execFile)
 const POSTGRESQL_ROOT = '/usr/lib/postgresql'
@@ -69,7 +71,7 @@ export async function startPostgres (t: Test): Promise<TestPostgres | undefined>
     }
   }
   for (let attempt = 1; ; attempt++) {
-    port = await freePort()
+    [port] = await freePorts(1) as [number]
     try {
       await start()
       break
@@ -93,11 +95,6 @@ export async function startPostgres (t: Test): Promise<TestPostgres | undefined>
       await start()
     }
   }
-}
-
-function isCI (): boolean {
-  const ci = process.env.CI
-  return ci !== undefined && ci !== '' && ci !== '0' && ci !== 'false'
 }
 
 /**
@@ -126,15 +123,6 @@ rm -rf "$2"
       await stopped
     }
   }
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  if (address === null || typeof address === 'string') throw new Error('no port from the probe socket')
-  return address.port
 }
 
 function logTail (dir: string): string {

@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { accessSync, constants } from 'node:fs'
-import { createServer, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { delimiter, join } from 'node:path'
 import type { Test } from 'tap'
+import { freePorts } from '../../kafka/node.js'
+import { isCI } from './ci.js'
 
 const INSTALL_HINT = 'redis-server is not installed (not on PATH): apt-get install redis-server'
 const READY_LINE = 'Ready to accept connections'
@@ -48,7 +50,7 @@ export async function startRedis (t: Test): Promise<TestRedis | undefined> {
   t.teardown(async () => { await server?.stop() })
   let port = 0
   for (let attempt = 1; ; attempt++) {
-    port = await freePort()
+    [port] = await freePorts(1) as [number]
     try {
       server = await RedisProcess.start(bin, port)
       break
@@ -131,18 +133,4 @@ wait "$pid"
     })()
     await this.#stopped
   }
-}
-
-function isCI (): boolean {
-  const ci = process.env.CI
-  return ci !== undefined && ci !== '' && ci !== '0' && ci !== 'false'
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  if (address === null || typeof address === 'string') throw new Error('no port from the probe socket')
-  return address.port
 }

@@ -2,29 +2,16 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { Kafka, logLevel } from 'kafkajs'
 import t from 'tap'
+import { isFree } from '../../kafka/node.js'
 import { tempDir } from '../helpers/gateway.js'
 
 const projectDir = fileURLToPath(new URL('../..', import.meta.url))
 
 t.setTimeout(120_000)
-
-async function isFree (port: number): Promise<boolean> {
-  const server = createServer()
-  try {
-    server.listen(port, '127.0.0.1')
-    await once(server, 'listening')
-    return true
-  } catch {
-    return false
-  } finally {
-    server.close()
-  }
-}
 
 /** A port P such that P… and P + 100… (`count` of each) are free, in a range the OS does not hand out. */
 async function freeRuns (count: number): Promise<number> {
