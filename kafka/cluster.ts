@@ -200,6 +200,10 @@ function allBrokers (count: number): Readiness {
     const { topics } = await admin.fetchTopicMetadata()
     const leaderless = topics.filter(topic => topic.partitions.some(partition => partition.leader < 0))
     if (leaderless.length > 0) throw new Error(`partitions of ${leaderless.map(topic => topic.name).join(', ')} have no leader yet`)
+    // The metadata can name a leader that does not serve yet (LEADER_NOT_AVAILABLE): ask each one.
+    for (const topic of topics) {
+      if (!topic.name.startsWith('__')) await admin.fetchTopicOffsets(topic.name)
+    }
   }
 }
 
