@@ -69,6 +69,20 @@ export const CONNECTION_BYTES_TARGET = 10 * KIB
 type Measured = Omit<TargetVerdict, 'name' | 'goal'>
 const notMeasured = (why = ''): Measured => ({ measured: `not measured${why === '' ? '' : ` (${why})`}`, met: undefined })
 
+/** Counts of one run's frames against what it expected: met when none is missing, doubled or out of seq. */
+interface DeliveryCounts { expected: number, missing: number, duplicates: number, seqRepeats: number, seqGaps: number }
+
+function deliveredOnce (runs: DeliveryCounts[], what: string): Measured {
+  const sum = (count: (run: DeliveryCounts) => number): number => runs.reduce((total, run) => total + count(run), 0)
+  const missing = sum((run) => run.missing)
+  const doubled = sum((run) => run.duplicates + run.seqRepeats)
+  const gaps = sum((run) => run.seqGaps)
+  return {
+    measured: `${fmt(sum((run) => run.expected), 0)} ${what}: ${missing} missing, ${doubled} doubled, ${gaps} seq gaps`,
+    met: missing === 0 && doubled === 0 && gaps === 0
+  }
+}
+
 /** The performance issue's targets, judged on this run. */
 export function judgeTargets (phases: BenchResults['phases']): TargetVerdict[] {
   const targets: TargetVerdict[] = []
@@ -90,18 +104,10 @@ export function judgeTargets (phases: BenchResults['phases']): TargetVerdict[] {
     })
   }
   const levels = ingest?.levels ?? []
-  const undelivered = levels.reduce((total, level) => total + level.missing, 0)
-  const doubled = levels.reduce((total, level) => total + level.duplicates + level.seqRepeats, 0)
-  const gaps = levels.reduce((total, level) => total + level.seqGaps, 0)
   targets.push({
     name: 'ingest: every 202 delivered once (frames at the followees\' sockets)',
     goal: '0 missing, 0 doubled',
-    ...(levels.length === 0
-      ? notMeasured()
-      : {
-          measured: `${fmt(levels.reduce((total, level) => total + level.accepted, 0), 0)} accepted: ${undelivered} missing, ${doubled} doubled, ${gaps} seq gaps`,
-          met: undelivered === 0 && doubled === 0 && gaps === 0
-        })
+    ...(levels.length === 0 ? notMeasured() : deliveredOnce(levels.map((level) => ({ ...level, expected: level.accepted })), 'accepted'))
   })
 
   const frame = sequential?.frame
@@ -149,18 +155,10 @@ export function judgeTargets (phases: BenchResults['phases']): TargetVerdict[] {
         })
   })
   const steps = produce?.steps ?? []
-  const lost = steps.reduce((total, step) => total + step.missing, 0)
-  const twice = steps.reduce((total, step) => total + step.duplicates + step.seqRepeats, 0)
-  const holes = steps.reduce((total, step) => total + step.seqGaps, 0)
   targets.push({
     name: 'produce: nothing missing, nothing doubled',
     goal: '0 missing, 0 doubled',
-    ...(steps.length === 0
-      ? notMeasured(skipped)
-      : {
-          measured: `${fmt(steps.reduce((total, step) => total + step.sent, 0), 0)} records: ${lost} missing, ${twice} doubled, ${holes} seq gaps`,
-          met: lost === 0 && twice === 0 && holes === 0
-        })
+    ...(steps.length === 0 ? notMeasured(skipped) : deliveredOnce(steps.map((step) => ({ ...step, expected: step.sent })), 'records'))
   })
 
   for (const count of CONNECTION_TARGETS) {
