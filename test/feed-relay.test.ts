@@ -14,6 +14,7 @@ import type { Logger } from '../server/logger.js'
 import { followNotification } from '../server/notification.js'
 import { FakeSocket } from './helpers/fake-socket.js'
 import { tempDir, type TestContext } from './helpers/gateway.js'
+import { Waiters } from './helpers/waiters.js'
 
 const BOUND = 1024 * 1024
 const users: Record<'1' | '2' | '3', { id: string, name: string }> = { 1: { id: '1', name: 'Emma' }, 2: { id: '2', name: 'Bruno' }, 3: { id: '3', name: 'Rick' } }
@@ -23,16 +24,16 @@ interface Frame { type: string, seq?: number, notification?: { id: string }, unr
 
 /** A socket a test can wait on: `until` resolves once the frames sent so far satisfy it. */
 class TabSocket extends FakeSocket {
-  #waiters: Array<() => void> = []
+  readonly #waiters = new Waiters()
 
   override send (data: string, written?: (error?: Error) => void): void {
     super.send(data, written)
-    for (const waiter of [...this.#waiters]) waiter()
+    this.#waiters.wake()
   }
 
   override close (code: number, reason: string): void {
     super.close(code, reason)
-    for (const waiter of [...this.#waiters]) waiter()
+    this.#waiters.wake()
   }
 
   get frames (): Frame[] {
@@ -45,17 +46,7 @@ class TabSocket extends FakeSocket {
   }
 
   async until (what: string, done: () => boolean): Promise<void> {
-    if (done()) return
-    await new Promise<void>((resolve, reject) => {
-      const check = (): void => {
-        if (!done()) return
-        clearTimeout(timer)
-        this.#waiters = this.#waiters.filter((waiter) => waiter !== check)
-        resolve()
-      }
-      const timer = setTimeout(() => reject(new Error(`not within 5000 ms: ${what} (sent ${JSON.stringify(this.seqs)})`)), 5000)
-      this.#waiters.push(check)
-    })
+    await this.#waiters.until(() => `${what} (sent ${JSON.stringify(this.seqs)})`, done)
   }
 }
 

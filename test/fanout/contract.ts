@@ -2,15 +2,14 @@
 // redis-fanout.test.ts). tap's config excludes this file: it defines tests, it is not one.
 import type { Test } from 'tap'
 import type { Fanout, FanoutMessage, FanoutReceiver } from '../../server/fanout/types.js'
-
-const WAIT_MS = 5000
+import { Waiters } from '../helpers/waiters.js'
 
 /** A receiver that records what a fan-out hands it, and lets a test wait for it. */
 export class RecordingReceiver implements FanoutReceiver {
   readonly delivered: FanoutMessage[] = []
   readonly resubscriptions: string[][] = []
   batches = 0
-  #waiters: Array<() => void> = []
+  readonly #waiters = new Waiters()
 
   batch (deliveries: () => void): void {
     this.batches++
@@ -19,40 +18,23 @@ export class RecordingReceiver implements FanoutReceiver {
 
   deliver (message: FanoutMessage): void {
     this.delivered.push(message)
-    this.#wake()
+    this.#waiters.wake()
   }
 
   resubscribed (userIds: readonly string[]): void {
     this.resubscriptions.push([...userIds])
-    this.#wake()
+    this.#waiters.wake()
   }
 
   /** Resolves once `done()` holds, checked after each delivery and resubscription; rejects after 5 s. */
   async until (what: string, done: () => boolean): Promise<void> {
-    if (done()) return
-    await new Promise<void>((resolve, reject) => {
-      const check = (): void => {
-        if (!done()) return
-        clearTimeout(timer)
-        this.#waiters = this.#waiters.filter((waiter) => waiter !== check)
-        resolve()
-      }
-      const timer = setTimeout(() => {
-        this.#waiters = this.#waiters.filter((waiter) => waiter !== check)
-        reject(new Error(`not within ${WAIT_MS} ms: ${what}`))
-      }, WAIT_MS)
-      this.#waiters.push(check)
-    })
+    await this.#waiters.until(() => what, done)
   }
 
   /** Resolves once `count` messages were delivered in all. */
   async deliveries (count: number): Promise<FanoutMessage[]> {
     await this.until(`${count} deliveries (got ${this.delivered.length})`, () => this.delivered.length >= count)
     return this.delivered.slice(0, count)
-  }
-
-  #wake (): void {
-    for (const waiter of [...this.#waiters]) waiter()
   }
 }
 
