@@ -6,6 +6,7 @@ import type { Config } from './config.js'
 import { createDeliveryHandler } from './delivery.js'
 import { ApiError, ErrorCode, toHttpError } from './errors.js'
 import { CloseCode } from './hub/close-codes.js'
+import { quitRedis } from './redis-connection.js'
 import { startRetention } from './inbox/retention.js'
 import type { Services } from './services.js'
 import { schemaErrorFormatter, validatorCompiler } from './validation.js'
@@ -79,7 +80,7 @@ export async function buildApp (config: Config, services: Services, options: Bui
     if (closing) void reply.header('connection', 'close')
   })
 
-  const limits = await registerRateLimits(app, config)
+  const limits = await registerRateLimits(app, config, services.redis)
   const context: AppContext = { ...services, config, limits }
   await app.register(fastifyWebsocket, {
     options: { maxPayload: WS_MAX_PAYLOAD, clientTracking: false, perMessageDeflate: false },
@@ -110,6 +111,7 @@ export async function buildApp (config: Config, services: Services, options: Bui
       ['inbox retention', () => stopRetention?.()],
       ['Kafka clients (committing consumed offsets, disconnecting the producer)', () => bus.close()],
       ['fan-out', () => fanout.close()],
+      ['Redis commands connection', () => services.redis === undefined ? undefined : quitRedis(services.redis)],
       ['inbox', () => inbox.close()]
     ]
     for (const [what, close] of steps) {

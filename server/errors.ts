@@ -1,3 +1,4 @@
+import { IdempotencyUnavailableError } from './idempotency/types.js'
 import { KafkaError, KafkaErrorCode } from './kafka/errors.js'
 
 // Tests and callers that fake a Kafka outage construct this one; it is the Kafka adapter's class.
@@ -25,6 +26,7 @@ export const ErrorCode = {
   STALE_CURSOR: 'STALE_CURSOR',
   RATE_LIMITED: 'RATE_LIMITED',
   KAFKA_UNAVAILABLE: 'KAFKA_UNAVAILABLE',
+  REDIS_UNAVAILABLE: 'REDIS_UNAVAILABLE',
   SHUTTING_DOWN: 'SHUTTING_DOWN',
   INTERNAL: 'INTERNAL'
 } as const
@@ -77,6 +79,9 @@ export function toHttpError (error: unknown): HttpError {
     return { statusCode: error.statusCode, code: error.code, message: error.message, ...(error.retryAfter === undefined ? {} : { retryAfter: error.retryAfter }) }
   }
   if (error instanceof KafkaError) return kafkaToHttp(error)
+  if (error instanceof IdempotencyUnavailableError) {
+    return { statusCode: 503, code: ErrorCode.REDIS_UNAVAILABLE, message: `header idempotency-key: ${error.message}; retry with the same key`, retryAfter: REDIS_RETRY_AFTER_SECONDS }
+  }
   const fastifyError = error as { code?: unknown, statusCode?: unknown, message?: unknown, validation?: unknown, validationContext?: unknown }
   const message = typeof fastifyError.message === 'string' ? fastifyError.message : 'Bad request'
   if (fastifyError.validation !== undefined) {
@@ -93,6 +98,9 @@ export function toHttpError (error: unknown): HttpError {
   }
   return { statusCode: 500, code: ErrorCode.INTERNAL, message: 'Internal Server Error' }
 }
+
+/** Seconds a client should wait after a 503 REDIS_UNAVAILABLE before it retries. */
+const REDIS_RETRY_AFTER_SECONDS = 1
 
 /** Seconds a client should wait after a 503 KAFKA_UNAVAILABLE before it retries. */
 const KAFKA_RETRY_AFTER_SECONDS = 1

@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import type { Redis } from 'ioredis'
 import type { Config } from './config.js'
 import { loadDirectory, type Directory } from './directory.js'
 import { Tokens } from './auth/tokens.js'
@@ -6,6 +7,9 @@ import { LocalFanout } from './fanout/local-fanout.js'
 import { RedisFanout } from './fanout/redis-fanout.js'
 import type { Fanout } from './fanout/types.js'
 import { FeedRelay } from './feed-relay.js'
+import { MemoryIdempotency } from './idempotency/memory.js'
+import { RedisIdempotency } from './idempotency/redis.js'
+import type { Idempotency } from './idempotency/types.js'
 import { Hub } from './hub/hub.js'
 import { PostgresInbox } from './inbox/postgres-inbox.js'
 import { SqliteInbox } from './inbox/sqlite-inbox.js'
@@ -14,6 +18,7 @@ import { createKafkaBus } from './kafka/bus.js'
 import type { NotificationBus } from './kafka/types.js'
 import type { Logger } from './logger.js'
 import { Metrics } from './metrics.js'
+import { connectRedis, quitRedis } from './redis-connection.js'
 
 /** Everything the routes work with. The app owns them from `buildApp` on and closes them. */
 export interface Services {
@@ -27,9 +32,20 @@ export interface Services {
   inbox: Inbox
   bus: NotificationBus
   metrics: Metrics
+  /** `Idempotency-Key`s: this process's memory, or shared by every gateway in Redis with REDIS_URL. */
+  idempotency: Idempotency
+  /** With REDIS_URL: the connection for commands (rate limits, Idempotency-Keys), apart from the fan-out's. */
+  redis: Redis | undefined
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000
+const IDEMPOTENCY_TTL_MS = DAY_MS
+const IDEMPOTENCY_MAX_KEYS = 100_000
+/**
+ * A Redis command that takes longer fails: a rate limit is then skipped, and a follow with an
+ * Idempotency-Key answers 503 (whether its key was used on another gateway is unknown).
+ */
+const REDIS_COMMAND_TIMEOUT_MS = 1000
 
 /** Creates the services from the configuration; `bus` may be given (a fake, in unit tests). */
 export async function createServices (
@@ -70,6 +86,12 @@ export async function createServices (
   const fanout: Fanout = config.redisUrl === undefined
     ? new LocalFanout(relay)
     : new RedisFanout({ url: config.redisUrl, receiver: relay, log: log.child({ component: 'redis' }) })
+  const redis = config.redisUrl === undefined
+    ? undefined
+    : connectRedis(config.redisUrl, 'commands', log.child({ component: 'redis' }), { commandTimeout: REDIS_COMMAND_TIMEOUT_MS, maxRetriesPerRequest: 1 })
+  const idempotency: Idempotency = redis === undefined
+    ? new MemoryIdempotency({ maxEntries: IDEMPOTENCY_MAX_KEYS, ttlMs: IDEMPOTENCY_TTL_MS })
+    : new RedisIdempotency(redis, { ttlMs: IDEMPOTENCY_TTL_MS })
   if (inbox.newEpochReason === undefined) log.info({ epoch: inbox.epoch }, 'Inbox epoch continues: cursors issued before stay valid')
   else log.info({ epoch: inbox.epoch, why: inbox.newEpochReason }, `Inbox epoch is new (${inbox.newEpochReason}): clients resuming with older cursors get reset`)
   const brokers = config.kafka.brokers
@@ -86,8 +108,9 @@ export async function createServices (
       onConsumerRestart: () => metrics.consumerRestarts.inc()
     }, log.child({ component: 'kafka' }))
     if (bus.producerStats !== undefined) metrics.producerStats = () => bus.producerStats!()
-    return { directory, tokens, hub, fanout, relay, inbox, bus, metrics }
+    return { directory, tokens, hub, fanout, relay, inbox, bus, metrics, idempotency, redis }
   } catch (error) {
+    if (redis !== undefined) await quitRedis(redis)
     await fanout.close()
     await inbox.close()
     throw error

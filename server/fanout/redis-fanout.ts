@@ -1,5 +1,6 @@
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import type { Logger } from '../logger.js'
+import { connectRedis, quitRedis } from '../redis-connection.js'
 import type { Fanout, FanoutMessage, FanoutReceiver } from './types.js'
 
 export const CHANNEL_PREFIX = 'notify:user:'
@@ -40,25 +41,12 @@ export class RedisFanout implements Fanout {
   constructor (options: RedisFanoutOptions) {
     this.#receiver = options.receiver
     this.#log = options.log
-    const common = { commandTimeout: COMMAND_TIMEOUT_MS, retryStrategy: (attempt: number) => Math.min(attempt * 100, 2000) }
+    const common = { commandTimeout: COMMAND_TIMEOUT_MS }
     // The publisher queues while it (re)connects (ioredis flushes that queue with an error every 20
     // attempts, so it stays bounded): a frame published late is still better than one lost, and a
     // repeat is dropped by the relay. The subscriber does its own subscribing once it is ready.
-    this.#publisher = new Redis(options.url, { ...common, connectionName: 'kafka-notify:publisher' })
-    this.#subscriber = new Redis(options.url, { ...common, connectionName: 'kafka-notify:subscriber', enableOfflineQueue: false, autoResubscribe: false })
-    for (const [client, role] of [[this.#publisher, 'publisher'], [this.#subscriber, 'subscriber']] as const) {
-      // One line when a connection is lost and one when it is back, not one per reconnect attempt.
-      let up = false
-      client.on('ready', () => {
-        up = true
-        this.#log.info({ role }, 'Redis connected')
-      })
-      client.on('close', () => {
-        if (up && !this.#closed) this.#log.warn({ role }, 'Redis connection lost; reconnecting')
-        up = false
-      })
-      client.on('error', (error: Error) => this.#log.debug({ err: error, role }, 'Redis connection error'))
-    }
+    this.#publisher = connectRedis(options.url, 'publisher', this.#log, common)
+    this.#subscriber = connectRedis(options.url, 'subscriber', this.#log, { ...common, enableOfflineQueue: false, autoResubscribe: false })
     this.#subscriber.on('smessage', (channel: string, payload: string) => this.#receive(channel, payload))
     this.#subscriber.on('ready', () => { void this.#subscribeAll() })
     this.#subscriber.on('close', () => { this.#subscribed = false })
@@ -111,7 +99,7 @@ export class RedisFanout implements Fanout {
   async close (): Promise<void> {
     this.#closed = true
     this.#watched.clear()
-    await Promise.all([quit(this.#publisher), quit(this.#subscriber)])
+    await Promise.all([quitRedis(this.#publisher), quitRedis(this.#subscriber)])
   }
 
   /** On every (re)connection: subscribe every watched channel, then have their users caught up. */
@@ -176,16 +164,4 @@ export function decodePayload (userId: string, payload: string): FanoutMessage |
   if (!Number.isSafeInteger(seq) || seq < 1) return undefined
   const timestamp = space === -1 || space > newline ? NaN : Number(payload.slice(space + 1, newline))
   return Number.isFinite(timestamp) && space + 1 < newline ? { userId, text, seq, timestamp } : { userId, text, seq }
-}
-
-async function quit (client: Redis): Promise<void> {
-  if (client.status !== 'ready') {
-    client.disconnect()
-    return
-  }
-  try {
-    await client.quit()
-  } catch {
-    client.disconnect()
-  }
 }

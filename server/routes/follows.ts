@@ -1,23 +1,18 @@
 import type { Principal } from '../auth/tokens.js'
 import type { Directory, User } from '../directory.js'
 import { ApiError, ErrorCode, toHttpError } from '../errors.js'
-import { IdempotencyCache } from '../idempotency.js'
 import { followNotification } from '../notification.js'
 import { authenticate } from './authenticate.js'
 import { type RoutePlugin, bearerSecurity, errorSchema, notificationSchema, userIdSchema } from './schemas.js'
 
 /** Printable ASCII, as Stripe and the IETF draft allow; a UUID fits easily. */
 const IDEMPOTENCY_KEY_PATTERN = '^[\\x21-\\x7e]{1,255}$'
-const IDEMPOTENCY_MAX_KEYS = 100_000
-const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
 
 /**
  * POST /api/follows: the token's user follows `followeeId`. Answers 202 only once Kafka has
  * acknowledged the record (acks=-1), so an accepted follow is never lost.
  */
-const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics, limits }) => {
-  const idempotency = new IdempotencyCache({ maxEntries: IDEMPOTENCY_MAX_KEYS, ttlMs: IDEMPOTENCY_TTL_MS })
-
+const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics, limits, idempotency }) => {
   app.addHook('onError', async (_request, _reply, error) => {
     metrics.follows.inc({ outcome: toHttpError(error).code })
   })
@@ -55,7 +50,7 @@ const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics
       return reply.code(202).send({ notification })
     }
     // A service token's keys count against the service's own share, not each follower's.
-    const attempt = idempotency.run(follower.id, key, followee.id, () => followNotification(follower, followee), (notification) => bus.publish(notification), request.principal.user.id)
+    const attempt = await idempotency.run(follower.id, key, followee.id, () => followNotification(follower, followee), (notification) => bus.publish(notification), request.principal.user.id)
     if (attempt.kind === 'conflict') {
       throw new ApiError(422, ErrorCode.IDEMPOTENCY_CONFLICT, 'header idempotency-key was already used for a different follow')
     }

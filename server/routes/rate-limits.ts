@@ -1,5 +1,6 @@
 import fastifyRateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { Redis } from 'ioredis'
 import type { Config } from '../config.js'
 import { ApiError, ErrorCode } from '../errors.js'
 
@@ -16,9 +17,16 @@ export interface RateLimits {
 const MINUTE_MS = 60_000
 const unlimited: RequestHook = async () => {}
 
-/** Registers @fastify/rate-limit (in-memory store, one gateway's counts) and returns the two limits. */
-export async function registerRateLimits (app: FastifyInstance, config: Config): Promise<RateLimits> {
-  await app.register(fastifyRateLimit, { global: false, cache: 100_000 })
+/**
+ * Registers @fastify/rate-limit and returns the two limits. Counts are this gateway's own, in
+ * memory, or every gateway's together in Redis when `redis` is given. A count Redis cannot answer
+ * lets the request through (`skipOnError`): a Redis outage must not stop follows, and the budget
+ * is a guard against floods, not a promise.
+ */
+export async function registerRateLimits (app: FastifyInstance, config: Config, redis?: Redis): Promise<RateLimits> {
+  await app.register(fastifyRateLimit, redis === undefined
+    ? { global: false, cache: 100_000 }
+    : { global: false, redis, nameSpace: 'notify:rate-limit:', skipOnError: true })
   const limit = (max: number, what: string, key: (request: FastifyRequest) => string | undefined): RequestHook => {
     if (max === 0) return unlimited
     const check = app.createRateLimit({ max, timeWindow: MINUTE_MS, keyGenerator: (request) => key(request) ?? '' })

@@ -78,9 +78,9 @@ if (redis !== undefined) {
     const ours = async (): Promise<number> => (await client.client('LIST') as string).split('\n').filter((line) => line.includes('name=kafka-notify:')).length
     const before = await ours()
     const a = await gateway(t, redis)
-    await eventually('connected', ours, (count) => count === before + 2)
+    await eventually('connected', ours, (count) => count === before + 3)
     await a.close()
-    t.equal(await eventually('closed', ours, (count) => count === before), before, 'publisher and subscriber are gone')
+    t.equal(await eventually('closed', ours, (count) => count === before), before, 'publisher, subscriber and commands connection are gone')
   })
 
   // Last: it stops the file's server.

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache'
-import type { Notification } from './notification.js'
+import type { Notification } from '../notification.js'
+import type { Idempotency, Replay } from './types.js'
 
 export interface IdempotencyOptions {
   /** How long a key is remembered from its first request. */
@@ -34,13 +35,6 @@ interface Share {
   ids: Set<string>
 }
 
-export type Replay =
-  /** `new`: first request; `retry`: published again after a failure; `replay`: the first answer again. */
-  | { kind: 'new' | 'retry' | 'replay', notification: Notification, publishing: Promise<void> }
-  | { kind: 'conflict' }
-  /** The owner's share is full of keys still publishing: nothing was published; retry shortly. */
-  | { kind: 'full' }
-
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 const DEFAULT_MAX_BYTES_PER_USER = 1024 * 1024
 const DEFAULT_MAX_ENTRIES = 200_000
@@ -48,13 +42,10 @@ const DEFAULT_MAX_ENTRIES = 200_000
 const ENTRY_OVERHEAD_BYTES = 400
 
 /**
- * Remembers, per user and `Idempotency-Key`, the notification a POST created. A retry gets the
- * same notification back; if the first attempt failed (503), the retry publishes that same
- * notification again, with the same id, so the inbox stores it once even if the first attempt
- * did reach Kafka after all. Kept in memory, one gateway's worth: bounded in bytes overall and
- * per user, and in time.
+ * `Idempotency-Key`s kept in this process's memory: one gateway's worth (without REDIS_URL),
+ * bounded in bytes overall and per user, and in time.
  */
-export class IdempotencyCache {
+export class MemoryIdempotency implements Idempotency {
   readonly #entries: LRUCache<string, Entry>
   readonly #shares = new Map<string, Share>()
   readonly #maxBytesPerUser: number
@@ -73,11 +64,6 @@ export class IdempotencyCache {
     })
   }
 
-  /**
-   * `create` makes the notification for a first request; `publish` sends one to Kafka. A key
-   * reused with a different request (`fingerprint`) is a conflict. `owner` is whose share a new
-   * key counts against: the follower (`userId`), unless a service token acts for them.
-   */
   run (userId: string, key: string, fingerprint: string, create: () => Notification, publish: (notification: Notification) => Promise<void>, owner = userId): Replay {
     const id = `${userId}\u0000${key}`
     const entry = this.#entries.get(id)

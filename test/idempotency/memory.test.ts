@@ -1,6 +1,7 @@
 import t from 'tap'
-import { IdempotencyCache, type IdempotencyOptions, type Replay } from '../server/idempotency.js'
-import { followNotification, type Notification } from '../server/notification.js'
+import { MemoryIdempotency, type IdempotencyOptions } from '../../server/idempotency/memory.js'
+import type { Replay } from '../../server/idempotency/types.js'
+import { followNotification, type Notification } from '../../server/notification.js'
 
 const DAY_MS = 24 * 60 * 60 * 1000
 const users: Record<string, { id: string, name: string }> = {
@@ -9,12 +10,12 @@ const users: Record<string, { id: string, name: string }> = {
   3: { id: '3', name: 'Lena' }
 }
 
-function cache (options: Partial<IdempotencyOptions> = {}): IdempotencyCache {
-  return new IdempotencyCache({ ttlMs: DAY_MS, ...options })
+function cache (options: Partial<IdempotencyOptions> = {}): MemoryIdempotency {
+  return new MemoryIdempotency({ ttlMs: DAY_MS, ...options })
 }
 
 /** A follow by `userId` of user 3 under `key`, published with `publish` (accepted by default). */
-function follow (idempotency: IdempotencyCache, userId: string, key: string, publish: (notification: Notification) => Promise<void> = async () => {}, followeeId = '3', owner?: string): Replay {
+function follow (idempotency: MemoryIdempotency, userId: string, key: string, publish: (notification: Notification) => Promise<void> = async () => {}, followeeId = '3', owner?: string): Replay {
   const follower = users[userId] ?? { id: userId, name: `User ${userId}` }
   const followee = users[followeeId] ?? { id: followeeId, name: `User ${followeeId}` }
   const create = (): Notification => followNotification(follower, followee)

@@ -1,0 +1,95 @@
+import type { Redis } from 'ioredis'
+import type { Notification } from '../notification.js'
+import { IdempotencyUnavailableError, type Idempotency, type Replay } from './types.js'
+
+/** `notify:idempotency:<userId>:<key>`; a user id never holds a colon, so the split is unambiguous. */
+export const KEY_PREFIX = 'notify:idempotency:'
+
+/** What Redis holds per key: the request's fingerprint, the notification, and how its publish went. */
+interface Stored {
+  fingerprint: string
+  notification: Notification
+  state: 'publishing' | 'accepted' | 'failed'
+}
+
+interface Local {
+  fingerprint: string
+  notification: Notification
+  publishing: Promise<void>
+}
+
+/**
+ * `Idempotency-Key`s shared by every gateway through Redis (with REDIS_URL): a retry that lands on
+ * another gateway than the first attempt still gets the first answer. The first request claims the
+ * key with `SET … NX GET` (one round trip that also returns an earlier claim) and records how its
+ * publish ended. A retry seen while another gateway's publish of the key is still open, or after it
+ * failed, publishes the same notification again: the same id, so the inbox stores it once. Keys
+ * expire after `ttlMs`; Redis's `maxmemory` bounds them, not this class (see docs/operations.md).
+ */
+export class RedisIdempotency implements Idempotency {
+  readonly #redis: Redis
+  readonly #ttlMs: number
+  /** This gateway's publishes still open, so a retry here waits for its own first attempt. */
+  readonly #open = new Map<string, Local>()
+
+  constructor (redis: Redis, options: { ttlMs: number }) {
+    this.#redis = redis
+    this.#ttlMs = options.ttlMs
+  }
+
+  async run (userId: string, key: string, fingerprint: string, create: () => Notification, publish: (notification: Notification) => Promise<void>): Promise<Replay> {
+    const id = `${KEY_PREFIX}${userId}:${key}`
+    const open = this.#open.get(id)
+    if (open !== undefined) {
+      return open.fingerprint === fingerprint ? { kind: 'replay', notification: open.notification, publishing: open.publishing } : { kind: 'conflict' }
+    }
+    const fresh = create()
+    const earlier = await this.#command(() => this.#redis.call('SET', id, encode({ fingerprint, notification: fresh, state: 'publishing' }), 'PX', this.#ttlMs, 'NX', 'GET'))
+    if (earlier === null) return { kind: 'new', notification: fresh, publishing: this.#publish(id, fingerprint, fresh, publish) }
+    const stored = decode(earlier)
+    if (stored === undefined) throw new IdempotencyUnavailableError(`the stored idempotency key ${JSON.stringify(key)} cannot be read`)
+    if (stored.fingerprint !== fingerprint) return { kind: 'conflict' }
+    if (stored.state === 'accepted') return { kind: 'replay', notification: stored.notification, publishing: Promise.resolve() }
+    // Failed, or still open on another gateway (which may have died mid-publish): publishing the
+    // same notification again is safe, and answers this request only once Kafka has it.
+    return { kind: 'retry', notification: stored.notification, publishing: this.#publish(id, fingerprint, stored.notification, publish) }
+  }
+
+  #publish (id: string, fingerprint: string, notification: Notification, publish: (notification: Notification) => Promise<void>): Promise<void> {
+    const publishing = publish(notification)
+    const local = { fingerprint, notification, publishing }
+    this.#open.set(id, local)
+    const settle = (state: Stored['state']): void => {
+      if (this.#open.get(id) === local) this.#open.delete(id)
+      // Best effort: a key left `publishing` makes a later retry publish once more, which the
+      // inbox stores once; it never makes a retry lose the follow.
+      this.#redis.call('SET', id, encode({ fingerprint, notification, state }), 'XX', 'KEEPTTL').catch(() => {})
+    }
+    publishing.then(() => settle('accepted'), () => settle('failed'))
+    return publishing
+  }
+
+  async #command<T>(send: () => Promise<T>): Promise<T> {
+    try {
+      return await send()
+    } catch (error) {
+      throw new IdempotencyUnavailableError(`Redis did not answer (${(error as Error).message}): the Idempotency-Key cannot be checked against the other gateways' keys`, { cause: error })
+    }
+  }
+}
+
+function encode (stored: Stored): string {
+  return JSON.stringify(stored)
+}
+
+function decode (value: unknown): Stored | undefined {
+  if (typeof value !== 'string') return undefined
+  try {
+    const stored = JSON.parse(value) as Partial<Stored>
+    if (typeof stored.fingerprint !== 'string' || typeof stored.notification !== 'object' || stored.notification === null) return undefined
+    if (stored.state !== 'publishing' && stored.state !== 'accepted' && stored.state !== 'failed') return undefined
+    return stored as Stored
+  } catch {
+    return undefined
+  }
+}

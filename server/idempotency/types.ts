@@ -1,0 +1,32 @@
+import type { Notification } from '../notification.js'
+
+export type Replay =
+  /** `new`: first request; `retry`: published again after a failure; `replay`: the first answer again. */
+  | { kind: 'new' | 'retry' | 'replay', notification: Notification, publishing: Promise<void> }
+  | { kind: 'conflict' }
+  /** The owner's share is full of keys still publishing: nothing was published; retry shortly. */
+  | { kind: 'full' }
+
+/**
+ * Remembers, per user and `Idempotency-Key`, the notification a POST created. A retry gets the
+ * same notification back; if the first attempt failed (503), or its outcome is unknown, the retry
+ * publishes that same notification again, with the same id, so the inbox stores it once even if
+ * the first attempt did reach Kafka after all.
+ */
+export interface Idempotency {
+  /**
+   * `create` makes the notification for a first request; `publish` sends one to Kafka. A key
+   * reused with a different request (`fingerprint`) is a conflict. `owner` is whose share a new
+   * key counts against: the follower (`userId`), unless a service token acts for them. Rejects
+   * with `IdempotencyUnavailableError` when the keys cannot be read: nothing was published then.
+   */
+  run (userId: string, key: string, fingerprint: string, create: () => Notification, publish: (notification: Notification) => Promise<void>, owner?: string): Replay | Promise<Replay>
+}
+
+/** The shared key store (Redis) did not answer: whether the key was used before is unknown. */
+export class IdempotencyUnavailableError extends Error {
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'IdempotencyUnavailableError'
+  }
+}
