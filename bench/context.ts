@@ -1,4 +1,5 @@
 import { loadavg } from 'node:os'
+import type { Cleanup } from './cleanup.js'
 import type { ClientFleet } from './fleet.js'
 import type { HttpLoadApi } from './http-load.js'
 import type { ChildWorker } from './ipc.js'
@@ -40,6 +41,8 @@ export interface BenchContext {
   /** The HTTP load: autocannon's closed loop and the sequential follows, in a process of its own. */
   http: ChildWorker<HttpLoadApi>
   progress: Progress
+  /** Where a phase that starts processes of its own registers their stop, so Ctrl-C stops them too. */
+  cleanup: Cleanup
 }
 
 /**

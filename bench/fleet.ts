@@ -22,12 +22,15 @@ export class ClientFleet {
     this.#load = workers.map(() => 0)
   }
 
-  /** Starts `processes` client processes, the k-th bound to 127.0.0.(10 + k). */
-  static async start (processes: number, url: string, tokens: TokenSource, concurrency: number): Promise<ClientFleet> {
-    const workers = Array.from({ length: processes }, (_, k) => new ChildWorker<WsClientsApi>(join(benchDir, 'ws-clients.ts'), `ws-clients-${k}`))
+  /**
+   * Starts `processes` client processes, the k-th bound to 127.0.0.(firstHost + k): fleets that
+   * run side by side take hosts of their own.
+   */
+  static async start (processes: number, url: string, tokens: TokenSource, concurrency: number, firstHost = 10): Promise<ClientFleet> {
+    const workers = Array.from({ length: processes }, (_, k) => new ChildWorker<WsClientsApi>(join(benchDir, 'ws-clients.ts'), `ws-clients-${firstHost + k}`))
     const fleet = new ClientFleet(workers)
     try {
-      await Promise.all(workers.map((worker, k) => worker.call('init', { url, tokens, localAddress: `127.0.0.${10 + k}`, concurrency }, CALL_TIMEOUT_MS)))
+      await Promise.all(workers.map((worker, k) => worker.call('init', { url, tokens, localAddress: `127.0.0.${firstHost + k}`, concurrency }, CALL_TIMEOUT_MS)))
     } catch (error) {
       await fleet.stop()
       throw error

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 
 /** Resident set size of a process, from /proc (Linux only); undefined when it is gone. */
 export function rssBytes (pid: number): number | undefined {
@@ -25,16 +25,58 @@ function clockTicks (): number {
   return ticksPerSecond
 }
 
-/** CPU seconds (user + system) a process has used so far, children not included. */
-export function cpuSeconds (pid: number): number | undefined {
+/** The fields of /proc/<pid>/stat after the command name, from field 3 (state) on; undefined when it is gone. */
+function statFields (pid: number | string): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // The command name (field 2) may hold spaces and parentheses; the fields after its last ')' are fixed.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / clockTicks()
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   } catch {
     return undefined
   }
+}
+
+/** CPU seconds (user + system) a process has used so far, children not included. */
+export function cpuSeconds (pid: number): number | undefined {
+  const fields = statFields(pid)
+  return fields === undefined ? undefined : (Number(fields[11]) + Number(fields[12])) / clockTicks()
+}
+
+/**
+ * CPU seconds of a process and all its descendants so far (PostgreSQL: the postmaster and its
+ * backends). Each live process counts its own time and that of its children it has reaped, so a
+ * backend that exits during an interval still counts, through its parent, and one born in it
+ * counts from zero.
+ */
+export function treeCpuSeconds (root: number): number | undefined {
+  const children = new Map<number, number[]>()
+  const used = new Map<number, number>()
+  let entries: string[]
+  try {
+    entries = readdirSync('/proc')
+  } catch {
+    return undefined
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue
+    const fields = statFields(entry)
+    if (fields === undefined) continue
+    const pid = Number(entry)
+    const parent = Number(fields[1])
+    children.set(parent, [...(children.get(parent) ?? []), pid])
+    // utime, stime, cutime, cstime: fields 14–17.
+    used.set(pid, Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]))
+  }
+  if (!used.has(root)) return undefined
+  let ticks = 0
+  const pending = [root]
+  // A process tree has no cycles; the bound only guards against a /proc read mid-change.
+  for (let seen = 0; pending.length > 0 && seen < used.size; seen++) {
+    const pid = pending.pop()!
+    ticks += used.get(pid) ?? 0
+    pending.push(...(children.get(pid) ?? []))
+  }
+  return ticks / clockTicks()
 }
 
 /** CPU seconds all processors spent busy since boot (/proc/stat; idle and I/O wait excluded). */
@@ -48,25 +90,28 @@ function machineBusySeconds (): number | undefined {
   }
 }
 
+/** A process, or (`tree`) a process with all its descendants. */
+export type Measured = number | { tree: number }
+
 /**
  * Measures how busy each bench process was over an interval, in percent of one core (200% is
  * both cores of a 2-core machine): the first clue to which process limits a number. A name may
  * stand for several processes (the WebSocket client processes), whose shares are summed.
  */
 export class CpuMeter {
-  readonly #pids: Array<[string, number[]]>
-  readonly #start = new Map<number, number>()
+  readonly #pids: Array<[string, Measured[]]>
+  readonly #start = new Map<Measured, number>()
   readonly #startedAt: number
   readonly #machineStart: number | undefined
 
-  constructor (pids: Record<string, number | ReadonlyArray<number | undefined> | undefined>) {
-    this.#pids = Object.entries(pids).map(([name, value]): [string, number[]] =>
-      [name, (Array.isArray(value) ? value : [value]).filter((pid): pid is number => pid !== undefined)])
+  constructor (pids: Record<string, Measured | ReadonlyArray<Measured | undefined> | undefined>) {
+    this.#pids = Object.entries(pids).map(([name, value]): [string, Measured[]] =>
+      [name, (Array.isArray(value) ? value : [value]).filter((pid): pid is Measured => pid !== undefined)])
     this.#startedAt = performance.now()
     this.#machineStart = machineBusySeconds()
     for (const [, group] of this.#pids) {
       for (const pid of group) {
-        const used = cpuSeconds(pid)
+        const used = secondsOf(pid)
         if (used !== undefined) this.#start.set(pid, used)
       }
     }
@@ -82,7 +127,7 @@ export class CpuMeter {
       let known = false
       for (const pid of group) {
         const before = this.#start.get(pid)
-        const after = cpuSeconds(pid)
+        const after = secondsOf(pid)
         if (before === undefined || after === undefined) continue
         used += after - before
         known = true
@@ -98,4 +143,8 @@ export class CpuMeter {
     }
     return busy
   }
+}
+
+function secondsOf (measured: Measured): number | undefined {
+  return typeof measured === 'number' ? cpuSeconds(measured) : treeCpuSeconds(measured.tree)
 }

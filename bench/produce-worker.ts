@@ -1,7 +1,7 @@
 import type { Message } from 'kafkajs'
 import { now, waitUntil } from './clock.js'
 import { emit, serve } from './ipc.js'
-import { followNotification, RecordProducer, toRecord, type UserRef } from './producer.js'
+import { followNotification, recipientAt, RecordProducer, toRecord, type UserRef } from './producer.js'
 
 /**
  * The record producer: a process of its own that writes notifications straight to the topic at a
@@ -82,7 +82,7 @@ async function run (args: ProduceRun): Promise<ProduceResult> {
       const records: Message[] = new Array(count)
       for (let i = 0; i < count; i++) {
         const index = next + i
-        const notification = followNotification(args.actors[index % args.actors.length]!, args.recipients[index % args.recipients.length]!)
+        const notification = followNotification(args.actors[index % args.actors.length]!, recipientAt(args.recipients, index))
         ids[index] = notification.id
         records[i] = toRecord(notification)
       }

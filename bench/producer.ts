@@ -24,6 +24,11 @@ export function followNotification (actor: UserRef, recipient: UserRef): BenchNo
   }
 }
 
+/** Whom record `index` of a fixed-rate run goes to: the recipients in turn. */
+export function recipientAt<T> (recipients: readonly T[], index: number): T {
+  return recipients[index % recipients.length]!
+}
+
 /** The record a notification travels in: keyed by recipient, so a user's records share a partition. */
 export function toRecord (notification: BenchNotification): Message {
   return {

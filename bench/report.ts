@@ -2,6 +2,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { resultsDir } from './paths.js'
 import { SUSTAINED_P99_MS } from './phases/produce.js'
+import type { GatewaysResult } from './phases/gateways.js'
 import { fmt, INGEST_P99_MS, PRODUCE_TARGETS, type BenchResults, type TargetVerdict } from './results.js'
 import { latencySvg, type LatencyPoint } from './svg.js'
 
@@ -106,6 +107,7 @@ export function markdown (results: BenchResults): string {
       lines.push('', '![produce → frame latency per rate](latency.svg)', '')
     }
   }
+  if (phases.gateways !== undefined) lines.push(...gatewaysSection(phases.gateways, settings), '')
   const connections = phases.connections
   if (connections !== undefined) {
     lines.push('## Idle connections', '')
@@ -141,6 +143,33 @@ export function markdown (results: BenchResults): string {
   }
   lines.push('Raw figures: [latest.json](latest.json).', '')
   return lines.join('\n')
+}
+
+function gatewaysSection (result: GatewaysResult, settings: BenchResults['settings']): string[] {
+  const lines = ['## Two gateways (shared PostgreSQL + Redis) vs one (SQLite)', '']
+  if (result.skipped !== undefined) return [...lines, `Skipped: ${result.skipped}.`]
+  const { gateways } = settings
+  const frames = (result.recipients + result.multiTabUsers * (result.gateways - 1)) / result.recipients
+  lines.push(`**shared**: ${result.gateways} gateways with one consumer group on a topic of their own (partitions per gateway: ${result.assignment.map((partitions) => partitions.join(',')).join(' / ')}), ` +
+    'sharing a PostgreSQL inbox (DATABASE_URL) and a Redis fan-out (REDIS_URL); **sqlite**: the stack\'s one gateway with its SQLite inbox. Both run on this machine at once, measured in turn step by step. ' +
+    `Both hold the same ${fmt(result.tabsPerGateway.reduce((total, tabs) => total + tabs, 0), 0)} tabs of ${fmt(result.recipients, 0)} users: one tab each, on the gateways in turn (${result.tabsPerGateway.map((tabs) => fmt(tabs, 0)).join(' / ')} tabs per shared gateway), ` +
+    `and ${fmt(result.multiTabUsers, 0)} users with a tab on every gateway, so a record makes ${fmt(frames)} frames on average (all on the one gateway in the SQLite setup). ` +
+    `Records go straight to Kafka (acks=-1) from a producer process per setup, open loop: ${gateways.latencyRates.map((rate) => `${fmt(rate, 0)}/s`).join(' and ')} for ${fmt(gateways.durationMs / 1000, 0)} s, ` +
+    `then a burst of ${fmt(gateways.burst.records, 0)} records sent as fast as the producer goes, after a warm-up of each setup at ${fmt(gateways.warmUp.rate, 0)}/s. ` +
+    'Latency: producer\'s send → frame read in a client process, over every tab\'s frame; frames/s: frames received from the first send to the last frame. ' +
+    `Where the time goes: **Kafka ack** is send → the broker's ack; **Redis publish** is send → the consuming gateway's publish (after its PostgreSQL commit), seen by a subscriber of its own on ${fmt(result.tapUsers, 0)} users' channels; ` +
+    'the rest, to the frame, is Redis → the gateway holding the tab → the socket → the client. In the SQLite setup the gateway that consumes is the one that writes the frame, without the Redis hop. ' +
+    'missing / doubled / gaps are per tab (each tab must get each of its user\'s records once, with contiguous seqs). ' +
+    'CPU % per process: each gateway (`gateway` is the SQLite one), Kafka, PostgreSQL (postmaster and backends), Redis, `load` (the producers and the orchestrator), `clients`, `others`; the setup not measured idles meanwhile.', '')
+  lines.push('| setup | rate | frames/s | produce → frame p50 / p99 / max ms | → Kafka ack p50 / p99 | → Redis publish p50 / p99 | missing / doubled / seq gaps | gateway loop delay p99 ms | CPU % per process | load average before |')
+  lines.push('|---|---|---|---|---|---|---|---|---|---|')
+  for (const step of result.steps) {
+    lines.push(`| ${step.setup} | ${step.kind === 'burst' ? `burst of ${fmt(step.sent, 0)} (${fmt(step.producedPerSecond, 0)}/s sent)` : `${fmt(step.rate, 0)}/s`} | ${fmt(step.framesPerSecond, 0)} | ` +
+      `${triple(step.frame?.p50, step.frame?.p99, step.frame?.max)} | ${pair(step.kafkaAck?.p50, step.kafkaAck?.p99)} | ${pair(step.publish?.p50, step.publish?.p99)} | ` +
+      `${step.missing} / ${step.duplicates + step.seqRepeats} / ${step.seqGaps}${step.framesReceived < step.framesExpected ? ` (${fmt(step.framesReceived, 0)} of ${fmt(step.framesExpected, 0)} frames)` : ''} | ` +
+      `${step.loopDelay.map((delay) => delay === undefined ? '–' : fmt(delay.p99Ms)).join(' / ')} | ${Object.entries(step.cpu).map(([name, percent]) => `${name} ${percent}`).join(', ')} | ${step.loadAverageBefore.join(' / ')} |`)
+  }
+  return lines
 }
 
 function pair (a: number | undefined, b: number | undefined): string {

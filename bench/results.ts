@@ -1,6 +1,7 @@
 import type { Machine } from './machine.js'
 import type { CatchUpResult } from './phases/catch-up.js'
 import type { ConnectionsResult } from './phases/connections.js'
+import type { GatewaysResult } from './phases/gateways.js'
 import type { IngestLevel, IngestResult } from './phases/ingest.js'
 import type { ProduceResult } from './phases/produce.js'
 import type { SequentialResult } from './phases/sequential.js'
@@ -41,6 +42,7 @@ export interface BenchResults {
     ingest?: IngestResult
     produce?: ProduceResult
     catchUp?: CatchUpResult
+    gateways?: GatewaysResult
   }
   targets: TargetVerdict[]
   errors: string[]

@@ -10,6 +10,7 @@ import { describeMachine } from './machine.js'
 import { benchDir } from './paths.js'
 import { catchUpPhase } from './phases/catch-up.js'
 import { connectionsPhase } from './phases/connections.js'
+import { gatewaysPhase } from './phases/gateways.js'
 import { ingestPhase } from './phases/ingest.js'
 import { producePhase } from './phases/produce.js'
 import { sequentialPhase } from './phases/sequential.js'
@@ -63,18 +64,20 @@ async function main (): Promise<number> {
     const http = new ChildWorker<HttpLoadApi>(join(benchDir, 'http-load.ts'), 'http-load')
     cleanup.add('HTTP load', () => http.stop())
     await http.call('init', { url: stack.url, tokens: stack.tokens, followers: roles.followers.map((user) => user.id), followees: roles.recipients.map((user) => user.id) }, 60_000)
-    const context: BenchContext = { settings, stack, roles, fleet, http, progress }
+    const context: BenchContext = { settings, stack, roles, fleet, http, progress, cleanup }
 
     const run: Record<PhaseName, () => Promise<void>> = {
       connections: async () => { phases.connections = await connectionsPhase(context) },
       sequential: async () => { phases.sequential = await sequentialPhase(context) },
       ingest: async () => { phases.ingest = await ingestPhase(context) },
       produce: async () => { phases.produce = await producePhase(context) },
-      'catch-up': async () => { phases.catchUp = await catchUpPhase(context) }
+      'catch-up': async () => { phases.catchUp = await catchUpPhase(context) },
+      gateways: async () => { phases.gateways = await gatewaysPhase(context) }
     }
     for (const phase of settings.phases) {
       if (stopping) break
-      if (phase !== 'connections') {
+      // Connections opens sockets of its own, and gateways holds its tabs in fleets of its own.
+      if (phase !== 'connections' && phase !== 'gateways') {
         const opened = await fleet.connect(roles.recipients.map((user) => user.id), 120_000)
         if (opened.failed > 0) progress.log(`${opened.failed} recipients could not connect: ${opened.errors.join('; ')}`)
       }

@@ -19,6 +19,13 @@ export interface Settings {
   produce: { latencyRates: number[], rates: number[], durationMs: number, warmUp: { rate: number, durationMs: number } }
   catchUp: { missed: number, repetitions: number }
   /**
+   * `--gateways N` (N ≥ 2): N gateways sharing PostgreSQL and Redis against the one SQLite gateway,
+   * records produced at each of `latencyRates` for `durationMs`, then a burst of `burst.records`
+   * as fast as the producer sends them for the delivered rate. `multiTabShare` of the recipients
+   * hold a tab on every gateway; the others one tab, on the gateways in turn.
+   */
+  gateways: { count: number, latencyRates: number[], durationMs: number, burst: { records: number, rate: number }, warmUp: { rate: number, durationMs: number }, multiTabShare: number, drainMs: number }
+  /**
    * The gateway's WS_HEARTBEAT_MS. Each connection level is read after one period, so every
    * socket has been pinged: the default (30 s) in a full run, shorter in a quick one.
    */
@@ -30,12 +37,14 @@ export interface Settings {
   runTimeoutMs: number
 }
 
-export const PHASES = ['connections', 'sequential', 'ingest', 'produce', 'catch-up'] as const
+export const PHASES = ['connections', 'sequential', 'ingest', 'produce', 'catch-up', 'gateways'] as const
 export type PhaseName = typeof PHASES[number]
+/** Runs only with `--gateways N`: it starts PostgreSQL, Redis and N more gateways of its own. */
+const OPT_IN: readonly PhaseName[] = ['gateways']
 
 const full: Settings = {
   quick: false,
-  phases: [...PHASES],
+  phases: PHASES.filter((phase) => !OPT_IN.includes(phase)),
   users: 20_000,
   followers: 1000,
   recipients: 2000,
@@ -49,6 +58,7 @@ const full: Settings = {
     warmUp: { rate: 2000, durationMs: 5000 }
   },
   catchUp: { missed: 1000, repetitions: 3 },
+  gateways: { count: 1, latencyRates: [1000, 5000], durationMs: 10_000, burst: { records: 60_000, rate: 60_000 }, warmUp: { rate: 2000, durationMs: 5000 }, multiTabShare: 0.1, drainMs: 30_000 },
   heartbeatMs: 30_000,
   drainMs: 10_000,
   connectConcurrency: 50,
@@ -62,6 +72,7 @@ const quick: Settings = {
   ingest: { warmUp: { connections: 50, durationS: 2 }, connections: [10, 50, 100], durationS: 3 },
   produce: { ...full.produce, durationMs: 3000, warmUp: { rate: 2000, durationMs: 2000 } },
   catchUp: { missed: 1000, repetitions: 1 },
+  gateways: { ...full.gateways, durationMs: 3000, burst: { records: 20_000, rate: 60_000 }, warmUp: { rate: 2000, durationMs: 2000 }, drainMs: 15_000 },
   heartbeatMs: 10_000,
   drainMs: 5000,
   runTimeoutMs: 5 * 60_000
@@ -72,6 +83,7 @@ export function parseArgs (argv: readonly string[]): Settings & { profile: boole
   let profile = false
   let gatewayRuntime: 'dist' | 'tsx' = 'dist'
   let phases: PhaseName[] | undefined
+  let gateways = 1
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     if (arg === '--quick') settings = quick
@@ -79,6 +91,8 @@ export function parseArgs (argv: readonly string[]): Settings & { profile: boole
     else if (arg === '--tsx') gatewayRuntime = 'tsx'
     else if (arg === '--phases') phases = parsePhases(argv[++i])
     else if (arg.startsWith('--phases=')) phases = parsePhases(arg.slice('--phases='.length))
+    else if (arg === '--gateways') gateways = parseGateways(argv[++i])
+    else if (arg.startsWith('--gateways=')) gateways = parseGateways(arg.slice('--gateways='.length))
     else if (arg === '--help' || arg === '-h') {
       process.stdout.write(USAGE)
       process.exit(0)
@@ -88,9 +102,21 @@ export function parseArgs (argv: readonly string[]): Settings & { profile: boole
   }
   // Run in the order of PHASES whatever order they were listed in: connections first, while
   // nothing else has grown the gateway's heap.
-  const chosen = phases === undefined ? settings.phases : PHASES.filter((phase) => phases.includes(phase))
-  return { ...settings, phases: chosen, profile, gatewayRuntime }
+  // --gateways N adds its phase to whichever others were chosen.
+  if (phases?.includes('gateways') === true && gateways < 2) throw new Error(`the gateways phase needs --gateways N (N ≥ 2)\n${USAGE}`)
+  const listed = phases ?? settings.phases
+  const chosen = PHASES.filter((phase) => listed.includes(phase) || (phase === 'gateways' && gateways >= 2))
+  return { ...settings, phases: chosen, gateways: { ...settings.gateways, count: gateways }, profile, gatewayRuntime }
 }
+
+function parseGateways (value: string | undefined): number {
+  const count = Number(value)
+  if (!Number.isInteger(count) || count < 1 || count > MAX_GATEWAYS) throw new Error(`--gateways needs a count from 1 to ${MAX_GATEWAYS}, got ${value ?? 'nothing'}`)
+  return count
+}
+
+/** More gateways than cores makes little sense; a few more still run. */
+const MAX_GATEWAYS = 8
 
 function parsePhases (list: string | undefined): PhaseName[] {
   const names = (list ?? '').split(',').filter(Boolean)
@@ -101,10 +127,12 @@ function parsePhases (list: string | undefined): PhaseName[] {
   return names as PhaseName[]
 }
 
-export const USAGE = `Usage: npm run bench -- [--quick] [--phases ${PHASES.join(',')}] [--profile] [--tsx]
+export const USAGE = `Usage: npm run bench -- [--quick] [--phases ${PHASES.join(',')}] [--gateways N] [--profile] [--tsx]
 
   --quick     a reduced run, under three minutes
   --phases    run only these phases (comma-separated; they run in the order above)
+  --gateways  N ≥ 2: also run the gateways phase: N gateways sharing PostgreSQL and Redis,
+              side by side with the one SQLite gateway (needs postgresql and redis-server)
   --profile   run the gateway with --cpu-prof and print its hottest functions
   --tsx       run the gateway from server/*.ts through tsx instead of the built dist/
 

@@ -25,6 +25,11 @@ export interface Stack {
   users: UserRef[]
   /** The gateway's environment as the bench set it (AUTH_SECRET masked). */
   gatewayEnv: Record<string, string>
+  /**
+   * Starts one more gateway like the first (same build, users, secret and broker) with `env` on
+   * top, on a port and data dir of its own; the caller stops it. Unset for a given GATEWAY_URL.
+   */
+  launchGateway: ((name: string, env: Record<string, string>) => Promise<Gateway>) | undefined
 }
 
 /** Fixed so the bench can sign the gateway's dev tokens itself instead of 20,000 sign-ins. */
@@ -64,11 +69,9 @@ export async function startStack (settings: Settings & { profile: boolean, gatew
   // A broker of one's own may hold other topics and groups: keep the bench's apart.
   const suffix = givenBrokers === undefined ? '' : `-bench-${Date.now()}`
   const topic = `notifications${suffix}`
-  const env: Record<string, string> = {
+  const base: Record<string, string> = {
     HOST: '127.0.0.1',
-    PORT: String(await freePort()),
     LOG_LEVEL: 'warn',
-    DATA_DIR: join(dir, 'gateway'),
     USERS_FILE: usersFile,
     KAFKA_BROKERS: brokers.join(','),
     KAFKA_TOPIC: topic,
@@ -85,9 +88,15 @@ export async function startStack (settings: Settings & { profile: boolean, gatew
     WS_MAX_CONNECTIONS_PER_USER: '0',
     WS_MAX_CONNECTIONS_PER_IP: '0'
   }
+  const env = { ...base, PORT: String(await freePort()), DATA_DIR: join(dir, 'gateway') }
   log(`Starting the gateway (${runtime === 'dist' ? 'node dist/server/main.js' : 'node --import tsx server/main.ts'})…`)
   const gateway = await startGateway({ env, runtime, profileDir: settings.profile ? profileDir : undefined, log })
   cleanup.add('gateway', () => gateway.stop())
+  const launchGateway = async (name: string, extra: Record<string, string>): Promise<Gateway> => startGateway({
+    env: { ...base, PORT: String(await freePort()), DATA_DIR: join(dir, name), ...extra },
+    runtime,
+    log: (line) => log(`${name}: ${line}`)
+  })
   return {
     url: gateway.url,
     brokers,
@@ -98,7 +107,8 @@ export async function startStack (settings: Settings & { profile: boolean, gatew
     runtime,
     tokens: { kind: 'secret', secret: BENCH_SECRET },
     users,
-    gatewayEnv: { ...env, AUTH_SECRET: '(fixed bench secret)' }
+    gatewayEnv: { ...env, AUTH_SECRET: '(fixed bench secret)' },
+    launchGateway
   }
 }
 
@@ -118,7 +128,8 @@ async function externalGateway (url: string, brokers: string[] | undefined): Pro
     runtime: 'external',
     tokens: secret === undefined || secret === '' ? { kind: 'sessions', url } : { kind: 'secret', secret },
     users,
-    gatewayEnv: {}
+    gatewayEnv: {},
+    launchGateway: undefined
   }
 }
 

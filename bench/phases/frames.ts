@@ -1,5 +1,6 @@
 import { now, waitUntil } from '../clock.js'
 import type { BenchContext } from '../context.js'
+import type { ClientFleet } from '../fleet.js'
 import type { Tally } from '../ws-clients.js'
 
 const QUIET_MS = 1000
@@ -10,13 +11,14 @@ const SETTLE_BOUND_MS = 30_000
  * overloaded step leaves work the gateway still does after the load stopped, and its frames and
  * CPU would otherwise land in the next step.
  */
-export async function settle (context: BenchContext): Promise<void> {
-  const { fleet, progress } = context
-  await fleet.reset()
+export async function settle (context: BenchContext, fleets: readonly ClientFleet[] = [context.fleet]): Promise<void> {
+  const { progress } = context
+  const reset = async (): Promise<void> => { await Promise.all(fleets.map((fleet) => fleet.reset())) }
+  await reset()
   let last = -1
   let quietSince = now()
   await waitUntil(async () => {
-    const { notifications } = await fleet.tally()
+    const { notifications } = await tallyOf(fleets)
     if (notifications !== last) {
       last = notifications
       quietSince = now()
@@ -24,14 +26,14 @@ export async function settle (context: BenchContext): Promise<void> {
     if (notifications > 0) progress.status(`settling: ${notifications} late frames so far`)
     return now() - quietSince >= QUIET_MS
   }, SETTLE_BOUND_MS, 100)
-  await fleet.reset()
+  await reset()
 }
 
 /** Waits until the clients hold `expected` notification frames (or `drainMs` passed). */
-export async function drain (context: BenchContext, label: string, expected: number, drainMs: number): Promise<void> {
+export async function drain (context: BenchContext, label: string, expected: number, drainMs: number, fleets: readonly ClientFleet[] = [context.fleet]): Promise<void> {
   const started = now()
   await waitUntil(async () => {
-    const tally = await context.fleet.tally()
+    const tally = await tallyOf(fleets)
     context.progress.status(`${label}: waiting for frames, ${tally.notifications}/${expected} (${Math.round((now() - started) / 1000)} s)`)
     return tally.notifications + tally.duplicates >= expected
   }, drainMs, 50)
@@ -57,9 +59,21 @@ export interface FrameMatch {
   closes: Tally['closes']
 }
 
-/** Collects the clients' frames (and resets them) and matches them by notification id. */
-export async function matchFrames (context: BenchContext, sentIds: string, sentAt: Float64Array): Promise<FrameMatch> {
-  const received = await context.fleet.collect()
+/** The frames so far of several fleets (each a different set of tabs), added up. */
+async function tallyOf (fleets: readonly ClientFleet[]): Promise<Pick<Tally, 'notifications' | 'duplicates'>> {
+  const tallies = await Promise.all(fleets.map((fleet) => fleet.tally()))
+  return {
+    notifications: tallies.reduce((total, tally) => total + tally.notifications, 0),
+    duplicates: tallies.reduce((total, tally) => total + tally.duplicates, 0)
+  }
+}
+
+/**
+ * Collects the clients' frames (and resets them) and matches them by notification id. One fleet
+ * holds at most one tab per user: `sentIds` are the notifications its tabs should each receive once.
+ */
+export async function matchFrames (context: BenchContext, sentIds: string, sentAt: Float64Array, fleet: ClientFleet = context.fleet): Promise<FrameMatch> {
+  const received = await fleet.collect()
   const ids = sentIds === '' ? [] : sentIds.split('\n')
   const index = new Map<string, number>()
   for (let i = 0; i < ids.length; i++) index.set(ids[i]!, i)

@@ -1,0 +1,32 @@
+import { AssignerProtocol, Kafka, logLevel } from 'kafkajs'
+import { sleep } from './clock.js'
+
+/** Partitions of `topic` per member of a consumer group, as the broker assigned them. */
+export type Assignment = number[][]
+
+const POLL_MS = 500
+
+/**
+ * Waits until `members` members of the group each hold at least one partition of `topic` (every
+ * gateway consumes) or `timeoutMs` passed; returns the last assignment seen, one list per member.
+ */
+export async function waitForAssignment (brokers: string[], groupId: string, topic: string, members: number, timeoutMs: number): Promise<Assignment> {
+  const admin = new Kafka({ clientId: 'kafka-notify-bench-admin', brokers, logLevel: logLevel.NOTHING }).admin()
+  await admin.connect()
+  try {
+    const deadline = Date.now() + timeoutMs
+    let assignment: Assignment = []
+    do {
+      const { groups } = await admin.describeGroups([groupId])
+      const group = groups[0]
+      assignment = group?.state === 'Stable'
+        ? group.members.map((member) => AssignerProtocol.MemberAssignment.decode(member.memberAssignment)?.assignment[topic] ?? []).map((partitions) => [...partitions].sort((a, b) => a - b))
+        : []
+      if (assignment.length >= members && assignment.every((partitions) => partitions.length > 0)) return assignment
+      await sleep(POLL_MS)
+    } while (Date.now() < deadline)
+    return assignment
+  } finally {
+    await admin.disconnect()
+  }
+}
