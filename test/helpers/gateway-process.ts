@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { projectRoot } from '../../server/project-root.js'
+import { gatewayCommand } from '../../local/gateway-process.js'
 import { tempDir, type TestContext } from './gateway.js'
 
 export interface GatewayProcess {
@@ -22,7 +21,8 @@ const START_BOUND_MS = 120_000
 export async function spawnGateway (t: TestContext, env: Record<string, string>): Promise<GatewayProcess> {
   // Run from a directory of its own: main.ts reads a .env from its working directory, and a
   // developer's .env must not change what the tests run.
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(projectRoot(), 'server', 'main.ts')], {
+  const [file, args] = gatewayCommand()
+  const child = spawn(file, args, {
     cwd: tempDir(t, 'kafka-notify-cwd-'),
     env: { ...process.env, ...env, LOG_LEVEL: process.env.GATEWAY_LOG_LEVEL ?? 'info' },
     stdio: ['ignore', 'pipe', 'pipe']
