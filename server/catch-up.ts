@@ -3,7 +3,8 @@ import { encodeCursor, resumeAfter, type Cursor } from './cursor.js'
 import { notificationFrame, readyFrame, syncedFrame } from './frames.js'
 import { CloseCode } from './hub/close-codes.js'
 import type { Connection } from './hub/connection.js'
-import type { Inbox } from './inbox/types.js'
+import { InboxUnavailableError, type Inbox } from './inbox/types.js'
+import type { Logger } from './logger.js'
 
 const CATCH_UP_PAGE = 500
 
@@ -61,6 +62,20 @@ export async function fillGap (connection: Connection, inbox: Inbox, maxBuffered
       return
     }
   }
+}
+
+/**
+ * Closes a connection whose catch-up or gap fill failed. An unreachable inbox passes: the client
+ * reconnects later with its last cursor and loses nothing. Anything else is a bug, logged as one.
+ */
+export function closeAfterFailedReplay (connection: Connection, error: unknown, log: Logger, what: string): void {
+  if (error instanceof InboxUnavailableError) {
+    log.warn({ err: error, userId: connection.userId }, `${what}: the inbox is unavailable`)
+    connection.close(CloseCode.TRY_AGAIN_LATER, 'inbox unavailable: reconnect with since later')
+    return
+  }
+  log.error({ err: error, userId: connection.userId }, `${what} failed`)
+  connection.close(CloseCode.INTERNAL_ERROR, 'internal error')
 }
 
 /**

@@ -1,3 +1,4 @@
+import { InboxUnavailableError } from './inbox/types.js'
 import { IdempotencyUnavailableError } from './idempotency/types.js'
 import { KafkaError, KafkaErrorCode } from './kafka/errors.js'
 
@@ -27,6 +28,7 @@ export const ErrorCode = {
   RATE_LIMITED: 'RATE_LIMITED',
   KAFKA_UNAVAILABLE: 'KAFKA_UNAVAILABLE',
   REDIS_UNAVAILABLE: 'REDIS_UNAVAILABLE',
+  INBOX_UNAVAILABLE: 'INBOX_UNAVAILABLE',
   SHUTTING_DOWN: 'SHUTTING_DOWN',
   INTERNAL: 'INTERNAL'
 } as const
@@ -82,6 +84,9 @@ export function toHttpError (error: unknown): HttpError {
   if (error instanceof IdempotencyUnavailableError) {
     return { statusCode: 503, code: ErrorCode.REDIS_UNAVAILABLE, message: `header idempotency-key: ${error.message}; retry with the same key`, retryAfter: REDIS_RETRY_AFTER_SECONDS }
   }
+  if (error instanceof InboxUnavailableError) {
+    return { statusCode: 503, code: ErrorCode.INBOX_UNAVAILABLE, message: 'The notification store is unavailable: retry in a moment', retryAfter: INBOX_RETRY_AFTER_SECONDS }
+  }
   const fastifyError = error as { code?: unknown, statusCode?: unknown, message?: unknown, validation?: unknown, validationContext?: unknown }
   const message = typeof fastifyError.message === 'string' ? fastifyError.message : 'Bad request'
   if (fastifyError.validation !== undefined) {
@@ -104,6 +109,8 @@ const REDIS_RETRY_AFTER_SECONDS = 1
 
 /** Seconds a client should wait after a 503 KAFKA_UNAVAILABLE before it retries. */
 const KAFKA_RETRY_AFTER_SECONDS = 1
+/** After a 503 INBOX_UNAVAILABLE: a PostgreSQL restart or failover takes seconds, not milliseconds. */
+const INBOX_RETRY_AFTER_SECONDS = 2
 
 /**
  * The Kafka adapter says what failed and whether a retry can help; clients see one retriable 503

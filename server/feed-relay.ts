@@ -1,6 +1,5 @@
-import { fillGap } from './catch-up.js'
+import { closeAfterFailedReplay, fillGap } from './catch-up.js'
 import type { FanoutMessage, FanoutReceiver } from './fanout/types.js'
-import { CloseCode } from './hub/close-codes.js'
 import type { Connection, OutboundFrame } from './hub/connection.js'
 import type { FrameGate, Hub } from './hub/hub.js'
 import type { Inbox } from './inbox/types.js'
@@ -75,8 +74,7 @@ export class FeedRelay implements FanoutReceiver, FrameGate {
 
   #fill (connection: Connection): void {
     fillGap(connection, this.#inbox, this.#options.maxBufferedBytes).catch((error: unknown) => {
-      this.#options.log.error({ err: error, userId: connection.userId }, 'Filling a feed gap from the inbox failed')
-      connection.close(CloseCode.INTERNAL_ERROR, 'internal error')
+      closeAfterFailedReplay(connection, error, this.#options.log, 'Filling a feed gap from the inbox')
     })
   }
 }

@@ -13,7 +13,7 @@ import type { Idempotency } from './idempotency/types.js'
 import { Hub } from './hub/hub.js'
 import { PostgresInbox } from './inbox/postgres-inbox.js'
 import { SqliteInbox } from './inbox/sqlite-inbox.js'
-import type { Inbox } from './inbox/types.js'
+import { InboxUnavailableError, type Inbox } from './inbox/types.js'
 import { createKafkaBus } from './kafka/bus.js'
 import type { NotificationBus } from './kafka/types.js'
 import type { Logger } from './logger.js'
@@ -102,6 +102,7 @@ export async function createServices (
       brokers: brokers ?? [],
       isKnownUser: (id) => directory.get(id) !== undefined,
       beforeCommit: () => inbox.flush(),
+      isTransientFailure: (error) => error instanceof InboxUnavailableError,
       onDeadLetter: (kind) => metrics.deadLetters.inc({ reason: kind }),
       onLag: (partition, lag) => metrics.consumerLag.set({ partition: String(partition) }, lag),
       onConsumerCrash: (crash) => metrics.consumerCrashes.inc({ restarted_by: crash.restartedBy }),

@@ -6,6 +6,8 @@ export const CloseCode = {
   NORMAL: 1000,
   GOING_AWAY: 1001,
   INTERNAL_ERROR: 1011,
+  /** The inbox could not be read (PostgreSQL down) for the catch-up: reconnect with `since`, with backoff. */
+  TRY_AGAIN_LATER: 1013,
   TOKEN_EXPIRED: 4001,
   SLOW_CLIENT: 4008,
   /** The live feed met a hole the inbox can no longer fill (retention deleted it): reconnect with `since`. */

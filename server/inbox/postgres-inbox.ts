@@ -2,7 +2,7 @@ import { DatabaseError, Pool, type PoolClient } from 'pg'
 import type { Logger } from '../logger.js'
 import type { Notification } from '../notification.js'
 import { newEpoch } from './epoch.js'
-import type { AppendedNotification, AppendResult, ConsumedRecord, FeedState, HistoryPage, Inbox, RetentionPolicy, StoredNotification } from './types.js'
+import { InboxUnavailableError, type AppendedNotification, type AppendResult, type ConsumedRecord, type FeedState, type HistoryPage, type Inbox, type RetentionPolicy, type StoredNotification } from './types.js'
 
 const PRUNE_CHUNK = 2000
 /** How many users over the cap one prune chunk looks at. */
@@ -10,6 +10,17 @@ const PRUNE_USERS = 100
 const SCHEMA_VERSION = 1
 /** Tries of a transaction that PostgreSQL aborted to break a deadlock. */
 const MAX_ATTEMPTS = 5
+/** A server that does not accept the connection within this is as good as down (a lost host would hold it for minutes). */
+const CONNECT_TIMEOUT_MS = 5000
+/** How long the readiness probe waits for `SELECT 1`. */
+const PROBE_TIMEOUT_MS = 1500
+/**
+ * SQLSTATEs that say the server cannot serve now, not that the statement is wrong: connection
+ * exceptions (class 08), a server shutting down or starting up (57P01-57P03), too many connections.
+ */
+const UNAVAILABLE_SQLSTATE = /^(08|57P0[123]$|53300$)/
+/** What node-postgres throws, without a SQLSTATE, when the connection is refused, lost or times out. */
+const UNAVAILABLE_MESSAGE = /^Connection terminated|connection error|timeout exceeded when trying to connect|not queryable/i
 
 /**
  * Advisory lock keys, as pg_advisory_lock(namespace, key). Advisory locks are per database, so
@@ -75,6 +86,7 @@ export class PostgresInbox implements Inbox {
   readonly #pool: Pool
   readonly #retention: RetentionPolicy
   #closed = false
+  #probe: Promise<string[]> | undefined
 
   private constructor (pool: Pool, retention: RetentionPolicy, epoch: string, newEpochReason: string | undefined) {
     this.#pool = pool
@@ -85,7 +97,7 @@ export class PostgresInbox implements Inbox {
 
   /** Connects, then creates or migrates the schema, one gateway at a time. */
   static async open (url: string, retention: RetentionPolicy, log?: Logger): Promise<PostgresInbox> {
-    const pool = new Pool({ connectionString: url, application_name: 'kafka-notify' })
+    const pool = new Pool({ connectionString: url, application_name: 'kafka-notify', connectionTimeoutMillis: CONNECT_TIMEOUT_MS })
     // An idle connection that breaks (a PostgreSQL restart) is reported here; unheard, it would
     // crash the process. The pool replaces it on the next query.
     pool.on('error', (error) => log?.warn({ err: error }, 'Inbox: an idle PostgreSQL connection failed'))
@@ -100,28 +112,28 @@ export class PostgresInbox implements Inbox {
 
   async append (records: ConsumedRecord[]): Promise<AppendResult> {
     if (records.length === 0) return { appended: [], unread: new Map() }
-    return await inTransaction(this.#pool, (client) => appendBatch(client, records))
+    return await reach(() => inTransaction(this.#pool, (client) => appendBatch(client, records)))
   }
 
   async feed (userId: string): Promise<FeedState> {
-    const { rows } = await this.#pool.query<{ newest_seq: string, unread: number }>(
-      'SELECT newest_seq, unread FROM feeds WHERE user_id = $1', [userId])
+    const { rows } = await reach(() => this.#pool.query<{ newest_seq: string, unread: number }>(
+      'SELECT newest_seq, unread FROM feeds WHERE user_id = $1', [userId]))
     const row = rows[0]
     return { newestSeq: row === undefined ? 0 : Number(row.newest_seq), unread: row?.unread ?? 0 }
   }
 
   async history (userId: string, limit: number, before?: number): Promise<HistoryPage> {
-    const { rows } = before === undefined
-      ? await this.#pool.query<Row>('SELECT seq, body, read FROM notifications WHERE user_id = $1 ORDER BY seq DESC LIMIT $2', [userId, limit + 1])
-      : await this.#pool.query<Row>('SELECT seq, body, read FROM notifications WHERE user_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3', [userId, before, limit + 1])
+    const { rows } = await reach(() => before === undefined
+      ? this.#pool.query<Row>('SELECT seq, body, read FROM notifications WHERE user_id = $1 ORDER BY seq DESC LIMIT $2', [userId, limit + 1])
+      : this.#pool.query<Row>('SELECT seq, body, read FROM notifications WHERE user_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3', [userId, before, limit + 1]))
     const more = rows.length > limit
     const items = rows.slice(0, limit).map(toStored)
     return { items, nextBefore: more ? items[items.length - 1]!.seq : null }
   }
 
   async after (userId: string, after: number, limit: number): Promise<StoredNotification[]> {
-    const { rows } = await this.#pool.query<Row>(
-      'SELECT seq, body, read FROM notifications WHERE user_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3', [userId, after, limit])
+    const { rows } = await reach(() => this.#pool.query<Row>(
+      'SELECT seq, body, read FROM notifications WHERE user_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3', [userId, after, limit]))
     return rows.map(toStored)
   }
 
@@ -130,7 +142,7 @@ export class PostgresInbox implements Inbox {
   }
 
   async markRead (userId: string, selection: { upTo: number } | { ids: string[] }): Promise<number> {
-    return await inTransaction(this.#pool, async (client) => {
+    return await reach(() => inTransaction(this.#pool, async (client) => {
       const { rows: [feed] } = await client.query<{ unread: number }>('SELECT unread FROM feeds WHERE user_id = $1 FOR UPDATE', [userId])
       if (feed === undefined) return 0
       const { rowCount } = 'upTo' in selection
@@ -140,7 +152,7 @@ export class PostgresInbox implements Inbox {
       const { rows: [after] } = await client.query<{ unread: number }>(
         'UPDATE feeds SET unread = unread - $2 WHERE user_id = $1 RETURNING unread', [userId, rowCount])
       return after!.unread
-    })
+    }))
   }
 
   /** Nothing to do: a PostgreSQL commit is durable when it returns (synchronous_commit on). */
@@ -148,7 +160,26 @@ export class PostgresInbox implements Inbox {
 
   /** Returns 0 without waiting while another gateway prunes. */
   async prune (now = Date.now()): Promise<number> {
-    return await inTransaction(this.#pool, (client) => pruneChunk(client, this.#retention, now))
+    return await reach(() => inTransaction(this.#pool, (client) => pruneChunk(client, this.#retention, now)))
+  }
+
+  /** A real `SELECT 1`, bounded in time; concurrent calls share one. */
+  async unreadyReasons (): Promise<string[]> {
+    this.#probe ??= this.#probeServer().finally(() => { this.#probe = undefined })
+    return await this.#probe
+  }
+
+  async #probeServer (): Promise<string[]> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<string[]>((resolve) => {
+      timer = setTimeout(() => resolve([`inbox (PostgreSQL) did not answer within ${PROBE_TIMEOUT_MS} ms`]), PROBE_TIMEOUT_MS)
+    })
+    const probe = this.#pool.query('SELECT 1').then(() => [], (error: Error) => [`inbox (PostgreSQL) unreachable: ${error.message}`])
+    try {
+      return await Promise.race([probe, timeout])
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   async close (): Promise<void> {
@@ -357,6 +388,11 @@ async function inTransaction<T> (pool: Pool, work: (client: PoolClient) => Promi
   for (let attempt = 1; ; attempt++) {
     const client = await pool.connect()
     let broken = false
+    // A connection lost between two statements is reported as an 'error' event on the client (the
+    // pending statement fails as well): unheard, it would crash the process. The pool listens only
+    // while a client is idle.
+    const lost = (): void => { broken = true }
+    client.on('error', lost)
     try {
       await client.query('BEGIN')
       const result = await work(client)
@@ -366,9 +402,28 @@ async function inTransaction<T> (pool: Pool, work: (client: PoolClient) => Promi
       await client.query('ROLLBACK').catch(() => { broken = true })
       if (attempt >= MAX_ATTEMPTS || !(error instanceof DatabaseError) || error.code !== '40P01') throw error
     } finally {
+      client.off('error', lost)
       client.release(broken)
     }
   }
+}
+
+/** Runs `work`, turning the errors of an unreachable server into InboxUnavailableError. */
+async function reach<T> (work: () => Promise<T>): Promise<T> {
+  try {
+    return await work()
+  } catch (error) {
+    if (!isUnavailable(error)) throw error
+    throw new InboxUnavailableError(`inbox (PostgreSQL) unreachable: ${(error as Error).message}`, { cause: error })
+  }
+}
+
+function isUnavailable (error: unknown): boolean {
+  if (error instanceof DatabaseError) return error.code !== undefined && UNAVAILABLE_SQLSTATE.test(error.code)
+  if (!(error instanceof Error)) return false
+  // Socket errors (ECONNREFUSED, ECONNRESET, ETIMEDOUT…) carry their errno name.
+  const code = (error as { code?: unknown }).code
+  return (typeof code === 'string' && /^E[A-Z]+$/.test(code)) || UNAVAILABLE_MESSAGE.test(error.message)
 }
 
 function toStored (row: Row): StoredNotification {

@@ -280,6 +280,11 @@ export class SqliteInbox implements Inbox {
     return this.#loadFeed(userId).unread
   }
 
+  /** A file in this process: it is there as long as the inbox is open. */
+  async unreadyReasons (): Promise<string[]> {
+    return []
+  }
+
   async flush (): Promise<void> {
     // With synchronous=NORMAL a commit is in the WAL but not yet synced; syncing the WAL makes
     // every commit so far durable. (A checkpoint would sync it only when it can copy frames,

@@ -52,6 +52,18 @@ export interface RetentionPolicy {
 }
 
 /**
+ * The store cannot be reached now (its server is down, restarting or out of connections): the same
+ * call may succeed later, so callers answer "try again" instead of failing for good. Any other
+ * error from an inbox is a bug or a broken store.
+ */
+export class InboxUnavailableError extends Error {
+  constructor (message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'InboxUnavailableError'
+  }
+}
+
+/**
  * The durable store of every user's notifications and read state. The consumer appends before it
  * commits offsets; the API and catch-up read from it. Methods are async so that a shared store
  * (PostgreSQL, for several gateways) can stand behind the same interface.
@@ -67,7 +79,8 @@ export interface Inbox {
   /**
    * Stores a batch atomically: each record at most once, whatever the consumer's committed
    * offsets say (records at or below the stored position of their partition are skipped), and
-   * each notification id at most once.
+   * each notification id at most once. Rejects with InboxUnavailableError while the store is
+   * unreachable (then nothing of the batch was stored).
    */
   append (records: ConsumedRecord[]): Promise<AppendResult>
   feed (userId: string): Promise<FeedState>
@@ -78,6 +91,11 @@ export interface Inbox {
   unread (userId: string): Promise<number>
   /** Marks read what the user owns among `ids`, or every item with `seq <= upTo`; returns the new unread count. */
   markRead (userId: string, selection: { upTo: number } | { ids: string[] }): Promise<number>
+  /**
+   * Why the store cannot serve now (empty when it can), for readiness: a shared store checks that
+   * it answers, within a bound. Never throws.
+   */
+  unreadyReasons (): Promise<string[]>
   /** Makes every append so far durable (fsync); called before consumer offsets are committed. */
   flush (): Promise<void>
   /** Deletes what the retention policy no longer keeps, a bounded chunk at a time; returns how many rows went. */

@@ -1,3 +1,5 @@
+import { systemClock, type Clock } from './clock.js'
+
 /**
  * Lets the consumer fetch the next batch while the last one is handled. kafkajs fetches, hands
  * each partition's batch to eachBatch, and fetches again only once every eachBatch returned: with
@@ -6,34 +8,62 @@
  * queued up meanwhile in one call (one inbox transaction for several partitions). At most
  * `maxQueued` batches wait; past that, `push` waits too, and so does kafkajs's next fetch.
  *
- * kafkajs moves on to the next offsets before a batch is handled, so a failure must stop the
- * pipeline: handling a later batch of the same partition first would store a user's
- * notifications out of order, and the inbox's stored position would then skip the failed ones
- * when they are consumed again. After a failure every batch is dropped until `restart`, which the
- * new consumer calls: it starts over from the committed offsets.
+ * kafkajs moves on to the next offsets before a batch is handled, so a failure must not let a
+ * later batch of the same partition go first: it would store a user's notifications out of order,
+ * and the inbox's stored position would then skip the failed ones when they are consumed again.
+ * A transient failure (the inbox is unreachable) holds the pipeline: the same batches are handled
+ * again after a backoff, while the consumer keeps its partitions (a restart would leave and rejoin
+ * the group, a rebalance of every gateway, once per failed try). Any other failure stops it: every
+ * batch is dropped until `restart`, which the new consumer calls; it starts over from the
+ * committed offsets.
  */
 export interface BatchPipelineOptions<T> {
   handle: (batches: T[]) => Promise<void>
-  /** Told when a handle call fails; from then on batches are dropped until `restart`. */
+  /** Told when a handle call fails for good; from then on batches are dropped until `restart`. */
   failed: (error: Error) => void
   maxQueued: number
+  /** Whether a failure passes by itself, so that the same batches are handled again; none does when absent. */
+  isTransient?: (error: Error) => boolean
+  /** How long to wait before try `attempt` (1, 2…) after a transient failure. */
+  retryDelayMs?: (attempt: number) => number
+  /** How often a `push` that waits for room calls its `keepAlive` (a held pipeline can wait long). */
+  keepAliveMs?: number
+  clock?: Clock
 }
+
+const DEFAULT_KEEP_ALIVE_MS = 1000
 
 export class BatchPipeline<T> {
   readonly #options: BatchPipelineOptions<T>
+  readonly #clock: Clock
   #queue: T[] = []
   /** pushes waiting for room, resolved as the queue drains or is dropped */
   #waiting: Array<() => void> = []
   #running: Promise<void> | undefined
   #failed = false
+  /** The transient failure the batches in hand wait to be retried after; undefined when none. */
+  #held: Error | undefined
+  /** Ends the wait before a retry (stop). */
+  #wakeRetry: (() => void) | undefined
 
   constructor (options: BatchPipelineOptions<T>) {
     this.#options = options
+    this.#clock = options.clock ?? systemClock
   }
 
-  /** Queues a batch; resolves once it is queued (at once unless the queue is full), or dropped after a failure. */
-  async push (batch: T): Promise<void> {
-    while (!this.#failed && this.#queue.length >= this.#options.maxQueued) await new Promise<void>((resolve) => this.#waiting.push(resolve))
+  /** The transient failure that holds the pipeline now, if any. */
+  get held (): Error | undefined {
+    return this.#held
+  }
+
+  /**
+   * Queues a batch; resolves once it is queued (at once unless the queue is full), or dropped after
+   * a failure. While it waits for room it calls `keepAlive` every `keepAliveMs` (kafkajs's
+   * heartbeat, so that a held pipeline does not cost the consumer its membership), and rejects
+   * with what `keepAlive` throws (a rebalance).
+   */
+  async push (batch: T, keepAlive?: () => Promise<void>): Promise<void> {
+    while (!this.#failed && this.#queue.length >= this.#options.maxQueued) await this.#room(keepAlive)
     if (this.#failed) return
     this.#queue.push(batch)
     this.#running ??= this.#run()
@@ -49,10 +79,11 @@ export class BatchPipeline<T> {
     this.#failed = false
   }
 
-  /** Drops what is queued, and everything pushed until `restart` (it will be fetched again). */
+  /** Drops what is queued or held, and everything pushed until `restart` (it will be fetched again). */
   stop (): void {
     this.#failed = true
     this.#queue = []
+    this.#wakeRetry?.()
     this.#release()
   }
 
@@ -62,16 +93,61 @@ export class BatchPipeline<T> {
         const batches = this.#queue
         this.#queue = []
         this.#release()
-        try {
-          await this.#options.handle(batches)
-        } catch (error) {
-          this.stop()
-          this.#options.failed(error as Error)
-        }
+        await this.#handle(batches)
       }
     } finally {
       this.#running = undefined
     }
+  }
+
+  /** Handles `batches`, again after each transient failure, until they are handled or the pipeline stops. */
+  async #handle (batches: T[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#options.handle(batches)
+        this.#held = undefined
+        return
+      } catch (error) {
+        if (this.#failed) return // stopped meanwhile: the batches are dropped, and so is this error
+        if (this.#options.isTransient?.(error as Error) !== true) {
+          this.#held = undefined
+          this.stop()
+          this.#options.failed(error as Error)
+          return
+        }
+        this.#held = error as Error
+        await this.#sleep(this.#options.retryDelayMs?.(attempt) ?? 0)
+        if (this.#failed) {
+          this.#held = undefined
+          return
+        }
+      }
+    }
+  }
+
+  async #sleep (ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const cancel = this.#clock.schedule(() => { this.#wakeRetry = undefined; resolve() }, ms)
+      this.#wakeRetry = () => { this.#wakeRetry = undefined; cancel(); resolve() }
+    })
+  }
+
+  /** Waits until the queue has room or is dropped, or until it is time for `keepAlive`. */
+  async #room (keepAlive: (() => Promise<void>) | undefined): Promise<void> {
+    let freed!: () => void
+    const room = new Promise<boolean>((resolve) => { freed = () => resolve(true) })
+    this.#waiting.push(freed)
+    if (keepAlive === undefined) {
+      await room
+      return
+    }
+    let cancel: () => void = () => {}
+    const due = new Promise<boolean>((resolve) => { cancel = this.#clock.schedule(() => resolve(false), this.#options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS) })
+    const hasRoom = await Promise.race([room, due])
+    cancel()
+    if (hasRoom) return
+    this.#waiting = this.#waiting.filter((waiter) => waiter !== freed)
+    await keepAlive()
   }
 
   #release (): void {

@@ -26,6 +26,12 @@ export interface KafkaBusOptions {
   isKnownUser: (id: string) => boolean
   /** Told about every dead-lettered record (for metrics). */
   onDeadLetter?: (kind: DeadLetterKind) => void
+  /**
+   * Whether the handler's failure passes by itself (the inbox is unreachable): then the same
+   * batches are handled again, with backoff, and the consumer keeps its partitions. Any other
+   * failure restarts the consumer.
+   */
+  isTransientFailure?: (error: Error) => boolean
   /** Makes the handled notifications durable; runs before each offset commit. */
   beforeCommit: () => Promise<void>
   /** Told after each batch how far the partition's consumer is behind. */
@@ -64,6 +70,11 @@ const COMMIT_INTERVAL_MS = 1000
 /** Restarts after a crash kafkajs gives up on: 1 s, 2 s, 4 s… up to 30 s, until a batch succeeds. */
 const RESTART_BASE_MS = 1000
 const RESTART_MAX_MS = 30_000
+/** Tries of a batch after a transient failure: 200 ms, 400 ms… up to 2 s, so a store that is back is used within 2 s. */
+const RETRY_BASE_MS = 200
+const RETRY_MAX_MS = 2000
+/** kafkajs's heartbeat interval; a push waiting for room heartbeats this often, as fetching would. */
+const HEARTBEAT_INTERVAL_MS = 1000
 /** Each step of close(); a broker that is gone must not hold the shutdown past its grace period. */
 const CLOSE_STEP_TIMEOUT_MS = 3000
 
@@ -156,6 +167,10 @@ class KafkaBus implements NotificationBus {
     this.#pipeline = new BatchPipeline<FetchedBatch>({
       maxQueued: MAX_QUEUED_BATCHES,
       handle: (batches) => this.#handleBatches(batches),
+      ...(options.isTransientFailure === undefined ? {} : { isTransient: options.isTransientFailure }),
+      retryDelayMs: (attempt) => Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempt - 1)),
+      keepAliveMs: HEARTBEAT_INTERVAL_MS,
+      clock: this.#clock,
       failed: (error) => {
         if (this.#consumer !== undefined) this.#restartLater(this.#consumer, error, 'an error in the delivery path')
       }
@@ -201,7 +216,7 @@ class KafkaBus implements NotificationBus {
       groupId: this.#options.groupId,
       allowAutoTopicCreation: false,
       sessionTimeout: 10000,
-      heartbeatInterval: 1000,
+      heartbeatInterval: HEARTBEAT_INTERVAL_MS,
       // Only an idle fetch waits this long (data ends it at once); short, so pause and stop are quick.
       maxWaitTimeInMs: 500,
       retry: {
@@ -229,9 +244,10 @@ class KafkaBus implements NotificationBus {
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
           if (!isRunning() || isStale() || batch.messages.length === 0 || consumer !== this.#consumer) return
           const lastOffset = batch.lastOffset()
+          // A held pipeline (the inbox is down) fills up: the push waits, heartbeating meanwhile.
           await this.#pipeline.push({
             epoch: this.#epoch, topic: batch.topic, partition: batch.partition, messages: batch.messages, lastOffset, lag: Number(batch.offsetLag())
-          })
+          }, heartbeat)
           resolveOffset(lastOffset)
           await heartbeat()
         }
@@ -364,6 +380,8 @@ class KafkaBus implements NotificationBus {
   async health (): Promise<Health> {
     const reasons: string[] = []
     if (this.#consumerProblem !== undefined) reasons.push(this.#consumerProblem)
+    const held = this.#pipeline.held
+    if (held !== undefined) reasons.push(`consumer holding its batches, retrying: ${held.message}`)
     this.#probe ??= this.#probeBroker().finally(() => { this.#probe = undefined })
     const brokerProblem = await this.#probe
     if (brokerProblem !== undefined) reasons.push(brokerProblem)
@@ -403,6 +421,8 @@ class KafkaBus implements NotificationBus {
       steps.push(
         ['stop fetching', () => { consumer.pause([{ topic: this.#options.topic }]); return undefined }],
         ['finish the batches in hand', () => this.#pipeline.drained()],
+        // Those still held (the inbox is down) are consumed again from the committed offsets.
+        ['drop the batches it could not handle', () => { this.#pipeline.stop(); return undefined }],
         ['commit handled offsets', () => this.#committer.stop()],
         ['leave the consumer group', () => consumer.disconnect()]
       )

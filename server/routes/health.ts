@@ -2,9 +2,10 @@ import { errorSchema, type RoutePlugin } from './schemas.js'
 
 /**
  * GET /healthz (the process is up) and GET /readyz (Kafka producer and consumer group are usable,
- * and so is the fan-out: with REDIS_URL, both Redis connections).
+ * and so are the inbox, with DATABASE_URL PostgreSQL, and the fan-out: with REDIS_URL, both Redis
+ * connections).
  */
-const healthRoutes: RoutePlugin = async (app, { bus, fanout }) => {
+const healthRoutes: RoutePlugin = async (app, { bus, inbox, fanout }) => {
   app.get('/healthz', {
     schema: { response: { 200: { type: 'object', required: ['status'], properties: { status: { const: 'ok' } } } } }
   }, async () => ({ status: 'ok' as const }))
@@ -22,8 +23,8 @@ const healthRoutes: RoutePlugin = async (app, { bus, fanout }) => {
       }
     }
   }, async (_request, reply) => {
-    const health = await bus.health()
-    const reasons = [...health.ok ? [] : health.reasons, ...fanout.unreadyReasons()]
+    const [health, inboxReasons] = await Promise.all([bus.health(), inbox.unreadyReasons()])
+    const reasons = [...health.ok ? [] : health.reasons, ...inboxReasons, ...fanout.unreadyReasons()]
     if (reasons.length === 0) return { status: 'ready' as const }
     return reply.code(503).send({ status: 'not ready' as const, reasons })
   })

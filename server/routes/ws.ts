@@ -1,7 +1,7 @@
 import '@fastify/websocket'
 import type { FastifyRequest } from 'fastify'
 import { ApiError, ErrorCode } from '../errors.js'
-import { openFeed } from '../catch-up.js'
+import { closeAfterFailedReplay, openFeed } from '../catch-up.js'
 import { decodeCursor } from '../cursor.js'
 import { CloseCode } from '../hub/close-codes.js'
 import { Connection, type Corkable } from '../hub/connection.js'
@@ -82,8 +82,7 @@ const wsRoutes: RoutePlugin = async (app, { tokens, hub, inbox, config }) => {
 
       if (!connection.open) return // refused by the hub: the gateway is shutting down
       openFeed(connection, inbox, user, since === undefined ? undefined : decodeCursor(since), config.ws.maxBufferedBytes).catch((error: unknown) => {
-        app.log.error({ err: error, userId: user.id }, 'WebSocket start failed')
-        connection.close(CloseCode.INTERNAL_ERROR, 'internal error')
+        closeAfterFailedReplay(connection, error, app.log, 'WebSocket start')
       })
     }
   })

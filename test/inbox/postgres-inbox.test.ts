@@ -1,7 +1,7 @@
 import { Pool } from 'pg'
 import t, { type Test } from 'tap'
 import { ADVISORY_LOCK, PostgresInbox } from '../../server/inbox/postgres-inbox.js'
-import type { RetentionPolicy } from '../../server/inbox/types.js'
+import { InboxUnavailableError, type RetentionPolicy } from '../../server/inbox/types.js'
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js'
 import { DAY_MS, fed, inboxContract, KEEP_ALL, notificationFor, recordsOf, TOPIC } from './contract.js'
 
@@ -117,6 +117,31 @@ function postgresOnly (postgres: TestPostgres): void {
     t.equal(reopened!.newEpochReason, undefined)
     t.same(await reopened!.feed('1'), { newestSeq: 2, unread: 2 })
     t.same(await inbox!.feed('1'), { newestSeq: 2, unread: 2 }, 'a running gateway\'s pool reconnects')
+  })
+
+  t.test('while PostgreSQL is down every call rejects with InboxUnavailableError and readiness says why; all is back after its restart', async (t) => {
+    const [inbox] = await gateways(t, 1)
+    await fed(inbox!).append([notificationFor('1')])
+    t.same(await inbox!.unreadyReasons(), [], 'ready while it answers')
+    await postgres.kill()
+    try {
+      const reasons = await inbox!.unreadyReasons()
+      t.match(reasons, [/^inbox \(PostgreSQL\) unreachable: /], `readiness names the inbox: ${reasons.join('; ')}`)
+      for (const [what, call] of [
+        ['append', () => fed(inbox!).append([notificationFor('1')])],
+        ['feed', () => inbox!.feed('1')],
+        ['history', () => inbox!.history('1', 10)],
+        ['after', () => inbox!.after('1', 0, 10)],
+        ['markRead', () => inbox!.markRead('1', { upTo: 1 })],
+        ['prune', () => inbox!.prune()]
+      ] as Array<[string, () => Promise<unknown>]>) {
+        await t.rejects(call(), InboxUnavailableError, `${what} says the store is unavailable, not that it is broken`)
+      }
+    } finally {
+      await postgres.start()
+    }
+    t.same(await inbox!.unreadyReasons(), [], 'ready again')
+    t.same(await inbox!.feed('1'), { newestSeq: 1, unread: 1 }, 'the failed append stored nothing')
   })
 
   t.test('after a restore, the documented statement gives the next start a new epoch', async (t) => {

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { BatchPipeline } from '../../server/kafka/batch-pipeline.js'
+import { FakeClock } from '../helpers/fake-clock.js'
 
 /** A handle whose calls the test settles by hand. */
 function controlled (): { calls: number[][], settle: (error?: Error) => void, handle: (batches: number[]) => Promise<void> } {
@@ -87,4 +88,77 @@ t.test('drained waits for the batch in hand and everything queued behind it', as
   await done
   t.same(handler.calls, [[1], [2]])
   await pipeline.drained() // nothing in hand: at once
+})
+
+t.test('a transient failure holds the batches and handles the same ones again after the backoff; nothing overtakes them', async (t) => {
+  const handler = controlled()
+  const clock = new FakeClock()
+  const delays: number[] = []
+  const pipeline = new BatchPipeline<number>({
+    handle: handler.handle,
+    failed: () => t.fail('a transient failure is not a failure for good'),
+    maxQueued: 8,
+    isTransient: (error) => error.message === 'inbox unreachable',
+    retryDelayMs: (attempt) => { delays.push(attempt); return 100 * attempt },
+    clock
+  })
+  await pipeline.push(1)
+  handler.settle(new Error('inbox unreachable'))
+  await tick()
+  t.equal(pipeline.held?.message, 'inbox unreachable', 'held, and says why')
+  await pipeline.push(2)
+  clock.advance(99)
+  await tick()
+  t.same(handler.calls, [[1]], 'nothing before the delay, not even the batch pushed meanwhile')
+  clock.advance(1)
+  await tick()
+  t.same(handler.calls, [[1], [1]], 'the same batch again')
+  handler.settle(new Error('inbox unreachable'))
+  await tick()
+  clock.advance(200)
+  await tick()
+  t.same(delays, [1, 2], 'each try waits its own delay')
+  t.same(handler.calls, [[1], [1], [1]])
+  handler.settle()
+  await tick()
+  t.equal(pipeline.held, undefined, 'no longer held once handled')
+  t.same(handler.calls, [[1], [1], [1], [2]], 'then the next one, in order')
+  handler.settle()
+  await pipeline.drained()
+})
+
+t.test('stop ends the wait of a held pipeline: its batches are dropped, drained resolves', async (t) => {
+  const handler = controlled()
+  const clock = new FakeClock()
+  const pipeline = new BatchPipeline<number>({ handle: handler.handle, failed: () => t.fail('stopped, not failed'), maxQueued: 8, isTransient: () => true, retryDelayMs: () => 60_000, clock })
+  await pipeline.push(1)
+  handler.settle(new Error('inbox unreachable'))
+  await tick()
+  pipeline.stop()
+  await pipeline.drained()
+  t.equal(pipeline.held, undefined)
+  t.equal(clock.timers, 0, 'its retry timer is gone')
+  t.same(handler.calls, [[1]], 'not tried again')
+})
+
+t.test('a push waiting for room calls keepAlive meanwhile, and rejects with what keepAlive throws', async (t) => {
+  const handler = controlled()
+  const clock = new FakeClock()
+  const pipeline = new BatchPipeline<number>({ handle: handler.handle, failed: () => t.fail('no failure'), maxQueued: 1, keepAliveMs: 1000, clock })
+  await pipeline.push(1) // being handled
+  await pipeline.push(2)
+  let beats = 0
+  const waiting = pipeline.push(3, async () => { if (++beats === 3) throw new Error('rebalancing') })
+  for (let second = 0; second < 2; second++) {
+    clock.advance(1000)
+    await tick()
+  }
+  t.equal(beats, 2, 'one keepAlive per keepAliveMs while it waits')
+  clock.advance(1000)
+  await t.rejects(waiting, /rebalancing/, 'a rebalance ends the wait (kafkajs then re-joins)')
+  handler.settle()
+  await tick()
+  handler.settle()
+  await pipeline.drained()
+  t.same(handler.calls, [[1], [2]], 'the rejected push queued nothing')
 })

@@ -1,0 +1,303 @@
+// What the scale-out tests share: tabs that record their feed (and reconnect with their last
+// cursor when their socket drops), a paced stream of follows POSTed round-robin over gateways
+// (retried elsewhere with the same Idempotency-Key when a gateway is gone), and the checks that
+// every accepted follow reached every tab of its recipient and the inbox once, in seq order.
+import { setTimeout as delay } from 'node:timers/promises'
+import { Pool } from 'pg'
+import type { Test } from 'tap'
+import { WebSocket } from 'ws'
+import { follow, signIn, type Frame } from './clients.js'
+import { uniqueName } from './gateway.js'
+import { Waiters } from './waiters.js'
+
+/** The default directory's users: every one of them gets follows and has tabs. */
+export const USERS = ['1', '2', '3', '4'] as const
+
+const READY_BOUND_MS = 60_000
+const RECONNECT_PAUSE_MS = 200
+/** A tab that cannot open a socket on any gateway for this long fails the test. */
+const RECONNECT_BOUND_MS = 60_000
+
+/** Environment shared by gateways that are one system: one topic, one group, one inbox, one fan-out. */
+export function sharedEnv (databaseUrl: string, redisUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  const topic = uniqueName('notifications')
+  return {
+    KAFKA_TOPIC: topic,
+    KAFKA_DLQ_TOPIC: `${topic}.dlq`,
+    KAFKA_GROUP_ID: uniqueName('group'),
+    KAFKA_PARTITIONS: '6',
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redisUrl,
+    AUTH_SECRET: 'scale-out-test-secret-of-thirty-two-chars',
+    ...extra
+  }
+}
+
+/** Polls /readyz (each poll a real request) until it answers 200, within a bound. */
+export async function waitReady (url: string, boundMs = READY_BOUND_MS): Promise<void> {
+  const deadline = Date.now() + boundMs
+  while (Date.now() < deadline) {
+    if ((await fetch(`${url}/readyz`)).status === 200) return
+    await delay(100)
+  }
+  throw new Error(`gateway ${url} not ready within ${boundMs} ms`)
+}
+
+export async function signInAll (url: string): Promise<Map<string, string>> {
+  return new Map(await Promise.all(USERS.map(async (id) => [id, await signIn(url, id)] as const)))
+}
+
+export interface Received { id: string, seq: number }
+
+/**
+ * One tab of a user: records the notification frames it gets. When its socket drops (its gateway
+ * died, or asked it to come back later), it opens a new one on the gateway `pick` names, with
+ * `since` = the last cursor it saw, as a client that keeps its cursor does.
+ */
+export class Tab {
+  readonly name: string
+  readonly userId: string
+  readonly received: Received[] = []
+  /** Every socket that ended under the tab: its close code, its gateway, and the one it reconnected to. */
+  readonly reconnects: Array<{ code: number, from: string, to?: string }> = []
+  /** `synced` frames with `reset: true`: a resume that could not be caught up (never expected here). */
+  resets = 0
+  readonly #token: string
+  readonly #pick: (from: string) => string
+  readonly #waiters: Waiters
+  #url: string
+  #cursor = '0'
+  #socket: WebSocket | undefined
+  #closed = false
+  #reconnecting: Promise<void> | undefined
+  /** Why the last reconnect gave up, if it did. */
+  #lost: Error | undefined
+
+  private constructor (name: string, userId: string, token: string, url: string, pick: (from: string) => string, waiters: Waiters) {
+    this.name = name
+    this.userId = userId
+    this.#token = token
+    this.#url = url
+    this.#pick = pick
+    this.#waiters = waiters
+  }
+
+  /** Opens a tab from the beginning of the feed (`since=0`); resolves once it got `ready`. */
+  static async open (t: Test, options: { userId: string, token: string, url: string, pick?: (from: string) => string, waiters: Waiters }): Promise<Tab> {
+    const tab = new Tab(`user ${options.userId} on ${options.url}`, options.userId, options.token, options.url, options.pick ?? ((from) => from), options.waiters)
+    t.teardown(() => tab.close())
+    await tab.#connect()
+    return tab
+  }
+
+  get url (): string {
+    return this.#url
+  }
+
+  /** Resolves once the tab got `id`, within `timeoutMs`. */
+  async reached (id: string, timeoutMs: number): Promise<void> {
+    await this.#waiters.until(() => `${this.name} did not get ${id} (has ${this.received.length} notifications)`,
+      () => this.#lost !== undefined || this.received.some((received) => received.id === id), timeoutMs)
+    if (this.#lost !== undefined) throw this.#lost
+  }
+
+  close (): void {
+    this.#closed = true
+    this.#socket?.terminate()
+  }
+
+  /** Opens a socket (listening before it is open, so no frame is missed); resolves on `ready`. */
+  async #connect (): Promise<void> {
+    const query = new URLSearchParams({ token: this.#token, since: this.#cursor })
+    const socket = new WebSocket(`${this.#url.replace(/^http/, 'ws')}/ws?${query.toString()}`)
+    this.#socket = socket
+    let ready = false
+    await new Promise<void>((resolve, reject) => {
+      socket.on('message', (data) => {
+        const frame = JSON.parse(data.toString()) as Frame
+        if (frame.type === 'ready') {
+          ready = true
+          resolve()
+        }
+        if (frame.type === 'synced' && frame.reset === true) this.resets++
+        if (frame.type !== 'notification') return
+        this.received.push({ id: (frame.notification as { id: string }).id, seq: frame.seq as number })
+        this.#cursor = frame.cursor as string
+        this.#waiters.wake()
+      })
+      socket.once('error', reject)
+      socket.once('close', (code) => {
+        // Before `ready`, the attempt failed: whoever made it tries again.
+        if (!ready) reject(new Error(`socket closed (${code}) before ready`))
+        if (!ready || this.#closed) return
+        this.reconnects.push({ code, from: this.#url })
+        this.#reconnecting ??= this.#reconnect().finally(() => { this.#reconnecting = undefined })
+      })
+    })
+  }
+
+  async #reconnect (): Promise<void> {
+    const deadline = Date.now() + RECONNECT_BOUND_MS
+    while (!this.#closed) {
+      this.#url = this.#pick(this.#url)
+      try {
+        await this.#connect()
+        this.reconnects.at(-1)!.to = this.#url
+        return
+      } catch (error) {
+        if (Date.now() > deadline) {
+          this.#lost = new Error(`${this.name} could not reconnect within ${RECONNECT_BOUND_MS} ms: ${(error as Error).message}`)
+          this.#waiters.wake()
+          return
+        }
+        await delay(RECONNECT_PAUSE_MS)
+      }
+    }
+  }
+}
+
+export interface FollowStreamOptions {
+  /** Gateways to POST to, round-robin; may change while the stream runs (a gateway added). */
+  targets: string[]
+  tokens: Map<string, string>
+  /** The pause between two follows. */
+  paceMs: number
+}
+
+/** A stream nobody stops ends here, failing the test: far more than any test here sends. */
+const MAX_FOLLOWS = 2000
+
+/** How a POST ended, kept to judge the stream by. */
+export interface Answer { key: string, url: string, status: number | 'network error', code?: string }
+
+const ANSWER_BOUND_MS = 15_000
+const KEY_BOUND_MS = 60_000
+
+/**
+ * Follows POSTed one at a time, round-robin over the targets, follower and followee going round
+ * the users. A POST that fails at the network level (its gateway is gone) or answers 503/429 is
+ * sent again, to the next gateway, with the same Idempotency-Key, until it gets its 202.
+ */
+export class FollowStream {
+  /** The ids of the 202s, per recipient, in the order accepted. */
+  readonly accepted = new Map<string, string[]>(USERS.map((id) => [id, []]))
+  readonly answers: Answer[] = []
+  readonly #options: FollowStreamOptions
+  readonly #waiters = new Waiters()
+  #next = 0
+  #failure: Error | undefined
+  #running: Promise<void> | undefined
+  #stopping = false
+
+  constructor (options: FollowStreamOptions) {
+    this.#options = options
+  }
+
+  get acceptedCount (): number {
+    let count = 0
+    for (const ids of this.accepted.values()) count += ids.length
+    return count
+  }
+
+  /** Every accepted id, in no particular order. */
+  get acceptedIds (): string[] {
+    return [...this.accepted.values()].flat()
+  }
+
+  /** Starts sending in the background, until `stop`. */
+  start (): void {
+    this.#running ??= this.#run()
+    this.#running.catch(() => {}) // reported by accepting() and stop()
+  }
+
+  /** Ends the stream after the follow in hand; rejects if the stream failed. */
+  async stop (): Promise<void> {
+    this.#stopping = true
+    await this.#running
+  }
+
+  async #run (): Promise<void> {
+    try {
+      for (let i = 0; !this.#stopping; i++) {
+        if (i === MAX_FOLLOWS) throw new Error(`the stream reached ${MAX_FOLLOWS} follows without being stopped`)
+        await this.send(`stream-${i}`, USERS[(i + 1) % USERS.length]!, USERS[i % USERS.length]!)
+        await delay(this.#options.paceMs)
+      }
+    } catch (error) {
+      this.#failure = error as Error
+      this.#waiters.wake()
+      throw error
+    }
+  }
+
+  /** Resolves once `more` follows more are accepted, within `timeoutMs`; rejects at once if the stream failed. */
+  async accepting (more: number, timeoutMs: number): Promise<void> {
+    const count = this.acceptedCount + more
+    await this.#waiters.until(() => `only ${this.acceptedCount} of ${count} follows accepted${this.#failure === undefined ? '' : `: ${this.#failure.message}`}`,
+      () => this.acceptedCount >= count || this.#failure !== undefined, timeoutMs)
+    if (this.#failure !== undefined) throw this.#failure
+  }
+
+  /** POSTs one follow until accepted (see the class); returns the notification's id. */
+  async send (key: string, follower: string, followee: string): Promise<string> {
+    const deadline = Date.now() + KEY_BOUND_MS
+    while (Date.now() < deadline) {
+      const targets = this.#options.targets
+      const url = targets[this.#next++ % targets.length]!
+      let response: Response
+      try {
+        response = await follow(url, this.#options.tokens.get(follower)!, followee, { 'idempotency-key': key }, AbortSignal.timeout(ANSWER_BOUND_MS))
+      } catch {
+        this.answers.push({ key, url, status: 'network error' })
+        continue // the next gateway, at once: this one is not there
+      }
+      const body = await response.json() as { notification?: { id: string }, code?: string }
+      this.answers.push({ key, url, status: response.status, ...(body.code === undefined ? {} : { code: body.code }) })
+      if (response.status === 202) {
+        this.accepted.get(followee)!.push(body.notification!.id)
+        this.#waiters.wake()
+        return body.notification!.id
+      }
+      if (response.status !== 503 && response.status !== 429) throw new Error(`follow ${key} answered ${response.status} ${body.code ?? ''} on ${url}`)
+      await delay(Math.min(Number(response.headers.get('retry-after')) || 1, 5) * 1000)
+    }
+    throw new Error(`follow ${key} was not accepted within ${KEY_BOUND_MS} ms`)
+  }
+}
+
+/**
+ * Sends one more follow to each user after the stream and waits until every tab got its user's:
+ * a user's records share a partition, so everything accepted before it (and any duplicate of it)
+ * has reached the tab by then. Then checks each tab: seq 1, 2, 3… with no hole and no repeat,
+ * every 202 of its user exactly once, and nothing that was not a 202.
+ */
+export async function checkTabs (t: Test, stream: FollowStream, tabs: Tab[], boundMs: number): Promise<void> {
+  for (const [index, followee] of USERS.entries()) await stream.send(`marker-${followee}`, USERS[(index + 1) % USERS.length]!, followee)
+  for (const tab of tabs) await tab.reached(stream.accepted.get(tab.userId)!.at(-1)!, boundMs)
+  for (const tab of tabs) {
+    const expected = stream.accepted.get(tab.userId)!
+    const seqs = tab.received.map(({ seq }) => seq)
+    t.same(seqs, expected.map((_, i) => i + 1), `${tab.name}: seq 1–${expected.length}, no hole and no repeat (${tab.received.length} frames)`)
+    const counts = new Map<string, number>()
+    for (const { id } of tab.received) counts.set(id, (counts.get(id) ?? 0) + 1)
+    t.same(expected.filter((id) => counts.get(id) !== 1), [], `${tab.name}: each of the ${expected.length} accepted follows exactly once`)
+    t.same(tab.received.filter(({ id }) => !expected.includes(id)), [], `${tab.name}: nothing but the 202s`)
+    t.equal(tab.resets, 0, `${tab.name}: no resume was reset`)
+  }
+}
+
+/** Reads the shared inbox in PostgreSQL: each user's rows are seq 1…n, and exactly the 202s. */
+export async function checkInbox (t: Test, databaseUrl: string, stream: FollowStream): Promise<void> {
+  const pool = new Pool({ connectionString: databaseUrl, max: 1 })
+  try {
+    const { rows } = await pool.query<{ user_id: string, seq: string, id: string }>('SELECT user_id, seq, id FROM notifications ORDER BY user_id, seq')
+    for (const userId of USERS) {
+      const stored = rows.filter((row) => row.user_id === userId)
+      const expected = stream.accepted.get(userId)!
+      t.same(stored.map(({ seq }) => Number(seq)), expected.map((_, i) => i + 1), `inbox of user ${userId}: seq 1–${expected.length}, contiguous`)
+      t.same(stored.map(({ id }) => id).sort(), [...expected].sort(), `inbox of user ${userId}: every 202 once, and nothing else`)
+    }
+  } finally {
+    await pool.end()
+  }
+}
