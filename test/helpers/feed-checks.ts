@@ -185,6 +185,7 @@ export class FollowStream {
   readonly #options: FollowStreamOptions
   readonly #waiters = new Waiters()
   #next = 0
+  #bursts = 0
   #failure: Error | undefined
   #running: Promise<void> | undefined
   #stopping = false
@@ -228,6 +229,12 @@ export class FollowStream {
       this.#waiters.wake()
       throw error
     }
+  }
+
+  /** Sends `count` follows at once, beside the stream (a backlog for the consumers); resolves once all are accepted. */
+  async burst (count: number): Promise<void> {
+    const burst = this.#bursts++
+    await Promise.all(Array.from({ length: count }, async (_, i) => await this.send(`burst-${burst}-${i}`, USERS[(i + 1) % USERS.length]!, USERS[i % USERS.length]!)))
   }
 
   /** Resolves once `more` follows more are accepted, within `timeoutMs`; rejects at once if the stream failed. */

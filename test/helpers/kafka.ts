@@ -1,4 +1,4 @@
-import { Kafka, logLevel, Partitioners, type KafkaMessage } from 'kafkajs'
+import { AssignerProtocol, Kafka, logLevel, Partitioners, type Admin, type KafkaMessage } from 'kafkajs'
 import { kafkaBrokers, uniqueName, type TestContext } from './gateway.js'
 
 /** A kafkajs client on the test run's broker, for tests that look at or write raw records. */
@@ -47,4 +47,14 @@ export async function recordCount (topic: string, brokers?: string): Promise<num
   } finally {
     await admin.disconnect()
   }
+}
+
+/**
+ * Which partitions of `topic` each member of `groupId` consumes, by the member's client id; empty
+ * while the group is not stable (rebalancing, or waiting for a dead member's session timeout).
+ */
+export async function groupAssignment (admin: Admin, groupId: string, topic: string): Promise<Map<string, number[]>> {
+  const { groups: [group] } = await admin.describeGroups([groupId])
+  if (group?.state !== 'Stable') return new Map()
+  return new Map(group.members.map((member) => [member.clientId, AssignerProtocol.MemberAssignment.decode(member.memberAssignment)?.assignment[topic] ?? []]))
 }

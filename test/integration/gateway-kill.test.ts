@@ -1,10 +1,9 @@
 import { setTimeout as delay } from 'node:timers/promises'
-import { AssignerProtocol } from 'kafkajs'
 import t from 'tap'
 import { checkInbox, checkTabs, FollowStream, sharedEnv, signInAll, Tab, USERS, waitReady } from '../helpers/feed-checks.js'
 import { tempDir, testEnv } from '../helpers/gateway.js'
 import { spawnGateway, type GatewayProcess } from '../helpers/gateway-process.js'
-import { testKafka } from '../helpers/kafka.js'
+import { groupAssignment, testKafka } from '../helpers/kafka.js'
 import { startPostgres } from '../helpers/postgres.js'
 import { startRedis } from '../helpers/redis.js'
 import { Waiters } from '../helpers/waiters.js'
@@ -92,13 +91,7 @@ t.test('a gateway SIGKILLed mid-stream: its partitions move to the others, its t
   t.comment(`${stream.acceptedCount} follows accepted, ${stream.acceptedCount - acceptedAtKill} after the kill; partitions ${moved.join(', ')} moved in ${(rebalancedIn / 1000).toFixed(1)} s; ` +
     `socket closes of the resumed tabs: ${resumed.map((tab) => tab.reconnects.map(({ code }) => code).join('/')).join(', ')}`)
 
-  /** Which partitions each member (by client id) consumes now; empty while the group rebalances. */
   async function assignment (): Promise<Map<string, number[]>> {
-    const { groups: [group] } = await admin.describeGroups([env.KAFKA_GROUP_ID!])
-    if (group!.state !== 'Stable') return new Map()
-    return new Map(group!.members.map((member) => {
-      const decoded = AssignerProtocol.MemberAssignment.decode(member.memberAssignment)
-      return [member.clientId, decoded?.assignment[env.KAFKA_TOPIC!] ?? []]
-    }))
+    return await groupAssignment(admin, env.KAFKA_GROUP_ID!, env.KAFKA_TOPIC!)
   }
 })
