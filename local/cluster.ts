@@ -6,8 +6,8 @@
 // the temp dir; a second Ctrl-C exits at once (every child runs under a watchdog that stops it
 // when this process dies). A gateway that dies stops everything, with exit code 1.
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { constants, tmpdir } from 'node:os'
+import { mkdirSync } from 'node:fs'
+import { constants } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startLocalKafkaCluster, type LocalKafkaCluster } from '../kafka/cluster.js'
@@ -16,6 +16,7 @@ import { startGatewayProcess, type GatewayProcess } from './gateway-process.js'
 import { readableLogLine } from './log-line.js'
 import { POSTGRES_INSTALL_HINT, postgresBinDir, startLocalPostgres, type LocalPostgres } from './postgres.js'
 import { REDIS_INSTALL_HINT, redisServerPath, startLocalRedis, type LocalRedis } from './redis.js'
+import { makeRunDir } from './run-dir.js'
 
 const USAGE = 'usage: npm run cluster -- [--port FIRST_PORT] [--gateways N]'
 const BROKERS = 3
@@ -67,15 +68,14 @@ async function main (): Promise<number> {
     }
   }
 
-  const root = mkdtempSync(join(tmpdir(), 'kafka-notify-cluster-'))
-  // Whichever way this process ends; what still runs in it is stopped by its watchdog.
-  process.on('exit', () => { rmSync(root, { recursive: true, force: true }) })
+  const runDir = makeRunDir('kafka-notify-cluster-')
+  const root = runDir.path
   const started: Started = { gateways: [] }
   let phase: 'starting' | 'running' | 'stopping' = 'starting'
   const stop = async (reason: string): Promise<number> => {
     phase = 'stopping'
     say(`${reason}: stopping the gateways, then Redis, PostgreSQL and the brokers (again to exit at once)`)
-    return await stopAll(started)
+    return await stopAll(started, runDir.remove)
   }
   let stopSignalAt = 0
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -104,16 +104,23 @@ async function main (): Promise<number> {
       KAFKA_PARTITIONS: String(PARTITIONS),
       KAFKA_REPLICATION_FACTOR: String(BROKERS)
     }
-    for (const port of ports) {
-      const dir = join(root, `gateway-${port}`)
-      mkdirSync(dir)
-      started.gateways.push(startGatewayProcess(port, {
-        cwd: dir,
-        env: { ...env, DATA_DIR: dir },
-        onLine: (line) => { process.stdout.write(`[gateway ${port}] ${readableLogLine(line)}\n`) }
-      }))
+    const startGateways = async (some: number[]): Promise<void> => {
+      const gateways = some.map((port) => {
+        const dir = join(root, `gateway-${port}`)
+        mkdirSync(dir)
+        return startGatewayProcess(port, {
+          cwd: dir,
+          env: { ...env, DATA_DIR: dir },
+          onLine: (line) => { process.stdout.write(`[gateway ${port}] ${readableLogLine(line)}\n`) }
+        })
+      })
+      started.gateways.push(...gateways)
+      await Promise.all(gateways.map(async (gateway) => { await gateway.ready(READY_TIMEOUT_MS) }))
     }
-    await Promise.all(started.gateways.map(async (gateway) => { await gateway.ready(READY_TIMEOUT_MS) }))
+    // The first one alone: it creates the topics, and a gateway starting meanwhile can find a
+    // topic that its broker does not know yet (UNKNOWN_TOPIC_OR_PARTITION) and fail.
+    await startGateways(ports.slice(0, 1))
+    await startGateways(ports.slice(1))
     phase = 'running'
     say(`ready in ${((performance.now() - startedAt) / 1000).toFixed(1)} s: ${count} gateway${count === 1 ? '' : 's'}, one system`)
     for (const [i, name] of DEMO_USERS.entries()) {
@@ -127,7 +134,7 @@ async function main (): Promise<number> {
     say('Ctrl-C stops everything.')
   } catch (error) {
     shout(`could not start: ${(error as Error).message}`)
-    await stopAll(started)
+    await stopAll(started, runDir.remove)
     return 1
   }
 
@@ -156,10 +163,10 @@ async function startServices (started: Started, root: string): Promise<void> {
 }
 
 /**
- * Gateways first, while what they close against still runs; each step runs whatever the one
- * before did. Resolves with the exit code: 0 if every gateway stopped cleanly and nothing failed.
+ * Gateways first, while what they close against still runs, the run dir last; each step runs
+ * whatever the one before did. Resolves with the exit code: 0 if every gateway stopped cleanly and nothing failed.
  */
-async function stopAll (started: Started): Promise<number> {
+async function stopAll (started: Started, removeRunDir: () => void): Promise<number> {
   let code = 0
   const statuses = await Promise.all(started.gateways.map(async (gateway) => [gateway.url, await gateway.stop()] as const))
   for (const [url, status] of statuses) {
@@ -176,6 +183,7 @@ async function stopAll (started: Started): Promise<number> {
       code = 1
     }
   }
+  removeRunDir()
   say(code === 0 ? 'stopped' : 'stopped, with errors (above)')
   return code
 }

@@ -6,22 +6,12 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { Kafka, logLevel } from 'kafkajs'
 import t from 'tap'
-import { isFree } from '../../kafka/node.js'
 import { tempDir } from '../helpers/gateway.js'
+import { freeRuns } from '../helpers/ports.js'
 
 const projectDir = fileURLToPath(new URL('../..', import.meta.url))
 
 t.setTimeout(120_000)
-
-/** A port P such that P… and P + 100… (`count` of each) are free, in a range the OS does not hand out. */
-async function freeRuns (count: number): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const first = 20_000 + Math.floor(Math.random() * 10_000)
-    const ports = Array.from({ length: count }, (_, i) => [first + i, first + 100 + i]).flat()
-    if ((await Promise.all(ports.map(isFree))).every(Boolean)) return first
-  }
-  throw new Error(`no two runs of ${count} free ports found`)
-}
 
 /** The pids of the JVMs whose command line names `dir`: only the ones this test started. */
 function jvmsIn (dir: string): number[] {
@@ -42,7 +32,7 @@ function isRunning (pid: number): boolean {
 
 t.test('kafka/cli.ts --brokers 3 (npm run kafka) prints one KAFKA_BROKERS line once the cluster serves; SIGTERM stops every broker', async t => {
   const dataDir = tempDir(t, 'kafka-notify-cluster-cli-')
-  const port = await freeRuns(3)
+  const port = await freeRuns(3, 2)
   const controllerPort = port + 100
   const cli = spawn(process.execPath, ['--import', 'tsx', 'kafka/cli.ts', '--brokers', '3', '--data-dir', dataDir,
     '--port', String(port), '--controller-port', String(controllerPort)], { cwd: projectDir, stdio: ['ignore', 'pipe', 'pipe'] })

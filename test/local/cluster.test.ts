@@ -1,0 +1,95 @@
+// `npm run cluster` (local/cluster.ts) as a user runs it: Emma on the first gateway and Bruno on
+// the second are one system, and one SIGINT stops everything it started.
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { isFree } from '../../kafka/node.js'
+import { POSTGRES_INSTALL_HINT, postgresBinDir } from '../../local/postgres.js'
+import { REDIS_INSTALL_HINT, redisServerPath } from '../../local/redis.js'
+import { isCI } from '../helpers/ci.js'
+import { FeedClient, follow, signIn } from '../helpers/clients.js'
+import { freeRuns } from '../helpers/ports.js'
+import { Waiters } from '../helpers/waiters.js'
+
+const projectDir = fileURLToPath(new URL('../..', import.meta.url))
+// A 3-broker start takes 20–40 s on 2 cores, then two gateways join the group.
+const START_BOUND_MS = 120_000
+const FRAME_BOUND_MS = 30_000
+const STOP_BOUND_MS = 60_000
+const READY_LINE = '[cluster] Ctrl-C stops everything.'
+
+t.setTimeout(170_000)
+
+t.test('npm run cluster: a follow POSTed on one gateway reaches the followee\'s socket on the other, both ways; SIGINT stops all it started', async (t) => {
+  const missing = [postgresBinDir() === undefined ? POSTGRES_INSTALL_HINT : '', redisServerPath() === undefined ? REDIS_INSTALL_HINT : ''].filter(Boolean)
+  if (missing.length > 0) {
+    if (isCI()) t.fail(`${missing.join('; ')} (CI must run this test)`)
+    else void t.skip(`SKIPPED, ${missing.join('; ')}`, () => {})
+    return
+  }
+  const port = await freeRuns(2)
+  // Its own process group, so that a test ending early can kill all of it at once.
+  const cli = spawn(process.execPath, ['--import', 'tsx', 'local/cluster.ts', '--port', String(port)],
+    { cwd: projectDir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+  let exit: { code: number | null, signal: NodeJS.Signals | null } | undefined
+  const output = new Waiters()
+  cli.once('exit', (code, signal) => {
+    exit = { code, signal }
+    output.wake()
+  })
+  t.teardown(() => { if (exit === undefined) process.kill(-cli.pid!, 'SIGKILL') })
+  const stdout: string[] = []
+  const stderr: string[] = []
+  createInterface({ input: cli.stdout }).on('line', (line) => { stdout.push(line); output.wake() })
+  createInterface({ input: cli.stderr }).on('line', (line) => { stderr.push(line); output.wake() })
+  const printed = (): string => [...stdout.slice(-20), ...stderr].join('\n')
+
+  await output.until(() => `the line "${READY_LINE}"; it printed:\n${printed()}`, () => stdout.includes(READY_LINE) || exit !== undefined, START_BOUND_MS)
+  if (exit !== undefined) throw new Error(`local/cluster.ts exited (${exit.code ?? exit.signal}) before it was ready:\n${printed()}`)
+  const a = `http://127.0.0.1:${port}`
+  const b = `http://127.0.0.1:${port + 1}`
+  t.ok(stdout.some((line) => line.includes(`Emma:  open ${a} `)), 'it tells to open the first gateway for Emma')
+  t.ok(stdout.some((line) => line.includes(`Bruno: open ${b} `)), 'and the second for Bruno')
+  for (const url of [a, b]) t.equal((await fetch(`${url}/readyz`)).status, 200, `${url} is ready`)
+  t.ok(stdout.some((line) => line.startsWith(`[gateway ${port}] INFO `)) && stdout.some((line) => line.startsWith(`[gateway ${port + 1}] INFO `)),
+    'each gateway\'s log is on the terminal, prefixed with its port')
+  const printedPorts = ['KAFKA_BROKERS', 'DATABASE_URL', 'REDIS_URL'].flatMap((name) => {
+    const value = stdout.map((line) => new RegExp(`^\\[cluster\\] +${name}=(\\S+)$`).exec(line)?.[1]).find(Boolean)
+    t.ok(value, `it prints ${name}`)
+    return [...(value ?? '').matchAll(/127\.0\.0\.1:(\d+)/g)].map((match) => Number(match[1]))
+  })
+  t.equal(printedPorts.length, 5, 'three brokers, PostgreSQL and Redis, on 127.0.0.1')
+  const root = /in (\/\S+kafka-notify-cluster-\S+)$/.exec(stdout.find((line) => line.startsWith('[cluster] starting')) ?? '')?.[1]
+  t.ok(root !== undefined && existsSync(root), 'it works in a temp dir')
+
+  const emma = await signIn(a, '1')
+  const bruno = await signIn(b, '2')
+  const emmaFeed = await FeedClient.connect(a, emma)
+  t.teardown(() => { emmaFeed.close() })
+  t.match(await emmaFeed.next(), { type: 'ready', user: { id: '1' } }, 'Emma\'s socket on the first gateway')
+  await followReaches(b, bruno, '1', emmaFeed, 'Bruno follows Emma on the second gateway: Emma\'s socket on the first gets it')
+
+  const brunoFeed = await FeedClient.connect(b, bruno)
+  t.teardown(() => { brunoFeed.close() })
+  t.match(await brunoFeed.next(), { type: 'ready', user: { id: '2' } }, 'Bruno\'s socket on the second gateway')
+  await followReaches(a, emma, '2', brunoFeed, 'Emma follows Bruno on the first gateway: Bruno\'s socket on the second gets it')
+
+  process.kill(cli.pid!, 'SIGINT')
+  await output.until(() => `local/cluster.ts to exit after SIGINT; it printed:\n${printed()}`, () => exit !== undefined, STOP_BOUND_MS)
+  t.same(exit, { code: 0, signal: null }, `SIGINT: exit code 0\n${stderr.join('\n')}`)
+  t.same((await emmaFeed.closed).code, 1001, 'the gateways closed their sockets as going away')
+  for (const [what, ports] of [['gateway', [port, port + 1]], ['broker, PostgreSQL and Redis', printedPorts]] as const) {
+    t.same((await Promise.all(ports.map(async (p) => await isFree(p) ? undefined : p))).filter(Boolean), [], `every ${what} port is free again`)
+  }
+  t.notOk(root !== undefined && existsSync(root), 'its temp dir is gone')
+  t.ok(stdout.includes('[cluster] stopped'), 'and it said so')
+
+  async function followReaches (url: string, token: string, followeeId: string, feed: FeedClient, name: string): Promise<void> {
+    const response = await follow(url, token, followeeId)
+    t.equal(response.status, 202, `${name}: 202`)
+    const { notification } = await response.json() as { notification: { id: string } }
+    t.match(await feed.nextOf('notification', FRAME_BOUND_MS), { notification: { id: notification.id, userId: followeeId } }, name)
+  }
+})
