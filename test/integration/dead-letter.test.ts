@@ -1,7 +1,8 @@
 import t from 'tap'
 import { FeedClient, signIn } from '../helpers/clients.js'
 import { startGateway } from '../helpers/gateway.js'
-import { rawProducer, readTopic } from '../helpers/kafka.js'
+import { rawProducer, readTopic, recordCount } from '../helpers/kafka.js'
+import { InboxUnavailableError } from '../../server/inbox/types.js'
 import { followNotification } from '../../server/notification.js'
 
 const emma = { id: '1', name: 'Emma' }
@@ -55,4 +56,36 @@ t.test('poison records go to the DLQ with their reason; the next good record is 
   const metrics = await (await fetch(`${gateway.url}/metrics`)).text()
   t.match(metrics, /notify_dlq_records_total\{reason="invalid"\} 3/)
   t.match(metrics, /notify_dlq_records_total\{reason="not-json"\} 1/)
+})
+
+// A batch held while the inbox is unavailable is handled again and again; its poison records must
+// reach the DLQ once, not once per attempt.
+t.test('a batch retried while the inbox is unavailable dead-letters its poison record once', async (t) => {
+  const gateway = await startGateway(t)
+  const { topic, dlqTopic } = gateway.config.kafka
+  const tab = await FeedClient.connect(gateway.url, await signIn(gateway.url, '1'))
+  t.teardown(() => tab.close())
+  t.equal((await tab.next()).type, 'ready')
+
+  const { inbox } = gateway.services
+  const append = inbox.append.bind(inbox)
+  let failures = 0
+  inbox.append = async (...records: Parameters<typeof append>) => {
+    if (failures < 3) {
+      failures++
+      throw new InboxUnavailableError('injected: the inbox is down')
+    }
+    return await append(...records)
+  }
+  t.teardown(() => { inbox.append = append })
+
+  const good = followNotification(bruno, emma)
+  const producer = await rawProducer(t)
+  await producer.send({ topic, messages: [{ key: '1', value: 'not json {', partition: 0 }, { key: '1', value: JSON.stringify(good), partition: 0 }] })
+
+  const frame = await tab.next(30_000)
+  t.equal((frame.notification as { id: string } | undefined)?.id, good.id, 'delivered once the inbox is back')
+  t.equal(failures, 3, 'the batch was held through three failed appends')
+  // The DLQ send of a batch comes before its append: by now every attempt has sent what it would.
+  t.equal(await recordCount(dlqTopic), 1, 'one record in the DLQ, not one per attempt')
 })
