@@ -117,10 +117,8 @@ async function main (): Promise<number> {
       started.gateways.push(...gateways)
       await Promise.all(gateways.map(async (gateway) => { await gateway.ready(READY_TIMEOUT_MS) }))
     }
-    // The first one alone: it creates the topics, and a gateway starting meanwhile can find a
-    // topic that its broker does not know yet (UNKNOWN_TOPIC_OR_PARTITION) and fail.
-    await startGateways(ports.slice(0, 1))
-    await startGateways(ports.slice(1))
+    // All at once, as an orchestrator would start replicas: they race to create the topics.
+    await startGateways(ports)
     phase = 'running'
     say(`ready in ${((performance.now() - startedAt) / 1000).toFixed(1)} s: ${count} gateway${count === 1 ? '' : 's'}, one system`)
     for (const [i, name] of DEMO_USERS.entries()) {

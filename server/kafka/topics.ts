@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises'
 import type { Admin, ConfigResourceTypes } from 'kafkajs'
 
 export interface TopicSpec {
@@ -23,6 +24,8 @@ const MIN_INSYNC_REPLICAS = 'min.insync.replicas'
 const MAX_MESSAGE_BYTES = 'max.message.bytes'
 /** kafkajs's ConfigResourceTypes.TOPIC; its enum is not among the names its CommonJS build lets ESM import. */
 const TOPIC_RESOURCE = 2 as ConfigResourceTypes
+/** How long a topic may be listed before the broker asked serves it (another gateway just made it). */
+const SERVED_BOUND_MS = 15_000
 
 /**
  * Creates the topics that do not exist yet (with min.insync.replicas set, so acks=-1 means what
@@ -43,7 +46,26 @@ export async function ensureTopics (admin: Admin, specs: TopicSpec[]): Promise<T
       }))
     })
   }
-  return await describeTopics(admin, specs.map((spec) => spec.topic))
+  return await untilServed(async () => await describeTopics(admin, specs.map((spec) => spec.topic)))
+}
+
+/**
+ * Gateways started at once race to create the topics: the losers find them listed while the
+ * broker they ask does not serve them yet (UNKNOWN_TOPIC_OR_PARTITION, which kafkajs does not
+ * retry here). Asks again, 100 ms, 200 ms… 1 s apart, within SERVED_BOUND_MS.
+ */
+async function untilServed<T> (read: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + SERVED_BOUND_MS
+  for (let pause = 100; ; pause = Math.min(pause * 2, 1000)) {
+    try {
+      return await read()
+    } catch (error) {
+      const type = (error as { type?: unknown }).type
+      const notServedYet = type === 'UNKNOWN_TOPIC_OR_PARTITION' || type === 'LEADER_NOT_AVAILABLE'
+      if (!notServedYet || Date.now() + pause > deadline) throw error
+    }
+    await delay(pause)
+  }
 }
 
 async function describeTopics (admin: Admin, topics: string[]): Promise<TopicState[]> {

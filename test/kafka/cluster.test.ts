@@ -10,6 +10,8 @@ import t from 'tap'
 import { startLocalKafkaCluster } from '../../kafka/cluster.js'
 import { LocalKafkaError } from '../../kafka/launcher.js'
 import { tempDir } from '../helpers/gateway.js'
+import { createKafkaBus } from '../../server/kafka/bus.js'
+import type { Logger } from '../../server/logger.js'
 
 const projectDir = fileURLToPath(new URL('../..', import.meta.url))
 /** kafkajs's ConfigResourceTypes.TOPIC; its enum is not among the names its CommonJS build lets ESM import. */
@@ -32,6 +34,8 @@ async function untilGone (pids: number[], limitMs: number): Promise<number> {
   }
   return Math.round(performance.now() - start) / 1000
 }
+
+const silentLogger: Logger = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {}, child: () => silentLogger }
 
 function client (brokers: string[]): Kafka {
   return new Kafka({ clientId: 'cluster-test', brokers, logLevel: logLevel.NOTHING })
@@ -78,6 +82,27 @@ t.test('three nodes form one cluster with replicated defaults; stop() leaves no 
     t.teardown(() => producer.disconnect())
     const [written] = await producer.send({ topic, acks: -1, messages: [{ key: 'k', value: 'kept across restarts' }] })
     t.equal(written?.errorCode, 0, 'an acks=-1 write is acknowledged')
+  })
+
+  // Several gateways started at once on a new topic: one creates it, the others find it listed
+  // but not yet served by every broker. Each must start.
+  await t.test('six gateways\' buses started at once on a new topic of the cluster all start', async t => {
+    const topic = `concurrent-${Date.now()}`
+    const starts = await Promise.allSettled(Array.from({ length: 6 }, async (_, i) => await createKafkaBus({
+      brokers: cluster.brokers,
+      clientId: `concurrent-${i}`,
+      topic,
+      dlqTopic: `${topic}.dlq`,
+      partitions: 6,
+      replicationFactor: 3,
+      minInsyncReplicas: 2,
+      groupId: `${topic}-group`,
+      sendTimeoutMs: 5000,
+      isKnownUser: () => true,
+      beforeCommit: async () => {}
+    }, silentLogger)))
+    for (const start of starts) if (start.status === 'fulfilled') t.teardown(() => start.value.close())
+    t.same(starts.map(start => start.status === 'rejected' ? String(start.reason) : 'started'), Array(6).fill('started'))
   })
 
   await t.test('stop() leaves no JVM', async t => {
