@@ -1,12 +1,12 @@
 // `npm run kafka -- [--brokers 3] [--data-dir DIR] [--port P] [--controller-port C]`: runs a local
 // Kafka cluster (or one broker) in the foreground for gateways started by hand. Progress goes to
 // stderr; stdout gets exactly one line, `KAFKA_BROKERS=…`, once every broker serves. SIGINT or
-// SIGTERM stops every node; a second signal exits at once (the watchdogs still stop the JVMs).
-import { constants } from 'node:os'
+// SIGTERM stops every node; a second Ctrl-C exits at once (the watchdogs still stop the JVMs).
 import { parseArgs } from 'node:util'
 import { startLocalKafkaCluster } from './cluster.js'
 import { LocalKafkaError } from './errors.js'
 import { startLocalKafka } from './launcher.js'
+import { onStopSignals } from './stop-signals.js'
 
 const USAGE = 'usage: npm run kafka -- [--brokers 1|3…] [--data-dir DIR] [--port FIRST_PORT] [--controller-port FIRST_PORT]'
 const DEFAULT_PORT = 19092
@@ -48,19 +48,13 @@ async function main (): Promise<number> {
   }
 
   let running: Running | undefined
-  let stopping = false
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => {
-      // Still starting, or a second signal: exit now; the watchdogs stop whatever JVM runs.
-      if (running === undefined || stopping) process.exit(128 + constants.signals[signal])
-      stopping = true
-      log('stopping')
-      running.stop().then(() => { process.exit(0) }, (err: unknown) => {
-        log(`could not stop cleanly: ${String(err)}`)
-        process.exit(1)
-      })
+  onStopSignals(() => running !== undefined, () => {
+    log('stopping')
+    running!.stop().then(() => { process.exit(0) }, (err: unknown) => {
+      log(`could not stop cleanly: ${String(err)}`)
+      process.exit(1)
     })
-  }
+  })
 
   const dataDir = args['data-dir']
   try {

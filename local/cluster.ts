@@ -7,11 +7,11 @@
 // when this process dies). A gateway that dies stops everything, with exit code 1.
 import { randomBytes } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
-import { constants } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startLocalKafkaCluster, type LocalKafkaCluster } from '../kafka/cluster.js'
 import { isFree } from '../kafka/node.js'
+import { onStopSignals } from '../kafka/stop-signals.js'
 import { startGatewayProcess, type GatewayProcess } from './gateway-process.js'
 import { readableLogLine } from './log-line.js'
 import { POSTGRES_INSTALL_HINT, postgresBinDir, startLocalPostgres, type LocalPostgres } from './postgres.js'
@@ -23,8 +23,6 @@ const BROKERS = 3
 /** Partitions of the topic: each gateway of the group consumes some (a gateway beyond them gets none). */
 const PARTITIONS = 6
 const READY_TIMEOUT_MS = 120_000
-/** Signals this close to the one that began the stop are that same Ctrl-C (see the handler). */
-const SAME_SIGNAL_MS = 1000
 /** The walk-through's pair: Emma on the first gateway, Bruno on the second. */
 const DEMO_USERS = ['Emma', 'Bruno']
 
@@ -77,18 +75,7 @@ async function main (): Promise<number> {
     say(`${reason}: stopping the gateways, then Redis, PostgreSQL and the brokers (again to exit at once)`)
     return await stopAll(started, runDir.remove)
   }
-  let stopSignalAt = 0
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => {
-      // npm and tsx each pass a terminal's Ctrl-C on to their child, which the terminal signals
-      // too: one Ctrl-C comes as two or three signals within milliseconds.
-      if (phase === 'stopping' && performance.now() - stopSignalAt < SAME_SIGNAL_MS) return
-      // Still starting (nothing to stop in order yet), or a second Ctrl-C: exit now.
-      if (phase !== 'running') process.exit(128 + constants.signals[signal])
-      stopSignalAt = performance.now()
-      void stop(signal).then((code) => process.exit(code))
-    })
-  }
+  onStopSignals(() => phase === 'running', (signal) => { void stop(signal).then((code) => process.exit(code)) })
 
   const startedAt = performance.now()
   say(`starting ${BROKERS} Kafka brokers, PostgreSQL, Redis and ${count} gateway${count === 1 ? '' : 's'} in ${root}`)
