@@ -101,7 +101,7 @@ export async function buildApp (config: Config, services: Services, options: Bui
   // Not awaited: joining the group can outlast Fastify's 10 s onReady budget (a SIGKILLed member
   // holds the group for its session timeout). The gateway listens meanwhile; /readyz says why not ready.
   app.addHook('onReady', async () => {
-    bus.startConsuming(createDeliveryHandler(inbox, fanout))
+    bus.startConsuming(createDeliveryHandler(inbox, fanout, (seconds) => services.metrics.inboxAppend.observe(seconds)))
     stopRetention = startRetention(inbox, app.log)
   })
   // Every step runs whatever the one before threw: a failed Kafka close must not leave the inbox open.

@@ -11,9 +11,11 @@ import type { BatchHandler } from './kafka/types.js'
  * or published twice. Published only once stored: a gateway that misses the frame finds it in the
  * inbox (see server/feed-relay.ts).
  */
-export function createDeliveryHandler (inbox: Inbox, fanout: Fanout): BatchHandler {
+export function createDeliveryHandler (inbox: Inbox, fanout: Fanout, onAppended?: (seconds: number) => void): BatchHandler {
   return async (batch) => {
+    const started = performance.now()
     const { appended } = await inbox.append(batch)
+    onAppended?.((performance.now() - started) / 1000)
     if (appended.length === 0) return
     const timestamps = new Map(batch.map((consumed) => [consumed.notification.id, consumed.timestamp]))
     const messages: FanoutMessage[] = []

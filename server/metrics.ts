@@ -7,6 +7,7 @@ export class Metrics {
   readonly follows: Counter<'outcome'>
   readonly delivered: Counter
   readonly deliveryLatency: Histogram
+  readonly inboxAppend: Histogram
   readonly consumerLag: Gauge<'partition'>
   readonly deadLetters: Counter<'reason'>
   readonly disconnects: Counter<'why'>
@@ -41,6 +42,12 @@ export class Metrics {
       name: 'notify_delivery_latency_seconds',
       help: 'From the Kafka record timestamp to the frame handed to the sockets',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers
+    })
+    this.inboxAppend = new Histogram({
+      name: 'notify_inbox_append_seconds',
+      help: 'One consumed batch written to the inbox in one transaction: rows, unread counters, Kafka positions',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers
     })
     this.consumerLag = new Gauge({
