@@ -13,7 +13,8 @@ import { systemClock, type Clock } from './clock.js'
  * and the inbox's stored position would then skip the failed ones when they are consumed again.
  * A transient failure (the inbox is unreachable) holds the pipeline: the same batches are handled
  * again after a backoff, while the consumer keeps its partitions (a restart would leave and rejoin
- * the group, a rebalance of every gateway, once per failed try). Any other failure stops it: every
+ * the group, a rebalance of every gateway, once per failed try), up to `holdLimitMs`. Any other
+ * failure, or one held past that limit, stops it: every
  * batch is dropped until `restart`, which the new consumer calls; it starts over from the
  * committed offsets.
  */
@@ -26,6 +27,12 @@ export interface BatchPipelineOptions<T> {
   isTransient?: (error: Error) => boolean
   /** How long to wait before try `attempt` (1, 2…) after a transient failure. */
   retryDelayMs?: (attempt: number) => number
+  /**
+   * How long the same batches may be held by transient failures before the failure counts as for
+   * good (`failed`): the consumer then leaves the group, so that a gateway cut off from the inbox
+   * alone does not keep its partitions from the others. Unlimited when absent.
+   */
+  holdLimitMs?: number
   /** How often a `push` that waits for room calls its `keepAlive` (a held pipeline can wait long). */
   keepAliveMs?: number
   clock?: Clock
@@ -102,6 +109,7 @@ export class BatchPipeline<T> {
 
   /** Handles `batches`, again after each transient failure, until they are handled or the pipeline stops. */
   async #handle (batches: T[]): Promise<void> {
+    const since = this.#clock.now()
     for (let attempt = 1; ; attempt++) {
       try {
         await this.#options.handle(batches)
@@ -109,7 +117,8 @@ export class BatchPipeline<T> {
         return
       } catch (error) {
         if (this.#failed) return // stopped meanwhile: the batches are dropped, and so is this error
-        if (this.#options.isTransient?.(error as Error) !== true) {
+        const heldTooLong = this.#clock.now() - since >= (this.#options.holdLimitMs ?? Infinity)
+        if (this.#options.isTransient?.(error as Error) !== true || heldTooLong) {
           this.#held = undefined
           this.stop()
           this.#options.failed(error as Error)

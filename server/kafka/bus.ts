@@ -75,6 +75,13 @@ const RESTART_MAX_MS = 30_000
 /** Tries of a batch after a transient failure: 200 ms, 400 ms… up to 2 s, so a store that is back is used within 2 s. */
 const RETRY_BASE_MS = 200
 const RETRY_MAX_MS = 2000
+/**
+ * Held longer than this, the batches' failure counts as for good: the consumer restarts, leaving the
+ * group meanwhile. If the inbox is down for every gateway, nothing changes but a rebalance now and
+ * then; if only this gateway cannot reach it (its network, PostgreSQL's connection limit), the
+ * others take its partitions instead of waiting for it.
+ */
+const HOLD_LIMIT_MS = 30_000
 /** kafkajs's heartbeat interval; a push waiting for room heartbeats this often, as fetching would. */
 const HEARTBEAT_INTERVAL_MS = 1000
 /** Each step of close(); a broker that is gone must not hold the shutdown past its grace period. */
@@ -171,6 +178,7 @@ class KafkaBus implements NotificationBus {
       handle: (batches) => this.#handleBatches(batches),
       ...(options.isTransientFailure === undefined ? {} : { isTransient: options.isTransientFailure }),
       retryDelayMs: (attempt) => Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempt - 1)),
+      holdLimitMs: HOLD_LIMIT_MS,
       keepAliveMs: HEARTBEAT_INTERVAL_MS,
       clock: this.#clock,
       failed: (error) => {

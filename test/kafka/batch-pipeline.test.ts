@@ -127,6 +127,38 @@ t.test('a transient failure holds the batches and handles the same ones again af
   await pipeline.drained()
 })
 
+t.test('a transient failure held past holdLimitMs counts as for good: failed is told, nothing more is handled', async (t) => {
+  const handler = controlled()
+  const clock = new FakeClock()
+  const failures: string[] = []
+  const pipeline = new BatchPipeline<number>({
+    handle: handler.handle,
+    failed: (error) => failures.push(error.message),
+    maxQueued: 8,
+    isTransient: () => true,
+    retryDelayMs: () => 1000,
+    holdLimitMs: 2500,
+    clock
+  })
+  await pipeline.push(1)
+  for (let elapsed = 0; elapsed < 2000; elapsed += 1000) {
+    handler.settle(new Error('inbox unreachable'))
+    await tick()
+    clock.advance(1000)
+    await tick()
+  }
+  t.same(handler.calls, [[1], [1], [1]], 'tried again while within the limit')
+  t.same(failures, [], 'not failed yet')
+  clock.advance(500)
+  handler.settle(new Error('inbox unreachable'))
+  await tick()
+  t.same(failures, ['inbox unreachable'], 'past the limit: failed for good')
+  t.equal(pipeline.held, undefined)
+  await pipeline.push(2)
+  await tick()
+  t.same(handler.calls, [[1], [1], [1]], 'dropped until restart, like any failure for good')
+})
+
 t.test('stop ends the wait of a held pipeline: its batches are dropped, drained resolves', async (t) => {
   const handler = controlled()
   const clock = new FakeClock()
