@@ -8,6 +8,8 @@ import type { Test } from 'tap'
 import { WebSocket } from 'ws'
 import { follow, signIn, type Frame } from './clients.js'
 import { uniqueName } from './gateway.js'
+import { startPostgres, type TestPostgres } from './postgres.js'
+import { startRedis, type TestRedis } from './redis.js'
 import { Waiters } from './waiters.js'
 
 /** The default directory's users: every one of them gets follows and has tabs. */
@@ -18,19 +20,35 @@ const RECONNECT_PAUSE_MS = 200
 /** A tab that cannot open a socket on any gateway for this long fails the test. */
 const RECONNECT_BOUND_MS = 60_000
 
-/** Environment shared by gateways that are one system: one topic, one group, one inbox, one fan-out. */
-export function sharedEnv (databaseUrl: string, redisUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+/** What gateways that are one system share: one topic, one group, one inbox, one fan-out. */
+export interface SharedServices {
+  postgres: TestPostgres
+  redis: TestRedis
+  databaseUrl: string
+  /** Their environment: the topic, group, DATABASE_URL, REDIS_URL and AUTH_SECRET. */
+  env: Record<string, string>
+}
+
+/**
+ * Starts a PostgreSQL and a Redis for the test `t`, with a database and a topic of its own;
+ * undefined when either is not installed (the helpers said so, and fail under CI).
+ */
+export async function startSharedServices (t: Test): Promise<SharedServices | undefined> {
+  const postgres = await startPostgres(t)
+  const redis = await startRedis(t)
+  if (postgres === undefined || redis === undefined) return undefined
+  const databaseUrl = await postgres.createDatabase()
   const topic = uniqueName('notifications')
-  return {
+  const env = {
     KAFKA_TOPIC: topic,
     KAFKA_DLQ_TOPIC: `${topic}.dlq`,
     KAFKA_GROUP_ID: uniqueName('group'),
     KAFKA_PARTITIONS: '6',
     DATABASE_URL: databaseUrl,
-    REDIS_URL: redisUrl,
-    AUTH_SECRET: 'scale-out-test-secret-of-thirty-two-chars',
-    ...extra
+    REDIS_URL: redis.url,
+    AUTH_SECRET: 'scale-out-test-secret-of-thirty-two-chars'
   }
+  return { postgres, redis, databaseUrl, env }
 }
 
 /** Polls /readyz (each poll a real request) until it answers 200, within a bound. */

@@ -1,10 +1,8 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import t from 'tap'
-import { checkInbox, checkTabs, FollowStream, sharedEnv, signInAll, Tab, USERS, waitReady } from '../helpers/feed-checks.js'
+import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, Tab, USERS, waitReady } from '../helpers/feed-checks.js'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
 import { groupAssignment, testKafka } from '../helpers/kafka.js'
-import { startPostgres } from '../helpers/postgres.js'
-import { startRedis } from '../helpers/redis.js'
 import { Waiters } from '../helpers/waiters.js'
 
 const PACE_MS = 20
@@ -19,11 +17,9 @@ const BOUND_MS = 60_000
 // the group mid-stream, so partitions move while batches are in flight on their old owners. Every
 // tab, old and new, gets seq 1, 2, 3… with no hole and no repeat, and the inbox holds each once.
 t.test('a gateway joining mid-stream: partitions move while batches are in flight, and every tab still gets every 202 once, in seq order', async (t) => {
-  const postgres = await startPostgres(t)
-  const redis = await startRedis(t)
-  if (postgres === undefined || redis === undefined) return
-  const databaseUrl = await postgres.createDatabase()
-  const env = sharedEnv(databaseUrl, redis.url)
+  const shared = await startSharedServices(t)
+  if (shared === undefined) return
+  const { databaseUrl, env } = shared
   const start = async (name: string): Promise<Gateway> => await startGateway(t, { env: { ...env, KAFKA_CLIENT_ID: name } })
   const gateways = [await start('gateway-a'), await start('gateway-b')]
   for (const gateway of gateways) await waitReady(gateway.url)

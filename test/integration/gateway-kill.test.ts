@@ -1,11 +1,9 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import t from 'tap'
-import { checkInbox, checkTabs, FollowStream, sharedEnv, signInAll, Tab, USERS, waitReady } from '../helpers/feed-checks.js'
+import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, Tab, USERS, waitReady } from '../helpers/feed-checks.js'
 import { tempDir, testEnv } from '../helpers/gateway.js'
 import { spawnGateway, type GatewayProcess } from '../helpers/gateway-process.js'
 import { groupAssignment, testKafka } from '../helpers/kafka.js'
-import { startPostgres } from '../helpers/postgres.js'
-import { startRedis } from '../helpers/redis.js'
 import { Waiters } from '../helpers/waiters.js'
 
 const PACE_MS = 50
@@ -23,11 +21,9 @@ t.setTimeout(170_000)
 // elsewhere with their Idempotency-Key: every 202 reaches every tab once, in seq order, and the
 // inbox holds it once.
 t.test('a gateway SIGKILLed mid-stream: its partitions move to the others, its tabs resume elsewhere with since, every 202 is stored and delivered once, in order', async (t) => {
-  const postgres = await startPostgres(t)
-  const redis = await startRedis(t)
-  if (postgres === undefined || redis === undefined) return
-  const databaseUrl = await postgres.createDatabase()
-  const env = sharedEnv(databaseUrl, redis.url)
+  const shared = await startSharedServices(t)
+  if (shared === undefined) return
+  const { databaseUrl, env } = shared
   // Each its own client id, so the group's members can be told apart.
   const gateways = await Promise.all([0, 1, 2].map(async (i) => await spawnGateway(t, testEnv(tempDir(t), { ...env, KAFKA_CLIENT_ID: `gateway-${i}` }))))
   for (const gateway of gateways) await waitReady(gateway.url)

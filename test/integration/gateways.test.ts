@@ -1,8 +1,6 @@
 import t from 'tap'
-import { checkInbox, checkTabs, FollowStream, sharedEnv, signInAll, Tab, waitReady } from '../helpers/feed-checks.js'
+import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, Tab, waitReady } from '../helpers/feed-checks.js'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
-import { startPostgres } from '../helpers/postgres.js'
-import { startRedis } from '../helpers/redis.js'
 import { Waiters } from '../helpers/waiters.js'
 
 const FOLLOWS = 60
@@ -12,11 +10,9 @@ const BOUND_MS = 60_000
 // Redis fan-out. Whichever gateway consumes a record, every open tab of its recipient, on any
 // gateway, gets it exactly once and in seq order.
 t.test('three gateways, tabs spread over them, follows POSTed round-robin: every 202 reaches every open tab of its recipient once, in seq order', async (t) => {
-  const postgres = await startPostgres(t)
-  const redis = await startRedis(t)
-  if (postgres === undefined || redis === undefined) return
-  const databaseUrl = await postgres.createDatabase()
-  const env = sharedEnv(databaseUrl, redis.url)
+  const shared = await startSharedServices(t)
+  if (shared === undefined) return
+  const { databaseUrl, env } = shared
   const gateways: Gateway[] = []
   for (let i = 0; i < 3; i++) gateways.push(await startGateway(t, { env }))
   const [a, b, c] = gateways as [Gateway, Gateway, Gateway]

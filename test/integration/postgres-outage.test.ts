@@ -1,11 +1,9 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import t from 'tap'
 import { FeedClient } from '../helpers/clients.js'
-import { checkInbox, checkTabs, FollowStream, sharedEnv, signInAll, Tab, USERS, waitReady } from '../helpers/feed-checks.js'
+import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, Tab, USERS, waitReady } from '../helpers/feed-checks.js'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
 import { testKafka } from '../helpers/kafka.js'
-import { startPostgres } from '../helpers/postgres.js'
-import { startRedis } from '../helpers/redis.js'
 import { Waiters } from '../helpers/waiters.js'
 
 /** The outage itself: PostgreSQL is down this long. */
@@ -22,11 +20,9 @@ const BOUND_MS = 60_000
 // batches and retry them, committing nothing, until the inbox is back; then every follow is stored
 // once and reaches every open tab once, in seq order.
 t.test('PostgreSQL down for 10 s mid-stream: POSTs still get 202, consuming holds without committing, /readyz says why, then everything is stored and delivered once, in order', async (t) => {
-  const postgres = await startPostgres(t)
-  const redis = await startRedis(t)
-  if (postgres === undefined || redis === undefined) return
-  const databaseUrl = await postgres.createDatabase()
-  const env = sharedEnv(databaseUrl, redis.url)
+  const shared = await startSharedServices(t)
+  if (shared === undefined) return
+  const { databaseUrl, env, postgres } = shared
   const gateways: Gateway[] = [await startGateway(t, { env }), await startGateway(t, { env })]
   for (const gateway of gateways) await waitReady(gateway.url)
   const [a, b] = gateways as [Gateway, Gateway]
