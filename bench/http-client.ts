@@ -175,3 +175,18 @@ class PoolConnection {
     this.#events.ready(this)
   }
 }
+
+const ID_PREFIX = '{"notification":{"id":"'
+
+/** The 202 body is `{ notification: { id, … } }`; the id is read without parsing when it comes first. */
+export function notificationId (body: string): string | undefined {
+  if (body.startsWith(ID_PREFIX) && body.charCodeAt(ID_PREFIX.length + 36) === 34) {
+    return body.slice(ID_PREFIX.length, ID_PREFIX.length + 36)
+  }
+  try {
+    const id = (JSON.parse(body) as { notification?: { id?: unknown } }).notification?.id
+    return typeof id === 'string' ? id : undefined
+  } catch {
+    return undefined
+  }
+}

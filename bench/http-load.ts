@@ -1,7 +1,7 @@
 import autocannon from 'autocannon'
 import { WebSocket } from 'ws'
 import { now, sleep } from './clock.js'
-import { HttpPool } from './http-client.js'
+import { HttpPool, notificationId } from './http-client.js'
 import { serve } from './ipc.js'
 import { mintTokens, type TokenSource } from './tokens.js'
 
@@ -253,21 +253,6 @@ function grow (array: Float64Array): Float64Array<ArrayBuffer> {
   const bigger = new Float64Array(array.length * 2)
   bigger.set(array)
   return bigger
-}
-
-const ID_PREFIX = '{"notification":{"id":"'
-
-/** The 202 body is `{ notification: { id, … } }`; the id is read without parsing when it comes first. */
-function notificationId (body: string): string | undefined {
-  if (body.startsWith(ID_PREFIX) && body.charCodeAt(ID_PREFIX.length + 36) === 34) {
-    return body.slice(ID_PREFIX.length, ID_PREFIX.length + 36)
-  }
-  try {
-    const id = (JSON.parse(body) as { notification?: { id?: unknown } }).notification?.id
-    return typeof id === 'string' ? id : undefined
-  } catch {
-    return undefined
-  }
 }
 
 export type HttpLoadApi = { init: typeof setUp, closedLoop: typeof closedLoop, sequential: typeof sequential }

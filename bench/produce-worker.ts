@@ -2,6 +2,7 @@ import type { Message } from 'kafkajs'
 import { now, waitUntil } from './clock.js'
 import { emit, serve } from './ipc.js'
 import { followNotification, recipientAt, RecordProducer, toRecord, type UserRef } from './producer.js'
+import { runOpenLoop } from './schedule.js'
 
 /**
  * The record producer: a process of its own that writes notifications straight to the topic at a
@@ -74,9 +75,7 @@ async function run (args: ProduceRun): Promise<ProduceResult> {
   let failed = 0
   let inFlight = 0
 
-  const sendDue = (): void => {
-    const t = now()
-    const due = Math.min(total, Math.floor((t - start) / interval) + 1)
+  const sendDue = (due: number, start: number): number => {
     while (next < due && inFlight < MAX_IN_FLIGHT) {
       const count = Math.min(MAX_BATCH, due - next)
       const records: Message[] = new Array(count)
@@ -99,27 +98,14 @@ async function run (args: ProduceRun): Promise<ProduceResult> {
         if (errorSample.length < ERROR_SAMPLE) errorSample.push((error as Error).message)
       }).finally(() => { inFlight-- })
     }
+    return next
   }
 
   const progress = setInterval(() => {
     emit('progress', { label: args.label, sent: next, acked, inFlight } satisfies ProduceProgress)
   }, PROGRESS_EVERY_MS)
-  const start = now() + 1
-  const giveUpAt = start + args.durationMs + GIVE_UP_AFTER_MS
   try {
-    await new Promise<void>((resolve) => {
-      const tick = (): void => {
-        sendDue()
-        if (next >= total || now() >= giveUpAt) {
-          resolve()
-          return
-        }
-        // Timers fire no earlier than asked and in whole milliseconds; a late tick sends what is due at once.
-        setTimeout(tick, Math.max(0, Math.floor(start + next * interval - now())))
-      }
-      tick()
-    })
-    const sendingMs = now() - start
+    const { sendingMs } = await runOpenLoop(total, args.rate, args.durationMs + GIVE_UP_AFTER_MS, sendDue)
     await waitUntil(() => inFlight === 0, args.drainMs, 10)
     return {
       label: args.label,
