@@ -2,7 +2,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { resultsDir } from './paths.js'
 import { SUSTAINED_P99_MS } from './phases/produce.js'
-import type { GatewaysResult } from './phases/gateways.js'
+import type { Delivery, GatewaysResult } from './phases/gateways.js'
 import { fmt, INGEST_P99_MS, PRODUCE_TARGETS, type BenchResults, type TargetVerdict } from './results.js'
 import { latencySvg, type LatencyPoint } from './svg.js'
 
@@ -161,15 +161,42 @@ function gatewaysSection (result: GatewaysResult, settings: BenchResults['settin
     'the rest, to the frame, is Redis → the gateway holding the tab → the socket → the client. In the SQLite setup the gateway that consumes is the one that writes the frame, without the Redis hop. ' +
     'missing / doubled / gaps are per tab (each tab must get each of its user\'s records once, with contiguous seqs). ' +
     'CPU % per process: each gateway (`gateway` is the SQLite one), Kafka, PostgreSQL (postmaster and backends), Redis, `load` (the producers and the orchestrator), `clients`, `others`; the setup not measured idles meanwhile.', '')
-  lines.push('| setup | rate | frames/s | produce → frame p50 / p99 / max ms | → Kafka ack p50 / p99 | → Redis publish p50 / p99 | missing / doubled / seq gaps | gateway loop delay p99 ms | CPU % per process | load average before |')
-  lines.push('|---|---|---|---|---|---|---|---|---|---|')
+  lines.push('**Inbox append** is each gateway\'s `notify_inbox_append_seconds` (one observation per consumed batch\'s inbox transaction: its rows, unread counters and Kafka positions; ' +
+    'PostgreSQL\'s commit in the shared setup, SQLite\'s in the other), the difference of a /metrics scrape before and after the step: batches, mean, and p50 / p99 **estimated** from the bucket counts ' +
+    '(linear inside the bucket, as Prometheus\'s histogram_quantile; buckets 0.5, 1, 2.5, 5, 10, 25 ms …, so an estimate is only as fine as its bucket, and one in the first bucket is interpolated from 0).', '')
+  lines.push('| setup | rate | frames/s | produce → frame p50 / p99 / max ms | → Kafka ack p50 / p99 | → Redis publish p50 / p99 | missing / doubled / seq gaps | inbox append per gateway: batches, mean / ≈p50 / ≈p99 ms | gateway loop delay p99 ms | CPU % per process | load average before |')
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|')
   for (const step of result.steps) {
     lines.push(`| ${step.setup} | ${step.kind === 'burst' ? `burst of ${fmt(step.sent, 0)} (${fmt(step.producedPerSecond, 0)}/s sent)` : `${fmt(step.rate, 0)}/s`} | ${fmt(step.framesPerSecond, 0)} | ` +
       `${triple(step.frame?.p50, step.frame?.p99, step.frame?.max)} | ${pair(step.kafkaAck?.p50, step.kafkaAck?.p99)} | ${pair(step.publish?.p50, step.publish?.p99)} | ` +
-      `${step.missing} / ${step.duplicates + step.seqRepeats} / ${step.seqGaps}${step.framesReceived < step.framesExpected ? ` (${fmt(step.framesReceived, 0)} of ${fmt(step.framesExpected, 0)} frames)` : ''} | ` +
-      `${step.loopDelay.map((delay) => delay === undefined ? '–' : fmt(delay.p99Ms)).join(' / ')} | ${Object.entries(step.cpu).map(([name, percent]) => `${name} ${percent}`).join(', ')} | ${step.loadAverageBefore.join(' / ')} |`)
+      `${deliveryCells(step)} |`)
+  }
+  const first = result.follows[0]
+  if (first === undefined) return lines
+  const { follows } = gateways
+  lines.push('', `**Follow → frame**: POST /api/follows from a sender process of its own, open loop at ${follows.rates.map((rate) => `${fmt(rate, 0)}/s`).join(' and ')} for ${fmt(follows.durationMs / 1000, 0)} s ` +
+    `(after a warm-up of each setup at ${fmt(follows.warmUp.rate, 0)}/s), over the setup's gateways in turn (the SQLite setup: its one gateway), each from one of the never-connected followers to one of the users with tabs, ` +
+    `over keep-alive connections, at most ${first.maxInFlight} requests out at once: a follow due while ${first.maxInFlight} are out is **skipped** (counted, never sent). ` +
+    'Latency: the request\'s write (timed in the sender) → its frame read in a client process, over every tab of the followee, matched by the 202\'s notification id; POST → 202 in the sender. ' +
+    `**failed** is another status than 202 or no answer (within ${fmt(first.requestTimeoutMs / 1000, 0)} s, or still out when the step's drain ended); missing / doubled / gaps are over the accepted follows' frames per tab. ` +
+    'The gateways run with RATE_LIMIT_PER_USER=0 and RATE_LIMIT_PER_IP=0. CPU `follows` is the sender.', '')
+  lines.push('| setup | rate | accepted/s | accepted / failed / skipped | POST → 202 p50 / p99 ms | follow → frame p50 / p99 / max ms | → Redis publish p50 / p99 | missing / doubled / seq gaps | inbox append per gateway: batches, mean / ≈p50 / ≈p99 ms | gateway loop delay p99 ms | CPU % per process | load average before |')
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|')
+  for (const step of result.follows) {
+    lines.push(`| ${step.setup} | ${fmt(step.rate, 0)}/s | ${fmt(step.acceptedPerSecond, 0)} | ${fmt(step.accepted, 0)} / ${fmt(step.failed, 0)} / ${fmt(step.skipped, 0)} | ` +
+      `${pair(step.ack?.p50, step.ack?.p99)} | ${triple(step.frame?.p50, step.frame?.p99, step.frame?.max)} | ${pair(step.publish?.p50, step.publish?.p99)} | ${deliveryCells(step)} |`)
   }
   return lines
+}
+
+/** The cells every gateways-phase table ends with: delivery, inbox appends, loop delay, CPU, load. */
+function deliveryCells (step: Delivery): string {
+  const appends = step.inboxAppend.map((append, k) => `${step.gateways[k]}: ${append === undefined
+    ? '–'
+    : `${fmt(append.batches, 0)}, ${[append.meanMs, append.p50Ms, append.p99Ms].map((ms) => ms === undefined ? '–' : fmt(ms)).join(' / ')}`}`)
+  return `${step.missing} / ${step.duplicates + step.seqRepeats} / ${step.seqGaps}${step.framesReceived < step.framesExpected ? ` (${fmt(step.framesReceived, 0)} of ${fmt(step.framesExpected, 0)} frames)` : ''}` +
+    `${step.unexpected > 0 ? `, ${fmt(step.unexpected, 0)} unexpected` : ''} | ${appends.join('; ')} | ` +
+    `${step.loopDelay.map((delay) => delay === undefined ? '–' : fmt(delay.p99Ms)).join(' / ')} | ${Object.entries(step.cpu).map(([name, percent]) => `${name} ${percent}`).join(', ')} | ${step.loadAverageBefore.join(' / ')}`
 }
 
 function pair (a: number | undefined, b: number | undefined): string {

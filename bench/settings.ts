@@ -22,9 +22,19 @@ export interface Settings {
    * `--gateways N` (N ≥ 2): N gateways sharing PostgreSQL and Redis against the one SQLite gateway,
    * records produced at each of `latencyRates` for `durationMs`, then a burst of `burst.records`
    * as fast as the producer sends them for the delivered rate. `multiTabShare` of the recipients
-   * hold a tab on every gateway; the others one tab, on the gateways in turn.
+   * hold a tab on every gateway; the others one tab, on the gateways in turn. `follows`: POST
+   * /api/follows at each of `rates` for `durationMs`, open loop, over the setup's gateways in turn.
    */
-  gateways: { count: number, latencyRates: number[], durationMs: number, burst: { records: number, rate: number }, warmUp: { rate: number, durationMs: number }, multiTabShare: number, drainMs: number }
+  gateways: {
+    count: number
+    latencyRates: number[]
+    durationMs: number
+    burst: { records: number, rate: number }
+    warmUp: { rate: number, durationMs: number }
+    follows: { rates: number[], durationMs: number, warmUp: { rate: number, durationMs: number } }
+    multiTabShare: number
+    drainMs: number
+  }
   /**
    * The gateway's WS_HEARTBEAT_MS. Each connection level is read after one period, so every
    * socket has been pinged: the default (30 s) in a full run, shorter in a quick one.
@@ -58,7 +68,16 @@ const full: Settings = {
     warmUp: { rate: 2000, durationMs: 5000 }
   },
   catchUp: { missed: 1000, repetitions: 3 },
-  gateways: { count: 1, latencyRates: [1000, 5000], durationMs: 10_000, burst: { records: 60_000, rate: 60_000 }, warmUp: { rate: 2000, durationMs: 5000 }, multiTabShare: 0.1, drainMs: 30_000 },
+  gateways: {
+    count: 1,
+    latencyRates: [1000, 5000],
+    durationMs: 10_000,
+    burst: { records: 60_000, rate: 60_000 },
+    warmUp: { rate: 2000, durationMs: 5000 },
+    follows: { rates: [1000, 5000], durationMs: 10_000, warmUp: { rate: 1000, durationMs: 5000 } },
+    multiTabShare: 0.1,
+    drainMs: 30_000
+  },
   heartbeatMs: 30_000,
   drainMs: 10_000,
   connectConcurrency: 50,
@@ -72,7 +91,14 @@ const quick: Settings = {
   ingest: { warmUp: { connections: 50, durationS: 2 }, connections: [10, 50, 100], durationS: 3 },
   produce: { ...full.produce, durationMs: 3000, warmUp: { rate: 2000, durationMs: 2000 } },
   catchUp: { missed: 1000, repetitions: 1 },
-  gateways: { ...full.gateways, durationMs: 3000, burst: { records: 20_000, rate: 60_000 }, warmUp: { rate: 2000, durationMs: 2000 }, drainMs: 15_000 },
+  gateways: {
+    ...full.gateways,
+    durationMs: 3000,
+    burst: { records: 20_000, rate: 60_000 },
+    warmUp: { rate: 2000, durationMs: 2000 },
+    follows: { rates: [1000, 5000], durationMs: 3000, warmUp: { rate: 1000, durationMs: 2000 } },
+    drainMs: 15_000
+  },
   heartbeatMs: 10_000,
   drainMs: 5000,
   runTimeoutMs: 5 * 60_000
