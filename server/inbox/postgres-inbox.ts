@@ -245,22 +245,29 @@ async function appendBatch (client: PoolClient, records: ConsumedRecord[]): Prom
       appended.push({ seq, notification, json, unread: 0 })
     }
     if (appended.length > 0) {
-      await client.query(`
-        INSERT INTO notifications (user_id, seq, id, body, created_at)
-        SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[])`, [
+      const added = new Map<string, number>()
+      for (const { notification } of appended) added.set(notification.userId, (added.get(notification.userId) ?? 0) + 1)
+      // One statement, one round trip: the rows, the stored positions and the counters.
+      const moved = movedPositions(positions)
+      const { rows } = await client.query<{ user_id: string, unread: number }>(`
+        WITH inserted AS (
+          INSERT INTO notifications (user_id, seq, id, body, created_at)
+          SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[])
+        ), positions AS (
+          ${updatePositions(9)}
+        )
+        UPDATE feeds f SET newest_seq = u.newest_seq, unread = f.unread + u.added, stored = f.stored + u.added
+        FROM unnest($6::text[], $7::bigint[], $8::int[]) AS u (user_id, newest_seq, added)
+        WHERE f.user_id = u.user_id
+        RETURNING f.user_id, f.unread`, [
         appended.map(({ notification }) => notification.userId),
         appended.map(({ seq }) => seq),
         appended.map(({ notification }) => notification.id),
         appended.map(({ json }) => json),
-        appended.map(({ notification }) => notification.createdAt)
+        appended.map(({ notification }) => notification.createdAt),
+        [...added.keys()], [...added.keys()].map((userId) => feeds.get(userId)!), [...added.values()],
+        ...positionColumns(moved)
       ])
-      const added = new Map<string, number>()
-      for (const { notification } of appended) added.set(notification.userId, (added.get(notification.userId) ?? 0) + 1)
-      const { rows } = await client.query<{ user_id: string, unread: number }>(`
-        UPDATE feeds f SET newest_seq = u.newest_seq, unread = f.unread + u.added, stored = f.stored + u.added
-        FROM unnest($1::text[], $2::bigint[], $3::int[]) AS u (user_id, newest_seq, added)
-        WHERE f.user_id = u.user_id
-        RETURNING f.user_id, f.unread`, [[...added.keys()], [...added.keys()].map((userId) => feeds.get(userId)!), [...added.values()]])
       const after = new Map(rows.map(({ user_id: userId, unread }) => [userId, unread]))
       for (const { notification } of appended) unread.set(notification.userId, after.get(notification.userId)!)
       // Each row's own count: the batch's last row of a user has the count after the batch.
@@ -270,19 +277,29 @@ async function appendBatch (client: PoolClient, records: ConsumedRecord[]): Prom
         row.unread = counting.get(row.notification.userId)!
         counting.set(row.notification.userId, row.unread - 1)
       }
+      return { appended, unread }
     }
   }
 
-  const moved = [...positions.values()].filter(({ next, stored }) => next !== stored)
-  if (moved.length > 0) {
-    await client.query(`
-      UPDATE consumed c SET next_offset = p.next_offset
-      FROM unnest($1::text[], $2::int[], $3::bigint[]) AS p (topic, partition, next_offset)
-      WHERE c.topic = p.topic AND c.partition = p.partition`, [
-      moved.map(({ topic }) => topic), moved.map(({ partition }) => partition), moved.map(({ next }) => next.toString())
-    ])
-  }
+  // Nothing new to store (every record applied before, or a repeat): the positions still move on.
+  const moved = movedPositions(positions)
+  if (moved.length > 0) await client.query(updatePositions(1), positionColumns(moved))
   return { appended, unread }
+}
+
+/** Sets each partition's stored position, from the parameters `$n`, `$n+1`, `$n+2` (positionColumns). */
+function updatePositions (n: number): string {
+  return `UPDATE consumed c SET next_offset = p.next_offset
+    FROM unnest($${n}::text[], $${n + 1}::int[], $${n + 2}::bigint[]) AS p (topic, partition, next_offset)
+    WHERE c.topic = p.topic AND c.partition = p.partition`
+}
+
+function movedPositions (positions: Map<string, Position>): Position[] {
+  return [...positions.values()].filter(({ next, stored }) => next !== stored)
+}
+
+function positionColumns (moved: Position[]): [string[], number[], string[]] {
+  return [moved.map(({ topic }) => topic), moved.map(({ partition }) => partition), moved.map(({ next }) => next.toString())]
 }
 
 function partitionKey (topic: string, partition: number): string {
@@ -300,15 +317,13 @@ async function lockPositions (client: PoolClient, records: ConsumedRecord[]): Pr
   const sorted = [...partitions.values()].sort((a, b) => C_ORDER(a.topic, b.topic) || a.partition - b.partition)
   const topics = sorted.map(({ topic }) => topic)
   const numbers = sorted.map(({ partition }) => partition)
-  await client.query(`
+  // The no-op update on conflict locks the row, as FOR UPDATE would, and returns its newest
+  // committed position (after waiting for another gateway's transaction): one round trip.
+  const { rows } = await client.query<{ topic: string, partition: number, next_offset: string }>(`
     INSERT INTO consumed (topic, partition, next_offset)
     SELECT topic, partition, 0 FROM unnest($1::text[], $2::int[]) AS p (topic, partition)
-    ON CONFLICT DO NOTHING`, [topics, numbers])
-  const { rows } = await client.query<{ topic: string, partition: number, next_offset: string }>(`
-    SELECT c.topic, c.partition, c.next_offset FROM consumed c
-    JOIN unnest($1::text[], $2::int[]) AS p (topic, partition) ON c.topic = p.topic AND c.partition = p.partition
-    ORDER BY c.topic COLLATE "C", c.partition
-    FOR UPDATE OF c`, [topics, numbers])
+    ON CONFLICT (topic, partition) DO UPDATE SET next_offset = consumed.next_offset
+    RETURNING topic, partition, next_offset`, [topics, numbers])
   return new Map(rows.map(({ topic, partition, next_offset: next }) =>
     [partitionKey(topic, partition), { topic, partition, next: BigInt(next), stored: BigInt(next) }]))
 }
@@ -316,12 +331,11 @@ async function lockPositions (client: PoolClient, records: ConsumedRecord[]): Pr
 /** Locks (creating the missing ones) the feeds of `userIds`; returns each one's newest seq. */
 async function lockFeeds (client: PoolClient, userIds: string[]): Promise<Map<string, number>> {
   const sorted = [...userIds].sort(C_ORDER)
-  await client.query(`
+  const { rows } = await client.query<{ user_id: string, newest_seq: string }>(`
     INSERT INTO feeds (user_id, newest_seq, unread, stored)
     SELECT user_id, 0, 0, 0 FROM unnest($1::text[]) AS u (user_id)
-    ON CONFLICT DO NOTHING`, [sorted])
-  const { rows } = await client.query<{ user_id: string, newest_seq: string }>(
-    'SELECT user_id, newest_seq FROM feeds WHERE user_id = ANY($1::text[]) ORDER BY user_id COLLATE "C" FOR UPDATE', [sorted])
+    ON CONFLICT (user_id) DO UPDATE SET newest_seq = feeds.newest_seq
+    RETURNING user_id, newest_seq`, [sorted])
   return new Map(rows.map(({ user_id: userId, newest_seq: seq }) => [userId, Number(seq)]))
 }
 
