@@ -1,14 +1,20 @@
 // A throwaway redis-server on a free loopback port, nothing persisted, from Debian's
 // `redis-server` package, for the tests, the bench and `npm run cluster`.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { accessSync, constants } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
 import type { Socket } from 'node:net'
+import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
+import { promisify } from 'node:util'
+import { Redis } from 'ioredis'
 import { freePorts } from '../kafka/node.js'
 
 export const REDIS_INSTALL_HINT = 'redis-server is not installed (not on PATH): apt-get install redis-server'
 const READY_LINE = 'Ready to accept connections'
 const START_TIMEOUT_MS = 10_000
+/** `redis-cli --cluster create` and the wait for `cluster_state:ok` on every node, each. */
+const CLUSTER_TIMEOUT_MS = 20_000
 
 export interface LocalRedis {
   url: string
@@ -19,10 +25,27 @@ export interface LocalRedis {
   start (): Promise<void>
 }
 
+export interface LocalRedisCluster {
+  /** The seed nodes, as REDIS_URL takes them with REDIS_CLUSTER=1: `redis://127.0.0.1:p1,redis://127.0.0.1:p2,…`. */
+  url: string
+  /** The masters' ports, in the order of `stopNode`/`startNode`'s index. */
+  ports: number[]
+  /** Stops every node and removes their directory. Safe to repeat. */
+  stop (): Promise<void>
+  /** Stops node `index` (its clients see the connection close; its slots are unserved until it is back). */
+  stopNode (index: number): Promise<void>
+  /** Starts node `index` again on its port with its nodes.conf, so it rejoins with its slots (empty). */
+  startNode (index: number): Promise<void>
+}
+
 /** The redis-server binary on PATH, or undefined. */
 export function redisServerPath (): string | undefined {
+  return onPath('redis-server')
+}
+
+function onPath (name: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    const candidate = join(dir, 'redis-server')
+    const candidate = join(dir, name)
     try {
       accessSync(candidate, constants.X_OK)
       return candidate
@@ -66,6 +89,67 @@ export async function startLocalRedis (options: { port?: number } = {}): Promise
 }
 
 /**
+ * Starts a Redis Cluster of `masters` nodes without replicas, each a redis-server as
+ * `startLocalRedis` starts one, plus `--cluster-enabled yes` with its nodes.conf in a temp dir and
+ * its cluster bus on a free port of its own (the default, port + 10000, may be taken or past
+ * 65535); then `redis-cli --cluster create`, and resolves once every node says `cluster_state:ok`.
+ */
+export async function startLocalRedisCluster (options: { masters: number }): Promise<LocalRedisCluster> {
+  const bin = redisServerPath()
+  const cli = onPath('redis-cli')
+  if (bin === undefined || cli === undefined) throw new Error(REDIS_INSTALL_HINT)
+  const dir = await mkdtemp(join(tmpdir(), 'redis-cluster-'))
+  const all = await freePorts(2 * options.masters)
+  const ports = all.slice(0, options.masters)
+  const args = ports.map((port, i) => ['--cluster-enabled', 'yes', '--cluster-port', String(all[options.masters + i]), '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir])
+  const servers: Array<RedisProcess | undefined> = []
+  const stop = async (): Promise<void> => {
+    await Promise.all(servers.map(async (server) => await server?.stop()))
+    servers.fill(undefined)
+    await rm(dir, { recursive: true, force: true })
+  }
+  try {
+    servers.push(...await Promise.all(ports.map(async (port, i) => await RedisProcess.start(bin, port, args[i]!))))
+    await promisify(execFile)(cli, ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: CLUSTER_TIMEOUT_MS })
+    await Promise.all(ports.map(async (port) => await clusterStateOk(port)))
+  } catch (error) {
+    await stop()
+    throw error
+  }
+  return {
+    url: ports.map((port) => `redis://127.0.0.1:${port}`).join(','),
+    ports,
+    stop,
+    stopNode: async (index) => {
+      await servers[index]?.stop()
+      servers[index] = undefined
+    },
+    startNode: async (index) => {
+      if (servers[index] !== undefined) throw new Error(`redis-server ${index} is already running`)
+      servers[index] = await RedisProcess.start(bin, ports[index]!, args[index]!)
+      await clusterStateOk(ports[index]!)
+    }
+  }
+}
+
+/** Resolves once the node on `port` says `cluster_state:ok` (every slot served); rejects after CLUSTER_TIMEOUT_MS. */
+async function clusterStateOk (port: number): Promise<void> {
+  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 })
+  client.on('error', () => {})
+  const deadline = Date.now() + CLUSTER_TIMEOUT_MS
+  let info = ''
+  try {
+    while (!info.includes('cluster_state:ok')) {
+      if (Date.now() > deadline) throw new Error(`redis-server on port ${port}: no cluster_state:ok within ${CLUSTER_TIMEOUT_MS} ms (${info.split('\r\n')[0] ?? ''})`)
+      info = await client.call('CLUSTER', 'INFO').then(String, () => '')
+      if (!info.includes('cluster_state:ok')) await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  } finally {
+    client.disconnect()
+  }
+}
+
+/**
  * One redis-server under a shell watchdog that kills it when its stdin closes: at `stop`, or when
  * this process dies, however it dies (only this process holds the pipe's write end).
  */
@@ -79,17 +163,21 @@ class RedisProcess {
     this.#exited = new Promise((resolve) => { child.once('exit', () => resolve()) })
   }
 
-  static async start (bin: string, port: number): Promise<RedisProcess> {
+  /** `args`: more redis-server options, after the common ones. */
+  static async start (bin: string, port: number, args: readonly string[] = []): Promise<RedisProcess> {
     // The watcher gets the pipe explicitly: a background job's stdin is /dev/null otherwise. The
     // shell exits with the server, so a server that could not start is seen at once.
     const script = `
-"$1" --port "$2" --bind 127.0.0.1 --save '' --appendonly no &
+bin=$1
+port=$2
+shift 2
+"$bin" --port "$port" --bind 127.0.0.1 --save '' --appendonly no "$@" &
 pid=$!
 exec 3<&0
 (while read -r _; do :; done; kill "$pid" 2>/dev/null) <&3 &
 wait "$pid"
 `
-    const child = spawn('sh', ['-c', script, 'redis-watchdog', bin, String(port)], { detached: true, stdio: ['pipe', 'pipe', 'inherit'] })
+    const child = spawn('sh', ['-c', script, 'redis-watchdog', bin, String(port), ...args], { detached: true, stdio: ['pipe', 'pipe', 'inherit'] })
     const server = new RedisProcess(child)
     child.unref()
     ;(child.stdin as Socket | null)?.unref()
