@@ -8,6 +8,9 @@ import { Ajv } from 'ajv'
 /** An IPv4 or IPv6 address or CIDR, or one of proxy-addr's names. */
 const PROXY = '((\\d{1,3}\\.){3}\\d{1,3}(/\\d{1,2})?|[0-9A-Fa-f]*:[0-9A-Fa-f:.]*(/\\d{1,3})?|loopback|linklocal|uniquelocal)'
 
+/** One Redis URL; REDIS_URL may list several, comma-separated, as the seeds of a Redis Cluster. */
+const REDIS = 'rediss?://[^\\s/?#,]+(/[0-9]{0,2})?([?#][^\\s,]*)?'
+
 const configSchema = {
   type: 'object',
   additionalProperties: true,
@@ -48,7 +51,8 @@ const configSchema = {
 
     // A userinfo part may hold a password: the value is never echoed (SECRET_VARIABLES).
     DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://\\S+$' },
-    REDIS_URL: { type: 'string', pattern: '^rediss?://[^\\s/?#]+(/[0-9]{0,2})?([?#]\\S*)?$' },
+    REDIS_URL: { type: 'string', pattern: `^${REDIS}(,${REDIS})*$` },
+    REDIS_CLUSTER: { type: 'boolean', default: false },
 
     INBOX_MAX_PER_USER: { type: 'integer', minimum: 1, maximum: 1000000, default: 1000 },
     INBOX_MAX_AGE_DAYS: { type: 'number', exclusiveMinimum: 0, maximum: 36500, default: 30 },
@@ -110,6 +114,8 @@ export interface Config {
   databaseUrl: string | undefined
   /** Set: several gateways are one system, frames cross between them through Redis pub/sub. */
   redisUrl: string | undefined
+  /** REDIS_URL is a Redis Cluster: its comma-separated URLs are seed nodes. */
+  redisCluster: boolean
   compatTutorial: boolean
   shutdownGraceMs: number
 }
@@ -121,7 +127,7 @@ export class ConfigError extends Error {
   }
 }
 
-const FLAGS = new Set(['COMPAT_TUTORIAL'])
+const FLAGS = new Set(['COMPAT_TUTORIAL', 'REDIS_CLUSTER'])
 
 /** Never echoed into errors: they end up in logs. */
 const SECRET_VARIABLES = new Set(['AUTH_SECRET', 'REDIS_URL', 'DATABASE_URL'])
@@ -188,6 +194,7 @@ export function loadConfig (env: Env = process.env): Config {
     inbox: { maxPerUser: v.INBOX_MAX_PER_USER, maxAgeDays: v.INBOX_MAX_AGE_DAYS },
     databaseUrl: v.DATABASE_URL,
     redisUrl: v.REDIS_URL,
+    redisCluster: v.REDIS_CLUSTER,
     compatTutorial: v.COMPAT_TUTORIAL,
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS
   }
@@ -200,6 +207,12 @@ export function loadConfig (env: Env = process.env): Config {
   }
   if (config.auth.mode === 'jwt' && config.auth.secret === undefined && config.auth.jwksUrl === undefined) {
     throw new ConfigError('Invalid configuration: AUTH_MODE=jwt needs AUTH_SECRET (HS256) or AUTH_JWKS_URL (RS256/ES256)')
+  }
+  if (config.redisCluster && config.redisUrl === undefined) {
+    throw new ConfigError('Invalid configuration: REDIS_CLUSTER is on without REDIS_URL, the cluster\'s seed nodes')
+  }
+  if (!config.redisCluster && config.redisUrl?.includes(',') === true) {
+    throw new ConfigError('Invalid configuration: REDIS_URL lists several servers, which only a Redis Cluster takes: set REDIS_CLUSTER=1, or name one server')
   }
   if (config.redisUrl !== undefined && config.auth.mode === 'dev' && config.auth.secret === undefined) {
     throw new ConfigError('Invalid configuration: REDIS_URL is set (several gateways) with AUTH_MODE=dev, so AUTH_SECRET must be set too, ' +

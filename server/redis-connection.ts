@@ -1,25 +1,95 @@
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import type { Logger } from './logger.js'
+
+/** A connection to one Redis server or to a Redis Cluster: the commands the gateway sends work on both. */
+export type RedisClient = Redis | Cluster
+
+/** Where Redis is: one `redis://`/`rediss://` URL, or with `cluster` the comma-separated URLs of seed nodes. */
+export interface RedisTarget {
+  url: string
+  cluster: boolean
+}
 
 /** The ioredis settings the gateway's connections differ in. */
 export interface ConnectionOptions {
   commandTimeout?: number
+  /** One server only: a cluster never queues while it is down (see `connectCluster`). */
   enableOfflineQueue?: boolean
   autoResubscribe?: boolean
   maxRetriesPerRequest?: number
+  /** Cluster only: the commands of one tick go out as one pipeline per node. */
+  enableAutoPipelining?: boolean
+  /** Cluster only: SSUBSCRIBE goes to a subscriber connection of the shard that owns the channel. */
+  shardedSubscribers?: boolean
+}
+
+/** Reconnects 100 ms, 200 ms… up to 2 s apart, forever. */
+const retryDelay = (attempt: number): number => Math.min(attempt * 100, 2000)
+
+/**
+ * One ioredis connection (or cluster client) of this gateway, named `kafka-notify:<role>` in
+ * `CLIENT LIST`. It reconnects forever and logs one line when the connection is lost and one when
+ * it is back, not one per attempt.
+ */
+export function connectRedis (target: RedisTarget, role: string, log: Logger, options: ConnectionOptions = {}): RedisClient {
+  return target.cluster ? connectCluster(target.url, role, log, options) : connectServer(target.url, role, log, options)
+}
+
+/** `connectRedis` for one server. */
+export function connectServer (url: string, role: string, log: Logger, options: ConnectionOptions = {}): Redis {
+  const { enableAutoPipelining, shardedSubscribers, ...server } = options
+  return logged(new Redis(url, { retryStrategy: retryDelay, ...server, connectionName: `kafka-notify:${role}` }), role, log)
 }
 
 /**
- * One ioredis connection of this gateway, named `kafka-notify:<role>` in `CLIENT LIST`. It
- * reconnects forever (100 ms, 200 ms… up to 2 s apart) and logs one line when the connection is
- * lost and one when it is back, not one per attempt.
+ * `connectRedis` for a Redis Cluster, from its seed nodes (credentials and TLS from the first URL
+ * apply to every node). Commands sent while the cluster is not ready fail at once instead of
+ * queueing: ioredis would queue them without a timeout or a bound, for as long as it is down.
  */
-export function connectRedis (url: string, role: string, log: Logger, options: ConnectionOptions = {}): Redis {
-  const client = new Redis(url, {
-    retryStrategy: (attempt: number) => Math.min(attempt * 100, 2000),
-    ...options,
-    connectionName: `kafka-notify:${role}`
+export function connectCluster (urls: string, role: string, log: Logger, options: ConnectionOptions = {}): Cluster {
+  const seeds = parseSeeds(urls)
+  const { enableOfflineQueue, autoResubscribe, enableAutoPipelining, shardedSubscribers, ...node } = options
+  const first = seeds[0]!
+  const redisOptions = {
+    ...node,
+    connectionName: `kafka-notify:${role}`,
+    ...(first.username === undefined ? {} : { username: first.username }),
+    ...(first.password === undefined ? {} : { password: first.password }),
+    ...(first.tls ? { tls: {} } : {})
+  }
+  return logged(new Cluster(seeds.map(({ host, port }) => ({ host, port })), {
+    clusterRetryStrategy: retryDelay,
+    enableOfflineQueue: false,
+    enableAutoPipelining: enableAutoPipelining ?? false,
+    shardedSubscribers: shardedSubscribers ?? false,
+    redisOptions
+  }), role, log)
+}
+
+export interface Seed {
+  host: string
+  port: number
+  username?: string
+  password?: string
+  tls: boolean
+}
+
+/** The nodes of `redis://[user:password@]host[:port],…` (`rediss:` is TLS); throws on a URL that is not one. */
+export function parseSeeds (urls: string): Seed[] {
+  return urls.split(',').map((text) => {
+    const url = new URL(text.trim())
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error(`not a redis:// URL: ${url.protocol}`)
+    return {
+      host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: url.port === '' ? 6379 : Number(url.port),
+      ...(url.username === '' ? {} : { username: decodeURIComponent(url.username) }),
+      ...(url.password === '' ? {} : { password: decodeURIComponent(url.password) }),
+      tls: url.protocol === 'rediss:'
+    }
   })
+}
+
+function logged<T extends RedisClient> (client: T, role: string, log: Logger): T {
   let up = false
   let closing = false
   client.on('ready', () => {
@@ -36,7 +106,7 @@ export function connectRedis (url: string, role: string, log: Logger, options: C
 }
 
 /** Closes a connection: QUIT when it is up (replies in flight still arrive), else at once. */
-export async function quitRedis (client: Redis): Promise<void> {
+export async function quitRedis (client: RedisClient): Promise<void> {
   if (client.status !== 'ready') {
     client.disconnect()
     return

@@ -1,5 +1,4 @@
 import { join } from 'node:path'
-import type { Redis } from 'ioredis'
 import type { Config } from './config.js'
 import { loadDirectory, type Directory } from './directory.js'
 import { Tokens } from './auth/tokens.js'
@@ -18,7 +17,7 @@ import { createKafkaBus } from './kafka/bus.js'
 import type { NotificationBus } from './kafka/types.js'
 import type { Logger } from './logger.js'
 import { Metrics } from './metrics.js'
-import { connectRedis, quitRedis } from './redis-connection.js'
+import { connectRedis, quitRedis, type RedisClient } from './redis-connection.js'
 
 /** Everything the routes work with. The app owns them from `buildApp` on and closes them. */
 export interface Services {
@@ -35,7 +34,7 @@ export interface Services {
   /** `Idempotency-Key`s: this process's memory, or shared by every gateway in Redis with REDIS_URL. */
   idempotency: Idempotency
   /** With REDIS_URL: the connection for commands (rate limits, Idempotency-Keys), apart from the fan-out's. */
-  redis: Redis | undefined
+  redis: RedisClient | undefined
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000
@@ -85,10 +84,10 @@ export async function createServices (
   })
   const fanout: Fanout = config.redisUrl === undefined
     ? new LocalFanout(relay)
-    : new RedisFanout({ url: config.redisUrl, receiver: relay, log: log.child({ component: 'redis' }) })
+    : new RedisFanout({ url: config.redisUrl, cluster: config.redisCluster, receiver: relay, log: log.child({ component: 'redis' }) })
   const redis = config.redisUrl === undefined
     ? undefined
-    : connectRedis(config.redisUrl, 'commands', log.child({ component: 'redis' }), { commandTimeout: REDIS_COMMAND_TIMEOUT_MS, maxRetriesPerRequest: 1 })
+    : connectRedis({ url: config.redisUrl, cluster: config.redisCluster }, 'commands', log.child({ component: 'redis' }), { commandTimeout: REDIS_COMMAND_TIMEOUT_MS, maxRetriesPerRequest: 1 })
   const idempotency: Idempotency = redis === undefined
     ? new MemoryIdempotency({ maxEntries: IDEMPOTENCY_MAX_KEYS, ttlMs: IDEMPOTENCY_TTL_MS })
     : new RedisIdempotency(redis, { ttlMs: IDEMPOTENCY_TTL_MS })

@@ -53,6 +53,7 @@ t.test('defaults', async (t) => {
     },
     inbox: { maxPerUser: 1000, maxAgeDays: 30 },
     redisUrl: undefined,
+    redisCluster: false,
     compatTutorial: false,
     shutdownGraceMs: 10000
   })
@@ -232,6 +233,24 @@ t.test('REDIS_URL takes a redis:// or rediss:// URL, off by default', async (t) 
   }
   t.equal(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', AUTH_MODE: 'jwt', AUTH_JWKS_URL: 'https://id.example.com/jwks' }).redisUrl,
     'redis://127.0.0.1:6379', 'jwt mode needs no AUTH_SECRET: the identity service signs for every gateway')
+})
+
+t.test('REDIS_CLUSTER (a flag, off by default) takes REDIS_URL as comma-separated seed nodes; without it, one URL only', async (t) => {
+  const message = (env: Record<string, string>): string | undefined => (refusal(env) as Error | undefined)?.message
+  t.equal(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', AUTH_SECRET: SECRET }).redisCluster, false)
+  const seeds = 'redis://a:6379,rediss://:p%40ss@b.internal:6380,redis://10.0.0.7'
+  for (const value of ['1', 'true', 'on']) {
+    const config = loadConfig({ REDIS_URL: seeds, REDIS_CLUSTER: value, AUTH_SECRET: SECRET })
+    t.same([config.redisCluster, config.redisUrl], [true, seeds], value)
+  }
+  t.equal(loadConfig({ REDIS_URL: 'redis://a:6379', REDIS_CLUSTER: '1', AUTH_SECRET: SECRET }).redisCluster, true, 'one seed is enough')
+  t.match(message({ REDIS_URL: seeds, AUTH_SECRET: SECRET }), /REDIS_URL lists several servers.*REDIS_CLUSTER=1/)
+  t.match(message({ REDIS_CLUSTER: '1' }), /REDIS_CLUSTER is on without REDIS_URL/)
+  t.match(message({ REDIS_URL: 'redis://a:6379', REDIS_CLUSTER: 'maybe', AUTH_SECRET: SECRET }), /REDIS_CLUSTER: must be 1 or 0/)
+  for (const bad of ['redis://a:6379,', 'redis://a:6379,,redis://b:6379', 'redis://a:6379, redis://b:6379', 'redis://a:6379,b:6379']) {
+    t.match(message({ REDIS_URL: bad, REDIS_CLUSTER: '1', AUTH_SECRET: SECRET }), /REDIS_URL/, bad)
+    t.notMatch(message({ REDIS_URL: bad, REDIS_CLUSTER: '1', AUTH_SECRET: SECRET }), /got/, 'the value is not echoed')
+  }
 })
 
 t.test('REDIS_URL in dev mode without AUTH_SECRET is refused, saying why', async (t) => {

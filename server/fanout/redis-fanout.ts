@@ -1,15 +1,19 @@
-import type { Redis } from 'ioredis'
 import type { Logger } from '../logger.js'
-import { connectRedis, quitRedis } from '../redis-connection.js'
+import { connectCluster, connectRedis, connectServer, quitRedis, type RedisClient } from '../redis-connection.js'
+import { ServerSubscriptions } from './server-subscriptions.js'
+import { ShardSubscriptions } from './shard-subscriptions.js'
+import { CHANNEL_PREFIX, channelOf, type Subscriptions } from './subscriptions.js'
 import type { Fanout, FanoutMessage, FanoutReceiver } from './types.js'
 
-export const CHANNEL_PREFIX = 'notify:user:'
+export { CHANNEL_PREFIX }
 /** Longer than this and a publish or (un)subscribe is given up on (the frames may be lost: the inbox has them). */
 const COMMAND_TIMEOUT_MS = 2000
 
 export interface RedisFanoutOptions {
-  /** `redis://` or `rediss://`, as ioredis takes it. */
+  /** `redis://` or `rediss://`, as ioredis takes it; with `cluster`, the comma-separated seed nodes. */
   url: string
+  /** `url` is a Redis Cluster (REDIS_CLUSTER). */
+  cluster?: boolean
   receiver: FanoutReceiver
   log: Logger
 }
@@ -18,20 +22,21 @@ export interface RedisFanoutOptions {
  * The fan-out between gateways: one Redis channel per user, subscribed by a gateway only while it
  * holds a socket of that user. Sharded pub/sub (SSUBSCRIBE/SPUBLISH, Redis 7+), one channel per
  * command, so a Redis Cluster routes each user's frames through one shard instead of copying every
- * frame to every node. A batch is published in one pipeline (one round trip).
+ * frame to every node. On one server a batch is published in one pipeline (one round trip); on a
+ * cluster a pipeline cannot span slots, so each frame is its own SPUBLISH and ioredis's
+ * auto-pipelining groups those of one tick into one pipeline per node (one user's frames go to one
+ * node, in order).
  *
- * Pub/sub is at-most-once. The subscriber's (re)subscriptions are this class's own, not ioredis's,
- * so it knows when they are active again: then the receiver hears `resubscribed` and catches those
- * users up from the inbox.
+ * Pub/sub is at-most-once. The subscriptions (server-subscriptions.ts, shard-subscriptions.ts) know
+ * when a user's channel is active again after a lost connection: then the receiver hears
+ * `resubscribed` and catches those users up from the inbox.
  */
 export class RedisFanout implements Fanout {
   readonly #receiver: FanoutReceiver
   readonly #log: Logger
-  readonly #publisher: Redis
-  readonly #subscriber: Redis
-  readonly #watched = new Set<string>()
-  /** Every watched channel is subscribed on a live connection. */
-  #subscribed = false
+  readonly #cluster: boolean
+  readonly #publisher: RedisClient
+  readonly #subscriptions: Subscriptions
   #closed = false
   /** Frames received in this tick, delivered together in one microtask (their sockets corked once). */
   #pending: FanoutMessage[] = []
@@ -41,21 +46,30 @@ export class RedisFanout implements Fanout {
   constructor (options: RedisFanoutOptions) {
     this.#receiver = options.receiver
     this.#log = options.log
+    this.#cluster = options.cluster ?? false
     const common = { commandTimeout: COMMAND_TIMEOUT_MS }
     // The publisher queues while it (re)connects (ioredis flushes that queue with an error every 20
-    // attempts, so it stays bounded): a frame published late is still better than one lost, and a
-    // repeat is dropped by the relay. The subscriber does its own subscribing once it is ready.
-    this.#publisher = connectRedis(options.url, 'publisher', this.#log, common)
-    this.#subscriber = connectRedis(options.url, 'subscriber', this.#log, { ...common, enableOfflineQueue: false, autoResubscribe: false })
-    this.#subscriber.on('smessage', (channel: string, payload: string) => this.#receive(channel, payload))
-    this.#subscriber.on('ready', () => { void this.#subscribeAll() })
-    this.#subscriber.on('close', () => { this.#subscribed = false })
+    // attempts, so it stays bounded; a cluster client never queues): a frame published late is
+    // still better than one lost, and a repeat is dropped by the relay. The subscriber does its own
+    // subscribing once it is ready.
+    this.#publisher = connectRedis({ url: options.url, cluster: this.#cluster }, 'publisher', this.#log, { ...common, enableAutoPipelining: this.#cluster })
+    const subscriptions = { receiver: this.#receiver, log: this.#log, onMessage: (channel: string, payload: string) => this.#receive(channel, payload) }
+    this.#subscriptions = this.#cluster
+      ? new ShardSubscriptions(connectCluster(options.url, 'subscriber', this.#log, { ...common, shardedSubscribers: true }), subscriptions)
+      : new ServerSubscriptions(connectServer(options.url, 'subscriber', this.#log, { ...common, enableOfflineQueue: false, autoResubscribe: false }), subscriptions)
   }
 
   publish (messages: readonly FanoutMessage[]): Promise<void> {
     if (messages.length === 0 || this.#closed) return Promise.resolve()
+    if (this.#cluster) {
+      return Promise.allSettled(messages.map((message) => this.#publisher.spublish(channelOf(message.userId), encodePayload(message)))).then((results) => {
+        const failed = results.find((result) => result.status === 'rejected')
+        if (failed === undefined) this.#publishFailing = false
+        else this.#lost(failed.reason, messages.length)
+      })
+    }
     const pipeline = this.#publisher.pipeline()
-    for (const message of messages) pipeline.spublish(CHANNEL_PREFIX + message.userId, encodePayload(message))
+    for (const message of messages) pipeline.spublish(channelOf(message.userId), encodePayload(message))
     return pipeline.exec().then(
       (results) => {
         const failed = results?.find(([error]) => error !== null)?.[0]
@@ -71,55 +85,28 @@ export class RedisFanout implements Fanout {
   }
 
   watch (userId: string): void {
-    if (this.#closed || this.#watched.has(userId)) return
-    this.#watched.add(userId)
-    // Not ready: `#subscribeAll` subscribes it once the connection is.
-    if (this.#subscriber.status !== 'ready') return
-    this.#subscriber.ssubscribe(CHANNEL_PREFIX + userId).then(
-      () => { if (this.#watched.has(userId)) this.#receiver.resubscribed([userId]) },
-      (error: unknown) => this.#log.debug({ err: error, userId }, 'Redis SSUBSCRIBE failed; retried when the connection is back')
-    )
+    if (this.#closed || this.#subscriptions.has(userId)) return
+    this.#subscriptions.add(userId)
   }
 
   unwatch (userId: string): void {
-    if (!this.#watched.delete(userId) || this.#closed || this.#subscriber.status !== 'ready') return
-    this.#subscriber.sunsubscribe(CHANNEL_PREFIX + userId).catch((error: unknown) => {
-      this.#log.debug({ err: error, userId }, 'Redis SUNSUBSCRIBE failed; the channel is dropped with the connection')
-    })
+    this.#subscriptions.remove(userId)
   }
 
   unreadyReasons (): string[] {
-    const reasons: string[] = []
-    if (this.#subscriber.status !== 'ready') reasons.push(`Redis subscriber not connected (${this.#subscriber.status})`)
-    else if (!this.#subscribed) reasons.push('Redis subscriber resubscribing')
+    const reasons = this.#subscriptions.unreadyReasons()
     if (this.#publisher.status !== 'ready') reasons.push(`Redis publisher not connected (${this.#publisher.status})`)
     return reasons
   }
 
   async close (): Promise<void> {
     this.#closed = true
-    this.#watched.clear()
-    await Promise.all([quitRedis(this.#publisher), quitRedis(this.#subscriber)])
-  }
-
-  /** On every (re)connection: subscribe every watched channel, then have their users caught up. */
-  async #subscribeAll (): Promise<void> {
-    const userIds = [...this.#watched]
-    try {
-      await Promise.all(userIds.map(async (userId) => await this.#subscriber.ssubscribe(CHANNEL_PREFIX + userId)))
-    } catch (error) {
-      this.#log.warn({ err: error }, 'Redis resubscribe failed; retried when the connection is back')
-      return
-    }
-    if (this.#closed || this.#subscriber.status !== 'ready') return
-    this.#subscribed = true
-    this.#log.info({ users: userIds.length }, 'Redis subscriber (re)subscribed; catching its users up from the inbox')
-    this.#receiver.resubscribed(userIds.filter((userId) => this.#watched.has(userId)))
+    await Promise.all([quitRedis(this.#publisher), this.#subscriptions.close()])
   }
 
   #receive (channel: string, payload: string): void {
     const userId = channel.slice(CHANNEL_PREFIX.length)
-    if (!this.#watched.has(userId)) return // unwatched while the message was on its way
+    if (!this.#subscriptions.has(userId)) return // unwatched while the message was on its way
     const message = decodePayload(userId, payload)
     if (message === undefined) {
       this.#log.warn({ channel }, 'Redis fan-out message without a header line; dropped')

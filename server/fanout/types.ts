@@ -30,7 +30,8 @@ export interface FanoutReceiver {
  */
 export interface Fanout {
   /**
-   * Hands one batch of frames on, in order. Never rejects: what cannot be published is lost (and
+   * Hands one batch of frames on, each user's in order (across users too, except on a Redis
+   * Cluster, where users on different shards travel apart). Never rejects: what cannot be published is lost (and
    * logged). Resolves once the frames were handed on or lost.
    */
   publish (messages: readonly FanoutMessage[]): Promise<void>

@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis'
 import type { Notification } from '../notification.js'
+import type { RedisClient } from '../redis-connection.js'
 import { IdempotencyUnavailableError, type Idempotency, type Replay } from './types.js'
 
 /** `notify:idempotency:<userId>:<key>`; a user id never holds a colon, so the split is unambiguous. */
@@ -27,12 +27,12 @@ interface Local {
  * expire after `ttlMs`; Redis's `maxmemory` bounds them, not this class (see docs/operations.md).
  */
 export class RedisIdempotency implements Idempotency {
-  readonly #redis: Redis
+  readonly #redis: RedisClient
   readonly #ttlMs: number
   /** This gateway's publishes still open, so a retry here waits for its own first attempt. */
   readonly #open = new Map<string, Local>()
 
-  constructor (redis: Redis, options: { ttlMs: number }) {
+  constructor (redis: RedisClient, options: { ttlMs: number }) {
     this.#redis = redis
     this.#ttlMs = options.ttlMs
   }

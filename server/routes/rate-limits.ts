@@ -1,8 +1,8 @@
 import fastifyRateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import type { Redis } from 'ioredis'
 import type { Config } from '../config.js'
 import { ApiError, ErrorCode } from '../errors.js'
+import type { RedisClient } from '../redis-connection.js'
 
 export type RequestHook = (request: FastifyRequest) => Promise<void>
 
@@ -23,7 +23,7 @@ const unlimited: RequestHook = async () => {}
  * lets the request through (`skipOnError`): a Redis outage must not stop follows, and the budget
  * is a guard against floods, not a promise.
  */
-export async function registerRateLimits (app: FastifyInstance, config: Config, redis?: Redis): Promise<RateLimits> {
+export async function registerRateLimits (app: FastifyInstance, config: Config, redis?: RedisClient): Promise<RateLimits> {
   await app.register(fastifyRateLimit, redis === undefined
     ? { global: false, cache: 100_000 }
     : { global: false, redis, nameSpace: 'notify:rate-limit:', skipOnError: true })
