@@ -6,50 +6,22 @@ import { mock } from 'node:test'
 import { Cluster } from 'ioredis'
 import t, { type Test } from 'tap'
 import { channelOf } from '../../server/fanout/subscriptions.js'
-import { RedisFanout } from '../../server/fanout/redis-fanout.js'
 import { RedisIdempotency } from '../../server/idempotency/redis.js'
-import type { Logger } from '../../server/logger.js'
 import { followNotification, type Notification } from '../../server/notification.js'
 import { connectCluster } from '../../server/redis-connection.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'
 import { startRedisCluster, type TestRedisCluster } from '../helpers/redis.js'
-import { fanoutContract, notification, perUser, RecordingReceiver, type FanoutNode } from './contract.js'
+import { eventually, quiet, redisFanoutNode } from '../helpers/redis-fanout-node.js'
+import { fanoutContract, notification, perUser } from './contract.js'
 
-const quiet: Logger = { error () {}, warn () {}, info () {}, debug () {}, child: () => quiet }
 const AUTH_SECRET = 'a-secret-of-at-least-thirty-two-characters'
 
 const cluster = await startRedisCluster(t)
 if (cluster !== undefined) {
   // Users on different shards come on different connections: only each user's order is kept.
-  fanoutContract(t, async (t) => await node(t, cluster), { orderedAcrossUsers: false })
+  fanoutContract(t, async (t) => await redisFanoutNode(t, cluster.url, true), { orderedAcrossUsers: false })
   clusterOnly(cluster)
-}
-
-/** A cluster RedisFanout, closed at teardown; `watch` waits for the SSUBSCRIBE to be confirmed. */
-async function node (t: Test, cluster: TestRedisCluster): Promise<FanoutNode & { fanout: RedisFanout }> {
-  const receiver = new RecordingReceiver()
-  const fanout = new RedisFanout({ url: cluster.url, cluster: true, receiver, log: quiet })
-  t.teardown(() => fanout.close())
-  await eventually('connected', () => fanout.unreadyReasons().length === 0)
-  return {
-    fanout,
-    receiver,
-    watch: async (userId) => {
-      const before = receiver.resubscriptions.length
-      fanout.watch(userId)
-      await receiver.until(`${userId} subscribed`, () => receiver.resubscriptions.slice(before).some((users) => users.includes(userId)))
-    }
-  }
-}
-
-/** Polls `done` until it holds; rejects after `ms`. */
-async function eventually (what: string, done: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms
-  while (!await done()) {
-    if (Date.now() > until) throw new Error(`not within ${ms} ms: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
 }
 
 /** A cluster client of the test's own, ready, to look at slots and keys. */
@@ -80,8 +52,8 @@ function clusterOnly (cluster: TestRedisCluster): void {
     const users = await usersPerShard(t, await inspector(t, cluster), cluster.ports)
     t.equal(new Set(users).size, 3, `one user per shard: ${users.join(', ')}`)
     const [one, two, three] = users as [string, string, string]
-    const a = await node(t, cluster)
-    const b = await node(t, cluster)
+    const a = await redisFanoutNode(t, cluster.url, true)
+    const b = await redisFanoutNode(t, cluster.url, true)
     await a.watch(one)
     await b.watch(two)
     await b.watch(three)
@@ -139,8 +111,8 @@ function clusterOnly (cluster: TestRedisCluster): void {
   // Last: it restarts a node of the file's cluster.
   t.test('a shard restarted: unready naming it, then its watched users (only they) are resubscribed and reported, and frames flow again', async (t) => {
     const users = await usersPerShard(t, await inspector(t, cluster), cluster.ports)
-    const a = await node(t, cluster)
-    const b = await node(t, cluster)
+    const a = await redisFanoutNode(t, cluster.url, true)
+    const b = await redisFanoutNode(t, cluster.url, true)
     for (const userId of users) await a.watch(userId)
     const restarted = users[1]!
     const reported = a.receiver.resubscriptions.length

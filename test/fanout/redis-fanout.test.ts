@@ -1,12 +1,10 @@
 import { mock } from 'node:test'
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import { CHANNEL_PREFIX, decodePayload, encodePayload, RedisFanout } from '../../server/fanout/redis-fanout.js'
-import type { Logger } from '../../server/logger.js'
+import { CHANNEL_PREFIX, decodePayload, encodePayload } from '../../server/fanout/redis-fanout.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
-import { fanoutContract, notification, RecordingReceiver, unread, type FanoutNode } from './contract.js'
-
-const quiet: Logger = { error () {}, warn () {}, info () {}, debug () {}, child: () => quiet }
+import { eventually, redisFanoutNode } from '../helpers/redis-fanout-node.js'
+import { fanoutContract, notification, unread } from './contract.js'
 
 const redis = await startRedis(t)
 t.test('the payload is `<seq> <timestamp>\\n<frame>` (or `\\n<frame>`), read back without JSON', async (t) => {
@@ -28,34 +26,8 @@ t.test('the payload is `<seq> <timestamp>\\n<frame>` (or `\\n<frame>`), read bac
 })
 
 if (redis !== undefined) {
-  fanoutContract(t, async (t) => await node(t, redis))
+  fanoutContract(t, async (t) => await redisFanoutNode(t, redis.url))
   redisOnly(redis)
-}
-
-/** A RedisFanout on the test server, closed at teardown; `watch` waits for the SSUBSCRIBE to be confirmed. */
-async function node (t: Test, redis: TestRedis): Promise<FanoutNode & { fanout: RedisFanout }> {
-  const receiver = new RecordingReceiver()
-  const fanout = new RedisFanout({ url: redis.url, receiver, log: quiet })
-  t.teardown(() => fanout.close())
-  await eventually('connected', () => fanout.unreadyReasons().length === 0)
-  return {
-    fanout,
-    receiver,
-    watch: async (userId) => {
-      const before = receiver.resubscriptions.length
-      fanout.watch(userId)
-      await receiver.until(`${userId} subscribed`, () => receiver.resubscriptions.slice(before).some((users) => users.includes(userId)))
-    }
-  }
-}
-
-/** Polls `done` (a state ioredis reports by no event of ours) until it holds; rejects after 5 s. */
-async function eventually (what: string, done: () => boolean): Promise<void> {
-  const until = Date.now() + 5000
-  while (!done()) {
-    if (Date.now() > until) throw new Error(`not within 5000 ms: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
 }
 
 /** A plain client of the test server, to look at what the fan-out did there. */
@@ -72,8 +44,8 @@ async function subscribers (client: Redis, userId: string): Promise<number> {
 
 function redisOnly (redis: TestRedis): void {
   t.test('two gateways on one Redis: a publish on one reaches the other only for users it watches', async (t) => {
-    const a = await node(t, redis)
-    const b = await node(t, redis)
+    const a = await redisFanoutNode(t, redis.url)
+    const b = await redisFanoutNode(t, redis.url)
     await a.watch('1')
     await b.watch('2')
     const batch = [notification('1', 1), notification('2', 1), notification('3', 1), notification('2', 2)]
@@ -88,7 +60,7 @@ function redisOnly (redis: TestRedis): void {
   })
 
   t.test('a user\'s channel is subscribed from the first watch to the unwatch, on that gateway only', async (t) => {
-    const a = await node(t, redis)
+    const a = await redisFanoutNode(t, redis.url)
     const client = inspector(t, redis)
     t.equal(await subscribers(client, 'lena'), 0)
     await a.watch('lena')
@@ -101,7 +73,7 @@ function redisOnly (redis: TestRedis): void {
   })
 
   t.test('a published batch is one pipeline: one round trip', async (t) => {
-    const a = await node(t, redis)
+    const a = await redisFanoutNode(t, redis.url)
     await a.watch('1')
     const pipeline = mock.method(Redis.prototype, 'pipeline')
     t.teardown(() => pipeline.mock.restore())
@@ -111,7 +83,7 @@ function redisOnly (redis: TestRedis): void {
   })
 
   t.test('frames that arrive together are delivered in one batch', async (t) => {
-    const a = await node(t, redis)
+    const a = await redisFanoutNode(t, redis.url)
     await a.watch('1')
     const before = a.receiver.batches
     await a.fanout.publish(Array.from({ length: 20 }, (_, i) => notification('1', i + 1)))
@@ -121,8 +93,8 @@ function redisOnly (redis: TestRedis): void {
 
   // Last: it restarts the file's server.
   t.test('when Redis restarts: unready while it is down, then every watched user is resubscribed and reported, and frames flow again', async (t) => {
-    const a = await node(t, redis)
-    const b = await node(t, redis)
+    const a = await redisFanoutNode(t, redis.url)
+    const b = await redisFanoutNode(t, redis.url)
     await a.watch('1')
     await a.watch('2')
     await b.watch('3')
