@@ -36,23 +36,29 @@ export async function ensureTopics (admin: Admin, specs: TopicSpec[]): Promise<T
   const existing = new Set(await admin.listTopics())
   const missing = specs.filter((spec) => !existing.has(spec.topic))
   if (missing.length > 0) {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map((spec) => ({
-        topic: spec.topic,
-        numPartitions: spec.partitions,
-        replicationFactor: spec.replicationFactor,
-        configEntries: [{ name: MIN_INSYNC_REPLICAS, value: String(spec.minInsyncReplicas) }]
-      }))
-    })
+    try {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((spec) => ({
+          topic: spec.topic,
+          numPartitions: spec.partitions,
+          replicationFactor: spec.replicationFactor,
+          configEntries: [{ name: MIN_INSYNC_REPLICAS, value: String(spec.minInsyncReplicas) }]
+        }))
+      })
+    } catch (error) {
+      // Created, but kafkajs's wait for the leaders asked a broker that does not serve the topic
+      // yet, and gave up: the wait goes on below.
+      if (!isNotServedYet(error)) throw error
+    }
   }
   return await untilServed(async () => await describeTopics(admin, specs.map((spec) => spec.topic)))
 }
 
 /**
- * Gateways started at once race to create the topics: the losers find them listed while the
- * broker they ask does not serve them yet (UNKNOWN_TOPIC_OR_PARTITION, which kafkajs does not
- * retry here). Asks again, 100 ms, 200 ms… 1 s apart, within SERVED_BOUND_MS.
+ * A topic just created (by this gateway, or by another one starting at the same moment) is listed
+ * before every broker serves it: the broker asked answers UNKNOWN_TOPIC_OR_PARTITION, which
+ * kafkajs does not retry here. Asks again, 100 ms, 200 ms… 1 s apart, within SERVED_BOUND_MS.
  */
 async function untilServed<T> (read: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + SERVED_BOUND_MS
@@ -60,16 +66,25 @@ async function untilServed<T> (read: () => Promise<T>): Promise<T> {
     try {
       return await read()
     } catch (error) {
-      const type = (error as { type?: unknown }).type
-      const notServedYet = type === 'UNKNOWN_TOPIC_OR_PARTITION' || type === 'LEADER_NOT_AVAILABLE'
-      if (!notServedYet || Date.now() + pause > deadline) throw error
+      if (!isNotServedYet(error) || Date.now() + pause > deadline) throw error
     }
     await delay(pause)
   }
 }
 
+class NotServedYet extends Error {}
+
+/** A topic that exists, on a broker that does not serve it (or its leader) yet. */
+function isNotServedYet (error: unknown): boolean {
+  const type = (error as { type?: unknown }).type
+  return error instanceof NotServedYet || type === 'UNKNOWN_TOPIC_OR_PARTITION' || type === 'LEADER_NOT_AVAILABLE'
+}
+
 async function describeTopics (admin: Admin, topics: string[]): Promise<TopicState[]> {
   const metadata = await admin.fetchTopicMetadata({ topics })
+  // What createTopics' waitForLeaders gives, kept when its wait gave up early (see ensureTopics).
+  const leaderless = metadata.topics.find((entry) => entry.partitions.length === 0 || entry.partitions.some((partition) => partition.leader < 0))
+  if (leaderless !== undefined) throw new NotServedYet(`topic ${leaderless.name} has a partition without a leader yet`)
   const configs = await admin.describeConfigs({
     includeSynonyms: false,
     resources: topics.map((name) => ({ type: TOPIC_RESOURCE, name, configNames: [MIN_INSYNC_REPLICAS, MAX_MESSAGE_BYTES] }))
