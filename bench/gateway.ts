@@ -46,14 +46,21 @@ export async function buildGateway (): Promise<{ ok: boolean, output: string }> 
 export async function startGateway (options: {
   env: Record<string, string>
   runtime: GatewayRuntime
+  /**
+   * Where it runs: a directory of the bench's own, since main.ts reads a `.env` from its working
+   * directory and a developer's must not change what the bench measures.
+   */
+  cwd: string
   /** Writes a V8 CPU profile (`--cpu-prof`) into this directory when the gateway exits. */
   profileDir?: string | undefined
   log: (line: string) => void
 }): Promise<Gateway> {
-  const entry = options.runtime === 'dist' ? ['dist/server/main.js'] : ['--import', 'tsx', 'server/main.ts']
+  const entry = options.runtime === 'dist'
+    ? [join(projectRoot, 'dist', 'server', 'main.js')]
+    : ['--import', import.meta.resolve('tsx'), join(projectRoot, 'server', 'main.ts')]
   const profile = options.profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.profileDir]
   const shell = spawn('sh', watchdogArgs('gateway-watchdog', WATCHDOG_GRACE_SECONDS, process.execPath, [...profile, ...entry]), {
-    cwd: projectRoot,
+    cwd: options.cwd,
     env: { ...process.env, ...options.env },
     detached: true,
     stdio: ['pipe', 'pipe', 'pipe']

@@ -90,11 +90,12 @@ export async function startStack (settings: Settings & { profile: boolean, gatew
   }
   const env = { ...base, PORT: String(await freePort()), DATA_DIR: join(dir, 'gateway') }
   log(`Starting the gateway (${runtime === 'dist' ? 'node dist/server/main.js' : 'node --import tsx server/main.ts'})…`)
-  const gateway = await startGateway({ env, runtime, profileDir: settings.profile ? profileDir : undefined, log })
+  const gateway = await startGateway({ env, runtime, cwd: dir, profileDir: settings.profile ? profileDir : undefined, log })
   cleanup.add('gateway', () => gateway.stop())
   const launchGateway = async (name: string, extra: Record<string, string>): Promise<Gateway> => startGateway({
     env: { ...base, PORT: String(await freePort()), DATA_DIR: join(dir, name), ...extra },
     runtime,
+    cwd: dir,
     log: (line) => log(`${name}: ${line}`)
   })
   return {
