@@ -9,6 +9,7 @@ import { CloseCode } from '../../server/hub/close-codes.js'
 import { encodeNotification } from '../../server/kafka/record.js'
 import { followNotification } from '../../server/notification.js'
 import { follow as followOverHttp, signIn } from '../helpers/clients.js'
+import { startSharedServices, waitReady } from '../helpers/feed-checks.js'
 import { startGateway } from '../helpers/gateway.js'
 import { rawProducer } from '../helpers/kafka.js'
 
@@ -126,6 +127,32 @@ if (!existsSync(chromiumPath)) {
     await phone.screenshot({ path: screenshot, fullPage: true })
     t.comment(`phone-width screenshot: ${screenshot}`)
     t.equal(await phone.evaluate('document.documentElement.scrollWidth <= innerWidth'), true, 'no horizontal overflow at 375 px')
+  })
+
+  // Scale-out (issue 10): two gateways on one PostgreSQL inbox and one Redis fan-out are one
+  // system for the page too, as `npm run cluster` shows it: Emma on one, Bruno on the other.
+  t.test('two gateways on PostgreSQL and Redis: a follow clicked on one shows up live on the other, and a read there clears the badge here', async (t) => {
+    const shared = await startSharedServices(t)
+    if (shared === undefined) return
+    const a = await startGateway(t, { env: shared.env })
+    const b = await startGateway(t, { env: shared.env })
+    for (const gateway of [a, b]) await waitReady(gateway.url)
+    const emmaOnA = await signedInPage(t, browser, a.url, '1')
+    const emmaOnB = await signedInPage(t, browser, b.url, '1')
+    const brunoOnB = await signedInPage(t, browser, b.url, '2')
+
+    await follow(brunoOnB, '1')
+    await feedItem(emmaOnA, FOLLOWED_BY_BRUNO).waitFor()
+    await feedItem(emmaOnB, FOLLOWED_BY_BRUNO).waitFor()
+    t.equal(await unreadBadge(emmaOnA, 1), '1', 'the tab on the other gateway counts it')
+
+    await emmaOnB.click('[data-testid="mark-all-read"]')
+    await unreadBadge(emmaOnA, 0)
+    t.equal(await feedItem(emmaOnA, FOLLOWED_BY_BRUNO).getAttribute('data-read'), 'true', 'read on B, shown read on A')
+
+    await emmaOnA.reload()
+    await connected(emmaOnA)
+    t.equal(await emmaOnA.locator('[data-testid="feed-item"]').count(), 1, 'one shared history, without duplicates')
   })
 
   t.test('missed notifications wait in the inbox, and reading them clears every tab', async (t) => {
