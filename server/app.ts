@@ -3,7 +3,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import fastifyWebsocket from '@fastify/websocket'
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
 import type { Config } from './config.js'
-import { createDeliveryHandler } from './delivery.js'
+import { createDeliveryHandler } from './feed/ingest.js'
 import { ApiError, ErrorCode, toHttpError } from './errors.js'
 import { CloseCode } from './hub/close-codes.js'
 import { quitRedis } from './redis-connection.js'

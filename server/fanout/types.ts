@@ -26,7 +26,7 @@ export interface FanoutReceiver {
 /**
  * Carries the frames of consumed notifications (and read marks) to the gateways that hold the
  * recipient's sockets. At-most-once: a frame may be lost, never reordered; the per-user contiguous
- * `seq` and the inbox fill what is lost (see server/feed-relay.ts). No Fastify import here.
+ * `seq` and the inbox fill what is lost (see server/feed/relay.ts). No Fastify import here.
  */
 export interface Fanout {
   /**

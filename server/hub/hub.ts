@@ -1,5 +1,5 @@
 import type { CloseCode } from './close-codes.js'
-import { measured, type Connection, type OutboundFrame } from './connection.js'
+import { measured, type Connection, type OutboundFrame } from './socket.js'
 
 export interface HubOptions {
   heartbeatMs: number

@@ -1,6 +1,6 @@
-import { decodeCursor, encodeCursor } from '../cursor.js'
+import { decodeCursor, encodeCursor } from '../feed/cursor.js'
 import { ApiError, ErrorCode } from '../errors.js'
-import { unreadFrame } from '../frames.js'
+import { unreadFrame } from '../feed/frames.js'
 import type { Inbox, StoredNotification } from '../inbox/types.js'
 import { authenticate } from './authenticate.js'
 import { bearerSecurity, cursorSchema, errorSchema, notificationSchema, type RoutePlugin } from './schemas.js'

@@ -3,7 +3,7 @@ import type { Config } from '../config.js'
 import type { Services } from '../services.js'
 import type { RateLimits } from './rate-limits.js'
 import { notificationSchema, userRefSchema, USER_ID_PATTERN } from '../notification.js'
-import { CURSOR_PATTERN } from '../cursor.js'
+import { CURSOR_PATTERN } from '../feed/cursor.js'
 
 /** Fastify's error shape, the body of every 4xx and 5xx answer. */
 export const errorSchema = {

@@ -1,10 +1,10 @@
 import '@fastify/websocket'
 import type { FastifyRequest } from 'fastify'
 import { ApiError, ErrorCode } from '../errors.js'
-import { closeAfterFailedReplay, openFeed } from '../catch-up.js'
-import { decodeCursor } from '../cursor.js'
+import { closeAfterFailedReplay, openFeed } from '../feed/catch-up.js'
+import { decodeCursor } from '../feed/cursor.js'
 import { CloseCode } from '../hub/close-codes.js'
-import { Connection, type Corkable } from '../hub/connection.js'
+import { Connection, type Corkable } from '../hub/socket.js'
 import { authenticate } from './authenticate.js'
 import { cursorSchema, type RoutePlugin } from './schemas.js'
 

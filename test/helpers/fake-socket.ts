@@ -1,4 +1,4 @@
-import type { HubSocket } from '../../server/hub/connection.js'
+import type { HubSocket } from '../../server/hub/socket.js'
 
 export const OPEN = 1
 export const CLOSING = 2

@@ -1,7 +1,7 @@
 import { mock } from 'node:test'
 import t from 'tap'
 import { CloseCode } from '../../server/hub/close-codes.js'
-import { Connection } from '../../server/hub/connection.js'
+import { Connection } from '../../server/hub/socket.js'
 import { Hub } from '../../server/hub/hub.js'
 import { FakeSocket, OPEN } from '../helpers/fake-socket.js'
 

@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync, readFileSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { decodeCursor, encodeCursor, resumeAfter } from '../../server/cursor.js'
+import { decodeCursor, encodeCursor, resumeAfter } from '../../server/feed/cursor.js'
 import { judgeLastRun } from '../../server/inbox/epoch.js'
 import { SqliteInbox } from '../../server/inbox/sqlite-inbox.js'
 import { followNotification } from '../../server/notification.js'

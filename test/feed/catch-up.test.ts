@@ -1,13 +1,13 @@
 import { join } from 'node:path'
 import t from 'tap'
-import { openFeed } from '../server/catch-up.js'
-import { decodeCursor, encodeCursor } from '../server/cursor.js'
-import { Connection } from '../server/hub/connection.js'
-import { SqliteInbox } from '../server/inbox/sqlite-inbox.js'
-import type { Inbox } from '../server/inbox/types.js'
-import { followNotification } from '../server/notification.js'
-import { FakeSocket } from './helpers/fake-socket.js'
-import { tempDir } from './helpers/gateway.js'
+import { openFeed } from '../../server/feed/catch-up.js'
+import { decodeCursor, encodeCursor } from '../../server/feed/cursor.js'
+import { Connection } from '../../server/hub/socket.js'
+import { SqliteInbox } from '../../server/inbox/sqlite-inbox.js'
+import type { Inbox } from '../../server/inbox/types.js'
+import { followNotification } from '../../server/notification.js'
+import { FakeSocket } from '../helpers/fake-socket.js'
+import { tempDir } from '../helpers/gateway.js'
 
 const emma = { id: '1', name: 'Emma' }
 const bruno = { id: '2', name: 'Bruno' }

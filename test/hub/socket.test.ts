@@ -1,7 +1,7 @@
 import { mock } from 'node:test'
 import t from 'tap'
 import { CloseCode } from '../../server/hub/close-codes.js'
-import { Connection } from '../../server/hub/connection.js'
+import { Connection } from '../../server/hub/socket.js'
 import { CLOSED, CLOSING, FakeSocket } from '../helpers/fake-socket.js'
 
 function frame (seq: number): { text: string, seq: number } {

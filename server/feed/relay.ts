@@ -1,9 +1,9 @@
 import { closeAfterFailedReplay, fillGap } from './catch-up.js'
-import type { FanoutMessage, FanoutReceiver } from './fanout/types.js'
-import type { Connection, OutboundFrame } from './hub/connection.js'
-import type { FrameGate, Hub } from './hub/hub.js'
-import type { Inbox } from './inbox/types.js'
-import type { Logger } from './logger.js'
+import type { FanoutMessage, FanoutReceiver } from '../fanout/types.js'
+import type { Connection, OutboundFrame } from '../hub/socket.js'
+import type { FrameGate, Hub } from '../hub/hub.js'
+import type { Inbox } from '../inbox/types.js'
+import type { Logger } from '../logger.js'
 
 export interface DeliveryObserver {
   /** A notification was handed to the recipient's open sockets; `recordTimestamp` is when Kafka got it. */

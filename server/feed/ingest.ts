@@ -1,15 +1,15 @@
 import { encodeCursor } from './cursor.js'
-import type { Fanout, FanoutMessage } from './fanout/types.js'
+import type { Fanout, FanoutMessage } from '../fanout/types.js'
 import { notificationFrame } from './frames.js'
-import type { Inbox } from './inbox/types.js'
-import type { BatchHandler } from './kafka/types.js'
+import type { Inbox } from '../inbox/types.js'
+import type { BatchHandler } from '../kafka/types.js'
 
 /**
  * What the consumer does with each batch: persist it (each record once, each id once), then
  * publish every new notification to the recipient's open tabs, wherever they are, one frame each,
  * with the unread count in it. A record consumed again (after a crash or rebalance) is not stored
  * or published twice. Published only once stored: a gateway that misses the frame finds it in the
- * inbox (see server/feed-relay.ts).
+ * inbox (see relay.ts).
  */
 export function createDeliveryHandler (inbox: Inbox, fanout: Fanout, onAppended?: (seconds: number) => void): BatchHandler {
   return async (batch) => {

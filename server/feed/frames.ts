@@ -1,4 +1,4 @@
-import type { User } from './directory.js'
+import type { User } from '../directory.js'
 
 /**
  * The WebSocket frames the gateway sends (server → client only), serialized once and shared by

@@ -1,10 +1,10 @@
-import type { User } from './directory.js'
+import type { User } from '../directory.js'
 import { encodeCursor, resumeAfter, type Cursor } from './cursor.js'
 import { notificationFrame, readyFrame, syncedFrame } from './frames.js'
-import { CloseCode } from './hub/close-codes.js'
-import type { Connection } from './hub/connection.js'
-import { InboxUnavailableError, type Inbox } from './inbox/types.js'
-import type { Logger } from './logger.js'
+import { CloseCode } from '../hub/close-codes.js'
+import type { Connection } from '../hub/socket.js'
+import { InboxUnavailableError, type Inbox } from '../inbox/types.js'
+import type { Logger } from '../logger.js'
 
 const CATCH_UP_PAGE = 500
 

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { notificationFrame, readyFrame, syncedFrame, unreadFrame } from '../server/frames.js'
-import { followNotification } from '../server/notification.js'
+import { notificationFrame, readyFrame, syncedFrame, unreadFrame } from '../../server/feed/frames.js'
+import { followNotification } from '../../server/notification.js'
 
 const emma = { id: '1', name: 'Emma' }
 const bruno = { id: '2', name: 'Bruno' }
