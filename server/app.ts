@@ -3,7 +3,6 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import fastifyWebsocket from '@fastify/websocket'
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
 import type { Config } from './config.js'
-import { createDeliveryHandler } from './feed/ingest.js'
 import { ApiError, ErrorCode, toHttpError } from './errors.js'
 import { CloseCode } from './hub/close-codes.js'
 import { quitRedis } from './redis-connection.js'
@@ -101,7 +100,7 @@ export async function buildApp (config: Config, services: Services, options: Bui
   // Not awaited: joining the group can outlast Fastify's 10 s onReady budget (a SIGKILLed member
   // holds the group for its session timeout). The gateway listens meanwhile; /readyz says why not ready.
   app.addHook('onReady', async () => {
-    bus.startConsuming(createDeliveryHandler(inbox, fanout, (seconds) => services.metrics.inboxAppend.observe(seconds)))
+    services.startConsuming()
     stopRetention = startRetention(inbox, app.log)
   })
   // Every step runs whatever the one before threw: a failed Kafka close must not leave the inbox open.

@@ -15,17 +15,20 @@ export class Metrics {
   readonly consumerRestarts: Counter
   readonly produceQueued: Gauge
   readonly produceInFlight: Gauge
+  /** Where the connections gauge reads from; set once the hub exists. */
+  countConnections: (() => number) | undefined
   /** Where the produce gauges read from; set once the bus exists. */
   producerStats: (() => { queued: number, inFlight: number }) | undefined
 
-  constructor (countConnections: () => number) {
+  constructor () {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 })
+    const connections = (): number => this.countConnections?.() ?? 0
     this.connections = new Gauge({
       name: 'notify_ws_connections',
       help: 'Open WebSocket connections',
       registers,
-      collect () { this.set(countConnections()) }
+      collect () { this.set(connections()) }
     })
     this.follows = new Counter({
       name: 'notify_follows_total',

@@ -5,6 +5,7 @@ import { Tokens } from './auth/tokens.js'
 import { LocalFanout } from './fanout/local-fanout.js'
 import { RedisFanout } from './fanout/redis-fanout.js'
 import type { Fanout } from './fanout/types.js'
+import { createIngest } from './feed/ingest.js'
 import { FeedRelay } from './feed/relay.js'
 import { MemoryIdempotency } from './idempotency/memory.js'
 import { RedisIdempotency } from './idempotency/redis.js'
@@ -23,10 +24,11 @@ import { connectRedis, quitRedis, type RedisClient } from './redis-connection.js
 export interface Services {
   directory: Directory
   tokens: Tokens
+  /** This gateway's open sockets, by user. */
   hub: Hub
   /** Carries frames to the gateways holding the recipient's sockets: in-process, or Redis with REDIS_URL. */
   fanout: Fanout
-  /** Hands what the fan-out brings to the hub, in order and without holes. */
+  /** Opens each socket's feed (catch-up) and hands it what the fan-out brings, in order and without holes. */
   relay: FeedRelay
   inbox: Inbox
   bus: NotificationBus
@@ -35,6 +37,8 @@ export interface Services {
   idempotency: Idempotency
   /** With REDIS_URL: the connection for commands (rate limits, Idempotency-Keys), apart from the fan-out's. */
   redis: RedisClient | undefined
+  /** Starts consuming in the background: each batch to the inbox, then the fan-out. Called once the app is ready. */
+  startConsuming (): void
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000
@@ -54,14 +58,7 @@ export async function createServices (
 ): Promise<Services> {
   const directory = given.directory ?? await loadDirectory(config.usersFile)
   const tokens = new Tokens(config.auth, directory)
-  const metrics = new Metrics(() => hub.connectionCount)
-  const hub = new Hub({
-    heartbeatMs: config.ws.heartbeatMs,
-    onDrop: (why) => metrics.disconnects.inc({ why }),
-    // A user's frames are wanted here from their first socket to their last.
-    onUserOnline: (userId) => fanout.watch(userId),
-    onUserOffline: (userId) => fanout.unwatch(userId)
-  })
+  const metrics = new Metrics()
   const retention = { maxPerUser: config.inbox.maxPerUser, maxAgeMs: config.inbox.maxAgeDays * DAY_MS }
   const inbox: Inbox = config.databaseUrl === undefined
     ? new SqliteInbox(join(config.dataDir, 'inbox.sqlite'), retention)
@@ -71,8 +68,8 @@ export async function createServices (
       ? 'REDIS_URL is set without DATABASE_URL: each gateway keeps its own SQLite inbox, so history, read marks and catch-up differ by gateway'
       : 'DATABASE_URL is set without REDIS_URL: live frames reach only the sockets of the gateway that consumed the record; other gateways\' clients see them on reconnect')
   }
-  const relay = new FeedRelay(hub, inbox, {
-    maxBufferedBytes: config.ws.maxBufferedBytes,
+  // Frames flow fan-out → relay → sockets; the hub tells the fan-out whose frames are wanted here.
+  const relay = new FeedRelay(inbox, {
     log,
     observer: {
       delivered (recordTimestamp, sockets) {
@@ -85,6 +82,15 @@ export async function createServices (
   const fanout: Fanout = config.redisUrl === undefined
     ? new LocalFanout(relay)
     : new RedisFanout({ url: config.redisUrl, cluster: config.redisCluster, receiver: relay, log: log.child({ component: 'redis' }) })
+  const hub = new Hub({
+    heartbeatMs: config.ws.heartbeatMs,
+    onDrop: (why) => metrics.disconnects.inc({ why }),
+    // A user's frames are wanted here from their first socket to their last.
+    onUserOnline: (userId) => fanout.watch(userId),
+    onUserOffline: (userId) => fanout.unwatch(userId)
+  })
+  metrics.countConnections = () => hub.connectionCount
+  const ingest = createIngest(inbox, fanout, (seconds) => metrics.inboxAppend.observe(seconds))
   const redis = config.redisUrl === undefined
     ? undefined
     : connectRedis({ url: config.redisUrl, cluster: config.redisCluster }, 'commands', log.child({ component: 'redis' }), { commandTimeout: REDIS_COMMAND_TIMEOUT_MS, maxRetriesPerRequest: 1 })
@@ -108,7 +114,7 @@ export async function createServices (
       onConsumerRestart: () => metrics.consumerRestarts.inc()
     }, log.child({ component: 'kafka' }))
     if (bus.producerStats !== undefined) metrics.producerStats = () => bus.producerStats!()
-    return { directory, tokens, hub, fanout, relay, inbox, bus, metrics, idempotency, redis }
+    return { directory, tokens, hub, fanout, relay, inbox, bus, metrics, idempotency, redis, startConsuming: () => bus.startConsuming(ingest) }
   } catch (error) {
     if (redis !== undefined) await quitRedis(redis)
     await fanout.close()

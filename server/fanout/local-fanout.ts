@@ -4,7 +4,7 @@ const DONE = Promise.resolve()
 
 /**
  * The default, for one gateway: a publish goes straight to this gateway's receiver, one batch in
- * one `batch` call (its sockets corked), for the users watched here. Nothing is ever lost, so it
+ * one `corked` call (its sockets corked), for the users watched here. Nothing is ever lost, so it
  * never reports a resubscribe.
  */
 export class LocalFanout implements Fanout {
@@ -17,7 +17,7 @@ export class LocalFanout implements Fanout {
 
   publish (messages: readonly FanoutMessage[]): Promise<void> {
     if (messages.length === 0) return DONE
-    this.#receiver.batch(() => {
+    this.#receiver.corked(() => {
       for (const message of messages) {
         if (this.#watched.has(message.userId)) this.#receiver.deliver(message)
       }

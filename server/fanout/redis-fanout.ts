@@ -119,7 +119,7 @@ export class RedisFanout implements Fanout {
   readonly #flush = (): void => {
     const messages = this.#pending
     this.#pending = []
-    this.#receiver.batch(() => {
+    this.#receiver.corked(() => {
       for (const message of messages) this.#receiver.deliver(message)
     })
   }

@@ -1,7 +1,7 @@
 /**
- * A frame for one user's open sockets, on whichever gateway holds them. `seq`: the notification's
- * place in the user's feed (absent for other frames, e.g. `unread`); `timestamp`: when Kafka got
- * the record (for the delivery-latency metric).
+ * What travels the fan-out: a frame for one user's open sockets, on whichever gateway holds them.
+ * `seq`: the notification's place in the user's feed (absent for other frames, e.g. `unread`);
+ * `timestamp`: when Kafka got the record (for the delivery-latency metric).
  */
 export interface FanoutMessage {
   userId: string
@@ -13,7 +13,7 @@ export interface FanoutMessage {
 /** Who a fan-out hands what it receives to (the feed relay). */
 export interface FanoutReceiver {
   /** Runs `deliveries` (calls of `deliver` for frames that arrived together) so their writes leave together. */
-  batch (deliveries: () => void): void
+  corked (deliveries: () => void): void
   /** A frame for a watched user, in publish order. */
   deliver (message: FanoutMessage): void
   /**

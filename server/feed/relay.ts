@@ -1,9 +1,11 @@
-import { closeAfterFailedReplay, fillGap } from './catch-up.js'
+import type { User } from '../directory.js'
 import type { FanoutMessage, FanoutReceiver } from '../fanout/types.js'
-import type { Connection, OutboundFrame } from '../hub/socket.js'
-import type { FrameGate, Hub } from '../hub/hub.js'
+import type { HubSocket } from '../hub/socket.js'
 import type { Inbox } from '../inbox/types.js'
 import type { Logger } from '../logger.js'
+import { closeAfterFailedReplay, fillGap, openFeed } from './catch-up.js'
+import type { Cursor } from './cursor.js'
+import { Tab, type OutboundFrame } from './tab.js'
 
 export interface DeliveryObserver {
   /** A notification was handed to the recipient's open sockets; `recordTimestamp` is when Kafka got it. */
@@ -11,70 +13,113 @@ export interface DeliveryObserver {
 }
 
 export interface FeedRelayOptions {
-  maxBufferedBytes: number
   log: Logger
   observer?: DeliveryObserver
 }
 
 /**
- * Between the fan-out and the hub: sends each tab of a user the live frames it can take in order,
- * so a client never sees a hole in its feed's `seq`. Per connection, a notification at or before
- * the tab's `lastSeq` is a repeat (dropped); lastSeq + 1 goes out; anything later means frames were
- * lost on the way (pub/sub is at-most-once): the tab holds its live frames, replays the hole from
- * the inbox, then releases them. A fan-out that lost its subscription has every tab of those users
- * caught up the same way.
+ * Between the fan-out and the sockets: keeps a tab (server/feed/tab.ts) per open socket of each
+ * user and gives each tab the live frames it can take in order, so a client never sees a hole in
+ * its feed's `seq`. A tab that meets a hole (pub/sub is at-most-once) holds its live frames while
+ * the relay replays the hole from the inbox, then releases them. A fan-out that lost its
+ * subscription has every tab of those users caught up the same way.
  */
-export class FeedRelay implements FanoutReceiver, FrameGate {
-  readonly #hub: Hub
+export class FeedRelay implements FanoutReceiver {
   readonly #inbox: Inbox
   readonly #options: FeedRelayOptions
+  /** Each user's tabs here, by socket; a user without tabs has no entry. */
+  readonly #tabs = new Map<string, Map<HubSocket, Tab>>()
+  /** Sockets corked by the running `corked` call, uncorked at its end. */
+  #corked: Set<HubSocket> | undefined
 
-  constructor (hub: Hub, inbox: Inbox, options: FeedRelayOptions) {
-    this.#hub = hub
+  constructor (inbox: Inbox, options: FeedRelayOptions) {
     this.#inbox = inbox
     this.#options = options
   }
 
-  batch (deliveries: () => void): void {
-    this.#hub.batch(deliveries)
+  /**
+   * Opens the user's feed on a socket: `ready`, the catch-up from `since`, `synced`, then live
+   * frames, which wait meanwhile so the order on the wire holds. Resolves with the tab once it is
+   * live (or closed); never rejects: a catch-up that fails closes the socket.
+   */
+  async open (socket: HubSocket, user: User, since: Cursor | undefined): Promise<Tab> {
+    const tab = new Tab(socket)
+    tab.hold()
+    let tabs = this.#tabs.get(socket.userId)
+    if (tabs === undefined) {
+      tabs = new Map()
+      this.#tabs.set(socket.userId, tabs)
+    }
+    tabs.set(socket, tab)
+    try {
+      await openFeed(tab, this.#inbox, user, since)
+    } catch (error) {
+      closeAfterFailedReplay(tab, error, this.#options.log, 'WebSocket start')
+    }
+    return tab
+  }
+
+  /** Forgets the tab of a socket that closed. */
+  close (socket: HubSocket): void {
+    const tabs = this.#tabs.get(socket.userId)
+    if (tabs?.delete(socket) === true && tabs.size === 0) this.#tabs.delete(socket.userId)
+  }
+
+  /** Runs `deliveries` with every socket they reach corked: a tab's frames of one batch leave in one write. */
+  corked (deliveries: () => void): void {
+    if (this.#corked !== undefined) return deliveries()
+    const corked = new Set<HubSocket>()
+    this.#corked = corked
+    try {
+      deliveries()
+    } finally {
+      this.#corked = undefined
+      for (const socket of corked) socket.uncork()
+    }
   }
 
   deliver (message: FanoutMessage): void {
-    const sockets = this.#hub.send(message.userId, message, this)
+    const sockets = this.#send(message)
     if (message.timestamp !== undefined) this.#options.observer?.delivered(message.timestamp, sockets)
-  }
-
-  /** The hub asks this for each tab of the user, on the hot path: a few integer comparisons. */
-  admit (connection: Connection, frame: OutboundFrame): boolean {
-    const seq = frame.seq
-    // Held (opening, or filling a gap): its release drops repeats and stops at holes.
-    if (seq === undefined || connection.holding) return true
-    const last = connection.lastSeq
-    if (seq === last + 1) return true
-    if (seq <= last || !connection.open) return false
-    connection.hold() // this frame is the first held one
-    this.#fill(connection)
-    return true
   }
 
   resubscribed (userIds: readonly string[]): void {
     for (const userId of userIds) {
-      for (const connection of this.#hub.connections(userId)) {
-        if (!connection.open) continue
-        if (connection.holding) {
+      for (const tab of this.#tabs.get(userId)?.values() ?? []) {
+        if (!tab.socket.open) continue
+        if (tab.holding) {
           // Its replay may have read the inbox before the subscription was back: it reads once more.
-          connection.markBehind()
+          tab.markBehind()
         } else {
-          connection.hold()
-          this.#fill(connection)
+          tab.hold()
+          this.#fill(tab)
         }
       }
     }
   }
 
-  #fill (connection: Connection): void {
-    fillGap(connection, this.#inbox, this.#options.maxBufferedBytes).catch((error: unknown) => {
-      closeAfterFailedReplay(connection, error, this.#options.log, 'Filling a feed gap from the inbox')
+  /** Offers the message to each tab of its user; returns how many took it (sent or held). */
+  #send (message: FanoutMessage): number {
+    const tabs = this.#tabs.get(message.userId)
+    if (tabs === undefined) return 0
+    const frame: OutboundFrame = { text: message.text, bytes: Buffer.byteLength(message.text), seq: message.seq }
+    let took = 0
+    for (const tab of tabs.values()) {
+      if (this.#corked !== undefined && !this.#corked.has(tab.socket)) {
+        this.#corked.add(tab.socket)
+        tab.socket.cork()
+      }
+      const offered = tab.offer(frame)
+      if (offered === 'dropped') continue
+      took++
+      if (offered === 'hole') this.#fill(tab)
+    }
+    return took
+  }
+
+  #fill (tab: Tab): void {
+    fillGap(tab, this.#inbox).catch((error: unknown) => {
+      closeAfterFailedReplay(tab, error, this.#options.log, 'Filling a feed gap from the inbox')
     })
   }
 }

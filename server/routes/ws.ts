@@ -1,10 +1,9 @@
 import '@fastify/websocket'
 import type { FastifyRequest } from 'fastify'
 import { ApiError, ErrorCode } from '../errors.js'
-import { closeAfterFailedReplay, openFeed } from '../feed/catch-up.js'
 import { decodeCursor } from '../feed/cursor.js'
 import { CloseCode } from '../hub/close-codes.js'
-import { Connection, type Corkable } from '../hub/socket.js'
+import { HubSocket, type Corkable } from '../hub/socket.js'
 import { authenticate } from './authenticate.js'
 import { cursorSchema, type RoutePlugin } from './schemas.js'
 
@@ -16,7 +15,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1
  * bad one gets a plain 401. Frames: `ready`, then (with `since`) the missed notifications and
  * `synced`, then live `notification` and `unread` frames. See docs/protocol.md.
  */
-const wsRoutes: RoutePlugin = async (app, { tokens, hub, inbox, config }) => {
+const wsRoutes: RoutePlugin = async (app, { tokens, hub, relay, config }) => {
   const perIp = new Map<string, number>()
   const { maxConnectionsPerUser, maxConnectionsPerIp } = config.ws
 
@@ -34,56 +33,53 @@ const wsRoutes: RoutePlugin = async (app, { tokens, hub, inbox, config }) => {
     handler: async () => {
       throw new ApiError(426, ErrorCode.UPGRADE_REQUIRED, '/ws is a WebSocket endpoint: send an upgrade request')
     },
-    wsHandler: (socket, request) => {
+    wsHandler: (webSocket, request) => {
       // Closures below outlive the request: they take only these, not the request itself (it is
       // large, and 19k idle sockets would keep 19k of them).
       const { user, expiresAt } = request.principal
       const ip = request.ip
       const fromIp = perIp.get(ip) ?? 0
       if (maxConnectionsPerUser > 0 && hub.connectionsOf(user.id) >= maxConnectionsPerUser) {
-        socket.close(CloseCode.TOO_MANY_CONNECTIONS, `too many connections for this user (at most ${maxConnectionsPerUser})`)
+        webSocket.close(CloseCode.TOO_MANY_CONNECTIONS, `too many connections for this user (at most ${maxConnectionsPerUser})`)
         return
       }
       if (maxConnectionsPerIp > 0 && fromIp >= maxConnectionsPerIp) {
-        socket.close(CloseCode.TOO_MANY_CONNECTIONS, `too many connections from this address (at most ${maxConnectionsPerIp})`)
+        webSocket.close(CloseCode.TOO_MANY_CONNECTIONS, `too many connections from this address (at most ${maxConnectionsPerIp})`)
         return
       }
       perIp.set(ip, fromIp + 1)
       // ws keeps its TCP socket private; corking it lets a batch's frames for a tab leave in one write.
-      const transport = (socket as unknown as { _socket?: Corkable })._socket
-      const connection = new Connection(user.id, socket, config.ws.maxBufferedBytes, transport)
+      const transport = (webSocket as unknown as { _socket?: Corkable })._socket
+      const socket = new HubSocket(user.id, webSocket, config.ws.maxBufferedBytes, transport)
       const { since } = request.query as { since?: string }
-      // Live frames wait until `ready` (and the catch-up) went out, so the order on the wire holds.
-      connection.hold()
-      hub.add(connection)
+      hub.add(socket)
 
       let expiry: NodeJS.Timeout | undefined
       const closeAtExpiry = (): void => {
         if (expiresAt === undefined) return
         const left = expiresAt * 1000 - Date.now()
-        if (left <= 0) connection.close(CloseCode.TOKEN_EXPIRED, 'token expired')
+        if (left <= 0) socket.close(CloseCode.TOKEN_EXPIRED, 'token expired')
         else expiry = setTimeout(closeAtExpiry, Math.min(MAX_TIMER_MS, left))
       }
       closeAtExpiry()
-      socket.on('pong', () => connection.markAlive())
-      socket.on('message', () => connection.close(CloseCode.PROTOCOL_VIOLATION, 'clients must not send messages'))
+      webSocket.on('pong', () => socket.markAlive())
+      webSocket.on('message', () => socket.close(CloseCode.PROTOCOL_VIOLATION, 'clients must not send messages'))
       // @fastify/websocket's own error listener holds the upgrade's request and reply for the
       // socket's whole life (kilobytes per idle socket); errors need only this log line, and
       // ws closes the socket after one anyway.
-      socket.removeAllListeners('error')
-      socket.on('error', (error) => app.log.debug({ err: error, userId: user.id }, 'WebSocket error'))
-      socket.on('close', () => {
+      webSocket.removeAllListeners('error')
+      webSocket.on('error', (error) => app.log.debug({ err: error, userId: user.id }, 'WebSocket error'))
+      webSocket.on('close', () => {
         clearTimeout(expiry)
-        hub.remove(connection)
+        relay.close(socket)
+        hub.remove(socket)
         const left = (perIp.get(ip) ?? 1) - 1
         if (left === 0) perIp.delete(ip)
         else perIp.set(ip, left)
       })
 
-      if (!connection.open) return // refused by the hub: the gateway is shutting down
-      openFeed(connection, inbox, user, since === undefined ? undefined : decodeCursor(since), config.ws.maxBufferedBytes).catch((error: unknown) => {
-        closeAfterFailedReplay(connection, error, app.log, 'WebSocket start')
-      })
+      if (!socket.open) return // refused by the hub (the gateway is shutting down), or the token expired
+      void relay.open(socket, user, since === undefined ? undefined : decodeCursor(since))
     }
   })
 }

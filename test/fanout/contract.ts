@@ -8,11 +8,11 @@ import { Waiters } from '../helpers/waiters.js'
 export class RecordingReceiver implements FanoutReceiver {
   readonly delivered: FanoutMessage[] = []
   readonly resubscriptions: string[][] = []
-  batches = 0
+  corkings = 0
   readonly #waiters = new Waiters()
 
-  batch (deliveries: () => void): void {
-    this.batches++
+  corked (deliveries: () => void): void {
+    this.corkings++
     deliveries()
   }
 

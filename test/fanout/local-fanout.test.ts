@@ -9,15 +9,15 @@ fanoutContract(t, async (t) => {
   return { fanout, receiver, watch: async (userId) => { fanout.watch(userId) } }
 })
 
-t.test('a publish is delivered before it returns, in one batch', async (t) => {
+t.test('a publish is delivered before it returns, in one corked call', async (t) => {
   const receiver = new RecordingReceiver()
   const fanout = new LocalFanout(receiver)
   fanout.watch('1')
   void fanout.publish([notification('1', 1), unread('1', 1), notification('1', 2)])
   t.equal(receiver.delivered.length, 3, 'synchronously')
-  t.equal(receiver.batches, 1, 'one batch: the sockets it writes to are corked once')
+  t.equal(receiver.corkings, 1, 'one corked call: the sockets it writes to are corked once')
   void fanout.publish([])
-  t.equal(receiver.batches, 1, 'an empty publish is no batch')
+  t.equal(receiver.corkings, 1, 'an empty publish corks nothing')
 })
 
 t.test('a user nobody watches here cannot be reached, so no frame need be made for them', async (t) => {

@@ -82,13 +82,13 @@ function redisOnly (redis: TestRedis): void {
     t.equal((await a.receiver.deliveries(3)).length, 3)
   })
 
-  t.test('frames that arrive together are delivered in one batch', async (t) => {
+  t.test('frames that arrive together are delivered in one corked call', async (t) => {
     const a = await redisFanoutNode(t, redis.url)
     await a.watch('1')
-    const before = a.receiver.batches
+    const before = a.receiver.corkings
     await a.fanout.publish(Array.from({ length: 20 }, (_, i) => notification('1', i + 1)))
     await a.receiver.deliveries(20)
-    t.ok(a.receiver.batches - before < 20, `20 frames in ${a.receiver.batches - before} batches`)
+    t.ok(a.receiver.corkings - before < 20, `20 frames in ${a.receiver.corkings - before} corked calls`)
   })
 
   // Last: it restarts the file's server.

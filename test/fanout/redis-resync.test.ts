@@ -3,87 +3,31 @@
 // meanwhile is lost, and every tab is caught up from the inbox, nothing missed, nothing doubled.
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { openFeed } from '../../server/feed/catch-up.js'
-import { createDeliveryHandler } from '../../server/feed/ingest.js'
 import { RedisFanout } from '../../server/fanout/redis-fanout.js'
-import { FeedRelay } from '../../server/feed/relay.js'
-import { Connection } from '../../server/hub/socket.js'
-import { Hub } from '../../server/hub/hub.js'
+import { createIngest } from '../../server/feed/ingest.js'
 import { SqliteInbox } from '../../server/inbox/sqlite-inbox.js'
 import type { Inbox } from '../../server/inbox/types.js'
 import type { ConsumedNotification } from '../../server/kafka/types.js'
-import type { Logger } from '../../server/logger.js'
 import { followNotification } from '../../server/notification.js'
-import { FakeSocket } from '../helpers/fake-socket.js'
+import { deliveryPath, type DeliveryPath } from '../helpers/delivery-path.js'
+import type { FakeSocket } from '../helpers/fake-socket.js'
 import { tempDir } from '../helpers/gateway.js'
+import { quiet } from '../helpers/quiet-log.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { eventually } from '../helpers/redis-fanout-node.js'
 
-const BOUND = 1024 * 1024
-const quiet: Logger = { error () {}, warn () {}, info () {}, debug () {}, child: () => quiet }
 const users: Record<string, { id: string, name: string }> = { 1: { id: '1', name: 'Emma' }, 2: { id: '2', name: 'Bruno' }, 3: { id: '3', name: 'Rick' } }
 
-/** A tab's socket: the seqs of its notification frames, and a way to wait for one. */
-class Tab extends FakeSocket {
-  #waiters: Array<() => void> = []
-
-  override send (data: string, written?: (error?: Error) => void): void {
-    super.send(data, written)
-    for (const waiter of [...this.#waiters]) waiter()
-  }
-
-  get seqs (): number[] {
-    return this.sent.map((text) => JSON.parse(text) as { type: string, seq: number }).filter(({ type }) => type === 'notification').map(({ seq }) => seq)
-  }
-
-  async reached (seq: number, name: string): Promise<void> {
-    if (this.seqs.includes(seq)) return
-    await new Promise<void>((resolve, reject) => {
-      const check = (): void => {
-        if (!this.seqs.includes(seq)) return
-        clearTimeout(timer)
-        this.#waiters = this.#waiters.filter((waiter) => waiter !== check)
-        resolve()
-      }
-      const timer = setTimeout(() => reject(new Error(`${name} did not reach ${seq} within 10 s (has ${JSON.stringify(this.seqs)})`)), 10_000)
-      this.#waiters.push(check)
-    })
-  }
-}
-
-interface Gateway {
-  hub: Hub
-  fanout: RedisFanout
-  /** Opens a tab as /ws does, resolved once it is live. */
-  open (userId: string): Promise<Tab>
-}
-
-function gateway (t: Test, redis: TestRedis, inbox: Inbox): Gateway {
-  // The fan-out is made after the hub, which calls it only once a socket is added.
-  const hub = new Hub({ heartbeatMs: 60_000, onUserOnline: (userId) => fanout.watch(userId), onUserOffline: (userId) => fanout.unwatch(userId) })
-  t.teardown(() => hub.stop())
-  const relay = new FeedRelay(hub, inbox, { maxBufferedBytes: BOUND, log: quiet })
-  const fanout = new RedisFanout({ url: redis.url, receiver: relay, log: quiet })
-  t.teardown(() => fanout.close())
+/** One gateway's delivery path on a Redis fan-out; `openTab` resolves once the tab is live and its user subscribed. */
+function gateway (t: Test, redis: TestRedis, inbox: Inbox): DeliveryPath<RedisFanout> & { openTab: (userId: string) => Promise<FakeSocket> } {
+  const path = deliveryPath(t, { inbox, fanout: (receiver) => new RedisFanout({ url: redis.url, receiver, log: quiet }) })
   return {
-    hub,
-    fanout,
-    open: async (userId) => {
-      const socket = new Tab()
-      const connection = new Connection(userId, socket, BOUND)
-      connection.hold()
-      hub.add(connection)
-      await openFeed(connection, inbox, users[userId]!, undefined, BOUND)
-      await eventually('subscribed', () => fanout.unreadyReasons().length === 0)
+    ...path,
+    openTab: async (userId) => {
+      const { socket } = await path.open(users[userId]!)
+      await eventually('subscribed', () => path.fanout.unreadyReasons().length === 0)
       return socket
     }
-  }
-}
-
-async function eventually (what: string, done: () => boolean): Promise<void> {
-  const until = Date.now() + 10_000
-  while (!done()) {
-    if (Date.now() > until) throw new Error(`not within 10 s: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
   }
 }
 
@@ -96,7 +40,7 @@ if (redis !== undefined) {
     const b = gateway(t, redis, inbox)
     let offset = 0
     /** What the consumer of gateway A does with a batch of `perUser` notifications for each user. */
-    const consume = createDeliveryHandler(inbox, a.fanout)
+    const consume = createIngest(inbox, a.fanout)
     const records = (perUser: number): ConsumedNotification[] => Array.from({ length: perUser }, () => ['1', '2', '3'].map((userId) => followNotification(users[userId === '3' ? '1' : '3']!, users[userId]!)).map((notification) => ({
       notification,
       json: JSON.stringify(notification),
@@ -106,14 +50,16 @@ if (redis !== undefined) {
       offset: String(offset++)
     }))).flat()
 
-    const tabs: Array<[string, Tab]> = [
-      ['emma on A', await a.open('1')],
-      ['emma on B', await b.open('1')],
-      ['bruno on B', await b.open('2')],
-      ['bruno on B, second tab', await b.open('2')],
-      ['rick on A', await a.open('3')]
+    const tabs: Array<[string, FakeSocket]> = [
+      ['emma on A', await a.openTab('1')],
+      ['emma on B', await b.openTab('1')],
+      ['bruno on B', await b.openTab('2')],
+      ['bruno on B, second tab', await b.openTab('2')],
+      ['rick on A', await a.openTab('3')]
     ]
-    const reached = async (seq: number): Promise<void> => { for (const [name, tab] of tabs) await tab.reached(seq, name) }
+    const reached = async (seq: number): Promise<void> => {
+      for (const [name, tab] of tabs) await tab.until(`${name} reached ${seq}`, () => tab.seqs.includes(seq), 10_000)
+    }
 
     for (let batch = 0; batch < 3; batch++) await consume(records(2))
     await reached(6)

@@ -2,18 +2,18 @@ import { join } from 'node:path'
 import t from 'tap'
 import { openFeed } from '../../server/feed/catch-up.js'
 import { decodeCursor, encodeCursor } from '../../server/feed/cursor.js'
-import { Connection } from '../../server/hub/socket.js'
+import type { Frame } from '../../server/feed/frames.js'
+import { Tab } from '../../server/feed/tab.js'
+import { HubSocket } from '../../server/hub/socket.js'
 import { SqliteInbox } from '../../server/inbox/sqlite-inbox.js'
 import type { Inbox } from '../../server/inbox/types.js'
-import { followNotification } from '../../server/notification.js'
+import { followNotification, type Notification } from '../../server/notification.js'
+import { BOUND } from '../helpers/delivery-path.js'
 import { FakeSocket } from '../helpers/fake-socket.js'
 import { tempDir } from '../helpers/gateway.js'
 
 const emma = { id: '1', name: 'Emma' }
 const bruno = { id: '2', name: 'Bruno' }
-const BOUND = 1024 * 1024
-
-interface Frame { type: string, seq?: number, cursor?: string, reset?: boolean, notification?: { id: string } }
 
 async function inboxWith (t: { teardown: (fn: () => unknown) => void }, count: number, retention = { maxPerUser: 1_000_000, maxAgeMs: 365 * 86_400_000 }): Promise<SqliteInbox> {
   const inbox = new SqliteInbox(join(tempDir(t), 'inbox.sqlite'), retention)
@@ -22,21 +22,25 @@ async function inboxWith (t: { teardown: (fn: () => unknown) => void }, count: n
   return inbox
 }
 
-function open (): { connection: Connection, frames: () => Frame[] } {
+/** A tab of Emma's holding its live frames, as a socket's feed opens. */
+function open (): { tab: Tab, frames: () => Array<Frame<Notification>> } {
   const socket = new FakeSocket()
-  const connection = new Connection('1', socket, BOUND)
-  connection.hold()
-  return { connection, frames: () => socket.sent.map((text) => JSON.parse(text) as Frame) }
+  const tab = new Tab(new HubSocket('1', socket, BOUND))
+  tab.hold()
+  return { tab, frames: () => socket.frames }
+}
+
+function seqsOf (frames: Array<Frame<Notification>>): number[] {
+  return frames.flatMap((frame) => frame.type === 'notification' ? [frame.seq] : [])
 }
 
 t.test('a replay sends every notification after the cursor, seq after seq, then synced', async (t) => {
   const inbox = await inboxWith(t, 1200) // more than two pages
-  const { connection, frames } = open()
-  await openFeed(connection, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 100)), BOUND)
+  const { tab, frames } = open()
+  await openFeed(tab, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 100)))
   const sent = frames()
   t.match(sent[0], { type: 'ready', seq: 1200 })
-  const seqs = sent.filter((frame) => frame.type === 'notification').map((frame) => frame.seq)
-  t.same(seqs, Array.from({ length: 1100 }, (_, i) => 101 + i))
+  t.same(seqsOf(sent), Array.from({ length: 1100 }, (_, i) => 101 + i))
   t.same(sent.at(-1), { type: 'synced', cursor: encodeCursor(inbox.epoch, 1200), seq: 1200 })
 })
 
@@ -55,11 +59,10 @@ t.test('retention pruning rows ahead of a slow replay, after the cursor was chec
       return typeof value === 'function' ? value.bind(target) : value
     }
   })
-  const { connection, frames } = open()
-  await openFeed(connection, racing, emma, decodeCursor('0'), BOUND)
+  const { tab, frames } = open()
+  await openFeed(tab, racing, emma, decodeCursor('0'))
   const sent = frames()
-  const seqs = sent.filter((frame) => frame.type === 'notification').map((frame) => frame.seq!)
-  t.same(seqs, Array.from({ length: 500 }, (_, i) => 1 + i), 'the first page went out')
+  t.same(seqsOf(sent), Array.from({ length: 500 }, (_, i) => 1 + i), 'the first page went out')
   t.same(sent.at(-1), { type: 'synced', cursor: encodeCursor(inbox.epoch, 1200), seq: 1200, reset: true },
     'the hole is not skipped silently: reset, and live from the newest')
 })
@@ -68,23 +71,23 @@ t.test('a cursor older than what retention kept gets reset; one at the edge of i
   const inbox = await inboxWith(t, 10, { maxPerUser: 4, maxAgeMs: 365 * 86_400_000 })
   await inbox.prune()
   const before = open()
-  await openFeed(before.connection, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 5)), BOUND)
+  await openFeed(before.tab, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 5)))
   t.match(before.frames().at(-1), { type: 'synced', seq: 10, reset: true })
-  t.equal(before.frames().filter((frame) => frame.type === 'notification').length, 0, 'nothing replayed across the hole')
+  t.same(seqsOf(before.frames()), [], 'nothing replayed across the hole')
   const edge = open()
-  await openFeed(edge.connection, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 6)), BOUND)
-  t.same(edge.frames().filter((frame) => frame.type === 'notification').map((frame) => frame.seq), [7, 8, 9, 10])
+  await openFeed(edge.tab, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 6)))
+  t.same(seqsOf(edge.frames()), [7, 8, 9, 10])
   t.same(edge.frames().at(-1), { type: 'synced', cursor: encodeCursor(inbox.epoch, 10), seq: 10 })
 })
 
 t.test('live frames held during the replay go out after synced, without what the replay sent', async (t) => {
   const inbox = await inboxWith(t, 3)
-  const { connection, frames } = open()
-  const opening = openFeed(connection, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 1)), BOUND)
+  const { tab, frames } = open()
+  const opening = openFeed(tab, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 1)))
   // A notification appended (and pushed live) while the feed opens: it is both replayed and held.
   const [late] = (await inbox.append([{ notification: followNotification(bruno, emma), topic: 't', partition: 0, offset: '3' }])).appended
-  connection.send({ text: JSON.stringify({ type: 'notification', seq: late!.seq }), seq: late!.seq })
+  const text = JSON.stringify({ type: 'notification', seq: late!.seq })
+  t.equal(tab.offer({ text, bytes: text.length, seq: late!.seq }), 'held')
   await opening
-  const seqs = frames().filter((frame) => frame.type === 'notification').map((frame) => frame.seq)
-  t.same(seqs, [2, 3, 4], 'each once, in order')
+  t.same(seqsOf(frames()), [2, 3, 4], 'each once, in order')
 })

@@ -1,106 +1,61 @@
 import { join } from 'node:path'
+import { mock } from 'node:test'
 import t from 'tap'
-import { openFeed } from '../../server/feed/catch-up.js'
-import { FeedRelay } from '../../server/feed/relay.js'
+import { LocalFanout } from '../../server/fanout/local-fanout.js'
 import type { FanoutMessage } from '../../server/fanout/types.js'
-import { notificationFrame, unreadFrame } from '../../server/feed/frames.js'
-import { encodeCursor } from '../../server/feed/cursor.js'
+import { unreadFrame } from '../../server/feed/frames.js'
+import { liveMessage } from '../../server/feed/ingest.js'
+import type { FeedRelay } from '../../server/feed/relay.js'
 import { CloseCode } from '../../server/hub/close-codes.js'
-import { Connection } from '../../server/hub/socket.js'
-import { Hub } from '../../server/hub/hub.js'
+import { HubSocket } from '../../server/hub/socket.js'
 import { SqliteInbox } from '../../server/inbox/sqlite-inbox.js'
-import type { Inbox } from '../../server/inbox/types.js'
-import type { Logger } from '../../server/logger.js'
+import type { Inbox, RetentionPolicy } from '../../server/inbox/types.js'
 import { followNotification } from '../../server/notification.js'
-import { FakeSocket } from '../helpers/fake-socket.js'
+import { BOUND, deliveryPath, type DeliveryPath } from '../helpers/delivery-path.js'
+import { FakeSocket, FakeTransport } from '../helpers/fake-socket.js'
 import { tempDir, type TestContext } from '../helpers/gateway.js'
-import { Waiters } from '../helpers/waiters.js'
 
-const BOUND = 1024 * 1024
 const users: Record<'1' | '2' | '3', { id: string, name: string }> = { 1: { id: '1', name: 'Emma' }, 2: { id: '2', name: 'Bruno' }, 3: { id: '3', name: 'Rick' } }
-const quiet: Logger = { error () {}, warn () {}, info () {}, debug () {}, child: () => quiet }
-
-interface Frame { type: string, seq?: number, notification?: { id: string }, unread?: number }
-
-/** A socket a test can wait on: `until` resolves once the frames sent so far satisfy it. */
-class TabSocket extends FakeSocket {
-  readonly #waiters = new Waiters()
-
-  override send (data: string, written?: (error?: Error) => void): void {
-    super.send(data, written)
-    this.#waiters.wake()
-  }
-
-  override close (code: number, reason: string): void {
-    super.close(code, reason)
-    this.#waiters.wake()
-  }
-
-  get frames (): Frame[] {
-    return this.sent.map((text) => JSON.parse(text) as Frame)
-  }
-
-  /** The seqs of the notification frames sent, in order. */
-  get seqs (): number[] {
-    return this.frames.filter((frame) => frame.type === 'notification').map((frame) => frame.seq!)
-  }
-
-  async until (what: string, done: () => boolean): Promise<void> {
-    await this.#waiters.until(() => `${what} (sent ${JSON.stringify(this.seqs)})`, done)
-  }
-}
+const KEEP_ALL: RetentionPolicy = { maxPerUser: 1_000_000, maxAgeMs: 365 * 86_400_000 }
 
 type UserId = keyof typeof users
 
-/** One gateway's delivery side: an inbox, a hub, and the relay between them. */
-function gateway (t: TestContext, retention = { maxPerUser: 1_000_000, maxAgeMs: 365 * 86_400_000 }): {
+/** One gateway's delivery path on an inbox of its own, with what its relay reported delivered. */
+function gateway (t: TestContext, options: { retention?: RetentionPolicy, readThrough?: (inbox: Inbox) => Inbox } = {}): DeliveryPath<LocalFanout> & {
   inbox: SqliteInbox
-  hub: Hub
-  relay: FeedRelay
   delivered: Array<[number, number]>
   /** Stores notifications for `userId` as the consumer would; returns their live messages (not delivered). */
   append: (userId: UserId, count: number) => Promise<FanoutMessage[]>
-  /** Opens a tab of the user as /ws does (ready, no since), resolved once it is live. */
-  open: (userId: UserId, inbox?: Inbox) => Promise<{ socket: TabSocket, connection: Connection }>
 } {
-  const inbox = new SqliteInbox(join(tempDir(t), 'inbox.sqlite'), retention)
+  const inbox = new SqliteInbox(join(tempDir(t), 'inbox.sqlite'), options.retention ?? KEEP_ALL)
   t.teardown(() => inbox.close())
-  const hub = new Hub({ heartbeatMs: 60_000 })
-  t.teardown(() => hub.stop())
   const delivered: Array<[number, number]> = []
-  const relay = new FeedRelay(hub, inbox, { maxBufferedBytes: BOUND, log: quiet, observer: { delivered: (timestamp, sockets) => delivered.push([timestamp, sockets]) } })
+  const path = deliveryPath(t, {
+    inbox: options.readThrough?.(inbox) ?? inbox,
+    fanout: (receiver) => new LocalFanout(receiver),
+    observer: { delivered: (timestamp, sockets) => delivered.push([timestamp, sockets]) }
+  })
   let offset = 0
   return {
+    ...path,
     inbox,
-    hub,
-    relay,
     delivered,
     append: async (userId, count) => {
       const records = Array.from({ length: count }, () => ({ notification: followNotification(users[userId === '3' ? '1' : '3'], users[userId]), topic: 't', partition: 0, offset: String(offset++) }))
       const { appended } = await inbox.append(records)
-      return appended.map(({ seq, json, unread, notification }) => ({
-        userId: notification.userId, text: notificationFrame(json, encodeCursor(inbox.epoch, seq), seq, unread), seq, timestamp: 1000 + seq
-      }))
-    },
-    open: async (userId, from = inbox) => {
-      const socket = new TabSocket()
-      const connection = new Connection(userId, socket, BOUND)
-      connection.hold()
-      hub.add(connection)
-      await openFeed(connection, from, users[userId], undefined, BOUND)
-      return { socket, connection }
+      return appended.map((stored) => liveMessage(inbox.epoch, stored, 1000 + stored.seq))
     }
   }
 }
 
 function deliver (relay: FeedRelay, messages: FanoutMessage[]): void {
-  relay.batch(() => { for (const message of messages) relay.deliver(message) })
+  relay.corked(() => { for (const message of messages) relay.deliver(message) })
 }
 
 t.test('frames that follow on go straight out; a repeat is dropped', async (t) => {
   const { relay, append, open, delivered } = gateway(t)
   await append('1', 2)
-  const tab = await open('1')
+  const tab = await open(users['1'])
   const live = await append('1', 2)
   deliver(relay, live)
   t.same(tab.socket.seqs, [3, 4], 'in order, at once')
@@ -110,16 +65,71 @@ t.test('frames that follow on go straight out; a repeat is dropped', async (t) =
   t.same(delivered, [[1003, 1], [1004, 1], [1003, 0], [1004, 0], [1003, 0]], 'the observer counts the sockets that took each')
 })
 
+t.test('every tab of the user gets a frame, other users do not; a frame without a timestamp is not observed', async (t) => {
+  const { relay, open, delivered } = gateway(t)
+  const emma = [await open(users['1']), await open(users['1']), await open(users['1'])]
+  const bruno = await open(users['2'])
+  deliver(relay, [{ userId: '1', text: unreadFrame(1) }])
+  for (const { socket } of emma) t.same(socket.frames.slice(1), [{ type: 'unread', unread: 1 }])
+  t.same(bruno.socket.frames.slice(1), [])
+  deliver(relay, [{ userId: '3', text: unreadFrame(1) }, { userId: '2', text: unreadFrame(2) }])
+  t.same(bruno.socket.frames.slice(1), [{ type: 'unread', unread: 2 }])
+  t.same(delivered, [])
+})
+
+t.test('a tab past the send bound is closed as slow; the user\'s other tabs take the frame', async (t) => {
+  const { relay, append, open, delivered } = gateway(t)
+  const fast = await open(users['1'])
+  const slow = await open(users['1'])
+  slow.socket.bufferedAmount = BOUND - 10
+  deliver(relay, await append('1', 1))
+  t.same(fast.socket.seqs, [1])
+  t.same(slow.socket.seqs, [])
+  t.same(slow.socket.closes.map((close) => close.code), [CloseCode.SLOW_CLIENT])
+  t.same(delivered, [[1001, 1]], 'only the fast tab took it')
+})
+
+t.test('a frame is measured once for all of a user\'s tabs', async (t) => {
+  const { relay, open } = gateway(t)
+  for (let i = 0; i < 3; i++) await open(users['1'])
+  const byteLength = mock.method(Buffer, 'byteLength')
+  t.teardown(() => byteLength.mock.restore())
+  deliver(relay, [{ userId: '1', text: '😀 followed you' }])
+  t.equal(byteLength.mock.callCount(), 1)
+})
+
+t.test('corked corks each socket it writes to once, and uncorks it at the end', async (t) => {
+  const { relay, hub } = gateway(t)
+  const [emma, bruno] = [new FakeSocket(), new FakeSocket()]
+  const [emmaTransport, brunoTransport] = [new FakeTransport(), new FakeTransport()]
+  for (const [user, socket, transport] of [[users['1'], emma, emmaTransport], [users['2'], bruno, brunoTransport]] as const) {
+    const hubSocket = new HubSocket(user.id, socket, BOUND, transport)
+    hub.add(hubSocket)
+    await relay.open(hubSocket, user, undefined)
+  }
+  relay.corked(() => {
+    relay.deliver({ userId: '1', text: 'n1', seq: 1 })
+    relay.deliver({ userId: '1', text: 'n2', seq: 2 })
+    relay.deliver({ userId: '1', text: 'unread' })
+    t.same(emmaTransport.events, ['cork'], 'corked while the deliveries run')
+  })
+  t.same(emma.sent.slice(1), ['n1', 'n2', 'unread'], 'every frame, in order')
+  t.same(emmaTransport.events, ['cork', 'uncork'], 'one cork, one uncork: the frames leave together')
+  t.same(brunoTransport.events, [], 'a socket the deliveries did not reach is left alone')
+  relay.deliver({ userId: '1', text: 'live' })
+  t.same(emmaTransport.events, ['cork', 'uncork'], 'outside `corked` nothing is corked')
+})
+
 t.test('a hole is filled from the inbox before the next frame, in order, exactly once', async (t) => {
   const { relay, append, open } = gateway(t)
-  const tab = await open('1')
+  const tab = await open(users['1'])
   const live = await append('1', 5)
   deliver(relay, [live[0]!]) // 1
   deliver(relay, [live[3]!]) // 4: 2 and 3 were lost on the way
   deliver(relay, [live[4]!]) // 5 arrives while the hole is being filled
   await tab.socket.until('5 sent', () => tab.socket.seqs.includes(5))
   t.same(tab.socket.seqs, [1, 2, 3, 4, 5])
-  t.equal(tab.connection.holding, false, 'live again')
+  t.equal(tab.tab.holding, false, 'live again')
   deliver(relay, live)
   const next = await append('1', 1)
   deliver(relay, next)
@@ -128,20 +138,20 @@ t.test('a hole is filled from the inbox before the next frame, in order, exactly
 
 t.test('frames held during a fill keep their order with frames without seq, and every tab is filled on its own', async (t) => {
   const { relay, append, open } = gateway(t)
-  const behind = await open('1')
+  const behind = await open(users['1'])
   const live = await append('1', 3)
-  const ahead = await open('1') // opened after 1–3 were stored: its ready says 3
+  const ahead = await open(users['1']) // opened after 1–3 were stored: its ready says 3
   deliver(relay, [live[2]!, { userId: '1', text: unreadFrame(0) }])
   await behind.socket.until('the unread frame', () => behind.socket.frames.some((frame) => frame.type === 'unread'))
-  t.same(behind.socket.frames.slice(1).map((frame) => frame.type === 'unread' ? 'unread' : frame.seq), [1, 2, 3, 'unread'])
-  t.same(ahead.socket.frames.slice(1).map((frame) => frame.type === 'unread' ? 'unread' : frame.seq), ['unread'], 'the tab that had 3 already gets only the unread frame')
+  t.same(behind.socket.frames.slice(1).map((frame) => frame.type === 'notification' ? frame.seq : frame.type), [1, 2, 3, 'unread'])
+  t.same(ahead.socket.frames.slice(1).map((frame) => frame.type === 'notification' ? frame.seq : frame.type), ['unread'], 'the tab that had 3 already gets only the unread frame')
 })
 
-t.test('after a resubscribe every connection of those users is caught up from the inbox', async (t) => {
+t.test('after a resubscribe every tab of those users is caught up from the inbox', async (t) => {
   const { relay, append, open } = gateway(t)
-  const emma = [await open('1'), await open('1')]
-  const bruno = await open('2')
-  const rick = await open('3')
+  const emma = [await open(users['1']), await open(users['1'])]
+  const bruno = await open(users['2'])
+  const rick = await open(users['3'])
   await append('1', 3) // published while the subscription was down: never delivered
   await append('2', 2)
   await append('3', 1)
@@ -158,11 +168,9 @@ t.test('after a resubscribe every connection of those users is caught up from th
 })
 
 t.test('a tab still opening when the subscription comes back reads the inbox once more', async (t) => {
-  const { relay, append, hub, inbox } = gateway(t)
-  await append('1', 2)
   let feedRead: () => void = () => {}
   let goOn: () => void = () => {}
-  const pausing = new Proxy(inbox, {
+  const pausing = (inbox: Inbox): Inbox => new Proxy(inbox, {
     get: (target, name) => {
       if (name === 'feed') {
         return async (userId: string) => {
@@ -176,26 +184,24 @@ t.test('a tab still opening when the subscription comes back reads the inbox onc
       return typeof value === 'function' ? value.bind(target) : value
     }
   })
-  const socket = new TabSocket()
-  const connection = new Connection('1', socket, BOUND)
-  connection.hold()
-  hub.add(connection)
+  const { relay, append, open } = gateway(t, { readThrough: pausing })
+  await append('1', 2)
   const read = new Promise<void>((resolve) => { feedRead = resolve })
-  const opening = openFeed(connection, pausing, users['1'], undefined, BOUND)
+  const opening = open(users['1'])
   await read // the feed was read at seq 2…
   await append('1', 1) // …then 3 was stored and its frame lost, and the subscription came back
   relay.resubscribed(['1'])
   goOn()
-  await opening
+  const { socket, tab } = await opening
   await socket.until('3', () => socket.seqs.includes(3))
   t.match(socket.frames[0], { type: 'ready', seq: 2 })
   t.same(socket.seqs, [3])
-  t.equal(connection.holding, false)
+  t.equal(tab.holding, false)
 })
 
-t.test('a hole the inbox cannot fill (retention deleted it) closes the connection with 4009', async (t) => {
-  const { relay, append, open, inbox } = gateway(t, { maxPerUser: 3, maxAgeMs: 365 * 86_400_000 })
-  const tab = await open('1')
+t.test('a hole the inbox cannot fill (retention deleted it) closes the socket with 4009', async (t) => {
+  const { relay, append, open, inbox } = gateway(t, { retention: { maxPerUser: 3, maxAgeMs: KEEP_ALL.maxAgeMs } })
+  const tab = await open(users['1'])
   const live = await append('1', 6)
   deliver(relay, [live[0]!])
   await inbox.prune() // keeps 4–6: 2 and 3 are gone

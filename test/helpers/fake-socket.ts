@@ -1,14 +1,18 @@
-import type { HubSocket } from '../../server/hub/socket.js'
+import type { Frame } from '../../server/feed/frames.js'
+import type { WebSocketLike } from '../../server/hub/socket.js'
+import type { Notification } from '../../server/notification.js'
+import { Waiters } from './waiters.js'
 
 export const OPEN = 1
 export const CLOSING = 2
 export const CLOSED = 3
 
 /**
- * A socket that records what the connection and the hub do to it, like `ws` would see it.
- * `onPing` lets a test play the peer; `flushes = false` keeps the written callbacks pending.
+ * A WebSocket that records what the hub and the feed do to it, like `ws` would see it, and lets a
+ * test wait for it (`until`). `onPing` lets a test play the peer; `flushes = false` keeps the
+ * written callbacks pending.
  */
-export class FakeSocket implements HubSocket {
+export class FakeSocket implements WebSocketLike {
   readyState = OPEN
   bufferedAmount = 0
   readonly sent: string[] = []
@@ -20,6 +24,7 @@ export class FakeSocket implements HubSocket {
   readonly unflushed: Array<(error?: Error) => void> = []
   readonly terminated: Promise<void>
   #terminate: () => void = () => {}
+  readonly #waiters = new Waiters()
 
   constructor () {
     this.terminated = new Promise((resolve) => { this.#terminate = resolve })
@@ -27,6 +32,7 @@ export class FakeSocket implements HubSocket {
 
   send (data: string, written?: (error?: Error) => void): void {
     this.sent.push(data)
+    this.#waiters.wake()
     if (written === undefined) return
     if (this.flushes) written()
     else this.unflushed.push(written)
@@ -40,6 +46,7 @@ export class FakeSocket implements HubSocket {
   close (code: number, reason: string): void {
     this.closes.push({ code, reason })
     this.readyState = CLOSING
+    this.#waiters.wake()
   }
 
   terminate (): void {
@@ -47,4 +54,26 @@ export class FakeSocket implements HubSocket {
     this.readyState = CLOSED
     this.#terminate()
   }
+
+  /** What was sent, read as the gateway's frames. */
+  get frames (): Array<Frame<Notification>> {
+    return this.sent.map((text) => JSON.parse(text) as Frame<Notification>)
+  }
+
+  /** The seqs of the notification frames sent, in order. */
+  get seqs (): number[] {
+    return this.frames.flatMap((frame) => frame.type === 'notification' ? [frame.seq] : [])
+  }
+
+  /** Resolves once `done()` holds, checked after each send and close; rejects after `timeoutMs`. */
+  async until (what: string, done: () => boolean, timeoutMs?: number): Promise<void> {
+    await this.#waiters.until(() => `${what} (sent ${JSON.stringify(this.seqs)})`, done, timeoutMs)
+  }
+}
+
+/** The TCP socket under a FakeSocket: records cork and uncork. */
+export class FakeTransport {
+  readonly events: string[] = []
+  cork (): void { this.events.push('cork') }
+  uncork (): void { this.events.push('uncork') }
 }

@@ -1,10 +1,8 @@
 // The Redis fan-out as a contract node, for the standalone and the cluster test files.
 import type { Test } from 'tap'
 import { RedisFanout } from '../../server/fanout/redis-fanout.js'
-import type { Logger } from '../../server/logger.js'
 import { RecordingReceiver, type FanoutNode } from '../fanout/contract.js'
-
-export const quiet: Logger = { error () {}, warn () {}, info () {}, debug () {}, child: () => quiet }
+import { quiet } from './quiet-log.js'
 
 /** A RedisFanout on `url` (a cluster's seeds with `cluster`), closed at teardown; `watch` waits for the SSUBSCRIBE to be confirmed. */
 export async function redisFanoutNode (t: Test, url: string, cluster = false): Promise<FanoutNode & { fanout: RedisFanout }> {

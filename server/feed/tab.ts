@@ -1,0 +1,170 @@
+import type { HubSocket } from '../hub/socket.js'
+
+/** Where a notification falls in a tab's feed, against the last seq the tab has. */
+export type Place = 'repeat' | 'next' | 'hole'
+
+/**
+ * The feed's one sequencing rule: seq ≤ last is a repeat (the tab has it); last + 1 is next;
+ * anything later leaves a hole (the notifications between never reached the tab).
+ */
+export function placeOf (seq: number, last: number): Place {
+  if (seq <= last) return 'repeat'
+  return seq === last + 1 ? 'next' : 'hole'
+}
+
+/**
+ * A live frame on its way to the tabs of one user: the text for the wire, its UTF-8 length
+ * (measured once for all of them: the send bound is in bytes), and the notification's seq
+ * (undefined for frames that are no notification, e.g. `unread`).
+ */
+export interface OutboundFrame {
+  readonly text: string
+  readonly bytes: number
+  readonly seq: number | undefined
+}
+
+/**
+ * What a tab did with a live frame: sent it; held it (a catch-up or a gap fill runs); held it as
+ * the first frame after a hole, which the caller must now fill from the inbox; or dropped it (a
+ * repeat, or the socket is closed, or was closed now for being slow).
+ */
+export type Offered = 'sent' | 'held' | 'hole' | 'dropped'
+
+/**
+ * One tab's position in its user's feed, over its socket: the last seq it was sent (or told it is
+ * at), and, while a catch-up or a gap fill runs, the live frames held back for after it. Frames
+ * reach the socket in seq order, each once: every decision goes through `placeOf`.
+ */
+export class Tab {
+  readonly socket: HubSocket
+  #lastSeq = 0
+  #held: OutboundFrame[] | undefined
+  #heldBytes = 0
+  #behind = false
+
+  constructor (socket: HubSocket) {
+    this.socket = socket
+  }
+
+  /**
+   * The seq of the last notification this tab was sent, or was told it is at (`ready`, `synced`):
+   * the next one it can take in order is lastSeq + 1.
+   */
+  get lastSeq (): number {
+    return this.#lastSeq
+  }
+
+  /** Whether live frames are held back (a catch-up or a gap fill is running). */
+  get holding (): boolean {
+    return this.#held !== undefined
+  }
+
+  /** Set by `markBehind`, cleared by the `release` it stops. */
+  get behind (): boolean {
+    return this.#behind
+  }
+
+  /** Holds live frames back until `release`. */
+  hold (): void {
+    this.#held ??= []
+  }
+
+  /**
+   * Says, while frames are held, that the feed may have moved on without this tab hearing of it
+   * (its gateway lost its subscription): the next `release` stops before sending anything, so the
+   * replay runs once more.
+   */
+  markBehind (): void {
+    if (this.#held !== undefined) this.#behind = true
+  }
+
+  /** A live frame from the fan-out; on the hot path: a few integer comparisons, no allocation. */
+  offer (frame: OutboundFrame): Offered {
+    if (!this.socket.open) return 'dropped'
+    // Held (opening, or filling a hole): `release` drops repeats and stops at holes.
+    if (this.#held !== undefined) return this.#keep(this.#held, frame) ? 'held' : 'dropped'
+    if (frame.seq !== undefined) {
+      const place = placeOf(frame.seq, this.#lastSeq)
+      if (place === 'repeat') return 'dropped'
+      if (place === 'hole') {
+        this.#held = []
+        return this.#keep(this.#held, frame) ? 'hole' : 'dropped'
+      }
+    }
+    return this.#send(frame.text, frame.bytes, frame.seq) ? 'sent' : 'dropped'
+  }
+
+  /**
+   * Sends at once, even while live frames are held (the catch-up itself goes through here); `seq`:
+   * the notification's, which becomes `lastSeq` once sent.
+   */
+  sendNow (text: string, seq?: number): boolean {
+    return this.#send(text, undefined, seq)
+  }
+
+  /** Like `sendNow`, resolving once the frame was written out (false: it was not sent). */
+  async sendWritten (text: string, seq?: number): Promise<boolean> {
+    const sent = await this.socket.sendWritten(text)
+    if (sent && seq !== undefined) this.#lastSeq = seq
+    return sent
+  }
+
+  /**
+   * Goes live from `lastSeq` (where the replay ended, or the position the client was told): sends
+   * the held frames in order, except repeats (the replay had them). It stops at a hole (frames were
+   * lost on the way), or before anything when the tab was marked behind; the frames from there stay
+   * held, for another replay, and it returns false. True: live (or closed) now.
+   */
+  release (lastSeq: number): boolean {
+    if (lastSeq > this.#lastSeq) this.#lastSeq = lastSeq
+    const held = this.#held
+    if (held === undefined) return true
+    if (!this.socket.open) {
+      this.#dropHeld()
+      return true
+    }
+    if (this.#behind) {
+      this.#behind = false
+      return false
+    }
+    this.#dropHeld()
+    for (let i = 0; i < held.length; i++) {
+      const frame = held[i]!
+      if (frame.seq !== undefined) {
+        const place = placeOf(frame.seq, this.#lastSeq)
+        if (place === 'repeat') continue
+        if (place === 'hole') {
+          // Already counted against the bound when they were first held.
+          this.#held = held.slice(i)
+          this.#heldBytes = this.#held.reduce((bytes, kept) => bytes + kept.bytes, 0)
+          return false
+        }
+      }
+      if (!this.#send(frame.text, frame.bytes, frame.seq)) return true
+    }
+    return true
+  }
+
+  /** Holds a live frame back; held frames count against the send bound too, so a client stuck in its catch-up cannot pile them up. */
+  #keep (held: OutboundFrame[], frame: OutboundFrame): boolean {
+    if (!this.socket.fits(this.#heldBytes + frame.bytes)) {
+      this.socket.closeAsSlow()
+      return false
+    }
+    held.push(frame)
+    this.#heldBytes += frame.bytes
+    return true
+  }
+
+  #dropHeld (): void {
+    this.#held = undefined
+    this.#heldBytes = 0
+    this.#behind = false
+  }
+
+  #send (text: string, bytes: number | undefined, seq: number | undefined): boolean {
+    if (!this.socket.send(text, bytes)) return false
+    if (seq !== undefined) this.#lastSeq = seq
+    return true
+  }
+}
