@@ -1,8 +1,9 @@
 import { DatabaseError, Pool, type PoolClient } from 'pg'
+import type { ConsumedRecord } from '../kafka/types.js'
 import type { Logger } from '../logger.js'
 import type { Notification } from '../notification.js'
 import { newEpoch } from './epoch.js'
-import { InboxUnavailableError, type AppendedNotification, type AppendResult, type ConsumedRecord, type FeedState, type HistoryPage, type Inbox, type RetentionPolicy, type StoredNotification } from './types.js'
+import { InboxUnavailableError, type AppendedNotification, type AppendResult, type FeedState, type HistoryPage, type Inbox, type RetentionPolicy, type StoredNotification } from './types.js'
 
 const PRUNE_CHUNK = 2000
 /** How many users over the cap one prune chunk looks at. */
@@ -222,7 +223,7 @@ async function appendBatch (client: PoolClient, records: ConsumedRecord[]): Prom
   const positions = await lockPositions(client, records)
   const fresh: Array<{ notification: Notification, json: string }> = []
   const seen = new Set<string>()
-  for (const { notification, json = JSON.stringify(notification), topic, partition, offset } of records) {
+  for (const { notification, json, topic, partition, offset } of records) {
     const position = positions.get(partitionKey(topic, partition))!
     const at = BigInt(offset)
     if (at < position.next) continue // applied before: its row may be gone, but it must not come back

@@ -2,10 +2,11 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } fr
 import { open } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
+import type { ConsumedRecord } from '../kafka/types.js'
 import type { Notification } from '../notification.js'
 import { SqliteCheckpointer, type CheckpointResult } from './sqlite-checkpointer.js'
 import { currentBootId, judgeLastRun, newEpoch, newRunId, type LastRun } from './epoch.js'
-import type { AppendedNotification, AppendResult, ConsumedRecord, FeedState, HistoryPage, Inbox, RetentionPolicy, StoredNotification } from './types.js'
+import type { AppendedNotification, AppendResult, FeedState, HistoryPage, Inbox, RetentionPolicy, StoredNotification } from './types.js'
 
 const PRUNE_CHUNK = 2000
 /** How often the log is copied into the database file, off the event loop (sqlite-checkpointer.ts). */
@@ -210,7 +211,7 @@ export class SqliteInbox implements Inbox {
       const appended: AppendedNotification[] = []
       const feeds = new Map<string, Feed>()
       const positions = new Map<string, Position>()
-      for (const { notification, json = JSON.stringify(notification), topic, partition, offset } of records) {
+      for (const { notification, json, topic, partition, offset } of records) {
         const where = `${partition}\u0000${topic}`
         let position = positions.get(where)
         if (position === undefined) {

@@ -1,3 +1,4 @@
+import type { ConsumedRecord } from '../kafka/types.js'
 import type { Notification } from '../notification.js'
 
 /** A notification as the inbox keeps it: `seq` is its place in its user's feed (1, 2, 3…). */
@@ -7,6 +8,7 @@ export interface StoredNotification {
   read: boolean
 }
 
+/** What the inbox appended: a consumed notification with its new seq and the recipient's unread count. */
 export interface AppendedNotification {
   seq: number
   notification: Notification
@@ -14,16 +16,6 @@ export interface AppendedNotification {
   json: string
   /** The recipient's unread count right after this notification was stored. */
   unread: number
-}
-
-/** A notification read from Kafka, with the record position it came from. */
-export interface ConsumedRecord {
-  notification: Notification
-  /** The notification's JSON as it came from Kafka (already validated); made from `notification` when absent. */
-  json?: string
-  topic: string
-  partition: number
-  offset: string
 }
 
 export interface AppendResult {

@@ -9,7 +9,7 @@ import { BatchPipeline } from './batch-pipeline.js'
 import { OffsetCommitter } from './offset-committer.js'
 import { SendBatcher } from './send-batcher.js'
 import { durabilityProblems, ensureTopics, type TopicSpec } from './topics.js'
-import type { BatchHandler, ConsumedNotification, ConsumerCrash, DeadLetterKind, Health, NotificationBus, ProducerStats } from './types.js'
+import type { BatchHandler, ConsumedRecord, ConsumerCrash, DeadLetterKind, Health, NotificationBus, ProducerStats } from './types.js'
 
 export interface KafkaBusOptions {
   brokers: string[]
@@ -342,7 +342,7 @@ class KafkaBus implements NotificationBus {
 
   /** Handles the batches that queued up, several partitions' in one handler call, in order. */
   async #handleBatches (batches: FetchedBatch[]): Promise<void> {
-    const accepted: ConsumedNotification[] = []
+    const accepted: ConsumedRecord[] = []
     for (const batch of batches) {
       const { topic, partition, messages } = batch
       const rejected: Array<{ message: KafkaMessage, kind: DeadLetterKind, reason: string }> = []

@@ -1,7 +1,7 @@
 import type { Notification } from '../notification.js'
 
-/** A notification read back from the topic, with where it came from. */
-export interface ConsumedNotification {
+/** A consumed record: a notification read back from the topic, with where it came from; what the inbox stores. */
+export interface ConsumedRecord {
   notification: Notification
   /** The record's value as text: the notification's JSON, validated, reused as is downstream. */
   json: string
@@ -16,7 +16,7 @@ export interface ConsumedNotification {
  * Called once per consumed batch with the records that passed validation, in partition order.
  * Offsets are committed only after it resolves; if it throws, the batch is consumed again.
  */
-export type BatchHandler = (batch: ConsumedNotification[]) => Promise<void>
+export type BatchHandler = (batch: ConsumedRecord[]) => Promise<void>
 
 export interface Health { ok: boolean, reasons: string[] }
 

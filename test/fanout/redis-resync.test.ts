@@ -7,12 +7,13 @@ import { RedisFanout } from '../../server/fanout/redis-fanout.js'
 import { createIngest } from '../../server/feed/ingest.js'
 import { SqliteInbox } from '../../server/inbox/sqlite-inbox.js'
 import type { Inbox } from '../../server/inbox/types.js'
-import type { ConsumedNotification } from '../../server/kafka/types.js'
+import type { ConsumedRecord } from '../../server/kafka/types.js'
 import { followNotification } from '../../server/notification.js'
 import { deliveryPath, type DeliveryPath } from '../helpers/delivery-path.js'
 import type { FakeSocket } from '../helpers/fake-socket.js'
 import { tempDir } from '../helpers/gateway.js'
 import { quiet } from '../helpers/quiet-log.js'
+import { consumedRecords } from '../helpers/records.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 import { eventually } from '../helpers/redis-fanout-node.js'
 
@@ -41,14 +42,12 @@ if (redis !== undefined) {
     let offset = 0
     /** What the consumer of gateway A does with a batch of `perUser` notifications for each user. */
     const consume = createIngest(inbox, a.fanout)
-    const records = (perUser: number): ConsumedNotification[] => Array.from({ length: perUser }, () => ['1', '2', '3'].map((userId) => followNotification(users[userId === '3' ? '1' : '3']!, users[userId]!)).map((notification) => ({
-      notification,
-      json: JSON.stringify(notification),
-      timestamp: Date.now(),
-      topic: 't',
-      partition: 0,
-      offset: String(offset++)
-    }))).flat()
+    const records = (perUser: number): ConsumedRecord[] => {
+      const notifications = Array.from({ length: perUser }, () => ['1', '2', '3'].map((userId) => followNotification(users[userId === '3' ? '1' : '3']!, users[userId]!))).flat()
+      const batch = consumedRecords(notifications, { firstOffset: offset })
+      offset += batch.length
+      return batch
+    }
 
     const tabs: Array<[string, FakeSocket]> = [
       ['emma on A', await a.openTab('1')],

@@ -11,6 +11,7 @@ import { followNotification, type Notification } from '../../server/notification
 import { BOUND } from '../helpers/delivery-path.js'
 import { FakeSocket } from '../helpers/fake-socket.js'
 import { tempDir } from '../helpers/gateway.js'
+import { consumedRecords } from '../helpers/records.js'
 
 const emma = { id: '1', name: 'Emma' }
 const bruno = { id: '2', name: 'Bruno' }
@@ -18,7 +19,7 @@ const bruno = { id: '2', name: 'Bruno' }
 async function inboxWith (t: { teardown: (fn: () => unknown) => void }, count: number, retention = { maxPerUser: 1_000_000, maxAgeMs: 365 * 86_400_000 }): Promise<SqliteInbox> {
   const inbox = new SqliteInbox(join(tempDir(t), 'inbox.sqlite'), retention)
   t.teardown(() => inbox.close())
-  await inbox.append(Array.from({ length: count }, (_, i) => ({ notification: followNotification(bruno, emma), topic: 't', partition: 0, offset: String(i) })))
+  await inbox.append(consumedRecords(Array.from({ length: count }, () => followNotification(bruno, emma))))
   return inbox
 }
 
@@ -85,7 +86,7 @@ t.test('live frames held during the replay go out after synced, without what the
   const { tab, frames } = open()
   const opening = openFeed(tab, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 1)))
   // A notification appended (and pushed live) while the feed opens: it is both replayed and held.
-  const [late] = (await inbox.append([{ notification: followNotification(bruno, emma), topic: 't', partition: 0, offset: '3' }])).appended
+  const [late] = (await inbox.append(consumedRecords([followNotification(bruno, emma)], { firstOffset: 3 }))).appended
   const text = JSON.stringify({ type: 'notification', seq: late!.seq })
   t.equal(tab.offer({ text, bytes: text.length, seq: late!.seq }), 'held')
   await opening

@@ -14,6 +14,7 @@ import { followNotification } from '../../server/notification.js'
 import { BOUND, deliveryPath, type DeliveryPath } from '../helpers/delivery-path.js'
 import { FakeSocket, FakeTransport } from '../helpers/fake-socket.js'
 import { tempDir, type TestContext } from '../helpers/gateway.js'
+import { consumedRecords } from '../helpers/records.js'
 
 const users: Record<'1' | '2' | '3', { id: string, name: string }> = { 1: { id: '1', name: 'Emma' }, 2: { id: '2', name: 'Bruno' }, 3: { id: '3', name: 'Rick' } }
 const KEEP_ALL: RetentionPolicy = { maxPerUser: 1_000_000, maxAgeMs: 365 * 86_400_000 }
@@ -41,7 +42,8 @@ function gateway (t: TestContext, options: { retention?: RetentionPolicy, readTh
     inbox,
     delivered,
     append: async (userId, count) => {
-      const records = Array.from({ length: count }, () => ({ notification: followNotification(users[userId === '3' ? '1' : '3'], users[userId]), topic: 't', partition: 0, offset: String(offset++) }))
+      const records = consumedRecords(Array.from({ length: count }, () => followNotification(users[userId === '3' ? '1' : '3'], users[userId])), { firstOffset: offset })
+      offset += count
       const { appended } = await inbox.append(records)
       return appended.map((stored) => liveMessage(inbox.epoch, stored, 1000 + stored.seq))
     }

@@ -2,8 +2,10 @@
 // (sqlite-inbox.test.ts, postgres-inbox.test.ts). tap's config excludes this file: it defines
 // tests, it is not one.
 import type { Test } from 'tap'
-import type { AppendedNotification, ConsumedRecord, Inbox, RetentionPolicy } from '../../server/inbox/types.js'
+import type { AppendedNotification, Inbox, RetentionPolicy } from '../../server/inbox/types.js'
+import type { ConsumedRecord } from '../../server/kafka/types.js'
 import { followNotification, uuidv7, type Notification } from '../../server/notification.js'
+import { consumedRecords } from '../helpers/records.js'
 
 export const DAY_MS = 24 * 60 * 60 * 1000
 export const KEEP_ALL: RetentionPolicy = { maxPerUser: 1_000_000, maxAgeMs: 365 * DAY_MS }
@@ -33,7 +35,7 @@ export function notificationFor (recipient: UserId, ageMs = 0): Notification {
 
 /** Records of one partition, at consecutive offsets from `firstOffset`. */
 export function recordsOf (notifications: Notification[], partition = 0, firstOffset = 0): ConsumedRecord[] {
-  return notifications.map((notification, i) => ({ notification, topic: TOPIC, partition, offset: String(firstOffset + i) }))
+  return consumedRecords(notifications, { topic: TOPIC, partition, firstOffset })
 }
 
 /**
@@ -199,13 +201,13 @@ export function inboxContract (t: Test, newStore: InboxStoreFactory): void {
   t.test('append returns each recipient\'s unread count after the batch, kept without a count query', async (t) => {
     const { inbox } = await openInbox(t)
     const first = await inbox.append([
-      { notification: notificationFor('1'), topic: TOPIC, partition: 0, offset: '0' },
-      { notification: notificationFor('2'), topic: TOPIC, partition: 1, offset: '0' },
-      { notification: notificationFor('1'), topic: TOPIC, partition: 0, offset: '1' }
+      ...recordsOf([notificationFor('1')], 0, 0),
+      ...recordsOf([notificationFor('2')], 1, 0),
+      ...recordsOf([notificationFor('1')], 0, 1)
     ])
     t.same([...first.unread], [['1', 2], ['2', 1]])
     await inbox.markRead('1', { upTo: 1 })
-    const second = await inbox.append([{ notification: notificationFor('1'), topic: TOPIC, partition: 0, offset: '2' }])
+    const second = await inbox.append(recordsOf([notificationFor('1')], 0, 2))
     t.same([...second.unread], [['1', 2]], 'read marks count')
   })
 
@@ -218,11 +220,11 @@ export function inboxContract (t: Test, newStore: InboxStoreFactory): void {
     t.same(again.appended, [], 'the same records consumed again (a new group id, a restore) are not stored again')
     t.same((await inbox.history('1', 10)).items.map(({ seq }) => seq), [5, 4], 'and the newest rows are still there')
     t.same(await inbox.feed('1'), { newestSeq: 5, unread: 2 })
-    const otherPartition = await inbox.append([{ notification: notificationFor('1'), topic: TOPIC, partition: 1, offset: '0' }])
+    const otherPartition = await inbox.append(recordsOf([notificationFor('1')], 1, 0))
     t.same(otherPartition.appended.map(({ seq }) => seq), [6], 'positions are per partition')
-    const otherTopic = await inbox.append([{ notification: notificationFor('1'), topic: 'other', partition: 0, offset: '0' }])
+    const otherTopic = await inbox.append(consumedRecords([notificationFor('1')], { topic: 'other' }))
     t.same(otherTopic.appended.map(({ seq }) => seq), [7], 'and per topic')
-    const mixed = await inbox.append([records[4]!, { notification: notificationFor('1'), topic: TOPIC, partition: 0, offset: '5' }])
+    const mixed = await inbox.append([records[4]!, ...recordsOf([notificationFor('1')], 0, 5)])
     t.same(mixed.appended.map(({ seq }) => seq), [8], 'a batch that overlaps the stored position stores only the new part')
   })
 

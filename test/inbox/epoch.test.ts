@@ -4,8 +4,10 @@ import t from 'tap'
 import { decodeCursor, encodeCursor, resumeAfter } from '../../server/feed/cursor.js'
 import { judgeLastRun } from '../../server/inbox/epoch.js'
 import { SqliteInbox } from '../../server/inbox/sqlite-inbox.js'
-import { followNotification } from '../../server/notification.js'
+import type { ConsumedRecord } from '../../server/kafka/types.js'
+import { followNotification, type Notification } from '../../server/notification.js'
 import { tempDir } from '../helpers/gateway.js'
+import { consumedRecords } from '../helpers/records.js'
 
 const KEEP_ALL = { maxPerUser: 1_000_000, maxAgeMs: 365 * 24 * 60 * 60 * 1000 }
 const emma = { id: '1', name: 'Emma' }
@@ -31,8 +33,8 @@ function crashImage (file: string, into: string): string {
   return copy
 }
 
-function record (notification: ReturnType<typeof followNotification>, offset: number): { notification: ReturnType<typeof followNotification>, topic: string, partition: number, offset: string } {
-  return { notification, topic: 'notifications', partition: 0, offset: String(offset) }
+function record (notification: Notification, offset: number): ConsumedRecord {
+  return consumedRecords([notification], { firstOffset: offset })[0]!
 }
 
 t.test('a power cut that loses the log tail starts a new epoch: the lost cursor can never name another notification', async (t) => {

@@ -4,6 +4,7 @@ import t from 'tap'
 import { SqliteInbox } from '../../server/inbox/sqlite-inbox.js'
 import { followNotification } from '../../server/notification.js'
 import { tempDir } from '../helpers/gateway.js'
+import { consumedRecords } from '../helpers/records.js'
 
 const emma = { id: '1', name: 'Emma' }
 const bruno = { id: '2', name: 'Bruno' }
@@ -17,7 +18,8 @@ t.test('commits never checkpoint: the log grows past SQLite\'s automatic thresho
   t.teardown(() => inbox.close())
   let offset = 0
   const append = async (count: number): Promise<void> => {
-    await inbox.append(Array.from({ length: count }, () => ({ notification: followNotification(bruno, emma), topic: 't', partition: 0, offset: String(offset++) })))
+    await inbox.append(consumedRecords(Array.from({ length: count }, () => followNotification(bruno, emma)), { firstOffset: offset }))
+    offset += count
   }
   // The worker's own timer checkpoints every second; these appends take a fraction of that.
   for (let i = 0; i < 30; i++) await append(500)
