@@ -1,5 +1,7 @@
 import autocannon from 'autocannon'
 import { WebSocket } from 'ws'
+import type { Frame } from '../server/feed/frames.js'
+import type { Notification } from '../server/notification.js'
 import { now, sleep } from './clock.js'
 import { HttpPool, notificationId } from './http-client.js'
 import { serve } from './ipc.js'
@@ -177,8 +179,8 @@ async function sequential (run: SequentialRun): Promise<SequentialResult> {
   const socket = new WebSocket(`ws://${url.host}/ws?token=${encodeURIComponent(recipientToken!)}`, { perMessageDeflate: false })
   socket.on('message', (data: Buffer) => {
     const at = now()
-    const frame = JSON.parse(data.toString('utf8')) as { type?: string, notification?: { id?: string } }
-    if (frame.type === 'notification') onFrame?.(String(frame.notification?.id), at)
+    const frame = JSON.parse(data.toString('utf8')) as Frame<Notification>
+    if (frame.type === 'notification') onFrame?.(frame.notification.id, at)
   })
   const pool = new HttpPool({ host: url.hostname, port: Number(url.port || 80), maxConnections: 1, timeoutMs: run.timeoutMs })
   try {

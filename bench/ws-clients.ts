@@ -1,4 +1,6 @@
 import { WebSocket } from 'ws'
+import type { Frame } from '../server/feed/frames.js'
+import type { Notification } from '../server/notification.js'
 import { now } from './clock.js'
 import { serve } from './ipc.js'
 import { mintTokens, type TokenSource } from './tokens.js'
@@ -86,10 +88,10 @@ function onFrame (data: Buffer, state: SocketState): void {
     seq = readSeq(data)
   }
   if (id === undefined || seq === undefined) {
-    const frame = JSON.parse(data.toString('utf8')) as { type?: string, notification?: { id?: string }, seq?: number }
+    const frame = JSON.parse(data.toString('utf8')) as Frame<Notification>
     if (frame.type !== 'notification') return
-    id = String(frame.notification?.id)
-    seq = typeof frame.seq === 'number' ? frame.seq : Number.NaN
+    id = frame.notification.id
+    seq = frame.seq
   }
   if (seq === state.lastSeq + 1) {
     state.lastSeq = seq

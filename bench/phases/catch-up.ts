@@ -1,4 +1,5 @@
 import { WebSocket } from 'ws'
+import type { Frame } from '../../server/feed/frames.js'
 import { now, waitUntil } from '../clock.js'
 import type { BenchContext } from '../context.js'
 import { followNotification, RecordProducer, type BenchNotification, type UserRef } from '../producer.js'
@@ -95,13 +96,13 @@ async function replay (url: string, token: string, cursor: string, user: UserRef
       const timer = setTimeout(() => reject(new Error(`no synced frame within ${REPLAY_TIMEOUT_MS} ms (${seen.size} replayed)`)), REPLAY_TIMEOUT_MS)
       socket.on('open', () => { openAt = now() })
       socket.on('message', (data: Buffer) => {
-        const frame = JSON.parse(data.toString('utf8')) as { type: string, notification?: { id: string } }
+        const frame = JSON.parse(data.toString('utf8')) as Frame<BenchNotification>
         if (frame.type === 'synced') {
           clearTimeout(timer)
           resolve(now())
           return
         }
-        if (frame.type !== 'notification' || frame.notification === undefined) return
+        if (frame.type !== 'notification') return
         const id = frame.notification.id
         if (seen.has(id)) {
           duplicates++

@@ -14,7 +14,9 @@ const webRoutes: RoutePlugin = async (app) => {
     index: 'index.html'
   })
   await app.register(fastifyStatic, {
-    root: join(root, 'dist', 'web'),
+    // web/tsconfig.json compiles from the repo root (the page reads server/feed/frames.ts's types):
+    // its web/src lands in dist/web/web/src, and only that is served.
+    root: join(root, 'dist', 'web', 'web', 'src'),
     prefix: '/js/',
     decorateReply: false
   })

@@ -69,7 +69,7 @@ async function unreadBadge (page: Page, count: number): Promise<string | null> {
   return count === 0 ? null : await badge.textContent()
 }
 
-/** Compiles web/src to dist/web, which the gateway serves at /js/. */
+/** Compiles web/src to dist/web/web/src, which the gateway serves at /js/. */
 function buildPage (): void {
   try {
     execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', 'web/tsconfig.json'], { cwd: root, encoding: 'utf8' })

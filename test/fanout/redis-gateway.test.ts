@@ -4,13 +4,12 @@ import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import type { WebSocket } from 'ws'
+import type { Frame, NotificationFrame } from '../helpers/clients.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 
 const AUTH_SECRET = 'a-secret-of-at-least-thirty-two-characters'
-
-interface Frame { type: string, seq?: number, unread?: number, notification?: { id: string } }
 
 /** A /ws client whose frames are queued from the first byte on. */
 async function feed (t: Test, app: FastifyInstance, token: string): Promise<{ next: () => Promise<Frame> }> {
@@ -63,7 +62,7 @@ if (redis !== undefined) {
     await eventually('b subscribed', async () => b.services.fanout.unreadyReasons(), (reasons) => reasons.length === 0)
     const followed = await a.app.inject({ method: 'POST', url: '/api/follows', headers: { authorization: `Bearer ${emmaOnA}` }, payload: { followeeId: '2' } })
     t.equal(followed.statusCode, 202)
-    const frame = await tab.next()
+    const frame = await tab.next() as Partial<NotificationFrame>
     t.match(frame, { type: 'notification', seq: 1, unread: 1 }, 'consumed and published by A, pushed by B')
     t.equal(frame.notification?.id, followed.json<{ notification: { id: string } }>().notification.id)
     // The inboxes are the gateways' own here (SQLite): a token of B reads on A only because AUTH_SECRET is shared.

@@ -1,4 +1,6 @@
 import { WebSocket } from 'ws'
+import type { Frame as GatewayFrame, NotificationFrame as GatewayNotificationFrame } from '../../server/feed/frames.js'
+import type { Notification } from '../../server/notification.js'
 
 /** Signs in through the dev route and returns the token. */
 export async function signIn (url: string, userId: string): Promise<string> {
@@ -20,10 +22,9 @@ export async function follow (url: string, token: string, followeeId: string, he
   })
 }
 
-export interface Frame {
-  type: string
-  [key: string]: unknown
-}
+/** The gateway's frames (server/feed/frames.ts), their notifications read as the server's type. */
+export type Frame = GatewayFrame<Notification>
+export type NotificationFrame = GatewayNotificationFrame<Notification>
 
 /**
  * A WebSocket client for tests: frames are queued as they arrive and read in order with
@@ -77,11 +78,11 @@ export class FeedClient {
     })
   }
 
-  /** Reads frames until one of `type` arrives; returns it and the frames skipped on the way. */
-  async nextOf (type: string, timeoutMs = 10_000): Promise<Frame> {
+  /** Reads frames until one of `type` arrives, and returns it. */
+  async nextOf<T extends Frame['type']> (type: T, timeoutMs = 10_000): Promise<Extract<Frame, { type: T }>> {
     for (;;) {
       const frame = await this.next(timeoutMs)
-      if (frame.type === type) return frame
+      if (frame.type === type) return frame as Extract<Frame, { type: T }>
     }
   }
 

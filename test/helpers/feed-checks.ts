@@ -139,8 +139,8 @@ export class Tab {
         }
         if (frame.type === 'synced' && frame.reset === true) this.resets++
         if (frame.type !== 'notification') return
-        this.received.push({ id: (frame.notification as { id: string }).id, seq: frame.seq as number })
-        this.#cursor = frame.cursor as string
+        this.received.push({ id: frame.notification.id, seq: frame.seq })
+        this.#cursor = frame.cursor
         this.#waiters.wake()
       })
       socket.once('error', reject)

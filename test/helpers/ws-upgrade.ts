@@ -1,15 +1,16 @@
 import type { IncomingMessage } from 'node:http'
 import { WebSocket, type ClientOptions } from 'ws'
+import type { Frame } from './clients.js'
 import type { TestContext } from './gateway.js'
 
 export interface ErrorBody { statusCode: number, error: string, message: string, code: string }
 
 export interface Feed {
   socket: WebSocket
-  frames: Array<Record<string, unknown>>
+  frames: Frame[]
   closed: Promise<{ code: number, reason: string }>
   /** Resolves with the first frame (`ready`), or rejects if the socket closes first. */
-  ready: Promise<Record<string, unknown>>
+  ready: Promise<Frame>
 }
 export type Upgrade = ({ opened: true } & Feed) | { opened: false, status: number, body: ErrorBody }
 
@@ -18,14 +19,14 @@ export function upgrade (t: TestContext, url: string, path: string, options: Cli
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(`${url.replace(/^http/, 'ws')}${path}`, options)
     t.teardown(() => socket.terminate())
-    const frames: Array<Record<string, unknown>> = []
+    const frames: Frame[] = []
     const closed = new Promise<{ code: number, reason: string }>((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: String(reason) })))
-    const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
-      socket.once('message', (data) => resolve(JSON.parse(String(data)) as Record<string, unknown>))
+    const ready = new Promise<Frame>((resolve, reject) => {
+      socket.once('message', (data) => resolve(JSON.parse(String(data)) as Frame))
       void closed.then(({ code }) => reject(new Error(`closed with ${code} before any frame`)))
     })
     ready.catch(() => {})
-    socket.on('message', (data) => frames.push(JSON.parse(String(data)) as Record<string, unknown>))
+    socket.on('message', (data) => frames.push(JSON.parse(String(data)) as Frame))
     socket.once('open', () => resolve({ opened: true, socket, frames, closed, ready }))
     socket.once('unexpected-response', (request, response: IncomingMessage) => {
       const chunks: Buffer[] = []

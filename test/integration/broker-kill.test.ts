@@ -154,7 +154,7 @@ t.test('a broker killed mid-stream: follows go on with at most a brief 503, noth
   for (let frames = 0; frames < 10 * accepted.length; frames++) {
     const frame = await tab.next(FRAME_BOUND_MS)
     if (frame.type !== 'notification') continue
-    const id = (frame.notification as { id: string }).id
+    const id = frame.notification.id
     received.push(id)
     if (id === marker) break
   }

@@ -39,7 +39,7 @@ t.test('broker outages: 503 in bounded time, nothing half-written, recovery by i
   const receiveAccepted = async (): Promise<void> => {
     while (received.length < accepted.length) {
       const frame = await tab.next(RECOVERY_BOUND_MS)
-      if (frame.type === 'notification') received.push((frame.notification as { id: string }).id)
+      if (frame.type === 'notification') received.push(frame.notification.id)
     }
     t.same(received, accepted, 'every accepted follow reached the open tab exactly once, in order')
   }

@@ -1,11 +1,10 @@
 import t from 'tap'
-import { FeedClient, follow, signIn, type Frame } from '../helpers/clients.js'
+import type { ReadyFrame } from '../../server/feed/frames.js'
+import { FeedClient, follow, signIn, type NotificationFrame } from '../helpers/clients.js'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
 
 const MISSED = 1000
 const CONCURRENCY = 25
-
-interface NotificationFrame extends Frame { notification: { id: string }, cursor: string, seq: number }
 
 /** Bruno follows Emma `count` times, CONCURRENCY at a time; returns the accepted ids. */
 async function followMany (gateway: Gateway, token: string, count: number): Promise<string[]> {
@@ -37,7 +36,7 @@ async function readNotifications (client: FeedClient, count: number): Promise<No
   const frames: NotificationFrame[] = []
   while (frames.length < count) {
     const frame = await client.next()
-    if (frame.type === 'notification') frames.push(frame as NotificationFrame)
+    if (frame.type === 'notification') frames.push(frame)
   }
   return frames
 }
@@ -49,7 +48,7 @@ t.test(`a user offline while ${MISSED} notifications arrive gets them all with s
   const online = await FeedClient.connect(gateway.url, emma)
   t.equal((await online.next()).type, 'ready')
   const [first] = await followMany(gateway, bruno, 1)
-  const seen = await online.nextOf('notification') as NotificationFrame
+  const seen = await online.nextOf('notification')
   t.equal(seen.notification.id, first)
   online.close()
   await online.closed
@@ -59,7 +58,7 @@ t.test(`a user offline while ${MISSED} notifications arrive gets them all with s
 
   const back = await FeedClient.connect(gateway.url, emma, seen.cursor)
   t.teardown(() => back.close())
-  const ready = await back.next()
+  const ready = await back.next() as ReadyFrame
   t.match(ready, { type: 'ready', user: { id: '1', name: 'Emma' }, unread: MISSED + 1 })
   const replay: NotificationFrame[] = []
   for (let i = 0; i < MISSED; i++) replay.push(await back.next() as NotificationFrame)
@@ -95,7 +94,7 @@ t.test('a stream dropped mid-way and resumed from its last cursor has no gap and
   while (rest.length < before.length + during.length - part.length) {
     const frame = await second.next()
     if (frame.type === 'synced') synced = true
-    else if (frame.type === 'notification') rest.push(frame as NotificationFrame)
+    else if (frame.type === 'notification') rest.push(frame)
   }
   t.ok(synced, 'synced came during the stream')
   const all = [...part, ...rest]
@@ -111,7 +110,7 @@ t.test('an unknown cursor gets synced with reset, not silence', async (t) => {
   const emma = await signIn(gateway.url, '1')
   const client = await FeedClient.connect(gateway.url, emma, '999999999')
   t.teardown(() => client.close())
-  const ready = await client.next()
+  const ready = await client.next() as ReadyFrame
   t.match(ready, { type: 'ready', seq: 0, cursor: /^[0-9a-f]{8}\.0$/ })
   t.same(await client.next(), { type: 'synced', cursor: ready.cursor, seq: 0, reset: true })
 })

@@ -42,7 +42,7 @@ t.test('an error in the delivery path: the gateway restarts the consumer, /ready
 
   let frame = await tab.next(RECOVERY_BOUND_MS)
   while (frame.type !== 'notification') frame = await tab.next(RECOVERY_BOUND_MS)
-  t.equal((frame.notification as { id: string }).id, notification.id, 'the record that failed was consumed again and delivered')
+  t.equal(frame.notification.id, notification.id, 'the record that failed was consumed again and delivered')
   t.same(await readiness(gateway, (ready) => ready.status === 200), { status: 200, reasons: [] }, 'ready again once the new consumer joined')
 
   const metrics = await (await fetch(`${gateway.url}/metrics`)).text()
@@ -54,7 +54,7 @@ t.test('an error in the delivery path: the gateway restarts the consumer, /ready
   const { notification: next } = await again.json() as { notification: { id: string } }
   frame = await tab.next(RECOVERY_BOUND_MS)
   while (frame.type !== 'notification') frame = await tab.next(RECOVERY_BOUND_MS)
-  t.equal((frame.notification as { id: string }).id, next.id, 'delivery goes on, and the first one was not pushed twice')
+  t.equal(frame.notification.id, next.id, 'delivery goes on, and the first one was not pushed twice')
 })
 
 /** Polls /readyz (each poll is a real request) until `until` holds, within the recovery bound. */

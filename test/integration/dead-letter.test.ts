@@ -1,5 +1,5 @@
 import t from 'tap'
-import { FeedClient, signIn } from '../helpers/clients.js'
+import { FeedClient, signIn, type NotificationFrame } from '../helpers/clients.js'
 import { startGateway } from '../helpers/gateway.js'
 import { rawProducer, readTopic, recordCount } from '../helpers/kafka.js'
 import { InboxUnavailableError } from '../../server/inbox/types.js'
@@ -39,9 +39,9 @@ t.test('poison records go to the DLQ with their reason; the next good record is 
     ]
   })
 
-  const frame = await tab.next()
+  const frame = await tab.next() as NotificationFrame
   t.equal(frame.type, 'notification', 'the consumer went on past the poison')
-  t.equal((frame.notification as { id: string }).id, good.id)
+  t.equal(frame.notification.id, good.id)
 
   const dead = await readTopic(t, dlqTopic, poison.length)
   t.equal(dead.length, poison.length, 'every poison record is in the DLQ')
@@ -83,8 +83,8 @@ t.test('a batch retried while the inbox is unavailable dead-letters its poison r
   const producer = await rawProducer(t)
   await producer.send({ topic, messages: [{ key: '1', value: 'not json {', partition: 0 }, { key: '1', value: JSON.stringify(good), partition: 0 }] })
 
-  const frame = await tab.next(30_000)
-  t.equal((frame.notification as { id: string } | undefined)?.id, good.id, 'delivered once the inbox is back')
+  const frame = await tab.next(30_000) as Partial<NotificationFrame>
+  t.equal(frame.notification?.id, good.id, 'delivered once the inbox is back')
   t.equal(failures, 3, 'the batch was held through three failed appends')
   // The DLQ send of a batch comes before its append: by now every attempt has sent what it would.
   t.equal(await recordCount(dlqTopic), 1, 'one record in the DLQ, not one per attempt')

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { FeedClient, follow, signIn } from '../helpers/clients.js'
+import { FeedClient, follow, signIn, type NotificationFrame } from '../helpers/clients.js'
 import { startGateway } from '../helpers/gateway.js'
 import { readTopic } from '../helpers/kafka.js'
 
@@ -37,16 +37,16 @@ t.test('the consumer group delivers to every open tab of the recipient and to no
   t.equal(response.status, 202)
   const { notification } = await response.json() as { notification: { id: string } }
   for (const tab of emmaTabs) {
-    const frame = await tab.next()
+    const frame = await tab.next() as NotificationFrame
     t.equal(frame.type, 'notification')
-    t.same((frame.notification as { id: string }).id, notification.id)
+    t.same(frame.notification.id, notification.id)
     t.match(frame.cursor, /^[0-9a-f]{8}\.\d+$/)
     t.equal(frame.unread, 1, 'the frame carries the new unread count: no separate unread frame')
   }
 
   // Rick follows Bruno: if Emma's follow had leaked to Rick or Bruno, it would come first.
   await follow(gateway.url, rick!, '2')
-  const brunoFrame = await brunoTab.next()
+  const brunoFrame = await brunoTab.next() as NotificationFrame
   t.match(brunoFrame.notification, { userId: '2', actor: { id: '3' } }, 'Bruno gets only his own notification')
   t.equal(rickTab.queued, 0, 'Rick got nothing')
   t.equal(emmaTabs[0]?.queued, 0, 'Emma got nothing more')

@@ -110,7 +110,7 @@ t.test('a frozen broker', async (t) => {
     for (;;) {
       const frame = await tab.next(RECOVERY_BOUND_MS)
       if (frame.type !== 'notification') continue
-      const id = (frame.notification as { id: string }).id
+      const id = frame.notification.id
       if (id === marker.id) break
       seen.set(id, (seen.get(id) ?? 0) + 1)
     }

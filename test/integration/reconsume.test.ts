@@ -21,7 +21,7 @@ t.test('records consumed again after retention deleted their rows (a new group i
   const received: string[] = []
   while (received.length < 5) {
     const frame = await tab.next()
-    if (frame.type === 'notification') received.push((frame.notification as { id: string }).id)
+    if (frame.type === 'notification') received.push(frame.notification.id)
   }
   t.same(received, sent)
   tab.close()
@@ -37,7 +37,7 @@ t.test('records consumed again after retention deleted their rows (a new group i
   const fresh = ((await response.json()) as { notification: { id: string } }).notification.id
   // Emma's records share one partition, in order: the new one comes after the five old ones.
   const frame = await back.nextOf('notification')
-  t.equal((frame.notification as { id: string }).id, fresh, 'the first push is the new follow: none of the five old records came back')
+  t.equal(frame.notification.id, fresh, 'the first push is the new follow: none of the five old records came back')
   t.equal(frame.seq, 6, 'and it is the sixth of her feed')
   const page = await (await fetch(`${second.url}/api/notifications`, { headers: { authorization: `Bearer ${emma}` } })).json() as { items: Array<{ id: string }>, unread: number }
   t.same(page.items.map(({ id }) => id), [fresh, sent[4], sent[3]], 'the inbox holds the kept rows and the new one, nothing deleted or doubled')

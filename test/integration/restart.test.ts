@@ -42,7 +42,7 @@ t.test('a gateway SIGKILLed while consuming loses nothing it accepted, and store
   while (missing.size > 0) {
     const frame = await tab.next(60_000)
     if (frame.type !== 'notification') continue
-    const id = (frame.notification as { id: string }).id
+    const id = frame.notification.id
     seen.set(id, (seen.get(id) ?? 0) + 1)
     missing.delete(id)
   }

@@ -57,7 +57,7 @@ t.test(`SIGTERM with ${CLIENTS} clients and follows in flight: clean answers, go
   const missing = new Set(accepted)
   while (missing.size > 0) {
     const frame = await tab.next(60_000)
-    if (frame.type === 'notification') missing.delete((frame.notification as { id: string }).id)
+    if (frame.type === 'notification') missing.delete(frame.notification.id)
   }
   t.equal(missing.size, 0, `after a restart, all ${accepted.length} accepted follows are there`)
 })

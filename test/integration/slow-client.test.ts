@@ -2,7 +2,7 @@ import type { Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import { WebSocket } from 'ws'
 import { encodeNotification } from '../../server/kafka/record.js'
-import { followNotification, type Notification } from '../../server/notification.js'
+import { followNotification } from '../../server/notification.js'
 import { FeedClient, signIn, type Frame } from '../helpers/clients.js'
 import { startGateway } from '../helpers/gateway.js'
 import { rawProducer } from '../helpers/kafka.js'
@@ -20,8 +20,6 @@ const RSS_SLACK_BYTES = 200 * 1024 * 1024
 const emma = { id: '1', name: 'Emma' }
 const bruno = { id: '2', name: 'Bruno' }
 const rick = { id: '3', name: 'Rick' }
-
-interface NotificationFrame extends Frame { notification: Notification, cursor: string }
 
 t.test('a client that never reads is dropped at the bound; others keep receiving; memory stays bounded; nothing is lost', async (t) => {
   const gateway = await startGateway(t, { env: { WS_MAX_BUFFERED_BYTES: String(MAX_BUFFERED_BYTES), INBOX_MAX_PER_USER: '1000000' } })
@@ -53,7 +51,7 @@ t.test('a client that never reads is dropped at the bound; others keep receiving
     for (;;) {
       const frame = await healthy.next(30_000)
       if (frame.type !== 'notification') continue
-      const { notification } = frame as NotificationFrame
+      const { notification } = frame
       received.push(notification.id)
       if (notification.id === id) return
     }
@@ -138,7 +136,7 @@ function replayFromStart (t: Test, url: string, token: string, boundMs = 60_000)
     socket.on('message', (data) => {
       const frame = JSON.parse(String(data)) as Frame
       if (frame.type === 'ready') result.ready = frame
-      else if (frame.type === 'notification') result.ids.push((frame as NotificationFrame).notification.id)
+      else if (frame.type === 'notification') result.ids.push(frame.notification.id)
       else if (frame.type === 'synced') finish('synced')
     })
     socket.on('close', (code) => finish(`closed with ${code} after ${result.ids.length} frames`))

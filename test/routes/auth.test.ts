@@ -243,8 +243,8 @@ t.test('a token of another user never reaches that user\'s items', async (t) => 
     await until('catch-up', () => feed.frames.some((frame) => frame.type === 'synced'))
     t.equal((await follow(app, rick, { followeeId: '2' })).statusCode, 202)
     const own = (await follow(app, rick, { followeeId: '1' })).json<{ notification: { id: string } }>().notification
-    await until('the live notification', () => feed.frames.some((frame) => (frame.notification as { id?: string } | undefined)?.id === own.id))
-    const notifications = feed.frames.filter((frame) => frame.type === 'notification').map((frame) => frame.notification as { userId: string })
+    await until('the live notification', () => feed.frames.some((frame) => frame.type === 'notification' && frame.notification.id === own.id))
+    const notifications = feed.frames.flatMap((frame) => frame.type === 'notification' ? [frame.notification] : [])
     t.equal(notifications.length, 3, 'two replayed, one live')
     t.ok(notifications.every((notification) => notification.userId === '1'), 'every frame is Emma\'s')
     t.match(feed.frames[0], { type: 'ready', user: { id: '1', name: 'Emma' } })
@@ -455,7 +455,7 @@ t.test('a socket whose token outlives setTimeout\'s ceiling (~24.8 days) stays o
   const sent = (await follow(app, emma, { followeeId: '2' })).json<{ notification: { id: string } }>().notification
   const outcome = await Promise.race([
     feed.closed.then(({ code }) => `closed with ${code}`),
-    until('the notification', () => feed.frames.some((frame) => (frame.notification as { id?: string } | undefined)?.id === sent.id)).then(() => 'delivered')
+    until('the notification', () => feed.frames.some((frame) => frame.type === 'notification' && frame.notification.id === sent.id)).then(() => 'delivered')
   ])
   t.equal(outcome, 'delivered', 'the socket still gets its notifications')
 })

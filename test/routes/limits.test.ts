@@ -2,6 +2,7 @@ import t, { type Test } from 'tap'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import type { ClientOptions } from 'ws'
 import { KafkaUnavailableError } from '../../server/errors.js'
+import type { Frame } from '../helpers/clients.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'
 import { type ErrorBody, type Feed, upgrade } from '../helpers/ws-upgrade.js'
@@ -240,7 +241,7 @@ t.test('client frames on /ws', async (t) => {
   feed.socket.ping('are you there')
   t.equal(await pong, 'are you there', 'a client\'s ping is a control frame, answered with a pong, not a message')
   const sent = await follow(app, await signIn(app, '2'), '1')
-  await until('the next notification', () => feed.frames.some((frame) => (frame.notification as Notification | undefined)?.id === sent.json<{ notification: Notification }>().notification.id))
+  await until('the next notification', () => feed.frames.some((frame) => frame.type === 'notification' && frame.notification.id === sent.json<{ notification: Notification }>().notification.id))
   t.pass('the socket stays open after a ping')
 })
 
@@ -257,7 +258,7 @@ t.test('a client catching up is paced by the send bound, not closed as slow by i
     void app.injectWS(`/ws?token=${bruno}&since=0`, {}, {
       onInit: (socket) => {
         socket.on('message', (data) => {
-          const frame = JSON.parse(String(data)) as { type: string }
+          const frame = JSON.parse(String(data)) as Frame
           if (frame.type === 'notification') replayed++
           if (frame.type === 'synced') resolve({ end: 'synced', replayed })
         })

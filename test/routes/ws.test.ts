@@ -2,20 +2,15 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { SignJWT } from 'jose'
 import type { WebSocket } from 'ws'
+import type { Frame as GatewayFrame, NotificationFrame as GatewayNotificationFrame } from '../../server/feed/frames.js'
+import type { Notification } from '../../server/notification.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'
 
-interface Frame {
-  type: string
-  [key: string]: unknown
-}
 const CURSOR = /^[0-9a-f]{8}\.\d+$/
 
-interface NotificationFrame extends Frame {
-  notification: { id: string, userId: string, actor: { id: string, name: string }, message: string }
-  cursor: string
-  seq: number
-}
+type Frame = GatewayFrame<Notification>
+type NotificationFrame = GatewayNotificationFrame<Notification>
 
 /** A /ws client over `injectWS`: frames are queued from the first byte on and read in order. */
 class Feed {

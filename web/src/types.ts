@@ -1,4 +1,5 @@
-/** Shapes of the gateway's public API (docs in DESIGN.md and docs/protocol.md). */
+/** Shapes of the gateway's public API (docs/protocol.md). */
+import type * as Gateway from '../../server/feed/frames.js'
 
 export interface User {
   id: string
@@ -36,10 +37,12 @@ export interface Session {
   expiresAt: string
 }
 
-export type ReadyFrame = { type: 'ready', user: User, unread: number, cursor?: string, seq?: number }
-/** `unread`: live frames carry the recipient's unread count after this notification. */
-export type NotificationFrame = { type: 'notification', notification: Notification, cursor: string, seq?: number, unread?: number }
-export type SyncedFrame = { type: 'synced', cursor: string, seq?: number, reset?: true }
-export type UnreadFrame = { type: 'unread', unread: number }
+/** The gateway's frames (server/feed/frames.ts), as the page also reads them from an older gateway: without `seq`, and `ready` without `cursor`. */
+type FromOlderGateway<F, K extends keyof F> = Omit<F, K> & Partial<Pick<F, K>>
+
+export type ReadyFrame = FromOlderGateway<Gateway.ReadyFrame, 'cursor' | 'seq'>
+export type NotificationFrame = FromOlderGateway<Gateway.NotificationFrame<Notification>, 'seq'>
+export type SyncedFrame = FromOlderGateway<Gateway.SyncedFrame, 'seq'>
+export type UnreadFrame = Gateway.UnreadFrame
 
 export type ServerFrame = ReadyFrame | NotificationFrame | SyncedFrame | UnreadFrame
