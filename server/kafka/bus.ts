@@ -1,4 +1,5 @@
 import { Partitioners, type Consumer, type Kafka, type KafkaMessage, type Producer } from 'kafkajs'
+import type { Config } from '../config.js'
 import type { Logger } from '../logger.js'
 import type { Notification } from '../notification.js'
 import { systemClock, type Clock } from './clock.js'
@@ -11,18 +12,9 @@ import { SendBatcher } from './send-batcher.js'
 import { durabilityProblems, ensureTopics, type TopicSpec } from './topics.js'
 import type { BatchHandler, ConsumedNotification, ConsumerCrash, DeadLetterKind, Health, NotificationBus, ProducerStats } from './types.js'
 
-export interface KafkaBusOptions {
+/** The configuration's Kafka settings the bus works with (KAFKA_*), the brokers it reaches, and what it tells the gateway. */
+export type KafkaBusOptions = Pick<Config['kafka'], 'clientId' | 'topic' | 'dlqTopic' | 'partitions' | 'replicationFactor' | 'minInsyncReplicas' | 'groupId' | 'sendTimeoutMs'> & {
   brokers: string[]
-  clientId: string
-  topic: string
-  dlqTopic: string
-  partitions: number
-  replicationFactor: number
-  /** min.insync.replicas of the topics the gateway creates, and the least it accepts on existing ones. */
-  minInsyncReplicas: number
-  groupId: string
-  /** How long a publish may take, from its call, before it fails (and the POST answers 503). */
-  sendTimeoutMs: number
   isKnownUser: (id: string) => boolean
   /** Told about every dead-lettered record (for metrics). */
   onDeadLetter?: (kind: DeadLetterKind) => void

@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-js
 import type { Config } from '../config.js'
 import type { Services } from '../services.js'
 import type { RateLimits } from './rate-limits.js'
-import { notificationSchema, userRefSchema, USER_ID_PATTERN } from '../notification.js'
+import { userRefSchema, USER_ID_PATTERN } from '../directory.js'
+import { notificationSchema } from '../notification.js'
 import { CURSOR_PATTERN } from '../cursor.js'
 
 /** Fastify's error shape, the body of every 4xx and 5xx answer. */
