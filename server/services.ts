@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import type { Config } from './config.js'
 import { loadDirectory, type Directory } from './directory.js'
+import { NotifyError } from './errors.js'
 import { Tokens } from './auth/tokens.js'
 import { LocalFanout } from './fanout/local-fanout.js'
 import { RedisFanout } from './fanout/redis-fanout.js'
@@ -12,7 +13,7 @@ import type { Idempotency } from './idempotency/types.js'
 import { Hub } from './hub/hub.js'
 import { PostgresInbox } from './inbox/postgres-inbox.js'
 import { SqliteInbox } from './inbox/sqlite-inbox.js'
-import { InboxUnavailableError, type Inbox } from './inbox/types.js'
+import type { Inbox } from './inbox/types.js'
 import { createKafkaBus } from './kafka/bus.js'
 import type { NotificationBus } from './kafka/types.js'
 import type { Logger } from './logger.js'
@@ -101,7 +102,7 @@ export async function createServices (
       brokers: brokers ?? [],
       isKnownUser: (id) => directory.get(id) !== undefined,
       beforeCommit: () => inbox.flush(),
-      isTransientFailure: (error) => error instanceof InboxUnavailableError,
+      isTransientFailure: (error) => error instanceof NotifyError && error.canRetry,
       onDeadLetter: (kind) => metrics.deadLetters.inc({ reason: kind }),
       onLag: (partition, lag) => metrics.consumerLag.set({ partition: String(partition) }, lag),
       onConsumerCrash: (crash) => metrics.consumerCrashes.inc({ restarted_by: crash.restartedBy }),

@@ -1,3 +1,4 @@
+import { NotifyError } from '../errors.js'
 import type { Notification } from '../notification.js'
 
 export type Replay =
@@ -24,9 +25,8 @@ export interface Idempotency {
 }
 
 /** The shared key store (Redis) did not answer: whether the key was used before is unknown. */
-export class IdempotencyUnavailableError extends Error {
-  constructor (message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = 'IdempotencyUnavailableError'
+export class IdempotencyUnavailableError extends NotifyError<'IDEMPOTENCY_UNAVAILABLE'> {
+  constructor (message: string, options: { cause?: unknown } = {}) {
+    super('IDEMPOTENCY_UNAVAILABLE', message, { canRetry: true, cause: options.cause })
   }
 }

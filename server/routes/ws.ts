@@ -1,6 +1,6 @@
 import '@fastify/websocket'
 import type { FastifyRequest } from 'fastify'
-import { ApiError, ErrorCode } from '../errors.js'
+import { ErrorCode, RequestError } from '../errors.js'
 import { closeAfterFailedReplay, openFeed } from '../catch-up.js'
 import { decodeCursor } from '../cursor.js'
 import { CloseCode } from '../hub/close-codes.js'
@@ -32,7 +32,7 @@ const wsRoutes: RoutePlugin = async (app, { tokens, hub, inbox, config }) => {
       }
     },
     handler: async () => {
-      throw new ApiError(426, ErrorCode.UPGRADE_REQUIRED, '/ws is a WebSocket endpoint: send an upgrade request')
+      throw new RequestError(ErrorCode.UPGRADE_REQUIRED, '/ws is a WebSocket endpoint: send an upgrade request')
     },
     wsHandler: (socket, request) => {
       // Closures below outlive the request: they take only these, not the request itself (it is
@@ -98,7 +98,7 @@ function checkOrigin (allowed: string[] | undefined) {
     if (origin === undefined || allowed?.includes('*') === true) return
     const ownOrigins = [`http://${request.host}`, `https://${request.host}`]
     if ((allowed ?? ownOrigins).includes(origin)) return
-    throw new ApiError(403, ErrorCode.FORBIDDEN, `header origin ${JSON.stringify(origin)} may not open /ws (see WS_ALLOWED_ORIGINS)`)
+    throw new RequestError(ErrorCode.FORBIDDEN, `header origin ${JSON.stringify(origin)} may not open /ws (see WS_ALLOWED_ORIGINS)`)
   }
 }
 
