@@ -7,8 +7,6 @@ import { createDeliveryHandler } from './delivery.js'
 import { ErrorCode, RequestError } from './errors.js'
 import { CloseCode } from './hub/close-codes.js'
 import { toHttpError } from './http-errors.js'
-import { quitRedis } from './redis-connection.js'
-import { startRetention } from './inbox/retention.js'
 import type { Services } from './services.js'
 import { schemaErrorFormatter, validatorCompiler } from './validation.js'
 import followsRoutes from './routes/follows.js'
@@ -86,33 +84,13 @@ export async function buildApp (config: Config, services: Services, options: Bui
   if (config.compatTutorial) await app.register(tutorialRoutes, context)
   await app.register(webRoutes, context)
 
-  const { bus, hub, fanout, inbox } = services
-  let stopRetention: (() => Promise<void>) | undefined
+  const { bus, fanout, inbox } = services
   // Not awaited: joining the group can outlast Fastify's 10 s onReady budget (a SIGKILLed member
   // holds the group for its session timeout). The gateway listens meanwhile; /readyz says why not ready.
   app.addHook('onReady', async () => {
     bus.startConsuming(createDeliveryHandler(inbox, fanout, (seconds) => services.metrics.inboxAppend.observe(seconds)))
-    stopRetention = startRetention(inbox, app.log)
   })
-  // Every step runs whatever the one before threw: a failed Kafka close must not leave the inbox open.
-  app.addHook('onClose', async () => {
-    const steps: Array<[string, () => unknown]> = [
-      ['hub', () => hub.stop()],
-      ['inbox retention', () => stopRetention?.()],
-      ['Kafka clients (committing consumed offsets, disconnecting the producer)', () => bus.close()],
-      ['fan-out', () => fanout.close()],
-      ['Redis commands connection', () => services.redis === undefined ? undefined : quitRedis(services.redis)],
-      ['inbox', () => inbox.close()]
-    ]
-    for (const [what, close] of steps) {
-      try {
-        await close()
-        app.log.info(`Closed: ${what}`)
-      } catch (err) {
-        app.log.error({ err }, `Closing failed: ${what}; going on`)
-      }
-    }
-  })
+  app.addHook('onClose', () => services.close())
   return app
 }
 

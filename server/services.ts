@@ -16,6 +16,8 @@ import { SqliteInbox } from './inbox/sqlite-inbox.js'
 import type { Inbox } from './inbox/types.js'
 import { createKafkaBus } from './kafka/bus.js'
 import type { NotificationBus } from './kafka/types.js'
+import { startRetention } from './inbox/retention.js'
+import { CloseStack } from './lifecycle.js'
 import type { Logger } from './logger.js'
 import { Metrics } from './metrics.js'
 import { connectRedis, quitRedis, type RedisClient } from './redis-connection.js'
@@ -36,6 +38,8 @@ export interface Services {
   idempotency: Idempotency
   /** With REDIS_URL: the connection for commands (rate limits, Idempotency-Keys), apart from the fan-out's. */
   redis: RedisClient | undefined
+  /** Closes every service, the last created first, each whatever the others threw; once. */
+  close (): Promise<void>
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000
@@ -53,6 +57,7 @@ export async function createServices (
   log: Logger,
   given: { bus?: NotificationBus, directory?: Directory } = {}
 ): Promise<Services> {
+  const closing = new CloseStack()
   const directory = given.directory ?? await loadDirectory(config.usersFile)
   const tokens = new Tokens(config.auth, directory)
   const metrics = new Metrics(() => hub.connectionCount)
@@ -63,10 +68,13 @@ export async function createServices (
     onUserOnline: (userId) => fanout.watch(userId),
     onUserOffline: (userId) => fanout.unwatch(userId)
   })
+  closing.defer('stop the hub\'s heartbeats', () => hub.stop())
   const retention = { maxPerUser: config.inbox.maxPerUser, maxAgeMs: config.inbox.maxAgeDays * DAY_MS }
   const inbox: Inbox = config.databaseUrl === undefined
     ? new SqliteInbox(join(config.dataDir, 'inbox.sqlite'), retention)
     : await PostgresInbox.open(config.databaseUrl, retention, log.child({ component: 'inbox' }))
+  closing.defer('close the inbox', () => inbox.close())
+  closing.defer('stop inbox retention', startRetention(inbox, log))
   if ((config.databaseUrl === undefined) !== (config.redisUrl === undefined)) {
     log.warn(config.databaseUrl === undefined
       ? 'REDIS_URL is set without DATABASE_URL: each gateway keeps its own SQLite inbox, so history, read marks and catch-up differ by gateway'
@@ -86,9 +94,11 @@ export async function createServices (
   const fanout: Fanout = config.redisUrl === undefined
     ? new LocalFanout(relay)
     : new RedisFanout({ url: config.redisUrl, cluster: config.redisCluster, receiver: relay, log: log.child({ component: 'redis' }) })
+  closing.defer('close the fan-out', () => fanout.close())
   const redis = config.redisUrl === undefined
     ? undefined
     : connectRedis({ url: config.redisUrl, cluster: config.redisCluster }, 'commands', log.child({ component: 'redis' }), { commandTimeout: REDIS_COMMAND_TIMEOUT_MS, maxRetriesPerRequest: 1 })
+  if (redis !== undefined) closing.defer('quit the Redis commands connection', () => quitRedis(redis))
   const idempotency: Idempotency = redis === undefined
     ? new MemoryIdempotency({ maxEntries: IDEMPOTENCY_MAX_KEYS, ttlMs: IDEMPOTENCY_TTL_MS })
     : new RedisIdempotency(redis, { ttlMs: IDEMPOTENCY_TTL_MS })
@@ -108,12 +118,11 @@ export async function createServices (
       onConsumerCrash: (crash) => metrics.consumerCrashes.inc({ restarted_by: crash.restartedBy }),
       onConsumerRestart: () => metrics.consumerRestarts.inc()
     }, log.child({ component: 'kafka' }))
+    closing.defer('close the Kafka clients (committing consumed offsets, disconnecting the producer)', () => bus.close())
     if (bus.producerStats !== undefined) metrics.producerStats = () => bus.producerStats!()
-    return { directory, tokens, hub, fanout, relay, inbox, bus, metrics, idempotency, redis }
+    return { directory, tokens, hub, fanout, relay, inbox, bus, metrics, idempotency, redis, close: () => closing.close(log) }
   } catch (error) {
-    if (redis !== undefined) await quitRedis(redis)
-    await fanout.close()
-    await inbox.close()
+    await closing.close(log)
     throw error
   }
 }

@@ -3,6 +3,7 @@ import type { Config } from '../config.js'
 import type { Logger } from '../logger.js'
 import type { Notification } from '../notification.js'
 import { systemClock, type Clock } from './clock.js'
+import { boundedProbe, closeInOrder, type CloseStep } from '../lifecycle.js'
 import { createKafkaClient } from './client.js'
 import { KafkaErrorCode, KafkaUnavailableError, RecordTooLargeError } from './errors.js'
 import { BATCH_OVERHEAD_BYTES, decodeRecord, encodedSize, encodeNotification, MAX_RECORD_BYTES, RECORD_HEADERS, type EncodedRecord } from './record.js'
@@ -140,7 +141,12 @@ class KafkaBus implements NotificationBus {
   #cancelRestart: (() => void) | undefined
   #closing = false
   #closed: Promise<void> | undefined
-  #probe: Promise<string | undefined> | undefined
+  /** A real request, bounded in time: the only reliable sign that the broker answers. */
+  readonly #probeBroker = boundedProbe(
+    () => this.#admin.describeCluster().then(() => undefined, (error: Error) => `Kafka unreachable: ${error.message}`),
+    HEALTH_PROBE_TIMEOUT_MS,
+    () => `Kafka did not answer within ${HEALTH_PROBE_TIMEOUT_MS} ms`
+  )
 
   constructor (kafka: Kafka, admin: ReturnType<Kafka['admin']>, producer: Producer, options: KafkaBusOptions & { maxMessageBytes: number }, log: Logger) {
     this.#kafka = kafka
@@ -386,24 +392,9 @@ class KafkaBus implements NotificationBus {
     if (this.#consumerProblem !== undefined) reasons.push(this.#consumerProblem)
     const held = this.#pipeline.held
     if (held !== undefined) reasons.push(`consumer holding its batches, retrying: ${held.message}`)
-    this.#probe ??= this.#probeBroker().finally(() => { this.#probe = undefined })
-    const brokerProblem = await this.#probe
+    const brokerProblem = await this.#probeBroker()
     if (brokerProblem !== undefined) reasons.push(brokerProblem)
     return { ok: reasons.length === 0, reasons }
-  }
-
-  /** A real request, bounded in time: the only reliable sign that the broker answers. */
-  async #probeBroker (): Promise<string | undefined> {
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<string>((resolve) => {
-      timer = setTimeout(() => resolve(`Kafka did not answer within ${HEALTH_PROBE_TIMEOUT_MS} ms`), HEALTH_PROBE_TIMEOUT_MS)
-    })
-    const probe = this.#admin.describeCluster().then(() => undefined, (error: Error) => `Kafka unreachable: ${error.message}`)
-    try {
-      return await Promise.race([probe, timeout])
-    } finally {
-      clearTimeout(timer)
-    }
   }
 
   close (): Promise<void> {
@@ -420,42 +411,20 @@ class KafkaBus implements NotificationBus {
     this.#closing = true
     this.#cancelRestart?.()
     const consumer = this.#consumer
-    const steps: Array<[string, () => Promise<unknown> | undefined]> = []
-    if (consumer !== undefined) {
-      steps.push(
-        ['stop fetching', () => { consumer.pause([{ topic: this.#options.topic }]); return undefined }],
-        ['finish the batches in hand', () => this.#pipeline.drained()],
-        // Those still held (the inbox is down) are consumed again from the committed offsets.
-        ['drop the batches it could not handle', () => { this.#pipeline.stop(); return undefined }],
-        ['commit handled offsets', () => this.#committer.stop()],
-        ['leave the consumer group', () => consumer.disconnect()]
-      )
-    } else {
-      steps.push(['stop the offset committer', () => this.#committer.stop()])
-    }
+    const steps: CloseStep[] = consumer === undefined
+      ? [{ name: 'Kafka: stop the offset committer', close: () => this.#committer.stop() }]
+      : [
+          { name: 'Kafka: stop fetching', close: () => consumer.pause([{ topic: this.#options.topic }]) },
+          { name: 'Kafka: finish the batches in hand', close: () => this.#pipeline.drained() },
+          // Those still stalled (the inbox is down) are consumed again from the committed offsets.
+          { name: 'Kafka: drop the batches it could not handle', close: () => this.#pipeline.stop() },
+          { name: 'Kafka: commit handled offsets', close: () => this.#committer.stop() },
+          { name: 'Kafka: leave the consumer group', close: () => consumer.disconnect() }
+        ]
     steps.push(
-      ['disconnect the producer', () => this.#producer.disconnect()],
-      ['disconnect the admin client', () => this.#admin.disconnect()]
+      { name: 'Kafka: disconnect the producer', close: () => this.#producer.disconnect() },
+      { name: 'Kafka: disconnect the admin client', close: () => this.#admin.disconnect() }
     )
-    for (const [step, run] of steps) {
-      try {
-        await withTimeout(run(), CLOSE_STEP_TIMEOUT_MS, step)
-        this.#log.debug({ step }, 'Closing Kafka: done')
-      } catch (error) {
-        this.#log.warn({ err: error, step }, `Closing Kafka: could not ${step}; going on`)
-      }
-    }
-  }
-}
-
-async function withTimeout (promise: Promise<unknown> | undefined, ms: number, what: string): Promise<void> {
-  if (promise === undefined) return
-  let timer: NodeJS.Timeout | undefined
-  try {
-    await Promise.race([promise, new Promise((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms)
-    })])
-  } finally {
-    clearTimeout(timer)
+    await closeInOrder(steps, this.#log, { stepTimeoutMs: CLOSE_STEP_TIMEOUT_MS, doneLevel: 'debug' })
   }
 }
