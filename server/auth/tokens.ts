@@ -99,11 +99,6 @@ export class Tokens {
     return principal
   }
 
-  /** Verified tokens remembered now. */
-  get cachedCount (): number {
-    return this.#verified.size
-  }
-
   async #verifyUncached (token: string): Promise<Principal> {
     let payload: JWTPayload
     try {

@@ -40,7 +40,7 @@ interface OutgoingRecord extends EncodedRecord { timestamp: string }
 
 /** One partition's fetched batch, waiting in the pipeline, with the assignment it was fetched under. */
 interface FetchedBatch {
-  epoch: number
+  generation: number
   topic: string
   partition: number
   messages: KafkaMessage[]
@@ -69,12 +69,12 @@ const RESTART_MAX_MS = 30_000
 const RETRY_BASE_MS = 200
 const RETRY_MAX_MS = 2000
 /**
- * Held longer than this, the batches' failure counts as for good: the consumer restarts, leaving the
+ * Stalled longer than this, the pipeline's failure counts as for good: the consumer restarts, leaving the
  * group meanwhile. If the inbox is down for every gateway, nothing changes but a rebalance now and
  * then; if only this gateway cannot reach it (its network, PostgreSQL's connection limit), the
  * others take its partitions instead of waiting for it.
  */
-const HOLD_LIMIT_MS = 30_000
+const STALL_LIMIT_MS = 30_000
 /** kafkajs's heartbeat interval; a push waiting for room heartbeats this often, as fetching would. */
 const HEARTBEAT_INTERVAL_MS = 1000
 /** Each step of close(); a broker that is gone must not hold the shutdown past its grace period. */
@@ -133,8 +133,8 @@ class KafkaBus implements NotificationBus {
   readonly #pipeline: BatchPipeline<FetchedBatch>
   #handler: BatchHandler | undefined
   #consumer: Consumer | undefined
-  /** Counts group joins: a batch's offsets belong to the join it was fetched under. */
-  #epoch = 0
+  /** Counts group joins: a batch's offsets belong to the join (generation) it was fetched under. */
+  #generation = 0
   /** Why the consumer is not in the group now; undefined while it is. */
   #consumerProblem: string | undefined = 'consumer not started'
   #restartAttempts = 0
@@ -176,7 +176,7 @@ class KafkaBus implements NotificationBus {
       handle: (batches) => this.#handleBatches(batches),
       ...(options.isTransientFailure === undefined ? {} : { isTransient: options.isTransientFailure }),
       retryDelayMs: (attempt) => Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempt - 1)),
-      holdLimitMs: HOLD_LIMIT_MS,
+      stallLimitMs: STALL_LIMIT_MS,
       keepAliveMs: HEARTBEAT_INTERVAL_MS,
       clock: this.#clock,
       failed: (error) => {
@@ -252,9 +252,9 @@ class KafkaBus implements NotificationBus {
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
           if (!isRunning() || isStale() || batch.messages.length === 0 || consumer !== this.#consumer) return
           const lastOffset = batch.lastOffset()
-          // A held pipeline (the inbox is down) fills up: the push waits, heartbeating meanwhile.
+          // A stalled pipeline (the inbox is down) fills up: the push waits, heartbeating meanwhile.
           await this.#pipeline.push({
-            epoch: this.#epoch, topic: batch.topic, partition: batch.partition, messages: batch.messages, lastOffset, lag: Number(batch.offsetLag())
+            generation: this.#generation, topic: batch.topic, partition: batch.partition, messages: batch.messages, lastOffset, lag: Number(batch.offsetLag())
           }, heartbeat)
           resolveOffset(lastOffset)
           await heartbeat()
@@ -269,8 +269,8 @@ class KafkaBus implements NotificationBus {
     const current = (): boolean => consumer === this.#consumer && !this.#closing
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       if (!current()) return
-      this.#epoch++
-      this.#committer.assigned(this.#epoch, payload.memberAssignment[this.#options.topic] ?? [])
+      this.#generation++
+      this.#committer.assigned(this.#generation, payload.memberAssignment[this.#options.topic] ?? [])
       this.#consumerProblem = undefined
     })
     consumer.on(consumer.events.REBALANCING, () => {
@@ -356,8 +356,8 @@ class KafkaBus implements NotificationBus {
       batch.deadLettered = true
     }
     if (accepted.length > 0) await this.#handler!(accepted)
-    for (const { epoch, partition, lastOffset, lag } of batches) {
-      this.#committer.handled(epoch, partition, lastOffset)
+    for (const { generation, partition, lastOffset, lag } of batches) {
+      this.#committer.handled(generation, partition, lastOffset)
       this.#options.onLag?.(partition, lag)
     }
     this.#restartAttempts = 0
@@ -390,8 +390,8 @@ class KafkaBus implements NotificationBus {
   async health (): Promise<Health> {
     const reasons: string[] = []
     if (this.#consumerProblem !== undefined) reasons.push(this.#consumerProblem)
-    const held = this.#pipeline.held
-    if (held !== undefined) reasons.push(`consumer holding its batches, retrying: ${held.message}`)
+    const stalledBy = this.#pipeline.stalledBy
+    if (stalledBy !== undefined) reasons.push(`consumer holding its batches, retrying: ${stalledBy.message}`)
     const brokerProblem = await this.#probeBroker()
     if (brokerProblem !== undefined) reasons.push(brokerProblem)
     return { ok: reasons.length === 0, reasons }

@@ -59,7 +59,7 @@ const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics
       throw new RequestError(ErrorCode.RATE_LIMITED, 'header idempotency-key: too many of this caller\'s follows are still waiting for Kafka; retry in a moment', { retryAfter: 1 })
     }
     await attempt.publishing
-    if (attempt.kind === 'replay') void reply.header('idempotent-replayed', 'true')
+    if (attempt.kind === 'duplicate') void reply.header('idempotent-replayed', 'true')
     else metrics.follows.inc({ outcome: 'accepted' })
     return reply.code(202).send({ notification: attempt.notification })
   })

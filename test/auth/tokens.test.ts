@@ -3,7 +3,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose'
-import { AuthError, SERVICE_SCOPE, Tokens, type TokenSettings } from '../../server/auth/tokens.js'
+import { AuthError, SERVICE_SCOPE, Tokens, type Principal, type TokenSettings } from '../../server/auth/tokens.js'
 import { createDirectory, DEFAULT_USERS } from '../../server/directory.js'
 
 const directory = createDirectory(DEFAULT_USERS)
@@ -230,13 +230,19 @@ t.test('a token used often survives a flood of new tokens', async (t) => {
   const tokens = new Tokens(settings(), directory, { cacheSize: 10 })
   const hot = await hs256(SECRET, { sub: '1', iss: DEV_ISSUER, exp: inAnHour(), jti: 'hot' })
   const first = await tokens.verify(hot)
+  const flood: Array<{ token: string, principal: Principal }> = []
   for (let i = 0; i < 50; i++) {
-    await tokens.verify(await hs256(SECRET, { sub: '2', iss: DEV_ISSUER, exp: inAnHour(), jti: `flood-${i}` }))
+    const token = await hs256(SECRET, { sub: '2', iss: DEV_ISSUER, exp: inAnHour(), jti: `flood-${i}` })
+    flood.push({ token, principal: await tokens.verify(token) })
     await tokens.verify(hot)
   }
-  t.equal(tokens.cachedCount, 10, 'the cache stays bounded')
   // The very same object: served from the cache all along, never verified again.
   t.equal(await tokens.verify(hot), first)
+  // So is any token served from the cache; one verified again comes back as a new object.
+  const cached = async ({ token, principal }: { token: string, principal: Principal }): Promise<boolean> => await tokens.verify(token) === principal
+  const newest = flood.slice(-9)
+  t.same(await Promise.all(newest.map(cached)), newest.map(() => true), 'the newest nine flood tokens are remembered')
+  t.equal(await cached(flood[40]!), false, 'the one before them is not: the cache stays bounded at 10')
 })
 
 // Regression (issue 8): expired tokens stayed in the cache until looked up, taking the room of live ones.
@@ -247,13 +253,14 @@ t.test('an expired token leaves the cache at its exp, makes room, and is not ser
   const live = await hs256(SECRET, { sub: '1', iss: DEV_ISSUER, exp: inAnHour() })
   const livePrincipal = await tokens.verify(live)
   const { token: shortLived } = await tokens.sign({ id: '2', name: 'Bruno' })
-  await tokens.verify(shortLived)
-  t.equal(tokens.cachedCount, 2)
+  const shortLivedPrincipal = await tokens.verify(shortLived)
+  t.equal(await tokens.verify(live), livePrincipal, 'both remembered')
+  t.equal(await tokens.verify(shortLived), shortLivedPrincipal, 'both remembered, the live token used least recently')
 
   mock.timers.tick(61_000)
-  t.equal(tokens.cachedCount, 1, 'gone at its exp without a lookup')
+  // Had the expired token stayed, the cache (of 2) would drop its least recently used entry for the new one: the live token.
   await tokens.verify(await hs256(SECRET, { sub: '3', iss: DEV_ISSUER, exp: inAnHour() }))
-  t.equal(await tokens.verify(live), livePrincipal, 'a new token took its room, not the live token\'s')
+  t.equal(await tokens.verify(live), livePrincipal, 'gone at its exp without a lookup: a new token took its room, not the live token\'s')
   await t.rejects(tokens.verify(shortLived), { code: 'TOKEN_EXPIRED' }, 'not served from the cache')
 })
 
@@ -267,6 +274,7 @@ t.test('a long-lived token is remembered for at most a day, then verified again'
   mock.timers.tick(24 * 60 * 60 * 1000 - 1000)
   t.equal(await tokens.verify(token), first, 'cached for the day')
   mock.timers.tick(2000)
-  t.equal(tokens.cachedCount, 0, 'purged after it (a timer past setTimeout\'s ceiling would fire every millisecond)')
-  t.same(await tokens.verify(token), first, 'and still valid')
+  const again = await tokens.verify(token)
+  t.not(again, first, 'verified again after it (a timer past setTimeout\'s ceiling would fire every millisecond)')
+  t.same(again, first, 'and still valid')
 })
