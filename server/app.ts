@@ -1,12 +1,11 @@
 import { STATUS_CODES } from 'node:http'
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import fastifyWebsocket from '@fastify/websocket'
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
 import type { Config } from './config.js'
-import { ApiError, ErrorCode, toHttpError } from './errors.js'
+import { ErrorCode, RequestError } from './errors.js'
 import { CloseCode } from './hub/close-codes.js'
-import { quitRedis } from './redis-connection.js'
-import { startRetention } from './inbox/retention.js'
+import { toHttpError } from './http-errors.js'
 import type { Services } from './services.js'
 import { schemaErrorFormatter, validatorCompiler } from './validation.js'
 import followsRoutes from './routes/follows.js'
@@ -44,36 +43,25 @@ export async function buildApp (config: Config, services: Services, options: Bui
     // Requests that arrive while closing get our 503 SHUTTING_DOWN (below), with a code like every error.
     return503OnClosing: false,
     trustProxy: config.trustProxy,
-    schemaErrorFormatter
+    schemaErrorFormatter,
+    // An undecodable URL (`/%zz`) is refused before routing, and answered here like every error.
+    frameworkErrors: (error, request, reply) => answerError(error, request, reply)
   }).withTypeProvider<JsonSchemaToTsProvider>()
   app.setValidatorCompiler(validatorCompiler)
   // Only JSON (and, for the tutorial routes, forms) is accepted: text/plain is a 415.
   app.removeContentTypeParser('text/plain')
 
-  app.setErrorHandler((error, request, reply) => {
-    const answer = toHttpError(error)
-    if (answer.statusCode >= 500) request.log.error({ err: error }, 'Request failed')
-    if (answer.retryAfter !== undefined) void reply.header('retry-after', String(answer.retryAfter))
-    return reply.code(answer.statusCode).send({
-      statusCode: answer.statusCode,
-      error: STATUS_CODES[answer.statusCode] ?? 'Error',
-      message: answer.message,
-      code: answer.code
-    })
+  app.setErrorHandler(answerError)
+  app.setNotFoundHandler(async (request) => {
+    throw new RequestError(ErrorCode.NOT_FOUND, `Route ${request.method} ${request.url.split('?')[0] ?? ''} not found`)
   })
-  app.setNotFoundHandler((request, reply) => reply.code(404).send({
-    statusCode: 404,
-    error: 'Not Found',
-    message: `Route ${request.method} ${request.url.split('?')[0] ?? ''} not found`,
-    code: ErrorCode.NOT_FOUND
-  }))
 
   // Keep-alive connections busy when close began would otherwise stay open (Fastify's keep-alive
   // timeout is 72 s) and hold the shutdown: answers from then on close their connection.
   let closing = false
   app.addHook('preClose', async () => { closing = true })
   app.addHook('onRequest', async () => {
-    if (closing) throw new ApiError(503, ErrorCode.SHUTTING_DOWN, 'The gateway is shutting down: retry in a moment', { retryAfter: 1 })
+    if (closing) throw new RequestError(ErrorCode.SHUTTING_DOWN, 'The gateway is shutting down: retry in a moment')
   })
   app.addHook('onSend', async (_request, reply) => {
     if (closing) void reply.header('connection', 'close')
@@ -95,32 +83,22 @@ export async function buildApp (config: Config, services: Services, options: Bui
   if (config.compatTutorial) await app.register(tutorialRoutes, context)
   await app.register(webRoutes, context)
 
-  const { bus, hub, fanout, inbox } = services
-  let stopRetention: (() => Promise<void>) | undefined
   // Not awaited: joining the group can outlast Fastify's 10 s onReady budget (a SIGKILLed member
   // holds the group for its session timeout). The gateway listens meanwhile; /readyz says why not ready.
-  app.addHook('onReady', async () => {
-    services.startConsuming()
-    stopRetention = startRetention(inbox, app.log)
-  })
-  // Every step runs whatever the one before threw: a failed Kafka close must not leave the inbox open.
-  app.addHook('onClose', async () => {
-    const steps: Array<[string, () => unknown]> = [
-      ['hub', () => hub.stop()],
-      ['inbox retention', () => stopRetention?.()],
-      ['Kafka clients (committing consumed offsets, disconnecting the producer)', () => bus.close()],
-      ['fan-out', () => fanout.close()],
-      ['Redis commands connection', () => services.redis === undefined ? undefined : quitRedis(services.redis)],
-      ['inbox', () => inbox.close()]
-    ]
-    for (const [what, close] of steps) {
-      try {
-        await close()
-        app.log.info(`Closed: ${what}`)
-      } catch (err) {
-        app.log.error({ err }, `Closing failed: ${what}; going on`)
-      }
-    }
-  })
+  app.addHook('onReady', async () => { services.startConsuming() })
+  app.addHook('onClose', () => services.close())
   return app
+}
+
+/** Every error answer: Fastify's JSON error shape, with a catalogue code and its status (server/http-errors.ts). */
+function answerError (error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const answer = toHttpError(error)
+  if (answer.statusCode >= 500) request.log.error({ err: error }, 'Request failed')
+  if (answer.retryAfter !== undefined) void reply.header('retry-after', String(answer.retryAfter))
+  return reply.code(answer.statusCode).send({
+    statusCode: answer.statusCode,
+    error: STATUS_CODES[answer.statusCode] ?? 'Error',
+    message: answer.message,
+    code: answer.code
+  })
 }

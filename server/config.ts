@@ -1,4 +1,5 @@
 import { Ajv } from 'ajv'
+import type { FromSchema } from 'json-schema-to-ts'
 
 /**
  * The gateway's configuration: environment variables, validated at boot. A bad value stops the
@@ -13,7 +14,8 @@ const REDIS = 'rediss?://[^\\s/?#,]+(/[0-9]{0,2})?([?#][^\\s,]*)?'
 
 const configSchema = {
   type: 'object',
-  additionalProperties: true,
+  // loadConfig passes only these variables on: an unknown one never reaches the schema.
+  additionalProperties: false,
   properties: {
     HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
     PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3000 },
@@ -63,61 +65,79 @@ const configSchema = {
   required: []
 } as const
 
-export interface Config {
-  host: string
-  port: number
-  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
-  dataDir: string
-  usersFile: string | undefined
-  kafka: {
-    /** Unset: the gateway starts its own local broker (kafka/launcher.ts). */
-    brokers: string[] | undefined
-    clientId: string
-    topic: string
-    dlqTopic: string
-    partitions: number
-    replicationFactor: number
-    /** min.insync.replicas of the topics: how many replicas have a record before a 202. */
-    minInsyncReplicas: number
-    groupId: string
-    sendTimeoutMs: number
-    localPort: number
-    localControllerPort: number
+/**
+ * The variables as validated: each of its schema type, defaults filled in. One that is optional
+ * (no default) reads as `undefined` when unset, and its config field is always there, undefined.
+ */
+type Variables = { [K in keyof Validated]-?: {} extends Pick<Validated, K> ? Validated[K] | undefined : Validated[K] }
+type Validated = FromSchema<typeof configSchema>
+
+/** The gateway's configuration, as the rest of the code reads it: its type is what `configFrom` builds. */
+export type Config = ReturnType<typeof configFrom>
+
+/** Shapes the validated variables; their types come from the schema, so a value of the wrong type in a field does not compile. */
+function configFrom (v: Variables) {
+  return {
+    host: v.HOST,
+    port: v.PORT,
+    logLevel: v.LOG_LEVEL,
+    dataDir: v.DATA_DIR,
+    usersFile: v.USERS_FILE,
+    kafka: {
+      /** Unset: the gateway starts its own local broker (kafka/launcher.ts). */
+      brokers: v.KAFKA_BROKERS?.split(','),
+      clientId: v.KAFKA_CLIENT_ID,
+      topic: v.KAFKA_TOPIC,
+      dlqTopic: v.KAFKA_DLQ_TOPIC,
+      partitions: v.KAFKA_PARTITIONS,
+      replicationFactor: v.KAFKA_REPLICATION_FACTOR,
+      /**
+       * min.insync.replicas of the topics the gateway creates, and the least it accepts on existing
+       * ones: how many replicas have a record before a 202. Two when there can be two; more would
+       * make one broker down stop every write.
+       */
+      minInsyncReplicas: v.KAFKA_MIN_INSYNC_REPLICAS ?? Math.min(2, v.KAFKA_REPLICATION_FACTOR),
+      groupId: v.KAFKA_GROUP_ID,
+      /** How long a publish may take, from its call, before it fails (and the POST answers 503). */
+      sendTimeoutMs: v.KAFKA_SEND_TIMEOUT_MS,
+      localPort: v.LOCAL_KAFKA_PORT,
+      localControllerPort: v.LOCAL_KAFKA_CONTROLLER_PORT
+    },
+    auth: {
+      mode: v.AUTH_MODE,
+      /** Dev mode signs its own tokens with this; a random one per process when unset. */
+      secret: v.AUTH_SECRET,
+      jwksUrl: v.AUTH_JWKS_URL,
+      issuer: v.AUTH_ISSUER,
+      audience: v.AUTH_AUDIENCE,
+      sessionTtlSeconds: v.SESSION_TTL_SECONDS
+    },
+    /**
+     * The proxies in front (addresses, CIDRs, or proxy-addr's loopback / linklocal / uniquelocal)
+     * whose X-Forwarded-For is believed; false: the client is the peer.
+     */
+    trustProxy: v.TRUST_PROXY === undefined ? false : v.TRUST_PROXY.split(',').map((part) => part.trim()).join(','),
+    /** Requests per minute; 0 = no limit. */
+    rateLimit: { perUser: v.RATE_LIMIT_PER_USER, perIp: v.RATE_LIMIT_PER_IP },
+    ws: {
+      heartbeatMs: v.WS_HEARTBEAT_MS,
+      maxBufferedBytes: v.WS_MAX_BUFFERED_BYTES,
+      /** 0 = no limit. */
+      maxConnectionsPerUser: v.WS_MAX_CONNECTIONS_PER_USER,
+      maxConnectionsPerIp: v.WS_MAX_CONNECTIONS_PER_IP,
+      /** Origins allowed to open /ws; undefined = same origin (and clients that send no Origin). */
+      allowedOrigins: v.WS_ALLOWED_ORIGINS?.split(',').map((origin) => origin.trim())
+    },
+    inbox: { maxPerUser: v.INBOX_MAX_PER_USER, maxAgeDays: v.INBOX_MAX_AGE_DAYS },
+    /** Set: the inbox is shared in PostgreSQL (several gateways); unset: SQLite under DATA_DIR. */
+    databaseUrl: v.DATABASE_URL,
+    /** Set: several gateways are one system, frames cross between them through Redis pub/sub. */
+    redisUrl: v.REDIS_URL,
+    /** REDIS_URL is a Redis Cluster: its comma-separated URLs are seed nodes. */
+    redisCluster: v.REDIS_CLUSTER,
+    compatTutorial: v.COMPAT_TUTORIAL,
+    shutdownGraceMs: v.SHUTDOWN_GRACE_MS
   }
-  auth: {
-    mode: 'dev' | 'jwt'
-    /** Dev mode signs its own tokens with this; a random one per process when unset. */
-    secret: string | undefined
-    jwksUrl: string | undefined
-    issuer: string | undefined
-    audience: string | undefined
-    sessionTtlSeconds: number
-  }
-  /**
-   * The proxies in front (addresses, CIDRs, or proxy-addr's loopback / linklocal / uniquelocal)
-   * whose X-Forwarded-For is believed; false: the client is the peer.
-   */
-  trustProxy: false | string
-  /** Requests per minute; 0 = no limit. */
-  rateLimit: { perUser: number, perIp: number }
-  ws: {
-    heartbeatMs: number
-    maxBufferedBytes: number
-    /** 0 = no limit. */
-    maxConnectionsPerUser: number
-    maxConnectionsPerIp: number
-    /** Origins allowed to open /ws; undefined = same origin (and clients that send no Origin). */
-    allowedOrigins: string[] | undefined
-  }
-  inbox: { maxPerUser: number, maxAgeDays: number }
-  /** Set: the inbox is shared in PostgreSQL (several gateways); unset: SQLite under DATA_DIR. */
-  databaseUrl: string | undefined
-  /** Set: several gateways are one system, frames cross between them through Redis pub/sub. */
-  redisUrl: string | undefined
-  /** REDIS_URL is a Redis Cluster: its comma-separated URLs are seed nodes. */
-  redisCluster: boolean
-  compatTutorial: boolean
-  shutdownGraceMs: number
 }
 
 export class ConfigError extends Error {
@@ -153,51 +173,7 @@ export function loadConfig (env: Env = process.env): Config {
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`)
   }
   // Validated above: each value has its schema type, and defaults are filled in.
-  const v = raw as { [K in keyof typeof configSchema.properties]: never }
-  const config: Config = {
-    host: v.HOST,
-    port: v.PORT,
-    logLevel: v.LOG_LEVEL,
-    dataDir: v.DATA_DIR,
-    usersFile: v.USERS_FILE,
-    kafka: {
-      brokers: v.KAFKA_BROKERS === undefined ? undefined : (v.KAFKA_BROKERS as string).split(','),
-      clientId: v.KAFKA_CLIENT_ID,
-      topic: v.KAFKA_TOPIC,
-      dlqTopic: v.KAFKA_DLQ_TOPIC,
-      partitions: v.KAFKA_PARTITIONS,
-      replicationFactor: v.KAFKA_REPLICATION_FACTOR,
-      // Two copies before a 202 when there can be two; more would make one broker down stop every write.
-      minInsyncReplicas: v.KAFKA_MIN_INSYNC_REPLICAS ?? Math.min(2, v.KAFKA_REPLICATION_FACTOR),
-      groupId: v.KAFKA_GROUP_ID,
-      sendTimeoutMs: v.KAFKA_SEND_TIMEOUT_MS,
-      localPort: v.LOCAL_KAFKA_PORT,
-      localControllerPort: v.LOCAL_KAFKA_CONTROLLER_PORT
-    },
-    auth: {
-      mode: v.AUTH_MODE,
-      secret: v.AUTH_SECRET,
-      jwksUrl: v.AUTH_JWKS_URL,
-      issuer: v.AUTH_ISSUER,
-      audience: v.AUTH_AUDIENCE,
-      sessionTtlSeconds: v.SESSION_TTL_SECONDS
-    },
-    trustProxy: v.TRUST_PROXY === undefined ? false : (v.TRUST_PROXY as string).split(',').map((part) => part.trim()).join(','),
-    rateLimit: { perUser: v.RATE_LIMIT_PER_USER, perIp: v.RATE_LIMIT_PER_IP },
-    ws: {
-      heartbeatMs: v.WS_HEARTBEAT_MS,
-      maxBufferedBytes: v.WS_MAX_BUFFERED_BYTES,
-      maxConnectionsPerUser: v.WS_MAX_CONNECTIONS_PER_USER,
-      maxConnectionsPerIp: v.WS_MAX_CONNECTIONS_PER_IP,
-      allowedOrigins: v.WS_ALLOWED_ORIGINS === undefined ? undefined : (v.WS_ALLOWED_ORIGINS as string).split(',').map((origin) => origin.trim())
-    },
-    inbox: { maxPerUser: v.INBOX_MAX_PER_USER, maxAgeDays: v.INBOX_MAX_AGE_DAYS },
-    databaseUrl: v.DATABASE_URL,
-    redisUrl: v.REDIS_URL,
-    redisCluster: v.REDIS_CLUSTER,
-    compatTutorial: v.COMPAT_TUTORIAL,
-    shutdownGraceMs: v.SHUTDOWN_GRACE_MS
-  }
+  const config = configFrom(raw as Variables)
   if (config.kafka.topic === config.kafka.dlqTopic) {
     throw new ConfigError('Invalid configuration: KAFKA_DLQ_TOPIC must differ from KAFKA_TOPIC')
   }

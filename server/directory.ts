@@ -1,8 +1,21 @@
 import { readFile } from 'node:fs/promises'
 import { Ajv } from 'ajv'
-import { userRefSchema } from './notification.js'
+import type { FromSchema } from 'json-schema-to-ts'
 
-export interface User { id: string, name: string }
+export const USER_ID_PATTERN = '^[A-Za-z0-9_.@-]{1,64}$'
+
+/** A user as every API shows one: a directory entry, a notification's actor. */
+export const userRefSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'name'],
+  properties: {
+    id: { type: 'string', pattern: USER_ID_PATTERN },
+    name: { type: 'string', minLength: 1, maxLength: 200 }
+  }
+} as const
+
+export type User = FromSchema<typeof userRefSchema>
 
 /** The users the gateway knows: who may sign in, follow and be notified. Read-only at run time. */
 export interface Directory {

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs'
 import closeWithGrace from 'close-with-grace'
-import type { FastifyInstance } from 'fastify'
 import { pino } from 'pino'
-import { startLocalKafka, type LocalKafka } from '../kafka/launcher.js'
+import { startLocalKafka } from '../kafka/launcher.js'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
+import { CloseStack } from './lifecycle.js'
 import { createServices } from './services.js'
 
 /** The one entry point: config → local broker if needed → app → listen → graceful close. */
@@ -20,43 +20,38 @@ async function main (): Promise<void> {
     process.exit(1)
   }
   const log = pino({ level: config.logLevel })
-  let localKafka: LocalKafka | undefined
-  let app: FastifyInstance | undefined
+  // What the start opened, closed newest first on a signal or a failed start: the local broker
+  // stops even if the app did not close cleanly.
+  const shutdown = new CloseStack()
 
   closeWithGrace({ delay: config.shutdownGraceMs, logger: log }, async ({ signal, err }) => {
     if (err !== undefined) log.error({ err }, 'Shutting down after an error')
     else log.info({ signal }, 'Shutting down')
-    // Each step runs whatever the one before threw: the local broker must stop even if the app did not close cleanly.
-    try {
-      await app?.close()
-    } catch (error) {
-      log.error({ err: error }, 'Closing the app failed; going on')
-    }
-    try {
-      await localKafka?.stop()
-      if (localKafka !== undefined) log.info('Closed: local Kafka broker')
-    } catch (error) {
-      log.error({ err: error }, 'Stopping the local Kafka broker failed')
-    }
+    await shutdown.close(log)
   })
 
   try {
     if (config.kafka.brokers === undefined) {
-      localKafka = await startLocalKafka({
+      const localKafka = await startLocalKafka({
         dataDir: config.dataDir,
         port: config.kafka.localPort,
         controllerPort: config.kafka.localControllerPort,
         log: (line) => log.info(line)
       })
+      shutdown.defer('stop the local Kafka broker', () => localKafka.stop())
       log.info({ pid: localKafka.pid, brokers: localKafka.brokers }, 'Local Kafka broker started')
       config.kafka.brokers = localKafka.brokers
     }
     const services = await createServices(config, log)
-    app = await buildApp(config, services, { logger: log })
+    // From here on, closing the app closes the services; if it cannot be built, they are closed here.
+    const app = await buildApp(config, services, { logger: log }).catch(async (error: unknown) => {
+      await services.close()
+      throw error
+    })
+    shutdown.defer('close the gateway (sockets, requests in flight, then its services)', () => app.close())
     await app.listen({ host: config.host, port: config.port })
   } catch (error) {
-    await app?.close().catch(() => {})
-    await localKafka?.stop()
+    await shutdown.close(log)
     throw error
   }
   if (config.auth.mode === 'dev') {

@@ -1,22 +1,12 @@
 import { randomUUID } from 'node:crypto'
-import type { User } from './directory.js'
+import type { FromSchema } from 'json-schema-to-ts'
+import { USER_ID_PATTERN, userRefSchema, type User } from './directory.js'
 
 /** The kinds of notification. `message` carries free text (the Go tutorial's `POST /send`). */
 export const NotificationType = { FOLLOW: 'follow', MESSAGE: 'message' } as const
 export type NotificationType = typeof NotificationType[keyof typeof NotificationType]
 
-export const USER_ID_PATTERN = '^[A-Za-z0-9_.@-]{1,64}$'
 export const MAX_MESSAGE_LENGTH = 1000
-
-export const userRefSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['id', 'name'],
-  properties: {
-    id: { type: 'string', pattern: USER_ID_PATTERN },
-    name: { type: 'string', minLength: 1, maxLength: 200 }
-  }
-} as const
 
 /** The notification as it travels everywhere: Kafka record value, WebSocket frame, history item. */
 export const notificationSchema = {
@@ -33,14 +23,7 @@ export const notificationSchema = {
   }
 } as const
 
-export interface Notification {
-  id: string
-  type: NotificationType
-  userId: string
-  actor: User | null
-  message: string
-  createdAt: string
-}
+export type Notification = FromSchema<typeof notificationSchema>
 
 export function followNotification (follower: User, followee: User, id = uuidv7()): Notification {
   return {

@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import type { Config } from './config.js'
 import { loadDirectory, type Directory } from './directory.js'
+import { NotifyError } from './errors.js'
 import { Tokens } from './auth/tokens.js'
 import { LocalFanout } from './fanout/local-fanout.js'
 import { RedisFanout } from './fanout/redis-fanout.js'
@@ -12,10 +13,12 @@ import { RedisIdempotency } from './idempotency/redis.js'
 import type { Idempotency } from './idempotency/types.js'
 import { Hub } from './hub/hub.js'
 import { PostgresInbox } from './inbox/postgres-inbox.js'
+import { startRetention } from './inbox/retention.js'
 import { SqliteInbox } from './inbox/sqlite-inbox.js'
-import { InboxUnavailableError, type Inbox } from './inbox/types.js'
+import type { Inbox } from './inbox/types.js'
 import { createKafkaBus } from './kafka/bus.js'
 import type { NotificationBus } from './kafka/types.js'
+import { CloseStack } from './lifecycle.js'
 import type { Logger } from './logger.js'
 import { Metrics } from './metrics.js'
 import { connectRedis, quitRedis, type RedisClient } from './redis-connection.js'
@@ -39,6 +42,8 @@ export interface Services {
   redis: RedisClient | undefined
   /** Starts consuming in the background: each batch to the inbox, then the fan-out. Called once the app is ready. */
   startConsuming (): void
+  /** Closes every service, the last created first, each whatever the others threw; once. */
+  close (): Promise<void>
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000
@@ -56,6 +61,7 @@ export async function createServices (
   log: Logger,
   given: { bus?: NotificationBus, directory?: Directory } = {}
 ): Promise<Services> {
+  const closing = new CloseStack()
   const directory = given.directory ?? await loadDirectory(config.usersFile)
   const tokens = new Tokens(config.auth, directory)
   const metrics = new Metrics()
@@ -63,6 +69,8 @@ export async function createServices (
   const inbox: Inbox = config.databaseUrl === undefined
     ? new SqliteInbox(join(config.dataDir, 'inbox.sqlite'), retention)
     : await PostgresInbox.open(config.databaseUrl, retention, log.child({ component: 'inbox' }))
+  closing.defer('close the inbox', () => inbox.close())
+  closing.defer('stop inbox retention', startRetention(inbox, log))
   if ((config.databaseUrl === undefined) !== (config.redisUrl === undefined)) {
     log.warn(config.databaseUrl === undefined
       ? 'REDIS_URL is set without DATABASE_URL: each gateway keeps its own SQLite inbox, so history, read marks and catch-up differ by gateway'
@@ -82,6 +90,7 @@ export async function createServices (
   const fanout: Fanout = config.redisUrl === undefined
     ? new LocalFanout(relay)
     : new RedisFanout({ url: config.redisUrl, cluster: config.redisCluster, receiver: relay, log: log.child({ component: 'redis' }) })
+  closing.defer('close the fan-out', () => fanout.close())
   const hub = new Hub({
     heartbeatMs: config.ws.heartbeatMs,
     onDrop: (why) => metrics.disconnects.inc({ why }),
@@ -89,11 +98,13 @@ export async function createServices (
     onUserOnline: (userId) => fanout.watch(userId),
     onUserOffline: (userId) => fanout.unwatch(userId)
   })
+  closing.defer('stop the hub\'s heartbeats', () => hub.stop())
   metrics.countConnections = () => hub.connectionCount
   const ingest = createIngest(inbox, fanout, (seconds) => metrics.inboxAppend.observe(seconds))
   const redis = config.redisUrl === undefined
     ? undefined
     : connectRedis({ url: config.redisUrl, cluster: config.redisCluster }, 'commands', log.child({ component: 'redis' }), { commandTimeout: REDIS_COMMAND_TIMEOUT_MS, maxRetriesPerRequest: 1 })
+  if (redis !== undefined) closing.defer('quit the Redis commands connection', () => quitRedis(redis))
   const idempotency: Idempotency = redis === undefined
     ? new MemoryIdempotency({ maxEntries: IDEMPOTENCY_MAX_KEYS, ttlMs: IDEMPOTENCY_TTL_MS })
     : new RedisIdempotency(redis, { ttlMs: IDEMPOTENCY_TTL_MS })
@@ -107,18 +118,17 @@ export async function createServices (
       brokers: brokers ?? [],
       isKnownUser: (id) => directory.get(id) !== undefined,
       beforeCommit: () => inbox.flush(),
-      isTransientFailure: (error) => error instanceof InboxUnavailableError,
+      isTransientFailure: (error) => error instanceof NotifyError && error.canRetry,
       onDeadLetter: (kind) => metrics.deadLetters.inc({ reason: kind }),
       onLag: (partition, lag) => metrics.consumerLag.set({ partition: String(partition) }, lag),
       onConsumerCrash: (crash) => metrics.consumerCrashes.inc({ restarted_by: crash.restartedBy }),
       onConsumerRestart: () => metrics.consumerRestarts.inc()
     }, log.child({ component: 'kafka' }))
+    closing.defer('close the Kafka clients (committing consumed offsets, disconnecting the producer)', () => bus.close())
     if (bus.producerStats !== undefined) metrics.producerStats = () => bus.producerStats!()
-    return { directory, tokens, hub, fanout, relay, inbox, bus, metrics, idempotency, redis, startConsuming: () => bus.startConsuming(ingest) }
+    return { directory, tokens, hub, fanout, relay, inbox, bus, metrics, idempotency, redis, startConsuming: () => bus.startConsuming(ingest), close: () => closing.close(log) }
   } catch (error) {
-    if (redis !== undefined) await quitRedis(redis)
-    await fanout.close()
-    await inbox.close()
+    await closing.close(log)
     throw error
   }
 }

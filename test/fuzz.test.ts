@@ -3,6 +3,7 @@ import { setFlagsFromString } from 'node:v8'
 import t from 'tap'
 import fc from 'fast-check'
 import type { WebSocket } from 'ws'
+import { ErrorCode } from '../server/errors.js'
 import { FakeBus } from './helpers/fake-bus.js'
 import { startGateway } from './helpers/gateway.js'
 
@@ -18,6 +19,7 @@ const ROUTES = [
   '/api/users', '/api/sessions', '/api/follows', '/api/notifications', '/api/notifications/read', '/ws'
 ] as const
 const UUID = 'abcdef01-89ab-7def-8123-456789abcdef'
+const CATALOGUE: readonly unknown[] = Object.values(ErrorCode)
 
 type Method = typeof METHODS[number]
 interface FuzzRequest {
@@ -248,8 +250,8 @@ function check (request: FuzzRequest, outcome: Outcome): void {
     throw new Error(`${where}: the error body is not JSON (${JSON.stringify(outcome.body.slice(0, 100))}, ${String(outcome.contentType)})`)
   }
   const error = parsed as { statusCode?: unknown, code?: unknown, message?: unknown }
-  if (error.statusCode !== outcome.status || typeof error.code !== 'string' || typeof error.message !== 'string') {
-    throw new Error(`${where}: the error body lacks statusCode, code or message: ${outcome.body.slice(0, 300)}`)
+  if (error.statusCode !== outcome.status || !CATALOGUE.includes(error.code) || typeof error.message !== 'string') {
+    throw new Error(`${where}: the error body lacks statusCode, a catalogue code or message: ${outcome.body.slice(0, 300)}`)
   }
 }
 
@@ -296,7 +298,7 @@ t.test(`fuzz: ${REQUESTS} random and mutated requests, and ${SOCKETS} WebSocket 
   const heapAfterWarmUp = await retainedHeap(gc)
 
   await fc.assert(fc.asyncProperty(request, send), { seed: SEED, numRuns: REQUESTS })
-  t.equal(counts.requests, WARM_UP_REQUESTS + REQUESTS, `${counts.requests} requests, none answered 5xx, every 4xx with statusCode, code and message`)
+  t.equal(counts.requests, WARM_UP_REQUESTS + REQUESTS, `${counts.requests} requests, none answered 5xx, every 4xx with statusCode, a catalogue code and message`)
   t.ok(counts.accepted > 100, `the fuzz reached the handlers, not only the validators (${counts.accepted} follows accepted)`)
   t.comment(`statuses: ${JSON.stringify(Object.fromEntries([...counts.byStatus].sort(([a], [b]) => a - b)))}`)
 

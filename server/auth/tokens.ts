@@ -3,7 +3,7 @@ import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTVerifyGetKey, type JWTP
 import { LRUCache } from 'lru-cache'
 import type { Config } from '../config.js'
 import type { Directory, User } from '../directory.js'
-import { ApiError, ErrorCode } from '../errors.js'
+import { ErrorCode, NotifyError } from '../errors.js'
 
 /** Who a verified token speaks for. */
 export interface Principal {
@@ -15,6 +15,13 @@ export interface Principal {
 }
 
 export type TokenSettings = Config['auth']
+
+/** A token that speaks for nobody: invalid, or expired (a new one helps, the same one never does). */
+export class AuthError extends NotifyError<typeof ErrorCode.UNAUTHORIZED | typeof ErrorCode.TOKEN_EXPIRED> {
+  constructor (code: AuthError['code'], message: string, options: { cause?: unknown } = {}) {
+    super(code, message, { canRetry: false, cause: options.cause })
+  }
+}
 
 export interface TokensOptions {
   /** How many verified tokens are remembered (default 50,000); the least recently used go first. */
@@ -78,7 +85,7 @@ export class Tokens {
     return { token: await jwt.sign(this.#secret), expiresAt: new Date(expiresAt * 1000).toISOString() }
   }
 
-  /** Throws a 401 ApiError (UNAUTHORIZED or TOKEN_EXPIRED) for anything but a valid token of a known user. */
+  /** Throws an AuthError (UNAUTHORIZED or TOKEN_EXPIRED) for anything but a valid token of a known user. */
   async verify (token: string): Promise<Principal> {
     const cached = this.#verified.get(token)
     if (cached !== undefined) return cached
@@ -92,27 +99,22 @@ export class Tokens {
     return principal
   }
 
-  /** Verified tokens remembered now. */
-  get cachedCount (): number {
-    return this.#verified.size
-  }
-
   async #verifyUncached (token: string): Promise<Principal> {
     let payload: JWTPayload
     try {
       payload = await this.#verifyJwt(token)
     } catch (error) {
       if ((error as { code?: string }).code === 'ERR_JWT_EXPIRED') {
-        throw new ApiError(401, ErrorCode.TOKEN_EXPIRED, 'The token has expired: get a new one')
+        throw new AuthError(ErrorCode.TOKEN_EXPIRED, 'The token has expired: get a new one')
       }
-      throw new ApiError(401, ErrorCode.UNAUTHORIZED, 'The token is invalid', { cause: error })
+      throw new AuthError(ErrorCode.UNAUTHORIZED, 'The token is invalid', { cause: error })
     }
     const scope = typeof payload['scope'] === 'string' ? payload['scope'].split(' ') : []
     const service = this.mode === 'jwt' && scope.includes(SERVICE_SCOPE)
     const subject = typeof payload.sub === 'string' ? payload.sub : ''
     // A backend's subject names the service, not a user: it has no feed, and acts for others.
     const user = this.#directory.get(subject) ?? (service && subject !== '' ? { id: subject, name: subject } : undefined)
-    if (user === undefined) throw new ApiError(401, ErrorCode.UNAUTHORIZED, 'The token\'s subject is not a known user')
+    if (user === undefined) throw new AuthError(ErrorCode.UNAUTHORIZED, 'The token\'s subject is not a known user')
     return { user, service, expiresAt: payload.exp }
   }
 

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache'
 import type { Notification } from '../notification.js'
-import type { Idempotency, Replay } from './types.js'
+import type { Idempotency, KeyedAttempt } from './types.js'
 
 export interface IdempotencyOptions {
   /** How long a key is remembered from its first request. */
@@ -64,7 +64,7 @@ export class MemoryIdempotency implements Idempotency {
     })
   }
 
-  run (userId: string, key: string, fingerprint: string, create: () => Notification, publish: (notification: Notification) => Promise<void>, owner = userId): Replay {
+  run (userId: string, key: string, fingerprint: string, create: () => Notification, publish: (notification: Notification) => Promise<void>, owner = userId): KeyedAttempt {
     const id = `${userId}\u0000${key}`
     const entry = this.#entries.get(id)
     if (entry === undefined) {
@@ -75,7 +75,7 @@ export class MemoryIdempotency implements Idempotency {
       return { kind: 'new', notification, publishing: fresh.publishing }
     }
     if (entry.fingerprint !== fingerprint) return { kind: 'conflict' }
-    if (entry.state !== 'failed') return { kind: 'replay', notification: entry.notification, publishing: entry.publishing }
+    if (entry.state !== 'failed') return { kind: 'duplicate', notification: entry.notification, publishing: entry.publishing }
     this.#publish(entry, publish)
     return { kind: 'retry', notification: entry.notification, publishing: entry.publishing }
   }

@@ -1,6 +1,6 @@
 import type { Notification } from '../notification.js'
 import type { RedisClient } from '../redis-connection.js'
-import { IdempotencyUnavailableError, type Idempotency, type Replay } from './types.js'
+import { IdempotencyUnavailableError, type Idempotency, type KeyedAttempt } from './types.js'
 
 /** `notify:idempotency:<userId>:<key>`; a user id never holds a colon, so the split is unambiguous. */
 export const KEY_PREFIX = 'notify:idempotency:'
@@ -37,11 +37,11 @@ export class RedisIdempotency implements Idempotency {
     this.#ttlMs = options.ttlMs
   }
 
-  async run (userId: string, key: string, fingerprint: string, create: () => Notification, publish: (notification: Notification) => Promise<void>): Promise<Replay> {
+  async run (userId: string, key: string, fingerprint: string, create: () => Notification, publish: (notification: Notification) => Promise<void>): Promise<KeyedAttempt> {
     const id = `${KEY_PREFIX}${userId}:${key}`
     const open = this.#open.get(id)
     if (open !== undefined) {
-      return open.fingerprint === fingerprint ? { kind: 'replay', notification: open.notification, publishing: open.publishing } : { kind: 'conflict' }
+      return open.fingerprint === fingerprint ? { kind: 'duplicate', notification: open.notification, publishing: open.publishing } : { kind: 'conflict' }
     }
     const fresh = create()
     const earlier = await this.#command(() => this.#redis.call('SET', id, encode({ fingerprint, notification: fresh, state: 'publishing' }), 'PX', this.#ttlMs, 'NX', 'GET'))
@@ -49,7 +49,7 @@ export class RedisIdempotency implements Idempotency {
     const stored = decode(earlier)
     if (stored === undefined) throw new IdempotencyUnavailableError(`the stored idempotency key ${JSON.stringify(key)} cannot be read`)
     if (stored.fingerprint !== fingerprint) return { kind: 'conflict' }
-    if (stored.state === 'accepted') return { kind: 'replay', notification: stored.notification, publishing: Promise.resolve() }
+    if (stored.state === 'accepted') return { kind: 'duplicate', notification: stored.notification, publishing: Promise.resolve() }
     // Failed, or still open on another gateway (which may have died mid-publish): publishing the
     // same notification again is safe, and answers this request only once Kafka has it.
     return { kind: 'retry', notification: stored.notification, publishing: this.#publish(id, fingerprint, stored.notification, publish) }

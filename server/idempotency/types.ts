@@ -1,8 +1,10 @@
+import { NotifyError } from '../errors.js'
 import type { Notification } from '../notification.js'
 
-export type Replay =
-  /** `new`: first request; `retry`: published again after a failure; `replay`: the first answer again. */
-  | { kind: 'new' | 'retry' | 'replay', notification: Notification, publishing: Promise<void> }
+/** What a request with an `Idempotency-Key` turns out to be. */
+export type KeyedAttempt =
+  /** `new`: first request; `retry`: published again after a failure; `duplicate`: the same request again, given the first one's answer. */
+  | { kind: 'new' | 'retry' | 'duplicate', notification: Notification, publishing: Promise<void> }
   | { kind: 'conflict' }
   /** The owner's share is full of keys still publishing: nothing was published; retry shortly. */
   | { kind: 'full' }
@@ -20,13 +22,12 @@ export interface Idempotency {
    * key counts against: the follower (`userId`), unless a service token acts for them. Rejects
    * with `IdempotencyUnavailableError` when the keys cannot be read: nothing was published then.
    */
-  run (userId: string, key: string, fingerprint: string, create: () => Notification, publish: (notification: Notification) => Promise<void>, owner?: string): Replay | Promise<Replay>
+  run (userId: string, key: string, fingerprint: string, create: () => Notification, publish: (notification: Notification) => Promise<void>, owner?: string): KeyedAttempt | Promise<KeyedAttempt>
 }
 
 /** The shared key store (Redis) did not answer: whether the key was used before is unknown. */
-export class IdempotencyUnavailableError extends Error {
-  constructor (message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = 'IdempotencyUnavailableError'
+export class IdempotencyUnavailableError extends NotifyError<'IDEMPOTENCY_UNAVAILABLE'> {
+  constructor (message: string, options: { cause?: unknown } = {}) {
+    super('IDEMPOTENCY_UNAVAILABLE', message, { canRetry: true, cause: options.cause })
   }
 }

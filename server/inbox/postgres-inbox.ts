@@ -1,5 +1,6 @@
 import { DatabaseError, Pool, type PoolClient } from 'pg'
 import type { ConsumedRecord } from '../kafka/types.js'
+import { boundedProbe } from '../lifecycle.js'
 import type { Logger } from '../logger.js'
 import type { Notification } from '../notification.js'
 import { newEpoch } from './epoch.js'
@@ -87,7 +88,12 @@ export class PostgresInbox implements Inbox {
   readonly #pool: Pool
   readonly #retention: RetentionPolicy
   #closed = false
-  #probe: Promise<string[]> | undefined
+  /** A real `SELECT 1`, bounded in time. */
+  readonly #probe = boundedProbe(
+    () => this.#pool.query('SELECT 1').then(() => [], (error: Error) => [`inbox (PostgreSQL) unreachable: ${error.message}`]),
+    PROBE_TIMEOUT_MS,
+    () => [`inbox (PostgreSQL) did not answer within ${PROBE_TIMEOUT_MS} ms`]
+  )
 
   private constructor (pool: Pool, retention: RetentionPolicy, epoch: string, newEpochReason: string | undefined) {
     this.#pool = pool
@@ -164,23 +170,8 @@ export class PostgresInbox implements Inbox {
     return await reach(() => inTransaction(this.#pool, (client) => pruneChunk(client, this.#retention, now)))
   }
 
-  /** A real `SELECT 1`, bounded in time; concurrent calls share one. */
   async unreadyReasons (): Promise<string[]> {
-    this.#probe ??= this.#probeServer().finally(() => { this.#probe = undefined })
-    return await this.#probe
-  }
-
-  async #probeServer (): Promise<string[]> {
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<string[]>((resolve) => {
-      timer = setTimeout(() => resolve([`inbox (PostgreSQL) did not answer within ${PROBE_TIMEOUT_MS} ms`]), PROBE_TIMEOUT_MS)
-    })
-    const probe = this.#pool.query('SELECT 1').then(() => [], (error: Error) => [`inbox (PostgreSQL) unreachable: ${error.message}`])
-    try {
-      return await Promise.race([probe, timeout])
-    } finally {
-      clearTimeout(timer)
-    }
+    return await this.#probe()
   }
 
   async close (): Promise<void> {

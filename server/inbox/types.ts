@@ -1,3 +1,4 @@
+import { NotifyError } from '../errors.js'
 import type { ConsumedRecord } from '../kafka/types.js'
 import type { Notification } from '../notification.js'
 
@@ -48,10 +49,9 @@ export interface RetentionPolicy {
  * call may succeed later, so callers answer "try again" instead of failing for good. Any other
  * error from an inbox is a bug or a broken store.
  */
-export class InboxUnavailableError extends Error {
+export class InboxUnavailableError extends NotifyError<'INBOX_UNAVAILABLE'> {
   constructor (message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause })
-    this.name = 'InboxUnavailableError'
+    super('INBOX_UNAVAILABLE', message, { canRetry: true, cause: options.cause })
   }
 }
 

@@ -1,5 +1,27 @@
 import { systemClock, type Clock } from './clock.js'
 
+export interface BatchPipelineOptions<T> {
+  handle: (batches: T[]) => Promise<void>
+  /** Told when a handle call fails for good; from then on batches are dropped until `restart`. */
+  failed: (error: Error) => void
+  maxQueued: number
+  /** Whether a failure passes by itself, so that the same batches are handled again; none does when absent. */
+  isTransient?: (error: Error) => boolean
+  /** How long to wait before try `attempt` (1, 2…) after a transient failure. */
+  retryDelayMs?: (attempt: number) => number
+  /**
+   * How long transient failures may stall the pipeline on the same batches before the failure
+   * counts as for good (`failed`): the consumer then leaves the group, so that a gateway cut off
+   * from the inbox alone does not keep its partitions from the others. Unlimited when absent.
+   */
+  stallLimitMs?: number
+  /** How often a `push` that waits for room calls its `keepAlive` (a stalled pipeline can wait long). */
+  keepAliveMs?: number
+  clock?: Clock
+}
+
+const DEFAULT_KEEP_ALIVE_MS = 1000
+
 /**
  * Lets the consumer fetch the next batch while the last one is handled. kafkajs fetches, hands
  * each partition's batch to eachBatch, and fetches again only once every eachBatch returned: with
@@ -11,35 +33,12 @@ import { systemClock, type Clock } from './clock.js'
  * kafkajs moves on to the next offsets before a batch is handled, so a failure must not let a
  * later batch of the same partition go first: it would store a user's notifications out of order,
  * and the inbox's stored position would then skip the failed ones when they are consumed again.
- * A transient failure (the inbox is unreachable) holds the pipeline: the same batches are handled
+ * A transient failure (the inbox is unreachable) stalls the pipeline: the same batches are handled
  * again after a backoff, while the consumer keeps its partitions (a restart would leave and rejoin
- * the group, a rebalance of every gateway, once per failed try), up to `holdLimitMs`. Any other
- * failure, or one held past that limit, stops it: every
- * batch is dropped until `restart`, which the new consumer calls; it starts over from the
- * committed offsets.
+ * the group, a rebalance of every gateway, once per failed try), up to `stallLimitMs`. Any other
+ * failure, or one stalled past that limit, stops it: every batch is dropped until `restart`,
+ * which the new consumer calls; it starts over from the committed offsets.
  */
-export interface BatchPipelineOptions<T> {
-  handle: (batches: T[]) => Promise<void>
-  /** Told when a handle call fails for good; from then on batches are dropped until `restart`. */
-  failed: (error: Error) => void
-  maxQueued: number
-  /** Whether a failure passes by itself, so that the same batches are handled again; none does when absent. */
-  isTransient?: (error: Error) => boolean
-  /** How long to wait before try `attempt` (1, 2…) after a transient failure. */
-  retryDelayMs?: (attempt: number) => number
-  /**
-   * How long the same batches may be held by transient failures before the failure counts as for
-   * good (`failed`): the consumer then leaves the group, so that a gateway cut off from the inbox
-   * alone does not keep its partitions from the others. Unlimited when absent.
-   */
-  holdLimitMs?: number
-  /** How often a `push` that waits for room calls its `keepAlive` (a held pipeline can wait long). */
-  keepAliveMs?: number
-  clock?: Clock
-}
-
-const DEFAULT_KEEP_ALIVE_MS = 1000
-
 export class BatchPipeline<T> {
   readonly #options: BatchPipelineOptions<T>
   readonly #clock: Clock
@@ -49,7 +48,7 @@ export class BatchPipeline<T> {
   #running: Promise<void> | undefined
   #failed = false
   /** The transient failure the batches in hand wait to be retried after; undefined when none. */
-  #held: Error | undefined
+  #stalledBy: Error | undefined
   /** Ends the wait before a retry (stop). */
   #wakeRetry: (() => void) | undefined
 
@@ -58,15 +57,15 @@ export class BatchPipeline<T> {
     this.#clock = options.clock ?? systemClock
   }
 
-  /** The transient failure that holds the pipeline now, if any. */
-  get held (): Error | undefined {
-    return this.#held
+  /** The transient failure that stalls the pipeline now, if any. */
+  get stalledBy (): Error | undefined {
+    return this.#stalledBy
   }
 
   /**
    * Queues a batch; resolves once it is queued (at once unless the queue is full), or dropped after
    * a failure. While it waits for room it calls `keepAlive` every `keepAliveMs` (kafkajs's
-   * heartbeat, so that a held pipeline does not cost the consumer its membership), and rejects
+   * heartbeat, so that a stalled pipeline does not cost the consumer its membership), and rejects
    * with what `keepAlive` throws (a rebalance).
    */
   async push (batch: T, keepAlive?: () => Promise<void>): Promise<void> {
@@ -86,7 +85,7 @@ export class BatchPipeline<T> {
     this.#failed = false
   }
 
-  /** Drops what is queued or held, and everything pushed until `restart` (it will be fetched again). */
+  /** Drops what is queued or stalled, and everything pushed until `restart` (it will be fetched again). */
   stop (): void {
     this.#failed = true
     this.#queue = []
@@ -113,21 +112,21 @@ export class BatchPipeline<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.#options.handle(batches)
-        this.#held = undefined
+        this.#stalledBy = undefined
         return
       } catch (error) {
         if (this.#failed) return // stopped meanwhile: the batches are dropped, and so is this error
-        const heldTooLong = this.#clock.now() - since >= (this.#options.holdLimitMs ?? Infinity)
-        if (this.#options.isTransient?.(error as Error) !== true || heldTooLong) {
-          this.#held = undefined
+        const stalledTooLong = this.#clock.now() - since >= (this.#options.stallLimitMs ?? Infinity)
+        if (this.#options.isTransient?.(error as Error) !== true || stalledTooLong) {
+          this.#stalledBy = undefined
           this.stop()
           this.#options.failed(error as Error)
           return
         }
-        this.#held = error as Error
+        this.#stalledBy = error as Error
         await this.#sleep(this.#options.retryDelayMs?.(attempt) ?? 0)
         if (this.#failed) {
-          this.#held = undefined
+          this.#stalledBy = undefined
           return
         }
       }

@@ -1,7 +1,9 @@
 import { Partitioners, type Consumer, type Kafka, type KafkaMessage, type Producer } from 'kafkajs'
+import type { Config } from '../config.js'
 import type { Logger } from '../logger.js'
 import type { Notification } from '../notification.js'
 import { systemClock, type Clock } from './clock.js'
+import { boundedProbe, closeInOrder, type CloseStep } from '../lifecycle.js'
 import { createKafkaClient } from './client.js'
 import { KafkaErrorCode, KafkaUnavailableError, RecordTooLargeError } from './errors.js'
 import { BATCH_OVERHEAD_BYTES, decodeRecord, encodedSize, encodeNotification, MAX_RECORD_BYTES, RECORD_HEADERS, type EncodedRecord } from './record.js'
@@ -11,18 +13,9 @@ import { SendBatcher } from './send-batcher.js'
 import { durabilityProblems, ensureTopics, type TopicSpec } from './topics.js'
 import type { BatchHandler, ConsumedRecord, ConsumerCrash, DeadLetterKind, Health, NotificationBus, ProducerStats } from './types.js'
 
-export interface KafkaBusOptions {
+/** The configuration's Kafka settings the bus works with (KAFKA_*), the brokers it reaches, and what it tells the gateway. */
+export type KafkaBusOptions = Pick<Config['kafka'], 'clientId' | 'topic' | 'dlqTopic' | 'partitions' | 'replicationFactor' | 'minInsyncReplicas' | 'groupId' | 'sendTimeoutMs'> & {
   brokers: string[]
-  clientId: string
-  topic: string
-  dlqTopic: string
-  partitions: number
-  replicationFactor: number
-  /** min.insync.replicas of the topics the gateway creates, and the least it accepts on existing ones. */
-  minInsyncReplicas: number
-  groupId: string
-  /** How long a publish may take, from its call, before it fails (and the POST answers 503). */
-  sendTimeoutMs: number
   isKnownUser: (id: string) => boolean
   /** Told about every dead-lettered record (for metrics). */
   onDeadLetter?: (kind: DeadLetterKind) => void
@@ -47,7 +40,7 @@ interface OutgoingRecord extends EncodedRecord { timestamp: string }
 
 /** One partition's fetched batch, waiting in the pipeline, with the assignment it was fetched under. */
 interface FetchedBatch {
-  epoch: number
+  generation: number
   topic: string
   partition: number
   messages: KafkaMessage[]
@@ -76,12 +69,12 @@ const RESTART_MAX_MS = 30_000
 const RETRY_BASE_MS = 200
 const RETRY_MAX_MS = 2000
 /**
- * Held longer than this, the batches' failure counts as for good: the consumer restarts, leaving the
+ * Stalled longer than this, the pipeline's failure counts as for good: the consumer restarts, leaving the
  * group meanwhile. If the inbox is down for every gateway, nothing changes but a rebalance now and
  * then; if only this gateway cannot reach it (its network, PostgreSQL's connection limit), the
  * others take its partitions instead of waiting for it.
  */
-const HOLD_LIMIT_MS = 30_000
+const STALL_LIMIT_MS = 30_000
 /** kafkajs's heartbeat interval; a push waiting for room heartbeats this often, as fetching would. */
 const HEARTBEAT_INTERVAL_MS = 1000
 /** Each step of close(); a broker that is gone must not hold the shutdown past its grace period. */
@@ -140,15 +133,20 @@ class KafkaBus implements NotificationBus {
   readonly #pipeline: BatchPipeline<FetchedBatch>
   #handler: BatchHandler | undefined
   #consumer: Consumer | undefined
-  /** Counts group joins: a batch's offsets belong to the join it was fetched under. */
-  #epoch = 0
+  /** Counts group joins: a batch's offsets belong to the join (generation) it was fetched under. */
+  #generation = 0
   /** Why the consumer is not in the group now; undefined while it is. */
   #consumerProblem: string | undefined = 'consumer not started'
   #restartAttempts = 0
   #cancelRestart: (() => void) | undefined
   #closing = false
   #closed: Promise<void> | undefined
-  #probe: Promise<string | undefined> | undefined
+  /** A real request, bounded in time: the only reliable sign that the broker answers. */
+  readonly #probeBroker = boundedProbe(
+    () => this.#admin.describeCluster().then(() => undefined, (error: Error) => `Kafka unreachable: ${error.message}`),
+    HEALTH_PROBE_TIMEOUT_MS,
+    () => `Kafka did not answer within ${HEALTH_PROBE_TIMEOUT_MS} ms`
+  )
 
   constructor (kafka: Kafka, admin: ReturnType<Kafka['admin']>, producer: Producer, options: KafkaBusOptions & { maxMessageBytes: number }, log: Logger) {
     this.#kafka = kafka
@@ -178,7 +176,7 @@ class KafkaBus implements NotificationBus {
       handle: (batches) => this.#handleBatches(batches),
       ...(options.isTransientFailure === undefined ? {} : { isTransient: options.isTransientFailure }),
       retryDelayMs: (attempt) => Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempt - 1)),
-      holdLimitMs: HOLD_LIMIT_MS,
+      stallLimitMs: STALL_LIMIT_MS,
       keepAliveMs: HEARTBEAT_INTERVAL_MS,
       clock: this.#clock,
       failed: (error) => {
@@ -254,9 +252,9 @@ class KafkaBus implements NotificationBus {
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
           if (!isRunning() || isStale() || batch.messages.length === 0 || consumer !== this.#consumer) return
           const lastOffset = batch.lastOffset()
-          // A held pipeline (the inbox is down) fills up: the push waits, heartbeating meanwhile.
+          // A stalled pipeline (the inbox is down) fills up: the push waits, heartbeating meanwhile.
           await this.#pipeline.push({
-            epoch: this.#epoch, topic: batch.topic, partition: batch.partition, messages: batch.messages, lastOffset, lag: Number(batch.offsetLag())
+            generation: this.#generation, topic: batch.topic, partition: batch.partition, messages: batch.messages, lastOffset, lag: Number(batch.offsetLag())
           }, heartbeat)
           resolveOffset(lastOffset)
           await heartbeat()
@@ -271,8 +269,8 @@ class KafkaBus implements NotificationBus {
     const current = (): boolean => consumer === this.#consumer && !this.#closing
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       if (!current()) return
-      this.#epoch++
-      this.#committer.assigned(this.#epoch, payload.memberAssignment[this.#options.topic] ?? [])
+      this.#generation++
+      this.#committer.assigned(this.#generation, payload.memberAssignment[this.#options.topic] ?? [])
       this.#consumerProblem = undefined
     })
     consumer.on(consumer.events.REBALANCING, () => {
@@ -358,8 +356,8 @@ class KafkaBus implements NotificationBus {
       batch.deadLettered = true
     }
     if (accepted.length > 0) await this.#handler!(accepted)
-    for (const { epoch, partition, lastOffset, lag } of batches) {
-      this.#committer.handled(epoch, partition, lastOffset)
+    for (const { generation, partition, lastOffset, lag } of batches) {
+      this.#committer.handled(generation, partition, lastOffset)
       this.#options.onLag?.(partition, lag)
     }
     this.#restartAttempts = 0
@@ -392,26 +390,11 @@ class KafkaBus implements NotificationBus {
   async health (): Promise<Health> {
     const reasons: string[] = []
     if (this.#consumerProblem !== undefined) reasons.push(this.#consumerProblem)
-    const held = this.#pipeline.held
-    if (held !== undefined) reasons.push(`consumer holding its batches, retrying: ${held.message}`)
-    this.#probe ??= this.#probeBroker().finally(() => { this.#probe = undefined })
-    const brokerProblem = await this.#probe
+    const stalledBy = this.#pipeline.stalledBy
+    if (stalledBy !== undefined) reasons.push(`consumer holding its batches, retrying: ${stalledBy.message}`)
+    const brokerProblem = await this.#probeBroker()
     if (brokerProblem !== undefined) reasons.push(brokerProblem)
     return { ok: reasons.length === 0, reasons }
-  }
-
-  /** A real request, bounded in time: the only reliable sign that the broker answers. */
-  async #probeBroker (): Promise<string | undefined> {
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<string>((resolve) => {
-      timer = setTimeout(() => resolve(`Kafka did not answer within ${HEALTH_PROBE_TIMEOUT_MS} ms`), HEALTH_PROBE_TIMEOUT_MS)
-    })
-    const probe = this.#admin.describeCluster().then(() => undefined, (error: Error) => `Kafka unreachable: ${error.message}`)
-    try {
-      return await Promise.race([probe, timeout])
-    } finally {
-      clearTimeout(timer)
-    }
   }
 
   close (): Promise<void> {
@@ -428,42 +411,20 @@ class KafkaBus implements NotificationBus {
     this.#closing = true
     this.#cancelRestart?.()
     const consumer = this.#consumer
-    const steps: Array<[string, () => Promise<unknown> | undefined]> = []
-    if (consumer !== undefined) {
-      steps.push(
-        ['stop fetching', () => { consumer.pause([{ topic: this.#options.topic }]); return undefined }],
-        ['finish the batches in hand', () => this.#pipeline.drained()],
-        // Those still held (the inbox is down) are consumed again from the committed offsets.
-        ['drop the batches it could not handle', () => { this.#pipeline.stop(); return undefined }],
-        ['commit handled offsets', () => this.#committer.stop()],
-        ['leave the consumer group', () => consumer.disconnect()]
-      )
-    } else {
-      steps.push(['stop the offset committer', () => this.#committer.stop()])
-    }
+    const steps: CloseStep[] = consumer === undefined
+      ? [{ name: 'Kafka: stop the offset committer', close: () => this.#committer.stop() }]
+      : [
+          { name: 'Kafka: stop fetching', close: () => consumer.pause([{ topic: this.#options.topic }]) },
+          { name: 'Kafka: finish the batches in hand', close: () => this.#pipeline.drained() },
+          // Those still stalled (the inbox is down) are consumed again from the committed offsets.
+          { name: 'Kafka: drop the batches it could not handle', close: () => this.#pipeline.stop() },
+          { name: 'Kafka: commit handled offsets', close: () => this.#committer.stop() },
+          { name: 'Kafka: leave the consumer group', close: () => consumer.disconnect() }
+        ]
     steps.push(
-      ['disconnect the producer', () => this.#producer.disconnect()],
-      ['disconnect the admin client', () => this.#admin.disconnect()]
+      { name: 'Kafka: disconnect the producer', close: () => this.#producer.disconnect() },
+      { name: 'Kafka: disconnect the admin client', close: () => this.#admin.disconnect() }
     )
-    for (const [step, run] of steps) {
-      try {
-        await withTimeout(run(), CLOSE_STEP_TIMEOUT_MS, step)
-        this.#log.debug({ step }, 'Closing Kafka: done')
-      } catch (error) {
-        this.#log.warn({ err: error, step }, `Closing Kafka: could not ${step}; going on`)
-      }
-    }
-  }
-}
-
-async function withTimeout (promise: Promise<unknown> | undefined, ms: number, what: string): Promise<void> {
-  if (promise === undefined) return
-  let timer: NodeJS.Timeout | undefined
-  try {
-    await Promise.race([promise, new Promise((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms)
-    })])
-  } finally {
-    clearTimeout(timer)
+    await closeInOrder(steps, this.#log, { stepTimeoutMs: CLOSE_STEP_TIMEOUT_MS, doneLevel: 'debug' })
   }
 }

@@ -1,7 +1,9 @@
+import { NotifyError } from '../errors.js'
+
 /**
  * What can go wrong between the gateway and Kafka, as the Kafka adapter sees it. Each error says
  * whether retrying the same publish can help (`canRetry`), not how a caller should answer its own
- * clients: the HTTP mapping lives in server/errors.ts.
+ * clients: the HTTP mapping lives in server/http-errors.ts.
  */
 export const KafkaErrorCode = {
   /** The broker refused the request or could not be reached. */
@@ -17,24 +19,13 @@ export const KafkaErrorCode = {
 } as const
 export type KafkaErrorCode = typeof KafkaErrorCode[keyof typeof KafkaErrorCode]
 
-export class KafkaError extends Error {
-  readonly code: KafkaErrorCode
-  /** Whether the same publish, tried again later, can succeed. */
-  readonly canRetry: boolean
-
-  constructor (code: KafkaErrorCode, message: string, options: { canRetry: boolean, cause?: unknown }) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause })
-    this.name = 'KafkaError'
-    this.code = code
-    this.canRetry = options.canRetry
-  }
-}
+/** Every error of the Kafka adapter. */
+export class KafkaError extends NotifyError<KafkaErrorCode> {}
 
 /** Kafka could not take the record now (down, slow, overloaded or closing); a retry may succeed. */
 export class KafkaUnavailableError extends KafkaError {
   constructor (message: string, options: { code?: typeof KafkaErrorCode.UNAVAILABLE | typeof KafkaErrorCode.TIMEOUT | typeof KafkaErrorCode.QUEUE_FULL | typeof KafkaErrorCode.CLOSED, cause?: unknown } = {}) {
     super(options.code ?? KafkaErrorCode.UNAVAILABLE, message, { canRetry: true, cause: options.cause })
-    this.name = 'KafkaUnavailableError'
   }
 }
 
@@ -46,7 +37,6 @@ export class RecordTooLargeError extends KafkaError {
 
   constructor (bytes: number, limit: number) {
     super(KafkaErrorCode.RECORD_TOO_LARGE, `the notification is a Kafka record of ${bytes} bytes, more than the ${limit} bytes a record may have`, { canRetry: false })
-    this.name = 'RecordTooLargeError'
     this.bytes = bytes
     this.limit = limit
   }

@@ -17,7 +17,7 @@ export interface OffsetCommitterOptions {
 
 /** One group membership: the partitions this member owns from one join until the next rebalance. */
 interface Assignment {
-  epoch: number
+  generation: number
   partitions: Set<number>
 }
 
@@ -39,8 +39,6 @@ export class OffsetCommitter {
   #assignment: Assignment | undefined
   /** Next offset to consume, by partition, for the current assignment: what a commit would store. */
   #pending = new Map<number, bigint>()
-  /** What the coordinator acknowledged, by partition. */
-  readonly #committed = new Map<number, bigint>()
   #committing: Promise<void> | undefined
   #cancelTimer: (() => void) | undefined
   #running = false
@@ -57,13 +55,10 @@ export class OffsetCommitter {
     this.#schedule()
   }
 
-  /** The group was joined: `epoch` names this assignment, and nothing older is ours to commit. */
-  assigned (epoch: number, partitions: number[]): void {
-    this.#assignment = { epoch, partitions: new Set(partitions) }
+  /** The group was joined: `generation` names this assignment, and nothing older is ours to commit. */
+  assigned (generation: number, partitions: number[]): void {
+    this.#assignment = { generation, partitions: new Set(partitions) }
     this.#pending = new Map()
-    for (const partition of this.#committed.keys()) {
-      if (!this.#assignment.partitions.has(partition)) this.#committed.delete(partition)
-    }
   }
 
   /** The member is rebalancing, crashed or stopped: what it handled is no longer its to commit. */
@@ -73,19 +68,14 @@ export class OffsetCommitter {
   }
 
   /**
-   * Marks a partition handled up to and including `offset`, under assignment `epoch`. Returns
+   * Marks a partition handled up to and including `offset`, under assignment `generation`. Returns
    * false (and keeps nothing) when that assignment is over or never had the partition.
    */
-  handled (epoch: number, partition: number, offset: string): boolean {
-    if (this.#assignment?.epoch !== epoch || !this.#assignment.partitions.has(partition)) return false
+  handled (generation: number, partition: number, offset: string): boolean {
+    if (this.#assignment?.generation !== generation || !this.#assignment.partitions.has(partition)) return false
     const next = BigInt(offset) + 1n
     if ((this.#pending.get(partition) ?? -1n) < next) this.#pending.set(partition, next)
     return true
-  }
-
-  /** The next offset the coordinator stored for `partition` (as far as this member knows). */
-  committed (partition: number): string | undefined {
-    return this.#committed.get(partition)?.toString()
   }
 
   /** Commits what is pending now; concurrent calls share one commit. */
@@ -125,15 +115,8 @@ export class OffsetCommitter {
     } catch (error) {
       this.#log.warn({ err: error }, 'Committing consumer offsets failed; will retry')
     }
-    if (stored) {
-      if (this.#assignment !== assignment) return
-      for (const [partition, next] of batch) {
-        if ((this.#committed.get(partition) ?? -1n) < next) this.#committed.set(partition, next)
-      }
-      return
-    }
-    // Retried with the next commit, unless the assignment they belong to is over.
-    if (this.#assignment !== assignment) return
+    // Retried with the next commit, unless they are stored or the assignment they belong to is over.
+    if (stored || this.#assignment !== assignment) return
     for (const [partition, next] of batch) {
       if ((this.#pending.get(partition) ?? -1n) < next) this.#pending.set(partition, next)
     }

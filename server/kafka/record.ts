@@ -28,7 +28,7 @@ export interface EncodedRecord {
  * each header are zigzag varints, counted exactly.
  */
 const RECORD_OVERHEAD_BYTES = 18
-/** A record batch's own header (offset, length, epoch, magic, CRC…), once per partition in a request. */
+/** A record batch's own header (offset, length, leader epoch, magic, CRC…), once per partition in a request. */
 export const BATCH_OVERHEAD_BYTES = 61
 
 /** The size of the zigzag varint that encodes a length. */

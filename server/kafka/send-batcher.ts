@@ -1,17 +1,6 @@
 import { systemClock, type Clock } from './clock.js'
 import { KafkaErrorCode, KafkaUnavailableError, RecordTooLargeError } from './errors.js'
 
-/**
- * Coalesces concurrent sends into batches without delaying a lone one: an item goes out at once
- * while fewer than `maxInFlight` sends are under way; otherwise it waits for the next free slot
- * and leaves with everything that queued up meanwhile. kafkajs sends one produce request per
- * `send()`, so this turns N concurrent POSTs into about N / batch size requests.
- *
- * Every add is bounded: it settles within `timeoutMs` of its call, queued and in flight together,
- * and past `maxQueued` waiting adds a new one is refused at once. A send that its callers gave up
- * on keeps its slot until it really settles, so a stalled broker never has more than
- * `maxInFlight` requests on it.
- */
 export interface SendBatcherOptions<T> {
   send: (items: T[]) => Promise<void>
   maxInFlight: number
@@ -59,6 +48,17 @@ class Fifo<E> {
   }
 }
 
+/**
+ * Coalesces concurrent sends into batches without delaying a lone one: an item goes out at once
+ * while fewer than `maxInFlight` sends are under way; otherwise it waits for the next free slot
+ * and leaves with everything that queued up meanwhile. kafkajs sends one produce request per
+ * `send()`, so this turns N concurrent POSTs into about N / batch size requests.
+ *
+ * Every add is bounded: it settles within `timeoutMs` of its call, queued and in flight together,
+ * and past `maxQueued` waiting adds a new one is refused at once. A send that its callers gave up
+ * on keeps its slot until it really settles, so a stalled broker never has more than
+ * `maxInFlight` requests on it.
+ */
 export class SendBatcher<T> {
   readonly #options: SendBatcherOptions<T>
   readonly #clock: Clock

@@ -5,7 +5,7 @@ export interface ConsumedRecord {
   notification: Notification
   /** The record's value as text: the notification's JSON, validated, reused as is downstream. */
   json: string
-  /** The record's timestamp (ms since epoch): when the producer wrote it. */
+  /** The record's timestamp (Unix time in ms): when the producer wrote it. */
   timestamp: number
   topic: string
   partition: number

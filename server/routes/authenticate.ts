@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Principal, Tokens } from '../auth/tokens.js'
-import { ApiError, ErrorCode } from '../errors.js'
+import { ErrorCode, RequestError } from '../errors.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -21,7 +21,7 @@ export interface AuthenticateOptions {
 export function authenticate (tokens: Tokens, options: AuthenticateOptions = {}) {
   return async function (request: FastifyRequest, _reply: FastifyReply): Promise<void> {
     const token = bearerToken(request, options.queryToken === true)
-    if (token === undefined) throw new ApiError(401, ErrorCode.UNAUTHORIZED, 'A bearer token is required (Authorization: Bearer <token>)')
+    if (token === undefined) throw new RequestError(ErrorCode.UNAUTHORIZED, 'A bearer token is required (Authorization: Bearer <token>)')
     request.principal = await tokens.verify(token)
   }
 }

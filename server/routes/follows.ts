@@ -1,6 +1,7 @@
 import type { Principal } from '../auth/tokens.js'
 import type { Directory, User } from '../directory.js'
-import { ApiError, ErrorCode, toHttpError } from '../errors.js'
+import { ErrorCode, RequestError } from '../errors.js'
+import { toHttpError } from '../http-errors.js'
 import { followNotification } from '../notification.js'
 import { authenticate } from './authenticate.js'
 import { type RoutePlugin, bearerSecurity, errorSchema, notificationSchema, userIdSchema } from './schemas.js'
@@ -40,8 +41,8 @@ const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics
   }, async (request, reply) => {
     const follower = followerOf(request.principal, request.body.followerId, directory)
     const followee = directory.get(request.body.followeeId)
-    if (followee === undefined) throw new ApiError(404, ErrorCode.UNKNOWN_USER, `body/followeeId ${JSON.stringify(request.body.followeeId)} is not a known user`)
-    if (followee.id === follower.id) throw new ApiError(400, ErrorCode.SELF_FOLLOW, 'body/followeeId is the signed-in user: users cannot follow themselves')
+    if (followee === undefined) throw new RequestError(ErrorCode.UNKNOWN_USER, `body/followeeId ${JSON.stringify(request.body.followeeId)} is not a known user`)
+    if (followee.id === follower.id) throw new RequestError(ErrorCode.SELF_FOLLOW, 'body/followeeId is the signed-in user: users cannot follow themselves')
     const key = request.headers['idempotency-key']
     if (key === undefined) {
       const notification = followNotification(follower, followee)
@@ -52,13 +53,13 @@ const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics
     // A service token's keys count against the service's own share, not each follower's.
     const attempt = await idempotency.run(follower.id, key, followee.id, () => followNotification(follower, followee), (notification) => bus.publish(notification), request.principal.user.id)
     if (attempt.kind === 'conflict') {
-      throw new ApiError(422, ErrorCode.IDEMPOTENCY_CONFLICT, 'header idempotency-key was already used for a different follow')
+      throw new RequestError(ErrorCode.IDEMPOTENCY_CONFLICT, 'header idempotency-key was already used for a different follow')
     }
     if (attempt.kind === 'full') {
-      throw new ApiError(429, ErrorCode.RATE_LIMITED, 'header idempotency-key: too many of this caller\'s follows are still waiting for Kafka; retry in a moment', { retryAfter: 1 })
+      throw new RequestError(ErrorCode.RATE_LIMITED, 'header idempotency-key: too many of this caller\'s follows are still waiting for Kafka; retry in a moment', { retryAfter: 1 })
     }
     await attempt.publishing
-    if (attempt.kind === 'replay') void reply.header('idempotent-replayed', 'true')
+    if (attempt.kind === 'duplicate') void reply.header('idempotent-replayed', 'true')
     else metrics.follows.inc({ outcome: 'accepted' })
     return reply.code(202).send({ notification: attempt.notification })
   })
@@ -68,13 +69,13 @@ const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics
 function followerOf (principal: Principal, followerId: string | undefined, directory: Directory): User {
   if (followerId === undefined) {
     if (principal.service && directory.get(principal.user.id) === undefined) {
-      throw new ApiError(400, ErrorCode.INVALID_BODY, 'body must have required property \'followerId\' with a service token')
+      throw new RequestError(ErrorCode.INVALID_BODY, 'body must have required property \'followerId\' with a service token')
     }
     return principal.user
   }
-  if (!principal.service) throw new ApiError(403, ErrorCode.FORBIDDEN, 'body/followerId may only be set with a service token')
+  if (!principal.service) throw new RequestError(ErrorCode.FORBIDDEN, 'body/followerId may only be set with a service token')
   const follower = directory.get(followerId)
-  if (follower === undefined) throw new ApiError(404, ErrorCode.UNKNOWN_USER, `body/followerId ${JSON.stringify(followerId)} is not a known user`)
+  if (follower === undefined) throw new RequestError(ErrorCode.UNKNOWN_USER, `body/followerId ${JSON.stringify(followerId)} is not a known user`)
   return follower
 }
 

@@ -1,5 +1,5 @@
+import { ErrorCode, RequestError } from '../errors.js'
 import { decodeCursor, encodeCursor } from '../feed/cursor.js'
-import { ApiError, ErrorCode } from '../errors.js'
 import { unreadFrame } from '../feed/frames.js'
 import type { Inbox, StoredNotification } from '../inbox/types.js'
 import { authenticate } from './authenticate.js'
@@ -80,7 +80,7 @@ const notificationsRoutes: RoutePlugin = async (app, { tokens, inbox, fanout, li
     const userId = request.principal.user.id
     const { upTo, ids } = request.body
     const selection = upTo !== undefined ? { upTo: seqOf(upTo, inbox, 'body/upTo') } : ids !== undefined ? { ids } : undefined
-    if (selection === undefined) throw new ApiError(400, ErrorCode.INVALID_BODY, 'body must have upTo or ids')
+    if (selection === undefined) throw new RequestError(ErrorCode.INVALID_BODY, 'body must have upTo or ids')
     const unread = await inbox.markRead(userId, selection)
     // Every tab of the user, on every gateway, hears of it. Not awaited: the count is stored already.
     void fanout.publish([{ userId, text: unreadFrame(unread) }])
@@ -96,7 +96,7 @@ function historyItem ({ seq, notification, read }: StoredNotification, epoch: st
 function seqOf (cursor: string, inbox: Inbox, field: string): number {
   const { epoch, seq } = decodeCursor(cursor)
   if (epoch !== inbox.epoch && !(epoch === undefined && seq === 0)) {
-    throw new ApiError(409, ErrorCode.STALE_CURSOR, `${field} is a cursor from another inbox epoch (the store was reset or restored): reload history without it`)
+    throw new RequestError(ErrorCode.STALE_CURSOR, `${field} is a cursor from another inbox epoch (the store was reset or restored): reload history without it`)
   }
   return seq
 }

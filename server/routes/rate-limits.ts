@@ -1,7 +1,7 @@
 import fastifyRateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Config } from '../config.js'
-import { ApiError, ErrorCode } from '../errors.js'
+import { ErrorCode, RequestError } from '../errors.js'
 import type { RedisClient } from '../redis-connection.js'
 
 export type RequestHook = (request: FastifyRequest) => Promise<void>
@@ -34,7 +34,7 @@ export async function registerRateLimits (app: FastifyInstance, config: Config, 
       if (key(request) === undefined) return
       const result = await check(request)
       if (!result.isAllowed && result.isExceeded) {
-        throw new ApiError(429, ErrorCode.RATE_LIMITED, `Too many requests ${what}: at most ${max} a minute`, { retryAfter: result.ttlInSeconds })
+        throw new RequestError(ErrorCode.RATE_LIMITED, `Too many requests ${what}: at most ${max} a minute`, { retryAfter: result.ttlInSeconds })
       }
     }
   }

@@ -2,8 +2,9 @@ import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-js
 import type { Config } from '../config.js'
 import type { Services } from '../services.js'
 import type { RateLimits } from './rate-limits.js'
-import { notificationSchema, userRefSchema, USER_ID_PATTERN } from '../notification.js'
+import { userRefSchema, USER_ID_PATTERN } from '../directory.js'
 import { CURSOR_PATTERN } from '../feed/cursor.js'
+import { notificationSchema } from '../notification.js'
 
 /** Fastify's error shape, the body of every 4xx and 5xx answer. */
 export const errorSchema = {

@@ -1,4 +1,4 @@
-import { ApiError, ErrorCode } from '../errors.js'
+import { ErrorCode, RequestError } from '../errors.js'
 import { type RoutePlugin, errorSchema, userIdSchema, userRefSchema } from './schemas.js'
 
 /** POST /api/sessions: dev sign-in as any directory user. Registered only in AUTH_MODE=dev. */
@@ -23,7 +23,7 @@ const sessionsRoutes: RoutePlugin = async (app, { directory, tokens, limits }) =
     }
   }, async (request, reply) => {
     const user = directory.get(request.body.userId)
-    if (user === undefined) throw new ApiError(404, ErrorCode.UNKNOWN_USER, `body/userId ${JSON.stringify(request.body.userId)} is not a known user`)
+    if (user === undefined) throw new RequestError(ErrorCode.UNKNOWN_USER, `body/userId ${JSON.stringify(request.body.userId)} is not a known user`)
     const { token, expiresAt } = await tokens.sign(user)
     return reply.code(201).send({ token, user, expiresAt })
   })

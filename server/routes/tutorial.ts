@@ -1,5 +1,5 @@
 import type { User } from '../directory.js'
-import { ApiError, ErrorCode } from '../errors.js'
+import { ErrorCode, RequestError } from '../errors.js'
 import { RecordTooLargeError } from '../kafka/errors.js'
 import { MAX_MESSAGE_LENGTH, messageNotification, type Notification } from '../notification.js'
 import type { RoutePlugin } from './schemas.js'
@@ -40,7 +40,7 @@ const tutorialRoutes: RoutePlugin = async (app, { directory, bus, inbox, limits 
       await bus.publish(messageNotification(from, to, request.body.message))
     } catch (error) {
       if (!(error instanceof RecordTooLargeError)) throw error
-      throw new ApiError(413, ErrorCode.RECORD_TOO_LARGE,
+      throw new RequestError(ErrorCode.RECORD_TOO_LARGE,
         `body/message is too long: the notification would be a Kafka record of ${error.bytes} bytes, more than the ${error.limit} bytes a record may have`, { cause: error })
     }
     return { message: 'Notification sent successfully!' }

@@ -1,6 +1,6 @@
 import '@fastify/websocket'
 import type { FastifyRequest } from 'fastify'
-import { ApiError, ErrorCode } from '../errors.js'
+import { ErrorCode, RequestError } from '../errors.js'
 import { decodeCursor } from '../feed/cursor.js'
 import { CloseCode } from '../hub/close-codes.js'
 import { HubSocket, type Corkable } from '../hub/socket.js'
@@ -31,7 +31,7 @@ const wsRoutes: RoutePlugin = async (app, { tokens, hub, relay, config }) => {
       }
     },
     handler: async () => {
-      throw new ApiError(426, ErrorCode.UPGRADE_REQUIRED, '/ws is a WebSocket endpoint: send an upgrade request')
+      throw new RequestError(ErrorCode.UPGRADE_REQUIRED, '/ws is a WebSocket endpoint: send an upgrade request')
     },
     wsHandler: (webSocket, request) => {
       // Closures below outlive the request: they take only these, not the request itself (it is
@@ -94,7 +94,7 @@ function checkOrigin (allowed: string[] | undefined) {
     if (origin === undefined || allowed?.includes('*') === true) return
     const ownOrigins = [`http://${request.host}`, `https://${request.host}`]
     if ((allowed ?? ownOrigins).includes(origin)) return
-    throw new ApiError(403, ErrorCode.FORBIDDEN, `header origin ${JSON.stringify(origin)} may not open /ws (see WS_ALLOWED_ORIGINS)`)
+    throw new RequestError(ErrorCode.FORBIDDEN, `header origin ${JSON.stringify(origin)} may not open /ws (see WS_ALLOWED_ORIGINS)`)
   }
 }
 

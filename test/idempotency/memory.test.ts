@@ -1,6 +1,6 @@
 import t from 'tap'
 import { MemoryIdempotency, type IdempotencyOptions } from '../../server/idempotency/memory.js'
-import type { Replay } from '../../server/idempotency/types.js'
+import type { KeyedAttempt } from '../../server/idempotency/types.js'
 import { followNotification, type Notification } from '../../server/notification.js'
 
 const DAY_MS = 24 * 60 * 60 * 1000
@@ -15,7 +15,7 @@ function cache (options: Partial<IdempotencyOptions> = {}): MemoryIdempotency {
 }
 
 /** A follow by `userId` of user 3 under `key`, published with `publish` (accepted by default). */
-function follow (idempotency: MemoryIdempotency, userId: string, key: string, publish: (notification: Notification) => Promise<void> = async () => {}, followeeId = '3', owner?: string): Replay {
+function follow (idempotency: MemoryIdempotency, userId: string, key: string, publish: (notification: Notification) => Promise<void> = async () => {}, followeeId = '3', owner?: string): KeyedAttempt {
   const follower = users[userId] ?? { id: userId, name: `User ${userId}` }
   const followee = users[followeeId] ?? { id: followeeId, name: `User ${followeeId}` }
   const create = (): Notification => followNotification(follower, followee)
@@ -24,22 +24,22 @@ function follow (idempotency: MemoryIdempotency, userId: string, key: string, pu
     : idempotency.run(follower.id, key, followee.id, create, publish, owner)
 }
 
-function idOf (replay: Replay): string | undefined {
-  return replay.kind === 'conflict' || replay.kind === 'full' ? undefined : replay.notification.id
+function idOf (attempt: KeyedAttempt): string | undefined {
+  return attempt.kind === 'conflict' || attempt.kind === 'full' ? undefined : attempt.notification.id
 }
 
-function publishingOf (replay: Replay): Promise<void> | undefined {
-  return replay.kind === 'conflict' || replay.kind === 'full' ? undefined : replay.publishing
+function publishingOf (attempt: KeyedAttempt): Promise<void> | undefined {
+  return attempt.kind === 'conflict' || attempt.kind === 'full' ? undefined : attempt.publishing
 }
 
 /** `follow`, then waits for its publish to settle (a settled key is one the cache may evict). */
-async function settled (...args: Parameters<typeof follow>): Promise<Replay> {
-  const replay = follow(...args)
-  if (replay.kind !== 'conflict' && replay.kind !== 'full') await replay.publishing.catch(() => {})
-  return replay
+async function settled (...args: Parameters<typeof follow>): Promise<KeyedAttempt> {
+  const attempt = follow(...args)
+  if (attempt.kind !== 'conflict' && attempt.kind !== 'full') await attempt.publishing.catch(() => {})
+  return attempt
 }
 
-t.test('a first request is new; the same key again replays the same notification without publishing', async (t) => {
+t.test('a first request is new; the same key again is a duplicate: the same notification, without publishing', async (t) => {
   const idempotency = cache()
   let published = 0
   const publish = async (): Promise<void> => { published++ }
@@ -47,7 +47,7 @@ t.test('a first request is new; the same key again replays the same notification
   t.equal(first.kind, 'new')
   await (publishingOf(first))
   const again = follow(idempotency, '1', 'k1', publish)
-  t.equal(again.kind, 'replay')
+  t.equal(again.kind, 'duplicate')
   t.equal(idOf(again), idOf(first), 'the same notification')
   t.equal(published, 1, 'published once')
 })
@@ -71,7 +71,7 @@ t.test('while the first attempt is in flight, the same key waits for it', async 
   let accept!: () => void
   const first = follow(idempotency, '1', 'k1', () => new Promise<void>((resolve) => { accept = resolve }))
   const second = follow(idempotency, '1', 'k1')
-  t.equal(second.kind, 'replay')
+  t.equal(second.kind, 'duplicate')
   t.equal(publishingOf(second), publishingOf(first), 'the same publish')
   accept()
 })
@@ -85,7 +85,7 @@ t.test('after a failed publish, the same key publishes the same notification aga
   t.equal(retry.kind, 'retry')
   await (publishingOf(retry))
   t.same(published, [idOf(first)], 'the same id, published again')
-  t.equal(follow(idempotency, '1', 'k1').kind, 'replay', 'and replayed once it went through')
+  t.equal(follow(idempotency, '1', 'k1').kind, 'duplicate', 'and a duplicate once it went through')
 })
 
 t.test('a key expires after the TTL', async (t) => {
@@ -107,7 +107,7 @@ t.test('one user filling the cache cannot evict another user\'s key', async (t) 
   const emmas = await settled(idempotency, '1', 'emma-key')
   for (let i = 0; i < 1000; i++) await settled(idempotency, '2', `flood-${i}`)
   const again = follow(idempotency, '1', 'emma-key')
-  t.equal(again.kind, 'replay', 'the other user\'s key is still there')
+  t.equal(again.kind, 'duplicate', 'the other user\'s key is still there')
   t.equal(idOf(again), idOf(emmas))
   t.ok(idempotency.bytesOf('2') <= 4 * 1024, 'the flooding user stays within their share')
 })
@@ -156,21 +156,21 @@ t.test('a key still publishing is never evicted: past the share, a new key is re
   const idempotency = cache({ maxBytes: 64 * 1024, maxBytesPerUser: 4 * 1024 })
   const pending: Array<() => void> = []
   const hang = (): Promise<void> => new Promise<void>((resolve) => { pending.push(resolve) })
-  const first: Replay[] = []
+  const first: KeyedAttempt[] = []
   for (let i = 0; ; i++) {
-    const replay = follow(idempotency, '2', `k${i}`, hang)
-    if (replay.kind === 'full') break
-    first.push(replay)
+    const attempt = follow(idempotency, '2', `k${i}`, hang)
+    if (attempt.kind === 'full') break
+    first.push(attempt)
     t.ok(i < 100, 'the share fills within 100 keys')
   }
   t.ok(first.length > 1)
   t.equal(pending.length, first.length, 'the refused key published nothing')
-  for (const [i, replay] of first.entries()) {
-    t.equal(idOf(follow(idempotency, '2', `k${i}`, hang)), idOf(replay), `publishing key k${i} is still known`)
+  for (const [i, attempt] of first.entries()) {
+    t.equal(idOf(follow(idempotency, '2', `k${i}`, hang)), idOf(attempt), `publishing key k${i} is still known`)
   }
   t.equal(follow(idempotency, '1', 'emma', hang).kind, 'new', 'other users are not affected')
   for (const resolve of pending) resolve()
-  await Promise.all(first.map((replay) => replay.kind === 'new' ? replay.publishing : undefined))
+  await Promise.all(first.map((attempt) => attempt.kind === 'new' ? attempt.publishing : undefined))
   t.equal(follow(idempotency, '2', 'after', hang).kind, 'new', 'once they settled, the oldest make room')
 })
 

@@ -2,7 +2,7 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { KEY_PREFIX, RedisIdempotency } from '../../server/idempotency/redis.js'
-import { IdempotencyUnavailableError, type Replay } from '../../server/idempotency/types.js'
+import { IdempotencyUnavailableError, type KeyedAttempt } from '../../server/idempotency/types.js'
 import { followNotification, type Notification } from '../../server/notification.js'
 import { startRedis } from '../helpers/redis.js'
 
@@ -32,7 +32,7 @@ if (redis !== undefined) {
   const gateway = (): RedisIdempotency => new RedisIdempotency(client, { ttlMs: TTL_MS })
   let keys = 0
   const newKey = (): string => `key-${++keys}`
-  const follow = async (idempotency: RedisIdempotency, key: string, publishes: Publishes, followee = bruno): Promise<Replay> =>
+  const follow = async (idempotency: RedisIdempotency, key: string, publishes: Publishes, followee = bruno): Promise<KeyedAttempt> =>
     await idempotency.run(emma.id, key, followee.id, () => followNotification(emma, followee), publishes.publish)
 
   t.test('a retry on another gateway gets the first answer, and nothing is published again', async (t) => {
@@ -43,7 +43,7 @@ if (redis !== undefined) {
     await (first as { publishing: Promise<void> }).publishing
     await t.resolveMatch(eventuallyStored(key), { state: 'accepted' })
     const retry = await follow(b, key, publishes)
-    t.equal(retry.kind, 'replay')
+    t.equal(retry.kind, 'duplicate')
     t.same((retry as { notification: Notification }).notification, (first as { notification: Notification }).notification, 'the same notification, id and time')
     t.equal(publishes.sent.length, 1, 'published once')
   })
@@ -74,7 +74,7 @@ if (redis !== undefined) {
     const [a, b, publishes, key] = [gateway(), gateway(), new Publishes(), newKey()]
     const first = await follow(a, key, publishes) as { notification: Notification }
     const here = await follow(a, key, publishes)
-    t.equal(here.kind, 'replay')
+    t.equal(here.kind, 'duplicate')
     t.equal(publishes.sent.length, 1, 'the gateway of the open attempt does not publish again')
     const there = await follow(b, key, publishes)
     t.equal(there.kind, 'retry')
@@ -101,7 +101,7 @@ if (redis !== undefined) {
     await redis.start()
     const key = newKey()
     const deadline = Date.now() + 10_000
-    let attempt: Replay | undefined
+    let attempt: KeyedAttempt | undefined
     while (attempt === undefined && Date.now() < deadline) {
       attempt = await follow(a, key, publishes).catch(async () => {
         await new Promise((resolve) => setTimeout(resolve, 100))

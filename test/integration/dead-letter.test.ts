@@ -58,7 +58,7 @@ t.test('poison records go to the DLQ with their reason; the next good record is 
   t.match(metrics, /notify_dlq_records_total\{reason="not-json"\} 1/)
 })
 
-// A batch held while the inbox is unavailable is handled again and again; its poison records must
+// A batch stalled while the inbox is unavailable is handled again and again; its poison records must
 // reach the DLQ once, not once per attempt.
 t.test('a batch retried while the inbox is unavailable dead-letters its poison record once', async (t) => {
   const gateway = await startGateway(t)
@@ -85,7 +85,7 @@ t.test('a batch retried while the inbox is unavailable dead-letters its poison r
 
   const frame = await tab.next(30_000) as Partial<NotificationFrame>
   t.equal(frame.notification?.id, good.id, 'delivered once the inbox is back')
-  t.equal(failures, 3, 'the batch was held through three failed appends')
+  t.equal(failures, 3, 'the batch was retried through three failed appends')
   // The DLQ send of a batch comes before its append: by now every attempt has sent what it would.
   t.equal(await recordCount(dlqTopic), 1, 'one record in the DLQ, not one per attempt')
 })

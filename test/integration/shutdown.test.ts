@@ -98,6 +98,6 @@ t.test('SIGTERM while the broker is down and the consumer crashed: every shutdow
   const exit = await gateway.exited
   t.equal(exit, 0, 'the gateway exited 0: nothing it accepted was lost')
   const logs = gateway.logs.join('\n')
-  t.match(logs, /Closing Kafka: could not stop fetching; going on/, 'the step that failed was logged')
-  for (const step of ['Closed: hub', 'Closed: Kafka clients', 'Closed: inbox']) t.match(logs, step, `and the later ones ran: ${step}`)
+  t.match(logs, /Shutdown step failed: Kafka: stop fetching; going on/, 'the step that failed was logged')
+  for (const step of ['close the Kafka clients', 'close the inbox', 'stop the hub\'s heartbeats']) t.match(logs, `Shutdown step done: ${step}`, `and the later ones ran: ${step}`)
 })

@@ -90,7 +90,7 @@ t.test('drained waits for the batch in hand and everything queued behind it', as
   await pipeline.drained() // nothing in hand: at once
 })
 
-t.test('a transient failure holds the batches and handles the same ones again after the backoff; nothing overtakes them', async (t) => {
+t.test('a transient failure stalls the pipeline and handles the same batches again after the backoff; nothing overtakes them', async (t) => {
   const handler = controlled()
   const clock = new FakeClock()
   const delays: number[] = []
@@ -105,7 +105,7 @@ t.test('a transient failure holds the batches and handles the same ones again af
   await pipeline.push(1)
   handler.settle(new Error('inbox unreachable'))
   await tick()
-  t.equal(pipeline.held?.message, 'inbox unreachable', 'held, and says why')
+  t.equal(pipeline.stalledBy?.message, 'inbox unreachable', 'stalled, and says why')
   await pipeline.push(2)
   clock.advance(99)
   await tick()
@@ -121,13 +121,13 @@ t.test('a transient failure holds the batches and handles the same ones again af
   t.same(handler.calls, [[1], [1], [1]])
   handler.settle()
   await tick()
-  t.equal(pipeline.held, undefined, 'no longer held once handled')
+  t.equal(pipeline.stalledBy, undefined, 'no longer stalled once handled')
   t.same(handler.calls, [[1], [1], [1], [2]], 'then the next one, in order')
   handler.settle()
   await pipeline.drained()
 })
 
-t.test('a transient failure held past holdLimitMs counts as for good: failed is told, nothing more is handled', async (t) => {
+t.test('a transient failure that stalls past stallLimitMs counts as for good: failed is told, nothing more is handled', async (t) => {
   const handler = controlled()
   const clock = new FakeClock()
   const failures: string[] = []
@@ -137,7 +137,7 @@ t.test('a transient failure held past holdLimitMs counts as for good: failed is 
     maxQueued: 8,
     isTransient: () => true,
     retryDelayMs: () => 1000,
-    holdLimitMs: 2500,
+    stallLimitMs: 2500,
     clock
   })
   await pipeline.push(1)
@@ -153,13 +153,13 @@ t.test('a transient failure held past holdLimitMs counts as for good: failed is 
   handler.settle(new Error('inbox unreachable'))
   await tick()
   t.same(failures, ['inbox unreachable'], 'past the limit: failed for good')
-  t.equal(pipeline.held, undefined)
+  t.equal(pipeline.stalledBy, undefined)
   await pipeline.push(2)
   await tick()
   t.same(handler.calls, [[1], [1], [1]], 'dropped until restart, like any failure for good')
 })
 
-t.test('stop ends the wait of a held pipeline: its batches are dropped, drained resolves', async (t) => {
+t.test('stop ends the wait of a stalled pipeline: its batches are dropped, drained resolves', async (t) => {
   const handler = controlled()
   const clock = new FakeClock()
   const pipeline = new BatchPipeline<number>({ handle: handler.handle, failed: () => t.fail('stopped, not failed'), maxQueued: 8, isTransient: () => true, retryDelayMs: () => 60_000, clock })
@@ -168,7 +168,7 @@ t.test('stop ends the wait of a held pipeline: its batches are dropped, drained 
   await tick()
   pipeline.stop()
   await pipeline.drained()
-  t.equal(pipeline.held, undefined)
+  t.equal(pipeline.stalledBy, undefined)
   t.equal(clock.timers, 0, 'its retry timer is gone')
   t.same(handler.calls, [[1]], 'not tried again')
 })

@@ -1,8 +1,7 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { SignJWT } from 'jose'
-import { KafkaUnavailableError } from '../../server/errors.js'
-import { KafkaErrorCode, RecordTooLargeError } from '../../server/kafka/errors.js'
+import { KafkaErrorCode, KafkaUnavailableError, RecordTooLargeError } from '../../server/kafka/errors.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'
 

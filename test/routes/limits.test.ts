@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import type { ClientOptions } from 'ws'
-import { KafkaUnavailableError } from '../../server/errors.js'
+import { KafkaUnavailableError } from '../../server/kafka/errors.js'
 import type { Frame } from '../helpers/clients.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { KafkaUnavailableError } from '../../server/errors.js'
+import { KafkaUnavailableError } from '../../server/kafka/errors.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'
 

@@ -1,0 +1,81 @@
+import type { Logger } from './logger.js'
+
+/** One step of a shutdown: what it does (named in the log), and the doing. */
+export interface CloseStep {
+  name: string
+  close: () => unknown
+}
+
+export interface CloseOptions {
+  /** A step still running after this long counts as failed, and the next one starts. */
+  stepTimeoutMs?: number
+  /** The level of the line a finished step logs: `debug` for the steps inside one resource's close. */
+  doneLevel?: 'info' | 'debug'
+}
+
+/**
+ * Runs every step in order, each whatever the ones before threw or however long they hung (a
+ * failed Kafka close must not leave the inbox open, nor a broker that is gone the process
+ * running); logs each failure and goes on. Never throws.
+ */
+export async function closeInOrder (steps: readonly CloseStep[], log: Logger, options: CloseOptions = {}): Promise<void> {
+  const { stepTimeoutMs, doneLevel = 'info' } = options
+  for (const { name, close } of steps) {
+    try {
+      const closing = Promise.resolve().then(close)
+      await (stepTimeoutMs === undefined
+        ? closing
+        : within(closing, stepTimeoutMs, () => { throw new Error(`${name} took more than ${stepTimeoutMs} ms`) }))
+      log[doneLevel](`Shutdown step done: ${name}`)
+    } catch (error) {
+      log.error({ err: error }, `Shutdown step failed: ${name}; going on`)
+    }
+  }
+}
+
+/**
+ * The close steps of resources, each declared where its resource is created. They run newest
+ * first, so a resource closes before those it was built on (the Kafka consumer, which flushes the
+ * inbox before each commit, before the inbox).
+ */
+export class CloseStack {
+  readonly #steps: CloseStep[] = []
+  #closed: Promise<void> | undefined
+
+  /** Declares how to close (or stop) a resource just created. */
+  defer (name: string, close: () => unknown): void {
+    this.#steps.unshift({ name, close })
+  }
+
+  /** Runs every step once, newest first (see `closeInOrder`); a later call waits for the first. */
+  close (log: Logger): Promise<void> {
+    this.#closed ??= closeInOrder(this.#steps, log)
+    return this.#closed
+  }
+}
+
+/** What `work` settles with, or, if it has not settled within `ms`, what `late` returns (or throws). */
+export async function within<T> (work: Promise<T>, ms: number, late: () => T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(Promise.resolve().then(late)), ms)
+  })
+  try {
+    return await Promise.race([work, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * A readiness probe: `ask` makes a real request and turns its outcome into the verdict; one that
+ * has not answered within `timeoutMs` gets `late()` instead (a server that is gone may hold a
+ * request for minutes). Checks that arrive while one is under way share it.
+ */
+export function boundedProbe<T> (ask: () => Promise<T>, timeoutMs: number, late: () => T): () => Promise<T> {
+  let running: Promise<T> | undefined
+  return () => {
+    running ??= within(ask(), timeoutMs, late).finally(() => { running = undefined })
+    return running
+  }
+}
