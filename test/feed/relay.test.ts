@@ -67,16 +67,20 @@ t.test('frames that follow on go straight out; a repeat is dropped', async (t) =
   t.same(delivered, [[1003, 1], [1004, 1], [1003, 0], [1004, 0], [1003, 0]], 'the observer counts the sockets that took each')
 })
 
-t.test('every tab of the user gets a frame, other users do not; a frame without a timestamp is not observed', async (t) => {
-  const { relay, open, delivered } = gateway(t)
+t.test('every tab of the user gets a frame, other users do not; the observer counts the sockets that took it', async (t) => {
+  const { relay, open, append, delivered } = gateway(t)
   const emma = [await open(users['1']), await open(users['1']), await open(users['1'])]
   const bruno = await open(users['2'])
-  deliver(relay, [{ userId: '1', text: unreadFrame(1) }])
-  for (const { socket } of emma) t.same(socket.frames.slice(1), [{ type: 'unread', unread: 1 }])
-  t.same(bruno.socket.frames.slice(1), [])
-  deliver(relay, [{ userId: '3', text: unreadFrame(1) }, { userId: '2', text: unreadFrame(2) }])
-  t.same(bruno.socket.frames.slice(1), [{ type: 'unread', unread: 2 }])
-  t.same(delivered, [])
+  deliver(relay, await append('1', 1))
+  for (const { socket } of emma) t.same(socket.seqs, [1])
+  t.same(bruno.socket.seqs, [])
+  deliver(relay, [...await append('3', 1), ...await append('2', 1)])
+  t.same(bruno.socket.seqs, [1])
+  for (const { socket } of emma) t.same(socket.seqs, [1])
+  t.same(delivered, [[1001, 3], [1001, 0], [1001, 1]], 'three sockets, a user without sockets, one socket')
+  deliver(relay, [{ userId: '1', text: unreadFrame(0) }])
+  for (const { socket } of emma) t.same(socket.frames.at(-1), { type: 'unread', unread: 0 })
+  t.equal(delivered.length, 3, 'a frame without a record timestamp (unread) is not observed')
 })
 
 t.test('a tab past the send bound is closed as slow; the user\'s other tabs take the frame', async (t) => {

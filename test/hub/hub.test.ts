@@ -74,22 +74,23 @@ t.test('a socket closed as slow is dropped at once and counted once, also when t
   t.equal(fast.socket.send('x'.repeat(10)), true, 'the other socket goes on')
 })
 
-// Regression: the catch-up writes past the hub's own sends, and a slow close there never reached
+// Regression: the catch-up wrote past the hub's own sends, and a slow close there never reached
 // the slow-client metric.
 t.test('a socket closed as slow by whoever writes to it counts once and leaves the hub', async (t) => {
   const { hub, drops, events } = watchedHub(t)
   const catchingUp = tab('1', 100)
-  const other = tab('2', 100)
+  const holding = tab('2', 100)
   hub.add(catchingUp.socket)
-  hub.add(other.socket)
-  catchingUp.socket.closeAsSlow() // a held frame past the bound, say
-  other.webSocket.bufferedAmount = 95
-  other.socket.send('x'.repeat(10))
+  hub.add(holding.socket)
+  catchingUp.webSocket.bufferedAmount = 95
+  t.equal(catchingUp.socket.send('x'.repeat(10)), false, 'the replay frame past the bound is refused')
+  t.same(catchingUp.webSocket.closes.map((close) => close.code), [4008])
+  holding.socket.closeAsSlow() // what a tab does with a held frame past the bound
   t.same(drops, ['slow', 'slow'], 'one count per slow socket')
   t.equal(hub.connectionsOf('1'), 0, 'dropped from the hub at once')
   t.same(events, ['online 1', 'online 2', 'offline 1', 'offline 2'], 'a socket dropped as slow takes its user offline too')
-  hub.remove(catchingUp.socket)
-  hub.remove(other.socket)
+  hub.remove(catchingUp.socket) // what the WebSocket's close event does
+  hub.remove(holding.socket)
   t.same(drops, ['slow', 'slow'], 'not counted again')
   t.equal(hub.connectionCount, 0)
 })
