@@ -3,7 +3,7 @@ import type { FastifyRequest } from 'fastify'
 import { ErrorCode, RequestError } from '../errors.js'
 import { decodeCursor } from '../feed/cursor.js'
 import { CloseCode } from '../hub/close-codes.js'
-import { HubSocket, type Corkable } from '../hub/socket.js'
+import { HubSocket } from '../hub/socket.js'
 import { authenticate } from './authenticate.js'
 import { cursorSchema, type RoutePlugin } from './schemas.js'
 
@@ -48,9 +48,8 @@ const wsRoutes: RoutePlugin = async (app, { tokens, hub, relay, config }) => {
         return
       }
       perIp.set(ip, fromIp + 1)
-      // ws keeps its TCP socket private; corking it lets a batch's frames for a tab leave in one write.
-      const transport = (webSocket as unknown as { _socket?: Corkable })._socket
-      const socket = new HubSocket(user.id, webSocket, config.ws.maxBufferedBytes, transport)
+      // The upgrade's TCP socket, which ws writes to: corking it lets a batch's frames for a tab leave in one write.
+      const socket = new HubSocket(user.id, webSocket, config.ws.maxBufferedBytes, request.raw.socket)
       const { since } = request.query as { since?: string }
       hub.add(socket)
 
