@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { pino } from 'pino'
-import { startLocalKafka, type LocalKafka } from '../kafka/launcher.js'
+import type { LocalKafka } from '../local/kafka/launcher.js'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { createServices } from './services.js'
@@ -42,6 +42,9 @@ async function main (): Promise<void> {
 
   try {
     if (config.kafka.brokers === undefined) {
+      // The one way into the dev launcher: loaded only when there is no broker to use, so a
+      // deployment with KAFKA_BROKERS never loads it.
+      const { startLocalKafka } = await import('../local/kafka/launcher.js')
       localKafka = await startLocalKafka({
         dataDir: config.dataDir,
         port: config.kafka.localPort,

@@ -6,6 +6,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { Pool } from 'pg'
 import type { Test } from 'tap'
 import { WebSocket } from 'ws'
+import { untilReady } from '../../local/gateway-process.js'
 import { follow, signIn, type Frame } from './clients.js'
 import { uniqueName } from './gateway.js'
 import { startPostgres, type TestPostgres } from './postgres.js'
@@ -53,12 +54,7 @@ export async function startSharedServices (t: Test): Promise<SharedServices | un
 
 /** Polls /readyz (each poll a real request) until it answers 200, within a bound. */
 export async function waitReady (url: string, boundMs = READY_BOUND_MS): Promise<void> {
-  const deadline = Date.now() + boundMs
-  while (Date.now() < deadline) {
-    if ((await fetch(`${url}/readyz`)).status === 200) return
-    await delay(100)
-  }
-  throw new Error(`gateway ${url} not ready within ${boundMs} ms`)
+  await untilReady(url, boundMs)
 }
 
 export async function signInAll (url: string): Promise<Map<string, string>> {
