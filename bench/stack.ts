@@ -4,9 +4,9 @@ import { join } from 'node:path'
 import type { GatewayRuntime } from '../local/gateway-process.js'
 import { startLocalKafka } from '../local/kafka/launcher.js'
 import { freePorts } from '../local/ports.js'
+import type { User } from '../server/directory.js'
 import type { Cleanup } from './cleanup.js'
 import { buildGateway, startBenchGateway, type BenchGateway } from './gateway.js'
-import type { UserRef } from './producer.js'
 import type { Settings } from './settings.js'
 import type { TokenSource } from './tokens.js'
 
@@ -22,7 +22,7 @@ export interface Stack {
   brokerPid: number | undefined
   runtime: GatewayRuntime | 'external'
   tokens: TokenSource
-  users: UserRef[]
+  users: User[]
   /** The gateway's environment as the bench set it (AUTH_SECRET masked). */
   gatewayEnv: Record<string, string>
   /**
@@ -121,7 +121,7 @@ export async function startStack (settings: Settings & { profile: boolean, gatew
 async function externalGateway (url: string, brokers: string[] | undefined): Promise<Stack> {
   const response = await fetch(`${url}/api/users`, { signal: AbortSignal.timeout(10_000) })
   if (response.status !== 200) throw new Error(`GET ${url}/api/users answered ${response.status}`)
-  const { users } = await response.json() as { users: UserRef[] }
+  const { users } = await response.json() as { users: User[] }
   const secret = process.env.AUTH_SECRET
   const pid = Number(process.env.GATEWAY_PID) || undefined
   return {
