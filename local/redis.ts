@@ -66,12 +66,12 @@ function onPath (name: string): string | undefined {
 export async function startLocalRedis (options: { port?: number } = {}): Promise<LocalRedis> {
   const bin = redisServerPath()
   if (bin === undefined) throw new Error(REDIS_INSTALL_HINT)
-  let server: RedisProcess | undefined
+  let server: WatchedProcess | undefined
   let port = options.port ?? 0
   for (let attempt = 1; ; attempt++) {
     if (options.port === undefined) [port] = await freePorts(1) as [number]
     try {
-      server = await RedisProcess.start(bin, port)
+      server = await startRedisServer(bin, port)
       break
     } catch (error) {
       // A port taken between the probe and the start, three times, is not a race.
@@ -87,7 +87,7 @@ export async function startLocalRedis (options: { port?: number } = {}): Promise
     },
     start: async () => {
       if (server !== undefined) throw new Error('redis-server is already running')
-      server = await RedisProcess.start(bin, port)
+      server = await startRedisServer(bin, port)
     }
   }
 }
@@ -106,14 +106,14 @@ export async function startLocalRedisCluster (options: { masters: number }): Pro
   const all = await freePorts(2 * options.masters)
   const ports = all.slice(0, options.masters)
   const args = ports.map((port, i) => ['--cluster-enabled', 'yes', '--cluster-port', String(all[options.masters + i]), '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir])
-  const servers: Array<RedisProcess | undefined> = []
+  const servers: Array<WatchedProcess | undefined> = []
   const stop = async (): Promise<void> => {
     await Promise.all(servers.map(async (server) => await server?.stop()))
     servers.fill(undefined)
     await rm(dir, { recursive: true, force: true })
   }
   try {
-    servers.push(...await Promise.all(ports.map(async (port, i) => await RedisProcess.start(bin, port, args[i]!))))
+    servers.push(...await Promise.all(ports.map(async (port, i) => await startRedisServer(bin, port, args[i]!))))
     await promisify(execFile)(cli, ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: CLUSTER_TIMEOUT_MS })
     await Promise.all(ports.map(async (port) => await clusterStateOk(port)))
   } catch (error) {
@@ -130,7 +130,7 @@ export async function startLocalRedisCluster (options: { masters: number }): Pro
     },
     startNode: async (index) => {
       if (servers[index] !== undefined) throw new Error(`redis-server ${index} is already running`)
-      servers[index] = await RedisProcess.start(bin, ports[index]!, args[index]!)
+      servers[index] = await startRedisServer(bin, ports[index]!, args[index]!)
       await clusterStateOk(ports[index]!)
     }
   }
@@ -153,46 +153,33 @@ async function clusterStateOk (port: number): Promise<void> {
   }
 }
 
-/** One redis-server under the watchdog (watchdog.ts): it stops when this process is gone, however it ends. */
-class RedisProcess {
-  readonly #server: WatchedProcess
-
-  private constructor (server: WatchedProcess) {
-    this.#server = server
-  }
-
-  /** `args`: more redis-server options, after the common ones. */
-  static async start (bin: string, port: number, args: readonly string[] = []): Promise<RedisProcess> {
-    let output = ''
-    let sawReady: () => void = () => {}
-    const ready = new Promise<void>((resolve) => { sawReady = resolve })
-    const server = await startWatched(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], {
-      name: 'redis-watchdog',
-      graceSeconds: STOP_GRACE_SECONDS,
-      onLine: (line) => {
-        // Its log is read to the end, or a full pipe would block it; only the start is kept.
-        if (output.length < MAX_OUTPUT) output += `${line}\n`
-        if (line.includes(READY_LINE)) sawReady()
-      }
-    })
-    const tail = (): string => output.trim().split('\n').slice(-3).join(' | ')
-    let timer: NodeJS.Timeout | undefined
-    try {
-      await Promise.race([
-        ready,
-        server.exited.then(() => { throw new Error(`redis-server exited on port ${port}: ${tail()}`) }),
-        new Promise((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`redis-server did not start on port ${port} within ${START_TIMEOUT_MS} ms: ${tail()}`)), START_TIMEOUT_MS) })
-      ])
-    } catch (error) {
-      await server.stop()
-      throw error
-    } finally {
-      clearTimeout(timer)
+/** One redis-server under the watchdog (watchdog.ts), resolved once it accepts connections; `args` follow the common options. */
+async function startRedisServer (bin: string, port: number, args: readonly string[] = []): Promise<WatchedProcess> {
+  let output = ''
+  let sawReady: () => void = () => {}
+  const ready = new Promise<void>((resolve) => { sawReady = resolve })
+  const server = await startWatched(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], {
+    name: 'redis-watchdog',
+    graceSeconds: STOP_GRACE_SECONDS,
+    onLine: (line) => {
+      // Its log is read to the end, or a full pipe would block it; only the start is kept.
+      if (output.length < MAX_OUTPUT) output += `${line}\n`
+      if (line.includes(READY_LINE)) sawReady()
     }
-    return new RedisProcess(server)
+  })
+  const tail = (): string => output.trim().split('\n').slice(-3).join(' | ')
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([
+      ready,
+      server.exited.then(() => { throw new Error(`redis-server exited on port ${port}: ${tail()}`) }),
+      new Promise((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`redis-server did not start on port ${port} within ${START_TIMEOUT_MS} ms: ${tail()}`)), START_TIMEOUT_MS) })
+    ])
+  } catch (error) {
+    await server.stop()
+    throw error
+  } finally {
+    clearTimeout(timer)
   }
-
-  async stop (): Promise<void> {
-    await this.#server.stop()
-  }
+  return server
 }
