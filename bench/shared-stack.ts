@@ -60,7 +60,8 @@ export async function startSharedStack (stack: Stack, count: number, cleanup: Cl
     const gateways: BenchGateway[] = []
     for (let k = 1; k <= count; k++) {
       log(`Starting gateway ${k} of ${count} with DATABASE_URL and REDIS_URL…`)
-      const gateway = await launch(`gateway-${k}`, env)
+      // A client id of its own, so the group's members can be told apart.
+      const gateway = await launch(`gateway-${k}`, { ...env, KAFKA_CLIENT_ID: `gateway-${k}` })
       register(`gateway ${k}`, async () => { await gateway.stop() })
       gateways.push(gateway)
     }
