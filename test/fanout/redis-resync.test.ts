@@ -50,14 +50,15 @@ class Tab extends FakeSocket {
   }
 }
 
-interface Gateway {
+/** One gateway's delivery half, wired as services.ts wires it: hub, feed relay, Redis fan-out. */
+interface DeliveryNode {
   hub: Hub
   fanout: RedisFanout
   /** Opens a tab as /ws does, resolved once it is live. */
   open (userId: string): Promise<Tab>
 }
 
-function gateway (t: Test, redis: TestRedis, inbox: Inbox): Gateway {
+function deliveryNode (t: Test, redis: TestRedis, inbox: Inbox): DeliveryNode {
   // The fan-out is made after the hub, which calls it only once a socket is added.
   const hub = new Hub({ heartbeatMs: 60_000, onUserOnline: (userId) => fanout.watch(userId), onUserOffline: (userId) => fanout.unwatch(userId) })
   t.teardown(() => hub.stop())
@@ -92,8 +93,8 @@ if (redis !== undefined) {
   t.test('Redis restarts mid-stream: every tab on both gateways is resynced from the inbox, nothing missed, nothing doubled', async (t) => {
     const inbox = new SqliteInbox(join(tempDir(t), 'inbox.sqlite'), { maxPerUser: 1_000_000, maxAgeMs: 365 * 86_400_000 })
     t.teardown(() => inbox.close())
-    const a = gateway(t, redis, inbox)
-    const b = gateway(t, redis, inbox)
+    const a = deliveryNode(t, redis, inbox)
+    const b = deliveryNode(t, redis, inbox)
     let offset = 0
     /** What the consumer of gateway A does with a batch of `perUser` notifications for each user. */
     const consume = createDeliveryHandler(inbox, a.fanout)
