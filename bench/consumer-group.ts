@@ -1,4 +1,5 @@
-import { AssignerProtocol, Kafka, logLevel } from 'kafkajs'
+import { Kafka, logLevel } from 'kafkajs'
+import { groupAssignment } from '../test/helpers/kafka.js'
 import { sleep } from './clock.js'
 
 /** Partitions of `topic` per member of a consumer group, as the broker assigned them. */
@@ -17,11 +18,7 @@ export async function waitForAssignment (brokers: string[], groupId: string, top
     const deadline = Date.now() + timeoutMs
     let assignment: Assignment = []
     do {
-      const { groups } = await admin.describeGroups([groupId])
-      const group = groups[0]
-      assignment = group?.state === 'Stable'
-        ? group.members.map((member) => AssignerProtocol.MemberAssignment.decode(member.memberAssignment)?.assignment[topic] ?? []).map((partitions) => [...partitions].sort((a, b) => a - b))
-        : []
+      assignment = [...(await groupAssignment(admin, groupId, topic)).values()].map((partitions) => [...partitions].sort((a, b) => a - b))
       if (assignment.length >= members && assignment.every((partitions) => partitions.length > 0)) return assignment
       await sleep(POLL_MS)
     } while (Date.now() < deadline)

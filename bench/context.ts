@@ -3,7 +3,7 @@ import type { Cleanup } from './cleanup.js'
 import type { ClientFleet } from './fleet.js'
 import type { HttpLoadApi } from './http-load.js'
 import type { ChildWorker } from './ipc.js'
-import type { UserRef } from './producer.js'
+import type { User } from '../server/directory.js'
 import { CpuMeter } from './proc.js'
 import type { Progress } from './progress.js'
 import type { Settings } from './settings.js'
@@ -12,17 +12,17 @@ import type { Stack } from './stack.js'
 /** Who plays which part. Followers are never connected, so a follow never notifies its sender. */
 export interface Roles {
   /** Connected through the sequential, ingest and produce phases. */
-  recipients: UserRef[]
-  followers: UserRef[]
+  recipients: User[]
+  followers: User[]
   /** Offline users whose missed notifications are replayed. */
-  catchUp: UserRef[]
+  catchUp: User[]
   /** The one user the sequential phase follows, connected by that phase alone. */
-  sequentialRecipient: UserRef
+  sequentialRecipient: User
   /** Users that may be connected at all (everyone but the followers). */
-  connectable: UserRef[]
+  connectable: User[]
 }
 
-export function assignRoles (users: readonly UserRef[], settings: Settings): Roles {
+export function assignRoles (users: readonly User[], settings: Settings): Roles {
   const followerCount = Math.max(1, Math.min(settings.followers, Math.floor(users.length / 10)))
   const followers = users.slice(users.length - followerCount)
   const connectable = users.slice(0, users.length - followerCount)

@@ -1,7 +1,7 @@
 import autocannon from 'autocannon'
-import { WebSocket } from 'ws'
 import type { Frame } from '../server/feed/frames.js'
 import type { Notification } from '../server/notification.js'
+import { openFeedSocket } from '../test/helpers/clients.js'
 import { now, sleep } from './clock.js'
 import { HttpPool, notificationId } from './http-client.js'
 import { serve } from './ipc.js'
@@ -176,7 +176,7 @@ async function sequential (run: SequentialRun): Promise<SequentialResult> {
   const url = new URL(init.url)
   const [followerToken, recipientToken] = await mintTokens(init.tokens, [run.follower, run.recipient])
   let onFrame: ((id: string, at: number) => void) | undefined
-  const socket = new WebSocket(`ws://${url.host}/ws?token=${encodeURIComponent(recipientToken!)}`, { perMessageDeflate: false })
+  const socket = openFeedSocket(init.url, recipientToken!)
   socket.on('message', (data: Buffer) => {
     const at = now()
     const frame = JSON.parse(data.toString('utf8')) as Frame<Notification>

@@ -1,5 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process'
-import { projectRoot } from './paths.js'
+import { projectRoot } from '../server/project-root.js'
 
 /** What a child process serves: each command takes one argument and returns one result. */
 export type Api = Record<string, (args: never) => unknown>
@@ -27,7 +27,7 @@ export class ChildWorker<A extends Api> {
   constructor (script: string, name: string, env: Record<string, string> = {}) {
     this.name = name
     this.child = fork(script, [], {
-      cwd: projectRoot,
+      cwd: projectRoot(),
       execArgv: ['--import', 'tsx'],
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

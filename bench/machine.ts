@@ -2,7 +2,9 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { cpus, loadavg, totalmem, release, platform } from 'node:os'
 import { join } from 'node:path'
-import { projectRoot } from './paths.js'
+import { assetPath } from '../local/kafka/assets.js'
+import { kafkaVersionOf } from '../local/kafka/jars.js'
+import { projectRoot } from '../server/project-root.js'
 
 export interface Machine {
   platform: string
@@ -35,14 +37,13 @@ export function describeMachine (): Machine {
     kafka: kafkaVersion(),
     kafkajs: packageVersion('kafkajs'),
     commit: run('git', ['rev-parse', '--short', 'HEAD']) ?? 'unknown',
-    dirty: (run('git', ['status', '--porcelain', '--', 'server', 'kafka', 'package.json']) ?? '') !== ''
+    dirty: (run('git', ['status', '--porcelain', '--', 'server', 'local', 'package.json']) ?? '') !== ''
   }
 }
 
 function kafkaVersion (): string {
   try {
-    const pom = readFileSync(join(projectRoot, 'kafka', 'pom.xml'), 'utf8')
-    return /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(pom)?.[1] ?? 'unknown'
+    return kafkaVersionOf(readFileSync(assetPath('pom.xml'), 'utf8'))
   } catch {
     return 'unknown'
   }
@@ -50,7 +51,7 @@ function kafkaVersion (): string {
 
 function packageVersion (name: string): string {
   try {
-    return (JSON.parse(readFileSync(join(projectRoot, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version
+    return (JSON.parse(readFileSync(join(projectRoot(), 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version
   } catch {
     return 'unknown'
   }
@@ -58,7 +59,7 @@ function packageVersion (name: string): string {
 
 function run (command: string, args: string[]): string | undefined {
   try {
-    return execFileSync(command, args, { cwd: projectRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    return execFileSync(command, args, { cwd: projectRoot(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
   } catch {
     return undefined
   }

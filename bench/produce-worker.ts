@@ -1,7 +1,10 @@
 import type { Message } from 'kafkajs'
 import { now, waitUntil } from './clock.js'
 import { emit, serve } from './ipc.js'
-import { followNotification, recipientAt, RecordProducer, toRecord, type UserRef } from './producer.js'
+import type { User } from '../server/directory.js'
+import { encodeNotification } from '../server/kafka/record.js'
+import { followNotification } from '../server/notification.js'
+import { recipientAt, RecordProducer } from './producer.js'
 import { runOpenLoop } from './schedule.js'
 
 /**
@@ -17,8 +20,8 @@ export interface ProduceRun {
   label: string
   rate: number
   durationMs: number
-  recipients: UserRef[]
-  actors: UserRef[]
+  recipients: User[]
+  actors: User[]
   /** How long to wait for the acks once the last record left. */
   drainMs: number
 }
@@ -83,7 +86,7 @@ async function run (args: ProduceRun): Promise<ProduceResult> {
         const index = next + i
         const notification = followNotification(args.actors[index % args.actors.length]!, recipientAt(args.recipients, index))
         ids[index] = notification.id
-        records[i] = toRecord(notification)
+        records[i] = encodeNotification(notification)
       }
       const at = now()
       sentAt.fill(at, next, next + count)

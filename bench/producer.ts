@@ -1,51 +1,10 @@
-import { randomBytes } from 'node:crypto'
 import { Kafka, logLevel, Partitioners, type Message, type Producer } from 'kafkajs'
-
-export interface UserRef { id: string, name: string }
-
-/** A notification as DESIGN.md defines it: the record value the gateway consumes. */
-export interface BenchNotification {
-  id: string
-  type: 'follow'
-  userId: string
-  actor: UserRef
-  message: string
-  createdAt: string
-}
-
-export function followNotification (actor: UserRef, recipient: UserRef): BenchNotification {
-  return {
-    id: uuidv7(),
-    type: 'follow',
-    userId: recipient.id,
-    actor,
-    message: `${actor.name} started following you.`,
-    createdAt: new Date().toISOString()
-  }
-}
+import { encodeNotification } from '../server/kafka/record.js'
+import type { Notification } from '../server/notification.js'
 
 /** Whom record `index` of a fixed-rate run goes to: the recipients in turn. */
 export function recipientAt<T> (recipients: readonly T[], index: number): T {
   return recipients[index % recipients.length]!
-}
-
-/** The record a notification travels in: keyed by recipient, so a user's records share a partition. */
-export function toRecord (notification: BenchNotification): Message {
-  return {
-    key: notification.userId,
-    value: JSON.stringify(notification),
-    headers: { 'content-type': 'application/json', 'notification-version': '1' }
-  }
-}
-
-/** RFC 9562 UUIDv7, the id format the gateway's schema accepts. */
-export function uuidv7 (): string {
-  const bytes = randomBytes(16)
-  bytes.writeUIntBE(Date.now(), 0, 6)
-  bytes[6] = 0x70 | (bytes[6]! & 0x0f)
-  bytes[8] = 0x80 | (bytes[8]! & 0x3f)
-  const hex = bytes.toString('hex')
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }
 
 /**
@@ -77,9 +36,9 @@ export class RecordProducer {
    * Sends in batches of `batchSize`, one batch at a time: batches in flight together may land in
    * a partition out of order.
    */
-  async produce (notifications: readonly BenchNotification[], batchSize: number): Promise<void> {
+  async produce (notifications: readonly Notification[], batchSize: number): Promise<void> {
     for (let next = 0; next < notifications.length; next += batchSize) {
-      await this.send(notifications.slice(next, next + batchSize).map(toRecord))
+      await this.send(notifications.slice(next, next + batchSize).map(encodeNotification))
     }
   }
 

@@ -89,8 +89,8 @@ async function main (): Promise<number> {
         errors.push(`${phase}: ${(error as Error).stack ?? String(error)}`)
         progress.log(`${phase} failed: ${(error as Error).message}`)
       }
-      if (stack.gateway?.exitStatus !== undefined) {
-        errors.push(`the gateway exited (${stack.gateway.exitStatus}) during ${phase}:\n${stack.gateway.tail()}`)
+      if (stack.gateway?.status !== undefined) {
+        errors.push(`the gateway exited (${stack.gateway.status}) during ${phase}:\n${stack.gateway.tail()}`)
         progress.log(`the gateway exited during ${phase}; stopping:\n${stack.gateway.tail()}`)
         break
       }

@@ -4,12 +4,12 @@ import { Client } from 'pg'
 import { startLocalPostgres } from '../local/postgres.js'
 import { startLocalRedis } from '../local/redis.js'
 import type { Cleanup } from './cleanup.js'
-import type { Gateway } from './gateway.js'
+import type { BenchGateway } from './gateway.js'
 import type { Stack } from './stack.js'
 
 /** Several gateways on one topic and consumer group, sharing a PostgreSQL inbox and a Redis fan-out. */
 export interface SharedStack {
-  gateways: Gateway[]
+  gateways: BenchGateway[]
   topic: string
   groupId: string
   databaseUrl: string
@@ -57,11 +57,12 @@ export async function startSharedStack (stack: Stack, count: number, cleanup: Cl
       KAFKA_GROUP_ID: groupId,
       KAFKA_PARTITIONS: String(Math.max(MIN_PARTITIONS, count))
     }
-    const gateways: Gateway[] = []
+    const gateways: BenchGateway[] = []
     for (let k = 1; k <= count; k++) {
       log(`Starting gateway ${k} of ${count} with DATABASE_URL and REDIS_URL…`)
-      const gateway = await launch(`gateway-${k}`, env)
-      register(`gateway ${k}`, () => gateway.stop())
+      // A client id of its own, so the group's members can be told apart.
+      const gateway = await launch(`gateway-${k}`, { ...env, KAFKA_CLIENT_ID: `gateway-${k}` })
+      register(`gateway ${k}`, async () => { await gateway.stop() })
       gateways.push(gateway)
     }
     return { gateways, topic, groupId, databaseUrl, redisUrl: redis.url, postgresPid: await postmasterPid(databaseUrl), redisPid: await redisPid(redis.url), stop }

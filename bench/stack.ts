@@ -1,12 +1,12 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer, type AddressInfo } from 'node:net'
-import { once } from 'node:events'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startLocalKafka } from '../kafka/launcher.js'
+import type { GatewayRuntime } from '../local/gateway-process.js'
+import { startLocalKafka } from '../local/kafka/launcher.js'
+import { freePorts } from '../local/ports.js'
+import type { User } from '../server/directory.js'
 import type { Cleanup } from './cleanup.js'
-import { buildGateway, startGateway, type Gateway, type GatewayRuntime } from './gateway.js'
-import type { UserRef } from './producer.js'
+import { buildGateway, startBenchGateway, type BenchGateway } from './gateway.js'
 import type { Settings } from './settings.js'
 import type { TokenSource } from './tokens.js'
 
@@ -16,20 +16,20 @@ export interface Stack {
   /** Unset when only GATEWAY_URL was given: the phases that write to Kafka are skipped. */
   brokers: string[] | undefined
   topic: string
-  gateway: Gateway | undefined
+  gateway: BenchGateway | undefined
   /** The gateway's Node process, when known (started here, or GATEWAY_PID). */
   gatewayPid: number | undefined
   brokerPid: number | undefined
   runtime: GatewayRuntime | 'external'
   tokens: TokenSource
-  users: UserRef[]
+  users: User[]
   /** The gateway's environment as the bench set it (AUTH_SECRET masked). */
   gatewayEnv: Record<string, string>
   /**
    * Starts one more gateway like the first (same build, users, secret and broker) with `env` on
    * top, on a port and data dir of its own; the caller stops it. Unset for a given GATEWAY_URL.
    */
-  launchGateway: ((name: string, env: Record<string, string>) => Promise<Gateway>) | undefined
+  launchGateway: ((name: string, env: Record<string, string>) => Promise<BenchGateway>) | undefined
 }
 
 /** Fixed so the bench can sign the gateway's dev tokens itself instead of 20,000 sign-ins. */
@@ -88,16 +88,21 @@ export async function startStack (settings: Settings & { profile: boolean, gatew
     WS_MAX_CONNECTIONS_PER_USER: '0',
     WS_MAX_CONNECTIONS_PER_IP: '0'
   }
-  const env = { ...base, PORT: String(await freePort()), DATA_DIR: join(dir, 'gateway') }
+  const [port] = await freePorts(1) as [number]
+  const env = { ...base, PORT: String(port), DATA_DIR: join(dir, 'gateway') }
   log(`Starting the gateway (${runtime === 'dist' ? 'node dist/server/main.js' : 'node --import tsx server/main.ts'})…`)
-  const gateway = await startGateway({ env, runtime, cwd: dir, profileDir: settings.profile ? profileDir : undefined, log })
-  cleanup.add('gateway', () => gateway.stop())
-  const launchGateway = async (name: string, extra: Record<string, string>): Promise<Gateway> => startGateway({
-    env: { ...base, PORT: String(await freePort()), DATA_DIR: join(dir, name), ...extra },
-    runtime,
-    cwd: dir,
-    log: (line) => log(`${name}: ${line}`)
-  })
+  const gateway = await startBenchGateway({ port, env, runtime, cwd: dir, profileDir: settings.profile ? profileDir : undefined, log })
+  cleanup.add('gateway', async () => { await gateway.stop() })
+  const launchGateway = async (name: string, extra: Record<string, string>): Promise<BenchGateway> => {
+    const [port] = await freePorts(1) as [number]
+    return await startBenchGateway({
+      port,
+      env: { ...base, PORT: String(port), DATA_DIR: join(dir, name), ...extra },
+      runtime,
+      cwd: dir,
+      log: (line) => log(`${name}: ${line}`)
+    })
+  }
   return {
     url: gateway.url,
     brokers,
@@ -116,7 +121,7 @@ export async function startStack (settings: Settings & { profile: boolean, gatew
 async function externalGateway (url: string, brokers: string[] | undefined): Promise<Stack> {
   const response = await fetch(`${url}/api/users`, { signal: AbortSignal.timeout(10_000) })
   if (response.status !== 200) throw new Error(`GET ${url}/api/users answered ${response.status}`)
-  const { users } = await response.json() as { users: UserRef[] }
+  const { users } = await response.json() as { users: User[] }
   const secret = process.env.AUTH_SECRET
   const pid = Number(process.env.GATEWAY_PID) || undefined
   return {
@@ -132,12 +137,4 @@ async function externalGateway (url: string, brokers: string[] | undefined): Pro
     gatewayEnv: {},
     launchGateway: undefined
   }
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }

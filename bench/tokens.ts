@@ -1,4 +1,5 @@
 import { SignJWT } from 'jose'
+import { signIn } from '../test/helpers/clients.js'
 
 /**
  * Where bench tokens come from: signed here with the gateway's AUTH_SECRET (the bench starts the
@@ -13,11 +14,10 @@ const DEV_ISSUER = 'kafka-notify-dev'
 /** Longer than any run, so no socket is closed for an expired token mid-run. */
 const TOKEN_TTL_SECONDS = 4 * 60 * 60
 const CONCURRENCY = 32
-const SESSION_TIMEOUT_MS = 10_000
 
 export async function mintTokens (source: TokenSource, userIds: readonly string[]): Promise<string[]> {
   const tokens = new Array<string>(userIds.length)
-  const mint = source.kind === 'secret' ? signer(source.secret) : (userId: string) => signIn(source.url, userId)
+  const mint = source.kind === 'secret' ? signer(source.secret) : sessions(source.url)
   let next = 0
   const worker = async (): Promise<void> => {
     while (next < userIds.length) {
@@ -36,16 +36,9 @@ function signer (secret: string): (userId: string) => Promise<string> {
     .setIssuedAt().setExpirationTime(expiresAt).setIssuer(DEV_ISSUER).sign(key)
 }
 
-async function signIn (url: string, userId: string): Promise<string> {
-  const response = await fetch(`${url}/api/sessions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ userId }),
-    signal: AbortSignal.timeout(SESSION_TIMEOUT_MS)
+function sessions (url: string): (userId: string) => Promise<string> {
+  return async (userId) => await signIn(url, userId).catch((error: unknown) => {
+    // Thousands of sign-ins from one address meet the gateway's rate limit first.
+    throw new Error(`${(error as Error).message} (if rate-limited: give the bench the gateway's AUTH_SECRET, or start the gateway with RATE_LIMIT_PER_IP=0)`)
   })
-  if (response.status === 429) {
-    throw new Error(`sign-in as ${userId} was rate-limited: give the bench the gateway's AUTH_SECRET, or start the gateway with RATE_LIMIT_PER_IP=0`)
-  }
-  if (response.status !== 201) throw new Error(`sign-in as ${userId} answered ${response.status}: ${await response.text()}`)
-  return ((await response.json()) as { token: string }).token
 }

@@ -1,6 +1,7 @@
-import { WebSocket } from 'ws'
+import type { WebSocket } from 'ws'
 import type { Frame } from '../server/feed/frames.js'
 import type { Notification } from '../server/notification.js'
+import { openFeedSocket } from '../test/helpers/clients.js'
 import { now } from './clock.js'
 import { serve } from './ipc.js'
 import { mintTokens, type TokenSource } from './tokens.js'
@@ -140,14 +141,12 @@ async function connect ({ users, timeoutMs }: { users: string[], timeoutMs: numb
   const started = now()
   const deadline = started + timeoutMs
   const tokens = await mintTokens(settings.tokens, users)
-  const wsUrl = url.replace(/^http/, 'ws')
   let connected = 0
   let failed = 0
   const errors: string[] = []
   let next = 0
   const open = (user: string, token: string): Promise<void> => new Promise((resolve, reject) => {
-    const socket = new WebSocket(`${wsUrl}/ws?token=${encodeURIComponent(token)}`, {
-      perMessageDeflate: false,
+    const socket = openFeedSocket(url, token, {
       handshakeTimeout: READY_TIMEOUT_MS,
       ...(localAddress === undefined ? {} : { localAddress })
     })

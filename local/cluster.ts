@@ -9,9 +9,9 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { startLocalKafkaCluster, type LocalKafkaCluster } from '../kafka/cluster.js'
-import { isFree } from '../kafka/node.js'
-import { onStopSignals } from '../kafka/stop-signals.js'
+import { startLocalKafkaCluster, type LocalKafkaCluster } from './kafka/cluster.js'
+import { isFree } from './ports.js'
+import { onStopSignals } from './stop-signals.js'
 import { startGatewayProcess, type GatewayProcess } from './gateway-process.js'
 import { readableLogLine } from './log-line.js'
 import { POSTGRES_INSTALL_HINT, postgresBinDir, startLocalPostgres, type LocalPostgres } from './postgres.js'
@@ -29,7 +29,8 @@ const DEMO_USERS = ['Emma', 'Bruno']
 const say = (line: string): void => { process.stdout.write(`[cluster] ${line}\n`) }
 const shout = (line: string): void => { process.stderr.write(`[cluster] ${line}\n`) }
 
-interface Started { kafka?: LocalKafkaCluster, postgres?: LocalPostgres, redis?: LocalRedis, gateways: GatewayProcess[] }
+/** What runs so far; the gateways by port. */
+interface Started { kafka?: LocalKafkaCluster, postgres?: LocalPostgres, redis?: LocalRedis, gateways: Map<number, GatewayProcess> }
 
 process.exitCode = await main()
 
@@ -68,7 +69,7 @@ async function main (): Promise<number> {
 
   const runDir = makeRunDir('kafka-notify-cluster-')
   const root = runDir.path
-  const started: Started = { gateways: [] }
+  const started: Started = { gateways: new Map() }
   let phase: 'starting' | 'running' | 'stopping' = 'starting'
   const stop = async (reason: string): Promise<number> => {
     phase = 'stopping'
@@ -91,27 +92,25 @@ async function main (): Promise<number> {
       KAFKA_PARTITIONS: String(PARTITIONS),
       KAFKA_REPLICATION_FACTOR: String(BROKERS)
     }
-    const startGateways = async (some: number[]): Promise<void> => {
-      const gateways = some.map((port) => {
-        const dir = join(root, `gateway-${port}`)
-        mkdirSync(dir)
-        return startGatewayProcess(port, {
-          cwd: dir,
-          env: { ...env, DATA_DIR: dir },
-          onLine: (line) => { process.stdout.write(`[gateway ${port}] ${readableLogLine(line)}\n`) }
-        })
-      })
-      started.gateways.push(...gateways)
-      await Promise.all(gateways.map(async (gateway) => { await gateway.ready(READY_TIMEOUT_MS) }))
-    }
     // All at once, as an orchestrator would start replicas: they race to create the topics.
-    await startGateways(ports)
+    const urls = await Promise.all(ports.map(async (port) => {
+      const dir = join(root, `gateway-${port}`)
+      mkdirSync(dir)
+      const gateway = await startGatewayProcess({
+        port,
+        cwd: dir,
+        env: { ...env, DATA_DIR: dir },
+        onLine: (line) => { process.stdout.write(`[gateway ${port}] ${readableLogLine(line)}\n`) }
+      })
+      started.gateways.set(port, gateway)
+      return await gateway.ready(READY_TIMEOUT_MS)
+    }))
     phase = 'running'
     say(`ready in ${((performance.now() - startedAt) / 1000).toFixed(1)} s: ${count} gateway${count === 1 ? '' : 's'}, one system`)
     for (const [i, name] of DEMO_USERS.entries()) {
-      say(`  ${`${name}:`.padEnd(7)}open ${started.gateways[i % count]!.url} and sign in as ${name}`)
+      say(`  ${`${name}:`.padEnd(7)}open ${urls[i % count]!} and sign in as ${name}`)
     }
-    for (const gateway of started.gateways.slice(DEMO_USERS.length)) say(`  also:  ${gateway.url}`)
+    for (const url of urls.slice(DEMO_USERS.length)) say(`  also:  ${url}`)
     say(`  In ${DEMO_USERS[1]!}'s window, click Follow next to ${DEMO_USERS[0]!}: it shows up in ${DEMO_USERS[0]!}'s at once.`)
     say(`  KAFKA_BROKERS=${env.KAFKA_BROKERS}`)
     say(`  DATABASE_URL=${env.DATABASE_URL}`)
@@ -123,11 +122,11 @@ async function main (): Promise<number> {
     return 1
   }
 
-  for (const [i, gateway] of started.gateways.entries()) {
+  for (const [port, gateway] of started.gateways) {
     void gateway.exited.then(async (status) => {
       if (phase !== 'running') return
-      shout(`!!! GATEWAY ${ports[i]!} DIED (${status}): the cluster is broken, stopping everything !!!`)
-      await stop(`gateway ${ports[i]!} died`)
+      shout(`!!! GATEWAY ${port} DIED (${status}): the cluster is broken, stopping everything !!!`)
+      await stop(`gateway ${port} died`)
       process.exit(1)
     })
   }
@@ -153,10 +152,10 @@ async function startServices (started: Started, root: string): Promise<void> {
  */
 async function stopAll (started: Started, removeRunDir: () => void): Promise<number> {
   let code = 0
-  const statuses = await Promise.all(started.gateways.map(async (gateway) => [gateway.url, await gateway.stop()] as const))
-  for (const [url, status] of statuses) {
+  const statuses = await Promise.all([...started.gateways].map(async ([port, gateway]) => [port, await gateway.stop()] as const))
+  for (const [port, status] of statuses) {
     if (status !== 'exit code 0') {
-      shout(`the gateway at ${url} stopped with ${status}`)
+      shout(`the gateway on port ${port} stopped with ${status}`)
       code = 1
     }
   }

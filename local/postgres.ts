@@ -1,15 +1,15 @@
 // A throwaway PostgreSQL on a free loopback port, from Debian's `postgresql` package, for the
 // tests, the bench and `npm run cluster`. PostgreSQL refuses to run as root: as root the server's
 // files belong to the `postgres` user and every command runs as it.
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
-import type { Socket } from 'node:net'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Pool } from 'pg'
-import { freePorts } from '../kafka/node.js'
+import { freePorts } from './ports.js'
+import { whenOwnerGone, type OwnerWatch } from './watchdog.js'
 
 const run = promisify(execFile)
 const POSTGRESQL_ROOT = '/usr/lib/postgresql'
@@ -81,7 +81,7 @@ export async function startLocalPostgres (options: { port?: number } = {}): Prom
       }
     }
   } catch (error) {
-    await watchdog.stop()
+    await watchdog.runNow()
     throw error
   }
 
@@ -103,39 +103,20 @@ export async function startLocalPostgres (options: { port?: number } = {}): Prom
     stop: async () => {
       stopped ??= (async () => {
         await databases.end().catch(() => {})
-        await watchdog.stop()
+        await watchdog.runNow()
       })()
       await stopped
     }
   }
 }
 
-/**
- * A detached shell that stops the server and removes its dir when its stdin closes: at `stop`,
- * or when this process dies, however it dies (only this process holds the pipe's write end).
- */
-function startWatchdog (bin: string, dir: string, asRoot: boolean): { stop: () => Promise<void> } {
+/** The server and its dir go when this process does, however it ends, or at `runNow()`. */
+function startWatchdog (bin: string, dir: string, asRoot: boolean): OwnerWatch {
   const pgCtl = `${asRoot ? 'runuser -u postgres -- ' : ''}"$1/pg_ctl"`
-  const script = `
-while read -r _; do :; done
+  return whenOwnerGone('postgres-watchdog', `
 if [ -f "$2/data/postmaster.pid" ]; then ${pgCtl} -D "$2/data" -m immediate stop >/dev/null 2>&1; fi
 rm -rf "$2"
-`
-  const child: ChildProcess = spawn('sh', ['-c', script, 'postgres-watchdog', bin, dir], { detached: true, stdio: ['pipe', 'ignore', 'inherit'] })
-  const exited = new Promise<void>((resolve) => { child.once('exit', () => resolve()) })
-  child.unref()
-  ;(child.stdin as Socket | null)?.unref()
-  let stopped: Promise<void> | undefined
-  return {
-    stop: async () => {
-      stopped ??= (async () => {
-        child.ref() // until it is done: nothing else may keep this process waiting for it
-        child.stdin?.end()
-        await exited
-      })()
-      await stopped
-    }
-  }
+`, [bin, dir])
 }
 
 function logTail (dir: string): string {

@@ -1,18 +1,22 @@
 // A throwaway redis-server on a free loopback port, nothing persisted, from Debian's
 // `redis-server` package, for the tests, the bench and `npm run cluster`.
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { accessSync, constants } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
-import type { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
-import { freePorts } from '../kafka/node.js'
+import { freePorts } from './ports.js'
+import { startWatched, type WatchedProcess } from './watchdog.js'
 
 export const REDIS_INSTALL_HINT = 'redis-server is not installed (not on PATH): apt-get install redis-server'
 const READY_LINE = 'Ready to accept connections'
 const START_TIMEOUT_MS = 10_000
+/** Seconds from SIGTERM to SIGKILL: redis-server stops at once unless something is wrong. */
+const STOP_GRACE_SECONDS = 5
+/** Characters of redis-server's log kept for an error message: its start is all that tells why. */
+const MAX_OUTPUT = 10_000
 /** `redis-cli --cluster create` and the wait for `cluster_state:ok` on every node, each. */
 const CLUSTER_TIMEOUT_MS = 20_000
 
@@ -62,12 +66,12 @@ function onPath (name: string): string | undefined {
 export async function startLocalRedis (options: { port?: number } = {}): Promise<LocalRedis> {
   const bin = redisServerPath()
   if (bin === undefined) throw new Error(REDIS_INSTALL_HINT)
-  let server: RedisProcess | undefined
+  let server: WatchedProcess | undefined
   let port = options.port ?? 0
   for (let attempt = 1; ; attempt++) {
     if (options.port === undefined) [port] = await freePorts(1) as [number]
     try {
-      server = await RedisProcess.start(bin, port)
+      server = await startRedisServer(bin, port)
       break
     } catch (error) {
       // A port taken between the probe and the start, three times, is not a race.
@@ -83,7 +87,7 @@ export async function startLocalRedis (options: { port?: number } = {}): Promise
     },
     start: async () => {
       if (server !== undefined) throw new Error('redis-server is already running')
-      server = await RedisProcess.start(bin, port)
+      server = await startRedisServer(bin, port)
     }
   }
 }
@@ -102,14 +106,14 @@ export async function startLocalRedisCluster (options: { masters: number }): Pro
   const all = await freePorts(2 * options.masters)
   const ports = all.slice(0, options.masters)
   const args = ports.map((port, i) => ['--cluster-enabled', 'yes', '--cluster-port', String(all[options.masters + i]), '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir])
-  const servers: Array<RedisProcess | undefined> = []
+  const servers: Array<WatchedProcess | undefined> = []
   const stop = async (): Promise<void> => {
     await Promise.all(servers.map(async (server) => await server?.stop()))
     servers.fill(undefined)
     await rm(dir, { recursive: true, force: true })
   }
   try {
-    servers.push(...await Promise.all(ports.map(async (port, i) => await RedisProcess.start(bin, port, args[i]!))))
+    servers.push(...await Promise.all(ports.map(async (port, i) => await startRedisServer(bin, port, args[i]!))))
     await promisify(execFile)(cli, ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: CLUSTER_TIMEOUT_MS })
     await Promise.all(ports.map(async (port) => await clusterStateOk(port)))
   } catch (error) {
@@ -126,7 +130,7 @@ export async function startLocalRedisCluster (options: { masters: number }): Pro
     },
     startNode: async (index) => {
       if (servers[index] !== undefined) throw new Error(`redis-server ${index} is already running`)
-      servers[index] = await RedisProcess.start(bin, ports[index]!, args[index]!)
+      servers[index] = await startRedisServer(bin, ports[index]!, args[index]!)
       await clusterStateOk(ports[index]!)
     }
   }
@@ -149,69 +153,33 @@ async function clusterStateOk (port: number): Promise<void> {
   }
 }
 
-/**
- * One redis-server under a shell watchdog that kills it when its stdin closes: at `stop`, or when
- * this process dies, however it dies (only this process holds the pipe's write end).
- */
-class RedisProcess {
-  readonly #child: ChildProcess
-  readonly #exited: Promise<void>
-  #stopped: Promise<void> | undefined
-
-  private constructor (child: ChildProcess) {
-    this.#child = child
-    this.#exited = new Promise((resolve) => { child.once('exit', () => resolve()) })
-  }
-
-  /** `args`: more redis-server options, after the common ones. */
-  static async start (bin: string, port: number, args: readonly string[] = []): Promise<RedisProcess> {
-    // The watcher gets the pipe explicitly: a background job's stdin is /dev/null otherwise. The
-    // shell exits with the server, so a server that could not start is seen at once.
-    const script = `
-bin=$1
-port=$2
-shift 2
-"$bin" --port "$port" --bind 127.0.0.1 --save '' --appendonly no "$@" &
-pid=$!
-exec 3<&0
-(while read -r _; do :; done; kill "$pid" 2>/dev/null) <&3 &
-wait "$pid"
-`
-    const child = spawn('sh', ['-c', script, 'redis-watchdog', bin, String(port), ...args], { detached: true, stdio: ['pipe', 'pipe', 'inherit'] })
-    const server = new RedisProcess(child)
-    child.unref()
-    ;(child.stdin as Socket | null)?.unref()
-    ;(child.stdout as Socket | null)?.unref()
-    let output = ''
-    try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`redis-server did not start on port ${port} within ${START_TIMEOUT_MS} ms: ${output.trim().split('\n').slice(-3).join(' | ')}`)), START_TIMEOUT_MS)
-        child.stdout?.on('data', (chunk: Buffer) => {
-          output += chunk.toString()
-          if (output.includes(READY_LINE)) {
-            clearTimeout(timer)
-            resolve()
-          }
-        })
-        child.once('exit', () => {
-          clearTimeout(timer)
-          reject(new Error(`redis-server exited on port ${port}: ${output.trim().split('\n').slice(-3).join(' | ')}`))
-        })
-      })
-    } catch (error) {
-      await server.stop()
-      throw error
+/** One redis-server under the watchdog (watchdog.ts), resolved once it accepts connections; `args` follow the common options. */
+async function startRedisServer (bin: string, port: number, args: readonly string[] = []): Promise<WatchedProcess> {
+  let output = ''
+  let sawReady: () => void = () => {}
+  const ready = new Promise<void>((resolve) => { sawReady = resolve })
+  const server = await startWatched(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], {
+    name: 'redis-watchdog',
+    graceSeconds: STOP_GRACE_SECONDS,
+    onLine: (line) => {
+      // Its log is read to the end, or a full pipe would block it; only the start is kept.
+      if (output.length < MAX_OUTPUT) output += `${line}\n`
+      if (line.includes(READY_LINE)) sawReady()
     }
-    child.stdout?.resume() // keep draining its log, or a full pipe would block it
-    return server
+  })
+  const tail = (): string => output.trim().split('\n').slice(-3).join(' | ')
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([
+      ready,
+      server.exited.then(() => { throw new Error(`redis-server exited on port ${port}: ${tail()}`) }),
+      new Promise((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`redis-server did not start on port ${port} within ${START_TIMEOUT_MS} ms: ${tail()}`)), START_TIMEOUT_MS) })
+    ])
+  } catch (error) {
+    await server.stop()
+    throw error
+  } finally {
+    clearTimeout(timer)
   }
-
-  async stop (): Promise<void> {
-    this.#stopped ??= (async () => {
-      this.#child.ref() // until it is done: nothing else may keep this process waiting for it
-      this.#child.stdin?.end()
-      await this.#exited
-    })()
-    await this.#stopped
-  }
+  return server
 }

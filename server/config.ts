@@ -84,7 +84,7 @@ function configFrom (v: Variables) {
     dataDir: v.DATA_DIR,
     usersFile: v.USERS_FILE,
     kafka: {
-      /** Unset: the gateway starts its own local broker (kafka/launcher.ts). */
+      /** Unset: the gateway starts its own local broker (local/kafka/launcher.ts). */
       brokers: v.KAFKA_BROKERS?.split(','),
       clientId: v.KAFKA_CLIENT_ID,
       topic: v.KAFKA_TOPIC,

@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs'
 import closeWithGrace from 'close-with-grace'
 import { pino } from 'pino'
-import { startLocalKafka } from '../kafka/launcher.js'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { CloseStack } from './lifecycle.js'
@@ -32,6 +31,9 @@ async function main (): Promise<void> {
 
   try {
     if (config.kafka.brokers === undefined) {
+      // The one way into the dev launcher: loaded only when there is no broker to use, so a
+      // deployment with KAFKA_BROKERS never loads it.
+      const { startLocalKafka } = await import('../local/kafka/launcher.js')
       const localKafka = await startLocalKafka({
         dataDir: config.dataDir,
         port: config.kafka.localPort,

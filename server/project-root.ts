@@ -2,7 +2,10 @@ import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-/** The folder holding package.json, whether running from server/ (tsx) or dist/server/ (built). */
+/**
+ * The folder holding package.json, whether running from the sources (tsx) or from dist/ (built):
+ * the one way server/, local/, test/ and bench/ find the project's files.
+ */
 export function projectRoot (): string {
   let dir = dirname(fileURLToPath(import.meta.url))
   while (!existsSync(join(dir, 'package.json'))) {

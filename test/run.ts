@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { constants, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { LocalKafkaError, startLocalKafka, type LocalKafka } from '../kafka/launcher.js'
+import { LocalKafkaError, startLocalKafka, type LocalKafka } from '../local/kafka/launcher.js'
 
 const tapBin = fileURLToPath(new URL('../node_modules/.bin/tap', import.meta.url))
 let interrupted = false

@@ -1,8 +1,10 @@
-import { WebSocket } from 'ws'
 import type { Frame } from '../../server/feed/frames.js'
+import { openFeedSocket } from '../../test/helpers/clients.js'
 import { now, waitUntil } from '../clock.js'
 import type { BenchContext } from '../context.js'
-import { followNotification, RecordProducer, type BenchNotification, type UserRef } from '../producer.js'
+import type { User } from '../../server/directory.js'
+import { followNotification, type Notification } from '../../server/notification.js'
+import { RecordProducer } from '../producer.js'
 import { summarize, round, type LatencySummary } from '../stats.js'
 import { mintTokens } from '../tokens.js'
 
@@ -82,7 +84,7 @@ function historyReader (url: string, token: string): { waitForNewest: (id: strin
   }
 }
 
-async function replay (url: string, token: string, cursor: string, user: UserRef, backlog: readonly BenchNotification[]): Promise<CatchUpRun> {
+async function replay (url: string, token: string, cursor: string, user: User, backlog: readonly Notification[]): Promise<CatchUpRun> {
   const expected = new Map(backlog.map((notification, i) => [notification.id, i]))
   const seen = new Set<string>()
   let duplicates = 0
@@ -90,13 +92,13 @@ async function replay (url: string, token: string, cursor: string, user: UserRef
   let last = -1
   const connectAt = now()
   let openAt = Number.NaN
-  const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/ws?token=${encodeURIComponent(token)}&since=${cursor}`, { perMessageDeflate: false })
+  const socket = openFeedSocket(url, token, { since: cursor })
   try {
     const syncedAt = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no synced frame within ${REPLAY_TIMEOUT_MS} ms (${seen.size} replayed)`)), REPLAY_TIMEOUT_MS)
       socket.on('open', () => { openAt = now() })
       socket.on('message', (data: Buffer) => {
-        const frame = JSON.parse(data.toString('utf8')) as Frame<BenchNotification>
+        const frame = JSON.parse(data.toString('utf8')) as Frame<Notification>
         if (frame.type === 'synced') {
           clearTimeout(timer)
           resolve(now())

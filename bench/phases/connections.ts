@@ -1,5 +1,6 @@
 import { sleep } from '../clock.js'
 import { loadAverage, type BenchContext } from '../context.js'
+import { scrapeMetrics } from '../gateway-metrics.js'
 import { rssBytes } from '../proc.js'
 import { round } from '../stats.js'
 
@@ -83,13 +84,8 @@ export async function connectionsPhase (context: BenchContext): Promise<Connecti
 }
 
 async function openConnections (url: string): Promise<number | undefined> {
-  try {
-    const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) })).text()
-    const value = /^notify_ws_connections(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1]
-    return value === undefined ? undefined : Number(value)
-  } catch {
-    return undefined
-  }
+  const value = /^notify_ws_connections(?:\{[^}]*\})? (\d+)/m.exec(await scrapeMetrics(url) ?? '')?.[1]
+  return value === undefined ? undefined : Number(value)
 }
 
 function mib (bytes: number): string {

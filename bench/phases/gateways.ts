@@ -8,7 +8,8 @@ import { ChildWorker } from '../ipc.js'
 import { benchDir } from '../paths.js'
 import { CpuMeter } from '../proc.js'
 import type { ProduceWorkerApi } from '../produce-worker.js'
-import { recipientAt, type UserRef } from '../producer.js'
+import type { User } from '../../server/directory.js'
+import { recipientAt } from '../producer.js'
 import { RedisTap } from '../redis-tap.js'
 import { startSharedStack, type SharedStack } from '../shared-stack.js'
 import { round, summarize, type LatencySummary } from '../stats.js'
@@ -210,7 +211,7 @@ export async function gatewaysPhase (context: BenchContext): Promise<GatewaysRes
  * Tab set k of `count`: the one-tab recipients in turn, and every `1 / share`-th recipient, who
  * has a tab in every set.
  */
-function assignTabs (recipients: readonly UserRef[], count: number, share: number): { sets: Array<Set<string>>, multiTab: number } {
+function assignTabs (recipients: readonly User[], count: number, share: number): { sets: Array<Set<string>>, multiTab: number } {
   const sets = Array.from({ length: count }, () => new Set<string>())
   const every = Math.max(1, Math.round(1 / share))
   let single = 0

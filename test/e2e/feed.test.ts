@@ -2,18 +2,18 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { type Browser, type BrowserContextOptions, type Page, chromium } from 'playwright-core'
 import { CloseCode } from '../../server/hub/close-codes.js'
 import { encodeNotification } from '../../server/kafka/record.js'
 import { followNotification } from '../../server/notification.js'
+import { projectRoot } from '../../server/project-root.js'
 import { follow as followOverHttp, signIn } from '../helpers/clients.js'
 import { startSharedServices, waitReady } from '../helpers/feed-checks.js'
 import { startGateway } from '../helpers/gateway.js'
 import { rawProducer } from '../helpers/kafka.js'
 
-const root = fileURLToPath(new URL('../../', import.meta.url))
+const root = projectRoot()
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
 /**

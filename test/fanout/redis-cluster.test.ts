@@ -88,7 +88,7 @@ function clusterOnly (cluster: TestRedisCluster): void {
       await (first as { publishing: Promise<void> }).publishing
       await eventually(`${key} accepted`, async () => (await client.get(`notify:idempotency:1:${key}`))?.includes('"accepted"') === true)
       const retry = await b.run(emma.id, key, bruno.id, () => followNotification(emma, bruno), publish)
-      t.equal(retry.kind, 'duplicate', `${key}: answered again on the other gateway`)
+      t.equal(retry.kind, 'duplicate', `${key}: a duplicate on the other gateway gets the first answer`)
       t.same((retry as { notification: Notification }).notification, (first as { notification: Notification }).notification)
       t.equal((await b.run(emma.id, key, '3', () => followNotification(emma, { id: '3', name: 'Lena' }), publish)).kind, 'conflict')
     }

@@ -19,8 +19,8 @@ import { eventually } from '../helpers/redis-fanout-node.js'
 
 const users: Record<string, { id: string, name: string }> = { 1: { id: '1', name: 'Emma' }, 2: { id: '2', name: 'Bruno' }, 3: { id: '3', name: 'Rick' } }
 
-/** One gateway's delivery path on a Redis fan-out; `openTab` resolves once the tab is live and its user subscribed. */
-function gateway (t: Test, redis: TestRedis, inbox: Inbox): DeliveryPath<RedisFanout> & { openTab: (userId: string) => Promise<FakeSocket> } {
+/** One gateway's delivery half, wired as services.ts wires it; `openTab` resolves once the tab is live and its user subscribed. */
+function deliveryNode (t: Test, redis: TestRedis, inbox: Inbox): DeliveryPath<RedisFanout> & { openTab: (userId: string) => Promise<FakeSocket> } {
   const path = deliveryPath(t, { inbox, fanout: (receiver) => new RedisFanout({ url: redis.url, receiver, log: quiet }) })
   return {
     ...path,
@@ -37,8 +37,8 @@ if (redis !== undefined) {
   t.test('Redis restarts mid-stream: every tab on both gateways is resynced from the inbox, nothing missed, nothing doubled', async (t) => {
     const inbox = new SqliteInbox(join(tempDir(t), 'inbox.sqlite'), { maxPerUser: 1_000_000, maxAgeMs: 365 * 86_400_000 })
     t.teardown(() => inbox.close())
-    const a = gateway(t, redis, inbox)
-    const b = gateway(t, redis, inbox)
+    const a = deliveryNode(t, redis, inbox)
+    const b = deliveryNode(t, redis, inbox)
     let offset = 0
     /** What the consumer of gateway A does with a batch of `perUser` notifications for each user. */
     const consume = createIngest(inbox, a.fanout)

@@ -1,13 +1,16 @@
-import { WebSocket } from 'ws'
+import { WebSocket, type ClientOptions } from 'ws'
 import type { Frame as GatewayFrame, NotificationFrame as GatewayNotificationFrame } from '../../server/feed/frames.js'
 import type { Notification } from '../../server/notification.js'
+
+const SIGN_IN_TIMEOUT_MS = 10_000
 
 /** Signs in through the dev route and returns the token. */
 export async function signIn (url: string, userId: string): Promise<string> {
   const response = await fetch(`${url}/api/sessions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ userId })
+    body: JSON.stringify({ userId }),
+    signal: AbortSignal.timeout(SIGN_IN_TIMEOUT_MS)
   })
   if (response.status !== 201) throw new Error(`sign-in as ${userId} answered ${response.status}: ${await response.text()}`)
   return ((await response.json()) as { token: string }).token
@@ -20,6 +23,16 @@ export async function follow (url: string, token: string, followeeId: string, he
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers },
     body: JSON.stringify({ followeeId })
   })
+}
+
+/**
+ * Opens a user's feed (GET /ws) as a client does: `since` resumes after a cursor; `options` go to
+ * `ws` (e.g. `localAddress`). Listen for frames before the socket opens: the first may come at once.
+ */
+export function openFeedSocket (url: string, token: string, options: ClientOptions & { since?: string } = {}): WebSocket {
+  const { since, ...socketOptions } = options
+  const query = new URLSearchParams({ token, ...(since === undefined ? {} : { since }) })
+  return new WebSocket(`${url.replace(/^http/, 'ws')}/ws?${query.toString()}`, { perMessageDeflate: false, ...socketOptions })
 }
 
 /** The gateway's frames (server/feed/frames.ts), their notifications read as the server's type. */
@@ -48,8 +61,7 @@ export class FeedClient {
   }
 
   static async connect (url: string, token: string, since?: string): Promise<FeedClient> {
-    const query = new URLSearchParams({ token, ...(since === undefined ? {} : { since }) })
-    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/ws?${query.toString()}`)
+    const socket = openFeedSocket(url, token, since === undefined ? {} : { since })
     const client = new FeedClient(socket)
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => resolve())

@@ -5,8 +5,9 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import { Pool } from 'pg'
 import type { Test } from 'tap'
-import { WebSocket } from 'ws'
-import { follow, signIn, type Frame } from './clients.js'
+import type { WebSocket } from 'ws'
+import { untilReady } from '../../local/gateway-process.js'
+import { follow, openFeedSocket, signIn, type Frame } from './clients.js'
 import { uniqueName } from './gateway.js'
 import { startPostgres, type TestPostgres } from './postgres.js'
 import { startRedis, type TestRedis } from './redis.js'
@@ -53,12 +54,7 @@ export async function startSharedServices (t: Test): Promise<SharedServices | un
 
 /** Polls /readyz (each poll a real request) until it answers 200, within a bound. */
 export async function waitReady (url: string, boundMs = READY_BOUND_MS): Promise<void> {
-  const deadline = Date.now() + boundMs
-  while (Date.now() < deadline) {
-    if ((await fetch(`${url}/readyz`)).status === 200) return
-    await delay(100)
-  }
-  throw new Error(`gateway ${url} not ready within ${boundMs} ms`)
+  await untilReady(url, boundMs)
 }
 
 export async function signInAll (url: string): Promise<Map<string, string>> {
@@ -126,8 +122,7 @@ export class Tab {
 
   /** Opens a socket (listening before it is open, so no frame is missed); resolves on `ready`. */
   async #connect (): Promise<void> {
-    const query = new URLSearchParams({ token: this.#token, since: this.#cursor })
-    const socket = new WebSocket(`${this.#url.replace(/^http/, 'ws')}/ws?${query.toString()}`)
+    const socket = openFeedSocket(this.#url, this.#token, { since: this.#cursor })
     this.#socket = socket
     let ready = false
     await new Promise<void>((resolve, reject) => {

@@ -1,54 +1,42 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import { createInterface } from 'node:readline'
-import { gatewayCommand } from '../../local/gateway-process.js'
+import { startGatewayProcess, type GatewayProcess } from '../../local/gateway-process.js'
 import { tempDir, type TestContext } from './gateway.js'
 
-export interface GatewayProcess {
-  url: string
-  child: ChildProcess
-  /** Resolves with the exit code (or signal name) once the process is gone. */
-  exited: Promise<number | string>
-  /** Every log line so far (pino JSON). */
-  logs: string[]
+/** A gateway of `spawnGateway`: its process, its address and what it logged. */
+export interface SpawnedGateway extends GatewayProcess {
+  readonly url: string
+  /** Every line it wrote so far (pino JSON on stdout, and stderr). */
+  readonly logs: string[]
+  /** Calls `listener` with each line it writes from now on. */
+  onLine (listener: (line: string) => void): void
 }
 
-const START_BOUND_MS = 120_000
+const READY_BOUND_MS = 120_000
 
 /**
- * Runs server/main.ts as a real process (as `npm start` would, through tsx), for the tests that
- * kill it. Resolves once it logged that it listens.
+ * Runs server/main.ts as a real process (local/gateway-process.ts, through tsx as `npm run dev`
+ * does), for the tests that kill or restart it; resolves once its /readyz answers 200. Teardown
+ * SIGKILLs it if it still runs.
  */
-export async function spawnGateway (t: TestContext, env: Record<string, string>): Promise<GatewayProcess> {
-  // Run from a directory of its own: main.ts reads a .env from its working directory, and a
-  // developer's .env must not change what the tests run.
-  const [file, args] = gatewayCommand()
-  const child = spawn(file, args, {
-    cwd: tempDir(t, 'kafka-notify-cwd-'),
-    env: { ...process.env, ...env, LOG_LEVEL: process.env.GATEWAY_LOG_LEVEL ?? 'info' },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)))
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-    await exited
-  })
+export async function spawnGateway (t: TestContext, env: Record<string, string>): Promise<SpawnedGateway> {
   const logs: string[] = []
-  const stderr: string[] = []
-  createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line))
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start within ${START_BOUND_MS} ms: ${stderr.join('\n')}`)), START_BOUND_MS)
-    void exited.then((code) => {
-      clearTimeout(timer)
-      reject(new Error(`gateway exited (${code}) before listening: ${stderr.join('\n')} ${logs.join('\n')}`))
-    })
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+  const listeners: Array<(line: string) => void> = []
+  const gateway = await startGatewayProcess({
+    port: 0, // its address comes from its log line, so LOG_LEVEL stays at info or lower
+    // A directory of its own: main.ts reads a .env from its working directory, and a
+    // developer's .env must not change what the tests run.
+    cwd: tempDir(t, 'kafka-notify-cwd-'),
+    env: { ...env, LOG_LEVEL: process.env.GATEWAY_LOG_LEVEL ?? 'info' },
+    onLine: (line) => {
       logs.push(line)
-      const listening = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line)
-      if (listening !== null) {
-        clearTimeout(timer)
-        resolve(listening[1]!)
-      }
-    })
+      for (const listener of listeners) listener(line)
+    }
   })
-  return { url, child, exited, logs }
+  t.teardown(async () => { await gateway.kill('SIGKILL') })
+  let url: string
+  try {
+    url = await gateway.ready(READY_BOUND_MS)
+  } catch (error) {
+    throw new Error(`${(error as Error).message}:\n${logs.join('\n')}`)
+  }
+  return Object.assign(gateway, { url, logs, onLine: (listener: (line: string) => void) => { listeners.push(listener) } })
 }

@@ -14,6 +14,7 @@ export interface TestContext {
   teardown (fn: () => unknown): void
 }
 
+/** The real app, built in the test's own process (a child process is a `SpawnedGateway`: gateway-process.ts). */
 export interface Gateway {
   url: string
   app: FastifyInstance

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startLocalKafkaCluster, type LocalKafkaCluster, type LocalKafkaClusterOptions } from '../../kafka/cluster.js'
+import { startLocalKafkaCluster, type LocalKafkaCluster, type LocalKafkaClusterOptions } from '../../local/kafka/cluster.js'
 import type { TestContext } from './gateway.js'
 
 export type KafkaClusterOptions = Omit<LocalKafkaClusterOptions, 'dataDir'>

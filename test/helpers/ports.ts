@@ -1,4 +1,4 @@
-import { isFree } from '../../kafka/node.js'
+import { isFree } from '../../local/ports.js'
 
 /**
  * A port P such that `count` ports from P are free, and as many from P + 100, P + 200… for `runs`

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { startLocalKafka, type LocalKafka } from '../../kafka/launcher.js'
+import { startLocalKafka, type LocalKafka } from '../../local/kafka/launcher.js'
 import { FeedClient, follow, signIn } from '../helpers/clients.js'
 import { startGateway, tempDir, type Gateway } from '../helpers/gateway.js'
 import { recordCount } from '../helpers/kafka.js'

@@ -1,8 +1,8 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import t from 'tap'
-import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, Tab, USERS, waitReady } from '../helpers/feed-checks.js'
+import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, Tab, USERS } from '../helpers/feed-checks.js'
 import { tempDir, testEnv } from '../helpers/gateway.js'
-import { spawnGateway, type GatewayProcess } from '../helpers/gateway-process.js'
+import { spawnGateway, type SpawnedGateway } from '../helpers/gateway-process.js'
 import { groupAssignment, testKafka } from '../helpers/kafka.js'
 import { Waiters } from '../helpers/waiters.js'
 
@@ -26,7 +26,6 @@ t.test('a gateway SIGKILLed mid-stream: its partitions move to the others, its t
   const { databaseUrl, env } = shared
   // Each its own client id, so the group's members can be told apart.
   const gateways = await Promise.all([0, 1, 2].map(async (i) => await spawnGateway(t, testEnv(tempDir(t), { ...env, KAFKA_CLIENT_ID: `gateway-${i}` }))))
-  for (const gateway of gateways) await waitReady(gateway.url)
   const admin = testKafka().admin()
   await admin.connect()
   t.teardown(() => admin.disconnect())
@@ -56,15 +55,14 @@ t.test('a gateway SIGKILLed mid-stream: its partitions move to the others, its t
   const busy = new Set((await admin.fetchTopicOffsets(env.KAFKA_TOPIC!)).filter(({ high }) => Number(high) > 0).map(({ partition }) => partition))
   const before = await assignment()
   const index = [0, 1, 2].find((i) => (before.get(`gateway-${i}`) ?? []).some((partition) => busy.has(partition)))!
-  const victim: GatewayProcess = gateways[index]!
+  const victim: SpawnedGateway = gateways[index]!
   const moved = before.get(`gateway-${index}`)!
   t.equal(before.size, 3, `three members, the victim (gateway ${index}) consuming partitions ${moved.join(', ')}`)
 
   const killedAt = Date.now()
   const acceptedAtKill = stream.acceptedCount
   alive.delete(victim.url)
-  victim.child.kill('SIGKILL')
-  t.equal(await victim.exited, 'SIGKILL', `gateway ${index} was SIGKILLed mid-stream`)
+  t.equal(await victim.kill('SIGKILL'), 'signal SIGKILL', `gateway ${index} was SIGKILLed mid-stream`)
 
   let after = await assignment()
   while ((after.size !== 2 || after.has(`gateway-${index}`) || [...after.values()].flat().length < 6) && Date.now() < killedAt + REBALANCE_BOUND_MS) {

@@ -1,6 +1,5 @@
-import { createInterface } from 'node:readline'
 import t from 'tap'
-import { startLocalKafka } from '../../kafka/launcher.js'
+import { startLocalKafka } from '../../local/kafka/launcher.js'
 import { FeedClient, follow, signIn } from '../helpers/clients.js'
 import { tempDir, testEnv } from '../helpers/gateway.js'
 import { spawnGateway } from '../helpers/gateway-process.js'
@@ -40,11 +39,10 @@ t.test(`SIGTERM with ${CLIENTS} clients and follows in flight: clean answers, go
   while (accepted.length < 200) await new Promise((resolve) => setImmediate(resolve))
 
   const closes = Promise.all(clients.map((client) => client.closed))
-  gateway.child.kill('SIGTERM')
-  const exit = await gateway.exited
+  const exit = await gateway.kill('SIGTERM')
   stop.requested = true
   await Promise.all(senders)
-  t.equal(exit, 0, 'the gateway exited cleanly within its grace period')
+  t.equal(exit, 'exit code 0', 'the gateway exited cleanly within its grace period')
   const codes = new Set((await closes).map((close) => close.code))
   t.same([...codes], [1001], `all ${CLIENTS} sockets were closed with going-away (1001)`)
   const unexpected = [...outcomes.keys()].filter((outcome) => !['202', '503', 'connection closed'].includes(outcome))
@@ -77,26 +75,24 @@ t.test('SIGTERM while the broker is down and the consumer crashed: every shutdow
     SHUTDOWN_GRACE_MS: String(GRACE_MS)
   }
   const gateway = await spawnGateway(t, env)
-  const deadline = Date.now() + CRASH_BOUND_MS
-  while ((await fetch(`${gateway.url}/readyz`)).status !== 200 && Date.now() < deadline);
   t.equal((await fetch(`${gateway.url}/readyz`)).status, 200, 'joined before the outage')
 
   // SIGTERM the moment kafkajs reports the crash: from then until its restart the consumer has no group.
+  let signalled = false
   const crashed = new Promise<string>((resolve) => {
-    const lines = createInterface({ input: gateway.child.stdout! })
-    lines.on('line', (line) => {
-      if (!/Kafka consumer crashed/.test(line)) return
-      gateway.child.kill('SIGTERM')
-      lines.close()
+    gateway.onLine((line) => {
+      if (signalled || !/Kafka consumer crashed/.test(line)) return
+      signalled = true
+      void gateway.kill('SIGTERM')
       resolve(line)
     })
   })
   await kafka.stop()
-  const timer = setTimeout(() => gateway.child.kill('SIGKILL'), CRASH_BOUND_MS)
+  const timer = setTimeout(() => { void gateway.kill('SIGKILL') }, CRASH_BOUND_MS)
   t.teardown(() => clearTimeout(timer))
   t.match(await crashed, /crashed/, 'the consumer crashed during the outage')
   const exit = await gateway.exited
-  t.equal(exit, 0, 'the gateway exited 0: nothing it accepted was lost')
+  t.equal(exit, 'exit code 0', 'the gateway exited 0: nothing it accepted was lost')
   const logs = gateway.logs.join('\n')
   t.match(logs, /Shutdown step failed: Kafka: stop fetching; going on/, 'the step that failed was logged')
   for (const step of ['close the Kafka clients', 'close the inbox', 'stop the hub\'s heartbeats']) t.match(logs, `Shutdown step done: ${step}`, `and the later ones ran: ${step}`)

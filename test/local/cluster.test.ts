@@ -3,17 +3,16 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { isFree } from '../../kafka/node.js'
+import { isFree } from '../../local/ports.js'
 import { POSTGRES_INSTALL_HINT, postgresBinDir } from '../../local/postgres.js'
 import { REDIS_INSTALL_HINT, redisServerPath } from '../../local/redis.js'
+import { projectRoot } from '../../server/project-root.js'
 import { isCI } from '../helpers/ci.js'
 import { FeedClient, follow, signIn } from '../helpers/clients.js'
 import { freeRuns } from '../helpers/ports.js'
 import { Waiters } from '../helpers/waiters.js'
 
-const projectDir = fileURLToPath(new URL('../..', import.meta.url))
 // A 3-broker start takes 20–40 s on 2 cores, then two gateways join the group.
 const START_BOUND_MS = 120_000
 const FRAME_BOUND_MS = 30_000
@@ -32,7 +31,7 @@ t.test('npm run cluster: a follow POSTed on one gateway reaches the followee\'s 
   const port = await freeRuns(2)
   // Its own process group, so that a test ending early can kill all of it at once.
   const cli = spawn(process.execPath, ['--import', 'tsx', 'local/cluster.ts', '--port', String(port)],
-    { cwd: projectDir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+    { cwd: projectRoot(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
   let exit: { code: number | null, signal: NodeJS.Signals | null } | undefined
   const output = new Waiters()
   cli.once('exit', (code, signal) => {

@@ -4,16 +4,15 @@ import { once } from 'node:events'
 import { existsSync, readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { setTimeout as delay } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
 import { Kafka, logLevel, Partitioners, type ConfigResourceTypes } from 'kafkajs'
 import t from 'tap'
-import { startLocalKafkaCluster } from '../../kafka/cluster.js'
-import { LocalKafkaError } from '../../kafka/launcher.js'
-import { tempDir } from '../helpers/gateway.js'
-import { createKafkaBus } from '../../server/kafka/bus.js'
-import type { Logger } from '../../server/logger.js'
+import { startLocalKafkaCluster } from '../../../local/kafka/cluster.js'
+import { LocalKafkaError } from '../../../local/kafka/launcher.js'
+import { tempDir } from '../../helpers/gateway.js'
+import { createKafkaBus } from '../../../server/kafka/bus.js'
+import type { Logger } from '../../../server/logger.js'
+import { projectRoot } from '../../../server/project-root.js'
 
-const projectDir = fileURLToPath(new URL('../..', import.meta.url))
 /** kafkajs's ConfigResourceTypes.TOPIC; its enum is not among the names its CommonJS build lets ESM import. */
 const TOPIC_RESOURCE = 2 as ConfigResourceTypes
 
@@ -148,12 +147,12 @@ t.test('three nodes form one cluster with replicated defaults; stop() leaves no 
 
 t.test('every node dies with the Node process that started the cluster, even on SIGKILL', async t => {
   const dataDir = tempDir(t, 'kafka-notify-cluster-orphan-')
-  const script = 'import { startLocalKafkaCluster } from \'./kafka/cluster.ts\'\n' +
+  const script = 'import { startLocalKafkaCluster } from \'./local/kafka/cluster.ts\'\n' +
     'const cluster = await startLocalKafkaCluster({ dataDir: process.argv[1] })\n' +
     'process.stdout.write(JSON.stringify(cluster.nodes.map(node => node.pid)) + \'\\n\')\n' +
     'setInterval(() => {}, 60_000)\n'
   const owner = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, dataDir], {
-    cwd: projectDir,
+    cwd: projectRoot(),
     stdio: ['ignore', 'pipe', 'inherit']
   })
   t.teardown(() => { owner.kill('SIGKILL') })

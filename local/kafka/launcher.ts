@@ -1,7 +1,8 @@
 // The embedded default: one local KRaft broker for `npm start`, `npm test` and the bench.
 import { join } from 'node:path'
 import { checkJava, ensureKafkaJars, type KafkaJarsOptions } from './jars.js'
-import { choosePorts, freePorts, groupsServed, newClusterId, nodeLayout, secondsSince, startNode } from './node.js'
+import { freePorts } from '../ports.js'
+import { choosePorts, groupsServed, newClusterId, nodeLayout, secondsSince, startNode } from './node.js'
 
 export { ensureKafkaJars, type KafkaJarsOptions } from './jars.js'
 export { LocalKafkaError, type LocalKafkaErrorCode } from './errors.js'

@@ -1,15 +1,13 @@
-// `npm run kafka` (kafka/cli.ts) as a user runs it: a cluster of its own, in a temporary directory.
+// `npm run kafka` (local/kafka/cli.ts) as a user runs it: a cluster of its own, in a temporary directory.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
 import { Kafka, logLevel } from 'kafkajs'
 import t from 'tap'
-import { tempDir } from '../helpers/gateway.js'
-import { freeRuns } from '../helpers/ports.js'
-
-const projectDir = fileURLToPath(new URL('../..', import.meta.url))
+import { projectRoot } from '../../../server/project-root.js'
+import { tempDir } from '../../helpers/gateway.js'
+import { freeRuns } from '../../helpers/ports.js'
 
 t.setTimeout(120_000)
 
@@ -30,12 +28,12 @@ function isRunning (pid: number): boolean {
   return stat !== '' && !/^\d+ \(.*\) Z/.test(stat)
 }
 
-t.test('kafka/cli.ts --brokers 3 (npm run kafka) prints one KAFKA_BROKERS line once the cluster serves; SIGTERM stops every broker', async t => {
+t.test('local/kafka/cli.ts --brokers 3 (npm run kafka) prints one KAFKA_BROKERS line once the cluster serves; SIGTERM stops every broker', async t => {
   const dataDir = tempDir(t, 'kafka-notify-cluster-cli-')
   const port = await freeRuns(3, 2)
   const controllerPort = port + 100
-  const cli = spawn(process.execPath, ['--import', 'tsx', 'kafka/cli.ts', '--brokers', '3', '--data-dir', dataDir,
-    '--port', String(port), '--controller-port', String(controllerPort)], { cwd: projectDir, stdio: ['ignore', 'pipe', 'pipe'] })
+  const cli = spawn(process.execPath, ['--import', 'tsx', 'local/kafka/cli.ts', '--brokers', '3', '--data-dir', dataDir,
+    '--port', String(port), '--controller-port', String(controllerPort)], { cwd: projectRoot(), stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => { cli.kill('SIGKILL') })
   const stdout: string[] = []
   const stderr: string[] = []
@@ -45,7 +43,7 @@ t.test('kafka/cli.ts --brokers 3 (npm run kafka) prints one KAFKA_BROKERS line o
   const exited = once(cli, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
   const [first] = await Promise.race([
     once(lines, 'line') as Promise<[string]>,
-    exited.then(([code]) => { throw new Error(`kafka/cli.ts exited with ${String(code)} before it was ready:\n${stderr.join('\n')}`) })
+    exited.then(([code]) => { throw new Error(`local/kafka/cli.ts exited with ${String(code)} before it was ready:\n${stderr.join('\n')}`) })
   ])
   const brokers = [0, 1, 2].map(i => `127.0.0.1:${port + i}`)
   t.equal(first, `KAFKA_BROKERS=${brokers.join(',')}`, 'the brokers on the ports asked for')

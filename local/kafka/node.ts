@@ -1,19 +1,17 @@
 // One KRaft node (broker and controller in one JVM) on 127.0.0.1: its settings, storage and
 // process. The single broker (launcher.ts) and the local cluster (cluster.ts) are made of these.
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { once } from 'node:events'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
-import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { setTimeout as delay } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import { Kafka, logLevel, type Admin } from 'kafkajs'
 import { assetPath } from './assets.js'
 import { errorText, LocalKafkaError, OR_USE_DOCKER } from './errors.js'
-import { watchdogArgs } from './watchdog.js'
+import { isFree } from '../ports.js'
+import { startWatched, type WatchedProcess } from '../watchdog.js'
 
 export interface NodePorts { port: number, controllerPort: number }
 
@@ -66,8 +64,6 @@ export type Log = (line: string) => void
 
 const STOP_GRACE_SECONDS = 15
 const PROBE_INTERVAL_MS = 200
-/** How long a JVM killed with SIGKILL may take to be gone. */
-const GONE_TIMEOUT_MS = 10_000
 const execFileAsync = promisify(execFile)
 
 export function nodeLayout (root: string): NodeLayout {
@@ -147,30 +143,6 @@ export async function choosePorts (layout: NodeLayout, requested: { [K in keyof 
   return ports
 }
 
-/** Whether nothing listens on `port` of 127.0.0.1 now. */
-export async function isFree (port: number): Promise<boolean> {
-  const server = createServer()
-  try {
-    server.listen(port, '127.0.0.1')
-    await once(server, 'listening')
-    return true
-  } catch {
-    return false
-  } finally {
-    server.close()
-  }
-}
-
-/** `count` distinct free ports on 127.0.0.1. */
-export async function freePorts (count: number): Promise<number[]> {
-  // All listen at once, so the ports differ from each other.
-  const servers = Array.from({ length: count }, () => createServer().listen(0, '127.0.0.1'))
-  await Promise.all(servers.map(async server => await once(server, 'listening')))
-  const ports = servers.map(server => (server.address() as AddressInfo).port)
-  await Promise.all(servers.map(async server => await new Promise(resolve => server.close(resolve))))
-  return ports
-}
-
 async function writeServerProperties (settings: NodeSettings): Promise<void> {
   const { layout, ports } = settings
   const quorum = settings.voters === undefined
@@ -188,7 +160,7 @@ async function writeServerProperties (settings: NodeSettings): Promise<void> {
   const template = await readFile(assetPath('server.properties'), 'utf8')
   const properties = template.replace(/@([A-Z_]+)@/g, (_match, name: string) => {
     const value = values[name]
-    if (value === undefined) throw new Error(`kafka/server.properties: unknown placeholder @${name}@`)
+    if (value === undefined) throw new Error(`local/kafka/server.properties: unknown placeholder @${name}@`)
     return value
   })
   await writeFile(layout.properties, properties)
@@ -227,96 +199,29 @@ async function formatStorage (jvm: string[], settings: NodeSettings): Promise<vo
 async function launch (args: string[], settings: NodeSettings, log: Log): Promise<NodeProcess> {
   const { layout } = settings
   const excerpt = await logExcerptFromHere(layout)
-  const watchdog = spawn('sh', watchdogArgs('kafka-watchdog', STOP_GRACE_SECONDS, 'java', args), {
-    detached: true, // its own process group, so one signal reaches the JVM and the watcher
-    stdio: ['pipe', 'pipe', 'inherit']
-  })
-  let expected = false
-  const jvm: { pid?: number } = {}
-  const exited = new Promise<string>(resolve => {
-    watchdog.once('error', err => { resolve(err.message) })
-    watchdog.once('exit', (code, signal) => {
-      killGroup(watchdog, 'SIGKILL') // if the shell was killed, its JVM must not outlive it
-      const status = code === null ? `signal ${signal ?? '?'}` : `exit code ${code}`
-      if (!expected) log(`Kafka node ${settings.id} at ${layout.root} exited unexpectedly (${status})`)
-      // The shell waits for its JVM, unless both were killed at once: then the JVM may still be
-      // tearing down its memory.
-      void untilGone(jvm.pid).then(() => { resolve(status) })
-    })
-  })
-  const pidLine = once(createInterface({ input: watchdog.stdout as Socket }), 'line') as Promise<[string]>
-  const [pidText] = await Promise.race([pidLine, failOnExit(exited, excerpt)])
-  const pid = Number(pidText)
-  jvm.pid = pid
-  // A forgotten broker must not keep Node running: when Node exits, the watchdog stops the JVM.
-  // (Only from here on: until the pid line came, nothing else kept Node running.)
-  watchdog.unref()
-  for (const pipe of [watchdog.stdin, watchdog.stdout]) (pipe as Socket | null)?.unref()
-
-  // Until the JVM is gone, a stop or kill in progress keeps Node running: otherwise, once the
-  // grace timer is over, nothing would, and the await of `exited` would be cut short.
-  const terminate = async (): Promise<void> => {
-    expected = true
-    watchdog.ref()
-    watchdog.kill('SIGTERM')
-    const grace = new AbortController()
-    const timedOut = await Promise.race([
-      exited.then(() => false),
-      delay(STOP_GRACE_SECONDS * 1000, true, { signal: grace.signal })
-    ])
-    grace.abort()
-    if (timedOut) {
-      killGroup(watchdog, 'SIGKILL')
-      await exited
-    }
+  let jvm: WatchedProcess
+  try {
+    jvm = await startWatched('java', args, { name: 'kafka-watchdog', graceSeconds: STOP_GRACE_SECONDS })
+  } catch (err) {
+    throw new LocalKafkaError('START_FAILED', `The Kafka broker did not start: ${errorText(err)}`, { cause: err })
   }
-  let stopped: Promise<void> | undefined
+  let expected = false
+  void jvm.exited.then((status) => {
+    if (!expected) log(`Kafka node ${settings.id} at ${layout.root} exited unexpectedly (${status})`)
+  })
   return {
-    pid,
+    pid: jvm.pid,
     address: `127.0.0.1:${settings.ports.port}`,
-    exited,
+    exited: jvm.exited,
     excerpt,
-    stop: async () => { stopped ??= terminate(); await stopped },
+    stop: async () => {
+      expected = true
+      await jvm.stop()
+    },
     kill: async (signal) => {
       expected = true
-      watchdog.ref()
-      try {
-        process.kill(pid, signal)
-      } catch {
-        // already gone
-      }
-      await exited
+      await jvm.kill(signal)
     }
-  }
-}
-
-async function untilGone (pid: number | undefined): Promise<void> {
-  if (pid === undefined) return
-  const deadline = performance.now() + GONE_TIMEOUT_MS
-  while (isAlive(pid) && performance.now() < deadline) await delay(20)
-}
-
-// A zombie has exited: its new parent has only to reap it.
-function isAlive (pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
-    try { // no /proc
-      process.kill(pid, 0)
-      return true
-    } catch {
-      return false
-    }
-  }
-}
-
-function killGroup (child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return
-  try {
-    process.kill(-child.pid, signal)
-  } catch {
-    // the group is already gone
   }
 }
 

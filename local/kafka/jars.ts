@@ -86,8 +86,13 @@ async function checkMaven (): Promise<void> {
   }
 }
 
+/** The Kafka version a pom.xml fetches. */
+export function kafkaVersionOf (pom: string): string {
+  return /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(pom)?.[1] ?? 'unknown'
+}
+
 function defaultCacheDir (pom: string): string {
-  const version = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(pom)?.[1] ?? 'unknown'
+  const version = kafkaVersionOf(pom)
   const root = process.env.KAFKA_NOTIFY_CACHE || join(homedir(), '.cache', 'kafka-notify')
   return join(root, `kafka-${version}`)
 }

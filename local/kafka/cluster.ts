@@ -3,10 +3,11 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Admin } from 'kafkajs'
+import { freePorts } from '../ports.js'
 import { LocalKafkaError } from './errors.js'
 import { checkJava, ensureKafkaJars, type KafkaJarsOptions } from './jars.js'
 import {
-  choosePorts, freePorts, groupsServed, isFormatted, newClusterId, nodeLayout, secondsSince, startNode, waitUntilReady,
+  choosePorts, groupsServed, isFormatted, newClusterId, nodeLayout, secondsSince, startNode, waitUntilReady,
   type Log, type NodePorts, type NodeProcess, type NodeSettings, type Readiness
 } from './node.js'
 

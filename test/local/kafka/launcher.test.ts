@@ -7,15 +7,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { setTimeout as delay } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
 import { Kafka, logLevel, Partitioners } from 'kafkajs'
 import t from 'tap'
-import { LocalKafkaError, startLocalKafka } from '../../kafka/launcher.js'
+import { LocalKafkaError, startLocalKafka } from '../../../local/kafka/launcher.js'
+import { projectRoot } from '../../../server/project-root.js'
 
 interface Teardown { teardown: (fn: () => unknown) => void }
 
-const projectDir = fileURLToPath(new URL('../..', import.meta.url))
-const fixture = fileURLToPath(new URL('../fixtures/start-kafka-then-wait.ts', import.meta.url))
+const fixture = join(projectRoot(), 'test', 'fixtures', 'start-kafka-then-wait.ts')
 
 // A JVM starts slowly on two cores, and this file starts three.
 t.setTimeout(180_000)
@@ -96,7 +95,7 @@ t.test('a broker serves, stops, and restarts on the same dir with its data and p
 t.test('the broker dies with the Node process that started it, even on SIGKILL', async t => {
   const dataDir = await tempDir(t, 'orphan')
   const owner = spawn(process.execPath, ['--import', 'tsx', fixture, dataDir], {
-    cwd: projectDir,
+    cwd: projectRoot(),
     stdio: ['ignore', 'pipe', 'inherit']
   })
   t.teardown(() => { owner.kill('SIGKILL') })
