@@ -22,7 +22,7 @@ const KEEP_ALL: RetentionPolicy = { maxPerUser: 1_000_000, maxAgeMs: 365 * 86_40
 type UserId = keyof typeof users
 
 /** One gateway's delivery path on an inbox of its own, with what its relay reported delivered. */
-function gateway (t: TestContext, options: { retention?: RetentionPolicy, readThrough?: (inbox: Inbox) => Inbox } = {}): DeliveryPath<LocalFanout> & {
+function deliveryNode (t: TestContext, options: { retention?: RetentionPolicy, readThrough?: (inbox: Inbox) => Inbox } = {}): DeliveryPath<LocalFanout> & {
   inbox: SqliteInbox
   delivered: Array<[number, number]>
   /** Stores notifications for `userId` as the consumer would; returns their live messages (not delivered). */
@@ -55,7 +55,7 @@ function deliver (relay: FeedRelay, messages: FanoutMessage[]): void {
 }
 
 t.test('frames that follow on go straight out; a repeat is dropped', async (t) => {
-  const { relay, append, open, delivered } = gateway(t)
+  const { relay, append, open, delivered } = deliveryNode(t)
   await append('1', 2)
   const tab = await open(users['1'])
   const live = await append('1', 2)
@@ -68,7 +68,7 @@ t.test('frames that follow on go straight out; a repeat is dropped', async (t) =
 })
 
 t.test('every tab of the user gets a frame, other users do not; the observer counts the sockets that took it', async (t) => {
-  const { relay, open, append, delivered } = gateway(t)
+  const { relay, open, append, delivered } = deliveryNode(t)
   const emma = [await open(users['1']), await open(users['1']), await open(users['1'])]
   const bruno = await open(users['2'])
   deliver(relay, await append('1', 1))
@@ -84,7 +84,7 @@ t.test('every tab of the user gets a frame, other users do not; the observer cou
 })
 
 t.test('a tab past the send bound is closed as slow; the user\'s other tabs take the frame', async (t) => {
-  const { relay, append, open, delivered } = gateway(t)
+  const { relay, append, open, delivered } = deliveryNode(t)
   const fast = await open(users['1'])
   const slow = await open(users['1'])
   slow.socket.bufferedAmount = BOUND - 10
@@ -96,7 +96,7 @@ t.test('a tab past the send bound is closed as slow; the user\'s other tabs take
 })
 
 t.test('a frame is measured once for all of a user\'s tabs', async (t) => {
-  const { relay, open } = gateway(t)
+  const { relay, open } = deliveryNode(t)
   for (let i = 0; i < 3; i++) await open(users['1'])
   const byteLength = mock.method(Buffer, 'byteLength')
   t.teardown(() => byteLength.mock.restore())
@@ -105,7 +105,7 @@ t.test('a frame is measured once for all of a user\'s tabs', async (t) => {
 })
 
 t.test('corked corks each socket it writes to once, and uncorks it at the end', async (t) => {
-  const { relay, hub } = gateway(t)
+  const { relay, hub } = deliveryNode(t)
   const [emma, bruno] = [new FakeSocket(), new FakeSocket()]
   const [emmaTransport, brunoTransport] = [new FakeTransport(), new FakeTransport()]
   for (const [user, socket, transport] of [[users['1'], emma, emmaTransport], [users['2'], bruno, brunoTransport]] as const) {
@@ -127,7 +127,7 @@ t.test('corked corks each socket it writes to once, and uncorks it at the end', 
 })
 
 t.test('a hole is filled from the inbox before the next frame, in order, exactly once', async (t) => {
-  const { relay, append, open } = gateway(t)
+  const { relay, append, open } = deliveryNode(t)
   const tab = await open(users['1'])
   const live = await append('1', 5)
   deliver(relay, [live[0]!]) // 1
@@ -143,7 +143,7 @@ t.test('a hole is filled from the inbox before the next frame, in order, exactly
 })
 
 t.test('frames held during a fill keep their order with frames without seq, and every tab is filled on its own', async (t) => {
-  const { relay, append, open } = gateway(t)
+  const { relay, append, open } = deliveryNode(t)
   const behind = await open(users['1'])
   const live = await append('1', 3)
   const ahead = await open(users['1']) // opened after 1–3 were stored: its ready says 3
@@ -154,7 +154,7 @@ t.test('frames held during a fill keep their order with frames without seq, and 
 })
 
 t.test('after a resubscribe every tab of those users is caught up from the inbox', async (t) => {
-  const { relay, append, open } = gateway(t)
+  const { relay, append, open } = deliveryNode(t)
   const emma = [await open(users['1']), await open(users['1'])]
   const bruno = await open(users['2'])
   const rick = await open(users['3'])
@@ -190,7 +190,7 @@ t.test('a tab still opening when the subscription comes back reads the inbox onc
       return typeof value === 'function' ? value.bind(target) : value
     }
   })
-  const { relay, append, open } = gateway(t, { readThrough: pausing })
+  const { relay, append, open } = deliveryNode(t, { readThrough: pausing })
   await append('1', 2)
   const read = new Promise<void>((resolve) => { feedRead = resolve })
   const opening = open(users['1'])
@@ -206,7 +206,7 @@ t.test('a tab still opening when the subscription comes back reads the inbox onc
 })
 
 t.test('a hole the inbox cannot fill (retention deleted it) closes the socket with 4009', async (t) => {
-  const { relay, append, open, inbox } = gateway(t, { retention: { maxPerUser: 3, maxAgeMs: KEEP_ALL.maxAgeMs } })
+  const { relay, append, open, inbox } = deliveryNode(t, { retention: { maxPerUser: 3, maxAgeMs: KEEP_ALL.maxAgeMs } })
   const tab = await open(users['1'])
   const live = await append('1', 6)
   deliver(relay, [live[0]!])
