@@ -35,7 +35,7 @@ const WATCHDOG_GRACE_SECONDS = 15
 export async function buildGateway (): Promise<{ ok: boolean, output: string }> {
   const tsc = join(projectRoot, 'node_modules', 'typescript', 'bin', 'tsc')
   try {
-    await promisify(execFile)(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: projectRoot, maxBuffer: 16 * 1024 * 1024 })
+    await promisify(execFile)(process.execPath, [tsc, '-b', 'tsconfig.build.json'], { cwd: projectRoot, maxBuffer: 16 * 1024 * 1024 })
     return { ok: true, output: '' }
   } catch (error) {
     const { stdout, message } = error as { stdout?: string, message: string }
