@@ -61,7 +61,8 @@ export async function startGateway (options: {
   const profile = options.profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.profileDir]
   const shell = spawn('sh', watchdogArgs('gateway-watchdog', WATCHDOG_GRACE_SECONDS, process.execPath, [...profile, ...entry]), {
     cwd: options.cwd,
-    env: { ...process.env, ...options.env },
+    // JSON whatever the shell's LOG_FORMAT: the lines are counted by level.
+    env: { ...process.env, ...options.env, LOG_FORMAT: 'json' },
     detached: true,
     stdio: ['pipe', 'pipe', 'pipe']
   })

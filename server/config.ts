@@ -18,6 +18,7 @@ const configSchema = {
     HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
     PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3000 },
     LOG_LEVEL: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+    LOG_FORMAT: { enum: ['pretty', 'json'] },
     DATA_DIR: { type: 'string', minLength: 1, default: './data' },
     USERS_FILE: { type: 'string', minLength: 1 },
 
@@ -67,6 +68,8 @@ export interface Config {
   host: string
   port: number
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  /** Unset: pretty on a terminal, JSON otherwise and in production (logger.ts). */
+  logFormat: 'pretty' | 'json' | undefined
   dataDir: string
   usersFile: string | undefined
   kafka: {
@@ -158,6 +161,7 @@ export function loadConfig (env: Env = process.env): Config {
     host: v.HOST,
     port: v.PORT,
     logLevel: v.LOG_LEVEL,
+    logFormat: v.LOG_FORMAT,
     dataDir: v.DATA_DIR,
     usersFile: v.USERS_FILE,
     kafka: {

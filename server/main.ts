@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs'
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
-import { pino } from 'pino'
 import { startLocalKafka, type LocalKafka } from '../kafka/launcher.js'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
+import { chooseLogFormat, createLogger } from './logger.js'
 import { createServices } from './services.js'
 
 /** The one entry point: config → local broker if needed → app → listen → graceful close. */
@@ -19,7 +19,7 @@ async function main (): Promise<void> {
     process.stderr.write(`kafka-notify: ${error.message}\n`)
     process.exit(1)
   }
-  const log = pino({ level: config.logLevel })
+  const log = createLogger(config.logLevel, chooseLogFormat(config.logFormat, process.stdout.isTTY === true, process.env.NODE_ENV))
   let localKafka: LocalKafka | undefined
   let app: FastifyInstance | undefined
 
