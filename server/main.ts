@@ -5,10 +5,15 @@ import { startLocalKafka, type LocalKafka } from '../kafka/launcher.js'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { chooseLogFormat, createLogger } from './logger.js'
+import { muteWarnings } from './process-warnings.js'
 import { createServices } from './services.js'
 
 /** The one entry point: config → local broker if needed → app → listen → graceful close. */
 async function main (): Promise<void> {
+  // kafkajs 2.2.4's request queue re-arms a check with a negative delay (`scheduleCheckPendingRequests`:
+  // `throttledUntil` is -1 until a broker throttles). Every Node clamps it to 1 ms, Node 20 silently;
+  // Node 24 also prints a TimeoutNegativeWarning, once, that names nothing a user can act on.
+  muteWarnings(['TimeoutNegativeWarning'])
   // A .env in the working directory fills in what the environment does not set.
   if (existsSync('.env')) process.loadEnvFile('.env')
   let config: Config
