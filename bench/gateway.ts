@@ -23,7 +23,7 @@ export async function buildGateway (): Promise<{ ok: boolean, output: string }> 
   const root = projectRoot()
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
   try {
-    await promisify(execFile)(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, maxBuffer: 16 * 1024 * 1024 })
+    await promisify(execFile)(process.execPath, [tsc, '-b', 'tsconfig.build.json'], { cwd: root, maxBuffer: 16 * 1024 * 1024 })
     return { ok: true, output: '' }
   } catch (error) {
     const { stdout, message } = error as { stdout?: string, message: string }
@@ -51,7 +51,8 @@ export async function startBenchGateway (options: {
   const gateway = await startGatewayProcess({
     port: options.port,
     cwd: options.cwd,
-    env: options.env,
+    // JSON whatever the shell's LOG_FORMAT: the lines are counted by level.
+    env: { ...options.env, LOG_FORMAT: 'json' },
     runtime: options.runtime,
     nodeOptions: options.profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.profileDir],
     onLine: (line) => {

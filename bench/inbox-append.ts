@@ -1,14 +1,17 @@
 // `npx tsx bench/inbox-append.ts`: the SQLite inbox's write throughput on its own, in transactions
-// of 1, 50 and 500 notifications (the consumer writes one transaction per consumed batch).
+// of 1, 50 and 500 notifications (the consumer writes one transaction per consumed batch), through
+// the driver this Node gets (sqlite-driver.ts).
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { sqliteDriver } from '../server/inbox/sqlite-driver.js'
 import { SqliteInbox } from '../server/inbox/sqlite-inbox.js'
 import { followNotification } from '../server/notification.js'
 
 const TOTAL = 100_000
 const USERS = Array.from({ length: 5000 }, (_, i) => ({ id: `u${i}`, name: `User ${i}` }))
 
+console.log(`Node ${process.versions.node}, SQLite through ${sqliteDriver().name}`)
 for (const size of [1, 50, 500]) {
   const dir = mkdtempSync(join(tmpdir(), 'kafka-notify-inbox-bench-'))
   const inbox = new SqliteInbox(join(dir, 'inbox.sqlite'), { maxPerUser: 1000, maxAgeMs: Number.MAX_SAFE_INTEGER })

@@ -58,7 +58,7 @@ export async function startStack (settings: Settings & { profile: boolean, gatew
   if (build !== undefined) {
     const built = await build
     if (!built.ok) {
-      log(`tsc -p tsconfig.build.json failed; running the gateway from its sources through tsx instead:\n${built.output.split('\n').slice(0, 10).join('\n')}`)
+      log(`tsc -b tsconfig.build.json failed; running the gateway from its sources through tsx instead:\n${built.output.split('\n').slice(0, 10).join('\n')}`)
       runtime = 'tsx'
     }
   }

@@ -20,6 +20,7 @@ const configSchema = {
     HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
     PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3000 },
     LOG_LEVEL: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+    LOG_FORMAT: { enum: ['pretty', 'json'] },
     DATA_DIR: { type: 'string', minLength: 1, default: './data' },
     USERS_FILE: { type: 'string', minLength: 1 },
 
@@ -81,6 +82,8 @@ function configFrom (v: Variables) {
     host: v.HOST,
     port: v.PORT,
     logLevel: v.LOG_LEVEL,
+    /** Unset: pretty on a terminal, JSON otherwise and in production (logger.ts). */
+    logFormat: v.LOG_FORMAT,
     dataDir: v.DATA_DIR,
     usersFile: v.USERS_FILE,
     kafka: {

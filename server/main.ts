@@ -1,13 +1,18 @@
 import { existsSync } from 'node:fs'
 import closeWithGrace from 'close-with-grace'
-import { pino } from 'pino'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { CloseStack } from './lifecycle.js'
+import { chooseLogFormat, createLogger } from './logger.js'
+import { muteWarnings } from './process-warnings.js'
 import { createServices } from './services.js'
 
 /** The one entry point: config → local broker if needed → app → listen → graceful close. */
 async function main (): Promise<void> {
+  // kafkajs 2.2.4's request queue re-arms a check with a negative delay (`scheduleCheckPendingRequests`:
+  // `throttledUntil` is -1 until a broker throttles). Every Node clamps it to 1 ms, Node 20 silently;
+  // Node 24 also prints a TimeoutNegativeWarning, once, that names nothing a user can act on.
+  muteWarnings(['TimeoutNegativeWarning'])
   // A .env in the working directory fills in what the environment does not set.
   if (existsSync('.env')) process.loadEnvFile('.env')
   let config: Config
@@ -18,7 +23,7 @@ async function main (): Promise<void> {
     process.stderr.write(`kafka-notify: ${error.message}\n`)
     process.exit(1)
   }
-  const log = pino({ level: config.logLevel })
+  const log = createLogger(config.logLevel, chooseLogFormat(config.logFormat, process.stdout.isTTY === true, process.env.NODE_ENV))
   // What the start opened, closed newest first on a signal or a failed start: the local broker
   // stops even if the app did not close cleanly.
   const shutdown = new CloseStack()

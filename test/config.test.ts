@@ -19,6 +19,7 @@ t.test('defaults', async (t) => {
     host: '127.0.0.1',
     port: 3000,
     logLevel: 'info',
+    logFormat: undefined,
     dataDir: './data',
     usersFile: undefined,
     kafka: {
@@ -81,6 +82,7 @@ t.test('good values are coerced to their types', async (t) => {
     HOST: '0.0.0.0',
     PORT: '8080',
     LOG_LEVEL: 'warn',
+    LOG_FORMAT: 'json',
     DATA_DIR: '/var/lib/notify',
     USERS_FILE: '/etc/notify/users.json',
     KAFKA_BROKERS: 'kafka-1:9092,kafka-2:9093',
@@ -109,6 +111,7 @@ t.test('good values are coerced to their types', async (t) => {
   t.equal(config.host, '0.0.0.0')
   t.equal(config.port, 8080)
   t.equal(config.logLevel, 'warn')
+  t.equal(config.logFormat, 'json')
   t.equal(config.dataDir, '/var/lib/notify')
   t.equal(config.usersFile, '/etc/notify/users.json')
   t.same(config.kafka, {
@@ -175,6 +178,7 @@ t.test('bad values are refused with a ConfigError naming the variable', async (t
     [{ KAFKA_REPLICATION_FACTOR: 'three' }, 'KAFKA_REPLICATION_FACTOR'],
     [{ AUTH_MODE: 'x' }, 'AUTH_MODE'],
     [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
+    [{ LOG_FORMAT: 'text' }, 'LOG_FORMAT'],
     [{ KAFKA_BROKERS: 'localhost' }, 'KAFKA_BROKERS'],
     [{ KAFKA_BROKERS: 'localhost:port' }, 'KAFKA_BROKERS'],
     [{ KAFKA_BROKERS: 'a:9092,,b:9092' }, 'KAFKA_BROKERS'],

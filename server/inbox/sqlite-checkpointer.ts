@@ -1,5 +1,5 @@
-import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
+import { sqliteDriver } from './sqlite-driver.js'
 
 /** What one checkpoint did: frames in the log, and how many of them are now in the database file. */
 export interface CheckpointResult { log: number, checkpointed: number }
@@ -7,11 +7,13 @@ export interface CheckpointResult { log: number, checkpointed: number }
 // Plain CommonJS, run with `eval`: the worker needs no build step under tsx or from dist/.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads')
-const Database = require(workerData.driver)
+const driver = require(workerData.driver.module)
+const Database = workerData.driver.exportName === undefined ? driver : driver[workerData.driver.exportName]
 const db = new Database(workerData.file)
-db.pragma('busy_timeout = 1000')
+db.exec('PRAGMA busy_timeout = 1000')
+const walCheckpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)')
 const checkpoint = () => {
-  const [row] = db.pragma('wal_checkpoint(PASSIVE)')
+  const row = walCheckpoint.get()
   return { log: row.log, checkpointed: row.checkpointed }
 }
 const timer = setInterval(() => { try { checkpoint() } catch {} }, workerData.everyMs)
@@ -44,7 +46,8 @@ export class SqliteCheckpointer {
 
   /** `stopped` is told if the worker dies before `close`: the caller must checkpoint itself again. */
   constructor (file: string, everyMs: number, stopped: (error: Error) => void) {
-    const driver = createRequire(import.meta.url).resolve('better-sqlite3')
+    const { module, exportName } = sqliteDriver()
+    const driver = { module, exportName }
     // No execArgv: the worker is plain CommonJS and needs none of the parent's loaders (tsx, tap).
     this.#worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { file, driver, everyMs } })
     this.#worker.on('message', (answer: { ok: true, result: CheckpointResult } | { ok: false, error: string }) => {

@@ -1,10 +1,10 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import Database from 'better-sqlite3'
 import type { ConsumedRecord } from '../kafka/types.js'
 import type { Notification } from '../notification.js'
 import { SqliteCheckpointer, type CheckpointResult } from './sqlite-checkpointer.js'
+import { sqliteDriver, type SqliteDatabase } from './sqlite-driver.js'
 import { currentBootId, judgeLastRun, newEpoch, newRunId, type LastRun } from './epoch.js'
 import type { AppendedNotification, AppendResult, FeedState, HistoryPage, Inbox, RetentionPolicy, StoredNotification } from './types.js'
 
@@ -79,7 +79,7 @@ export class SqliteInbox implements Inbox {
   readonly epoch: string
   /** Why this open began a new epoch; undefined when it continues the last one. */
   readonly newEpochReason: string | undefined
-  readonly #db: Database.Database
+  readonly #db: SqliteDatabase
   readonly #retention: RetentionPolicy
   /** Users that received notifications since the last prune; only they can be over the cap. */
   readonly #grown = new Set<string>()
@@ -95,14 +95,14 @@ export class SqliteInbox implements Inbox {
   constructor (file: string, retention: RetentionPolicy, host: SqliteInboxHost = {}) {
     const inMemory = file === ':memory:'
     if (!inMemory) mkdirSync(dirname(file), { recursive: true })
-    this.#db = new Database(file)
-    this.#db.pragma('journal_mode = WAL')
+    this.#db = sqliteDriver().open(file)
+    this.#db.exec('PRAGMA journal_mode = WAL')
     // NORMAL: an append survives a crash of the process at once, and a power cut after `flush`,
     // which runs before the consumer commits the batch's offsets. An fsync per append would block
     // the event loop for every batch. What a power cut can cost is caught by the epoch.
-    this.#db.pragma('synchronous = NORMAL')
+    this.#db.exec('PRAGMA synchronous = NORMAL')
     // Checkpoints run in a worker (below), never inside a commit on the event loop.
-    if (!inMemory) this.#db.pragma('wal_autocheckpoint = 0')
+    if (!inMemory) this.#db.exec('PRAGMA wal_autocheckpoint = 0')
     this.#migrate()
     this.#walFile = inMemory ? undefined : `${file}-wal`
     this.#markerFile = inMemory ? undefined : `${file}.run`
@@ -148,7 +148,7 @@ export class SqliteInbox implements Inbox {
     this.#recordRun(false)
     // Should the worker die, commits checkpoint again as SQLite does by default: a log that is
     // never copied would grow without end.
-    this.#checkpointer = inMemory ? undefined : new SqliteCheckpointer(file, CHECKPOINT_EVERY_MS, () => { if (!this.#closed) this.#db.pragma('wal_autocheckpoint = 1000') })
+    this.#checkpointer = inMemory ? undefined : new SqliteCheckpointer(file, CHECKPOINT_EVERY_MS, () => { if (!this.#closed) this.#db.exec('PRAGMA wal_autocheckpoint = 1000') })
   }
 
   /** Copies the log into the database file now, in the checkpoint worker (it also does so every second). */
@@ -157,13 +157,13 @@ export class SqliteInbox implements Inbox {
   }
 
   #migrate (): void {
-    const version = this.#db.pragma('user_version', { simple: true }) as number
+    const version = this.#db.prepare<[], { user_version: number }>('PRAGMA user_version').get()?.user_version
     if (version === SCHEMA_VERSION) return
     const hasV1 = version === 0 && this.#db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'notifications'").get() !== undefined
     this.#db.transaction(() => {
       this.#db.exec(hasV1 ? MIGRATE_FROM_V1 : SCHEMA)
-      this.#db.pragma(`user_version = ${SCHEMA_VERSION}`)
-    })()
+      this.#db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
+    })
   }
 
   #lastRun (): LastRun | undefined {
@@ -188,14 +188,14 @@ export class SqliteInbox implements Inbox {
    */
   #recordRun (clean: boolean): void {
     const runId = newRunId()
-    this.#db.pragma('synchronous = FULL')
+    this.#db.exec('PRAGMA synchronous = FULL')
     this.#db.transaction(() => {
       this.#statements.saveMeta.run('epoch', this.epoch)
       this.#statements.saveMeta.run('run_id', runId)
       this.#statements.saveMeta.run('boot_id', this.#bootId ?? '')
       this.#statements.saveMeta.run('clean', clean ? '1' : '0')
-    })()
-    this.#db.pragma('synchronous = NORMAL')
+    })
+    this.#db.exec('PRAGMA synchronous = NORMAL')
     if (this.#markerFile === undefined) return
     const fd = openSync(this.#markerFile, 'w')
     try {
@@ -236,7 +236,7 @@ export class SqliteInbox implements Inbox {
       for (const [userId, feed] of feeds) this.#statements.saveFeed.run(userId, feed.newestSeq, feed.unread, feed.stored)
       for (const { topic, partition, next } of positions.values()) this.#statements.savePosition.run(topic, partition, next)
       return { appended, unread }
-    })()
+    })
 
   #loadFeed (userId: string): Feed {
     const row = this.#statements.feed.get(userId)
@@ -277,7 +277,7 @@ export class SqliteInbox implements Inbox {
       if ('upTo' in selection) marked = this.#statements.readUpTo.run(userId, selection.upTo).changes
       else for (const id of selection.ids) marked += this.#statements.readId.run(userId, id).changes
       if (marked > 0) this.#statements.lessUnread.run(marked, userId)
-    })()
+    })
     return this.#loadFeed(userId).unread
   }
 
@@ -327,7 +327,7 @@ export class SqliteInbox implements Inbox {
         for (const row of this.#statements.overCap.all(userId, newestDropped.seq)) note(userId, row.read)
       }
       for (const [userId, counts] of removedOf) this.#statements.pruned.run(counts.unread, counts.rows, userId)
-    })()
+    })
     return removed
   }
 

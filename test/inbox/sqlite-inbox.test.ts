@@ -1,6 +1,6 @@
 import { join } from 'node:path'
-import Database from 'better-sqlite3'
 import t, { type Test } from 'tap'
+import { sqliteDriver } from '../../server/inbox/sqlite-driver.js'
 import { SqliteInbox } from '../../server/inbox/sqlite-inbox.js'
 import { tempDir } from '../helpers/gateway.js'
 import { fed, inboxContract, KEEP_ALL, notificationFor } from './contract.js'
@@ -28,7 +28,7 @@ t.test('a clean close keeps the epoch, even across a reboot', async (t) => {
 
 t.test('a store of the first schema (one global sequence) is migrated: each feed renumbered 1, 2, 3…, unread counted, a new epoch', async (t) => {
   const file = join(tempDir(t), 'inbox.sqlite')
-  const v1 = new Database(file)
+  const v1 = sqliteDriver().open(file)
   v1.exec(`
     CREATE TABLE notifications (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, user_id TEXT NOT NULL,
       body TEXT NOT NULL, created_at INTEGER NOT NULL, read INTEGER NOT NULL DEFAULT 0);
@@ -37,7 +37,7 @@ t.test('a store of the first schema (one global sequence) is migrated: each feed
     CREATE INDEX notifications_by_age ON notifications (created_at);
     CREATE TABLE pruned (user_id TEXT PRIMARY KEY, up_to_seq INTEGER NOT NULL);`)
   const old = [notificationFor('1'), notificationFor('2'), notificationFor('1'), notificationFor('1')]
-  const insert = v1.prepare('INSERT INTO notifications (id, user_id, body, created_at, read) VALUES (?, ?, ?, ?, ?)')
+  const insert = v1.prepare<[string, string, string, number, number]>('INSERT INTO notifications (id, user_id, body, created_at, read) VALUES (?, ?, ?, ?, ?)')
   old.forEach((notification, i) => insert.run(notification.id, notification.userId, JSON.stringify(notification), Date.parse(notification.createdAt), i === 0 ? 1 : 0))
   v1.close()
 
