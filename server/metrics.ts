@@ -15,6 +15,8 @@ export class Metrics {
   readonly consumerRestarts: Counter
   readonly produceQueued: Gauge
   readonly produceInFlight: Gauge
+  readonly feedFills: Counter<'cause'>
+  readonly tailRepairs: Counter
   /** Where the connections gauge reads from; set once the hub exists. */
   countConnections: (() => number) | undefined
   /** Where the produce gauges read from; set once the bus exists. */
@@ -94,6 +96,17 @@ export class Metrics {
       help: 'Produce requests holding a slot, those whose POSTs already timed out included',
       registers,
       collect () { this.set(stats()?.inFlight ?? 0) }
+    })
+    this.feedFills = new Counter({
+      name: 'notify_feed_fills_total',
+      help: 'Live tabs filled from the inbox, by cause: hole (a frame skipped a seq), resubscribed (the fan-out lost its subscription), ping (behind the feed\'s newest seq at a ping)',
+      labelNames: ['cause'],
+      registers
+    })
+    this.tailRepairs = new Counter({
+      name: 'notify_feed_tail_repairs_total',
+      help: 'Users whose newest frames were republished from the inbox after a publish or an append that may have lost them',
+      registers
     })
   }
 }

@@ -8,6 +8,7 @@ import { RedisFanout } from './fanout/redis-fanout.js'
 import type { Fanout } from './fanout/types.js'
 import { createIngest } from './feed/ingest.js'
 import { FeedRelay } from './feed/relay.js'
+import { TailRepair } from './feed/tail-repair.js'
 import { MemoryIdempotency } from './idempotency/memory.js'
 import { RedisIdempotency } from './idempotency/redis.js'
 import type { Idempotency } from './idempotency/types.js'
@@ -33,6 +34,8 @@ export interface Services {
   fanout: Fanout
   /** Opens each socket's feed (catch-up) and hands it what the fan-out brings, in order and without holes. */
   relay: FeedRelay
+  /** Publishes through the fan-out; republishes a user's newest frames from the inbox when a publish or an append may have lost them. */
+  tail: TailRepair
   inbox: Inbox
   bus: NotificationBus
   metrics: Metrics
@@ -79,18 +82,23 @@ export async function createServices (
   // Frames flow fan-out → relay → sockets; the hub tells the fan-out whose frames are wanted here.
   const relay = new FeedRelay(inbox, {
     log,
+    pingMs: config.ws.heartbeatMs,
     observer: {
       delivered (recordTimestamp, sockets) {
         if (sockets === 0) return
         metrics.delivered.inc()
         metrics.deliveryLatency.observe((Date.now() - recordTimestamp) / 1000)
-      }
+      },
+      filling: (cause) => metrics.feedFills.inc({ cause })
     }
   })
+  closing.defer('stop the feed\'s pings', () => relay.stop())
   const fanout: Fanout = config.redisUrl === undefined
     ? new LocalFanout(relay)
     : new RedisFanout({ url: config.redisUrl, cluster: config.redisCluster, receiver: relay, log: log.child({ component: 'redis' }) })
   closing.defer('close the fan-out', () => fanout.close())
+  const tail = new TailRepair(inbox, fanout, { log, onRepaired: (users) => metrics.tailRepairs.inc(users) })
+  closing.defer('stop repairing feed tails', () => tail.close())
   const hub = new Hub({
     heartbeatMs: config.ws.heartbeatMs,
     onDrop: (why) => metrics.disconnects.inc({ why }),
@@ -100,7 +108,7 @@ export async function createServices (
   })
   closing.defer('stop the hub\'s heartbeats', () => hub.stop())
   metrics.countConnections = () => hub.connectionCount
-  const ingest = createIngest(inbox, fanout, (seconds) => metrics.inboxAppend.observe(seconds))
+  const ingest = createIngest(inbox, fanout, tail, (seconds) => metrics.inboxAppend.observe(seconds))
   const redis = config.redisUrl === undefined
     ? undefined
     : connectRedis({ url: config.redisUrl, cluster: config.redisCluster }, 'commands', log.child({ component: 'redis' }), { commandTimeout: REDIS_COMMAND_TIMEOUT_MS, maxRetriesPerRequest: 1 })
@@ -126,7 +134,7 @@ export async function createServices (
     }, log.child({ component: 'kafka' }))
     closing.defer('close the Kafka clients (committing consumed offsets, disconnecting the producer)', () => bus.close())
     if (bus.producerStats !== undefined) metrics.producerStats = () => bus.producerStats!()
-    return { directory, tokens, hub, fanout, relay, inbox, bus, metrics, idempotency, redis, startConsuming: () => bus.startConsuming(ingest), close: () => closing.close(log) }
+    return { directory, tokens, hub, fanout, relay, tail, inbox, bus, metrics, idempotency, redis, startConsuming: () => bus.startConsuming(ingest), close: () => closing.close(log) }
   } catch (error) {
     await closing.close(log)
     throw error

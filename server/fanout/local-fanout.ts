@@ -1,6 +1,6 @@
 import type { Fanout, FanoutMessage, FanoutReceiver } from './types.js'
 
-const DONE = Promise.resolve()
+const HANDED_ON = Promise.resolve(true)
 
 /**
  * The default, for one gateway: a publish goes straight to this gateway's receiver, one batch in
@@ -15,14 +15,14 @@ export class LocalFanout implements Fanout {
     this.#receiver = receiver
   }
 
-  publish (messages: readonly FanoutMessage[]): Promise<void> {
-    if (messages.length === 0) return DONE
+  publish (messages: readonly FanoutMessage[]): Promise<boolean> {
+    if (messages.length === 0) return HANDED_ON
     this.#receiver.corked(() => {
       for (const message of messages) {
         if (this.#watched.has(message.userId)) this.#receiver.deliver(message)
       }
     })
-    return DONE
+    return HANDED_ON
   }
 
   mayReach (userId: string): boolean {

@@ -59,24 +59,30 @@ export class RedisFanout implements Fanout {
       : new ServerSubscriptions(connectServer(options.url, 'subscriber', this.#log, { ...common, enableOfflineQueue: false, autoResubscribe: false }), subscriptions)
   }
 
-  publish (messages: readonly FanoutMessage[]): Promise<void> {
-    if (messages.length === 0 || this.#closed) return Promise.resolve()
+  publish (messages: readonly FanoutMessage[]): Promise<boolean> {
+    if (messages.length === 0) return Promise.resolve(true)
+    if (this.#closed) return Promise.resolve(false)
+    return this.#send(messages).then((failure) => {
+      if (failure === undefined) {
+        this.#publishFailing = false
+        return true
+      }
+      this.#lost(failure, messages.length)
+      return false
+    })
+  }
+
+  /** Sends the frames; resolves with the first failure, or undefined when Redis took them all. */
+  #send (messages: readonly FanoutMessage[]): Promise<unknown> {
     if (this.#cluster) {
-      return Promise.allSettled(messages.map((message) => this.#publisher.spublish(channelOf(message.userId), encodePayload(message)))).then((results) => {
-        const failed = results.find((result) => result.status === 'rejected')
-        if (failed === undefined) this.#publishFailing = false
-        else this.#lost(failed.reason, messages.length)
-      })
+      return Promise.allSettled(messages.map((message) => this.#publisher.spublish(channelOf(message.userId), encodePayload(message))))
+        .then((results) => results.find((result) => result.status === 'rejected')?.reason)
     }
     const pipeline = this.#publisher.pipeline()
     for (const message of messages) pipeline.spublish(channelOf(message.userId), encodePayload(message))
     return pipeline.exec().then(
-      (results) => {
-        const failed = results?.find(([error]) => error !== null)?.[0]
-        if (failed === undefined || failed === null) this.#publishFailing = false
-        else this.#lost(failed, messages.length)
-      },
-      (error: unknown) => this.#lost(error, messages.length)
+      (results) => results?.find(([error]) => error !== null)?.[0] ?? undefined,
+      (error: unknown) => error ?? new Error('the pipeline failed')
     )
   }
 

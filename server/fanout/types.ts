@@ -31,10 +31,11 @@ export interface FanoutReceiver {
 export interface Fanout {
   /**
    * Hands one batch of frames on, each user's in order (across users too, except on a Redis
-   * Cluster, where users on different shards travel apart). Never rejects: what cannot be published is lost (and
-   * logged). Resolves once the frames were handed on or lost.
+   * Cluster, where users on different shards travel apart). Never rejects: what cannot be
+   * published is lost (and logged). Resolves once the frames were handed on (true) or some may be
+   * lost (false: their users' tails need a repair, see server/feed/tail-repair.ts).
    */
-  publish (messages: readonly FanoutMessage[]): Promise<void>
+  publish (messages: readonly FanoutMessage[]): Promise<boolean>
   /**
    * False when no publish for the user can reach anyone (the in-process fan-out knows nobody
    * watches them), so the frame need not be made at all; a shared fan-out cannot know, and says true.

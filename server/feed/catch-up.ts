@@ -1,9 +1,9 @@
 import type { User } from '../directory.js'
 import { CloseCode } from '../hub/close-codes.js'
-import { InboxUnavailableError, type Inbox } from '../inbox/types.js'
+import { InboxUnavailableError, type FeedState, type Inbox } from '../inbox/types.js'
 import type { Logger } from '../logger.js'
 import { encodeCursor, resumeAfter, type Cursor } from './cursor.js'
-import { notificationFrame, readyFrame, syncedFrame } from './frames.js'
+import { notificationFrame, readyFrame, syncedFrame, type FeedTail } from './frames.js'
 import { placeOf, type Tab } from './tab.js'
 
 const CATCH_UP_PAGE = 500
@@ -19,11 +19,13 @@ interface Replayed {
  * every stored notification after it and `synced`, then the held live frames. The replay must be
  * contiguous (seq after seq) up to at least the newest seq of when the socket opened; a hole
  * (retention pruned rows the client never saw, even in the middle of the replay) or a cursor from
- * another epoch answers `synced` with `reset: true` instead.
+ * another epoch answers `synced` with `reset: true` instead. `pingMs`: how often the tab gets `ping`
+ * frames, which `ready` tells the client.
  */
-export async function openFeed (tab: Tab, inbox: Inbox, user: User, since: Cursor | undefined): Promise<void> {
-  const { newestSeq, unread } = await inbox.feed(user.id)
-  tab.sendNow(readyFrame(user, unread, encodeCursor(inbox.epoch, newestSeq), newestSeq))
+export async function openFeed (tab: Tab, inbox: Inbox, user: User, since: Cursor | undefined, pingMs: number): Promise<void> {
+  const feed = await inbox.feed(user.id)
+  const { newestSeq } = feed
+  tab.sendNow(readyFrame(user, encodeCursor(inbox.epoch, newestSeq), tailOf(feed), pingMs))
   if (since === undefined) {
     await goLive(tab, inbox, newestSeq)
     return
@@ -62,6 +64,11 @@ export async function fillGap (tab: Tab, inbox: Inbox): Promise<void> {
       return
     }
   }
+}
+
+/** The frames' view of where a feed stands. */
+export function tailOf ({ newestSeq, rev, unread }: FeedState): FeedTail {
+  return { seq: newestSeq, rev, unread }
 }
 
 /**

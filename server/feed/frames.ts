@@ -6,21 +6,38 @@
  *
  * The types are the one description of the frames for the page (web/), the tests and the bench.
  * This file imports nothing: the page's compiler reads it too, without Node's types.
+ *
+ * An unread count is stamped with where the feed stood when it was read: its `rev` (read-state
+ * changes so far) and, where the frame has one, its newest `seq`. Counts of one user that travel
+ * apart (through different gateways) can arrive out of order; the stamp says which is newer
+ * (docs/protocol.md).
  */
 
-/** `cursor`/`seq`: the user's newest notification when the socket opened (seq 0 if none), to resume from. */
+/** Where a user's feed stood at one moment: its newest seq, its rev, and the unread count then. */
+export interface FeedTail {
+  seq: number
+  rev: number
+  unread: number
+}
+
+/**
+ * `cursor`/`seq`: the user's newest notification when the socket opened (seq 0 if none), to resume
+ * from; `pingMs`: how often `ping` frames come.
+ */
 export interface ReadyFrame {
   type: 'ready'
   user: { id: string, name: string }
   unread: number
   cursor: string
   seq: number
+  rev: number
+  pingMs: number
 }
 
 /**
- * One notification of the feed. Live frames carry the recipient's `unread` count after it;
- * replayed ones do not (`ready` had it). `N` is the notification's type where the frame is read:
- * server/notification.ts's `Notification` (which needs Node), or the page's own.
+ * One notification of the feed. Live frames carry the recipient's `unread` count after it, and the
+ * feed's `rev` then; replayed ones do not (`ready` had them). `N` is the notification's type where
+ * the frame is read: server/notification.ts's `Notification` (which needs Node), or the page's own.
  */
 export interface NotificationFrame<N> {
   type: 'notification'
@@ -28,6 +45,7 @@ export interface NotificationFrame<N> {
   cursor: string
   seq: number
   unread?: number
+  rev?: number
 }
 
 /** The end of a catch-up; `reset: true` tells the client its cursor could not be caught up from: reload history. */
@@ -38,16 +56,26 @@ export interface SyncedFrame {
   reset?: true
 }
 
-/** The user's unread count after a read mark. */
+/** The user's unread count after the read mark that made the feed's `rev` this one. */
 export interface UnreadFrame {
   type: 'unread'
   unread: number
+  rev: number
 }
 
-export type Frame<N> = ReadyFrame | NotificationFrame<N> | SyncedFrame | UnreadFrame
+/**
+ * Sent every `pingMs` to every tab: the connection is alive, and this is where the feed stands (a
+ * `seq` past the client's last one means notifications it never got). Without `seq`, `rev` and
+ * `unread` when the inbox could not be read.
+ */
+export interface PingFrame extends Partial<FeedTail> {
+  type: 'ping'
+}
 
-export function readyFrame (user: ReadyFrame['user'], unread: number, cursor: string, seq: number): string {
-  const frame: ReadyFrame = { type: 'ready', user: { id: user.id, name: user.name }, unread, cursor, seq }
+export type Frame<N> = ReadyFrame | NotificationFrame<N> | SyncedFrame | UnreadFrame | PingFrame
+
+export function readyFrame (user: ReadyFrame['user'], cursor: string, { seq, rev, unread }: FeedTail, pingMs: number): string {
+  const frame: ReadyFrame = { type: 'ready', user: { id: user.id, name: user.name }, unread, cursor, seq, rev, pingMs }
   return JSON.stringify(frame)
 }
 
@@ -55,8 +83,8 @@ export function readyFrame (user: ReadyFrame['user'], unread: number, cursor: st
  * `notificationJson` is the notification's JSON as stored (the Kafka record's value, validated
  * on the way in): it is spliced in as is, not parsed and written again.
  */
-export function notificationFrame (notificationJson: string, cursor: string, seq: number, unread?: number): string {
-  const tail = unread === undefined ? '' : `,"unread":${unread}`
+export function notificationFrame (notificationJson: string, cursor: string, seq: number, count?: { unread: number, rev: number }): string {
+  const tail = count === undefined ? '' : `,"unread":${count.unread},"rev":${count.rev}`
   return `{"type":"notification","notification":${notificationJson},"cursor":${JSON.stringify(cursor)},"seq":${seq}${tail}}`
 }
 
@@ -65,7 +93,12 @@ export function syncedFrame (cursor: string, seq: number, reset: boolean): strin
   return JSON.stringify(frame)
 }
 
-export function unreadFrame (unread: number): string {
-  const frame: UnreadFrame = { type: 'unread', unread }
+export function unreadFrame (unread: number, rev: number): string {
+  const frame: UnreadFrame = { type: 'unread', unread, rev }
+  return JSON.stringify(frame)
+}
+
+export function pingFrame (tail: FeedTail | undefined): string {
+  const frame: PingFrame = tail === undefined ? { type: 'ping' } : { type: 'ping', seq: tail.seq, rev: tail.rev, unread: tail.unread }
   return JSON.stringify(frame)
 }

@@ -1,20 +1,31 @@
 import type { User } from '../directory.js'
 import type { FanoutMessage, FanoutReceiver } from '../fanout/types.js'
 import type { HubSocket } from '../hub/socket.js'
-import type { Inbox } from '../inbox/types.js'
+import type { FeedState, Inbox } from '../inbox/types.js'
 import type { Logger } from '../logger.js'
-import { closeAfterFailedReplay, fillGap, openFeed } from './catch-up.js'
+import { closeAfterFailedReplay, fillGap, openFeed, tailOf } from './catch-up.js'
 import type { Cursor } from './cursor.js'
+import { pingFrame } from './frames.js'
 import { Tab, type OutboundFrame } from './tab.js'
+
+/** Users whose feeds one ping reads from the inbox at a time. */
+const PING_READ_USERS = 500
+
+/** Why a tab was filled from the inbox: a frame skipped a seq, its users' subscription came back, or a ping found it behind the feed. */
+export type FillCause = 'hole' | 'resubscribed' | 'ping'
 
 export interface DeliveryObserver {
   /** A notification was handed to the recipient's open sockets; `recordTimestamp` is when Kafka got it. */
   delivered (recordTimestamp: number, sockets: number): void
+  /** A live tab is being filled from the inbox. */
+  filling? (cause: FillCause): void
 }
 
 export interface FeedRelayOptions {
   log: Logger
   observer?: DeliveryObserver
+  /** How often every tab gets a `ping` frame, once it has every notification the feed had when the ping was read. */
+  pingMs: number
 }
 
 /**
@@ -23,6 +34,11 @@ export interface FeedRelayOptions {
  * its feed's `seq`. A tab that meets a hole (pub/sub is at-most-once) holds its live frames while
  * the relay replays the hole from the inbox, then releases them. A fan-out that lost its
  * subscription has every tab of those users caught up the same way.
+ *
+ * A hole is seen only when a later frame arrives, so a lost last frame would wait for the next
+ * notification. Every `pingMs` the relay reads where each user's feed stands, fills the tabs that
+ * are behind it, and sends each tab a `ping` frame with it (browsers see no protocol pings: the
+ * frame also tells them the connection is alive).
  */
 export class FeedRelay implements FanoutReceiver {
   readonly #inbox: Inbox
@@ -31,10 +47,21 @@ export class FeedRelay implements FanoutReceiver {
   readonly #tabs = new Map<string, Map<HubSocket, Tab>>()
   /** Sockets corked by the running `corked` call, uncorked at its end. */
   #corked: Set<HubSocket> | undefined
+  readonly #pings: NodeJS.Timeout
+  /** A round of pings is running (it waits for the inbox): the next tick skips. */
+  #pinging = false
+  /** The last round could not read the inbox: the next failure is not logged again. */
+  #pingReadFailing = false
 
   constructor (inbox: Inbox, options: FeedRelayOptions) {
     this.#inbox = inbox
     this.#options = options
+    this.#pings = setInterval(() => { void this.#pingAll() }, options.pingMs).unref()
+  }
+
+  /** Stops the pings. */
+  stop (): void {
+    clearInterval(this.#pings)
   }
 
   /**
@@ -52,7 +79,7 @@ export class FeedRelay implements FanoutReceiver {
     }
     tabs.set(socket, tab)
     try {
-      await openFeed(tab, this.#inbox, user, since)
+      await openFeed(tab, this.#inbox, user, since, this.#options.pingMs)
     } catch (error) {
       closeAfterFailedReplay(tab, error, this.#options.log, 'WebSocket start')
     }
@@ -92,7 +119,7 @@ export class FeedRelay implements FanoutReceiver {
           tab.markBehind()
         } else {
           tab.hold()
-          this.#fill(tab)
+          this.#fill(tab, 'resubscribed')
         }
       }
     }
@@ -112,12 +139,53 @@ export class FeedRelay implements FanoutReceiver {
       const offered = tab.offer(frame)
       if (offered === 'dropped') continue
       took++
-      if (offered === 'hole') this.#fill(tab)
+      if (offered === 'hole') this.#fill(tab, 'hole')
     }
     return took
   }
 
-  #fill (tab: Tab): void {
+  /** One round of pings: every user with tabs here, their feeds read a chunk at a time. */
+  async #pingAll (): Promise<void> {
+    if (this.#pinging) return
+    this.#pinging = true
+    try {
+      const userIds = [...this.#tabs.keys()]
+      for (let i = 0; i < userIds.length; i += PING_READ_USERS) {
+        const chunk = userIds.slice(i, i + PING_READ_USERS)
+        const feeds = await this.#inbox.feeds(chunk).then((feeds) => {
+          this.#pingReadFailing = false
+          return feeds
+        }, (error: unknown) => {
+          // The pings still go, without the feed: browsers take a silent connection for dead.
+          if (!this.#pingReadFailing) this.#options.log.warn({ err: error }, 'Pings could not read the inbox: tabs are not checked for a lost last frame until it answers')
+          this.#pingReadFailing = true
+          return undefined
+        })
+        for (const userId of chunk) this.#ping(userId, feeds?.get(userId))
+      }
+    } finally {
+      this.#pinging = false
+    }
+  }
+
+  /** Fills the user's tabs that are behind `feed`, then pings each (after the fill, for those). */
+  #ping (userId: string, feed: FeedState | undefined): void {
+    const tabs = this.#tabs.get(userId)
+    if (tabs === undefined) return
+    const text = pingFrame(feed === undefined ? undefined : tailOf(feed))
+    const frame: OutboundFrame = { text, bytes: Buffer.byteLength(text), seq: undefined }
+    for (const tab of tabs.values()) {
+      if (!tab.socket.open) continue
+      if (feed !== undefined && !tab.holding && tab.lastSeq < feed.newestSeq) {
+        tab.hold()
+        this.#fill(tab, 'ping')
+      }
+      tab.offer(frame)
+    }
+  }
+
+  #fill (tab: Tab, cause: FillCause): void {
+    this.#options.observer?.filling?.(cause)
     fillGap(tab, this.#inbox).catch((error: unknown) => {
       closeAfterFailedReplay(tab, error, this.#options.log, 'Filling a feed gap from the inbox')
     })

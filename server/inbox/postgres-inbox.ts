@@ -9,7 +9,12 @@ import { InboxUnavailableError, type AppendedNotification, type AppendResult, ty
 const PRUNE_CHUNK = 2000
 /** How many users over the cap one prune chunk looks at. */
 const PRUNE_USERS = 100
-const SCHEMA_VERSION = 1
+const SCHEMA_VERSION = 2
+/** What takes a store of each older version to the next (run under the schema lock). */
+const MIGRATIONS: Readonly<Record<number, string>> = {
+  // Version 2 counts each feed's read-state changes; a store from before has made none that count.
+  1: 'ALTER TABLE feeds ADD COLUMN rev bigint NOT NULL DEFAULT 0'
+}
 /** Tries of a transaction that PostgreSQL aborted to break a deadlock. */
 const MAX_ATTEMPTS = 5
 /** A server that does not accept the connection within this is as good as down (a lost host would hold it for minutes). */
@@ -51,7 +56,8 @@ CREATE TABLE feeds (
   user_id text PRIMARY KEY,
   newest_seq bigint NOT NULL,
   unread integer NOT NULL,
-  stored integer NOT NULL
+  stored integer NOT NULL,
+  rev bigint NOT NULL DEFAULT 0
 );
 CREATE TABLE consumed (
   topic text NOT NULL,
@@ -65,6 +71,8 @@ CREATE TABLE consumed (
 const C_ORDER = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
 interface Row { seq: string, body: string, read: boolean }
+/** A `feeds` row as read (bigints come as strings). */
+interface FeedRow { newest_seq: string, unread: number, rev: string }
 interface Position { topic: string, partition: number, next: bigint, stored: bigint }
 
 /**
@@ -123,10 +131,15 @@ export class PostgresInbox implements Inbox {
   }
 
   async feed (userId: string): Promise<FeedState> {
-    const { rows } = await reach(() => this.#pool.query<{ newest_seq: string, unread: number }>(
-      'SELECT newest_seq, unread FROM feeds WHERE user_id = $1', [userId]))
-    const row = rows[0]
-    return { newestSeq: row === undefined ? 0 : Number(row.newest_seq), unread: row?.unread ?? 0 }
+    const { rows } = await reach(() => this.#pool.query<FeedRow>('SELECT newest_seq, unread, rev FROM feeds WHERE user_id = $1', [userId]))
+    return toFeedState(rows[0])
+  }
+
+  async feeds (userIds: readonly string[]): Promise<Map<string, FeedState>> {
+    const { rows } = await reach(() => this.#pool.query<FeedRow & { user_id: string }>(
+      'SELECT user_id, newest_seq, unread, rev FROM feeds WHERE user_id = ANY($1::text[])', [userIds]))
+    const found = new Map(rows.map((row) => [row.user_id, row]))
+    return new Map(userIds.map((userId) => [userId, toFeedState(found.get(userId))]))
   }
 
   async history (userId: string, limit: number, before?: number): Promise<HistoryPage> {
@@ -148,17 +161,17 @@ export class PostgresInbox implements Inbox {
     return (await this.feed(userId)).unread
   }
 
-  async markRead (userId: string, selection: { upTo: number } | { ids: string[] }): Promise<number> {
+  async markRead (userId: string, selection: { upTo: number } | { ids: string[] }): Promise<FeedState> {
     return await reach(() => inTransaction(this.#pool, async (client) => {
-      const { rows: [feed] } = await client.query<{ unread: number }>('SELECT unread FROM feeds WHERE user_id = $1 FOR UPDATE', [userId])
-      if (feed === undefined) return 0
+      const { rows: [feed] } = await client.query<FeedRow>('SELECT newest_seq, unread, rev FROM feeds WHERE user_id = $1 FOR UPDATE', [userId])
+      if (feed === undefined) return toFeedState(undefined)
       const { rowCount } = 'upTo' in selection
         ? await client.query('UPDATE notifications SET read = true WHERE user_id = $1 AND seq <= $2 AND NOT read', [userId, selection.upTo])
         : await client.query('UPDATE notifications SET read = true WHERE user_id = $1 AND id = ANY($2::text[]) AND NOT read', [userId, selection.ids])
-      if (rowCount === null || rowCount === 0) return feed.unread
-      const { rows: [after] } = await client.query<{ unread: number }>(
-        'UPDATE feeds SET unread = unread - $2 WHERE user_id = $1 RETURNING unread', [userId, rowCount])
-      return after!.unread
+      if (rowCount === null || rowCount === 0) return toFeedState(feed)
+      const { rows: [after] } = await client.query<FeedRow>(
+        'UPDATE feeds SET unread = unread - $2, rev = rev + 1 WHERE user_id = $1 RETURNING newest_seq, unread, rev', [userId, rowCount])
+      return toFeedState(after)
     }))
   }
 
@@ -194,8 +207,12 @@ async function prepareSchema (client: PoolClient): Promise<{ epoch: string, newE
   } else {
     const version = await readMeta(client, 'schema_version')
     if (version === undefined) throw new Error('The database has a table `meta` that is not the inbox\'s: give the inbox a database of its own')
-    if (Number(version) !== SCHEMA_VERSION) {
-      throw new Error(`The inbox database has schema version ${version}, this gateway knows only version ${SCHEMA_VERSION}: run a gateway of the same version as the others`)
+    if (!(Number(version) <= SCHEMA_VERSION)) {
+      throw new Error(`The inbox database has schema version ${version}, this gateway knows only versions up to ${SCHEMA_VERSION}: run a gateway of the same version as the others`)
+    }
+    if (Number(version) < SCHEMA_VERSION) {
+      for (let from = Number(version); from < SCHEMA_VERSION; from++) await client.query(MIGRATIONS[from]!)
+      await client.query("UPDATE meta SET value = $1 WHERE key = 'schema_version'", [String(SCHEMA_VERSION)])
     }
   }
   const stored = await readMeta(client, 'epoch')
@@ -232,9 +249,9 @@ async function appendBatch (client: PoolClient, records: ConsumedRecord[]): Prom
     const stored = new Set(known.map(({ id }) => id))
     for (const { notification, json } of fresh) {
       if (stored.has(notification.id)) continue // stored already (the same follow produced twice)
-      const seq = feeds.get(notification.userId)! + 1
-      feeds.set(notification.userId, seq)
-      appended.push({ seq, notification, json, unread: 0 })
+      const feed = feeds.get(notification.userId)!
+      feed.newestSeq++
+      appended.push({ seq: feed.newestSeq, notification, json, unread: 0, rev: feed.rev })
     }
     if (appended.length > 0) {
       const added = new Map<string, number>()
@@ -257,7 +274,7 @@ async function appendBatch (client: PoolClient, records: ConsumedRecord[]): Prom
         appended.map(({ notification }) => notification.id),
         appended.map(({ json }) => json),
         appended.map(({ notification }) => notification.createdAt),
-        [...added.keys()], [...added.keys()].map((userId) => feeds.get(userId)!), [...added.values()],
+        [...added.keys()], [...added.keys()].map((userId) => feeds.get(userId)!.newestSeq), [...added.values()],
         ...positionColumns(moved)
       ])
       const after = new Map(rows.map(({ user_id: userId, unread }) => [userId, unread]))
@@ -320,15 +337,15 @@ async function lockPositions (client: PoolClient, records: ConsumedRecord[]): Pr
     [partitionKey(topic, partition), { topic, partition, next: BigInt(next), stored: BigInt(next) }]))
 }
 
-/** Locks (creating the missing ones) the feeds of `userIds`; returns each one's newest seq. */
-async function lockFeeds (client: PoolClient, userIds: string[]): Promise<Map<string, number>> {
+/** Locks (creating the missing ones) the feeds of `userIds`; returns each one's newest seq and rev. */
+async function lockFeeds (client: PoolClient, userIds: string[]): Promise<Map<string, { newestSeq: number, rev: number }>> {
   const sorted = [...userIds].sort(C_ORDER)
-  const { rows } = await client.query<{ user_id: string, newest_seq: string }>(`
+  const { rows } = await client.query<{ user_id: string, newest_seq: string, rev: string }>(`
     INSERT INTO feeds (user_id, newest_seq, unread, stored)
     SELECT user_id, 0, 0, 0 FROM unnest($1::text[]) AS u (user_id)
     ON CONFLICT (user_id) DO UPDATE SET newest_seq = feeds.newest_seq
-    RETURNING user_id, newest_seq`, [sorted])
-  return new Map(rows.map(({ user_id: userId, newest_seq: seq }) => [userId, Number(seq)]))
+    RETURNING user_id, newest_seq, rev`, [sorted])
+  return new Map(rows.map(({ user_id: userId, newest_seq: seq, rev }) => [userId, { newestSeq: Number(seq), rev: Number(rev) }]))
 }
 
 async function pruneChunk (client: PoolClient, retention: RetentionPolicy, now: number): Promise<number> {
@@ -430,6 +447,10 @@ function isUnavailable (error: unknown): boolean {
   // Socket errors (ECONNREFUSED, ECONNRESET, ETIMEDOUT…) carry their errno name.
   const code = (error as { code?: unknown }).code
   return (typeof code === 'string' && /^E[A-Z]+$/.test(code)) || UNAVAILABLE_MESSAGE.test(error.message)
+}
+
+function toFeedState (row: FeedRow | undefined): FeedState {
+  return row === undefined ? { newestSeq: 0, unread: 0, rev: 0 } : { newestSeq: Number(row.newest_seq), unread: row.unread, rev: Number(row.rev) }
 }
 
 function toStored (row: Row): StoredNotification {

@@ -11,7 +11,7 @@ import type { AppendedNotification, AppendResult, FeedState, HistoryPage, Inbox,
 const PRUNE_CHUNK = 2000
 /** How often the log is copied into the database file, off the event loop (sqlite-checkpointer.ts). */
 const CHECKPOINT_EVERY_MS = 1000
-const SCHEMA_VERSION = 2
+const SCHEMA_VERSION = 3
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS notifications (
@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS feeds (
   user_id TEXT PRIMARY KEY,
   newest_seq INTEGER NOT NULL,
   unread INTEGER NOT NULL,
-  stored INTEGER NOT NULL
+  stored INTEGER NOT NULL,
+  rev INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS consumed (
   topic TEXT NOT NULL,
@@ -57,9 +58,12 @@ DROP TABLE notifications_v1;
 DROP TABLE IF EXISTS pruned;
 `
 
+/** Version 3 counts each feed's read-state changes (`rev`); a store from before has made none that count. */
+const MIGRATE_FROM_V2 = 'ALTER TABLE feeds ADD COLUMN rev INTEGER NOT NULL DEFAULT 0'
+
 interface Row { seq: number, body: string, read: number }
 /** `stored`: rows the user has now, so retention finds who is over the cap without counting rows. */
-interface Feed { newestSeq: number, unread: number, stored: number }
+interface Feed { newestSeq: number, unread: number, stored: number, rev: number }
 interface Position { topic: string, partition: number, next: number }
 
 export interface SqliteInboxHost {
@@ -112,10 +116,10 @@ export class SqliteInbox implements Inbox {
     this.#statements = {
       insert: db.prepare<[string, number, string, string, number]>(
         'INSERT INTO notifications (user_id, seq, id, body, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING'),
-      feed: db.prepare<[string], { newest_seq: number, unread: number, stored: number }>('SELECT newest_seq, unread, stored FROM feeds WHERE user_id = ?'),
+      feed: db.prepare<[string], { newest_seq: number, unread: number, stored: number, rev: number }>('SELECT newest_seq, unread, stored, rev FROM feeds WHERE user_id = ?'),
       saveFeed: db.prepare<[string, number, number, number]>(
         'INSERT INTO feeds (user_id, newest_seq, unread, stored) VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET newest_seq = excluded.newest_seq, unread = excluded.unread, stored = excluded.stored'),
-      lessUnread: db.prepare<[number, string]>('UPDATE feeds SET unread = unread - ? WHERE user_id = ?'),
+      readMarked: db.prepare<[number, string]>('UPDATE feeds SET unread = unread - ?, rev = rev + 1 WHERE user_id = ?'),
       pruned: db.prepare<[number, number, string]>('UPDATE feeds SET unread = unread - ?, stored = stored - ? WHERE user_id = ?'),
       position: db.prepare<[string, number], { next_offset: number }>('SELECT next_offset FROM consumed WHERE topic = ? AND partition = ?'),
       savePosition: db.prepare<[string, number, number]>(
@@ -161,7 +165,7 @@ export class SqliteInbox implements Inbox {
     if (version === SCHEMA_VERSION) return
     const hasV1 = version === 0 && this.#db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'notifications'").get() !== undefined
     this.#db.transaction(() => {
-      this.#db.exec(hasV1 ? MIGRATE_FROM_V1 : SCHEMA)
+      this.#db.exec(version === 2 ? MIGRATE_FROM_V2 : hasV1 ? MIGRATE_FROM_V1 : SCHEMA)
       this.#db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
     })
   }
@@ -229,7 +233,7 @@ export class SqliteInbox implements Inbox {
         feed.newestSeq++
         feed.unread++
         feed.stored++
-        appended.push({ seq: feed.newestSeq, notification, json, unread: feed.unread })
+        appended.push({ seq: feed.newestSeq, notification, json, unread: feed.unread, rev: feed.rev })
       }
       const unread = new Map<string, number>()
       for (const { notification } of appended) unread.set(notification.userId, feeds.get(notification.userId)!.unread)
@@ -240,7 +244,7 @@ export class SqliteInbox implements Inbox {
 
   #loadFeed (userId: string): Feed {
     const row = this.#statements.feed.get(userId)
-    return { newestSeq: row?.newest_seq ?? 0, unread: row?.unread ?? 0, stored: row?.stored ?? 0 }
+    return { newestSeq: row?.newest_seq ?? 0, unread: row?.unread ?? 0, stored: row?.stored ?? 0, rev: row?.rev ?? 0 }
   }
 
   async append (records: ConsumedRecord[]): Promise<AppendResult> {
@@ -250,8 +254,16 @@ export class SqliteInbox implements Inbox {
   }
 
   async feed (userId: string): Promise<FeedState> {
-    const { newestSeq, unread } = this.#loadFeed(userId)
-    return { newestSeq, unread }
+    return this.#feedState(userId)
+  }
+
+  async feeds (userIds: readonly string[]): Promise<Map<string, FeedState>> {
+    return new Map(userIds.map((userId) => [userId, this.#feedState(userId)]))
+  }
+
+  #feedState (userId: string): FeedState {
+    const { newestSeq, unread, rev } = this.#loadFeed(userId)
+    return { newestSeq, unread, rev }
   }
 
   async history (userId: string, limit: number, before?: number): Promise<HistoryPage> {
@@ -271,14 +283,14 @@ export class SqliteInbox implements Inbox {
     return this.#loadFeed(userId).unread
   }
 
-  async markRead (userId: string, selection: { upTo: number } | { ids: string[] }): Promise<number> {
-    this.#db.transaction(() => {
+  async markRead (userId: string, selection: { upTo: number } | { ids: string[] }): Promise<FeedState> {
+    return this.#db.transaction(() => {
       let marked = 0
       if ('upTo' in selection) marked = this.#statements.readUpTo.run(userId, selection.upTo).changes
       else for (const id of selection.ids) marked += this.#statements.readId.run(userId, id).changes
-      if (marked > 0) this.#statements.lessUnread.run(marked, userId)
+      if (marked > 0) this.#statements.readMarked.run(marked, userId)
+      return this.#feedState(userId)
     })
-    return this.#loadFeed(userId).unread
   }
 
   /** A file in this process: it is there as long as the inbox is open. */

@@ -15,8 +15,10 @@ export interface AppendedNotification {
   notification: Notification
   /** The notification's JSON, as stored. */
   json: string
-  /** The recipient's unread count right after this notification was stored. */
+  /** The recipient's unread count right after this notification was stored… */
   unread: number
+  /** …and their feed's `rev` then (see FeedState): the two say how new that count is. */
+  rev: number
 }
 
 export interface AppendResult {
@@ -26,11 +28,17 @@ export interface AppendResult {
   unread: Map<string, number>
 }
 
-/** Where a user's feed stands. */
+/**
+ * Where a user's feed stands. `newestSeq` and `rev` only grow, and every change of the feed moves
+ * one of them, in the same transaction: so of two counts of one user, the one with the higher
+ * `rev`, or the same `rev` and a higher seq, is the newer.
+ */
 export interface FeedState {
   /** The newest seq issued to this user (0: none yet); contiguous, never reused in an epoch. */
   newestSeq: number
   unread: number
+  /** Read-state changes so far (0: none yet), contiguous: each read mark that changed something adds one. */
+  rev: number
 }
 
 export interface HistoryPage {
@@ -76,13 +84,18 @@ export interface Inbox {
    */
   append (records: ConsumedRecord[]): Promise<AppendResult>
   feed (userId: string): Promise<FeedState>
+  /** `feed` of each of these users, in one read. */
+  feeds (userIds: readonly string[]): Promise<Map<string, FeedState>>
   /** Newest first, `seq < before` when given. */
   history (userId: string, limit: number, before?: number): Promise<HistoryPage>
   /** Oldest first, `seq > after`, at most `limit`. */
   after (userId: string, after: number, limit: number): Promise<StoredNotification[]>
   unread (userId: string): Promise<number>
-  /** Marks read what the user owns among `ids`, or every item with `seq <= upTo`; returns the new unread count. */
-  markRead (userId: string, selection: { upTo: number } | { ids: string[] }): Promise<number>
+  /**
+   * Marks read what the user owns among `ids`, or every item with `seq <= upTo`, and moves the
+   * feed's `rev` on when that changed anything; returns the feed after it.
+   */
+  markRead (userId: string, selection: { upTo: number } | { ids: string[] }): Promise<FeedState>
   /**
    * Why the store cannot serve now (empty when it can), for readiness: a shared store checks that
    * it answers, within a bound. Never throws.

@@ -17,7 +17,7 @@ const historyItemSchema = {
 } as const
 
 /** The caller's own history and read state. A token only ever reaches its own user's rows. */
-const notificationsRoutes: RoutePlugin = async (app, { tokens, inbox, fanout, limits }) => {
+const notificationsRoutes: RoutePlugin = async (app, { tokens, inbox, tail, limits }) => {
   const signedIn = authenticate(tokens)
 
   app.get('/api/notifications', {
@@ -72,7 +72,7 @@ const notificationsRoutes: RoutePlugin = async (app, { tokens, inbox, fanout, li
         }
       },
       response: {
-        200: { type: 'object', required: ['unread'], properties: { unread: { type: 'integer' } } },
+        200: { type: 'object', required: ['unread', 'rev'], properties: { unread: { type: 'integer' }, rev: { type: 'integer' } } },
         '4xx': errorSchema
       }
     }
@@ -81,10 +81,10 @@ const notificationsRoutes: RoutePlugin = async (app, { tokens, inbox, fanout, li
     const { upTo, ids } = request.body
     const selection = upTo !== undefined ? { upTo: seqOf(upTo, inbox, 'body/upTo') } : ids !== undefined ? { ids } : undefined
     if (selection === undefined) throw new RequestError(ErrorCode.INVALID_BODY, 'body must have upTo or ids')
-    const unread = await inbox.markRead(userId, selection)
+    const { unread, rev } = await inbox.markRead(userId, selection)
     // Every tab of the user, on every gateway, hears of it. Not awaited: the count is stored already.
-    void fanout.publish([{ userId, text: unreadFrame(unread) }])
-    return { unread }
+    tail.publish([{ userId, text: unreadFrame(unread, rev) }])
+    return { unread, rev }
   })
 }
 

@@ -11,6 +11,7 @@ import { projectRoot } from '../../server/project-root.js'
 import { follow as followOverHttp, signIn } from '../helpers/clients.js'
 import { startSharedServices, waitReady } from '../helpers/feed-checks.js'
 import { startGateway } from '../helpers/gateway.js'
+import { startTcpProxy } from '../helpers/tcp-proxy.js'
 import { rawProducer } from '../helpers/kafka.js'
 
 const root = projectRoot()
@@ -354,5 +355,96 @@ if (!existsSync(chromiumPath)) {
     await emma.locator('[data-testid="mark-all-read"]:enabled').waitFor()
     t.equal(await emma.locator('[data-testid="feed-error"]').isVisible(), false, 'no error shown')
     t.equal(await unreadBadge(emma, 1), '1', 'the unread count from the reloaded history')
+  })
+
+  // Issue 15, item 6: counts from two publishers (the consuming gateway, the one that took the
+  // read mark) may cross on the way; an older one must not overwrite a newer one.
+  t.test('a notification frame that arrives after the read mark that read it does not bring its old unread count back', async (t) => {
+    const { url } = await startGateway(t)
+    let holding = false
+    const held: string[] = []
+    let release: () => void = () => {}
+    let heldOne: () => void = () => {}
+    let passedUnread: () => void = () => {}
+    const frameHeld = new Promise<void>((resolve) => { heldOne = resolve })
+    const unreadPassed = new Promise<void>((resolve) => { passedUnread = resolve })
+    const emma = await signedInPage(t, browser, url, '1', {}, async (page) => {
+      await page.routeWebSocket(/\/ws\?/, (socket) => {
+        const server = socket.connectToServer()
+        release = () => { for (const message of held.splice(0)) socket.send(message) }
+        server.onMessage((message) => {
+          if (typeof message !== 'string') return socket.send(message)
+          if (holding && message.startsWith('{"type":"notification"')) {
+            held.push(message)
+            heldOne()
+            return
+          }
+          socket.send(message)
+          if (message.startsWith('{"type":"unread"')) passedUnread()
+        })
+      })
+    })
+    holding = true
+    await followOverHttp(url, await signIn(url, '2'), '1')
+    await frameHeld
+    const { cursor } = JSON.parse(held[0]!) as { cursor: string }
+    const read = await fetch(`${url}/api/notifications/read`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await signIn(url, '1')}` },
+      body: JSON.stringify({ upTo: cursor })
+    })
+    t.match(await read.json(), { unread: 0, rev: 1 }, 'read on the server: the answer names the read state\'s rev')
+    await unreadPassed
+
+    holding = false
+    release() // after the unread frame, on the same socket: the page reads them in this order
+    await feedItem(emma, FOLLOWED_BY_BRUNO).waitFor()
+    t.equal(await emma.locator('[data-testid="unread-badge"]').getAttribute('data-count'), '0', 'the late frame\'s count (1, from before the read) is not applied')
+    await feedItem(emma, FOLLOWED_BY_BRUNO).and(emma.locator('[data-read="true"]')).waitFor()
+    t.pass('and the item shows read, as the server has it')
+  })
+
+  // Issue 15, item 6: a lost last frame was noticed only when a later one arrived.
+  t.test('the last notification frame is lost on the way: the next ping frame reveals it and the page fetches it, with no further notification', async (t) => {
+    const { url } = await startGateway(t, { env: { WS_HEARTBEAT_MS: '1000' } })
+    const sockets: string[] = []
+    const emma = await signedInPage(t, browser, url, '1', {}, async (page) => {
+      await page.routeWebSocket(/\/ws\?/, (socket) => {
+        sockets.push(socket.url())
+        const first = sockets.length === 1
+        const server = socket.connectToServer()
+        server.onMessage((message) => {
+          if (first && typeof message === 'string' && message.includes('"Rick started following you."')) return
+          socket.send(message)
+        })
+      })
+    })
+    await followOverHttp(url, await signIn(url, '2'), '1')
+    await feedItem(emma, FOLLOWED_BY_BRUNO).waitFor()
+    await followOverHttp(url, await signIn(url, '3'), '1')
+    await feedItem(emma, 'Rick started following you.').waitFor()
+    t.equal(sockets.length, 2, 'the page reconnected once')
+    t.equal(new URL(sockets[1] ?? '').searchParams.get('since'), await feedItem(emma, FOLLOWED_BY_BRUNO).getAttribute('data-cursor'), 'from Bruno\'s cursor')
+    t.equal(await unreadBadge(emma, 2), '2')
+  })
+
+  // Issue 15, item 6: browsers cannot see protocol pings, so a connection that went silent (a
+  // NAT or proxy forgot it) looked open for ever.
+  t.test('the connection goes silent without closing: the page notices by the missing pings and resumes from its cursor', async (t) => {
+    const gateway = await startGateway(t, { env: { WS_HEARTBEAT_MS: '1000' } })
+    const address = new URL(gateway.url)
+    const proxy = await startTcpProxy(t, { host: address.hostname, port: Number(address.port) })
+    const emma = await signedInPage(t, browser, `http://127.0.0.1:${proxy.port}`, '1')
+    const bruno = await signIn(gateway.url, '2')
+    await followOverHttp(gateway.url, bruno, '1')
+    await feedItem(emma, FOLLOWED_BY_BRUNO).waitFor()
+
+    proxy.silence()
+    const silentAt = Date.now()
+    await followOverHttp(gateway.url, bruno, '1')
+    await emma.waitForFunction('document.querySelectorAll(\'[data-testid="feed-item"]\').length === 2')
+    t.comment(`the page showed the second follow ${Date.now() - silentAt} ms after its connection went silent`)
+    await connected(emma)
+    t.equal(await unreadBadge(emma, 2), '2')
   })
 }

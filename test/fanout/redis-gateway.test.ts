@@ -68,7 +68,8 @@ if (redis !== undefined) {
     // The inboxes are the gateways' own here (SQLite): a token of B reads on A only because AUTH_SECRET is shared.
     const read = await a.app.inject({ method: 'POST', url: '/api/notifications/read', headers: { authorization: `Bearer ${bruno}` }, payload: { upTo: '0' } })
     t.equal(read.statusCode, 200)
-    t.same(await tab.next(), { type: 'unread', unread: read.json<{ unread: number }>().unread }, 'the unread frame of a read on A')
+    const { unread, rev } = read.json<{ unread: number, rev: number }>()
+    t.same(await tab.next(), { type: 'unread', unread, rev }, 'the unread frame of a read on A')
   })
 
   t.test('closing the app closes its Redis connections', async (t) => {

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { RedisFanout } from '../../server/fanout/redis-fanout.js'
 import { createIngest } from '../../server/feed/ingest.js'
+import { TailRepair } from '../../server/feed/tail-repair.js'
 import { SqliteInbox } from '../../server/inbox/sqlite-inbox.js'
 import type { Inbox } from '../../server/inbox/types.js'
 import type { ConsumedRecord } from '../../server/kafka/types.js'
@@ -41,7 +42,9 @@ if (redis !== undefined) {
     const b = deliveryNode(t, redis, inbox)
     let offset = 0
     /** What the consumer of gateway A does with a batch of `perUser` notifications for each user. */
-    const consume = createIngest(inbox, a.fanout)
+    const tail = new TailRepair(inbox, a.fanout, { log: quiet })
+    t.teardown(() => tail.close())
+    const consume = createIngest(inbox, a.fanout, tail)
     const records = (perUser: number): ConsumedRecord[] => {
       const notifications = Array.from({ length: perUser }, () => ['1', '2', '3'].map((userId) => followNotification(users[userId === '3' ? '1' : '3']!, users[userId]!))).flat()
       const batch = consumedRecords(notifications, { firstOffset: offset })

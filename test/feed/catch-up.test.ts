@@ -15,6 +15,8 @@ import { consumedRecords } from '../helpers/records.js'
 
 const emma = { id: '1', name: 'Emma' }
 const bruno = { id: '2', name: 'Bruno' }
+/** What `ready` tells the client of the pings (no relay pings here). */
+const PING_MS = 30_000
 
 async function inboxWith (t: { teardown: (fn: () => unknown) => void }, count: number, retention = { maxPerUser: 1_000_000, maxAgeMs: 365 * 86_400_000 }): Promise<SqliteInbox> {
   const inbox = new SqliteInbox(join(tempDir(t), 'inbox.sqlite'), retention)
@@ -38,9 +40,9 @@ function seqsOf (frames: Array<Frame<Notification>>): number[] {
 t.test('a replay sends every notification after the cursor, seq after seq, then synced', async (t) => {
   const inbox = await inboxWith(t, 1200) // more than two pages
   const { tab, frames } = open()
-  await openFeed(tab, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 100)))
+  await openFeed(tab, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 100)), PING_MS)
   const sent = frames()
-  t.match(sent[0], { type: 'ready', seq: 1200 })
+  t.match(sent[0], { type: 'ready', seq: 1200, rev: 0, pingMs: PING_MS }, 'ready: where the feed stands, and how often pings come')
   t.same(seqsOf(sent), Array.from({ length: 1100 }, (_, i) => 101 + i))
   t.same(sent.at(-1), { type: 'synced', cursor: encodeCursor(inbox.epoch, 1200), seq: 1200 })
 })
@@ -61,7 +63,7 @@ t.test('retention pruning rows ahead of a slow replay, after the cursor was chec
     }
   })
   const { tab, frames } = open()
-  await openFeed(tab, racing, emma, decodeCursor('0'))
+  await openFeed(tab, racing, emma, decodeCursor('0'), PING_MS)
   const sent = frames()
   t.same(seqsOf(sent), Array.from({ length: 500 }, (_, i) => 1 + i), 'the first page went out')
   t.same(sent.at(-1), { type: 'synced', cursor: encodeCursor(inbox.epoch, 1200), seq: 1200, reset: true },
@@ -72,11 +74,11 @@ t.test('a cursor older than what retention kept gets reset; one at the edge of i
   const inbox = await inboxWith(t, 10, { maxPerUser: 4, maxAgeMs: 365 * 86_400_000 })
   await inbox.prune()
   const before = open()
-  await openFeed(before.tab, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 5)))
+  await openFeed(before.tab, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 5)), PING_MS)
   t.match(before.frames().at(-1), { type: 'synced', seq: 10, reset: true })
   t.same(seqsOf(before.frames()), [], 'nothing replayed across the hole')
   const edge = open()
-  await openFeed(edge.tab, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 6)))
+  await openFeed(edge.tab, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 6)), PING_MS)
   t.same(seqsOf(edge.frames()), [7, 8, 9, 10])
   t.same(edge.frames().at(-1), { type: 'synced', cursor: encodeCursor(inbox.epoch, 10), seq: 10 })
 })
@@ -84,7 +86,7 @@ t.test('a cursor older than what retention kept gets reset; one at the edge of i
 t.test('live frames held during the replay go out after synced, without what the replay sent', async (t) => {
   const inbox = await inboxWith(t, 3)
   const { tab, frames } = open()
-  const opening = openFeed(tab, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 1)))
+  const opening = openFeed(tab, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 1)), PING_MS)
   // A notification appended (and pushed live) while the feed opens: it is both replayed and held.
   const [late] = (await inbox.append(consumedRecords([followNotification(bruno, emma)], { firstOffset: 3 }))).appended
   const text = JSON.stringify({ type: 'notification', seq: late!.seq })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { notificationFrame, readyFrame, syncedFrame, unreadFrame, type Frame, type NotificationFrame } from '../../server/feed/frames.js'
+import { notificationFrame, pingFrame, readyFrame, syncedFrame, unreadFrame, type Frame, type NotificationFrame } from '../../server/feed/frames.js'
 import { followNotification, type Notification } from '../../server/notification.js'
 
 const emma = { id: '1', name: 'Emma' }
@@ -7,22 +7,24 @@ const bruno = { id: '2', name: 'Bruno' }
 
 t.test('a notification frame splices the stored JSON in and is the same as the object written out', async (t) => {
   const notification = followNotification(bruno, emma)
-  const live = notificationFrame(JSON.stringify(notification), '9f3a0c21.7', 7, 3)
-  const expected: NotificationFrame<Notification> = { type: 'notification', notification, cursor: '9f3a0c21.7', seq: 7, unread: 3 }
+  const live = notificationFrame(JSON.stringify(notification), '9f3a0c21.7', 7, { unread: 3, rev: 2 })
+  const expected: NotificationFrame<Notification> = { type: 'notification', notification, cursor: '9f3a0c21.7', seq: 7, unread: 3, rev: 2 }
   t.same(JSON.parse(live), expected)
   t.equal(live, JSON.stringify(expected), 'byte for byte')
   const replayed = JSON.parse(notificationFrame(JSON.stringify(notification), '9f3a0c21.7', 7)) as Record<string, unknown>
-  t.notOk('unread' in replayed, 'a replayed frame has no unread')
-  const spaced = JSON.parse(notificationFrame(` ${JSON.stringify(notification, null, 2)} `, 'e.1', 1, 0)) as { notification: unknown }
+  t.notOk('unread' in replayed || 'rev' in replayed, 'a replayed frame has no unread count, nor its rev')
+  const spaced = JSON.parse(notificationFrame(` ${JSON.stringify(notification, null, 2)} `, 'e.1', 1, { unread: 0, rev: 0 })) as { notification: unknown }
   t.same(spaced.notification, notification, 'JSON as an external producer wrote it (whitespace) stays valid')
 })
 
 t.test('the other frames', async (t) => {
   const expected: Array<[string, Frame<Notification>]> = [
-    [readyFrame(emma, 2, 'e.5', 5), { type: 'ready', user: emma, unread: 2, cursor: 'e.5', seq: 5 }],
+    [readyFrame(emma, 'e.5', { seq: 5, rev: 3, unread: 2 }, 30_000), { type: 'ready', user: emma, unread: 2, cursor: 'e.5', seq: 5, rev: 3, pingMs: 30_000 }],
     [syncedFrame('e.5', 5, false), { type: 'synced', cursor: 'e.5', seq: 5 }],
     [syncedFrame('e.5', 5, true), { type: 'synced', cursor: 'e.5', seq: 5, reset: true }],
-    [unreadFrame(4), { type: 'unread', unread: 4 }]
+    [unreadFrame(4, 3), { type: 'unread', unread: 4, rev: 3 }],
+    [pingFrame({ seq: 5, rev: 3, unread: 4 }), { type: 'ping', seq: 5, rev: 3, unread: 4 }],
+    [pingFrame(undefined), { type: 'ping' }]
   ]
   for (const [text, frame] of expected) {
     t.same(JSON.parse(text), frame)
@@ -31,5 +33,5 @@ t.test('the other frames', async (t) => {
 })
 
 t.test('a ready frame names the user by id and name only', async (t) => {
-  t.same(JSON.parse(readyFrame({ ...emma, role: 'admin' } as typeof emma, 0, 'e.0', 0)).user, emma)
+  t.same(JSON.parse(readyFrame({ ...emma, role: 'admin' } as typeof emma, 'e.0', { seq: 0, rev: 0, unread: 0 }, 30_000)).user, emma)
 })

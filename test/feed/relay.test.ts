@@ -9,7 +9,7 @@ import type { FeedRelay } from '../../server/feed/relay.js'
 import { CloseCode } from '../../server/hub/close-codes.js'
 import { HubSocket } from '../../server/hub/socket.js'
 import { SqliteInbox } from '../../server/inbox/sqlite-inbox.js'
-import type { Inbox, RetentionPolicy } from '../../server/inbox/types.js'
+import { InboxUnavailableError, type Inbox, type RetentionPolicy } from '../../server/inbox/types.js'
 import { followNotification } from '../../server/notification.js'
 import { BOUND, deliveryPath, type DeliveryPath } from '../helpers/delivery-path.js'
 import { FakeSocket, FakeTransport } from '../helpers/fake-socket.js'
@@ -22,7 +22,7 @@ const KEEP_ALL: RetentionPolicy = { maxPerUser: 1_000_000, maxAgeMs: 365 * 86_40
 type UserId = keyof typeof users
 
 /** One gateway's delivery path on an inbox of its own, with what its relay reported delivered. */
-function deliveryNode (t: TestContext, options: { retention?: RetentionPolicy, readThrough?: (inbox: Inbox) => Inbox } = {}): DeliveryPath<LocalFanout> & {
+function deliveryNode (t: TestContext, options: { retention?: RetentionPolicy, readThrough?: (inbox: Inbox) => Inbox, pingMs?: number } = {}): DeliveryPath<LocalFanout> & {
   inbox: SqliteInbox
   delivered: Array<[number, number]>
   /** Stores notifications for `userId` as the consumer would; returns their live messages (not delivered). */
@@ -34,7 +34,8 @@ function deliveryNode (t: TestContext, options: { retention?: RetentionPolicy, r
   const path = deliveryPath(t, {
     inbox: options.readThrough?.(inbox) ?? inbox,
     fanout: (receiver) => new LocalFanout(receiver),
-    observer: { delivered: (timestamp, sockets) => delivered.push([timestamp, sockets]) }
+    observer: { delivered: (timestamp, sockets) => delivered.push([timestamp, sockets]) },
+    ...(options.pingMs === undefined ? {} : { pingMs: options.pingMs })
   })
   let offset = 0
   return {
@@ -78,8 +79,8 @@ t.test('every tab of the user gets a frame, other users do not; the observer cou
   t.same(bruno.socket.seqs, [1])
   for (const { socket } of emma) t.same(socket.seqs, [1])
   t.same(delivered, [[1001, 3], [1001, 0], [1001, 1]], 'three sockets, a user without sockets, one socket')
-  deliver(relay, [{ userId: '1', text: unreadFrame(0) }])
-  for (const { socket } of emma) t.same(socket.frames.at(-1), { type: 'unread', unread: 0 })
+  deliver(relay, [{ userId: '1', text: unreadFrame(0, 1) }])
+  for (const { socket } of emma) t.same(socket.frames.at(-1), { type: 'unread', unread: 0, rev: 1 })
   t.equal(delivered.length, 3, 'a frame without a record timestamp (unread) is not observed')
 })
 
@@ -147,7 +148,7 @@ t.test('frames held during a fill keep their order with frames without seq, and 
   const behind = await open(users['1'])
   const live = await append('1', 3)
   const ahead = await open(users['1']) // opened after 1–3 were stored: its ready says 3
-  deliver(relay, [live[2]!, { userId: '1', text: unreadFrame(0) }])
+  deliver(relay, [live[2]!, { userId: '1', text: unreadFrame(0, 1) }])
   await behind.socket.until('the unread frame', () => behind.socket.frames.some((frame) => frame.type === 'unread'))
   t.same(behind.socket.frames.slice(1).map((frame) => frame.type === 'notification' ? frame.seq : frame.type), [1, 2, 3, 'unread'])
   t.same(ahead.socket.frames.slice(1).map((frame) => frame.type === 'notification' ? frame.seq : frame.type), ['unread'], 'the tab that had 3 already gets only the unread frame')
@@ -216,4 +217,46 @@ t.test('a hole the inbox cannot fill (retention deleted it) closes the socket wi
   t.same(tab.socket.closes, [{ code: CloseCode.FEED_GAP, reason: 'feed gap: reconnect with since' }])
   t.equal(CloseCode.FEED_GAP, 4009)
   t.same(tab.socket.seqs, [1], 'nothing after the hole was sent')
+})
+
+// Issue 15, item 6: a hole was noticed only when a later frame arrived, so a lost last frame stayed lost.
+t.test('the last frame lost on the way (seqs 1–4 delivered, 5 dropped): the tab gets 5 from the inbox at the next ping, with no further notification', async (t) => {
+  const { relay, append, open } = deliveryNode(t, { pingMs: 200 })
+  const tab = await open(users['1'])
+  const live = await append('1', 5)
+  deliver(relay, live.slice(0, 4))
+  await tab.socket.until('5, from the inbox', () => tab.socket.seqs.includes(5), 5000)
+  t.same(tab.socket.seqs, [1, 2, 3, 4, 5], 'in order, each once')
+  await tab.socket.until('a ping after 5', () => tab.socket.frames.slice(6).some((frame) => frame.type === 'ping'), 5000)
+  t.match(tab.socket.frames.slice(6).find((frame) => frame.type === 'ping'), { type: 'ping', seq: 5, rev: 0, unread: 5 }, 'the ping tells the feed\'s newest seq, rev and unread count')
+})
+
+t.test('every tab of every user gets a ping every interval; one in step gets just the ping, and a read mark shows in it', async (t) => {
+  const { relay, append, open, inbox } = deliveryNode(t, { pingMs: 100 })
+  deliver(relay, await append('1', 2))
+  const emma = [await open(users['1']), await open(users['1'])]
+  const bruno = await open(users['2'])
+  await inbox.markRead('1', { upTo: 1 })
+  for (const [tab, ping] of [[emma[0]!, { type: 'ping', seq: 2, rev: 1, unread: 1 }], [emma[1]!, { type: 'ping', seq: 2, rev: 1, unread: 1 }], [bruno, { type: 'ping', seq: 0, rev: 0, unread: 0 }]] as const) {
+    await tab.socket.until('two pings', () => tab.socket.frames.filter((frame) => frame.type === 'ping').length >= 2, 5000)
+    t.same(tab.socket.frames.slice(1, 3), [ping, ping], 'nothing but pings')
+  }
+})
+
+t.test('while the inbox cannot be read the pings still go, without where the feed stands', async (t) => {
+  let down = true
+  const failing = (inbox: Inbox): Inbox => new Proxy(inbox, {
+    get: (target, name) => {
+      if (name === 'feeds' && down) return async () => { throw new InboxUnavailableError('inbox down') }
+      const value: unknown = Reflect.get(target, name)
+      return typeof value === 'function' ? value.bind(target) : value
+    }
+  })
+  const { append, open } = deliveryNode(t, { pingMs: 100, readThrough: failing })
+  const tab = await open(users['1'])
+  await append('1', 1) // its frame lost
+  await tab.socket.until('a ping', () => tab.socket.frames.some((frame) => frame.type === 'ping'), 5000)
+  t.same(tab.socket.frames.slice(1), [{ type: 'ping' }], 'a bare ping: the connection is alive')
+  down = false
+  await tab.socket.until('1, once the inbox answers', () => tab.socket.seqs.includes(1), 5000)
 })

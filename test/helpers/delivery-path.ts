@@ -22,6 +22,8 @@ export interface DeliveryPathOptions<F extends Fanout> {
   /** Makes the fan-out that delivers to the relay. */
   fanout: (receiver: FanoutReceiver) => F
   observer?: DeliveryObserver
+  /** The relay's ping interval (default: far longer than any of these tests). */
+  pingMs?: number
 }
 
 export interface DeliveryPath<F extends Fanout> {
@@ -34,7 +36,8 @@ export interface DeliveryPath<F extends Fanout> {
 
 /** Builds the path for the test `t`; its hub and fan-out are stopped at t's teardown. */
 export function deliveryPath<F extends Fanout> (t: TestContext, options: DeliveryPathOptions<F>): DeliveryPath<F> {
-  const relay = new FeedRelay(options.inbox, { log: quiet, ...(options.observer === undefined ? {} : { observer: options.observer }) })
+  const relay = new FeedRelay(options.inbox, { log: quiet, pingMs: options.pingMs ?? 60_000, ...(options.observer === undefined ? {} : { observer: options.observer }) })
+  t.teardown(() => relay.stop())
   const fanout = options.fanout(relay)
   t.teardown(() => fanout.close())
   const hub = new Hub({ heartbeatMs: 60_000, onUserOnline: (userId) => fanout.watch(userId), onUserOffline: (userId) => fanout.unwatch(userId) })

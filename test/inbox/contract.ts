@@ -166,25 +166,26 @@ export function inboxContract (t: Test, newStore: InboxStoreFactory): void {
     t.equal(await inbox.unread('3'), 0)
 
     t.test('upTo marks every item at or before the cursor', async (t) => {
-      t.equal(await inbox.markRead('1', { upTo: emmas[1]!.seq }), 2, 'returns the new unread count')
+      t.same(await inbox.markRead('1', { upTo: emmas[1]!.seq }), { newestSeq: 4, unread: 2, rev: 1 }, 'returns the feed after it: the new unread count, one read-state change')
       const read = (await inbox.history('1', 10)).items.map(({ seq, read }) => [seq, read])
       t.same(read, [[emmas[3]!.seq, false], [emmas[2]!.seq, false], [emmas[1]!.seq, true], [emmas[0]!.seq, true]])
-      t.equal(await inbox.markRead('1', { upTo: emmas[1]!.seq }), 2, 'again: no change')
+      t.same(await inbox.markRead('1', { upTo: emmas[1]!.seq }), { newestSeq: 4, unread: 2, rev: 1 }, 'again: no change, no new rev')
     })
 
     t.test('ids marks those items only', async (t) => {
-      t.equal(await inbox.markRead('1', { ids: [emmas[3]!.notification.id] }), 1)
+      t.same(await inbox.markRead('1', { ids: [emmas[3]!.notification.id] }), { newestSeq: 4, unread: 1, rev: 2 })
       t.same((await inbox.history('1', 1)).items[0]?.read, true)
-      t.equal(await inbox.markRead('1', { ids: ['01930000-0000-7000-8000-000000000000'] }), 1, 'an unknown id changes nothing')
+      t.same(await inbox.markRead('1', { ids: ['01930000-0000-7000-8000-000000000000'] }), { newestSeq: 4, unread: 1, rev: 2 }, 'an unknown id changes nothing')
     })
 
     t.test('another user\'s ids or cursor change nothing', async (t) => {
-      t.equal(await inbox.markRead('1', { ids: brunos.map(({ notification }) => notification.id) }), 1)
+      t.same(await inbox.markRead('1', { ids: brunos.map(({ notification }) => notification.id) }), { newestSeq: 4, unread: 1, rev: 2 })
       t.equal(await inbox.unread('2'), 2, 'Bruno\'s items stay unread')
       t.ok((await inbox.history('2', 10)).items.every(({ read }) => !read))
-      t.equal(await inbox.markRead('3', { upTo: Number.MAX_SAFE_INTEGER }), 0)
+      t.same(await inbox.markRead('3', { upTo: Number.MAX_SAFE_INTEGER }), { newestSeq: 0, unread: 0, rev: 0 })
       t.equal(await inbox.unread('2'), 2)
       t.equal(await inbox.unread('1'), 1)
+      t.same(await inbox.feed('2'), { newestSeq: 2, unread: 2, rev: 0 }, 'Bruno\'s rev did not move')
     })
   })
 
@@ -194,8 +195,10 @@ export function inboxContract (t: Test, newStore: InboxStoreFactory): void {
     t.same(appended.map(({ notification, seq }) => [notification.userId, seq]), [['1', 1], ['2', 1], ['1', 2], ['1', 3], ['2', 2]])
     const duplicate = appended[0]!.notification
     t.same((await append([duplicate, notificationFor('1')])).map(({ seq }) => seq), [4], 'a duplicate id takes no seq')
-    t.same(await inbox.feed('1'), { newestSeq: 4, unread: 4 })
-    t.same(await inbox.feed('3'), { newestSeq: 0, unread: 0 }, 'a user with nothing')
+    t.same(await inbox.feed('1'), { newestSeq: 4, unread: 4, rev: 0 })
+    t.same(await inbox.feed('3'), { newestSeq: 0, unread: 0, rev: 0 }, 'a user with nothing')
+    t.same([...await inbox.feeds(['3', '1', '2'])], [['3', { newestSeq: 0, unread: 0, rev: 0 }], ['1', { newestSeq: 4, unread: 4, rev: 0 }], ['2', { newestSeq: 2, unread: 2, rev: 0 }]],
+      'feeds reads several at once, in the order asked')
   })
 
   t.test('append returns each recipient\'s unread count after the batch, kept without a count query', async (t) => {
@@ -209,6 +212,7 @@ export function inboxContract (t: Test, newStore: InboxStoreFactory): void {
     await inbox.markRead('1', { upTo: 1 })
     const second = await inbox.append(recordsOf([notificationFor('1')], 0, 2))
     t.same([...second.unread], [['1', 2]], 'read marks count')
+    t.same(second.appended.map(({ seq, unread, rev }) => [seq, unread, rev]), [[3, 2, 1]], 'each appended row has its count and the feed\'s rev then')
   })
 
   t.test('a record at or below its partition\'s stored position is skipped, even after retention deleted its row', async (t) => {
@@ -219,7 +223,7 @@ export function inboxContract (t: Test, newStore: InboxStoreFactory): void {
     const again = await inbox.append(records)
     t.same(again.appended, [], 'the same records consumed again (a new group id, a restore) are not stored again')
     t.same((await inbox.history('1', 10)).items.map(({ seq }) => seq), [5, 4], 'and the newest rows are still there')
-    t.same(await inbox.feed('1'), { newestSeq: 5, unread: 2 })
+    t.same(await inbox.feed('1'), { newestSeq: 5, unread: 2, rev: 0 })
     const otherPartition = await inbox.append(recordsOf([notificationFor('1')], 1, 0))
     t.same(otherPartition.appended.map(({ seq }) => seq), [6], 'positions are per partition')
     const otherTopic = await inbox.append(consumedRecords([notificationFor('1')], { topic: 'other' }))
@@ -242,7 +246,7 @@ export function inboxContract (t: Test, newStore: InboxStoreFactory): void {
       const stored = await inbox.after(userId, 0, 100)
       t.same(stored.map(({ seq }) => seq), mine.map((_, i) => i + 1), `${userId}'s feed is 1…${mine.length}, no gap, no duplicate`)
       t.same(stored.map(({ notification }) => notification.id), mine.map(({ id }) => id), `in ${userId}'s offset order`)
-      t.same(await inbox.feed(userId), { newestSeq: mine.length, unread: mine.length })
+      t.same(await inbox.feed(userId), { newestSeq: mine.length, unread: mine.length, rev: 0 })
     }
   })
 
@@ -298,6 +302,7 @@ export function inboxContract (t: Test, newStore: InboxStoreFactory): void {
     t.equal(inbox.epoch, first.inbox.epoch, 'a clean close keeps the epoch')
     t.same(await inbox.history('1', 10), before, 'history and read state')
     t.equal(await inbox.unread('1'), 1)
+    t.equal((await inbox.feed('1')).rev, 1, 'and the read state\'s rev')
     t.equal(await inbox.unread('2'), 1)
     t.same(await append([appended[1]!.notification]), [], 'ids stored before the restart are still deduplicated')
     const [next] = await append([notificationFor('1')])

@@ -38,7 +38,7 @@ function postgresOnly (postgres: TestPostgres): void {
       'one of them made it, the others found it')
     const [first, second] = inboxes
     await first!.append(recordsOf([notificationFor('1')]))
-    t.same(await second!.feed('1'), { newestSeq: 1, unread: 1 }, 'and they share one store')
+    t.same(await second!.feed('1'), { newestSeq: 1, unread: 1, rev: 0 }, 'and they share one store')
   })
 
   t.test('two gateways appending overlapping batches of one partition at once store each record once, seq contiguous', async (t) => {
@@ -66,7 +66,7 @@ function postgresOnly (postgres: TestPostgres): void {
       const feed = await first!.after(userId, 0, 1000)
       t.same(feed.map(({ seq }) => seq), mine.map((_, i) => i + 1), `${userId}'s feed is 1…${mine.length}`)
       t.same(feed.map(({ notification }) => notification.id), mine.map(({ id }) => id), 'in offset order')
-      t.same(await second!.feed(userId), { newestSeq: 100, unread: 100 })
+      t.same(await second!.feed(userId), { newestSeq: 100, unread: 100, rev: 0 })
     }
   })
 
@@ -80,7 +80,7 @@ function postgresOnly (postgres: TestPostgres): void {
     for (const [userId, count] of [['1', 4 * rounds], ['2', 2 * rounds], ['3', 2 * rounds]] as const) {
       const feed = await first!.after(userId, 0, 1000)
       t.same(feed.map(({ seq }) => seq), Array.from({ length: count }, (_, i) => i + 1), `${userId}'s feed is 1…${count}`)
-      t.same(await first!.feed(userId), { newestSeq: count, unread: count })
+      t.same(await first!.feed(userId), { newestSeq: count, unread: count, rev: 0 })
     }
   })
 
@@ -115,8 +115,8 @@ function postgresOnly (postgres: TestPostgres): void {
     const [reopened] = await gateways(t, 1, KEEP_ALL, url)
     t.equal(reopened!.epoch, inbox!.epoch)
     t.equal(reopened!.newEpochReason, undefined)
-    t.same(await reopened!.feed('1'), { newestSeq: 2, unread: 2 })
-    t.same(await inbox!.feed('1'), { newestSeq: 2, unread: 2 }, 'a running gateway\'s pool reconnects')
+    t.same(await reopened!.feed('1'), { newestSeq: 2, unread: 2, rev: 0 })
+    t.same(await inbox!.feed('1'), { newestSeq: 2, unread: 2, rev: 0 }, 'a running gateway\'s pool reconnects')
   })
 
   t.test('while PostgreSQL is down every call rejects with InboxUnavailableError and readiness says why; all is back after its restart', async (t) => {
@@ -141,7 +141,7 @@ function postgresOnly (postgres: TestPostgres): void {
       await postgres.start()
     }
     t.same(await inbox!.unreadyReasons(), [], 'ready again')
-    t.same(await inbox!.feed('1'), { newestSeq: 1, unread: 1 }, 'the failed append stored nothing')
+    t.same(await inbox!.feed('1'), { newestSeq: 1, unread: 1, rev: 0 }, 'the failed append stored nothing')
   })
 
   t.test('after a restore, the documented statement gives the next start a new epoch', async (t) => {
@@ -154,7 +154,7 @@ function postgresOnly (postgres: TestPostgres): void {
     t.not(restored!.epoch, before!.epoch)
     t.equal(restored!.epoch, another!.epoch, 'gateways starting together agree on it')
     t.same([restored!.newEpochReason, another!.newEpochReason].sort(), ['the epoch was reset (a restore)', undefined])
-    t.same(await restored!.feed('1'), { newestSeq: 1, unread: 1 }, 'the data is kept')
+    t.same(await restored!.feed('1'), { newestSeq: 1, unread: 1, rev: 0 }, 'the data is kept')
   })
 
   t.test('prune runs on one gateway at a time: while another prunes, it returns 0 at once', async (t) => {
@@ -172,7 +172,7 @@ function postgresOnly (postgres: TestPostgres): void {
       other.release()
     }
     t.equal(await inbox!.prune(), 1, 'once it is done, this one prunes')
-    t.same(await inbox!.feed('1'), { newestSeq: 2, unread: 1 })
+    t.same(await inbox!.feed('1'), { newestSeq: 2, unread: 1, rev: 0 })
   })
 
   t.test('prune deletes what a lowered cap no longer keeps a bounded chunk at a time', async (t) => {
@@ -185,7 +185,7 @@ function postgresOnly (postgres: TestPostgres): void {
     t.equal(await inbox!.prune(), 500)
     t.equal(await inbox!.prune(), 0)
     t.same((await inbox!.after('1', 0, 1000)).map(({ seq }) => seq), Array.from({ length: 100 }, (_, i) => 2501 + i), 'the newest 100 stay')
-    t.same(await inbox!.feed('1'), { newestSeq: 2600, unread: 100 })
+    t.same(await inbox!.feed('1'), { newestSeq: 2600, unread: 100, rev: 0 })
   })
 
   t.test('a database of an unknown schema version is refused', async (t) => {
@@ -193,7 +193,28 @@ function postgresOnly (postgres: TestPostgres): void {
     const [inbox] = await gateways(t, 1, KEEP_ALL, url)
     await inbox!.close()
     await sql(t, url).query("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    await t.rejects(PostgresInbox.open(url, KEEP_ALL), /schema version 99, this gateway knows only version 1/)
+    await t.rejects(PostgresInbox.open(url, KEEP_ALL), /schema version 99, this gateway knows only versions up to 2/)
+  })
+
+  t.test('read marks on several gateways at once each get a rev of their own: 1, 2, 3… with no gap', async (t) => {
+    const url = await postgres.createDatabase()
+    const inboxes = await gateways(t, 3, KEEP_ALL, url)
+    const appended = await fed(inboxes[0]!).append(Array.from({ length: 12 }, () => notificationFor('1')))
+    const marks = await Promise.all(appended.map(({ notification }, i) => inboxes[i % 3]!.markRead('1', { ids: [notification.id] })))
+    t.same(marks.map(({ rev }) => rev).sort((a, b) => a - b), Array.from({ length: 12 }, (_, i) => i + 1))
+    t.same(marks.find(({ rev }) => rev === 12), { newestSeq: 12, unread: 0, rev: 12 }, 'the last one saw every other')
+  })
+
+  t.test('a store of schema version 1 (no read-state rev) is migrated: every feed at rev 0, read marks count from there', async (t) => {
+    const url = await postgres.createDatabase()
+    const [before] = await gateways(t, 1, KEEP_ALL, url)
+    await fed(before!).append([notificationFor('1'), notificationFor('1')])
+    await before!.close()
+    await sql(t, url).query("ALTER TABLE feeds DROP COLUMN rev; UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    const [inbox, another] = await gateways(t, 2, KEEP_ALL, url)
+    t.same(await inbox!.feed('1'), { newestSeq: 2, unread: 2, rev: 0 })
+    t.same(await another!.markRead('1', { upTo: 1 }), { newestSeq: 2, unread: 1, rev: 1 })
+    t.equal((await sql(t, url).query<{ value: string }>("SELECT value FROM meta WHERE key = 'schema_version'")).rows[0]?.value, '2', 'recorded as version 2')
   })
 
   t.test('a database whose meta table is another application\'s is refused', async (t) => {

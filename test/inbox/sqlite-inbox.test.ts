@@ -47,8 +47,24 @@ t.test('a store of the first schema (one global sequence) is migrated: each feed
   t.equal(inbox.newEpochReason, 'a new store')
   t.same((await inbox.history('1', 10)).items.map(({ seq, notification, read }) => [seq, notification.id, read]),
     [[3, old[3]!.id, false], [2, old[2]!.id, false], [1, old[0]!.id, true]])
-  t.same(await inbox.feed('1'), { newestSeq: 3, unread: 2 })
-  t.same(await inbox.feed('2'), { newestSeq: 1, unread: 1 })
+  t.same(await inbox.feed('1'), { newestSeq: 3, unread: 2, rev: 0 })
+  t.same(await inbox.feed('2'), { newestSeq: 1, unread: 1, rev: 0 })
   t.same((await append([notificationFor('1')])).map(({ seq }) => seq), [4], 'the feed goes on')
   t.same(await append([old[1]!]), [], 'migrated ids are still deduplicated')
+})
+
+t.test('a store of the second schema (no read-state rev) is migrated: every feed at rev 0, the epoch kept', async (t) => {
+  const store = sqliteStore(t)
+  const first = await store.open()
+  await fed(first).append([notificationFor('1'), notificationFor('1')])
+  await first.close()
+  const v2 = sqliteDriver().open(store.file)
+  v2.exec('ALTER TABLE feeds DROP COLUMN rev; PRAGMA user_version = 2')
+  v2.close()
+
+  const inbox = await store.open()
+  t.teardown(() => inbox.close())
+  t.equal(inbox.epoch, first.epoch, 'cursors issued before stay valid')
+  t.same(await inbox.feed('1'), { newestSeq: 2, unread: 2, rev: 0 })
+  t.same(await inbox.markRead('1', { upTo: 1 }), { newestSeq: 2, unread: 1, rev: 1 }, 'read marks count from there')
 })

@@ -113,7 +113,7 @@ t.test('GET /api/notifications and POST /api/notifications/read', async (t) => {
     const third = items[2]!
     const response = await markRead(app, bruno, { upTo: third.cursor })
     t.equal(response.statusCode, 200)
-    t.same(response.json(), { unread: 2 })
+    t.same(response.json(), { unread: 2, rev: 1 }, 'the new count, and the read state\'s rev')
     const after = (await history(app, bruno)).json<Page>()
     t.same(after.items.map(({ read }) => read), [false, false, true, true, true])
     t.equal(after.unread, 2)
@@ -124,11 +124,11 @@ t.test('GET /api/notifications and POST /api/notifications/read', async (t) => {
     const emmaUnread = (await history(app, emma)).json<Page>().unread
     const foreign = await markRead(app, emma, { ids: [brunoItems[0]!.id, brunoItems[1]!.id] })
     t.equal(foreign.statusCode, 200)
-    t.same(foreign.json(), { unread: emmaUnread }, 'Emma\'s unread count is unchanged')
+    t.same(foreign.json(), { unread: emmaUnread, rev: 0 }, 'Emma\'s unread count is unchanged, and so is her rev')
     t.equal((await history(app, bruno)).json<Page>().unread, 2, 'Bruno\'s items stay unread')
 
     const own = await markRead(app, bruno, { ids: [brunoItems[0]!.id] })
-    t.same(own.json(), { unread: 1 })
+    t.same(own.json(), { unread: 1, rev: 2 })
     t.same((await history(app, bruno)).json<Page>().items.map(({ read }) => read), [true, false, true, true, true])
   })
 
@@ -136,10 +136,10 @@ t.test('GET /api/notifications and POST /api/notifications/read', async (t) => {
     const newest = (await history(app, bruno)).json<Page>().items[0]!.cursor
     const answer = await markRead(app, emma, { upTo: newest })
     t.equal(answer.statusCode, 200)
-    t.same(answer.json(), { unread: (await history(app, emma)).json<Page>().unread }, 'the answer is Emma\'s own count')
+    t.same(answer.json(), { unread: (await history(app, emma)).json<Page>().unread, rev: 1 }, 'the answer is Emma\'s own count')
     t.equal((await history(app, bruno)).json<Page>().unread, 1, 'Bruno\'s unread count is unchanged')
     const everything = await markRead(app, emma, { upTo: `${newest.split('.')[0]!}.999999999` })
-    t.same(everything.json(), { unread: 0 }, 'Emma reads all of her own')
+    t.same(everything.json(), { unread: 0, rev: 1 }, 'Emma reads all of her own (she had read them: no new rev)')
     t.equal((await history(app, bruno)).json<Page>().unread, 1, 'and still none of Bruno\'s')
   })
 

@@ -101,7 +101,7 @@ t.test('/ws: ready, then live notifications to every tab of the recipient only',
   const brunoTabs = [await Feed.open(t, app, `/ws?token=${bruno}`), await Feed.open(t, app, '/ws', { authorization: `Bearer ${bruno}` })]
   const emmaTab = await Feed.open(t, app, `/ws?token=${emma}`)
 
-  for (const tab of brunoTabs) t.match(await tab.next(), { type: 'ready', user: { id: '2', name: 'Bruno' }, unread: 0, cursor: CURSOR })
+  for (const tab of brunoTabs) t.match(await tab.next(), { type: 'ready', user: { id: '2', name: 'Bruno' }, unread: 0, cursor: CURSOR, rev: 0, pingMs: 30_000 })
   t.match(await emmaTab.next(), { type: 'ready', user: { id: '1', name: 'Emma' }, unread: 0, cursor: CURSOR })
   t.equal(services.hub.connectionsOf('2'), 2)
 
@@ -113,7 +113,8 @@ t.test('/ws: ready, then live notifications to every tab of the recipient only',
     t.match(frame.cursor, CURSOR)
     t.equal(frame.seq, 1, 'the first of Bruno\'s feed')
     t.equal(frame.unread, 1, 'with the unread count')
-    t.same(Object.keys(frame), ['type', 'notification', 'cursor', 'seq', 'unread'])
+    t.equal(frame.rev, 0, 'as of the feed\'s read-state rev 0')
+    t.same(Object.keys(frame), ['type', 'notification', 'cursor', 'seq', 'unread', 'rev'])
   }
 
   // Had Emma's tab got Bruno's notification, it would come before this one.
@@ -202,8 +203,8 @@ t.test('/ws: reading elsewhere sends the new unread count to every tab', async (
   t.match(await feed.next(), { type: 'ready', user: { id: '2', name: 'Bruno' }, unread: 2, cursor: CURSOR })
   const [first] = await cursors(app, bruno)
   const response = await app.inject({ method: 'POST', url: '/api/notifications/read', headers: { authorization: `Bearer ${bruno}` }, payload: { upTo: first!.cursor } })
-  t.same(response.json(), { unread: 1 })
-  t.same(await feed.next(), { type: 'unread', unread: 1 })
+  t.same(response.json(), { unread: 1, rev: 1 })
+  t.same(await feed.next(), { type: 'unread', unread: 1, rev: 1 }, 'with the rev of the read mark, to order it against other counts')
 })
 
 t.test('/ws: a client that sends a message is closed with 4500', async (t) => {

@@ -164,3 +164,19 @@ t.test('stale() forgets upTo until history is loaded again', async (t) => {
   sync.history([item(1, '2026-01-01T00:00:00.000Z', 'new')], true)
   t.same(sync.upTo, at(1, 'new'))
 })
+
+t.test('a ping past the last seq is a hole (the last frames were lost); at or below it, or without a seq, all is well', async (t) => {
+  const sync = new FeedSync()
+  sync.ready(ready(3), null)
+  t.equal(sync.ping({ type: 'ping', seq: 3, rev: 0, unread: 0 }), 'ok')
+  t.equal(sync.notification(notification(4)), 'live')
+  t.equal(sync.ping({ type: 'ping', seq: 4, rev: 0, unread: 0 }), 'ok')
+  t.equal(sync.ping({ type: 'ping' }), 'ok', 'the gateway could not read the inbox')
+  t.equal(sync.ping({ type: 'ping', seq: 5, rev: 0, unread: 0 }), 'hole', 'seq 5 never came, and nothing after it would tell')
+  t.same(sync.since, at(4), 'resume from the last position the page has everything up to')
+  t.equal(sync.ping({ type: 'ping', seq: 6, rev: 0, unread: 0 }), 'ignored', 'until the next ready')
+
+  const catchingUp = new FeedSync()
+  catchingUp.ready(ready(9), at(4))
+  t.equal(catchingUp.ping({ type: 'ping', seq: 9, rev: 0, unread: 0 }), 'ok', 'during a catch-up the feed is ahead by design')
+})

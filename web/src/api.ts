@@ -81,7 +81,8 @@ export function listNotifications (token: string, before: string | null, limit =
   return request('GET', `/api/notifications?${query}`, { token })
 }
 
-export function markRead (token: string, upTo: string): Promise<{ unread: number }> {
+/** `rev`: the read state's version after the mark (absent from older gateways). */
+export function markRead (token: string, upTo: string): Promise<{ unread: number, rev?: number }> {
   return request('POST', '/api/notifications/read', { token, body: { upTo } })
 }
 

@@ -67,6 +67,10 @@ export class Connection {
   #error: string | null = null
   #timer: ReturnType<typeof setTimeout> | undefined
   #renewedSinceReady = false
+  /** How often the gateway sends `ping` frames (its `ready` says); null from a gateway that sends none. */
+  #pingMs: number | null = null
+  /** Fires when no frame came for two ping intervals. */
+  #silence: ReturnType<typeof setTimeout> | undefined
 
   constructor (options: ConnectionOptions) {
     this.#options = options
@@ -91,6 +95,7 @@ export class Connection {
 
   #halt (): void {
     clearTimeout(this.#timer)
+    clearTimeout(this.#silence)
     this.#retire()
     const socket = this.#socket
     this.#socket = null
@@ -108,12 +113,14 @@ export class Connection {
   }
 
   /**
-   * Drops the socket and connects again (with the `since` of that moment): the feed saw a hole.
-   * The wait is jittered, so tabs that all saw the same hole do not come back at once.
+   * Drops the socket and connects again (with the `since` of that moment): the feed saw a hole, or
+   * the connection went silent. The wait is jittered, so tabs that all saw the same hole do not
+   * come back at once.
    */
   resync (): void {
     if (this.#state !== 'connected') return
     clearTimeout(this.#timer)
+    clearTimeout(this.#silence)
     this.#retire()
     const socket = this.#socket
     this.#socket = null
@@ -144,14 +151,17 @@ export class Connection {
         this.#attempt = 0
         this.#everReady = true
         this.#renewedSinceReady = false
+        this.#pingMs = frame.pingMs ?? null
         this.#retire()
         this.#set('connected')
       }
+      this.#heard()
       this.#options.onFrame(frame, dial)
     }
     socket.onclose = (event) => {
       if (socket === this.#retiring) this.#retiring = null
       if (socket !== this.#socket) return
+      clearTimeout(this.#silence)
       this.#socket = null
       // A token switch that failed keeps the old socket; its own expiry (4001) is handled as usual.
       if (this.#retiring?.readyState === WebSocket.OPEN) {
@@ -192,6 +202,15 @@ export class Connection {
     this.#set('connecting')
     // Offline: wait for the browser's `online` event (retryNow) instead of burning attempts.
     if (navigator.onLine) this.#timer = setTimeout(() => this.#open(), delay)
+  }
+
+  /**
+   * A frame came: the connection is alive. When none comes for two ping intervals it is dead, even
+   * if the browser cannot tell (a NAT or a proxy forgot it: no close ever arrives): resume anew.
+   */
+  #heard (): void {
+    clearTimeout(this.#silence)
+    if (this.#pingMs !== null) this.#silence = setTimeout(() => this.resync(), 2 * this.#pingMs)
   }
 
   #fail (error: string): void {

@@ -1,4 +1,4 @@
-import type { HistoryItem, NotificationFrame, ReadyFrame, SyncedFrame } from './types.js'
+import type { HistoryItem, NotificationFrame, PingFrame, ReadyFrame, SyncedFrame } from './types.js'
 
 /**
  * A place in the user's feed: the cursor (opaque: stored, sent back, never parsed) and the
@@ -19,6 +19,9 @@ export type NotificationVerdict = 'live' | 'catch-up' | 'duplicate' | 'hole' | '
 
 /** After `synced`: carry on (`ok`), `reset` (reload history), or `hole` (the catch-up stopped short). */
 export type SyncedVerdict = 'ok' | 'reset' | 'hole' | 'ignored'
+
+/** After `ping`: carry on (`ok`), or `hole`: the feed has notifications past the last one shown. */
+export type PingVerdict = 'ok' | 'hole' | 'ignored'
 
 export interface FeedSyncOptions {
   /** Called whenever the resume point moves, to persist it. */
@@ -125,6 +128,17 @@ export class FeedSync {
     this.#lastSeq ??= seq
     this.#setPosition({ cursor: frame.cursor, seq: this.#lastSeq })
     return 'ok'
+  }
+
+  /**
+   * A `ping` names the feed's newest seq: past the last one this connection got, the notifications
+   * between were lost on the way, the last ones included, which no later frame would reveal.
+   */
+  ping (frame: PingFrame): PingVerdict {
+    if (this.#abandoned) return 'ignored'
+    // During a catch-up the feed is ahead by design (the gateway holds pings until `synced`).
+    if (frame.seq === undefined || this.#lastSeq === null || this.#catchingUp) return 'ok'
+    return frame.seq > this.#lastSeq ? this.#hole() : 'ok'
   }
 
   /** The server refused our cursors as from another epoch (409 STALE_CURSOR): history is reloaded. */

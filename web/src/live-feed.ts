@@ -3,6 +3,7 @@ import type { Dial } from './connection.js'
 import type { FeedEntry, FeedList } from './feed-list.js'
 import { FeedSync, type Position } from './feed-sync.js'
 import type { HistoryItem, HistoryPage, ServerFrame } from './types.js'
+import { UnreadOrder, type CountStamp } from './unread-order.js'
 
 /** The parts of the page the feed draws on. */
 export interface FeedView {
@@ -39,6 +40,7 @@ export class LiveFeed {
   readonly #authed: LiveFeedOptions['authed']
   readonly #resync: () => void
   readonly #sync: FeedSync
+  readonly #order = new UnreadOrder()
   #unread = 0
   /** Where "Load older" continues (null: no older page). */
   #older: string | null = null
@@ -71,6 +73,7 @@ export class LiveFeed {
   frame (frame: ServerFrame, dial: Dial): void {
     switch (frame.type) {
       case 'ready':
+        this.#order.reset({ rev: frame.rev, seq: frame.seq })
         this.#syncUnread(frame.unread)
         if (this.#sync.ready(frame, dial.since).refreshHistory) void this.#load('refresh')
         break
@@ -83,7 +86,7 @@ export class LiveFeed {
         const latencyMs = live ? Date.now() - Date.parse(notification.createdAt) : null
         const added = this.#view.list.add({ notification, cursor, seq: frame.seq ?? null, read: false, latencyMs }, 'live')
         if (added && live) this.#view.announce(notification.message)
-        if (frame.unread !== undefined) this.#syncUnread(frame.unread)
+        if (frame.unread !== undefined) this.#countFrom(frame.unread, { rev: frame.rev, seq: frame.seq })
         break
       }
       case 'synced': {
@@ -94,7 +97,11 @@ export class LiveFeed {
         break
       }
       case 'unread':
-        this.#syncUnread(frame.unread)
+        this.#countFrom(frame.unread, { rev: frame.rev })
+        break
+      case 'ping':
+        if (this.#sync.ping(frame) === 'hole') return this.#resync()
+        if (frame.unread !== undefined) this.#countFrom(frame.unread, { rev: frame.rev, seq: frame.seq })
         break
     }
   }
@@ -108,10 +115,11 @@ export class LiveFeed {
     const upTo = this.#sync.upTo
     if (upTo === null) return this.#showUnread(this.#unread)
     try {
-      const { unread } = await this.#authed((token) => markRead(token, upTo.cursor))
+      const { unread, rev } = await this.#authed((token) => markRead(token, upTo.cursor))
       if (this.#closed) return
       this.#view.list.markReadUpTo(upTo.seq)
-      this.#showUnread(unread)
+      // A frame may have brought a newer count already; the button comes back either way.
+      this.#showUnread(this.#order.accept({ rev }) ? unread : this.#unread)
     } catch (error) {
       if (this.#closed) return
       if (staleCursor(error)) {
@@ -156,6 +164,12 @@ export class LiveFeed {
   #showUnread (count: number): void {
     this.#unread = count
     this.#view.showUnread(count)
+  }
+
+  /** Applies a count stamped so, unless one already applied is newer (then the highlights are checked against that one). */
+  #countFrom (count: number, stamp: CountStamp): void {
+    if (this.#order.accept(stamp)) this.#syncUnread(count)
+    else if (this.#unread < this.#view.list.unreadShown) void this.#load('refresh')
   }
 
   /** Applies the server's unread count, and fixes read highlights when another tab read some. */

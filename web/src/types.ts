@@ -37,12 +37,16 @@ export interface Session {
   expiresAt: string
 }
 
-/** The gateway's frames (server/feed/frames.ts), as the page also reads them from an older gateway: without `seq`, and `ready` without `cursor`. */
+/**
+ * The gateway's frames (server/feed/frames.ts), as the page also reads them from an older gateway:
+ * without `seq`, `rev` or `ping` frames, and `ready` without `cursor` or `pingMs`.
+ */
 type FromOlderGateway<F, K extends keyof F> = Omit<F, K> & Partial<Pick<F, K>>
 
-export type ReadyFrame = FromOlderGateway<Gateway.ReadyFrame, 'cursor' | 'seq'>
+export type ReadyFrame = FromOlderGateway<Gateway.ReadyFrame, 'cursor' | 'seq' | 'rev' | 'pingMs'>
 export type NotificationFrame = FromOlderGateway<Gateway.NotificationFrame<Notification>, 'seq'>
 export type SyncedFrame = FromOlderGateway<Gateway.SyncedFrame, 'seq'>
-export type UnreadFrame = Gateway.UnreadFrame
+export type UnreadFrame = FromOlderGateway<Gateway.UnreadFrame, 'rev'>
+export type PingFrame = Gateway.PingFrame
 
-export type ServerFrame = ReadyFrame | NotificationFrame | SyncedFrame | UnreadFrame
+export type ServerFrame = ReadyFrame | NotificationFrame | SyncedFrame | UnreadFrame | PingFrame
