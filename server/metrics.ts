@@ -17,6 +17,8 @@ export class Metrics {
   readonly produceInFlight: Gauge
   readonly feedFills: Counter<'cause'>
   readonly tailRepairs: Counter
+  readonly fanoutLostFrames: Counter<'why'>
+  readonly redisLinkResets: Counter<'role'>
   /** Where the connections gauge reads from; set once the hub exists. */
   countConnections: (() => number) | undefined
   /** Where the produce gauges read from; set once the bus exists. */
@@ -106,6 +108,18 @@ export class Metrics {
     this.tailRepairs = new Counter({
       name: 'notify_feed_tail_repairs_total',
       help: 'Users whose newest frames were republished from the inbox after a publish or an append that may have lost them',
+      registers
+    })
+    this.fanoutLostFrames = new Counter({
+      name: 'notify_fanout_lost_frames_total',
+      help: 'Frames that may not have reached Redis: queue_full (the pending publishes were past their bound, dropped) or failed (Redis did not take them)',
+      labelNames: ['why'],
+      registers
+    })
+    this.redisLinkResets = new Counter({
+      name: 'notify_redis_link_resets_total',
+      help: 'Redis connections dropped and reopened after a ping went unanswered (a link that went silent without closing)',
+      labelNames: ['role'],
       registers
     })
   }

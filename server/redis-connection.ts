@@ -25,6 +25,8 @@ export interface ConnectionOptions {
 
 /** Reconnects 100 ms, 200 ms… up to 2 s apart, forever. */
 const retryDelay = (attempt: number): number => Math.min(attempt * 100, 2000)
+/** How often `watchLink` pings; a ping still unanswered at the next one means the link is dead. */
+const LINK_PING_MS = 3000
 
 /**
  * One ioredis connection (or cluster client) of this gateway, named `kafka-notify:<role>` in
@@ -103,6 +105,52 @@ function logged<T extends RedisClient> (client: T, role: string, log: Logger): T
   client.on('error', (error: Error) => log.debug({ err: error, role }, 'Redis connection error'))
   client.on('end', () => { closing = true })
   return client
+}
+
+/** A connection's liveness as `watchLink` sees it. */
+export interface LinkWatch {
+  /** Set from a ping that went unanswered until the connection is ready again, for /readyz. */
+  unreadyReason (): string | undefined
+}
+
+/**
+ * Pings one server's connection every `everyMs` and, when a ping is still unanswered at the next,
+ * drops the connection, which reconnects like after any loss. A link that a NAT or a balancer
+ * forgot delivers nothing and closes nothing: without this, ioredis would call it `ready` until
+ * TCP keepalive gives up (minutes to hours), and a subscriber would hear nothing all that time.
+ * `onReset` is told each time.
+ */
+export function watchLink (client: Redis, role: string, log: Logger, onReset?: () => void, everyMs = LINK_PING_MS): LinkWatch {
+  let unanswered = false
+  /** Bumped at every close: an answer on an earlier connection says nothing of this one. */
+  let connection = 0
+  let reset: string | undefined
+  let lastTick = Date.now()
+  client.on('ready', () => { reset = undefined })
+  client.on('close', () => {
+    connection++
+    unanswered = false
+  })
+  const timer = setInterval(() => {
+    const now = Date.now()
+    // A tick this late means the process was stuck, and the answer may be waiting unread: judge at the next one.
+    const late = now - lastTick > everyMs * 1.5
+    lastTick = now
+    if (client.status !== 'ready') return
+    if (unanswered) {
+      if (late) return
+      reset = `Redis ${role} did not answer a ping within ${everyMs} ms; reconnecting`
+      log.warn({ role }, 'Redis did not answer a ping: the link is dead, reconnecting')
+      onReset?.()
+      client.stream.destroy()
+      return
+    }
+    unanswered = true
+    const pinged = connection
+    client.ping().then(() => { if (pinged === connection) unanswered = false }, () => {})
+  }, everyMs).unref()
+  client.on('end', () => clearInterval(timer))
+  return { unreadyReason: () => reset }
 }
 
 /** Closes a connection: QUIT when it is up (replies in flight still arrive), else at once. */

@@ -95,7 +95,16 @@ export async function createServices (
   closing.defer('stop the feed\'s pings', () => relay.stop())
   const fanout: Fanout = config.redisUrl === undefined
     ? new LocalFanout(relay)
-    : new RedisFanout({ url: config.redisUrl, cluster: config.redisCluster, receiver: relay, log: log.child({ component: 'redis' }) })
+    : new RedisFanout({
+      url: config.redisUrl,
+      cluster: config.redisCluster,
+      receiver: relay,
+      log: log.child({ component: 'redis' }),
+      observer: {
+        lost: (why, frames) => metrics.fanoutLostFrames.inc({ why }, frames),
+        linkReset: (role) => metrics.redisLinkResets.inc({ role })
+      }
+    })
   closing.defer('close the fan-out', () => fanout.close())
   const tail = new TailRepair(inbox, fanout, { log, onRepaired: (users) => metrics.tailRepairs.inc(users) })
   closing.defer('stop repairing feed tails', () => tail.close())

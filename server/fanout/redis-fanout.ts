@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.js'
-import { connectCluster, connectRedis, connectServer, quitRedis, type RedisClient } from '../redis-connection.js'
+import { connectCluster, connectServer, quitRedis, watchLink, type LinkWatch, type RedisClient } from '../redis-connection.js'
 import { ServerSubscriptions } from './server-subscriptions.js'
 import { ShardSubscriptions } from './shard-subscriptions.js'
 import { CHANNEL_PREFIX, channelOf, type Subscriptions } from './subscriptions.js'
@@ -8,6 +8,22 @@ import type { Fanout, FanoutMessage, FanoutReceiver } from './types.js'
 export { CHANNEL_PREFIX }
 /** Longer than this and a publish or (un)subscribe is given up on (the frames may be lost: the inbox has them). */
 const COMMAND_TIMEOUT_MS = 2000
+/**
+ * Publishes this large (their payloads, in bytes) may wait for Redis at once; past it a batch is
+ * dropped rather than queued, and its users' tails are repaired from the inbox once Redis answers.
+ */
+const MAX_PENDING_PUBLISH_BYTES = 16 * 1024 * 1024
+
+/** Why frames were lost on their way to Redis: the pending publishes were past their bound, or Redis did not take them. */
+export type LostWhy = 'queue_full' | 'failed'
+
+/** What the Redis fan-out reports, for metrics. */
+export interface RedisFanoutObserver {
+  /** Frames that may not have reached Redis. */
+  lost (why: LostWhy, frames: number): void
+  /** A connection (`publisher` or `subscriber`) was dropped and reopened after a ping went unanswered. */
+  linkReset (role: string): void
+}
 
 export interface RedisFanoutOptions {
   /** `redis://` or `rediss://`, as ioredis takes it; with `cluster`, the comma-separated seed nodes. */
@@ -16,6 +32,7 @@ export interface RedisFanoutOptions {
   cluster?: boolean
   receiver: FanoutReceiver
   log: Logger
+  observer?: RedisFanoutObserver
 }
 
 /**
@@ -29,7 +46,9 @@ export interface RedisFanoutOptions {
  *
  * Pub/sub is at-most-once. The subscriptions (server-subscriptions.ts, shard-subscriptions.ts) know
  * when a user's channel is active again after a lost connection: then the receiver hears
- * `resubscribed` and catches those users up from the inbox.
+ * `resubscribed` and catches those users up from the inbox. On one server both connections are
+ * pinged (redis-connection.ts's `watchLink`), so a link that went silent without closing is
+ * dropped and reopened within seconds, not when TCP gives up.
  */
 export class RedisFanout implements Fanout {
   readonly #receiver: FanoutReceiver
@@ -37,6 +56,11 @@ export class RedisFanout implements Fanout {
   readonly #cluster: boolean
   readonly #publisher: RedisClient
   readonly #subscriptions: Subscriptions
+  readonly #observer: RedisFanoutObserver | undefined
+  /** The liveness checks of the single-server connections (none on a cluster). */
+  readonly #links: LinkWatch[] = []
+  /** Payload bytes of the publishes waiting for Redis. */
+  #pendingBytes = 0
   #closed = false
   /** Frames received in this tick, delivered together in one microtask (their sockets corked once). */
   #pending: FanoutMessage[] = []
@@ -46,40 +70,60 @@ export class RedisFanout implements Fanout {
   constructor (options: RedisFanoutOptions) {
     this.#receiver = options.receiver
     this.#log = options.log
+    this.#observer = options.observer
     this.#cluster = options.cluster ?? false
     const common = { commandTimeout: COMMAND_TIMEOUT_MS }
-    // The publisher queues while it (re)connects (ioredis flushes that queue with an error every 20
-    // attempts, so it stays bounded; a cluster client never queues): a frame published late is
-    // still better than one lost, and a repeat is dropped by the relay. The subscriber does its own
-    // subscribing once it is ready.
-    this.#publisher = connectRedis({ url: options.url, cluster: this.#cluster }, 'publisher', this.#log, { ...common, enableAutoPipelining: this.#cluster })
+    // The publisher queues while it (re)connects, within MAX_PENDING_PUBLISH_BYTES and
+    // COMMAND_TIMEOUT_MS (a cluster client never queues): a frame published late is still better
+    // than one lost, and a repeat is dropped by the relay. The subscriber does its own subscribing
+    // once it is ready.
     const subscriptions = { receiver: this.#receiver, log: this.#log, onMessage: (channel: string, payload: string) => this.#receive(channel, payload) }
-    this.#subscriptions = this.#cluster
-      ? new ShardSubscriptions(connectCluster(options.url, 'subscriber', this.#log, { ...common, shardedSubscribers: true }), subscriptions)
-      : new ServerSubscriptions(connectServer(options.url, 'subscriber', this.#log, { ...common, enableOfflineQueue: false, autoResubscribe: false }), subscriptions)
+    if (this.#cluster) {
+      this.#publisher = connectCluster(options.url, 'publisher', this.#log, { ...common, enableAutoPipelining: true })
+      this.#subscriptions = new ShardSubscriptions(connectCluster(options.url, 'subscriber', this.#log, { ...common, shardedSubscribers: true }), subscriptions)
+      return
+    }
+    const publisher = connectServer(options.url, 'publisher', this.#log, common)
+    const subscriber = connectServer(options.url, 'subscriber', this.#log, { ...common, enableOfflineQueue: false, autoResubscribe: false })
+    this.#publisher = publisher
+    this.#subscriptions = new ServerSubscriptions(subscriber, subscriptions)
+    for (const [role, client] of [['publisher', publisher], ['subscriber', subscriber]] as const) {
+      this.#links.push(watchLink(client, role, this.#log, () => this.#observer?.linkReset(role)))
+    }
   }
 
   publish (messages: readonly FanoutMessage[]): Promise<boolean> {
     if (messages.length === 0) return Promise.resolve(true)
     if (this.#closed) return Promise.resolve(false)
-    return this.#send(messages).then((failure) => {
+    const payloads = messages.map(encodePayload)
+    const bytes = payloads.reduce((sum, payload) => sum + Buffer.byteLength(payload), 0)
+    // One batch however large may go while nothing waits: the bound is on a backlog, not a burst.
+    if (this.#pendingBytes > 0 && this.#pendingBytes + bytes > MAX_PENDING_PUBLISH_BYTES) {
+      this.#observer?.lost('queue_full', messages.length)
+      this.#lost(new Error(`more than ${MAX_PENDING_PUBLISH_BYTES} bytes of publishes wait for Redis`), messages.length)
+      return Promise.resolve(false)
+    }
+    this.#pendingBytes += bytes
+    return this.#send(messages, payloads).then((failure) => {
+      this.#pendingBytes -= bytes
       if (failure === undefined) {
         this.#publishFailing = false
         return true
       }
+      this.#observer?.lost('failed', messages.length)
       this.#lost(failure, messages.length)
       return false
     })
   }
 
-  /** Sends the frames; resolves with the first failure, or undefined when Redis took them all. */
-  #send (messages: readonly FanoutMessage[]): Promise<unknown> {
+  /** Sends the payloads; resolves with the first failure, or undefined when Redis took them all. */
+  #send (messages: readonly FanoutMessage[], payloads: string[]): Promise<unknown> {
     if (this.#cluster) {
-      return Promise.allSettled(messages.map((message) => this.#publisher.spublish(channelOf(message.userId), encodePayload(message))))
+      return Promise.allSettled(messages.map((message, i) => this.#publisher.spublish(channelOf(message.userId), payloads[i]!)))
         .then((results) => results.find((result) => result.status === 'rejected')?.reason)
     }
     const pipeline = this.#publisher.pipeline()
-    for (const message of messages) pipeline.spublish(channelOf(message.userId), encodePayload(message))
+    messages.forEach((message, i) => pipeline.spublish(channelOf(message.userId), payloads[i]!))
     return pipeline.exec().then(
       (results) => results?.find(([error]) => error !== null)?.[0] ?? undefined,
       (error: unknown) => error ?? new Error('the pipeline failed')
@@ -100,7 +144,8 @@ export class RedisFanout implements Fanout {
   }
 
   unreadyReasons (): string[] {
-    const reasons = this.#subscriptions.unreadyReasons()
+    const reasons = this.#links.flatMap((link) => link.unreadyReason() ?? [])
+    reasons.push(...this.#subscriptions.unreadyReasons())
     if (this.#publisher.status !== 'ready') reasons.push(`Redis publisher not connected (${this.#publisher.status})`)
     return reasons
   }

@@ -1,10 +1,13 @@
 import { mock } from 'node:test'
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import { CHANNEL_PREFIX, decodePayload, encodePayload } from '../../server/fanout/redis-fanout.js'
+import { CHANNEL_PREFIX, decodePayload, encodePayload, RedisFanout } from '../../server/fanout/redis-fanout.js'
+import type { FanoutMessage } from '../../server/fanout/types.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { quiet } from '../helpers/quiet-log.js'
 import { eventually, redisFanoutNode } from '../helpers/redis-fanout-node.js'
-import { fanoutContract, notification, unread } from './contract.js'
+import { startTcpProxy } from '../helpers/tcp-proxy.js'
+import { fanoutContract, notification, RecordingReceiver, unread } from './contract.js'
 
 const redis = await startRedis(t)
 t.test('the payload is `<seq> <timestamp>\\n<frame>` (or `\\n<frame>`), read back without JSON', async (t) => {
@@ -89,6 +92,26 @@ function redisOnly (redis: TestRedis): void {
     await a.fanout.publish(Array.from({ length: 20 }, (_, i) => notification('1', i + 1)))
     await a.receiver.deliveries(20)
     t.ok(a.receiver.corkings - before < 20, `20 frames in ${a.receiver.corkings - before} corked calls`)
+  })
+
+  // Issue 15, the "Smaller" list: the publisher's queue was bounded by time only (the command timeout).
+  t.test('publishes waiting for a silent Redis are bounded in bytes: past the bound a batch is dropped at once, counted, and said lost', async (t) => {
+    const url = new URL(redis.url)
+    const proxy = await startTcpProxy(t, { host: url.hostname, port: Number(url.port) })
+    url.port = String(proxy.port)
+    const lost: Array<[string, number]> = []
+    const fanout = new RedisFanout({ url: url.href, receiver: new RecordingReceiver(), log: quiet, observer: { lost: (why, frames) => lost.push([why, frames]), linkReset () {} } })
+    t.teardown(() => fanout.close())
+    await eventually('connected', () => fanout.unreadyReasons().length === 0)
+    t.equal(await fanout.publish([notification('1', 1)]), true, 'handed on while Redis answers')
+
+    proxy.silence()
+    const big = (seq: number): FanoutMessage => notification('1', seq, 'x'.repeat(12 * 1024 * 1024))
+    const waiting = fanout.publish([big(2)]) // alone, however large: nothing else waits
+    t.equal(await fanout.publish([big(3), notification('1', 4)]), false, 'past 16 MiB waiting: dropped, not queued')
+    t.same(lost, [['queue_full', 2]], 'and counted')
+    t.equal(await waiting, false, 'the one that waited is lost too, once Redis did not answer in time')
+    t.same(lost, [['queue_full', 2], ['failed', 1]])
   })
 
   // Last: it restarts the file's server.

@@ -8,7 +8,7 @@ import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
 const NO_PING_MS = '600000'
 const BOUND_MS = 30_000
 
-// Issue 15, item 6. Two gateways share a PostgreSQL inbox and Redis: A consumes the topic and
+// Issue 15, items 6 and 7. Two gateways share a PostgreSQL inbox and Redis: A consumes the topic and
 // publishes, B only holds Emma's tab (it consumes a topic of its own), as a gateway without her
 // partition would. A link to Redis then goes silent the way a NAT or a balancer that forgot the
 // flow makes it: nothing arrives, and nothing is closed or reset.
@@ -59,6 +59,24 @@ if (shared !== undefined) {
     return seqs
   }
 
+  t.test('B\'s links to Redis go silent: B notices by its pings, reconnects, and its tab gets everything published meanwhile, then live frames again', async (t) => {
+    const inbox = await shared.postgres.createDatabase()
+    const a = await gateway(t, inbox, {})
+    const link = await proxy(t)
+    const b = await gateway(t, inbox, { redisPort: link.port, consumes: false })
+    const { tab, bruno, seqs } = await tabWith(t, b, a, 3)
+    t.same(seqs, [1, 2, 3])
+
+    link.silence()
+    const silentAt = Date.now()
+    t.same(await followAndReceive(tab, a, bruno, 3, 6), [4, 5, 6], 'what A published while B heard nothing: from the inbox, in order, once')
+    t.comment(`B's tab had 4–6 ${Date.now() - silentAt} ms after its links went silent`)
+    t.same(await followAndReceive(tab, a, bruno, 1, 7), [7], 'then live again')
+    const metrics = await (await fetch(`${b.url}/metrics`)).text()
+    t.match(metrics, /^notify_redis_link_resets_total\{role="subscriber"\} [1-9]/m, 'B counted the subscriber\'s reset')
+    t.ok(link.accepted > 3, `B opened new links (${link.accepted} in all)`)
+  })
+
   t.test('A\'s links to Redis go silent and stay so, new ones too: B\'s tab gets A\'s last notification from the inbox at its next ping', async (t) => {
     const inbox = await shared.postgres.createDatabase()
     const link = await proxy(t)
@@ -71,5 +89,22 @@ if (shared !== undefined) {
     const silentAt = Date.now()
     t.same(await followAndReceive(tab, a, bruno, 1, 5), [5], 'the last one, lost with A\'s publish, and nothing after it to reveal the hole')
     t.comment(`B's tab had 5 ${Date.now() - silentAt} ms after A's links went silent`)
+  })
+
+  t.test('A\'s links to Redis go silent (new ones work): A\'s lost publish is repaired from the inbox once A reconnects', async (t) => {
+    const inbox = await shared.postgres.createDatabase()
+    const link = await proxy(t)
+    const a = await gateway(t, inbox, { redisPort: link.port })
+    const b = await gateway(t, inbox, { consumes: false })
+    const { tab, bruno, seqs } = await tabWith(t, b, a, 4)
+    t.same(seqs, [1, 2, 3, 4])
+
+    link.silence()
+    const silentAt = Date.now()
+    t.same(await followAndReceive(tab, a, bruno, 1, 5), [5], 'the last one reaches B, once')
+    t.comment(`B's tab had 5 ${Date.now() - silentAt} ms after A's links went silent`)
+    const metrics = await (await fetch(`${a.url}/metrics`)).text()
+    t.match(metrics, /^notify_redis_link_resets_total\{role="publisher"\} [1-9]/m, 'A counted the publisher\'s reset')
+    t.match(metrics, /^notify_feed_tail_repairs_total [1-9]/m, 'and the repair of Emma\'s tail')
   })
 }

@@ -12,7 +12,7 @@ t.test('GET /metrics is Prometheus text with the gateway\'s metrics', async (t) 
   const response = await app.inject({ method: 'GET', url: '/metrics' })
   t.equal(response.statusCode, 200)
   t.match(response.headers['content-type'], /^text\/plain/)
-  for (const name of ['notify_follows_total', 'notify_ws_connections', 'notify_notifications_delivered_total', 'notify_delivery_latency_seconds', 'notify_inbox_append_seconds', 'notify_consumer_lag', 'notify_dlq_records_total', 'notify_ws_dropped_total', 'notify_feed_fills_total', 'notify_feed_tail_repairs_total', 'process_cpu_user_seconds_total']) {
+  for (const name of ['notify_follows_total', 'notify_ws_connections', 'notify_notifications_delivered_total', 'notify_delivery_latency_seconds', 'notify_inbox_append_seconds', 'notify_consumer_lag', 'notify_dlq_records_total', 'notify_ws_dropped_total', 'notify_feed_fills_total', 'notify_feed_tail_repairs_total', 'notify_fanout_lost_frames_total', 'notify_redis_link_resets_total', 'process_cpu_user_seconds_total']) {
     t.match(response.body, new RegExp(`^# TYPE ${name} `, 'm'), name)
   }
   t.match(response.body, /^notify_ws_connections 0$/m)
