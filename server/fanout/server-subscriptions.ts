@@ -102,8 +102,13 @@ export class ServerSubscriptions implements Subscriptions {
     const pass = [...this.#pending]
     const results = await Promise.allSettled(pass.map(async ([userId]) => await this.#subscriber.ssubscribe(channelOf(userId))))
     this.#subscribing = false
-    // Closed meanwhile: the next `ready` starts over with every watched user.
-    if (connection !== this.#connection || this.#closed) return
+    // The connection closed meanwhile: its answers confirm nothing. If the next one is ready
+    // already, its pass was skipped for this one: run it now.
+    if (connection !== this.#connection) {
+      void this.#subscribePending()
+      return
+    }
+    if (this.#closed) return
     const back: string[] = []
     let refused: unknown
     results.forEach((result, i) => {

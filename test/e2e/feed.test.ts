@@ -70,6 +70,26 @@ async function unreadBadge (page: Page, count: number): Promise<string | null> {
   return count === 0 ? null : await badge.textContent()
 }
 
+/**
+ * Emma's page, whose first socket loses the frame with `message` in it, as a dropped pub/sub
+ * message would; `sockets`: the URL of every socket the page opened.
+ */
+async function pageLosing (t: Test, browser: Browser, url: string, message: string): Promise<{ page: Page, sockets: string[] }> {
+  const sockets: string[] = []
+  const page = await signedInPage(t, browser, url, '1', {}, async (page) => {
+    await page.routeWebSocket(/\/ws\?/, (socket) => {
+      sockets.push(socket.url())
+      const first = sockets.length === 1
+      const server = socket.connectToServer()
+      server.onMessage((frame) => {
+        if (first && typeof frame === 'string' && frame.includes(`"${message}"`)) return
+        socket.send(frame)
+      })
+    })
+  })
+  return { page, sockets }
+}
+
 /** Compiles web/src to dist/web/web/src, which the gateway serves at /js/. */
 function buildPage (): void {
   try {
@@ -299,19 +319,7 @@ if (!existsSync(chromiumPath)) {
 
   t.test('a notification frame that skips a seq makes the page resync: no hole is shown', async (t) => {
     const { url } = await startGateway(t)
-    const sockets: string[] = []
-    const emma = await signedInPage(t, browser, url, '1', {}, async (page) => {
-      await page.routeWebSocket(/\/ws\?/, (socket) => {
-        sockets.push(socket.url())
-        const first = sockets.length === 1
-        const server = socket.connectToServer()
-        server.onMessage((message) => {
-          // Lose Rick's follow on the first socket, as a dropped pub/sub message would.
-          if (first && typeof message === 'string' && message.includes('"Rick started following you."')) return
-          socket.send(message)
-        })
-      })
-    })
+    const { page: emma, sockets } = await pageLosing(t, browser, url, 'Rick started following you.')
     await emma.evaluate(`{
       window.feeds = []
       const feed = document.querySelector('[data-testid="feed"]')
@@ -407,18 +415,7 @@ if (!existsSync(chromiumPath)) {
   // Issue 15, item 6: a lost last frame was noticed only when a later one arrived.
   t.test('the last notification frame is lost on the way: the next ping frame reveals it and the page fetches it, with no further notification', async (t) => {
     const { url } = await startGateway(t, { env: { WS_HEARTBEAT_MS: '1000' } })
-    const sockets: string[] = []
-    const emma = await signedInPage(t, browser, url, '1', {}, async (page) => {
-      await page.routeWebSocket(/\/ws\?/, (socket) => {
-        sockets.push(socket.url())
-        const first = sockets.length === 1
-        const server = socket.connectToServer()
-        server.onMessage((message) => {
-          if (first && typeof message === 'string' && message.includes('"Rick started following you."')) return
-          socket.send(message)
-        })
-      })
-    })
+    const { page: emma, sockets } = await pageLosing(t, browser, url, 'Rick started following you.')
     await followOverHttp(url, await signIn(url, '2'), '1')
     await feedItem(emma, FOLLOWED_BY_BRUNO).waitFor()
     await followOverHttp(url, await signIn(url, '3'), '1')
