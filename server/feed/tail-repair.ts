@@ -22,16 +22,20 @@ export interface TailRepairOptions {
  * an append whose outcome is unknown (a COMMIT whose connection dropped may still have been
  * durable; the consumer's retry then skips every record as applied and publishes nothing). Nothing
  * later may come to reveal such a loss, so for each of those users, once the inbox and the fan-out
- * answer, it publishes the newest notification and the unread count, stamped as the feed stands
+ * answer, it publishes the newest notification, stamped with the unread count as the feed stands
  * then: a tab that missed frames sees a seq past its last and fills the hole from the inbox, one
- * that did not drops them as repeats (server/feed/tab.ts).
+ * that did not drops it as a repeat (server/feed/tab.ts). Where an `unread` frame was lost, the
+ * count goes again as one.
  */
 export class TailRepair {
   readonly #inbox: Inbox
   readonly #fanout: Fanout
   readonly #options: TailRepairOptions
-  /** Users to repair, each with the number of its latest suspicion: one raised during a repair outlives it. */
-  readonly #suspects = new Map<string, number>()
+  /**
+   * Users to repair: the number of the latest suspicion (one raised during a repair outlives it),
+   * and whether an `unread` frame of theirs may be lost.
+   */
+  readonly #suspects = new Map<string, { suspicion: number, unread: boolean }>()
   #suspicions = 0
   #timer: NodeJS.Timeout | undefined
   #running = false
@@ -48,17 +52,15 @@ export class TailRepair {
   publish (messages: readonly FanoutMessage[]): void {
     if (messages.length === 0) return
     void this.#fanout.publish(messages).then((handedOn) => {
-      if (!handedOn) this.repair(messages.map(({ userId }) => userId))
+      if (handedOn) return
+      for (const { userId, seq } of messages) this.#suspect(userId, seq === undefined)
+      this.#schedule()
     })
   }
 
-  /** These users' newest frames may not have reached every tab: republish them from the inbox, as soon as it and the fan-out answer. */
+  /** These users' newest notifications may not have reached every tab: republish them from the inbox, as soon as it and the fan-out answer. */
   repair (userIds: Iterable<string>): void {
-    if (this.#closed) return
-    for (const userId of userIds) {
-      // A user nobody can be listening for has no tab to repair.
-      if (this.#fanout.mayReach(userId)) this.#suspects.set(userId, ++this.#suspicions)
-    }
+    for (const userId of userIds) this.#suspect(userId, false)
     this.#schedule()
   }
 
@@ -66,6 +68,12 @@ export class TailRepair {
     this.#closed = true
     clearTimeout(this.#timer)
     this.#suspects.clear()
+  }
+
+  #suspect (userId: string, unread: boolean): void {
+    // A user nobody can be listening for has no tab to repair.
+    if (this.#closed || !this.#fanout.mayReach(userId)) return
+    this.#suspects.set(userId, { suspicion: ++this.#suspicions, unread: unread || this.#suspects.get(userId)?.unread === true })
   }
 
   #schedule (): void {
@@ -81,10 +89,10 @@ export class TailRepair {
     this.#running = true
     const users = [...this.#suspects].slice(0, REPAIR_USERS)
     try {
-      const messages = await this.#tails(users.map(([userId]) => userId))
+      const messages = await this.#tails(new Map(users.map(([userId, { unread }]) => [userId, unread])))
       if (!await this.#fanout.publish(messages)) throw new Error('the fan-out could not hand the frames on')
-      for (const [userId, suspicion] of users) {
-        if (this.#suspects.get(userId) === suspicion) this.#suspects.delete(userId)
+      for (const [userId, { suspicion }] of users) {
+        if (this.#suspects.get(userId)?.suspicion === suspicion) this.#suspects.delete(userId)
       }
       this.#retryMs = 0
       this.#options.onRepaired?.(users.length)
@@ -97,9 +105,9 @@ export class TailRepair {
     this.#schedule()
   }
 
-  /** Each user's newest notification (if any) and unread count, as the inbox has them now. */
-  async #tails (userIds: string[]): Promise<FanoutMessage[]> {
-    const feeds = await this.#inbox.feeds(userIds)
+  /** Each user's newest notification (if any), and for `unread` users the unread count, as the inbox has them now. */
+  async #tails (users: Map<string, boolean>): Promise<FanoutMessage[]> {
+    const feeds = await this.#inbox.feeds([...users.keys()])
     const messages: FanoutMessage[] = []
     for (const [userId, feed] of feeds) {
       const [newest] = feed.newestSeq === 0 ? [] : await this.#inbox.after(userId, feed.newestSeq - 1, 1)
@@ -107,7 +115,7 @@ export class TailRepair {
         const cursor = encodeCursor(this.#inbox.epoch, newest.seq)
         messages.push({ userId, text: notificationFrame(JSON.stringify(newest.notification), cursor, newest.seq, feed), seq: newest.seq })
       }
-      messages.push({ userId, text: unreadFrame(feed.unread, feed.rev) })
+      if (users.get(userId) === true) messages.push({ userId, text: unreadFrame(feed.unread, feed.rev) })
     }
     return messages
   }

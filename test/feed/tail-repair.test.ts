@@ -32,7 +32,7 @@ function summary (messages: ReadonlyArray<{ userId: string, text: string }>): un
   })
 }
 
-t.test('a publish handed on is not repaired; one the fan-out may have lost is, from the inbox, once', async (t) => {
+t.test('a publish handed on is not repaired; one the fan-out may have lost is, from the inbox, once: a lost unread frame with the count', async (t) => {
   const inbox = await inboxWith(t, 3)
   const fanout = new RecordingFanout(new Set(['1']))
   const repaired: number[] = []
@@ -70,7 +70,7 @@ t.test('users nobody can be listening for are not repaired; a user suspected aga
   const tail = repairFor(t, inbox, fanout)
   tail.repair(['1', '3'])
   const [repair] = await fanout.publishes(1)
-  t.same(summary(repair!).map((frame) => (frame as unknown[])[0]), ['1', '1'], 'Emma only: user 3 has no tab anywhere')
+  t.same(summary(repair!), [['1', 'notification', 2, 2, 0]], 'Emma\'s newest notification, with the count; user 3 has no tab anywhere')
   tail.repair(['1']) // while the first repair is being published
   goOn()
   const [, again] = await fanout.publishes(2)
@@ -87,4 +87,19 @@ t.test('after close nothing is repaired', async (t) => {
   tail.publish([{ userId: '1', text: 'lost' }])
   await new Promise((resolve) => setImmediate(resolve))
   t.same(fanout.published.map((messages) => messages.map(({ text }) => text)), [['lost']])
+})
+
+t.test('a lost notification frame is repaired by the newest notification alone, a lost unread frame also by the count', async (t) => {
+  const inbox = await inboxWith(t, 2)
+  await inbox.markRead('1', { upTo: 1 })
+  const fanout = new RecordingFanout(new Set(['1']))
+  const tail = repairFor(t, inbox, fanout)
+  fanout.handedOn.push(false)
+  tail.publish([{ userId: '1', text: 'notification 2', seq: 2 }])
+  const [, notificationRepair] = await fanout.publishes(2)
+  t.same(summary(notificationRepair!), [['1', 'notification', 2, 1, 1]])
+  fanout.handedOn.push(false)
+  tail.publish([{ userId: '1', text: 'unread 1' }])
+  const [, , , countRepair] = await fanout.publishes(4)
+  t.same(summary(countRepair!), [['1', 'notification', 2, 1, 1], ['1', 'unread', undefined, 1, 1]], 'the count as it is now, with its rev')
 })
