@@ -2,6 +2,7 @@ import type { User } from '../directory.js'
 import type { FanoutMessage, FanoutReceiver } from '../fanout/types.js'
 import type { HubSocket } from '../hub/socket.js'
 import type { FeedState, Inbox } from '../inbox/types.js'
+import { within } from '../lifecycle.js'
 import type { Logger } from '../logger.js'
 import { closeAfterFailedReplay, fillGap, openFeed, tailOf } from './catch-up.js'
 import type { Cursor } from './cursor.js'
@@ -144,27 +145,41 @@ export class FeedRelay implements FanoutReceiver {
     return took
   }
 
-  /** One round of pings: every user with tabs here, their feeds read a chunk at a time. */
+  /**
+   * One round of pings: every user with tabs here, their feeds read a chunk at a time. The pings go
+   * whatever the inbox does, without the feed when it fails or is slow (browsers take a silent
+   * connection for dead), and then the rest of the round does not wait for it either.
+   */
   async #pingAll (): Promise<void> {
     if (this.#pinging) return
     this.#pinging = true
     try {
       const userIds = [...this.#tabs.keys()]
+      let reading = true
       for (let i = 0; i < userIds.length; i += PING_READ_USERS) {
         const chunk = userIds.slice(i, i + PING_READ_USERS)
-        const feeds = await this.#inbox.feeds(chunk).then((feeds) => {
-          this.#pingReadFailing = false
-          return feeds
-        }, (error: unknown) => {
-          // The pings still go, without the feed: browsers take a silent connection for dead.
-          if (!this.#pingReadFailing) this.#options.log.warn({ err: error }, 'Pings could not read the inbox: tabs are not checked for a lost last frame until it answers')
-          this.#pingReadFailing = true
-          return undefined
-        })
+        const feeds: Map<string, FeedState> | undefined = reading ? await this.#readFeeds(chunk) : undefined
+        reading = feeds !== undefined
         for (const userId of chunk) this.#ping(userId, feeds?.get(userId))
       }
     } finally {
       this.#pinging = false
+    }
+  }
+
+  /** The feeds of `userIds`, or undefined when the inbox failed or did not answer within half a ping interval. */
+  async #readFeeds (userIds: string[]): Promise<Map<string, FeedState> | undefined> {
+    const read = this.#inbox.feeds(userIds).then((feeds) => {
+      this.#pingReadFailing = false
+      return feeds
+    })
+    try {
+      return await within(read, this.#options.pingMs / 2, () => { throw new Error(`the inbox did not answer within ${this.#options.pingMs / 2} ms`) })
+    } catch (error) {
+      read.catch(() => {}) // a late failure of a read given up on
+      if (!this.#pingReadFailing) this.#options.log.warn({ err: error }, 'Pings could not read the inbox: tabs are not checked for a lost last frame until it answers')
+      this.#pingReadFailing = true
+      return undefined
     }
   }
 

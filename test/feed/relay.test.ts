@@ -260,3 +260,17 @@ t.test('while the inbox cannot be read the pings still go, without where the fee
   down = false
   await tab.socket.until('1, once the inbox answers', () => tab.socket.seqs.includes(1), 5000)
 })
+
+t.test('an inbox that does not answer does not hold the pings back: after half an interval they go without the feed', async (t) => {
+  const hanging = (inbox: Inbox): Inbox => new Proxy(inbox, {
+    get: (target, name) => {
+      if (name === 'feeds') return async () => await new Promise(() => {})
+      const value: unknown = Reflect.get(target, name)
+      return typeof value === 'function' ? value.bind(target) : value
+    }
+  })
+  const { open } = deliveryNode(t, { pingMs: 100, readThrough: hanging })
+  const tab = await open(users['1'])
+  await tab.socket.until('two pings', () => tab.socket.frames.filter((frame) => frame.type === 'ping').length >= 2, 5000)
+  t.same(tab.socket.frames.slice(1, 3), [{ type: 'ping' }, { type: 'ping' }])
+})
