@@ -9,6 +9,7 @@ import { toHttpError } from './http-errors.js'
 import type { Services } from './services.js'
 import { schemaErrorFormatter, validatorCompiler } from './validation.js'
 import followsRoutes from './routes/follows.js'
+import { checkHost } from './routes/host-check.js'
 import healthRoutes from './routes/health.js'
 import metricsRoutes from './routes/metrics.js'
 import notificationsRoutes from './routes/notifications.js'
@@ -51,6 +52,7 @@ export async function buildApp (config: Config, services: Services, options: Bui
   // Only JSON (and, for the tutorial routes, forms) is accepted: text/plain is a 415.
   app.removeContentTypeParser('text/plain')
 
+  if (config.allowedHosts !== undefined) app.addHook('onRequest', checkHost(config.allowedHosts))
   app.setErrorHandler(answerError)
   app.setNotFoundHandler(async (request) => {
     throw new RequestError(ErrorCode.NOT_FOUND, `Route ${request.method} ${request.url.split('?')[0] ?? ''} not found`)

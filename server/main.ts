@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { ConfigError, loadConfig, type Config } from './config.js'
+import { ConfigError, configWarnings, loadConfig, type Config } from './config.js'
 import { CloseStack } from './lifecycle.js'
 import { chooseLogFormat, createLogger } from './logger.js'
 import { muteWarnings } from './process-warnings.js'
@@ -61,11 +61,7 @@ async function main (): Promise<void> {
     await shutdown.close(log)
     throw error
   }
-  if (config.auth.mode === 'dev') {
-    const loopback = ['127.0.0.1', '::1', 'localhost'].includes(config.host)
-    log.warn(`AUTH_MODE=dev: anyone who can reach ${config.host}:${config.port} can sign in as any user. ` +
-      (loopback ? 'Bound to loopback only.' : 'This is NOT a loopback address: use AUTH_MODE=jwt outside your own machine.'))
-  }
+  for (const warning of configWarnings(config)) log.warn(warning)
   log.info(`kafka-notify is up: open http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`)
 }
 

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Config } from '../config.js'
 import { ErrorCode, RequestError } from '../errors.js'
 import type { RedisClient } from '../redis-connection.js'
+import { addressKey } from './client-address.js'
 
 export type RequestHook = (request: FastifyRequest) => Promise<void>
 
@@ -39,7 +40,7 @@ export async function registerRateLimits (app: FastifyInstance, config: Config, 
     }
   }
   return {
-    perIp: limit(config.rateLimit.perIp, 'from this address', (request) => `ip:${request.ip}`),
+    perIp: limit(config.rateLimit.perIp, 'from this address', (request) => `ip:${addressKey(request.ip)}`),
     perUser: limit(config.rateLimit.perUser, 'from this user', (request) =>
       request.principal.service ? undefined : `user:${request.principal.user.id}`)
   }

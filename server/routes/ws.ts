@@ -5,6 +5,7 @@ import { decodeCursor } from '../feed/cursor.js'
 import { CloseCode } from '../hub/close-codes.js'
 import { HubSocket } from '../hub/socket.js'
 import { authenticate } from './authenticate.js'
+import { addressKey } from './client-address.js'
 import { cursorSchema, type RoutePlugin } from './schemas.js'
 
 /** setTimeout's ceiling; a token living longer than ~24 days is re-armed at that point. */
@@ -37,7 +38,7 @@ const wsRoutes: RoutePlugin = async (app, { tokens, hub, relay, config }) => {
       // Closures below outlive the request: they take only these, not the request itself (it is
       // large, and 19k idle sockets would keep 19k of them).
       const { user, expiresAt } = request.principal
-      const ip = request.ip
+      const ip = addressKey(request.ip)
       const fromIp = perIp.get(ip) ?? 0
       if (maxConnectionsPerUser > 0 && hub.connectionsOf(user.id) >= maxConnectionsPerUser) {
         webSocket.close(CloseCode.TOO_MANY_CONNECTIONS, `too many connections for this user (at most ${maxConnectionsPerUser})`)

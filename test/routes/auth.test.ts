@@ -355,7 +355,7 @@ t.test('AUTH_MODE=jwt with RS256/ES256 keys from a JWKS URL', async (t) => {
   const jwksUrl = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json`
 
   const bus = new FakeBus()
-  const gateway = await startGateway(t, { bus, env: { AUTH_MODE: 'jwt', AUTH_JWKS_URL: jwksUrl, AUTH_ISSUER: ISSUER } })
+  const gateway = await startGateway(t, { bus, env: { AUTH_MODE: 'jwt', AUTH_JWKS_URL: jwksUrl, AUTH_ISSUER: ISSUER, AUTH_ALLOW_ANY_AUDIENCE: '1' } })
   const { app } = gateway
   const sign = (key: CryptoKey, alg: string, kid: string, claims: JWTPayload = {}): Promise<string> =>
     new SignJWT({ sub: '2', iss: ISSUER, exp: now() + 600, ...claims }).setProtectedHeader({ alg, kid }).sign(key)
@@ -396,7 +396,7 @@ t.test('AUTH_MODE=jwt with a JWKS URL that fails: refused, never a 500 or a 202'
   const { app } = await startGateway(t, {
     bus,
     listen: false,
-    env: { AUTH_MODE: 'jwt', AUTH_JWKS_URL: `http://127.0.0.1:${(broken.address() as AddressInfo).port}/jwks.json` }
+    env: { AUTH_MODE: 'jwt', AUTH_JWKS_URL: `http://127.0.0.1:${(broken.address() as AddressInfo).port}/jwks.json`, AUTH_ALLOW_ANY_AUDIENCE: '1' }
   })
   const token = await new SignJWT({ sub: '2', exp: now() + 600 }).setProtectedHeader({ alg: 'RS256', kid: 'k' }).sign(privateKey)
   const response = await follow(app, token, { followeeId: '1' })

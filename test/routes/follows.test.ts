@@ -223,7 +223,7 @@ t.test('POST /api/follows', async (t) => {
 t.test('POST /api/follows in AUTH_MODE=jwt takes the identity service\'s tokens', async (t) => {
   const secret = 'an-identity-service-secret-32-chars-long'
   const bus = new FakeBus()
-  const { app } = await startGateway(t, { bus, listen: false, env: { AUTH_MODE: 'jwt', AUTH_SECRET: secret, AUTH_ISSUER: 'https://id.example.com/' } })
+  const { app } = await startGateway(t, { bus, listen: false, env: { AUTH_MODE: 'jwt', AUTH_SECRET: secret, AUTH_ISSUER: 'https://id.example.com/', AUTH_ALLOW_ANY_AUDIENCE: '1' } })
   const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('4').setIssuer('https://id.example.com/')
     .setExpirationTime('1h').sign(new TextEncoder().encode(secret))
   const response = await follow(app, token, { followeeId: '1' })
