@@ -1,4 +1,5 @@
 import type { Notification } from '../notification.js'
+import type { Unready } from '../lifecycle.js'
 
 /** A consumed record: a notification read back from the topic, with where it came from; what the inbox stores. */
 export interface ConsumedRecord {
@@ -18,7 +19,7 @@ export interface ConsumedRecord {
  */
 export type BatchHandler = (batch: ConsumedRecord[]) => Promise<void>
 
-export interface Health { ok: boolean, reasons: string[] }
+export interface Health { ok: boolean, reasons: Unready[] }
 
 /** A consumer crash, and who starts the consumer again: kafkajs itself, or the gateway (non-retriable). */
 export interface ConsumerCrash { restartedBy: 'kafkajs' | 'gateway' }
