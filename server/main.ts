@@ -6,6 +6,7 @@ import { CloseStack } from './lifecycle.js'
 import { chooseLogFormat, createLogger } from './logger.js'
 import { muteWarnings } from './process-warnings.js'
 import { createServices } from './services.js'
+import { onStopSignals } from './stop-signals.js'
 
 /** The one entry point: config → local broker if needed → app → listen → graceful close. */
 async function main (): Promise<void> {
@@ -28,10 +29,16 @@ async function main (): Promise<void> {
   // stops even if the app did not close cleanly.
   const shutdown = new CloseStack()
 
-  closeWithGrace({ delay: config.shutdownGraceMs, logger: log }, async ({ signal, err }) => {
+  // SIGINT and SIGTERM are counted here, not by close-with-grace, which takes a second one as
+  // "exit now": one Ctrl-C on `npm start` reaches npm and node both, and npm passes its own on.
+  const closing = closeWithGrace({ delay: config.shutdownGraceMs, logger: log, skip: ['SIGINT', 'SIGTERM'] }, async ({ signal, err }) => {
     if (err !== undefined) log.error({ err }, 'Shutting down after an error')
-    else log.info({ signal }, 'Shutting down')
+    else if (signal !== undefined) log.info({ signal }, 'Shutting down')
     await shutdown.close(log)
+  })
+  onStopSignals(() => true, (signal) => {
+    log.info({ signal }, 'Shutting down')
+    void closing.close()
   })
 
   try {
