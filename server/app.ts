@@ -16,6 +16,7 @@ import notificationsRoutes from './routes/notifications.js'
 import type { AppContext } from './routes/schemas.js'
 import { registerRateLimits } from './routes/rate-limits.js'
 import sessionsRoutes from './routes/sessions.js'
+import ticketsRoutes from './routes/tickets.js'
 import tutorialRoutes from './routes/tutorial.js'
 import usersRoutes from './routes/users.js'
 import webRoutes from './routes/web.js'
@@ -79,6 +80,7 @@ export async function buildApp (config: Config, services: Services, options: Bui
   await app.register(metricsRoutes, context)
   await app.register(usersRoutes, context)
   if (config.auth.mode === 'dev') await app.register(sessionsRoutes, context)
+  await app.register(ticketsRoutes, context)
   await app.register(followsRoutes, context)
   await app.register(notificationsRoutes, context)
   await app.register(wsRoutes, context)

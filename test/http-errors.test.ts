@@ -55,7 +55,7 @@ t.test('the layers\' errors answer with catalogue codes', async (t) => {
     { statusCode: 503, code: 'INBOX_UNAVAILABLE', message: 'The notification store is unavailable: retry in a moment', retryAfter: 2 },
     'the store\'s own message (hosts, users) stays in the log')
   t.same(toHttpError(new IdempotencyUnavailableError('Redis did not answer (timeout)')),
-    { statusCode: 503, code: 'REDIS_UNAVAILABLE', message: 'Redis, which the gateways share, did not answer, and nothing was done: retry in a moment, with the same Idempotency-Key', retryAfter: 1 })
+    { statusCode: 503, code: 'REDIS_UNAVAILABLE', message: 'Redis, which the gateways share, did not answer, and nothing was done: retry in a moment (a follow with the same Idempotency-Key)', retryAfter: 1 })
   t.same(toHttpError(new AuthError(ErrorCode.TOKEN_EXPIRED, 'The token has expired: get a new one')),
     { statusCode: 401, code: 'TOKEN_EXPIRED', message: 'The token has expired: get a new one' })
   t.same(toHttpError(new AuthError(ErrorCode.UNAUTHORIZED, 'The token is invalid')),

@@ -4,6 +4,7 @@ import { ErrorCode, RequestError } from '../errors.js'
 import { decodeCursor } from '../feed/cursor.js'
 import { CloseCode } from '../hub/close-codes.js'
 import { HubSocket } from '../hub/socket.js'
+import { TICKET_PATTERN } from '../auth/tickets.js'
 import { authenticate } from './authenticate.js'
 import { addressKey } from './client-address.js'
 import { cursorSchema, type RoutePlugin } from './schemas.js'
@@ -12,23 +13,23 @@ import { cursorSchema, type RoutePlugin } from './schemas.js'
 const MAX_TIMER_MS = 2 ** 31 - 1
 
 /**
- * GET /ws?token=…[&since=cursor]: the live feed. The token is checked before the upgrade, so a
- * bad one gets a plain 401. Frames: `ready`, then (with `since`) the missed notifications and
+ * GET /ws?ticket=…[&since=cursor] (or `?token=`, or an Authorization header): the live feed. The
+ * ticket or token is checked before the upgrade, so a bad one gets a plain 401. Frames: `ready`, then (with `since`) the missed notifications and
  * `synced`, then live `notification` and `unread` frames. See docs/protocol.md.
  */
-const wsRoutes: RoutePlugin = async (app, { tokens, hub, relay, config }) => {
+const wsRoutes: RoutePlugin = async (app, { tokens, tickets, hub, relay, config }) => {
   const perIp = new Map<string, number>()
   const { maxConnectionsPerUser, maxConnectionsPerIp } = config.ws
 
   app.route({
     method: 'GET',
     url: '/ws',
-    onRequest: [checkOrigin(config.ws.allowedOrigins), authenticate(tokens, { queryToken: true })],
+    onRequest: [checkOrigin(config.ws.allowedOrigins), authenticate(tokens, { tickets })],
     schema: {
       querystring: {
         type: 'object',
         additionalProperties: false,
-        properties: { token: { type: 'string', maxLength: 4096 }, since: cursorSchema }
+        properties: { ticket: { type: 'string', pattern: TICKET_PATTERN }, token: { type: 'string', maxLength: 4096 }, since: cursorSchema }
       }
     },
     handler: async () => {
