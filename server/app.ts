@@ -9,6 +9,7 @@ import { toHttpError } from './http-errors.js'
 import type { Services } from './services.js'
 import { schemaErrorFormatter, validatorCompiler } from './validation.js'
 import followsRoutes from './routes/follows.js'
+import { stampDeadlines } from './routes/deadline.js'
 import { checkHost } from './routes/host-check.js'
 import healthRoutes from './routes/health.js'
 import metricsRoutes from './routes/metrics.js'
@@ -49,6 +50,7 @@ export async function buildApp (config: Config, services: Services, options: Bui
     // An undecodable URL (`/%zz`) is refused before routing, and answered here like every error.
     frameworkErrors: (error, request, reply) => answerError(error, request, reply)
   }).withTypeProvider<JsonSchemaToTsProvider>()
+  stampDeadlines(app, config.kafka.sendTimeoutMs)
   app.setValidatorCompiler(validatorCompiler)
   // Only JSON (and, for the tutorial routes, forms) is accepted: text/plain is a 415.
   app.removeContentTypeParser('text/plain')

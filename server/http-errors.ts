@@ -48,6 +48,7 @@ const HTTP_ANSWERS: Readonly<Record<ErrorCode, HttpAnswer>> = {
   // addresses and roles. It is logged; the client gets the code and what to do.
   KAFKA_UNAVAILABLE: { status: 503, retryAfter: 1, message: () => 'Kafka did not take the notification in time: retry, with the same Idempotency-Key' },
   REDIS_UNAVAILABLE: { status: 503, retryAfter: 1, message: () => 'Redis, which the gateways share, did not answer, and nothing was done: retry in a moment (a follow with the same Idempotency-Key)' },
+  AUTH_UNAVAILABLE: { status: 503, retryAfter: 1, message: () => 'The identity service\'s keys could not be fetched in time, so the token could not be checked: retry in a moment' },
   // A PostgreSQL restart or failover takes seconds, not milliseconds.
   INBOX_UNAVAILABLE: { status: 503, retryAfter: 2, message: () => 'The notification store is unavailable: retry in a moment' },
   SHUTTING_DOWN: { status: 503, retryAfter: 1, message: () => 'The gateway is shutting down: retry in a moment' },

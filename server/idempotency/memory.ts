@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache'
 import type { Notification } from '../notification.js'
-import type { Idempotency, KeyedAttempt } from './types.js'
+import type { Idempotency, KeyedAttempt, RunOptions } from './types.js'
 
 export interface IdempotencyOptions {
   /** How long a key is remembered from its first request. */
@@ -79,7 +79,8 @@ export class MemoryIdempotency implements Idempotency {
     })
   }
 
-  run (userId: string, key: string, fingerprint: string, create: () => Notification, publish: (notification: Notification) => Promise<void>, owner = userId): KeyedAttempt {
+  /** Answers at once: nothing here waits, so the request's deadline needs no check. */
+  run (userId: string, key: string, fingerprint: string, create: () => Notification, publish: (notification: Notification) => Promise<void>, { owner = userId }: RunOptions = {}): KeyedAttempt {
     const id = `${userId}\u0000${key}`
     const entry = this.#entries.get(id)
     if (entry === undefined) {

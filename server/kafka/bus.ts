@@ -185,13 +185,13 @@ class KafkaBus implements NotificationBus {
     })
   }
 
-  publish (notification: Notification): Promise<void> {
+  publish (notification: Notification, deadline?: number): Promise<void> {
     if (this.#closing) return Promise.reject(new KafkaUnavailableError('the gateway is closing its Kafka clients', { code: KafkaErrorCode.CLOSED }))
     const record = encodeNotification(notification)
     // Our own consumer dead-letters anything bigger: better to refuse it here, to this caller.
     const valueBytes = Buffer.byteLength(record.value)
     if (valueBytes > MAX_RECORD_BYTES) return Promise.reject(new RecordTooLargeError(valueBytes, MAX_RECORD_BYTES))
-    return this.#batcher.add({ ...record, timestamp: String(Date.parse(notification.createdAt)) })
+    return this.#batcher.add({ ...record, timestamp: String(Date.parse(notification.createdAt)) }, deadline)
   }
 
   producerStats (): ProducerStats {

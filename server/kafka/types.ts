@@ -33,10 +33,12 @@ export interface ProducerStats { queued: number, inFlight: number }
  */
 export interface NotificationBus {
   /**
-   * Resolves once Kafka acknowledged the record (acks=-1), within the send timeout of the call.
-   * Rejects with a KafkaError: KafkaUnavailableError (retry later) or RecordTooLargeError (never fits).
+   * Resolves once Kafka acknowledged the record (acks=-1), by `deadline` (milliseconds on the
+   * `performance.now()` clock; default: the send timeout from the call, e.g. a request's arrival
+   * plus the send timeout, so that what the request did before counts too). Rejects with a
+   * KafkaError: KafkaUnavailableError (retry later) or RecordTooLargeError (never fits).
    */
-  publish (notification: Notification): Promise<void>
+  publish (notification: Notification, deadline?: number): Promise<void>
   /**
    * Starts consuming in the background and returns at once: joining the group may take long (a
    * dead member holds it for its session timeout). `health()` says until when. Hands every valid

@@ -37,7 +37,7 @@ export function authenticate (tokens: Tokens, options: AuthenticateOptions = {})
     }
     const token = bearerToken(request, options.tickets !== undefined)
     if (token === undefined) throw new RequestError(ErrorCode.UNAUTHORIZED, 'A bearer token is required (Authorization: Bearer <token>)')
-    request.principal = await tokens.verify(token)
+    request.principal = await tokens.verify(token, request.deadline)
   }
 }
 

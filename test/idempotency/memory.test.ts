@@ -21,7 +21,7 @@ function follow (idempotency: MemoryIdempotency, userId: string, key: string, pu
   const create = (): Notification => followNotification(follower, followee)
   return owner === undefined
     ? idempotency.run(follower.id, key, followee.id, create, publish)
-    : idempotency.run(follower.id, key, followee.id, create, publish, owner)
+    : idempotency.run(follower.id, key, followee.id, create, publish, { owner })
 }
 
 function idOf (attempt: KeyedAttempt): string | undefined {
