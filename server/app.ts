@@ -9,12 +9,15 @@ import { toHttpError } from './http-errors.js'
 import type { Services } from './services.js'
 import { schemaErrorFormatter, validatorCompiler } from './validation.js'
 import followsRoutes from './routes/follows.js'
+import { stampDeadlines } from './routes/deadline.js'
+import { checkHost } from './routes/host-check.js'
 import healthRoutes from './routes/health.js'
 import metricsRoutes from './routes/metrics.js'
 import notificationsRoutes from './routes/notifications.js'
 import type { AppContext } from './routes/schemas.js'
 import { registerRateLimits } from './routes/rate-limits.js'
 import sessionsRoutes from './routes/sessions.js'
+import ticketsRoutes from './routes/tickets.js'
 import tutorialRoutes from './routes/tutorial.js'
 import usersRoutes from './routes/users.js'
 import webRoutes from './routes/web.js'
@@ -47,10 +50,12 @@ export async function buildApp (config: Config, services: Services, options: Bui
     // An undecodable URL (`/%zz`) is refused before routing, and answered here like every error.
     frameworkErrors: (error, request, reply) => answerError(error, request, reply)
   }).withTypeProvider<JsonSchemaToTsProvider>()
+  stampDeadlines(app, config.kafka.sendTimeoutMs)
   app.setValidatorCompiler(validatorCompiler)
   // Only JSON (and, for the tutorial routes, forms) is accepted: text/plain is a 415.
   app.removeContentTypeParser('text/plain')
 
+  if (config.allowedHosts !== undefined) app.addHook('onRequest', checkHost(config.allowedHosts))
   app.setErrorHandler(answerError)
   app.setNotFoundHandler(async (request) => {
     throw new RequestError(ErrorCode.NOT_FOUND, `Route ${request.method} ${request.url.split('?')[0] ?? ''} not found`)
@@ -77,6 +82,7 @@ export async function buildApp (config: Config, services: Services, options: Bui
   await app.register(metricsRoutes, context)
   await app.register(usersRoutes, context)
   if (config.auth.mode === 'dev') await app.register(sessionsRoutes, context)
+  await app.register(ticketsRoutes, context)
   await app.register(followsRoutes, context)
   await app.register(notificationsRoutes, context)
   await app.register(wsRoutes, context)

@@ -9,6 +9,9 @@ import type { FromSchema } from 'json-schema-to-ts'
 /** An IPv4 or IPv6 address or CIDR, or one of proxy-addr's names. */
 const PROXY = '((\\d{1,3}\\.){3}\\d{1,3}(/\\d{1,2})?|[0-9A-Fa-f]*:[0-9A-Fa-f:.]*(/\\d{1,3})?|loopback|linklocal|uniquelocal)'
 
+/** A host name or address as a Host header names it (an IPv6 one in brackets), or `*` for any. */
+const ALLOWED_HOST = '(\\*|[A-Za-z0-9.-]+|\\[[0-9A-Fa-f:.]+\\])'
+
 /** One Redis URL; REDIS_URL may list several, comma-separated, as the seeds of a Redis Cluster. */
 const REDIS = 'rediss?://[^\\s/?#,]+(/[0-9]{0,2})?([?#][^\\s,]*)?'
 
@@ -18,6 +21,7 @@ const configSchema = {
   additionalProperties: false,
   properties: {
     HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
+    ALLOWED_HOSTS: { type: 'string', pattern: `^${ALLOWED_HOST}( *, *${ALLOWED_HOST})*$` },
     PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3000 },
     LOG_LEVEL: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
     LOG_FORMAT: { enum: ['pretty', 'json'] },
@@ -41,6 +45,7 @@ const configSchema = {
     AUTH_JWKS_URL: { type: 'string', pattern: '^https?://' },
     AUTH_ISSUER: { type: 'string', minLength: 1 },
     AUTH_AUDIENCE: { type: 'string', minLength: 1 },
+    AUTH_ALLOW_ANY_AUDIENCE: { type: 'boolean', default: false },
     SESSION_TTL_SECONDS: { type: 'integer', minimum: 10, maximum: 604800, default: 3600 },
 
     TRUST_PROXY: { type: 'string', pattern: `^${PROXY}( *, *${PROXY})*$` },
@@ -81,6 +86,11 @@ function configFrom (v: Variables) {
   return {
     host: v.HOST,
     port: v.PORT,
+    /**
+     * Host header names the gateway answers to (DNS rebinding: a hostile page whose name resolves
+     * to this address is "same origin" with it); undefined = any, unless dev mode (see allowedHosts).
+     */
+    allowedHosts: allowedHosts(v),
     logLevel: v.LOG_LEVEL,
     /** Unset: pretty on a terminal, JSON otherwise and in production (logger.ts). */
     logFormat: v.LOG_FORMAT,
@@ -113,6 +123,8 @@ function configFrom (v: Variables) {
       jwksUrl: v.AUTH_JWKS_URL,
       issuer: v.AUTH_ISSUER,
       audience: v.AUTH_AUDIENCE,
+      /** jwt mode without AUTH_AUDIENCE: the operator said every token of the identity service is for this gateway. */
+      anyAudience: v.AUTH_ALLOW_ANY_AUDIENCE,
       sessionTtlSeconds: v.SESSION_TTL_SECONDS
     },
     /**
@@ -150,7 +162,16 @@ export class ConfigError extends Error {
   }
 }
 
-const FLAGS = new Set(['COMPAT_TUTORIAL', 'REDIS_CLUSTER'])
+const FLAGS = new Set(['COMPAT_TUTORIAL', 'REDIS_CLUSTER', 'AUTH_ALLOW_ANY_AUDIENCE'])
+
+/**
+ * Secrets published in this repository (docker-compose.yml's default, for its dev-mode cluster):
+ * anyone can sign tokens with them, so jwt mode refuses them.
+ */
+export const PUBLIC_SECRETS: readonly string[] = ['dev-only-not-secret-set-AUTH_SECRET-for-anything-else']
+
+/** Where dev mode answers by default: this machine's own names, and the address it listens on. */
+const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]']
 
 /** Never echoed into errors: they end up in logs. */
 const SECRET_VARIABLES = new Set(['AUTH_SECRET', 'REDIS_URL', 'DATABASE_URL'])
@@ -184,8 +205,10 @@ export function loadConfig (env: Env = process.env): Config {
     throw new ConfigError(`Invalid configuration: KAFKA_MIN_INSYNC_REPLICAS must be at most KAFKA_REPLICATION_FACTOR (${config.kafka.replicationFactor}), ` +
       `or Kafka refuses every write (got ${JSON.stringify(env.KAFKA_MIN_INSYNC_REPLICAS)})`)
   }
-  if (config.auth.mode === 'jwt' && config.auth.secret === undefined && config.auth.jwksUrl === undefined) {
-    throw new ConfigError('Invalid configuration: AUTH_MODE=jwt needs AUTH_SECRET (HS256) or AUTH_JWKS_URL (RS256/ES256)')
+  if (config.auth.mode === 'jwt') checkJwtMode(config)
+  if (config.auth.jwksUrl !== undefined && new URL(config.auth.jwksUrl).protocol === 'http:' && !isLoopback(new URL(config.auth.jwksUrl).hostname)) {
+    throw new ConfigError('Invalid configuration: AUTH_JWKS_URL must be https:// (plain http:// only on a loopback address): ' +
+      'whoever can change the keys on the way can sign tokens for any user')
   }
   if (config.redisCluster && config.redisUrl === undefined) {
     throw new ConfigError('Invalid configuration: REDIS_CLUSTER is on without REDIS_URL, the cluster\'s seed nodes')
@@ -198,6 +221,62 @@ export function loadConfig (env: Env = process.env): Config {
       'the same on every gateway: a dev token signed by one gateway must verify on the others (without it each one signs with a random secret of its own)')
   }
   return config
+}
+
+function checkJwtMode (config: Config): void {
+  const { secret, jwksUrl, audience, anyAudience } = config.auth
+  if (secret === undefined && jwksUrl === undefined) {
+    throw new ConfigError('Invalid configuration: AUTH_MODE=jwt needs AUTH_SECRET (HS256) or AUTH_JWKS_URL (RS256/ES256)')
+  }
+  if (secret !== undefined && PUBLIC_SECRETS.includes(secret)) {
+    throw new ConfigError('Invalid configuration: AUTH_SECRET is the public default of docker-compose.yml, which anyone can sign tokens with: ' +
+      'AUTH_MODE=jwt needs your identity service\'s own secret')
+  }
+  if (audience === undefined && !anyAudience) {
+    throw new ConfigError('Invalid configuration: AUTH_MODE=jwt needs AUTH_AUDIENCE, the `aud` your identity service puts in tokens meant for this gateway: ' +
+      'without it, a token it issued for any other application is accepted here. Set AUTH_ALLOW_ANY_AUDIENCE=1 only if it issues tokens for this gateway alone')
+  }
+  if (config.compatTutorial && !isLoopback(config.host)) {
+    throw new ConfigError(`Invalid configuration: COMPAT_TUTORIAL=1 with AUTH_MODE=jwt on HOST=${config.host}, not a loopback address: ` +
+      'the tutorial\'s routes take no token, so anyone who reaches them could send as any user and read anyone\'s notifications')
+  }
+}
+
+/**
+ * What the configuration allows but an operator should hear about at start-up: each a sentence for
+ * the log, at warn level.
+ */
+export function configWarnings (config: Config): string[] {
+  const warnings: string[] = []
+  const where = `${config.host}:${config.port}`
+  if (config.auth.mode === 'dev') {
+    warnings.push(`AUTH_MODE=dev: anyone who can reach ${where} can sign in as any user. ` +
+      (isLoopback(config.host) ? 'Bound to loopback only.' : 'This is NOT a loopback address: use AUTH_MODE=jwt outside your own machine.'))
+    if (config.compatTutorial && !isLoopback(config.host)) {
+      warnings.push(`COMPAT_TUTORIAL=1 on ${where}, NOT a loopback address: POST /send and GET /notifications/:userID take no token, ` +
+        'so anyone who can reach them can send as any user and read anyone\'s notifications. AUTH_MODE=jwt refuses to start like this.')
+    }
+  }
+  if (config.auth.mode === 'jwt' && config.auth.secret !== undefined && config.auth.jwksUrl !== undefined) {
+    warnings.push('AUTH_SECRET and AUTH_JWKS_URL are both set: HS256 tokens signed with the secret are accepted as well as the JWKS keys\' ' +
+      'RS256/ES256 ones. Unset the one your identity service does not use: every key that verifies is one more that can leak')
+  }
+  return warnings
+}
+
+/** 127.0.0.0/8, ::1 or localhost: only this machine reaches it. */
+export function isLoopback (host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, '$1').toLowerCase()
+  return bare === 'localhost' || bare === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare)
+}
+
+/** ALLOWED_HOSTS as a list (undefined: any host); in dev mode, this machine's names and HOST at least. */
+function allowedHosts (v: Variables): string[] | undefined {
+  const listed = v.ALLOWED_HOSTS?.split(',').map((host) => host.trim().toLowerCase())
+  if (listed?.includes('*') === true) return undefined
+  if (listed === undefined && v.AUTH_MODE !== 'dev') return undefined
+  const own = v.HOST.includes(':') ? `[${v.HOST}]` : v.HOST
+  return [...new Set([...LOOPBACK_HOSTS, own.toLowerCase(), ...listed ?? []])]
 }
 
 function parseFlag (name: string, value: string): boolean {

@@ -1,3 +1,4 @@
+import type { TicketsUnavailableError } from './auth/tickets.js'
 import type { AuthError } from './auth/tokens.js'
 import { ErrorCode, NotifyError, RequestError } from './errors.js'
 import type { IdempotencyUnavailableError } from './idempotency/types.js'
@@ -43,18 +44,19 @@ const HTTP_ANSWERS: Readonly<Record<ErrorCode, HttpAnswer>> = {
   UPGRADE_REQUIRED: { status: 426 },
   // Retry-After comes with the refusal: the rate limit's window, or 1 s for a full Idempotency-Key share.
   RATE_LIMITED: { status: 429 },
-  KAFKA_UNAVAILABLE: { status: 503, retryAfter: 1 },
-  // The store's message says why; the client learns which header it can retry with.
-  REDIS_UNAVAILABLE: { status: 503, retryAfter: 1, message: (why) => `header idempotency-key: ${why}; retry with the same key` },
-  // A PostgreSQL restart or failover takes seconds, not milliseconds; its messages name hosts and users.
+  // A 5xx never carries the error's own message: the drivers' (kafkajs, ioredis, pg) name hosts,
+  // addresses and roles. It is logged; the client gets the code and what to do.
+  KAFKA_UNAVAILABLE: { status: 503, retryAfter: 1, message: () => 'Kafka did not take the notification in time: retry, with the same Idempotency-Key' },
+  REDIS_UNAVAILABLE: { status: 503, retryAfter: 1, message: () => 'Redis, which the gateways share, did not answer, and nothing was done: retry in a moment (a follow with the same Idempotency-Key)' },
+  AUTH_UNAVAILABLE: { status: 503, retryAfter: 1, message: () => 'The identity service\'s keys could not be fetched in time, so the token could not be checked: retry in a moment' },
+  // A PostgreSQL restart or failover takes seconds, not milliseconds.
   INBOX_UNAVAILABLE: { status: 503, retryAfter: 2, message: () => 'The notification store is unavailable: retry in a moment' },
-  SHUTTING_DOWN: { status: 503, retryAfter: 1 },
-  // The full error is logged; the client learns nothing of it.
+  SHUTTING_DOWN: { status: 503, retryAfter: 1, message: () => 'The gateway is shutting down: retry in a moment' },
   INTERNAL: { status: 500, message: () => 'Internal Server Error' }
 }
 
 /** Every code an error of the gateway carries: the catalogue's, and those of the layers below the routes. */
-type Code = ErrorCode | KafkaErrorCode | InboxUnavailableError['code'] | IdempotencyUnavailableError['code'] | AuthError['code']
+type Code = ErrorCode | KafkaErrorCode | InboxUnavailableError['code'] | IdempotencyUnavailableError['code'] | TicketsUnavailableError['code'] | AuthError['code']
 
 /**
  * The layers' own codes, as the catalogue code their errors answer with. A client sees one
@@ -66,7 +68,8 @@ const LAYER_CODES: Readonly<Record<Exclude<Code, ErrorCode>, ErrorCode>> = {
   [KafkaErrorCode.QUEUE_FULL]: ErrorCode.KAFKA_UNAVAILABLE,
   [KafkaErrorCode.CLOSED]: ErrorCode.KAFKA_UNAVAILABLE,
   [KafkaErrorCode.RECORD_TOO_LARGE]: ErrorCode.RECORD_TOO_LARGE,
-  IDEMPOTENCY_UNAVAILABLE: ErrorCode.REDIS_UNAVAILABLE
+  IDEMPOTENCY_UNAVAILABLE: ErrorCode.REDIS_UNAVAILABLE,
+  TICKETS_UNAVAILABLE: ErrorCode.REDIS_UNAVAILABLE
 }
 
 /** Fastify's own codes, as ours, so clients see one stable vocabulary. */

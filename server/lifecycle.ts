@@ -1,5 +1,15 @@
 import type { Logger } from './logger.js'
 
+/**
+ * Why a part of the gateway is not ready. `reason` is what the unauthenticated /readyz answers: one
+ * of a fixed list (docs/protocol.md) that names the dependency and its state. `detail` is what the
+ * driver said (hosts, addresses, roles), for the log only.
+ */
+export interface Unready {
+  reason: string
+  detail?: string
+}
+
 /** One step of a shutdown: what it does (named in the log), and the doing. */
 export interface CloseStep {
   name: string

@@ -1,11 +1,12 @@
 import { existsSync } from 'node:fs'
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { ConfigError, loadConfig, type Config } from './config.js'
+import { ConfigError, configWarnings, loadConfig, type Config } from './config.js'
 import { CloseStack } from './lifecycle.js'
 import { chooseLogFormat, createLogger } from './logger.js'
 import { muteWarnings } from './process-warnings.js'
 import { createServices } from './services.js'
+import { onStopSignals } from './stop-signals.js'
 
 /** The one entry point: config → local broker if needed → app → listen → graceful close. */
 async function main (): Promise<void> {
@@ -28,10 +29,16 @@ async function main (): Promise<void> {
   // stops even if the app did not close cleanly.
   const shutdown = new CloseStack()
 
-  closeWithGrace({ delay: config.shutdownGraceMs, logger: log }, async ({ signal, err }) => {
+  // SIGINT and SIGTERM are counted here, not by close-with-grace, which takes a second one as
+  // "exit now": one Ctrl-C on `npm start` reaches npm and node both, and npm passes its own on.
+  const closing = closeWithGrace({ delay: config.shutdownGraceMs, logger: log, skip: ['SIGINT', 'SIGTERM'] }, async ({ signal, err }) => {
     if (err !== undefined) log.error({ err }, 'Shutting down after an error')
-    else log.info({ signal }, 'Shutting down')
+    else if (signal !== undefined) log.info({ signal }, 'Shutting down')
     await shutdown.close(log)
+  })
+  onStopSignals(() => true, (signal) => {
+    log.info({ signal }, 'Shutting down')
+    void closing.close()
   })
 
   try {
@@ -61,11 +68,7 @@ async function main (): Promise<void> {
     await shutdown.close(log)
     throw error
   }
-  if (config.auth.mode === 'dev') {
-    const loopback = ['127.0.0.1', '::1', 'localhost'].includes(config.host)
-    log.warn(`AUTH_MODE=dev: anyone who can reach ${config.host}:${config.port} can sign in as any user. ` +
-      (loopback ? 'Bound to loopback only.' : 'This is NOT a loopback address: use AUTH_MODE=jwt outside your own machine.'))
-  }
+  for (const warning of configWarnings(config)) log.warn(warning)
   log.info(`kafka-notify is up: open http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`)
 }
 

@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import type { Config } from './config.js'
 import { loadDirectory, type Directory } from './directory.js'
 import { NotifyError } from './errors.js'
+import { memoryTicketStore, redisTicketStore, Tickets } from './auth/tickets.js'
 import { Tokens } from './auth/tokens.js'
 import { LocalFanout } from './fanout/local-fanout.js'
 import { RedisFanout } from './fanout/redis-fanout.js'
@@ -28,6 +29,8 @@ import { connectRedis, quitRedis, type RedisClient } from './redis-connection.js
 export interface Services {
   directory: Directory
   tokens: Tokens
+  /** One-time tickets for streaming endpoints: in memory, or shared in Redis with REDIS_URL. */
+  tickets: Tickets
   /** This gateway's open sockets, by user. */
   hub: Hub
   /** Carries frames to the gateways holding the recipient's sockets: in-process, or Redis with REDIS_URL. */
@@ -122,6 +125,7 @@ export async function createServices (
     ? undefined
     : connectRedis({ url: config.redisUrl, cluster: config.redisCluster }, 'commands', log.child({ component: 'redis' }), { commandTimeout: REDIS_COMMAND_TIMEOUT_MS, maxRetriesPerRequest: 1 })
   if (redis !== undefined) closing.defer('quit the Redis commands connection', () => quitRedis(redis))
+  const tickets = new Tickets(redis === undefined ? memoryTicketStore() : redisTicketStore(redis))
   const idempotency: Idempotency = redis === undefined
     ? new MemoryIdempotency({ maxEntries: IDEMPOTENCY_MAX_KEYS, ttlMs: IDEMPOTENCY_TTL_MS })
     : new RedisIdempotency(redis, { ttlMs: IDEMPOTENCY_TTL_MS })
@@ -143,7 +147,7 @@ export async function createServices (
     }, log.child({ component: 'kafka' }))
     closing.defer('close the Kafka clients (committing consumed offsets, disconnecting the producer)', () => bus.close())
     if (bus.producerStats !== undefined) metrics.producerStats = () => bus.producerStats!()
-    return { directory, tokens, hub, fanout, relay, tail, inbox, bus, metrics, idempotency, redis, startConsuming: () => bus.startConsuming(ingest), close: () => closing.close(log) }
+    return { directory, tokens, tickets, hub, fanout, relay, tail, inbox, bus, metrics, idempotency, redis, startConsuming: () => bus.startConsuming(ingest), close: () => closing.close(log) }
   } catch (error) {
     await closing.close(log)
     throw error

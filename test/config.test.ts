@@ -1,5 +1,6 @@
 import t from 'tap'
-import { ConfigError, loadConfig } from '../server/config.js'
+import { readFileSync } from 'node:fs'
+import { ConfigError, configWarnings, loadConfig, PUBLIC_SECRETS } from '../server/config.js'
 
 const SECRET = 'a-secret-of-at-least-thirty-two-characters'
 
@@ -18,6 +19,7 @@ t.test('defaults', async (t) => {
   t.same(config, {
     host: '127.0.0.1',
     port: 3000,
+    allowedHosts: ['localhost', '127.0.0.1', '[::1]'],
     logLevel: 'info',
     logFormat: undefined,
     dataDir: './data',
@@ -41,6 +43,7 @@ t.test('defaults', async (t) => {
       jwksUrl: undefined,
       issuer: undefined,
       audience: undefined,
+      anyAudience: false,
       sessionTtlSeconds: 3600
     },
     trustProxy: false,
@@ -101,11 +104,11 @@ t.test('good values are coerced to their types', async (t) => {
     AUTH_ISSUER: 'https://id.example.com/',
     AUTH_AUDIENCE: 'notify',
     SESSION_TTL_SECONDS: '600',
+    ALLOWED_HOSTS: 'notify.example.com',
     WS_HEARTBEAT_MS: '15000',
     WS_MAX_BUFFERED_BYTES: '65536',
     INBOX_MAX_PER_USER: '200',
     INBOX_MAX_AGE_DAYS: '0.5',
-    COMPAT_TUTORIAL: '1',
     SHUTDOWN_GRACE_MS: '3000'
   })
   t.equal(config.host, '0.0.0.0')
@@ -133,15 +136,16 @@ t.test('good values are coerced to their types', async (t) => {
     jwksUrl: 'https://id.example.com/.well-known/jwks.json',
     issuer: 'https://id.example.com/',
     audience: 'notify',
+    anyAudience: false,
     sessionTtlSeconds: 600
   })
+  t.same(config.allowedHosts, ['localhost', '127.0.0.1', '[::1]', '0.0.0.0', 'notify.example.com'])
   t.match(config.ws, { heartbeatMs: 15000, maxBufferedBytes: 65536 })
   t.same(config.inbox, { maxPerUser: 200, maxAgeDays: 0.5 })
-  t.equal(config.compatTutorial, true)
   t.equal(config.shutdownGraceMs, 3000)
   t.equal(typeof config.port, 'number')
   t.equal(typeof config.kafka.partitions, 'number')
-  t.equal(typeof config.compatTutorial, 'boolean')
+  t.equal(typeof config.auth.anyAudience, 'boolean')
 })
 
 t.test('KAFKA_MIN_INSYNC_REPLICAS defaults to two copies where there can be two, and can be set up to the replication factor', async (t) => {
@@ -163,7 +167,7 @@ t.test('COMPAT_TUTORIAL accepts the usual spellings of a flag', async (t) => {
 
 t.test('a single broker, and the jwt mode with only a JWKS URL, are accepted', async (t) => {
   t.same(loadConfig({ KAFKA_BROKERS: '127.0.0.1:9092' }).kafka.brokers, ['127.0.0.1:9092'])
-  const config = loadConfig({ AUTH_MODE: 'jwt', AUTH_JWKS_URL: 'http://127.0.0.1:8080/jwks' })
+  const config = loadConfig({ AUTH_MODE: 'jwt', AUTH_JWKS_URL: 'http://127.0.0.1:8080/jwks', AUTH_AUDIENCE: 'kafka-notify' })
   t.equal(config.auth.mode, 'jwt')
   t.equal(config.auth.secret, undefined)
 })
@@ -186,11 +190,14 @@ t.test('bad values are refused with a ConfigError naming the variable', async (t
     [{ KAFKA_TOPIC: 'bad topic' }, 'KAFKA_TOPIC'],
     [{ COMPAT_TUTORIAL: 'maybe' }, 'COMPAT_TUTORIAL'],
     [{ AUTH_MODE: 'jwt' }, 'AUTH_MODE'],
-    [{ AUTH_MODE: 'jwt', AUTH_JWKS_URL: 'ftp://id.example.com/jwks' }, 'AUTH_JWKS_URL'],
+    [{ AUTH_MODE: 'jwt', AUTH_JWKS_URL: 'ftp://id.example.com/jwks', AUTH_AUDIENCE: 'kafka-notify' }, 'AUTH_JWKS_URL'],
+    [{ AUTH_ALLOW_ANY_AUDIENCE: 'maybe' }, 'AUTH_ALLOW_ANY_AUDIENCE'],
+    [{ ALLOWED_HOSTS: 'notify.example.com/path' }, 'ALLOWED_HOSTS'],
+    [{ ALLOWED_HOSTS: 'a.example.com,,b.example.com' }, 'ALLOWED_HOSTS'],
     [{ KAFKA_TOPIC: 'events', KAFKA_DLQ_TOPIC: 'events' }, 'KAFKA_DLQ_TOPIC'],
     [{ KAFKA_DLQ_TOPIC: 'notifications' }, 'KAFKA_DLQ_TOPIC'],
     [{ AUTH_SECRET: 'too-short' }, 'AUTH_SECRET'],
-    [{ AUTH_MODE: 'jwt', AUTH_SECRET: 'too-short' }, 'AUTH_SECRET'],
+    [{ AUTH_MODE: 'jwt', AUTH_SECRET: 'too-short', AUTH_AUDIENCE: 'kafka-notify' }, 'AUTH_SECRET'],
     [{ SESSION_TTL_SECONDS: '5' }, 'SESSION_TTL_SECONDS'],
     [{ WS_HEARTBEAT_MS: '10' }, 'WS_HEARTBEAT_MS'],
     [{ INBOX_MAX_AGE_DAYS: '0' }, 'INBOX_MAX_AGE_DAYS'],
@@ -235,7 +242,7 @@ t.test('REDIS_URL takes a redis:// or rediss:// URL, off by default', async (t) 
   for (const url of ['redis://127.0.0.1:6379', 'rediss://:p%40ss@redis.internal:6380/2', 'redis://redis', 'redis://user:pw@10.0.0.5:6379/0?family=4']) {
     t.equal(loadConfig({ REDIS_URL: url, AUTH_SECRET: SECRET }).redisUrl, url, url)
   }
-  t.equal(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', AUTH_MODE: 'jwt', AUTH_JWKS_URL: 'https://id.example.com/jwks' }).redisUrl,
+  t.equal(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', AUTH_MODE: 'jwt', AUTH_JWKS_URL: 'https://id.example.com/jwks', AUTH_AUDIENCE: 'kafka-notify' }).redisUrl,
     'redis://127.0.0.1:6379', 'jwt mode needs no AUTH_SECRET: the identity service signs for every gateway')
 })
 
@@ -287,3 +294,87 @@ t.test('TRUST_PROXY takes the proxies\' addresses or CIDRs, nothing looser', asy
     t.throws(() => loadConfig({ TRUST_PROXY: value }), { name: 'ConfigError', message: /TRUST_PROXY/ }, value)
   }
 })
+
+const JWT = { AUTH_MODE: 'jwt', AUTH_JWKS_URL: 'https://id.example.com/.well-known/jwks.json', AUTH_AUDIENCE: 'kafka-notify' }
+
+t.test('jwt mode without AUTH_AUDIENCE is refused, saying why, unless AUTH_ALLOW_ANY_AUDIENCE=1', async (t) => {
+  const { AUTH_AUDIENCE: _, ...withoutAudience } = JWT
+  const error = refusal(withoutAudience)
+  t.type(error, ConfigError)
+  t.match((error as Error).message, /AUTH_MODE=jwt needs AUTH_AUDIENCE.*any other application is accepted here.*AUTH_ALLOW_ANY_AUDIENCE=1/)
+  t.match(refusal({ AUTH_MODE: 'jwt', AUTH_SECRET: SECRET }), { message: /AUTH_AUDIENCE/ }, 'with an HS256 secret too')
+  const anyAudience = loadConfig({ ...withoutAudience, AUTH_ALLOW_ANY_AUDIENCE: '1' })
+  t.same([anyAudience.auth.audience, anyAudience.auth.anyAudience], [undefined, true])
+  t.equal(loadConfig({ AUTH_MODE: 'dev' }).auth.audience, undefined, 'dev mode signs its own tokens: no audience needed')
+})
+
+t.test('AUTH_JWKS_URL over plain http:// is refused, except on a loopback address', async (t) => {
+  for (const url of ['http://id.example.com/jwks.json', 'http://10.0.0.5:8080/jwks', 'http://0.0.0.0/jwks', 'http://127.example.com/jwks']) {
+    t.match(refusal({ ...JWT, AUTH_JWKS_URL: url }), { name: 'ConfigError', message: /AUTH_JWKS_URL must be https:\/\/.*loopback/ }, url)
+  }
+  for (const url of ['https://id.example.com/jwks.json', 'http://127.0.0.1:8080/jwks', 'http://127.3.2.1/jwks', 'http://localhost:8080/jwks', 'http://[::1]:8080/jwks']) {
+    t.equal(loadConfig({ ...JWT, AUTH_JWKS_URL: url }).auth.jwksUrl, url, url)
+  }
+})
+
+t.test('jwt mode refuses the public AUTH_SECRET default of docker-compose.yml; dev mode (the compose cluster) takes it', async (t) => {
+  const compose = readFileSync(new URL('../docker-compose.yml', import.meta.url), 'utf8')
+  const published = /AUTH_SECRET: \$\{AUTH_SECRET:-([^}]+)\}/.exec(compose)?.[1]
+  t.ok(published !== undefined && PUBLIC_SECRETS.includes(published), 'docker-compose.yml\'s default is in the list jwt mode refuses')
+  for (const secret of PUBLIC_SECRETS) {
+    t.match(refusal({ AUTH_MODE: 'jwt', AUTH_SECRET: secret, AUTH_AUDIENCE: 'kafka-notify' }), { name: 'ConfigError', message: /AUTH_SECRET is the public default of docker-compose\.yml/ })
+    t.notMatch((refusal({ AUTH_MODE: 'jwt', AUTH_SECRET: secret, AUTH_AUDIENCE: 'kafka-notify' }) as Error).message, secret, 'and does not echo it')
+    t.equal(loadConfig({ AUTH_MODE: 'dev', AUTH_SECRET: secret }).auth.secret, secret)
+  }
+})
+
+t.test('the compose cluster\'s gateways pass the configuration check, with the documented default secret', async (t) => {
+  const env = composeGatewayEnvironment(readFileSync(new URL('../docker-compose.yml', import.meta.url), 'utf8'))
+  t.match(env, { HOST: '0.0.0.0', REDIS_URL: String, DATABASE_URL: String, AUTH_SECRET: PUBLIC_SECRETS[0] })
+  const config = loadConfig(env)
+  t.equal(config.auth.mode, 'dev')
+  t.same(configWarnings(config).filter((warning) => !warning.startsWith('AUTH_MODE=dev')), [], 'nothing to warn about but dev mode itself')
+})
+
+t.test('configWarnings: a JWKS and a secret both set, dev mode off loopback, the tutorial\'s routes off loopback', async (t) => {
+  t.same(configWarnings(loadConfig(JWT)), [], 'nothing in a plain jwt set-up')
+  t.match(configWarnings(loadConfig({ ...JWT, AUTH_SECRET: SECRET })), [/AUTH_SECRET and AUTH_JWKS_URL are both set/])
+  t.match(configWarnings(loadConfig({})), [/AUTH_MODE=dev: .*Bound to loopback only/])
+  t.match(configWarnings(loadConfig({ HOST: '0.0.0.0' })), [/AUTH_MODE=dev: .*NOT a loopback address/])
+  t.equal(configWarnings(loadConfig({ COMPAT_TUTORIAL: '1' })).length, 1, 'the tutorial on loopback: only the dev-mode line')
+  t.match(configWarnings(loadConfig({ HOST: '0.0.0.0', COMPAT_TUTORIAL: '1' })), [/AUTH_MODE=dev/, /COMPAT_TUTORIAL=1 on 0\.0\.0\.0:3000, NOT a loopback address: .*take no token/])
+})
+
+t.test('COMPAT_TUTORIAL=1 in jwt mode on a non-loopback HOST refuses to start; on loopback it starts', async (t) => {
+  for (const host of ['0.0.0.0', '10.0.0.5', '::', 'notify.example.com']) {
+    t.match(refusal({ ...JWT, COMPAT_TUTORIAL: '1', HOST: host }), { name: 'ConfigError', message: /COMPAT_TUTORIAL=1 with AUTH_MODE=jwt on HOST=.*not a loopback address.*take no token/ }, host)
+  }
+  for (const host of ['127.0.0.1', '::1', 'localhost']) {
+    t.equal(loadConfig({ ...JWT, COMPAT_TUTORIAL: '1', HOST: host }).compatTutorial, true, host)
+  }
+})
+
+t.test('ALLOWED_HOSTS: dev mode answers only this machine\'s names and HOST unless extended; jwt mode any host unless set', async (t) => {
+  t.same(loadConfig({}).allowedHosts, ['localhost', '127.0.0.1', '[::1]'])
+  t.same(loadConfig({ HOST: '::1' }).allowedHosts, ['localhost', '127.0.0.1', '[::1]'])
+  t.same(loadConfig({ HOST: 'my-laptop.lan', ALLOWED_HOSTS: 'Notify.Example.com, [fd00::5]' }).allowedHosts,
+    ['localhost', '127.0.0.1', '[::1]', 'my-laptop.lan', 'notify.example.com', '[fd00::5]'])
+  t.equal(loadConfig({ ALLOWED_HOSTS: '*' }).allowedHosts, undefined, '* turns the check off')
+  t.equal(loadConfig(JWT).allowedHosts, undefined)
+  t.same(loadConfig({ ...JWT, ALLOWED_HOSTS: 'notify.example.com' }).allowedHosts, ['localhost', '127.0.0.1', '[::1]', 'notify.example.com'])
+})
+
+/** The environment docker-compose.yml gives gateway-1: the shared block, `${VAR:-default}` resolved to its default, and its own lines. */
+function composeGatewayEnvironment (compose: string): Record<string, string> {
+  const block = (start: string, indent: string): Record<string, string> => {
+    const lines = compose.slice(compose.indexOf(start) + start.length).split('\n').slice(1)
+    const env: Record<string, string> = {}
+    for (const line of lines) {
+      if (!line.startsWith(indent) || line.trim() === '') break
+      const match = new RegExp(`^${indent}([A-Z_]+): (.*)$`).exec(line)
+      if (match !== null) env[match[1]!] = match[2]!.replace(/^\$\{[A-Z_]+:-(.*)\}$/, '$1')
+    }
+    return env
+  }
+  return { ...block('x-gateway-environment: &gateway-environment', '  '), ...block('  gateway-1:', '      ') }
+}

@@ -40,12 +40,14 @@ t.test('a refusal that says when to retry is answered with that Retry-After', as
     { statusCode: 429, code: 'RATE_LIMITED', message: 'Too many requests', retryAfter: 42 })
 })
 
+const KAFKA_LATER = 'Kafka did not take the notification in time: retry, with the same Idempotency-Key'
+
 t.test('the layers\' errors answer with catalogue codes', async (t) => {
   t.same(toHttpError(new KafkaUnavailableError('Kafka is unavailable: down')),
-    { statusCode: 503, code: 'KAFKA_UNAVAILABLE', message: 'Kafka is unavailable: down', retryAfter: 1 })
+    { statusCode: 503, code: 'KAFKA_UNAVAILABLE', message: KAFKA_LATER, retryAfter: 1 })
   for (const code of [KafkaErrorCode.TIMEOUT, KafkaErrorCode.QUEUE_FULL, KafkaErrorCode.CLOSED] as const) {
     t.same(toHttpError(new KafkaUnavailableError(`failed: ${code}`, { code })),
-      { statusCode: 503, code: 'KAFKA_UNAVAILABLE', message: `failed: ${code}`, retryAfter: 1 }, `${code}: one retriable 503 for every "Kafka, not now"`)
+      { statusCode: 503, code: 'KAFKA_UNAVAILABLE', message: KAFKA_LATER, retryAfter: 1 }, `${code}: one retriable 503 for every "Kafka, not now"`)
   }
   t.same(toHttpError(new RecordTooLargeError(70_000, 65_536)),
     { statusCode: 413, code: 'RECORD_TOO_LARGE', message: 'the notification is a Kafka record of 70000 bytes, more than the 65536 bytes a record may have' })
@@ -53,7 +55,7 @@ t.test('the layers\' errors answer with catalogue codes', async (t) => {
     { statusCode: 503, code: 'INBOX_UNAVAILABLE', message: 'The notification store is unavailable: retry in a moment', retryAfter: 2 },
     'the store\'s own message (hosts, users) stays in the log')
   t.same(toHttpError(new IdempotencyUnavailableError('Redis did not answer (timeout)')),
-    { statusCode: 503, code: 'REDIS_UNAVAILABLE', message: 'header idempotency-key: Redis did not answer (timeout); retry with the same key', retryAfter: 1 })
+    { statusCode: 503, code: 'REDIS_UNAVAILABLE', message: 'Redis, which the gateways share, did not answer, and nothing was done: retry in a moment (a follow with the same Idempotency-Key)', retryAfter: 1 })
   t.same(toHttpError(new AuthError(ErrorCode.TOKEN_EXPIRED, 'The token has expired: get a new one')),
     { statusCode: 401, code: 'TOKEN_EXPIRED', message: 'The token has expired: get a new one' })
   t.same(toHttpError(new AuthError(ErrorCode.UNAUTHORIZED, 'The token is invalid')),
@@ -105,4 +107,22 @@ t.test('whatever is thrown, the client gets a catalogue code with its documented
     return CODES.includes(answer.code) && answer.statusCode === catalogue.get(answer.code)?.status && typeof answer.message === 'string'
   }), { seed: 14, numRuns: 2000 })
   t.pass('2,000 thrown values, each answered from the catalogue')
+})
+
+// Regression (issue 15, item 10): 503 bodies carried kafkajs's and ioredis's messages, with the
+// brokers' and Redis's addresses, to any caller.
+t.test('a 5xx never tells the client what the driver said: hosts, addresses and roles stay in the log', async (t) => {
+  const drivers = [
+    new KafkaUnavailableError('Kafka is unavailable: Connection error: connect ECONNREFUSED 10.1.2.3:9092', { cause: new Error('connect ECONNREFUSED 10.1.2.3:9092') }),
+    new KafkaUnavailableError('Kafka is unavailable: This server is not the leader for that topic-partition (broker kafka-2.internal:9092)'),
+    new IdempotencyUnavailableError('Redis did not answer (connect ECONNREFUSED 10.4.5.6:6379)'),
+    new InboxUnavailableError('inbox (PostgreSQL) unreachable: password authentication failed for user "notify_admin"'),
+    new RequestError(ErrorCode.SHUTTING_DOWN, 'closing the consumer of kafka-1.internal'),
+    new Error('connect ECONNREFUSED 10.7.8.9:5432')
+  ]
+  for (const error of drivers) {
+    const answer = toHttpError(error)
+    t.ok(answer.statusCode >= 500, `${answer.code}: a 5xx`)
+    t.notMatch(answer.message, /\d+\.\d+\.\d+\.\d+|internal|ECONNREFUSED|notify_admin|leader/, `${answer.code}: ${answer.message}`)
+  }
 })

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util'
 import { startLocalKafkaCluster } from './cluster.js'
 import { LocalKafkaError } from './errors.js'
 import { startLocalKafka } from './launcher.js'
-import { onStopSignals } from '../stop-signals.js'
+import { onStopSignals } from '../../server/stop-signals.js'
 
 const USAGE = 'usage: npm run kafka -- [--brokers 1|3…] [--data-dir DIR] [--port FIRST_PORT] [--controller-port FIRST_PORT]'
 const DEFAULT_PORT = 19092

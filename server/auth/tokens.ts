@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTVerifyGetKey, type JWTPayload } from 'jose'
+import { within } from '../lifecycle.js'
 import { LRUCache } from 'lru-cache'
 import type { Config } from '../config.js'
 import type { Directory, User } from '../directory.js'
@@ -22,6 +23,19 @@ export class AuthError extends NotifyError<typeof ErrorCode.UNAUTHORIZED | typeo
     super(code, message, { canRetry: false, cause: options.cause })
   }
 }
+
+/**
+ * The identity service's keys (AUTH_JWKS_URL) could not be had: its endpoint failed, was slow, or
+ * answered no key set, or the request's deadline came first. The token may be good: retry.
+ */
+export class KeysUnavailableError extends NotifyError<typeof ErrorCode.AUTH_UNAVAILABLE> {
+  constructor (message: string, options: { cause?: unknown } = {}) {
+    super(ErrorCode.AUTH_UNAVAILABLE, message, { canRetry: true, cause: options.cause })
+  }
+}
+
+/** jose's errors of a key fetch (not of a token): a timeout, a key set that is not one, an answer other than 200 OK. */
+const KEY_FETCH_ERRORS = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JWKS_INVALID', 'ERR_JOSE_GENERIC'])
 
 export interface TokensOptions {
   /** How many verified tokens are remembered (default 50,000); the least recently used go first. */
@@ -69,7 +83,7 @@ export class Tokens {
       this.#issuer = DEV_ISSUER
     } else {
       this.#secret = settings.secret === undefined ? undefined : new TextEncoder().encode(settings.secret)
-      this.#jwks = settings.jwksUrl === undefined ? undefined : createRemoteJWKSet(new URL(settings.jwksUrl))
+      this.#jwks = settings.jwksUrl === undefined ? undefined : remoteKeys(new URL(settings.jwksUrl))
       this.#issuer = settings.issuer
     }
     this.#audience = settings.audience
@@ -85,11 +99,20 @@ export class Tokens {
     return { token: await jwt.sign(this.#secret), expiresAt: new Date(expiresAt * 1000).toISOString() }
   }
 
-  /** Throws an AuthError (UNAUTHORIZED or TOKEN_EXPIRED) for anything but a valid token of a known user. */
-  async verify (token: string): Promise<Principal> {
+  /**
+   * Throws an AuthError (UNAUTHORIZED or TOKEN_EXPIRED) for anything but a valid token of a known
+   * user, and KeysUnavailableError when the identity service's keys cannot be had, or not by
+   * `deadline` (`performance.now()` milliseconds): a key fetch counts inside a request's deadline.
+   */
+  async verify (token: string, deadline?: number): Promise<Principal> {
     const cached = this.#verified.get(token)
     if (cached !== undefined) return cached
-    const principal = await this.#verifyUncached(token)
+    const verifying = this.#verifyUncached(token)
+    const principal = deadline === undefined || this.#jwks === undefined
+      ? await verifying
+      : await within(verifying, deadline - performance.now(), () => {
+        throw new KeysUnavailableError('the identity service\'s keys did not arrive before the request\'s deadline')
+      })
     // Clients send the same token with every request: checking a signature through WebCrypto
     // each time cost a sixth of the gateway's CPU under load. A verified token stays valid
     // until its exp, so remembering the answer until then changes nothing but the cost.
@@ -104,6 +127,7 @@ export class Tokens {
     try {
       payload = await this.#verifyJwt(token)
     } catch (error) {
+      if (error instanceof KeysUnavailableError) throw error
       if ((error as { code?: string }).code === 'ERR_JWT_EXPIRED') {
         throw new AuthError(ErrorCode.TOKEN_EXPIRED, 'The token has expired: get a new one')
       }
@@ -131,6 +155,21 @@ export class Tokens {
       return (await jwtVerify(token, this.#jwks, { ...options, algorithms: ['RS256', 'ES256'] })).payload
     }
     throw new Error('No key to verify tokens with')
+  }
+}
+
+/** jose's remote key set, its fetch failures told apart from tokens it has no key for. */
+function remoteKeys (url: URL): JWTVerifyGetKey {
+  const keys = createRemoteJWKSet(url)
+  return async (header, token) => {
+    try {
+      return await keys(header, token)
+    } catch (error) {
+      const code = (error as { code?: unknown }).code
+      // A network failure is fetch's own TypeError, without a jose code.
+      if (typeof code !== 'string' || KEY_FETCH_ERRORS.has(code)) throw new KeysUnavailableError('the identity service\'s keys (AUTH_JWKS_URL) could not be fetched', { cause: error })
+      throw error
+    }
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Fanout, FanoutMessage, FanoutReceiver } from './types.js'
+import type { Unready } from '../lifecycle.js'
 
 const HANDED_ON = Promise.resolve(true)
 
@@ -37,7 +38,7 @@ export class LocalFanout implements Fanout {
     this.#watched.delete(userId)
   }
 
-  unreadyReasons (): string[] {
+  unreadyReasons (): Unready[] {
     return []
   }
 

@@ -4,6 +4,7 @@ import { ServerSubscriptions } from './server-subscriptions.js'
 import { ShardSubscriptions } from './shard-subscriptions.js'
 import { CHANNEL_PREFIX, channelOf, type Subscriptions } from './subscriptions.js'
 import type { Fanout, FanoutMessage, FanoutReceiver } from './types.js'
+import type { Unready } from '../lifecycle.js'
 
 export { CHANNEL_PREFIX }
 /** Longer than this and a publish or (un)subscribe is given up on (the frames may be lost: the inbox has them). */
@@ -143,10 +144,13 @@ export class RedisFanout implements Fanout {
     this.#subscriptions.remove(userId)
   }
 
-  unreadyReasons (): string[] {
-    const reasons = this.#links.flatMap((link) => link.unreadyReason() ?? [])
+  unreadyReasons (): Unready[] {
+    const reasons: Unready[] = this.#links.flatMap((link) => {
+      const reason = link.unreadyReason()
+      return reason === undefined ? [] : [{ reason }]
+    })
     reasons.push(...this.#subscriptions.unreadyReasons())
-    if (this.#publisher.status !== 'ready') reasons.push(`Redis publisher not connected (${this.#publisher.status})`)
+    if (this.#publisher.status !== 'ready') reasons.push({ reason: 'Redis publisher not connected', detail: this.#publisher.status })
     return reasons
   }
 

@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js'
 import { quitRedis } from '../redis-connection.js'
 import type { FanoutReceiver } from './types.js'
 import { channelOf, type Subscriptions, type SubscriptionsOptions } from './subscriptions.js'
+import type { Unready } from '../lifecycle.js'
 
 /** The first wait before subscribes Redis refused are tried again on the same connection; it doubles up to MAX_RETRY_MS. */
 const FIRST_RETRY_MS = 200
@@ -72,9 +73,9 @@ export class ServerSubscriptions implements Subscriptions {
     })
   }
 
-  unreadyReasons (): string[] {
-    if (this.#subscriber.status !== 'ready') return [`Redis subscriber not connected (${this.#subscriber.status})`]
-    return this.#behind ? [`Redis subscriber resubscribing (${this.#pending.size} watched users)`] : []
+  unreadyReasons (): Unready[] {
+    if (this.#subscriber.status !== 'ready') return [{ reason: 'Redis subscriber not connected', detail: this.#subscriber.status }]
+    return this.#behind ? [{ reason: 'Redis subscriber resubscribing', detail: `${this.#pending.size} watched users` }] : []
   }
 
   async close (): Promise<void> {

@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js'
 import { quitRedis } from '../redis-connection.js'
 import type { FanoutReceiver } from './types.js'
 import { channelOf, type Subscriptions, type SubscriptionsOptions } from './subscriptions.js'
+import type { Unready } from '../lifecycle.js'
 
 /** While some watched users are not subscribed, they are tried again this often (and at every topology event). */
 const RETRY_MS = 1000
@@ -82,11 +83,11 @@ export class ShardSubscriptions implements Subscriptions {
     this.#unsubscribe(userId)
   }
 
-  unreadyReasons (): string[] {
-    if (this.#cluster.status !== 'ready') return [`Redis Cluster subscriber not connected (${this.#cluster.status})`]
+  unreadyReasons (): Unready[] {
+    if (this.#cluster.status !== 'ready') return [{ reason: 'Redis Cluster subscriber not connected', detail: this.#cluster.status }]
     if (this.#lapsed.size === 0) return []
     const nodes = new Set([...this.#lapsed].map((userId) => this.#ownerOf(userId) ?? 'no node for the slot'))
-    return [`Redis shard subscriber not connected or resubscribing (${[...nodes].sort().join(', ')}: ${this.#lapsed.size} watched users)`]
+    return [{ reason: 'Redis shard subscriber not connected or resubscribing', detail: `${[...nodes].sort().join(', ')}: ${this.#lapsed.size} watched users` }]
   }
 
   async close (): Promise<void> {

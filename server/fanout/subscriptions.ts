@@ -1,5 +1,6 @@
 import type { Logger } from '../logger.js'
 import type { FanoutReceiver } from './types.js'
+import type { Unready } from '../lifecycle.js'
 
 export const CHANNEL_PREFIX = 'notify:user:'
 
@@ -18,7 +19,7 @@ export interface Subscriptions {
   has (userId: string): boolean
   add (userId: string): void
   remove (userId: string): void
-  unreadyReasons (): string[]
+  unreadyReasons (): Unready[]
   close (): Promise<void>
 }
 

@@ -1,3 +1,5 @@
+import type { Unready } from '../lifecycle.js'
+
 /**
  * What travels the fan-out: a frame for one user's open sockets, on whichever gateway holds them.
  * `seq`: the notification's place in the user's feed (absent for other frames, e.g. `unread`);
@@ -46,6 +48,6 @@ export interface Fanout {
   /** No longer wanted here; idempotent. */
   unwatch (userId: string): void
   /** Why this fan-out cannot deliver right now, for /readyz; empty when it can. */
-  unreadyReasons (): string[]
+  unreadyReasons (): Unready[]
   close (): Promise<void>
 }

@@ -1,6 +1,7 @@
 import type { Notification } from '../notification.js'
 import type { RedisClient } from '../redis-connection.js'
-import { IdempotencyUnavailableError, type Idempotency, type KeyedAttempt } from './types.js'
+import { within } from '../lifecycle.js'
+import { IdempotencyUnavailableError, type Idempotency, type KeyedAttempt, type RunOptions } from './types.js'
 
 /** `notify:idempotency:<userId>:<key>`; a user id never holds a colon, so the split is unambiguous. */
 export const KEY_PREFIX = 'notify:idempotency:'
@@ -37,14 +38,20 @@ export class RedisIdempotency implements Idempotency {
     this.#ttlMs = options.ttlMs
   }
 
-  async run (userId: string, key: string, fingerprint: string, create: () => Notification, publish: (notification: Notification) => Promise<void>): Promise<KeyedAttempt> {
+  async run (userId: string, key: string, fingerprint: string, create: () => Notification, publish: (notification: Notification) => Promise<void>, { deadline }: RunOptions = {}): Promise<KeyedAttempt> {
     const id = `${KEY_PREFIX}${userId}:${key}`
     const open = this.#open.get(id)
     if (open !== undefined) {
       return open.fingerprint === fingerprint ? { kind: 'duplicate', notification: open.notification, publishing: open.publishing } : { kind: 'conflict' }
     }
     const fresh = create()
-    const earlier = await this.#command(() => this.#redis.call('SET', id, encode({ fingerprint, notification: fresh, state: 'publishing' }), 'PX', this.#ttlMs, 'NX', 'GET'))
+    const claim = this.#command(() => this.#redis.call('SET', id, encode({ fingerprint, notification: fresh, state: 'publishing' }), 'PX', this.#ttlMs, 'NX', 'GET'))
+    // A claim that lands after the deadline leaves the key `publishing`: a retry then publishes
+    // the same notification, which is safe.
+    const late = (): never => {
+      throw new IdempotencyUnavailableError('Redis did not answer before the request\'s deadline: the Idempotency-Key cannot be checked')
+    }
+    const earlier = await (deadline === undefined ? claim : within(claim, deadline - performance.now(), late))
     if (earlier === null) return { kind: 'new', notification: fresh, publishing: this.#publish(id, fingerprint, fresh, publish) }
     const stored = decode(earlier)
     if (stored === undefined) throw new IdempotencyUnavailableError(`the stored idempotency key ${JSON.stringify(key)} cannot be read`)

@@ -18,11 +18,18 @@ export type KeyedAttempt =
 export interface Idempotency {
   /**
    * `create` makes the notification for a first request; `publish` sends one to Kafka. A key
-   * reused with a different request (`fingerprint`) is a conflict. `owner` is whose share a new
-   * key counts against: the follower (`userId`), unless a service token acts for them. Rejects
-   * with `IdempotencyUnavailableError` when the keys cannot be read: nothing was published then.
+   * reused with a different request (`fingerprint`) is a conflict. Rejects with
+   * `IdempotencyUnavailableError` when the keys cannot be read, or not by `options.deadline`:
+   * nothing was published then.
    */
-  run (userId: string, key: string, fingerprint: string, create: () => Notification, publish: (notification: Notification) => Promise<void>, owner?: string): KeyedAttempt | Promise<KeyedAttempt>
+  run (userId: string, key: string, fingerprint: string, create: () => Notification, publish: (notification: Notification) => Promise<void>, options?: RunOptions): KeyedAttempt | Promise<KeyedAttempt>
+}
+
+export interface RunOptions {
+  /** Whose share a new key counts against: the follower (`userId`), unless a service token acts for them. */
+  owner?: string
+  /** When the request must be answered (`performance.now()` milliseconds): a key claim counts inside it. */
+  deadline?: number
 }
 
 /** The shared key store (Redis) did not answer: whether the key was used before is unknown. */

@@ -1,6 +1,6 @@
 import { DatabaseError, Pool, type PoolClient } from 'pg'
 import type { ConsumedRecord } from '../kafka/types.js'
-import { boundedProbe } from '../lifecycle.js'
+import { boundedProbe, type Unready } from '../lifecycle.js'
 import type { Logger } from '../logger.js'
 import type { Notification } from '../notification.js'
 import { newEpoch } from './epoch.js'
@@ -98,9 +98,9 @@ export class PostgresInbox implements Inbox {
   #closed = false
   /** A real `SELECT 1`, bounded in time. */
   readonly #probe = boundedProbe(
-    () => this.#pool.query('SELECT 1').then(() => [], (error: Error) => [`inbox (PostgreSQL) unreachable: ${error.message}`]),
+    () => this.#pool.query('SELECT 1').then((): Unready[] => [], (error: Error): Unready[] => [{ reason: 'inbox (PostgreSQL) unreachable', detail: error.message }]),
     PROBE_TIMEOUT_MS,
-    () => [`inbox (PostgreSQL) did not answer within ${PROBE_TIMEOUT_MS} ms`]
+    (): Unready[] => [{ reason: `inbox (PostgreSQL) did not answer within ${PROBE_TIMEOUT_MS} ms` }]
   )
 
   private constructor (pool: Pool, retention: RetentionPolicy, epoch: string, newEpochReason: string | undefined) {
@@ -183,7 +183,7 @@ export class PostgresInbox implements Inbox {
     return await reach(() => inTransaction(this.#pool, (client) => pruneChunk(client, this.#retention, now)))
   }
 
-  async unreadyReasons (): Promise<string[]> {
+  async unreadyReasons (): Promise<Unready[]> {
     return await this.#probe()
   }
 

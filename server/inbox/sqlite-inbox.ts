@@ -7,6 +7,7 @@ import { SqliteCheckpointer, type CheckpointResult } from './sqlite-checkpointer
 import { sqliteDriver, type SqliteDatabase } from './sqlite-driver.js'
 import { currentBootId, judgeLastRun, newEpoch, newRunId, type LastRun } from './epoch.js'
 import type { AppendedNotification, AppendResult, FeedState, HistoryPage, Inbox, RetentionPolicy, StoredNotification } from './types.js'
+import type { Unready } from '../lifecycle.js'
 
 const PRUNE_CHUNK = 2000
 /** How often the log is copied into the database file, off the event loop (sqlite-checkpointer.ts). */
@@ -294,7 +295,7 @@ export class SqliteInbox implements Inbox {
   }
 
   /** A file in this process: it is there as long as the inbox is open. */
-  async unreadyReasons (): Promise<string[]> {
+  async unreadyReasons (): Promise<Unready[]> {
     return []
   }
 

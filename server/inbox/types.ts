@@ -1,6 +1,7 @@
 import { NotifyError } from '../errors.js'
 import type { ConsumedRecord } from '../kafka/types.js'
 import type { Notification } from '../notification.js'
+import type { Unready } from '../lifecycle.js'
 
 /** A notification as the inbox keeps it: `seq` is its place in its user's feed (1, 2, 3…). */
 export interface StoredNotification {
@@ -100,7 +101,7 @@ export interface Inbox {
    * Why the store cannot serve now (empty when it can), for readiness: a shared store checks that
    * it answers, within a bound. Never throws.
    */
-  unreadyReasons (): Promise<string[]>
+  unreadyReasons (): Promise<Unready[]>
   /** Makes every append so far durable (fsync); called before consumer offsets are committed. */
   flush (): Promise<void>
   /** Deletes what the retention policy no longer keeps, a bounded chunk at a time; returns how many rows went. */

@@ -3,7 +3,7 @@ import type { Config } from '../config.js'
 import type { Logger } from '../logger.js'
 import type { Notification } from '../notification.js'
 import { systemClock, type Clock } from './clock.js'
-import { boundedProbe, closeInOrder, type CloseStep } from '../lifecycle.js'
+import { boundedProbe, closeInOrder, type CloseStep, type Unready } from '../lifecycle.js'
 import { createKafkaClient } from './client.js'
 import { KafkaErrorCode, KafkaUnavailableError, RecordTooLargeError } from './errors.js'
 import { BATCH_OVERHEAD_BYTES, decodeRecord, encodedSize, encodeNotification, MAX_RECORD_BYTES, RECORD_HEADERS, type EncodedRecord } from './record.js'
@@ -136,16 +136,16 @@ class KafkaBus implements NotificationBus {
   /** Counts group joins: a batch's offsets belong to the join (generation) it was fetched under. */
   #generation = 0
   /** Why the consumer is not in the group now; undefined while it is. */
-  #consumerProblem: string | undefined = 'consumer not started'
+  #consumerProblem: Unready | undefined = { reason: 'consumer not started' }
   #restartAttempts = 0
   #cancelRestart: (() => void) | undefined
   #closing = false
   #closed: Promise<void> | undefined
   /** A real request, bounded in time: the only reliable sign that the broker answers. */
   readonly #probeBroker = boundedProbe(
-    () => this.#admin.describeCluster().then(() => undefined, (error: Error) => `Kafka unreachable: ${error.message}`),
+    () => this.#admin.describeCluster().then(() => undefined, (error: Error): Unready => ({ reason: 'Kafka unreachable', detail: error.message })),
     HEALTH_PROBE_TIMEOUT_MS,
-    () => `Kafka did not answer within ${HEALTH_PROBE_TIMEOUT_MS} ms`
+    (): Unready => ({ reason: `Kafka did not answer within ${HEALTH_PROBE_TIMEOUT_MS} ms` })
   )
 
   constructor (kafka: Kafka, admin: ReturnType<Kafka['admin']>, producer: Producer, options: KafkaBusOptions & { maxMessageBytes: number }, log: Logger) {
@@ -185,13 +185,13 @@ class KafkaBus implements NotificationBus {
     })
   }
 
-  publish (notification: Notification): Promise<void> {
+  publish (notification: Notification, deadline?: number): Promise<void> {
     if (this.#closing) return Promise.reject(new KafkaUnavailableError('the gateway is closing its Kafka clients', { code: KafkaErrorCode.CLOSED }))
     const record = encodeNotification(notification)
     // Our own consumer dead-letters anything bigger: better to refuse it here, to this caller.
     const valueBytes = Buffer.byteLength(record.value)
     if (valueBytes > MAX_RECORD_BYTES) return Promise.reject(new RecordTooLargeError(valueBytes, MAX_RECORD_BYTES))
-    return this.#batcher.add({ ...record, timestamp: String(Date.parse(notification.createdAt)) })
+    return this.#batcher.add({ ...record, timestamp: String(Date.parse(notification.createdAt)) }, deadline)
   }
 
   producerStats (): ProducerStats {
@@ -209,7 +209,7 @@ class KafkaBus implements NotificationBus {
   startConsuming (handler: BatchHandler): void {
     if (this.#handler !== undefined) return
     this.#handler = handler
-    this.#consumerProblem = 'consumer group not joined yet'
+    this.#consumerProblem = { reason: 'consumer group not joined yet' }
     this.#committer.start()
     void this.#startConsumer()
   }
@@ -276,12 +276,12 @@ class KafkaBus implements NotificationBus {
     consumer.on(consumer.events.REBALANCING, () => {
       if (!current()) return
       this.#committer.revoked()
-      this.#consumerProblem = 'consumer group rebalancing'
+      this.#consumerProblem = { reason: 'consumer group rebalancing' }
     })
     consumer.on(consumer.events.STOP, () => {
       if (!current()) return
       this.#committer.revoked()
-      this.#consumerProblem = 'consumer stopped'
+      this.#consumerProblem = { reason: 'consumer stopped' }
     })
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (!current()) return
@@ -289,7 +289,7 @@ class KafkaBus implements NotificationBus {
       if (payload.restart) {
         this.#log.warn({ err: payload.error }, 'Kafka consumer crashed; kafkajs restarts it')
         this.#options.onConsumerCrash?.({ restartedBy: 'kafkajs' })
-        this.#consumerProblem = `consumer crashed, restarting: ${payload.error.message}`
+        this.#consumerProblem = { reason: 'consumer crashed, restarting', detail: payload.error.message }
       } else {
         this.#restartLater(consumer, payload.error)
       }
@@ -309,14 +309,14 @@ class KafkaBus implements NotificationBus {
     this.#restartAttempts++
     this.#log.error({ err: error, restartInMs: delay }, `Kafka consumer stopped after ${cause}; the gateway restarts it`)
     this.#options.onConsumerCrash?.({ restartedBy: 'gateway' })
-    this.#consumerProblem = `consumer stopped after ${cause} (${error.message}); restarting it in ${delay} ms`
+    this.#consumerProblem = { reason: `consumer stopped after ${cause}; restarting it`, detail: `${error.message}; restarting it in ${delay} ms` }
     this.#consumer = undefined
     consumer.disconnect().catch(() => {})
     this.#cancelRestart = this.#clock.schedule(() => {
       this.#cancelRestart = undefined
       if (this.#closing) return
       this.#options.onConsumerRestart?.()
-      this.#consumerProblem = `consumer restarted after ${cause} (${error.message}); group not joined yet`
+      this.#consumerProblem = { reason: `consumer restarted after ${cause}; group not joined yet`, detail: error.message }
       void this.#startConsumer()
     }, delay)
   }
@@ -388,10 +388,10 @@ class KafkaBus implements NotificationBus {
   }
 
   async health (): Promise<Health> {
-    const reasons: string[] = []
+    const reasons: Unready[] = []
     if (this.#consumerProblem !== undefined) reasons.push(this.#consumerProblem)
     const stalledBy = this.#pipeline.stalledBy
-    if (stalledBy !== undefined) reasons.push(`consumer holding its batches, retrying: ${stalledBy.message}`)
+    if (stalledBy !== undefined) reasons.push({ reason: 'consumer holding its batches, retrying', detail: stalledBy.message })
     const brokerProblem = await this.#probeBroker()
     if (brokerProblem !== undefined) reasons.push(brokerProblem)
     return { ok: reasons.length === 0, reasons }

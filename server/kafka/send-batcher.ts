@@ -8,7 +8,7 @@ export interface SendBatcherOptions<T> {
   /** A batch's items add up to at most `maxBatchBytes` of `sizeOf`; an item bigger than that is refused. */
   maxBatchBytes: number
   sizeOf: (item: T) => number
-  /** How long an add may take, counted from its call. */
+  /** How long an add may take, counted from its call, unless the add names its own deadline. */
   timeoutMs: number
   /** How many adds may wait for a slot; more are refused with KAFKA_QUEUE_FULL. */
   maxQueued: number
@@ -39,6 +39,17 @@ class Fifo<E> {
     return this.#items[this.#head]
   }
 
+  /**
+   * Adds `item` behind the last one that does not come after it by `after`: deadlines come from the
+   * callers, whose order of calls need not be the order of their deadlines. Out-of-order items
+   * are few and near the end, so this walks back only past those.
+   */
+  insert (item: E, after: (a: E, b: E) => boolean): void {
+    let at = this.#items.length
+    while (at > this.#head && after(this.#items[at - 1]!, item)) at--
+    this.#items.splice(at, 0, item)
+  }
+
   shift (): void {
     this.#head++
     if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
@@ -64,12 +75,14 @@ export class SendBatcher<T> {
   readonly #clock: Clock
   /** Adds waiting for a slot, in order (entries that timed out meanwhile are skipped). */
   readonly #queue = new Fifo<Pending<T>>()
-  /** Every unsettled add, in the order of their deadlines: the sweep's view. */
+  /** Every unsettled add, in the order of their deadlines (not of their calls): the sweep's view. */
   readonly #deadlines = new Fifo<Pending<T>>()
   #queued = 0
   #sending = 0
   #inFlight = 0
   #cancelSweep: (() => void) | undefined
+  /** When the armed sweep fires. */
+  #sweepAt = 0
 
   constructor (options: SendBatcherOptions<T>) {
     this.#options = options
@@ -91,17 +104,21 @@ export class SendBatcher<T> {
     return this.#inFlight
   }
 
-  add (item: T): Promise<void> {
+  /** `deadline`: when the add must have settled, on the clock's time (default: `timeoutMs` from now). */
+  add (item: T, deadline = this.#clock.now() + this.#options.timeoutMs): Promise<void> {
     const size = this.#options.sizeOf(item)
     if (size > this.#options.maxBatchBytes) return Promise.reject(new RecordTooLargeError(size, this.#options.maxBatchBytes))
     if (this.#queued >= this.#options.maxQueued) {
       return Promise.reject(new KafkaUnavailableError(`Kafka is behind: ${this.#queued} records already wait to be sent`, { code: KafkaErrorCode.QUEUE_FULL }))
     }
+    if (deadline <= this.#clock.now()) {
+      return Promise.reject(new KafkaUnavailableError('no time was left before the deadline to send the record', { code: KafkaErrorCode.TIMEOUT }))
+    }
     return new Promise<void>((resolve, reject) => {
-      const pending: Pending<T> = { item, size, deadline: this.#clock.now() + this.#options.timeoutMs, state: 'queued', resolve, reject }
+      const pending: Pending<T> = { item, size, deadline, state: 'queued', resolve, reject }
       this.#queue.push(pending)
       this.#queued++
-      this.#deadlines.push(pending)
+      this.#deadlines.insert(pending, (earlier, later) => earlier.deadline > later.deadline)
       this.#drain()
       if (pending.state !== 'settled') this.#armSweep()
     })
@@ -162,12 +179,16 @@ export class SendBatcher<T> {
     while (this.#deadlines.peek()?.state === 'settled') this.#deadlines.shift()
   }
 
-  /** One timer for all adds: it fires at the earliest deadline of an unsettled one. */
+  /**
+   * One timer for all adds: it fires at the earliest deadline of an unsettled one, and is set
+   * again for an add whose deadline comes before the one it waits for.
+   */
   #armSweep (): void {
-    if (this.#cancelSweep !== undefined) return
     this.#forgetSettled()
     const first = this.#deadlines.peek()
-    if (first === undefined) return
+    if (first === undefined || (this.#cancelSweep !== undefined && this.#sweepAt <= first.deadline)) return
+    this.#cancelSweep?.()
+    this.#sweepAt = first.deadline
     this.#cancelSweep = this.#clock.schedule(() => this.#sweep(), Math.max(0, first.deadline - this.#clock.now()))
   }
 
@@ -178,8 +199,8 @@ export class SendBatcher<T> {
       this.#deadlines.shift()
       if (first.state === 'settled') continue
       const message = first.state === 'queued'
-        ? `Kafka did not take the record within ${this.#options.timeoutMs} ms (it waited behind ${this.#inFlight} produce requests)`
-        : `Kafka did not acknowledge within ${this.#options.timeoutMs} ms`
+        ? `Kafka did not take the record by its deadline (it waited behind ${this.#inFlight} produce requests)`
+        : 'Kafka did not acknowledge by the record\'s deadline'
       this.#settle(first, new KafkaUnavailableError(message, { code: KafkaErrorCode.TIMEOUT }))
     }
     this.#armSweep()

@@ -1,4 +1,5 @@
 import type { Notification } from '../notification.js'
+import type { Unready } from '../lifecycle.js'
 
 /** A consumed record: a notification read back from the topic, with where it came from; what the inbox stores. */
 export interface ConsumedRecord {
@@ -18,7 +19,7 @@ export interface ConsumedRecord {
  */
 export type BatchHandler = (batch: ConsumedRecord[]) => Promise<void>
 
-export interface Health { ok: boolean, reasons: string[] }
+export interface Health { ok: boolean, reasons: Unready[] }
 
 /** A consumer crash, and who starts the consumer again: kafkajs itself, or the gateway (non-retriable). */
 export interface ConsumerCrash { restartedBy: 'kafkajs' | 'gateway' }
@@ -32,10 +33,12 @@ export interface ProducerStats { queued: number, inFlight: number }
  */
 export interface NotificationBus {
   /**
-   * Resolves once Kafka acknowledged the record (acks=-1), within the send timeout of the call.
-   * Rejects with a KafkaError: KafkaUnavailableError (retry later) or RecordTooLargeError (never fits).
+   * Resolves once Kafka acknowledged the record (acks=-1), by `deadline` (milliseconds on the
+   * `performance.now()` clock; default: the send timeout from the call, e.g. a request's arrival
+   * plus the send timeout, so that what the request did before counts too). Rejects with a
+   * KafkaError: KafkaUnavailableError (retry later) or RecordTooLargeError (never fits).
    */
-  publish (notification: Notification): Promise<void>
+  publish (notification: Notification, deadline?: number): Promise<void>
   /**
    * Starts consuming in the background and returns at once: joining the group may take long (a
    * dead member holds it for its session timeout). `health()` says until when. Hands every valid

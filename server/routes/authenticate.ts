@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { TICKET_PATTERN, type Tickets } from '../auth/tickets.js'
 import type { Principal, Tokens } from '../auth/tokens.js'
 import { ErrorCode, RequestError } from '../errors.js'
 
@@ -10,19 +11,33 @@ declare module 'fastify' {
 }
 
 export interface AuthenticateOptions {
-  /** Only `/ws` takes `?token=`: browsers cannot set headers on a WebSocket upgrade. */
-  queryToken?: boolean
+  /**
+   * Given for a streaming endpoint (`/ws`, and any later one), where browsers cannot set headers:
+   * it also takes a one-time `?ticket=` (POST /api/tickets) and, discouraged because proxies log
+   * URLs, `?token=`. The Authorization header, when present, is used instead of either.
+   */
+  tickets?: Tickets
 }
 
+const TICKET = new RegExp(TICKET_PATTERN)
+
 /**
- * An onRequest hook that requires a valid bearer token. It runs before the body is read, so an
- * anonymous caller learns nothing about the route but 401.
+ * An onRequest hook that requires a valid bearer token (or, on a streaming endpoint, a ticket). It
+ * runs before the body is read, so an anonymous caller learns nothing about the route but 401.
  */
 export function authenticate (tokens: Tokens, options: AuthenticateOptions = {}) {
   return async function (request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-    const token = bearerToken(request, options.queryToken === true)
+    const query = options.tickets === undefined ? undefined : request.query as { ticket?: unknown } | undefined
+    if (request.headers.authorization === undefined && typeof query?.ticket === 'string') {
+      // The query is validated after this hook: a string that is no ticket is not looked up.
+      const principal = TICKET.test(query.ticket) ? await options.tickets!.redeem(query.ticket) : undefined
+      if (principal === undefined) throw new RequestError(ErrorCode.UNAUTHORIZED, 'querystring/ticket is unknown, expired or used already: get a new one (POST /api/tickets)')
+      request.principal = principal
+      return
+    }
+    const token = bearerToken(request, options.tickets !== undefined)
     if (token === undefined) throw new RequestError(ErrorCode.UNAUTHORIZED, 'A bearer token is required (Authorization: Bearer <token>)')
-    request.principal = await tokens.verify(token)
+    request.principal = await tokens.verify(token, request.deadline)
   }
 }
 

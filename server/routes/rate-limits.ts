@@ -3,6 +3,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Config } from '../config.js'
 import { ErrorCode, RequestError } from '../errors.js'
 import type { RedisClient } from '../redis-connection.js'
+import { addressKey } from './client-address.js'
+import { beforeDeadline } from './deadline.js'
 
 export type RequestHook = (request: FastifyRequest) => Promise<void>
 
@@ -32,14 +34,15 @@ export async function registerRateLimits (app: FastifyInstance, config: Config, 
     const check = app.createRateLimit({ max, timeWindow: MINUTE_MS, keyGenerator: (request) => key(request) ?? '' })
     return async (request) => {
       if (key(request) === undefined) return
-      const result = await check(request)
-      if (!result.isAllowed && result.isExceeded) {
+      // A count Redis has not answered by the request's deadline is skipped, as one it fails.
+      const result = redis === undefined ? await check(request) : await beforeDeadline(request, check(request), () => undefined)
+      if (result !== undefined && !result.isAllowed && result.isExceeded) {
         throw new RequestError(ErrorCode.RATE_LIMITED, `Too many requests ${what}: at most ${max} a minute`, { retryAfter: result.ttlInSeconds })
       }
     }
   }
   return {
-    perIp: limit(config.rateLimit.perIp, 'from this address', (request) => `ip:${request.ip}`),
+    perIp: limit(config.rateLimit.perIp, 'from this address', (request) => `ip:${addressKey(request.ip)}`),
     perUser: limit(config.rateLimit.perUser, 'from this user', (request) =>
       request.principal.service ? undefined : `user:${request.principal.user.id}`)
   }

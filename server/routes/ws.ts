@@ -4,30 +4,32 @@ import { ErrorCode, RequestError } from '../errors.js'
 import { decodeCursor } from '../feed/cursor.js'
 import { CloseCode } from '../hub/close-codes.js'
 import { HubSocket } from '../hub/socket.js'
+import { TICKET_PATTERN } from '../auth/tickets.js'
 import { authenticate } from './authenticate.js'
+import { addressKey } from './client-address.js'
 import { cursorSchema, type RoutePlugin } from './schemas.js'
 
 /** setTimeout's ceiling; a token living longer than ~24 days is re-armed at that point. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
 /**
- * GET /ws?token=…[&since=cursor]: the live feed. The token is checked before the upgrade, so a
- * bad one gets a plain 401. Frames: `ready`, then (with `since`) the missed notifications and
+ * GET /ws?ticket=…[&since=cursor] (or `?token=`, or an Authorization header): the live feed. The
+ * ticket or token is checked before the upgrade, so a bad one gets a plain 401. Frames: `ready`, then (with `since`) the missed notifications and
  * `synced`, then live `notification` and `unread` frames. See docs/protocol.md.
  */
-const wsRoutes: RoutePlugin = async (app, { tokens, hub, relay, config }) => {
+const wsRoutes: RoutePlugin = async (app, { tokens, tickets, hub, relay, config }) => {
   const perIp = new Map<string, number>()
   const { maxConnectionsPerUser, maxConnectionsPerIp } = config.ws
 
   app.route({
     method: 'GET',
     url: '/ws',
-    onRequest: [checkOrigin(config.ws.allowedOrigins), authenticate(tokens, { queryToken: true })],
+    onRequest: [checkOrigin(config.ws.allowedOrigins), authenticate(tokens, { tickets })],
     schema: {
       querystring: {
         type: 'object',
         additionalProperties: false,
-        properties: { token: { type: 'string', maxLength: 4096 }, since: cursorSchema }
+        properties: { ticket: { type: 'string', pattern: TICKET_PATTERN }, token: { type: 'string', maxLength: 4096 }, since: cursorSchema }
       }
     },
     handler: async () => {
@@ -37,7 +39,7 @@ const wsRoutes: RoutePlugin = async (app, { tokens, hub, relay, config }) => {
       // Closures below outlive the request: they take only these, not the request itself (it is
       // large, and 19k idle sockets would keep 19k of them).
       const { user, expiresAt } = request.principal
-      const ip = request.ip
+      const ip = addressKey(request.ip)
       const fromIp = perIp.get(ip) ?? 0
       if (maxConnectionsPerUser > 0 && hub.connectionsOf(user.id) >= maxConnectionsPerUser) {
         webSocket.close(CloseCode.TOO_MANY_CONNECTIONS, `too many connections for this user (at most ${maxConnectionsPerUser})`)

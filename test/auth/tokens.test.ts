@@ -14,7 +14,7 @@ const DEV_ISSUER = 'kafka-notify-dev'
 const UNAUTHORIZED = { name: 'AuthError', code: 'UNAUTHORIZED' }
 
 function settings (overrides: Partial<TokenSettings> = {}): TokenSettings {
-  return { mode: 'dev', secret: SECRET, jwksUrl: undefined, issuer: undefined, audience: undefined, sessionTtlSeconds: 600, ...overrides }
+  return { mode: 'dev', secret: SECRET, jwksUrl: undefined, issuer: undefined, audience: undefined, anyAudience: false, sessionTtlSeconds: 600, ...overrides }
 }
 
 function inAnHour (): number {

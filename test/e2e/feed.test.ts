@@ -150,6 +150,29 @@ if (!existsSync(chromiumPath)) {
     t.equal(await phone.evaluate('document.documentElement.scrollWidth <= innerWidth'), true, 'no horizontal overflow at 375 px')
   })
 
+  // Issue 15, item 9: a token in the socket's URL ends up in proxy access logs and history.
+  t.test('the page opens its WebSocket with a one-time ticket: the URL never carries the token', async (t) => {
+    const { url } = await startGateway(t)
+    const sockets: string[] = []
+    const tokens: string[] = []
+    const emma = await signedInPage(t, browser, url, '1', {}, async (page) => {
+      page.on('websocket', (socket) => sockets.push(socket.url()))
+      page.on('response', async (response) => {
+        if (new URL(response.url()).pathname === '/api/sessions' && response.ok()) tokens.push((await response.json() as { token: string }).token)
+      })
+    })
+    const bruno = await signedInPage(t, browser, url, '2')
+    await follow(bruno, '1')
+    await feedItem(emma, FOLLOWED_BY_BRUNO).waitFor()
+    t.ok(tokens.length > 0 && sockets.length > 0, `the page signed in and opened its socket (${sockets.length})`)
+    for (const socket of sockets) {
+      const query = new URL(socket).searchParams
+      t.match(query.get('ticket'), /^[A-Za-z0-9_-]{43}$/, 'a ticket')
+      t.equal(query.get('token'), null, 'no token parameter')
+      t.notOk(tokens.some((token) => socket.includes(token)), 'nor the token anywhere in the URL')
+    }
+  })
+
   // Scale-out (issue 10): two gateways on one PostgreSQL inbox and one Redis fan-out are one
   // system for the page too, as `npm run cluster` shows it: Emma on one, Bruno on the other.
   t.test('two gateways on PostgreSQL and Redis: a follow clicked on one shows up live on the other, and a read there clears the badge here', async (t) => {

@@ -44,8 +44,8 @@ export class FakeBus implements NotificationBus {
 
   async health (): Promise<Health> {
     const reasons = [
-      ...(this.#joined ? [] : ['consumer group not joined yet']),
-      ...(this.failWith === undefined ? [] : [this.failWith.message])
+      ...(this.#joined ? [] : [{ reason: 'consumer group not joined yet' }]),
+      ...(this.failWith === undefined ? [] : [{ reason: 'Kafka unreachable', detail: this.failWith.message }])
     ]
     return { ok: reasons.length === 0, reasons }
   }

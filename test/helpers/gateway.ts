@@ -33,6 +33,8 @@ export interface GatewayOptions {
   dataDir?: string
   /** Do not listen: for `app.inject` tests. */
   listen?: boolean
+  /** Collects the gateway's log lines (JSON, from level info up) instead of the test log level. */
+  logLines?: string[]
 }
 
 /** A unique name for topics and groups, so tests sharing one broker never see each other's records. */
@@ -86,8 +88,9 @@ export async function startGateway (t: TestContext, options: GatewayOptions = {}
   const env = options.bus === undefined
     ? testEnv(dataDir, options.env)
     : { DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ...LIMITS_OFF, ...options.env }
-  const config = loadConfig(env)
-  const logger = pino({ level: config.logLevel })
+  const lines = options.logLines
+  const config = loadConfig(lines === undefined ? env : { ...env, LOG_LEVEL: 'info' })
+  const logger = lines === undefined ? pino({ level: config.logLevel }) : pino({ level: config.logLevel }, { write: (line: string) => { lines.push(line) } })
   const services = await createServices(config, logger, options.bus === undefined ? {} : { bus: options.bus })
   const app = await buildApp(config, services, { logger })
   let closed = false

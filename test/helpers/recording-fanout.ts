@@ -1,5 +1,6 @@
 import type { Fanout, FanoutMessage } from '../../server/fanout/types.js'
 import { Waiters } from './waiters.js'
+import type { Unready } from '../../server/lifecycle.js'
 
 /**
  * A fan-out that records what it is asked to publish: `reachable` says who may be listening,
@@ -29,6 +30,6 @@ export class RecordingFanout implements Fanout {
   mayReach (userId: string): boolean { return this.reachable.has(userId) }
   watch (): void {}
   unwatch (): void {}
-  unreadyReasons (): string[] { return [] }
+  unreadyReasons (): Unready[] { return [] }
   async close (): Promise<void> {}
 }

@@ -21,7 +21,7 @@ function follow (idempotency: MemoryIdempotency, userId: string, key: string, pu
   const create = (): Notification => followNotification(follower, followee)
   return owner === undefined
     ? idempotency.run(follower.id, key, followee.id, create, publish)
-    : idempotency.run(follower.id, key, followee.id, create, publish, owner)
+    : idempotency.run(follower.id, key, followee.id, create, publish, { owner })
 }
 
 function idOf (attempt: KeyedAttempt): string | undefined {
@@ -110,6 +110,23 @@ t.test('one user filling the cache cannot evict another user\'s key', async (t) 
   t.equal(again.kind, 'duplicate', 'the other user\'s key is still there')
   t.equal(idOf(again), idOf(emmas))
   t.ok(idempotency.bytesOf('2') <= 4 * 1024, 'the flooding user stays within their share')
+})
+
+// Regression (issue 15): past the overall bound the cache dropped the least recently used key,
+// anyone's: about 40 callers with full shares (100,000 keys in all) pushed out every quiet
+// caller's keys, though each of them stayed within their own share.
+t.test('many busy callers together cannot evict a quiet caller\'s key: room is made in the largest shares', async (t) => {
+  const idempotency = cache({ maxBytes: 64 * 1024, maxBytesPerUser: 4 * 1024, maxEntries: 60 })
+  const emmas = await settled(idempotency, '1', 'emma-key')
+  for (let round = 0; round < 20; round++) {
+    for (let caller = 0; caller < 40; caller++) await settled(idempotency, `busy-${caller}`, `key-${round}`)
+  }
+  t.ok(idempotency.size <= 60, `the overall bound holds (${idempotency.size} keys)`)
+  const again = follow(idempotency, '1', 'emma-key')
+  t.equal(again.kind, 'duplicate', 'the quiet caller\'s key is still there')
+  t.equal(idOf(again), idOf(emmas))
+  const shares = Array.from({ length: 40 }, (_, caller) => idempotency.bytesOf(`busy-${caller}`))
+  t.ok(Math.min(...shares) > 0, `and every busy caller keeps keys too: room came from the largest shares (${Math.min(...shares)}–${Math.max(...shares)} bytes each)`)
 })
 
 t.test('a user past their share loses their own oldest keys first', async (t) => {

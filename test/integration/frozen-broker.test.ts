@@ -1,20 +1,28 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { join } from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { text } from 'node:stream/consumers'
 import t from 'tap'
 import { startLocalKafka } from '../../local/kafka/launcher.js'
-import { FeedClient, follow, signIn } from '../helpers/clients.js'
+import { FeedClient, signIn } from '../helpers/clients.js'
 import { startGateway, tempDir, type Gateway } from '../helpers/gateway.js'
 import { recordCount } from '../helpers/kafka.js'
 
 // These tests freeze the broker (SIGSTOP), so they run their own instead of the shared one.
 const SEND_TIMEOUT_MS = 5000
 /**
- * On top of the send timeout, from the request's arrival at the gateway to its answer: the one
- * event loop that runs both this client and the gateway is busy with 2,000 requests at once.
- * Before the fix, queued follows waited two timeouts.
+ * How late after its deadline an answer may leave is bounded by the gateway's event loop: the timer
+ * that expires a request fires late by at most the longest turn of the loop (its stall, measured
+ * during the burst), and the requests it expires are answered in one more turn, at most as long.
+ * So the bound is the send timeout, plus twice the longest stall, plus this for the rest (the
+ * answer's last bytes leaving). Before the fix of issue 8 queued follows waited two timeouts;
+ * before the one of issue 15 the deadline began only once a follow reached the producer (that one
+ * is tested exactly, with a slow Redis, in send-deadline.test.ts).
  */
-const ANSWER_MARGIN_MS = 1500
+const ANSWER_MARGIN_MS = 250
 const FOLLOWS = 2000
 /** Followers of user 1; each holds FOLLOWS / FOLLOWERS keys, well inside its idempotency share. */
 const FOLLOWERS = 20
@@ -54,11 +62,16 @@ t.test('a frozen broker', async (t) => {
     t.teardown(() => tab.close())
     t.equal((await tab.next()).type, 'ready')
 
-    const followWithKey = async (key: string, index: number): Promise<{ key: string, status: number, id?: string, code?: string, ms: number }> => {
-      const started = performance.now()
-      const response = await follow(gateway.url, followers[index % FOLLOWERS]!, '1', { 'idempotency-key': key }, AbortSignal.timeout(SEND_TIMEOUT_MS + 30_000))
-      const body = await response.json() as { notification?: { id: string }, code?: string }
-      return { key, status: response.status, ms: performance.now() - started, ...(body.notification === undefined ? {} : { id: body.notification.id }), ...(body.code === undefined ? {} : { code: body.code }) }
+    // The follows go out from a process of their own: sent from this one, their 2,000 requests and
+    // answers took turns on the gateway's event loop and were counted against the gateway.
+    const followsWithKeys = async (keys: string[]): Promise<Array<{ key: string, status: number, id?: string, code?: string, ms: number }>> => {
+      const burst = spawn(process.execPath, ['--import', 'tsx', BURST], { stdio: ['pipe', 'pipe', 'inherit'] })
+      // Key `frozen-<i>` (and its retries) belongs to follower i % FOLLOWERS: keys are per follower.
+      const follows = keys.map((key) => [key, Number(key.slice(key.lastIndexOf('-') + 1)) % FOLLOWERS])
+      burst.stdin.end(JSON.stringify({ url: gateway.url, tokens: followers, followeeId: '1', follows, timeoutMs: SEND_TIMEOUT_MS + 30_000 }))
+      const [answers, [code]] = await Promise.all([text(burst.stdout), once(burst, 'exit') as Promise<[number | null]>])
+      if (code !== 0) throw new Error(`the follow burst exited with ${code}`)
+      return JSON.parse(answers) as Array<{ key: string, status: number, id?: string, code?: string, ms: number }>
     }
     const keys = Array.from({ length: FOLLOWS }, (_, i) => `frozen-${i}`)
     // Measured where the promise is made: from the request's arrival at the gateway to its answer.
@@ -68,12 +81,15 @@ t.test('a frozen broker', async (t) => {
       response.once('finish', () => served.push(performance.now() - arrived))
     }
     gateway.app.server.prependListener('request', onRequest)
+    const stalls = monitorEventLoopDelay({ resolution: 10 })
 
     freeze()
-    let answers: Array<Awaited<ReturnType<typeof followWithKey>>>
+    let answers: Awaited<ReturnType<typeof followsWithKeys>>
     let inFlight: number
     try {
-      answers = await Promise.all(keys.map(followWithKey))
+      stalls.enable()
+      answers = await followsWithKeys(keys)
+      stalls.disable()
       gateway.app.server.off('request', onRequest)
       inFlight = await metric(gateway, 'notify_produce_in_flight')
     } finally {
@@ -81,10 +97,11 @@ t.test('a frozen broker', async (t) => {
     }
     t.equal(served.length, FOLLOWS)
     const slowest = Math.max(...served)
+    const stall = stalls.max / 1e6
     const seenByClient = answers.map((answer) => answer.ms).sort((a, b) => a - b)
-    t.ok(slowest <= SEND_TIMEOUT_MS + ANSWER_MARGIN_MS,
-      `every follow was answered within ${SEND_TIMEOUT_MS} + ${ANSWER_MARGIN_MS} ms of its arrival (slowest ${Math.round(slowest)} ms; ` +
-      `as the client saw it: median ${Math.round(seenByClient[FOLLOWS >> 1]!)}, slowest ${Math.round(seenByClient[FOLLOWS - 1]!)} ms)`)
+    t.ok(slowest <= SEND_TIMEOUT_MS + 2 * stall + ANSWER_MARGIN_MS,
+      `every follow was answered within ${SEND_TIMEOUT_MS} ms of its arrival, plus twice the longest stall of the loop (${Math.round(stall)} ms) and ${ANSWER_MARGIN_MS} ms ` +
+      `(slowest ${Math.round(slowest)} ms; as the client saw it: median ${Math.round(seenByClient[FOLLOWS >> 1]!)}, slowest ${Math.round(seenByClient[FOLLOWS - 1]!)} ms)`)
     const unexpected = answers.filter((answer) => answer.status !== 202 && !(answer.status === 503 && answer.code === 'KAFKA_UNAVAILABLE'))
     t.same(unexpected, [], 'each with 202 or 503 KAFKA_UNAVAILABLE')
     t.ok(answers.some((answer) => answer.status === 503), 'the frozen broker took nothing in time')
@@ -96,7 +113,7 @@ t.test('a frozen broker', async (t) => {
     const deadline = Date.now() + RECOVERY_BOUND_MS
     let waiting = keys.filter((key) => !accepted.has(key))
     while (waiting.length > 0 && Date.now() < deadline) {
-      const retries = await Promise.all(waiting.map((key) => followWithKey(key, keys.indexOf(key))))
+      const retries = await followsWithKeys(waiting)
       for (const retry of retries) if (retry.status === 202) accepted.set(retry.key, retry.id!)
       waiting = keys.filter((key) => !accepted.has(key))
     }
@@ -104,14 +121,14 @@ t.test('a frozen broker', async (t) => {
 
     // One more follow, after everything: one user's records share a partition, so a duplicate
     // (an abandoned send that the broker wrote anyway) would reach the tab before it.
-    const marker = await followWithKey('marker', 0)
-    t.equal(marker.status, 202)
+    const [marker] = await followsWithKeys(['marker-0'])
+    t.equal(marker!.status, 202)
     const seen = new Map<string, number>()
     for (;;) {
       const frame = await tab.next(RECOVERY_BOUND_MS)
       if (frame.type !== 'notification') continue
       const id = frame.notification.id
-      if (id === marker.id) break
+      if (id === marker!.id) break
       seen.set(id, (seen.get(id) ?? 0) + 1)
     }
     const ids = new Set(accepted.values())
@@ -151,6 +168,8 @@ t.test('a frozen broker', async (t) => {
     t.equal(await recordCount(gateway.config.kafka.topic, brokers), 1000, 'and written once')
   })
 })
+
+const BURST = new URL('../fixtures/follow-burst.ts', import.meta.url).pathname
 
 /** One unlabelled sample from the gateway's /metrics. */
 async function metric (gateway: Gateway, name: string): Promise<number> {

@@ -49,11 +49,11 @@ t.test('PostgreSQL down for 10 s mid-stream: POSTs still get 202, consuming hold
       for (const gateway of gateways) {
         const { status, reasons } = await readiness(gateway.url, (reasons) => reasons.some((reason) => /^inbox \(PostgreSQL\)/.test(reason)))
         t.equal(status, 503, `/readyz on ${gateway.url} is 503`)
-        t.match(reasons.join('\n'), /^inbox \(PostgreSQL\) unreachable: /m, `and names the inbox: ${reasons.join('; ')}`)
+        t.ok(reasons.includes('inbox (PostgreSQL) unreachable'), `and names the inbox: ${reasons.join('; ')}`)
       }
       // A gateway whose partitions got no record since the kill has nothing to hold; one has.
       const holding = await Promise.all(gateways.map(async (gateway) => await readiness(gateway.url, (reasons) => reasons.some((reason) => reason.startsWith('consumer holding its batches')))))
-      t.match(holding.flatMap(({ reasons }) => reasons).join('\n'), /^consumer holding its batches, retrying: inbox \(PostgreSQL\) unreachable/m,
+      t.ok(holding.flatMap(({ reasons }) => reasons).includes('consumer holding its batches, retrying'),
         'the consumer that got records holds them and retries, and says so')
 
       const history = await fetch(`${b.url}/api/notifications`, { headers: { authorization: `Bearer ${tokens.get('1')!}` } })

@@ -1,8 +1,6 @@
 // `npm run cluster` (local/cluster.ts) as a user runs it: Emma on the first gateway and Bruno on
 // the second are one system, and one SIGINT stops everything it started.
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { createInterface } from 'node:readline'
 import t from 'tap'
 import { isFree } from '../../local/ports.js'
 import { POSTGRES_INSTALL_HINT, postgresBinDir } from '../../local/postgres.js'
@@ -11,7 +9,7 @@ import { projectRoot } from '../../server/project-root.js'
 import { isCI } from '../helpers/ci.js'
 import { FeedClient, follow, signIn } from '../helpers/clients.js'
 import { freeRuns } from '../helpers/ports.js'
-import { Waiters } from '../helpers/waiters.js'
+import { runCommand } from '../helpers/command.js'
 
 // A 3-broker start takes 20–40 s on 2 cores, then two gateways join the group.
 const START_BOUND_MS = 120_000
@@ -29,24 +27,12 @@ t.test('npm run cluster: a follow POSTed on one gateway reaches the followee\'s 
     return
   }
   const port = await freeRuns(2)
-  // Its own process group, so that a test ending early can kill all of it at once.
-  const cli = spawn(process.execPath, ['--import', 'tsx', 'local/cluster.ts', '--port', String(port)],
-    { cwd: projectRoot(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
-  let exit: { code: number | null, signal: NodeJS.Signals | null } | undefined
-  const output = new Waiters()
-  cli.once('exit', (code, signal) => {
-    exit = { code, signal }
-    output.wake()
-  })
-  t.teardown(() => { if (exit === undefined) process.kill(-cli.pid!, 'SIGKILL') })
-  const stdout: string[] = []
-  const stderr: string[] = []
-  createInterface({ input: cli.stdout }).on('line', (line) => { stdout.push(line); output.wake() })
-  createInterface({ input: cli.stderr }).on('line', (line) => { stderr.push(line); output.wake() })
+  const cli = runCommand(t, process.execPath, ['--import', 'tsx', 'local/cluster.ts', '--port', String(port)], { cwd: projectRoot() })
+  const { stdout, stderr } = cli
   const printed = (): string => [...stdout.slice(-20), ...stderr].join('\n')
 
-  await output.until(() => `the line "${READY_LINE}"; it printed:\n${printed()}`, () => stdout.includes(READY_LINE) || exit !== undefined, START_BOUND_MS)
-  if (exit !== undefined) throw new Error(`local/cluster.ts exited (${exit.code ?? exit.signal}) before it was ready:\n${printed()}`)
+  await cli.until(() => `the line "${READY_LINE}"; it printed:\n${printed()}`, () => stdout.includes(READY_LINE) || cli.exit !== undefined, START_BOUND_MS)
+  if (cli.exit !== undefined) throw new Error(`local/cluster.ts exited (${cli.exit.code ?? cli.exit.signal}) before it was ready:\n${printed()}`)
   const a = `http://127.0.0.1:${port}`
   const b = `http://127.0.0.1:${port + 1}`
   t.ok(stdout.some((line) => line.includes(`Emma:  open ${a} `)), 'it tells to open the first gateway for Emma')
@@ -75,9 +61,9 @@ t.test('npm run cluster: a follow POSTed on one gateway reaches the followee\'s 
   t.match(await brunoFeed.next(), { type: 'ready', user: { id: '2' } }, 'Bruno\'s socket on the second gateway')
   await followReaches(a, emma, '2', brunoFeed, 'Emma follows Bruno on the first gateway: Bruno\'s socket on the second gets it')
 
-  process.kill(cli.pid!, 'SIGINT')
-  await output.until(() => `local/cluster.ts to exit after SIGINT; it printed:\n${printed()}`, () => exit !== undefined, STOP_BOUND_MS)
-  t.same(exit, { code: 0, signal: null }, `SIGINT: exit code 0\n${stderr.join('\n')}`)
+  process.kill(cli.pid, 'SIGINT')
+  await cli.until(() => `local/cluster.ts to exit after SIGINT; it printed:\n${printed()}`, () => cli.exit !== undefined, STOP_BOUND_MS)
+  t.same(cli.exit, { code: 0, signal: null }, `SIGINT: exit code 0\n${stderr.join('\n')}`)
   t.same((await emmaFeed.closed).code, 1001, 'the gateways closed their sockets as going away')
   for (const [what, ports] of [['gateway', [port, port + 1]], ['broker, PostgreSQL and Redis', printedPorts]] as const) {
     t.same((await Promise.all(ports.map(async (p) => await isFree(p) ? undefined : p))).filter(Boolean), [], `every ${what} port is free again`)

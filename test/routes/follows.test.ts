@@ -5,6 +5,9 @@ import { KafkaErrorCode, KafkaUnavailableError, RecordTooLargeError } from '../.
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'
 
+/** What every 503 KAFKA_UNAVAILABLE says, whatever kafkajs said (that goes to the log). */
+const KAFKA_LATER = 'Kafka did not take the notification in time: retry, with the same Idempotency-Key'
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
 
 async function signIn (app: FastifyInstance, userId: string): Promise<string> {
@@ -170,7 +173,7 @@ t.test('POST /api/follows', async (t) => {
     const response = await follow(app, emma, { followeeId: '2' })
     t.equal(response.statusCode, 503)
     t.equal(response.headers['retry-after'], '1')
-    t.same(response.json(), { statusCode: 503, error: 'Service Unavailable', message: 'down', code: 'KAFKA_UNAVAILABLE' })
+    t.same(response.json(), { statusCode: 503, error: 'Service Unavailable', message: KAFKA_LATER, code: 'KAFKA_UNAVAILABLE' })
     t.equal(bus.published.length, count)
     bus.failWith = undefined
     t.equal((await follow(app, emma, { followeeId: '2' })).statusCode, 202)
@@ -183,7 +186,7 @@ t.test('POST /api/follows', async (t) => {
       const response = await follow(app, emma, { followeeId: '2' })
       t.equal(response.statusCode, 503, code)
       t.equal(response.headers['retry-after'], '1', code)
-      t.same(response.json(), { statusCode: 503, error: 'Service Unavailable', message: `failed: ${code}`, code: 'KAFKA_UNAVAILABLE' }, code)
+      t.same(response.json(), { statusCode: 503, error: 'Service Unavailable', message: KAFKA_LATER, code: 'KAFKA_UNAVAILABLE' }, code)
     }
   })
 
@@ -223,7 +226,7 @@ t.test('POST /api/follows', async (t) => {
 t.test('POST /api/follows in AUTH_MODE=jwt takes the identity service\'s tokens', async (t) => {
   const secret = 'an-identity-service-secret-32-chars-long'
   const bus = new FakeBus()
-  const { app } = await startGateway(t, { bus, listen: false, env: { AUTH_MODE: 'jwt', AUTH_SECRET: secret, AUTH_ISSUER: 'https://id.example.com/' } })
+  const { app } = await startGateway(t, { bus, listen: false, env: { AUTH_MODE: 'jwt', AUTH_SECRET: secret, AUTH_ISSUER: 'https://id.example.com/', AUTH_ALLOW_ANY_AUDIENCE: '1' } })
   const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('4').setIssuer('https://id.example.com/')
     .setExpirationTime('1h').sign(new TextEncoder().encode(secret))
   const response = await follow(app, token, { followeeId: '1' })

@@ -2,6 +2,7 @@ import t from 'tap'
 import { KafkaUnavailableError } from '../../server/kafka/errors.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'
+import { startPostgres } from '../helpers/postgres.js'
 
 t.test('GET /healthz answers 200 while the process is up, even with Kafka down', async (t) => {
   const bus = new FakeBus()
@@ -23,7 +24,7 @@ t.test('GET /readyz follows the bus\'s health', async (t) => {
   bus.failWith = new KafkaUnavailableError('producer disconnected')
   const notReady = await app.inject({ method: 'GET', url: '/readyz' })
   t.equal(notReady.statusCode, 503)
-  t.same(notReady.json(), { status: 'not ready', reasons: ['producer disconnected'] })
+  t.same(notReady.json(), { status: 'not ready', reasons: ['Kafka unreachable'] })
 
   bus.failWith = undefined
   t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200, 'ready again once Kafka is back')
@@ -44,4 +45,27 @@ t.test('the gateway listens while the consumer group join is slow; /readyz says 
   bus.join()
   const joined = await fetch(`${gateway.url}/readyz`)
   t.equal(joined.status, 200, 'ready once joined')
+})
+
+// Regression (issue 15, item 10): the unauthenticated /readyz answered with the drivers' messages
+// (\`inbox (PostgreSQL) unreachable: connect ECONNREFUSED 127.0.0.1:…\`, kafkajs's broker addresses).
+t.test('/readyz answers fixed reasons naming the dependency and its state; what the driver said goes to the log', async (t) => {
+  const postgres = await startPostgres(t)
+  if (postgres === undefined) return
+  const lines: string[] = []
+  const bus = new FakeBus()
+  const { app } = await startGateway(t, { bus, listen: false, logLines: lines, env: { DATABASE_URL: postgres.url } })
+  t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200)
+  await postgres.kill()
+  try {
+    bus.failWith = new KafkaUnavailableError('Connection error: connect ECONNREFUSED 10.1.2.3:9092')
+    const answer = await app.inject({ method: 'GET', url: '/readyz' })
+    t.equal(answer.statusCode, 503)
+    t.same(answer.json(), { status: 'not ready', reasons: ['Kafka unreachable', 'inbox (PostgreSQL) unreachable'] })
+    t.notMatch(answer.body, new RegExp(`ECONNREFUSED|127\\.0\\.0\\.1|10\\.1\\.2\\.3|${postgres.port}`), 'no address, port or driver message')
+    const logged = lines.map((line) => JSON.parse(line) as { msg: string, reasons?: Array<{ reason: string, detail?: string }> }).find((line) => line.msg === 'Not ready')
+    t.match(logged?.reasons, [{ reason: 'Kafka unreachable', detail: /10\.1\.2\.3:9092/ }, { reason: 'inbox (PostgreSQL) unreachable', detail: /ECONNREFUSED|connect|terminat/ }], 'the log has the details')
+  } finally {
+    await postgres.start()
+  }
 })

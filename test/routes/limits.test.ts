@@ -86,7 +86,7 @@ t.test('RATE_LIMIT_PER_USER does not apply to service tokens (backends)', async 
   const { SignJWT } = await import('jose')
   const secret = 'the-identity-service-secret-32-characters'
   const bus = new FakeBus()
-  const { app } = await startGateway(t, { bus, listen: false, env: { AUTH_MODE: 'jwt', AUTH_SECRET: secret, RATE_LIMIT_PER_USER: '3' } })
+  const { app } = await startGateway(t, { bus, listen: false, env: { AUTH_MODE: 'jwt', AUTH_SECRET: secret, RATE_LIMIT_PER_USER: '3', AUTH_ALLOW_ANY_AUDIENCE: '1' } })
   const service = await new SignJWT({ scope: 'notify:service' }).setProtectedHeader({ alg: 'HS256' }).setSubject('billing-backend')
     .setExpirationTime('1h').sign(new TextEncoder().encode(secret))
   for (let i = 1; i <= 5; i++) {
@@ -130,6 +130,17 @@ t.test('RATE_LIMIT_PER_IP on POST /api/notifications/read counts forged tokens t
   t.same(statuses.slice(0, 3), [401, 401, 401])
   // Regression: authenticate ran as a plugin-level hook, before the route's per-address limit.
   t.equal(statuses[3], 429, 'the 4th from the address is limited, as on /api/follows')
+})
+
+// Regression (issue 15, item 11): each IPv6 address had a budget of its own, and one host picks
+// any of the 2^64 addresses of its /64.
+t.test('RATE_LIMIT_PER_IP counts an IPv6 client by its /64', async (t) => {
+  const { app } = await startGateway(t, { bus: new FakeBus(), listen: false, env: { RATE_LIMIT_PER_IP: '2' } })
+  const from = (remoteAddress: string) => post(app, '/api/sessions', undefined, { userId: '1' }, { remoteAddress })
+  t.equal((await from('2001:db8:1:2::1')).statusCode, 201)
+  t.equal((await from('2001:db8:1:2::2')).statusCode, 201)
+  t.equal((await from('2001:db8:1:2:abcd::3')).statusCode, 429, 'a third address of the same /64 shares the budget')
+  t.equal((await from('2001:db8:1:3::1')).statusCode, 201, 'the next /64 is another client')
 })
 
 t.test('WS_MAX_CONNECTIONS_PER_USER: the 3rd socket of a user is closed with 4029', async (t) => {
@@ -424,6 +435,18 @@ t.test('Idempotency-Key', async (t) => {
     t.equal(new Set(answers.map((answer) => answer.json<{ notification: Notification }>().notification.id)).size, 1)
     t.equal(bus.published.length, published + 1)
   })
+})
+
+t.test('WS_MAX_CONNECTIONS_PER_IP counts an IPv6 client by its /64', async (t) => {
+  const { app, url } = await startGateway(t, { bus: new FakeBus(), env: { WS_MAX_CONNECTIONS_PER_IP: '2', TRUST_PROXY: '127.0.0.1' } })
+  const [emma, bruno, rick] = [await signIn(app, '1'), await signIn(app, '2'), await signIn(app, '3')]
+  const from = (token: string, client: string) => open(t, url, `/ws?token=${token}`, { headers: { 'x-forwarded-for': client } })
+  await (await from(emma, '2001:db8:1:2::1')).ready
+  await (await from(bruno, '2001:db8:1:2::2')).ready
+  const third = await from(rick, '2001:db8:1:2:ffff::3')
+  const outcome = await Promise.race([third.closed.then(({ code }) => code), third.ready.then(() => 'ready')])
+  t.equal(outcome, 4029, 'a third address of the same /64 is over the limit')
+  t.match(await (await from(rick, '2001:db8:1:3::1')).ready, { type: 'ready' }, 'the next /64 is another client')
 })
 
 t.test('TRUST_PROXY: behind the named proxy, the client address comes from X-Forwarded-For', async (t) => {

@@ -54,7 +54,7 @@ t.test('POST /api/sessions does not exist in AUTH_MODE=jwt', async (t) => {
   const { app } = await startGateway(t, {
     bus: new FakeBus(),
     listen: false,
-    env: { AUTH_MODE: 'jwt', AUTH_SECRET: 'an-identity-service-secret-32-chars-long' }
+    env: { AUTH_MODE: 'jwt', AUTH_SECRET: 'an-identity-service-secret-32-chars-long', AUTH_ALLOW_ANY_AUDIENCE: '1' }
   })
   const response = await app.inject({ method: 'POST', url: '/api/sessions', payload: { userId: '1' } })
   t.equal(response.statusCode, 404)

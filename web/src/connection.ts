@@ -23,6 +23,8 @@ export interface ConnectionOptions {
   endpoint: string
   /** Read for every attempt, so each one uses the current token and resume point. */
   dial: () => Dial
+  /** A one-time ticket for the token (POST /api/tickets): the socket's URL carries it, not the token. */
+  ticket: (token: string) => Promise<string>
   /** Every frame, with what its socket was opened with (its `since` is what a catch-up resumes from). */
   onFrame: (frame: ServerFrame, dial: Dial) => void
   onStatus: (status: ConnectionStatus) => void
@@ -35,9 +37,9 @@ export function backoff (attempt: number, base = 500, cap = 15_000): number {
   return Math.random() * Math.min(cap, base * 2 ** attempt)
 }
 
-export function socketUrl (endpoint: string, dial: Dial): string {
-  const query = new URLSearchParams({ token: dial.token })
-  if (dial.since !== null) query.set('since', dial.since.cursor)
+export function socketUrl (endpoint: string, ticket: string, since: Position | null): string {
+  const query = new URLSearchParams({ ticket })
+  if (since !== null) query.set('since', since.cursor)
   return `${endpoint}?${query}`
 }
 
@@ -71,6 +73,8 @@ export class Connection {
   #pingMs: number | null = null
   /** Fires when no frame came for two ping intervals. */
   #silence: ReturnType<typeof setTimeout> | undefined
+  /** Counts attempts: a ticket that arrives after a newer attempt (or a stop) began is dropped. */
+  #dialing = 0
 
   constructor (options: ConnectionOptions) {
     this.#options = options
@@ -96,6 +100,7 @@ export class Connection {
   #halt (): void {
     clearTimeout(this.#timer)
     clearTimeout(this.#silence)
+    this.#dialing++
     this.#retire()
     const socket = this.#socket
     this.#socket = null
@@ -138,9 +143,19 @@ export class Connection {
   #open (announce = true): void {
     clearTimeout(this.#timer)
     if (announce) this.#set('connecting')
-    let opened = false
+    const attempt = ++this.#dialing
     const dial = this.#options.dial()
-    const socket = new WebSocket(socketUrl(this.#options.endpoint, dial))
+    this.#options.ticket(dial.token).then((ticket) => {
+      if (attempt === this.#dialing) this.#connect(dial, ticket)
+    }, () => {
+      // Refused (the token expired) or not answered: handled as a refused upgrade would be.
+      if (attempt === this.#dialing) this.#lost(1006, '', false)
+    })
+  }
+
+  #connect (dial: Dial, ticket: string): void {
+    let opened = false
+    const socket = new WebSocket(socketUrl(this.#options.endpoint, ticket, dial.since))
     this.#socket = socket
     socket.onopen = () => { opened = true }
     socket.onmessage = (event) => {
@@ -163,15 +178,20 @@ export class Connection {
       if (socket !== this.#socket) return
       clearTimeout(this.#silence)
       this.#socket = null
-      // A token switch that failed keeps the old socket; its own expiry (4001) is handled as usual.
-      if (this.#retiring?.readyState === WebSocket.OPEN) {
-        this.#socket = this.#retiring
-        this.#retiring = null
-        return
-      }
-      this.#retire()
-      void this.#closed(event.code, event.reason, opened)
+      this.#lost(event.code, event.reason, opened)
     }
+  }
+
+  /** The attempt's socket closed, or never opened. */
+  #lost (code: number, reason: string, opened: boolean): void {
+    // A token switch that failed keeps the old socket; its own expiry (4001) is handled as usual.
+    if (this.#retiring?.readyState === WebSocket.OPEN) {
+      this.#socket = this.#retiring
+      this.#retiring = null
+      return
+    }
+    this.#retire()
+    void this.#closed(code, reason, opened)
   }
 
   async #closed (code: number, reason: string, opened: boolean): Promise<void> {

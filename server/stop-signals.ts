@@ -6,8 +6,9 @@ const SAME_CTRL_C_MS = 1000
 /**
  * SIGINT or SIGTERM calls `stop` once `canStop()` says there is something to stop in order;
  * before that, or on a second Ctrl-C, the process exits at once (the watchdogs stop the children).
- * Signals within a second of the first count as that one: under `npm run`, one Ctrl-C arrives as
- * two or three within milliseconds.
+ * Signals within a second of the first count as that one: under `npm start` or `npm run`, one
+ * Ctrl-C arrives as two or three within milliseconds. For the gateway (server/main.ts) and the
+ * local servers' commands (local/) alike.
  */
 export function onStopSignals (canStop: () => boolean, stop: (signal: NodeJS.Signals) => void): void {
   let firstAt: number | undefined
