@@ -6,6 +6,7 @@ import type { Config } from './config.js'
 import { ErrorCode, RequestError } from './errors.js'
 import { CloseCode } from './hub/close-codes.js'
 import { toHttpError } from './http-errors.js'
+import { APP_SUBPROTOCOL } from './routes/authenticate.js'
 import type { Services } from './services.js'
 import { schemaErrorFormatter, validatorCompiler } from './validation.js'
 import followsRoutes from './routes/follows.js'
@@ -75,7 +76,13 @@ export async function buildApp (config: Config, services: Services, options: Bui
   const limits = await registerRateLimits(app, config, services.redis)
   const context: AppContext = { ...services, config, limits }
   await app.register(fastifyWebsocket, {
-    options: { maxPayload: WS_MAX_PAYLOAD, clientTracking: false, perMessageDeflate: false },
+    options: {
+      maxPayload: WS_MAX_PAYLOAD,
+      clientTracking: false,
+      perMessageDeflate: false,
+      // A browser that offered its token as a subprotocol gets the app's own back, never the token.
+      handleProtocols: (offered) => offered.has(APP_SUBPROTOCOL) ? APP_SUBPROTOCOL : false
+    },
     preClose: async () => { services.hub.closeAll(CloseCode.GOING_AWAY, 'server shutting down') }
   })
   await app.register(healthRoutes, context)

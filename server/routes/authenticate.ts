@@ -13,8 +13,10 @@ declare module 'fastify' {
 export interface AuthenticateOptions {
   /**
    * Given for a streaming endpoint (`/ws`, and any later one), where browsers cannot set headers:
-   * it also takes a one-time `?ticket=` (POST /api/tickets) and, discouraged because proxies log
-   * URLs, `?token=`. The Authorization header, when present, is used instead of either.
+   * it also takes the token as a WebSocket subprotocol (`bearer.<token>`, beside `kafka-notify`),
+   * a one-time `?ticket=` (POST /api/tickets) and, discouraged because proxies log URLs,
+   * `?token=`. The Authorization header, when present, is used instead of any of them, and the
+   * subprotocol instead of the query.
    */
   tickets?: Tickets
 }
@@ -28,7 +30,7 @@ const TICKET = new RegExp(TICKET_PATTERN)
 export function authenticate (tokens: Tokens, options: AuthenticateOptions = {}) {
   return async function (request: FastifyRequest, _reply: FastifyReply): Promise<void> {
     const query = options.tickets === undefined ? undefined : request.query as { ticket?: unknown } | undefined
-    if (request.headers.authorization === undefined && typeof query?.ticket === 'string') {
+    if (request.headers.authorization === undefined && subprotocolToken(request) === undefined && typeof query?.ticket === 'string') {
       // The query is validated after this hook: a string that is no ticket is not looked up.
       const principal = TICKET.test(query.ticket) ? await options.tickets!.redeem(query.ticket) : undefined
       if (principal === undefined) throw new RequestError(ErrorCode.UNAUTHORIZED, 'querystring/ticket is unknown, expired or used already: get a new one (POST /api/tickets)')
@@ -48,6 +50,27 @@ function bearerToken (request: FastifyRequest, fromQuery: boolean): string | und
     return match?.[1]
   }
   if (!fromQuery) return undefined
+  const offered = subprotocolToken(request)
+  if (offered !== undefined) return offered
   const query = request.query as { token?: unknown } | undefined
   return typeof query?.token === 'string' && query.token !== '' ? query.token : undefined
+}
+
+/** The prefix of the subprotocol that carries a token: `Sec-WebSocket-Protocol: kafka-notify, bearer.<token>`. */
+export const BEARER_SUBPROTOCOL_PREFIX = 'bearer.'
+/** What the gateway answers in `Sec-WebSocket-Protocol` when a client offers it (browsers require one of theirs). */
+export const APP_SUBPROTOCOL = 'kafka-notify'
+
+/**
+ * The token a browser offered as a WebSocket subprotocol: it cannot set an Authorization header
+ * on a WebSocket, and a subprotocol, unlike the URL, is not logged by proxies nor kept in history.
+ */
+function subprotocolToken (request: FastifyRequest): string | undefined {
+  const header = request.headers['sec-websocket-protocol']
+  if (typeof header !== 'string') return undefined
+  for (const offered of header.split(',')) {
+    const value = offered.trim()
+    if (value.startsWith(BEARER_SUBPROTOCOL_PREFIX) && value.length > BEARER_SUBPROTOCOL_PREFIX.length) return value.slice(BEARER_SUBPROTOCOL_PREFIX.length)
+  }
+  return undefined
 }

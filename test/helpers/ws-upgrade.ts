@@ -14,10 +14,11 @@ export interface Feed {
 }
 export type Upgrade = ({ opened: true } & Feed) | { opened: false, status: number, body: ErrorBody }
 
-/** Opens /ws with a real client: either a socket (101), or the HTTP answer that refused it. */
-export function upgrade (t: TestContext, url: string, path: string, options: ClientOptions = {}): Promise<Upgrade> {
+/** Opens /ws with a real client (offering `protocols`): either a socket (101), or the HTTP answer that refused it. */
+export function upgrade (t: TestContext, url: string, path: string, options: ClientOptions & { protocols?: string[] } = {}): Promise<Upgrade> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}${path}`, options)
+    const { protocols = [], ...clientOptions } = options
+    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}${path}`, protocols, clientOptions)
     t.teardown(() => socket.terminate())
     const frames: Frame[] = []
     const closed = new Promise<{ code: number, reason: string }>((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: String(reason) })))

@@ -54,6 +54,26 @@ t.test('/ws?ticket= opens the ticket\'s user\'s feed, once; the token never ente
   t.match(await token.ready, { type: 'ready', user: { id: '2' } }, '?token= still works, for existing clients')
 })
 
+t.test('/ws with the token as a subprotocol (what the page does): the user\'s feed, and the app\'s protocol answered, never the token', async (t) => {
+  const { app, url } = await startGateway(t, { bus: new FakeBus() })
+  const token = await signIn(app, '1')
+  const feed = await upgrade(t, url, '/ws?since=0', { protocols: ['kafka-notify', `bearer.${token}`] })
+  if (!feed.opened) throw new Error(`refused: ${feed.status} ${JSON.stringify(feed.body)}`)
+  t.match(await feed.ready, { type: 'ready', user: { id: '1', name: 'Emma' } })
+  t.equal(feed.socket.protocol, 'kafka-notify', 'the gateway answers the app\'s subprotocol')
+
+  const forged = await upgrade(t, url, '/ws', { protocols: ['kafka-notify', `bearer.${token.slice(0, -4)}AAAA`] })
+  t.match(forged, { opened: false, status: 401, body: { code: 'UNAUTHORIZED' } }, 'a forged token is refused before the upgrade')
+  const behindTicket = await upgrade(t, url, `/ws?ticket=${'A'.repeat(43)}`, { protocols: ['kafka-notify', `bearer.${await signIn(app, '2')}`] })
+  if (!behindTicket.opened) throw new Error(`refused: ${behindTicket.status}`)
+  t.match(await behindTicket.ready, { type: 'ready', user: { id: '2' } }, 'the subprotocol\'s token goes before a ticket in the query')
+
+  await t.rejects(upgrade(t, url, '/ws', { protocols: [`bearer.${token}`] }), /Server sent no subprotocol/,
+    'offered without the app\'s protocol, the token is never echoed back as the protocol (a client must offer kafka-notify)')
+  const api = await app.inject({ method: 'GET', url: '/api/notifications', headers: { 'sec-websocket-protocol': `kafka-notify, bearer.${token}` } })
+  t.equal(api.statusCode, 401, 'API routes take the token from the Authorization header only')
+})
+
 t.test('with REDIS_URL a ticket issued by one gateway opens a socket on another, once', async (t) => {
   const redis = await startRedis(t)
   if (redis === undefined) return

@@ -67,11 +67,6 @@ export function createSession (userId: string): Promise<Session> {
   return request('POST', '/api/sessions', { body: { userId } })
 }
 
-/** A one-time ticket for the socket: the token stays out of its URL (and so out of proxy logs). */
-export function createTicket (token: string): Promise<{ ticket: string, expiresAt: string }> {
-  return request('POST', '/api/tickets', { token })
-}
-
 export function follow (token: string, followeeId: string, idempotencyKey: string): Promise<{ notification: Notification }> {
   return request('POST', '/api/follows', {
     token,

@@ -23,8 +23,6 @@ export interface ConnectionOptions {
   endpoint: string
   /** Read for every attempt, so each one uses the current token and resume point. */
   dial: () => Dial
-  /** A one-time ticket for the token (POST /api/tickets): the socket's URL carries it, not the token. */
-  ticket: (token: string) => Promise<string>
   /** Every frame, with what its socket was opened with (its `since` is what a catch-up resumes from). */
   onFrame: (frame: ServerFrame, dial: Dial) => void
   onStatus: (status: ConnectionStatus) => void
@@ -37,10 +35,17 @@ export function backoff (attempt: number, base = 500, cap = 15_000): number {
   return Math.random() * Math.min(cap, base * 2 ** attempt)
 }
 
-export function socketUrl (endpoint: string, ticket: string, since: Position | null): string {
-  const query = new URLSearchParams({ ticket })
-  if (since !== null) query.set('since', since.cursor)
-  return `${endpoint}?${query}`
+export function socketUrl (endpoint: string, since: Position | null): string {
+  return since === null ? endpoint : `${endpoint}?${new URLSearchParams({ since: since.cursor })}`
+}
+
+/**
+ * The token travels as a subprotocol, the one header a browser can set on a WebSocket: never in
+ * the URL (proxies log URLs), and without a request before each attempt (a ticket's POST would
+ * wait on the same dead kept-alive connection when the path to the gateway went silent).
+ */
+export function subprotocols (token: string): string[] {
+  return ['kafka-notify', `bearer.${token}`]
 }
 
 function parseFrame (data: unknown): ServerFrame | null {
@@ -73,8 +78,6 @@ export class Connection {
   #pingMs: number | null = null
   /** Fires when no frame came for two ping intervals. */
   #silence: ReturnType<typeof setTimeout> | undefined
-  /** Counts attempts: a ticket that arrives after a newer attempt (or a stop) began is dropped. */
-  #dialing = 0
 
   constructor (options: ConnectionOptions) {
     this.#options = options
@@ -100,7 +103,6 @@ export class Connection {
   #halt (): void {
     clearTimeout(this.#timer)
     clearTimeout(this.#silence)
-    this.#dialing++
     this.#retire()
     const socket = this.#socket
     this.#socket = null
@@ -143,19 +145,9 @@ export class Connection {
   #open (announce = true): void {
     clearTimeout(this.#timer)
     if (announce) this.#set('connecting')
-    const attempt = ++this.#dialing
     const dial = this.#options.dial()
-    this.#options.ticket(dial.token).then((ticket) => {
-      if (attempt === this.#dialing) this.#connect(dial, ticket)
-    }, () => {
-      // Refused (the token expired) or not answered: handled as a refused upgrade would be.
-      if (attempt === this.#dialing) this.#lost(1006, '', false)
-    })
-  }
-
-  #connect (dial: Dial, ticket: string): void {
     let opened = false
-    const socket = new WebSocket(socketUrl(this.#options.endpoint, ticket, dial.since))
+    const socket = new WebSocket(socketUrl(this.#options.endpoint, dial.since), subprotocols(dial.token))
     this.#socket = socket
     socket.onopen = () => { opened = true }
     socket.onmessage = (event) => {

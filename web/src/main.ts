@@ -1,4 +1,4 @@
-import { ApiError, createTicket, describeError, follow, listUsers } from './api.js'
+import { ApiError, describeError, follow, listUsers } from './api.js'
 import { Connection, type ConnectionStatus } from './connection.js'
 import { LiveFeed } from './live-feed.js'
 import { type Auth, Session, signIn, useToken } from './session.js'
@@ -20,7 +20,6 @@ async function boot (): Promise<void> {
   const connection = new Connection({
     endpoint: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`,
     dial: () => ({ token: session.token, since: feed?.since ?? null }),
-    ticket: async (token) => (await createTicket(token)).ticket,
     onFrame (frame, dial) {
       if (frame.type === 'ready' && session.nameUser(frame.user)) showUser()
       feed?.frame(frame, dial)
