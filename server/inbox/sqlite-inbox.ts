@@ -140,8 +140,8 @@ export class SqliteInbox implements Inbox {
       capSeq: db.prepare<[string, number], { seq: number }>(
         'SELECT seq FROM notifications WHERE user_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?'),
       usersOverCap: db.prepare<[number], { user_id: string }>('SELECT user_id FROM feeds WHERE stored > ?'),
-      overCap: db.prepare<[string, number], { read: number }>(
-        'DELETE FROM notifications WHERE user_id = ? AND seq <= ? RETURNING read'),
+      overCap: db.prepare<[string, string, number, number], { read: number }>(
+        'DELETE FROM notifications WHERE user_id = ? AND seq IN (SELECT seq FROM notifications WHERE user_id = ? AND seq <= ? ORDER BY seq LIMIT ?) RETURNING read'),
       meta: db.prepare<[], { key: string, value: string }>('SELECT key, value FROM meta'),
       saveMeta: db.prepare<[string, string]>(
         'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
@@ -337,7 +337,11 @@ export class SqliteInbox implements Inbox {
         if (this.#loadFeed(userId).stored - (removedOf.get(userId)?.rows ?? 0) <= this.#retention.maxPerUser) continue
         const newestDropped = this.#statements.capSeq.get(userId, this.#retention.maxPerUser)
         if (newestDropped === undefined) continue
-        for (const row of this.#statements.overCap.all(userId, newestDropped.seq)) note(userId, row.read)
+        const room = PRUNE_CHUNK - removed
+        const rows = this.#statements.overCap.all(userId, userId, newestDropped.seq, room)
+        for (const row of rows) note(userId, row.read)
+        // A whole excess in one statement could hold the event loop for seconds: the rest waits for the next chunk.
+        if (rows.length === room) this.#grown.add(userId)
       }
       for (const [userId, counts] of removedOf) this.#statements.pruned.run(counts.unread, counts.rows, userId)
     })

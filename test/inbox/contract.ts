@@ -288,6 +288,20 @@ export function inboxContract (t: Test, newStore: InboxStoreFactory): void {
     t.equal(await inbox.unread('2'), 0)
   })
 
+  t.test('prune deletes what a lowered cap no longer keeps a bounded chunk at a time, even of one user', async (t) => {
+    const store = await newStore(t)
+    const before = fed(await store.open())
+    await before.append(Array.from({ length: 2600 }, () => notificationFor('1')))
+    await before.inbox.close()
+    const inbox = await store.open({ maxPerUser: 100, maxAgeMs: 365 * DAY_MS })
+    t.teardown(() => inbox.close())
+    t.equal(await inbox.prune(), 2000, 'one chunk of the user\'s 2,500 over the cap')
+    t.equal(await inbox.prune(), 500, 'the rest')
+    t.equal(await inbox.prune(), 0, 'then nothing')
+    t.same((await inbox.after('1', 0, 1000)).map(({ seq }) => seq), Array.from({ length: 100 }, (_, i) => 2501 + i), 'the newest 100 stay')
+    t.same(await inbox.feed('1'), { newestSeq: 2600, unread: 100 })
+  })
+
   t.test('everything survives close and reopen, in the same epoch', async (t) => {
     const store = await newStore(t)
     const first = fed(await store.open())

@@ -175,19 +175,6 @@ function postgresOnly (postgres: TestPostgres): void {
     t.same(await inbox!.feed('1'), { newestSeq: 2, unread: 1, rev: 0 })
   })
 
-  t.test('prune deletes what a lowered cap no longer keeps a bounded chunk at a time', async (t) => {
-    const url = await postgres.createDatabase()
-    const [before] = await gateways(t, 1, KEEP_ALL, url)
-    await fed(before!).append(Array.from({ length: 2600 }, () => notificationFor('1')))
-    await before!.close()
-    const [inbox] = await gateways(t, 1, { maxPerUser: 100, maxAgeMs: 365 * DAY_MS }, url)
-    t.equal(await inbox!.prune(), 2000)
-    t.equal(await inbox!.prune(), 500)
-    t.equal(await inbox!.prune(), 0)
-    t.same((await inbox!.after('1', 0, 1000)).map(({ seq }) => seq), Array.from({ length: 100 }, (_, i) => 2501 + i), 'the newest 100 stay')
-    t.same(await inbox!.feed('1'), { newestSeq: 2600, unread: 100, rev: 0 })
-  })
-
   t.test('a database of an unknown schema version is refused', async (t) => {
     const url = await postgres.createDatabase()
     const [inbox] = await gateways(t, 1, KEEP_ALL, url)
