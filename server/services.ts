@@ -137,7 +137,6 @@ export async function createServices (
     const bus = given.bus ?? await createKafkaBus({
       ...config.kafka,
       brokers: brokers ?? [],
-      isKnownUser: (id) => directory.get(id) !== undefined,
       beforeCommit: () => inbox.flush(),
       isTransientFailure: (error) => error instanceof NotifyError && error.canRetry,
       onDeadLetter: (kind) => metrics.deadLetters.inc({ reason: kind }),

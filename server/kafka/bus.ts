@@ -16,7 +16,6 @@ import type { BatchHandler, ConsumedRecord, ConsumerCrash, DeadLetterKind, Healt
 /** The configuration's Kafka settings the bus works with (KAFKA_*), the brokers it reaches, and what it tells the gateway. */
 export type KafkaBusOptions = Pick<Config['kafka'], 'clientId' | 'topic' | 'dlqTopic' | 'partitions' | 'replicationFactor' | 'minInsyncReplicas' | 'groupId' | 'sendTimeoutMs'> & {
   brokers: string[]
-  isKnownUser: (id: string) => boolean
   /** Told about every dead-lettered record (for metrics). */
   onDeadLetter?: (kind: DeadLetterKind) => void
   /**
@@ -345,7 +344,7 @@ class KafkaBus implements NotificationBus {
       const { topic, partition, messages } = batch
       const rejected: Array<{ message: KafkaMessage, kind: DeadLetterKind, reason: string }> = []
       for (const message of messages) {
-        const verdict = decodeRecord(message.key, message.value, this.#options.isKnownUser)
+        const verdict = decodeRecord(message.key, message.value)
         if (verdict.ok) {
           accepted.push({ notification: verdict.notification, json: verdict.json, timestamp: Number(message.timestamp), topic, partition, offset: message.offset })
         } else {

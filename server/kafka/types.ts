@@ -52,7 +52,7 @@ export interface NotificationBus {
 }
 
 /** Why a record went to the dead-letter topic; a closed list, so metrics labels stay bounded. */
-export type DeadLetterKind = 'empty' | 'too-large' | 'not-json' | 'invalid' | 'missing-key' | 'key-mismatch' | 'unknown-user'
+export type DeadLetterKind = 'empty' | 'too-large' | 'not-json' | 'invalid' | 'missing-key' | 'key-mismatch'
 
 export type RecordVerdict =
   | { ok: true, notification: Notification, json: string }
