@@ -17,7 +17,7 @@ import { Hub } from './hub/hub.js'
 import { PostgresInbox } from './inbox/postgres-inbox.js'
 import { startRetention } from './inbox/retention.js'
 import { SqliteInbox } from './inbox/sqlite-inbox.js'
-import type { Inbox } from './inbox/types.js'
+import { InboxRefusedError, type Inbox } from './inbox/types.js'
 import { createKafkaBus } from './kafka/bus.js'
 import type { NotificationBus } from './kafka/types.js'
 import { CloseStack } from './lifecycle.js'
@@ -139,6 +139,7 @@ export async function createServices (
       brokers: brokers ?? [],
       beforeCommit: () => inbox.flush(),
       isTransientFailure: (error) => error instanceof NotifyError && error.canRetry,
+      isRecordRefusal: (error) => error instanceof InboxRefusedError,
       onDeadLetter: (kind) => metrics.deadLetters.inc({ reason: kind }),
       onLag: (partition, lag) => metrics.consumerLag.set({ partition: String(partition) }, lag),
       onConsumerCrash: (crash) => metrics.consumerCrashes.inc({ restarted_by: crash.restartedBy }),

@@ -1,10 +1,10 @@
 import { DatabaseError, Pool, type PoolClient } from 'pg'
-import type { ConsumedRecord } from '../kafka/types.js'
+import type { ConsumedRecord, PartitionPosition } from '../kafka/types.js'
 import { boundedProbe, type Unready } from '../lifecycle.js'
 import type { Logger } from '../logger.js'
 import type { Notification } from '../notification.js'
 import { newEpoch } from './epoch.js'
-import { InboxUnavailableError, type AppendedNotification, type AppendResult, type FeedState, type HistoryPage, type Inbox, type RetentionPolicy, type StoredNotification } from './types.js'
+import { InboxRefusedError, InboxUnavailableError, type AppendedNotification, type AppendResult, type FeedState, type HistoryPage, type Inbox, type RetentionPolicy, type StoredNotification } from './types.js'
 
 const PRUNE_CHUNK = 2000
 /** How many users over the cap one prune chunk looks at. */
@@ -26,6 +26,11 @@ const PROBE_TIMEOUT_MS = 1500
  * exceptions (class 08), a server shutting down or starting up (57P01-57P03), too many connections.
  */
 const UNAVAILABLE_SQLSTATE = /^(08|57P0[123]$|53300$)/
+/**
+ * SQLSTATEs that say the records are wrong for the store, and will be again: data exceptions
+ * (class 22: a value out of range) and integrity constraint violations (class 23).
+ */
+const REFUSED_SQLSTATE = /^2[23]/
 /** What node-postgres throws, without a SQLSTATE, when the connection is refused, lost or times out. */
 const UNAVAILABLE_MESSAGE = /^Connection terminated|connection error|timeout exceeded when trying to connect|not queryable/i
 
@@ -125,9 +130,16 @@ export class PostgresInbox implements Inbox {
     }
   }
 
-  async append (records: ConsumedRecord[]): Promise<AppendResult> {
-    if (records.length === 0) return { appended: [], unread: new Map() }
-    return await reach(() => inTransaction(this.#pool, (client) => appendBatch(client, records)))
+  async append (records: ConsumedRecord[], positions: PartitionPosition[] = []): Promise<AppendResult> {
+    if (records.length === 0 && positions.length === 0) return { appended: [], unread: new Map() }
+    return await reach(async () => {
+      try {
+        return await inTransaction(this.#pool, (client) => appendBatch(client, records, positions))
+      } catch (error) {
+        if (!(error instanceof DatabaseError) || !REFUSED_SQLSTATE.test(error.code ?? '')) throw error
+        throw new InboxRefusedError(`the inbox (PostgreSQL) refused it: ${error.code} ${error.message}`, { cause: error })
+      }
+    })
   }
 
   async feed (userId: string): Promise<FeedState> {
@@ -227,8 +239,8 @@ async function readMeta (client: PoolClient, key: string): Promise<string | unde
   return rows[0]?.value
 }
 
-async function appendBatch (client: PoolClient, records: ConsumedRecord[]): Promise<AppendResult> {
-  const positions = await lockPositions(client, records)
+async function appendBatch (client: PoolClient, records: ConsumedRecord[], ends: PartitionPosition[]): Promise<AppendResult> {
+  const positions = await lockPositions(client, [...records, ...ends])
   const fresh: Array<{ notification: Notification, json: string }> = []
   const seen = new Set<string>()
   for (const { notification, json, topic, partition, offset } of records) {
@@ -239,6 +251,10 @@ async function appendBatch (client: PoolClient, records: ConsumedRecord[]): Prom
     if (seen.has(notification.id)) continue // the same follow twice in one batch
     seen.add(notification.id)
     fresh.push({ notification, json })
+  }
+  for (const { topic, partition, nextOffset } of ends) {
+    const position = positions.get(partitionKey(topic, partition))!
+    if (BigInt(nextOffset) > position.next) position.next = BigInt(nextOffset)
   }
 
   const appended: AppendedNotification[] = []
@@ -320,7 +336,7 @@ function partitionKey (topic: string, partition: number): string {
  * gateway appending the same partition (a rebalance in progress) waits here until this one commits,
  * then skips what this one applied.
  */
-async function lockPositions (client: PoolClient, records: ConsumedRecord[]): Promise<Map<string, Position>> {
+async function lockPositions (client: PoolClient, records: Array<{ topic: string, partition: number }>): Promise<Map<string, Position>> {
   const partitions = new Map<string, { topic: string, partition: number }>()
   for (const { topic, partition } of records) partitions.set(partitionKey(topic, partition), { topic, partition })
   const sorted = [...partitions.values()].sort((a, b) => C_ORDER(a.topic, b.topic) || a.partition - b.partition)

@@ -1,12 +1,12 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import type { ConsumedRecord } from '../kafka/types.js'
+import type { ConsumedRecord, PartitionPosition } from '../kafka/types.js'
 import type { Notification } from '../notification.js'
 import { SqliteCheckpointer, type CheckpointResult } from './sqlite-checkpointer.js'
-import { sqliteDriver, type SqliteDatabase } from './sqlite-driver.js'
+import { refusalCode, sqliteDriver, type SqliteDatabase } from './sqlite-driver.js'
 import { currentBootId, judgeLastRun, newEpoch, newRunId, type LastRun } from './epoch.js'
-import type { AppendedNotification, AppendResult, FeedState, HistoryPage, Inbox, RetentionPolicy, StoredNotification } from './types.js'
+import { InboxRefusedError, type AppendedNotification, type AppendResult, type FeedState, type HistoryPage, type Inbox, type RetentionPolicy, type StoredNotification } from './types.js'
 import type { Unready } from '../lifecycle.js'
 
 const PRUNE_CHUNK = 2000
@@ -211,18 +211,22 @@ export class SqliteInbox implements Inbox {
     }
   }
 
-  readonly #appendBatch = (records: ConsumedRecord[]): AppendResult =>
+  readonly #appendBatch = (records: ConsumedRecord[], ends: PartitionPosition[]): AppendResult =>
     this.#db.transaction(() => {
       const appended: AppendedNotification[] = []
       const feeds = new Map<string, Feed>()
       const positions = new Map<string, Position>()
-      for (const { notification, json, topic, partition, offset } of records) {
+      const positionOf = (topic: string, partition: number): Position => {
         const where = `${partition}\u0000${topic}`
         let position = positions.get(where)
         if (position === undefined) {
           position = { topic, partition, next: this.#statements.position.get(topic, partition)?.next_offset ?? 0 }
           positions.set(where, position)
         }
+        return position
+      }
+      for (const { notification, json, topic, partition, offset } of records) {
+        const position = positionOf(topic, partition)
         const at = Number(offset)
         if (at < position.next) continue // applied before: its row may be gone, but it must not come back
         position.next = at + 1
@@ -236,6 +240,10 @@ export class SqliteInbox implements Inbox {
         feed.stored++
         appended.push({ seq: feed.newestSeq, notification, json, unread: feed.unread, rev: feed.rev })
       }
+      for (const { topic, partition, nextOffset } of ends) {
+        const position = positionOf(topic, partition)
+        position.next = Math.max(position.next, Number(nextOffset))
+      }
       const unread = new Map<string, number>()
       for (const { notification } of appended) unread.set(notification.userId, feeds.get(notification.userId)!.unread)
       for (const [userId, feed] of feeds) this.#statements.saveFeed.run(userId, feed.newestSeq, feed.unread, feed.stored)
@@ -248,8 +256,15 @@ export class SqliteInbox implements Inbox {
     return { newestSeq: row?.newest_seq ?? 0, unread: row?.unread ?? 0, stored: row?.stored ?? 0, rev: row?.rev ?? 0 }
   }
 
-  async append (records: ConsumedRecord[]): Promise<AppendResult> {
-    const result = this.#appendBatch(records)
+  async append (records: ConsumedRecord[], positions: PartitionPosition[] = []): Promise<AppendResult> {
+    let result: AppendResult
+    try {
+      result = this.#appendBatch(records, positions)
+    } catch (error) {
+      const code = refusalCode(error)
+      if (code === undefined) throw error
+      throw new InboxRefusedError(`the inbox (SQLite) refused it: ${code} ${(error as Error).message}`, { cause: error })
+    }
     for (const userId of result.unread.keys()) this.#grown.add(userId)
     return result
   }

@@ -1,5 +1,5 @@
 import { NotifyError } from '../errors.js'
-import type { ConsumedRecord } from '../kafka/types.js'
+import type { ConsumedRecord, PartitionPosition } from '../kafka/types.js'
 import type { Notification } from '../notification.js'
 import type { Unready } from '../lifecycle.js'
 
@@ -65,6 +65,17 @@ export class InboxUnavailableError extends NotifyError<'INBOX_UNAVAILABLE'> {
 }
 
 /**
+ * The store refused records as they are (PostgreSQL's data exceptions and integrity violations,
+ * SQLite's constraint errors), and would refuse them again: nothing of the call was stored, and
+ * the same records stored one at a time tell which of them it refuses.
+ */
+export class InboxRefusedError extends NotifyError<'INBOX_REFUSED'> {
+  constructor (message: string, options: { cause?: unknown } = {}) {
+    super('INBOX_REFUSED', message, { canRetry: false, cause: options.cause })
+  }
+}
+
+/**
  * The durable store of every user's notifications and read state. The consumer appends before it
  * commits offsets; the API and catch-up read from it. Methods are async so that a shared store
  * (PostgreSQL, for several gateways) can stand behind the same interface.
@@ -80,10 +91,12 @@ export interface Inbox {
   /**
    * Stores a batch atomically: each record at most once, whatever the consumer's committed
    * offsets say (records at or below the stored position of their partition are skipped), and
-   * each notification id at most once. Rejects with InboxUnavailableError while the store is
-   * unreachable (then nothing of the batch was stored).
+   * each notification id at most once. `positions` move the stored positions on to where the
+   * consumer is (past records it dead-lettered), never back. Rejects with InboxUnavailableError
+   * while the store is unreachable, and with InboxRefusedError when it refuses a record as it is;
+   * either way nothing of the call was stored.
    */
-  append (records: ConsumedRecord[]): Promise<AppendResult>
+  append (records: ConsumedRecord[], positions?: PartitionPosition[]): Promise<AppendResult>
   feed (userId: string): Promise<FeedState>
   /** `feed` of each of these users, in one read. */
   feeds (userIds: readonly string[]): Promise<Map<string, FeedState>>

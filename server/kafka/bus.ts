@@ -11,7 +11,7 @@ import { BatchPipeline } from './batch-pipeline.js'
 import { OffsetCommitter } from './offset-committer.js'
 import { SendBatcher } from './send-batcher.js'
 import { durabilityProblems, ensureTopics, type TopicSpec } from './topics.js'
-import type { BatchHandler, ConsumedRecord, ConsumerCrash, DeadLetterKind, Health, NotificationBus, ProducerStats } from './types.js'
+import type { BatchHandler, ConsumedRecord, ConsumerCrash, DeadLetterKind, Health, NotificationBus, PartitionPosition, ProducerStats } from './types.js'
 
 /** The configuration's Kafka settings the bus works with (KAFKA_*), the brokers it reaches, and what it tells the gateway. */
 export type KafkaBusOptions = Pick<Config['kafka'], 'clientId' | 'topic' | 'dlqTopic' | 'partitions' | 'replicationFactor' | 'minInsyncReplicas' | 'groupId' | 'sendTimeoutMs'> & {
@@ -24,6 +24,13 @@ export type KafkaBusOptions = Pick<Config['kafka'], 'clientId' | 'topic' | 'dlqT
    * failure restarts the consumer.
    */
   isTransientFailure?: (error: Error) => boolean
+  /**
+   * Whether the handler's failure is the store refusing records as they are (and for good): then
+   * the records are handed to it again, half as many at a time and in order, until the ones it
+   * refuses alone are found; those are dead-lettered (kind `refused`), the others stored. Any other
+   * failure stays a failure of the batch.
+   */
+  isRecordRefusal?: (error: Error) => boolean
   /** Makes the handled notifications durable; runs before each offset commit. */
   beforeCommit: () => Promise<void>
   /** Told after each batch how far the partition's consumer is behind. */
@@ -45,9 +52,12 @@ interface FetchedBatch {
   messages: KafkaMessage[]
   lastOffset: string
   lag: number
-  /** Its poison records are in the DLQ: a retry of the batch (inbox unavailable) must not send them again. */
-  deadLettered?: boolean
+  /** Offsets of its records already in the DLQ: a retry of the batch (inbox unavailable) must not send them again. */
+  deadLettered: Set<string>
 }
+
+/** A record to dead-letter, and why. */
+interface DeadLetter { message: KafkaMessage, kind: DeadLetterKind, reason: string }
 
 /** 2, not 4: fewer, larger produce requests measured 5-10% more follows/s at 10-100 connections. */
 const MAX_IN_FLIGHT_SENDS = 2
@@ -253,7 +263,7 @@ class KafkaBus implements NotificationBus {
           const lastOffset = batch.lastOffset()
           // A stalled pipeline (the inbox is down) fills up: the push waits, heartbeating meanwhile.
           await this.#pipeline.push({
-            generation: this.#generation, topic: batch.topic, partition: batch.partition, messages: batch.messages, lastOffset, lag: Number(batch.offsetLag())
+            generation: this.#generation, topic: batch.topic, partition: batch.partition, messages: batch.messages, lastOffset, lag: Number(batch.offsetLag()), deadLettered: new Set()
           }, heartbeat)
           resolveOffset(lastOffset)
           await heartbeat()
@@ -340,21 +350,36 @@ class KafkaBus implements NotificationBus {
   /** Handles the batches that queued up, several partitions' in one handler call, in order. */
   async #handleBatches (batches: FetchedBatch[]): Promise<void> {
     const accepted: ConsumedRecord[] = []
+    const positions: PartitionPosition[] = []
+    /** Where each accepted record came from, should the store refuse it. */
+    const sources = new Map<ConsumedRecord, { batch: FetchedBatch, message: KafkaMessage }>()
     for (const batch of batches) {
       const { topic, partition, messages } = batch
-      const rejected: Array<{ message: KafkaMessage, kind: DeadLetterKind, reason: string }> = []
+      const rejected: DeadLetter[] = []
       for (const message of messages) {
         const verdict = decodeRecord(message.key, message.value)
         if (verdict.ok) {
-          accepted.push({ notification: verdict.notification, json: verdict.json, timestamp: Number(message.timestamp), topic, partition, offset: message.offset })
+          const consumed = { notification: verdict.notification, json: verdict.json, timestamp: Number(message.timestamp), topic, partition, offset: message.offset }
+          accepted.push(consumed)
+          sources.set(consumed, { batch, message })
         } else {
           rejected.push({ message, kind: verdict.kind, reason: verdict.reason })
         }
       }
-      if (rejected.length > 0 && batch.deadLettered !== true) await this.#deadLetter(topic, partition, rejected)
-      batch.deadLettered = true
+      await this.#deadLetter(batch, rejected)
+      positions.push({ topic, partition, nextOffset: (BigInt(batch.lastOffset) + 1n).toString() })
     }
-    if (accepted.length > 0) await this.#handler!(accepted)
+    try {
+      await this.#handler!(accepted, positions)
+    } catch (error) {
+      if (this.#options.isRecordRefusal?.(error as Error) !== true) throw error
+      await this.#storeWithout(accepted, error as Error, async (refused, why) => {
+        const { batch, message } = sources.get(refused)!
+        await this.#deadLetter(batch, [{ message, kind: 'refused', reason: `refused: ${why.message}` }])
+      })
+      // The refused ones are in the DLQ: the positions may go past them now.
+      await this.#handler!([], positions)
+    }
     for (const { generation, partition, lastOffset, lag } of batches) {
       this.#committer.handled(generation, partition, lastOffset)
       this.#options.onLag?.(partition, lag)
@@ -362,7 +387,33 @@ class KafkaBus implements NotificationBus {
     this.#restartAttempts = 0
   }
 
-  async #deadLetter (topic: string, partition: number, rejected: Array<{ message: KafkaMessage, kind: DeadLetterKind, reason: string }>): Promise<void> {
+  /**
+   * Stores `records`, which the store refused together (`refusal`), without the ones it refuses
+   * alone: halves, in order, each handed to the handler again (without positions: a refused record
+   * must be in the DLQ before a position goes past it), split further while refused. The records a
+   * store refuses are few, so this costs a few calls per refused record.
+   */
+  async #storeWithout (records: ConsumedRecord[], refusal: Error, refused: (record: ConsumedRecord, why: Error) => Promise<void>): Promise<void> {
+    if (records.length === 1) {
+      await refused(records[0]!, refusal)
+      return
+    }
+    const half = Math.ceil(records.length / 2)
+    for (const part of [records.slice(0, half), records.slice(half)]) {
+      try {
+        await this.#handler!(part, [])
+      } catch (error) {
+        if (this.#options.isRecordRefusal?.(error as Error) !== true) throw error
+        await this.#storeWithout(part, error as Error, refused)
+      }
+    }
+  }
+
+  /** Sends `rejected` to the DLQ, but those of `batch` already there (a retried batch). */
+  async #deadLetter (batch: FetchedBatch, records: DeadLetter[]): Promise<void> {
+    const { topic, partition, deadLettered } = batch
+    const rejected = records.filter(({ message }) => !deadLettered.has(message.offset))
+    if (rejected.length === 0) return
     const at = new Date().toISOString()
     await this.#producer.send({
       topic: this.#options.dlqTopic,
@@ -381,6 +432,7 @@ class KafkaBus implements NotificationBus {
       }))
     })
     for (const { message, kind, reason } of rejected) {
+      deadLettered.add(message.offset)
       this.#log.warn({ topic, partition, offset: message.offset, reason }, 'Dead-lettered a Kafka record')
       this.#options.onDeadLetter?.(kind)
     }

@@ -1,5 +1,5 @@
 import { Ajv } from 'ajv'
-import { notificationSchema, type Notification } from '../notification.js'
+import { isCalendarInstant, notificationSchema, type Notification } from '../notification.js'
 import type { DeadLetterKind, RecordVerdict } from './types.js'
 
 /** The largest record value the consumer accepts; anything bigger is dead-lettered. */
@@ -83,7 +83,7 @@ export function decodeRecord (key: Buffer | null, value: Buffer | null): RecordV
     return reject('invalid', `${where} ${error?.message ?? 'is invalid'}`)
   }
   const notification = parsed as Notification
-  if (Number.isNaN(Date.parse(notification.createdAt))) return reject('invalid', 'value.createdAt is not a date')
+  if (!isCalendarInstant(notification.createdAt)) return reject('invalid', `value.createdAt is not a date of the calendar (${JSON.stringify(notification.createdAt)})`)
   if (key === null || key.length === 0) return reject('missing-key', 'the key is missing (it must be the recipient id)')
   if (key.toString('utf8') !== notification.userId) return reject('key-mismatch', 'the key is not value.userId')
   return { ok: true, notification, json }

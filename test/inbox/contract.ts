@@ -2,7 +2,7 @@
 // (sqlite-inbox.test.ts, postgres-inbox.test.ts). tap's config excludes this file: it defines
 // tests, it is not one.
 import type { Test } from 'tap'
-import type { AppendedNotification, Inbox, RetentionPolicy } from '../../server/inbox/types.js'
+import { InboxRefusedError, type AppendedNotification, type Inbox, type RetentionPolicy } from '../../server/inbox/types.js'
 import type { ConsumedRecord } from '../../server/kafka/types.js'
 import { followNotification, uuidv7, type Notification } from '../../server/notification.js'
 import { consumedRecords } from '../helpers/records.js'
@@ -230,6 +230,29 @@ export function inboxContract (t: Test, newStore: InboxStoreFactory): void {
     t.same(otherTopic.appended.map(({ seq }) => seq), [7], 'and per topic')
     const mixed = await inbox.append([records[4]!, ...recordsOf([notificationFor('1')], 0, 5)])
     t.same(mixed.appended.map(({ seq }) => seq), [8], 'a batch that overlaps the stored position stores only the new part')
+  })
+
+  // A partition's dead-lettered tail is consumed too: the stored position must say so, or a check of
+  // the positions against the group's committed offsets would take it for a store that lost writes.
+  t.test('positions given with a batch move each partition\'s stored position past records it did not get, never back', async (t) => {
+    const { inbox } = await openInbox(t)
+    const records = recordsOf(Array.from({ length: 6 }, () => notificationFor('1')))
+    const first = await inbox.append(records.slice(0, 2), [{ topic: TOPIC, partition: 0, nextOffset: '4' }])
+    t.same(first.appended.map(({ seq }) => seq), [1, 2])
+    t.same((await inbox.append([records[2]!, records[3]!])).appended, [], 'offsets 2 and 3 (dead-lettered) are behind the position')
+    t.same((await inbox.append([], [{ topic: TOPIC, partition: 0, nextOffset: '1' }])).appended, [], 'a position alone stores nothing')
+    t.same((await inbox.append([records[4]!])).appended.map(({ seq }) => seq), [3], 'and an older one does not move it back')
+    await inbox.append([], [{ topic: TOPIC, partition: 1, nextOffset: '7' }])
+    t.same((await inbox.append([{ ...records[5]!, partition: 1, offset: '6' }])).appended, [], 'a partition seen only through a position has one')
+  })
+
+  // Regression (issue 15, item 2): the consumer isolates what the store refuses and dead-letters it.
+  t.test('a record the store cannot hold is refused with InboxRefusedError, and nothing of the call is stored', async (t) => {
+    const { inbox, append } = await openInbox(t)
+    const impossible = { ...notificationFor('1'), createdAt: 'not a date' }
+    await t.rejects(inbox.append(recordsOf([notificationFor('1'), impossible, notificationFor('1')])), InboxRefusedError)
+    t.same(await inbox.feed('1'), { newestSeq: 0, unread: 0 }, 'nothing was stored')
+    t.same((await append([notificationFor('1')])).map(({ seq }) => seq), [1], 'the store goes on')
   })
 
   t.test('concurrent appends of overlapping batches of one partition store each record once', async (t) => {

@@ -55,6 +55,9 @@ t.test('decodeRecord refuses every kind of bad record with its reason', async (t
     ['an extra field', '1', { ...good, priority: 'high' }, 'invalid', /^invalid: value must NOT have additional properties/],
     ['a createdAt that is not ISO-8601 UTC', '1', { ...good, createdAt: '27/11/2026' }, 'invalid', /^invalid: value\.createdAt /],
     ['a createdAt that is not a date', '1', { ...good, createdAt: '2026-13-45T25:61:00Z' }, 'invalid', /^invalid: value\.createdAt is not a date/],
+    ['a createdAt on a day its month lacks', '1', { ...good, createdAt: '2025-02-29T10:00:00Z' }, 'invalid', /^invalid: value\.createdAt is not a date of the calendar \("2025-02-29T10:00:00Z"\)/],
+    ['a createdAt at 24:00', '1', { ...good, createdAt: '2026-01-01T24:00:00Z' }, 'invalid', /^invalid: value\.createdAt is not a date/],
+    ['a createdAt in year 0', '1', { ...good, createdAt: '0000-01-01T00:00:00Z' }, 'invalid', /^invalid: value\.createdAt is not a date/],
     ['a missing key', null, good, 'missing-key', /^missing-key: /],
     ['an empty key', '', good, 'missing-key', /^missing-key: /],
     ['a key other than the recipient', '2', good, 'key-mismatch', /^key-mismatch: the key is not value\.userId/]
