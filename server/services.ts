@@ -74,7 +74,11 @@ export async function createServices (
   const retention = { maxPerUser: config.inbox.maxPerUser, maxAgeMs: config.inbox.maxAgeDays * DAY_MS }
   const inbox: Inbox = config.databaseUrl === undefined
     ? new SqliteInbox(join(config.dataDir, 'inbox.sqlite'), retention)
-    : await PostgresInbox.open(config.databaseUrl, retention, log.child({ component: 'inbox' }))
+    : await PostgresInbox.open(config.databaseUrl, retention, {
+      log: log.child({ component: 'inbox' }),
+      poolSize: config.databasePoolSize,
+      onReadRefused: () => metrics.inboxReadsRefused.inc()
+    })
   closing.defer('close the inbox', () => inbox.close())
   closing.defer('stop inbox retention', startRetention(inbox, log))
   if ((config.databaseUrl === undefined) !== (config.redisUrl === undefined)) {
@@ -143,7 +147,8 @@ export async function createServices (
       onDeadLetter: (kind) => metrics.deadLetters.inc({ reason: kind }),
       onLag: (partition, lag) => metrics.consumerLag.set({ partition: String(partition) }, lag),
       onConsumerCrash: (crash) => metrics.consumerCrashes.inc({ restarted_by: crash.restartedBy }),
-      onConsumerRestart: () => metrics.consumerRestarts.inc()
+      onConsumerRestart: () => metrics.consumerRestarts.inc(),
+      onConsumerHold: () => metrics.consumerHolds.inc()
     }, log.child({ component: 'kafka' }))
     closing.defer('close the Kafka clients (committing consumed offsets, disconnecting the producer)', () => bus.close())
     if (bus.producerStats !== undefined) metrics.producerStats = () => bus.producerStats!()

@@ -1,9 +1,11 @@
-import { DatabaseError, Pool, type PoolClient } from 'pg'
+import { DatabaseError, type Pool, type PoolClient } from 'pg'
 import type { ConsumedRecord, PartitionPosition } from '../kafka/types.js'
 import { boundedProbe, type Unready } from '../lifecycle.js'
 import type { Logger } from '../logger.js'
 import type { Notification } from '../notification.js'
 import { newEpoch } from './epoch.js'
+import { createPool, inTransaction, withConnection } from './postgres-session.js'
+import { ReadLimit } from './read-limit.js'
 import { InboxRefusedError, InboxUnavailableError, type AppendedNotification, type AppendResult, type FeedState, type HistoryPage, type Inbox, type RetentionPolicy, type StoredNotification } from './types.js'
 
 const PRUNE_CHUNK = 2000
@@ -15,24 +17,28 @@ const MIGRATIONS: Readonly<Record<number, string>> = {
   // Version 2 counts each feed's read-state changes; a store from before has made none that count.
   1: 'ALTER TABLE feeds ADD COLUMN rev bigint NOT NULL DEFAULT 0'
 }
-/** Tries of a transaction that PostgreSQL aborted to break a deadlock. */
-const MAX_ATTEMPTS = 5
-/** A server that does not accept the connection within this is as good as down (a lost host would hold it for minutes). */
-const CONNECT_TIMEOUT_MS = 5000
 /** How long the readiness probe waits for `SELECT 1`. */
 const PROBE_TIMEOUT_MS = 1500
-/**
- * SQLSTATEs that say the server cannot serve now, not that the statement is wrong: connection
- * exceptions (class 08), a server shutting down or starting up (57P01-57P03), too many connections.
- */
-const UNAVAILABLE_SQLSTATE = /^(08|57P0[123]$|53300$)/
 /**
  * SQLSTATEs that say the records are wrong for the store, and will be again: data exceptions
  * (class 22: a value out of range) and integrity constraint violations (class 23).
  */
 const REFUSED_SQLSTATE = /^2[23]/
-/** What node-postgres throws, without a SQLSTATE, when the connection is refused, lost or times out. */
-const UNAVAILABLE_MESSAGE = /^Connection terminated|connection error|timeout exceeded when trying to connect|not queryable/i
+/** The consumer's own connections: an append, the positions check at an assignment, the readiness probe. */
+const CONSUMER_POOL_SIZE = 3
+export const DEFAULT_POOL_SIZE = 10
+/** History and catch-up reads that may wait for a connection; more are refused at once (503, close 1013). */
+const MAX_QUEUED_READS = 1000
+/** A read that waited this long for a connection is refused: the client retries later, as after a refusal. */
+const MAX_READ_WAIT_MS = 2000
+
+export interface PostgresInboxOptions {
+  /** Connections for the API: history, catch-up, read marks and retention (the consumer has its own). */
+  poolSize?: number
+  log?: Logger
+  /** Told about each history or catch-up read refused because too many were waiting (for metrics). */
+  onReadRefused?: () => void
+}
 
 /**
  * Advisory lock keys, as pg_advisory_lock(namespace, key). Advisory locks are per database, so
@@ -98,73 +104,92 @@ export class PostgresInbox implements Inbox {
   readonly epoch: string
   /** Why this open began a new epoch; undefined when it continues the stored one. */
   readonly newEpochReason: string | undefined
-  readonly #pool: Pool
+  /**
+   * The consumer's appends and the readiness probe, apart from the API's connections: a flood of
+   * history reads or a reconnect storm must not make the consumer wait for a connection (and hold
+   * its batches as if PostgreSQL were down), nor /readyz say so.
+   */
+  readonly #consumerPool: Pool
+  /** History, catch-up, read marks, retention. */
+  readonly #apiPool: Pool
+  /** History and catch-up reads: fewer at once than the API's connections, so read marks always find one. */
+  readonly #reads: ReadLimit
   readonly #retention: RetentionPolicy
   #closed = false
   /** A real `SELECT 1`, bounded in time. */
   readonly #probe = boundedProbe(
-    () => this.#pool.query('SELECT 1').then((): Unready[] => [], (error: Error): Unready[] => [{ reason: 'inbox (PostgreSQL) unreachable', detail: error.message }]),
+    () => withConnection(this.#consumerPool, (client) => client.query('SELECT 1')).then((): Unready[] => [], (error: Error): Unready[] => [{ reason: 'inbox (PostgreSQL) unreachable', detail: error.message }]),
     PROBE_TIMEOUT_MS,
     (): Unready[] => [{ reason: `inbox (PostgreSQL) did not answer within ${PROBE_TIMEOUT_MS} ms` }]
   )
 
-  private constructor (pool: Pool, retention: RetentionPolicy, epoch: string, newEpochReason: string | undefined) {
-    this.#pool = pool
+  private constructor (pools: { consumer: Pool, api: Pool }, retention: RetentionPolicy, schema: { epoch: string, newEpochReason: string | undefined }, options: PostgresInboxOptions) {
+    this.#consumerPool = pools.consumer
+    this.#apiPool = pools.api
     this.#retention = retention
-    this.epoch = epoch
-    this.newEpochReason = newEpochReason
+    this.epoch = schema.epoch
+    this.newEpochReason = schema.newEpochReason
+    const concurrency = Math.max(1, (options.poolSize ?? DEFAULT_POOL_SIZE) - 1)
+    this.#reads = new ReadLimit({
+      concurrency,
+      maxQueued: MAX_QUEUED_READS,
+      maxWaitMs: MAX_READ_WAIT_MS,
+      refuse: (why) => {
+        options.onReadRefused?.()
+        return new InboxUnavailableError(`inbox (PostgreSQL) busy: ${why}`)
+      }
+    })
   }
 
   /** Connects, then creates or migrates the schema, one gateway at a time. */
-  static async open (url: string, retention: RetentionPolicy, log?: Logger): Promise<PostgresInbox> {
-    const pool = new Pool({ connectionString: url, application_name: 'kafka-notify', connectionTimeoutMillis: CONNECT_TIMEOUT_MS })
-    // An idle connection that breaks (a PostgreSQL restart) is reported here; unheard, it would
-    // crash the process. The pool replaces it on the next query.
-    pool.on('error', (error) => log?.warn({ err: error }, 'Inbox: an idle PostgreSQL connection failed'))
+  static async open (url: string, retention: RetentionPolicy, options: PostgresInboxOptions = {}): Promise<PostgresInbox> {
+    const { log } = options
+    const pools = {
+      consumer: createPool(url, { role: 'consumer', max: CONSUMER_POOL_SIZE, log }),
+      api: createPool(url, { role: 'api', max: options.poolSize ?? DEFAULT_POOL_SIZE, log })
+    }
     try {
-      const { epoch, newEpochReason } = await inTransaction(pool, prepareSchema)
-      return new PostgresInbox(pool, retention, epoch, newEpochReason)
+      const schema = await inTransaction(pools.consumer, prepareSchema)
+      return new PostgresInbox(pools, retention, schema, options)
     } catch (error) {
-      await pool.end()
+      await Promise.all([pools.consumer.end(), pools.api.end()])
       throw error
     }
   }
 
   async append (records: ConsumedRecord[], positions: PartitionPosition[] = []): Promise<AppendResult> {
     if (records.length === 0 && positions.length === 0) return { appended: [], unread: new Map() }
-    return await reach(async () => {
-      try {
-        return await inTransaction(this.#pool, (client) => appendBatch(client, records, positions))
-      } catch (error) {
-        if (!(error instanceof DatabaseError) || !REFUSED_SQLSTATE.test(error.code ?? '')) throw error
-        throw new InboxRefusedError(`the inbox (PostgreSQL) refused it: ${error.code} ${error.message}`, { cause: error })
-      }
-    })
+    try {
+      return await inTransaction(this.#consumerPool, (client) => appendBatch(client, records, positions))
+    } catch (error) {
+      if (!(error instanceof DatabaseError) || !REFUSED_SQLSTATE.test(error.code ?? '')) throw error
+      throw new InboxRefusedError(`the inbox (PostgreSQL) refused it: ${error.code} ${error.message}`, { cause: error })
+    }
   }
 
   async feed (userId: string): Promise<FeedState> {
-    const { rows } = await reach(() => this.#pool.query<FeedRow>('SELECT newest_seq, unread, rev FROM feeds WHERE user_id = $1', [userId]))
+    const { rows } = await this.#read((client) => client.query<FeedRow>('SELECT newest_seq, unread, rev FROM feeds WHERE user_id = $1', [userId]))
     return toFeedState(rows[0])
   }
 
   async feeds (userIds: readonly string[]): Promise<Map<string, FeedState>> {
-    const { rows } = await reach(() => this.#pool.query<FeedRow & { user_id: string }>(
+    const { rows } = await this.#read((client) => client.query<FeedRow & { user_id: string }>(
       'SELECT user_id, newest_seq, unread, rev FROM feeds WHERE user_id = ANY($1::text[])', [userIds]))
     const found = new Map(rows.map((row) => [row.user_id, row]))
     return new Map(userIds.map((userId) => [userId, toFeedState(found.get(userId))]))
   }
 
   async history (userId: string, limit: number, before?: number): Promise<HistoryPage> {
-    const { rows } = await reach(() => before === undefined
-      ? this.#pool.query<Row>('SELECT seq, body, read FROM notifications WHERE user_id = $1 ORDER BY seq DESC LIMIT $2', [userId, limit + 1])
-      : this.#pool.query<Row>('SELECT seq, body, read FROM notifications WHERE user_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3', [userId, before, limit + 1]))
+    const { rows } = await this.#read((client) => before === undefined
+      ? client.query<Row>('SELECT seq, body, read FROM notifications WHERE user_id = $1 ORDER BY seq DESC LIMIT $2', [userId, limit + 1])
+      : client.query<Row>('SELECT seq, body, read FROM notifications WHERE user_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3', [userId, before, limit + 1]))
     const more = rows.length > limit
     const items = rows.slice(0, limit).map(toStored)
     return { items, nextBefore: more ? items[items.length - 1]!.seq : null }
   }
 
   async after (userId: string, after: number, limit: number): Promise<StoredNotification[]> {
-    const { rows } = await reach(() => this.#pool.query<Row>(
+    const { rows } = await this.#read((client) => client.query<Row>(
       'SELECT seq, body, read FROM notifications WHERE user_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3', [userId, after, limit]))
     return rows.map(toStored)
   }
@@ -174,7 +199,7 @@ export class PostgresInbox implements Inbox {
   }
 
   async markRead (userId: string, selection: { upTo: number } | { ids: string[] }): Promise<FeedState> {
-    return await reach(() => inTransaction(this.#pool, async (client) => {
+    return await inTransaction(this.#apiPool, async (client) => {
       const { rows: [feed] } = await client.query<FeedRow>('SELECT newest_seq, unread, rev FROM feeds WHERE user_id = $1 FOR UPDATE', [userId])
       if (feed === undefined) return toFeedState(undefined)
       const { rowCount } = 'upTo' in selection
@@ -184,7 +209,7 @@ export class PostgresInbox implements Inbox {
       const { rows: [after] } = await client.query<FeedRow>(
         'UPDATE feeds SET unread = unread - $2, rev = rev + 1 WHERE user_id = $1 RETURNING newest_seq, unread, rev', [userId, rowCount])
       return toFeedState(after)
-    }))
+    })
   }
 
   /** Nothing to do: a PostgreSQL commit is durable when it returns (synchronous_commit on). */
@@ -192,7 +217,7 @@ export class PostgresInbox implements Inbox {
 
   /** Returns 0 without waiting while another gateway prunes. */
   async prune (now = Date.now()): Promise<number> {
-    return await reach(() => inTransaction(this.#pool, (client) => pruneChunk(client, this.#retention, now)))
+    return await inTransaction(this.#apiPool, (client) => pruneChunk(client, this.#retention, now))
   }
 
   async unreadyReasons (): Promise<Unready[]> {
@@ -202,7 +227,12 @@ export class PostgresInbox implements Inbox {
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    await this.#pool.end()
+    await Promise.all([this.#consumerPool.end(), this.#apiPool.end()])
+  }
+
+  /** A history or catch-up read: through the read limit, on the API's connections. */
+  async #read<T> (query: (client: PoolClient) => Promise<T>): Promise<T> {
+    return await this.#reads.run(() => withConnection(this.#apiPool, query))
   }
 }
 
@@ -417,52 +447,6 @@ async function pruneChunk (client: PoolClient, retention: RetentionPolicy, now: 
     FROM unnest($1::text[], $2::int[], $3::int[]) AS d (user_id, rows, unread)
     WHERE f.user_id = d.user_id`, [[...gone.keys()], [...gone.values()].map(({ rows }) => rows), [...gone.values()].map(({ unread }) => unread)])
   return removed.length
-}
-
-/**
- * Runs `work` in a transaction on one pooled connection. A transaction PostgreSQL aborted to break
- * a deadlock is tried again: it changed nothing, and the other one has gone on.
- */
-async function inTransaction<T> (pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    const client = await pool.connect()
-    let broken = false
-    // A connection lost between two statements is reported as an 'error' event on the client (the
-    // pending statement fails as well): unheard, it would crash the process. The pool listens only
-    // while a client is idle.
-    const lost = (): void => { broken = true }
-    client.on('error', lost)
-    try {
-      await client.query('BEGIN')
-      const result = await work(client)
-      await client.query('COMMIT')
-      return result
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => { broken = true })
-      if (attempt >= MAX_ATTEMPTS || !(error instanceof DatabaseError) || error.code !== '40P01') throw error
-    } finally {
-      client.off('error', lost)
-      client.release(broken)
-    }
-  }
-}
-
-/** Runs `work`, turning the errors of an unreachable server into InboxUnavailableError. */
-async function reach<T> (work: () => Promise<T>): Promise<T> {
-  try {
-    return await work()
-  } catch (error) {
-    if (!isUnavailable(error)) throw error
-    throw new InboxUnavailableError(`inbox (PostgreSQL) unreachable: ${(error as Error).message}`, { cause: error })
-  }
-}
-
-function isUnavailable (error: unknown): boolean {
-  if (error instanceof DatabaseError) return error.code !== undefined && UNAVAILABLE_SQLSTATE.test(error.code)
-  if (!(error instanceof Error)) return false
-  // Socket errors (ECONNREFUSED, ECONNRESET, ETIMEDOUT…) carry their errno name.
-  const code = (error as { code?: unknown }).code
-  return (typeof code === 'string' && /^E[A-Z]+$/.test(code)) || UNAVAILABLE_MESSAGE.test(error.message)
 }
 
 function toFeedState (row: FeedRow | undefined): FeedState {

@@ -38,6 +38,8 @@ export type KafkaBusOptions = Pick<Config['kafka'], 'clientId' | 'topic' | 'dlqT
   /** Told about every consumer crash, and about each restart the gateway makes itself (for metrics). */
   onConsumerCrash?: (crash: ConsumerCrash) => void
   onConsumerRestart?: () => void
+  /** Told each time the consumer begins holding its batches after a failure that passes (for metrics). */
+  onConsumerHold?: () => void
   clock?: Clock
 }
 
@@ -184,6 +186,7 @@ class KafkaBus implements NotificationBus {
       maxQueued: MAX_QUEUED_BATCHES,
       handle: (batches) => this.#handleBatches(batches),
       ...(options.isTransientFailure === undefined ? {} : { isTransient: options.isTransientFailure }),
+      held: () => options.onConsumerHold?.(),
       retryDelayMs: (attempt) => Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempt - 1)),
       stallLimitMs: STALL_LIMIT_MS,
       keepAliveMs: HEARTBEAT_INTERVAL_MS,

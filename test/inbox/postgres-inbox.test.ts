@@ -1,6 +1,7 @@
 import { Pool } from 'pg'
 import t, { type Test } from 'tap'
 import { ADVISORY_LOCK, PostgresInbox } from '../../server/inbox/postgres-inbox.js'
+import { CALL_BOUND_MS, createPool, SESSION_TIMEOUTS_MS } from '../../server/inbox/postgres-session.js'
 import { InboxUnavailableError, type RetentionPolicy } from '../../server/inbox/types.js'
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js'
 import { DAY_MS, fed, inboxContract, KEEP_ALL, notificationFor, recordsOf, TOPIC } from './contract.js'
@@ -144,6 +145,76 @@ function postgresOnly (postgres: TestPostgres): void {
     t.same(await inbox!.feed('1'), { newestSeq: 1, unread: 1, rev: 0 }, 'the failed append stored nothing')
   })
 
+  // Regression (issue 15, item 1): a gateway frozen (SIGSTOP, a VM pause) inside an append kept
+  // its row locks for ever, and every other gateway's appends queued behind them without end.
+  t.test('a lock another session keeps makes an append fail as unavailable within the lock timeout, and succeed once it is gone', async (t) => {
+    const url = await postgres.createDatabase()
+    const [inbox] = await gateways(t, 1, KEEP_ALL, url)
+    await fed(inbox!).append([notificationFor('1')])
+    const frozen = await sql(t, url).connect()
+    t.teardown(() => frozen.release(true))
+    await frozen.query('BEGIN')
+    await frozen.query('SELECT * FROM consumed FOR UPDATE')
+    await t.rejects(fed(inbox!, 1).append([notificationFor('1')]), { name: 'InboxUnavailableError', message: /lock timeout/ },
+      'the append gives up on the lock (transient: the consumer holds its batch and tries again)')
+    await frozen.query('ROLLBACK')
+    t.same((await fed(inbox!, 1).append([notificationFor('1')])).map(({ seq }) => seq), [2], 'and goes on once the lock is released')
+  })
+
+  t.test('PostgreSQL ends a transaction of the inbox\'s sessions that its client left idle (a frozen gateway), releasing its locks', async (t) => {
+    const url = await postgres.createDatabase()
+    const [inbox] = await gateways(t, 1, KEEP_ALL, url)
+    await fed(inbox!).append([notificationFor('1')])
+    // A session as the inbox opens them, left inside a transaction as a frozen gateway leaves it.
+    const pool = createPool(url, { role: 'frozen', max: 1 })
+    t.teardown(() => pool.end())
+    const frozen = await pool.connect()
+    frozen.on('error', () => {})
+    t.teardown(() => frozen.release(true))
+    await frozen.query('BEGIN')
+    await frozen.query('SELECT * FROM consumed FOR UPDATE')
+    const ended = new Promise((resolve) => frozen.once('error', resolve))
+    t.match(await ended, { code: '25P03' }, `PostgreSQL ended it after ${SESSION_TIMEOUTS_MS.idleInTransaction} ms idle in its transaction`)
+    t.same((await fed(inbox!, 1).append([notificationFor('1')])).map(({ seq }) => seq), [2], 'and the locks it held are free')
+  })
+
+  t.test('a call to a server that stops answering fails as unavailable within its bound, and its connection is not used again', async (t) => {
+    const url = await postgres.createDatabase()
+    const inbox = await PostgresInbox.open(url, KEEP_ALL, { poolSize: 1 })
+    t.teardown(() => inbox.close())
+    const [appended] = await fed(inbox).append([notificationFor('1')])
+    t.equal((await inbox.history('1', 10)).items.length, 1, 'the API\'s one connection is open')
+    const { rows: [backend] } = await sql(t, url).query<{ pid: number }>(
+      "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'kafka-notify api'")
+    // Its server process stops as in a VM pause: it answers nothing, and resets nothing.
+    process.kill(backend!.pid, 'SIGSTOP')
+    t.teardown(() => { process.kill(backend!.pid, 'SIGCONT') })
+    await t.rejects(inbox.history('1', 10), { name: 'InboxUnavailableError', message: `inbox (PostgreSQL) did not answer within ${CALL_BOUND_MS} ms` })
+    t.same((await inbox.history('1', 10)).items.map(({ seq }) => seq), [appended!.seq], 'the next call gets a new connection')
+  })
+
+  // Regression (issue 15, item 4): one pool served the consumer, the readiness probe and every read.
+  t.test('reads past the limit are refused at once as unavailable, while readiness uses connections of its own', async (t) => {
+    const url = await postgres.createDatabase()
+    let refused = 0
+    const inbox = await PostgresInbox.open(url, KEEP_ALL, { poolSize: 2, onReadRefused: () => refused++ })
+    t.teardown(() => inbox.close())
+    await fed(inbox).append([notificationFor('1')])
+    const operator = await sql(t, url).connect()
+    t.teardown(() => operator.release(true))
+    // The one read allowed at a time (pool of 2, less one for read marks) waits on a lock.
+    await operator.query('BEGIN')
+    await operator.query('LOCK TABLE notifications IN ACCESS EXCLUSIVE MODE')
+    const reads = Array.from({ length: 1002 }, () => inbox.history('1', 10).then(() => 'read', (error: Error) => error.message))
+    const outcomes = await Promise.race([Promise.all(reads.slice(1001)), new Promise((resolve) => setImmediate(resolve, 'waiting'))])
+    t.match(outcomes, [/^inbox \(PostgreSQL\) busy: 1000 reads already wait for one of 1 connections$/], 'one running, 1,000 waiting: the next is refused at once')
+    t.equal(refused, 1, 'and counted')
+    t.same(await inbox.unreadyReasons(), [], 'readiness answers meanwhile')
+    await operator.query('ROLLBACK')
+    const settled = await Promise.all(reads.slice(0, 1001))
+    t.same([...new Set(settled)].filter((outcome) => outcome !== 'read' && !/^inbox \(PostgreSQL\) busy: waited 2000 ms/.test(outcome)), [], 'the others read, or gave up after waiting 2 s')
+  })
+
   t.test('after a restore, the documented statement gives the next start a new epoch', async (t) => {
     const url = await postgres.createDatabase()
     const [before] = await gateways(t, 1, KEEP_ALL, url)
@@ -211,6 +282,6 @@ function postgresOnly (postgres: TestPostgres): void {
   })
 
   t.test('open fails when PostgreSQL cannot be reached', async (t) => {
-    await t.rejects(PostgresInbox.open('postgres://postgres@127.0.0.1:1/none', KEEP_ALL), { code: 'ECONNREFUSED' })
+    await t.rejects(PostgresInbox.open('postgres://postgres@127.0.0.1:1/none', KEEP_ALL), { code: 'INBOX_UNAVAILABLE', cause: { code: 'ECONNREFUSED' } })
   })
 }
