@@ -13,6 +13,7 @@ import { TailRepair } from './feed/tail-repair.js'
 import { MemoryIdempotency } from './idempotency/memory.js'
 import { RedisIdempotency } from './idempotency/redis.js'
 import type { Idempotency } from './idempotency/types.js'
+import { CloseCode } from './hub/close-codes.js'
 import { Hub } from './hub/hub.js'
 import { PostgresInbox } from './inbox/postgres-inbox.js'
 import { startRetention } from './inbox/retention.js'
@@ -144,6 +145,15 @@ export async function createServices (
       beforeCommit: () => inbox.flush(),
       isTransientFailure: (error) => error instanceof NotifyError && error.canRetry,
       isRecordRefusal: (error) => error instanceof InboxRefusedError,
+      storedPositions: async (committed) => {
+        const { stored, epochChanged } = await inbox.reconcile(config.kafka.topic, committed)
+        if (epochChanged !== undefined) {
+          log.warn({ epoch: inbox.epoch, why: epochChanged }, `Inbox epoch is new (${epochChanged}): clients resuming with older cursors get reset`)
+          // Open tabs hold seqs of the old epoch, which new notifications may take again: they resume, and are reset.
+          hub.disconnectAll(CloseCode.FEED_GAP, 'the inbox began a new epoch: reconnect with since')
+        }
+        return stored
+      },
       onDeadLetter: (kind) => metrics.deadLetters.inc({ reason: kind }),
       onLag: (partition, lag) => metrics.consumerLag.set({ partition: String(partition) }, lag),
       onConsumerCrash: (crash) => metrics.consumerCrashes.inc({ restarted_by: crash.restartedBy }),

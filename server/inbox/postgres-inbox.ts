@@ -3,10 +3,10 @@ import type { ConsumedRecord, PartitionPosition } from '../kafka/types.js'
 import { boundedProbe, type Unready } from '../lifecycle.js'
 import type { Logger } from '../logger.js'
 import type { Notification } from '../notification.js'
-import { newEpoch } from './epoch.js'
+import { decodeRewoundAt, describeBehind, encodeRewoundAt, newEpoch, newlyBehind } from './epoch.js'
 import { createPool, inTransaction, withConnection } from './postgres-session.js'
 import { ReadLimit } from './read-limit.js'
-import { InboxRefusedError, InboxUnavailableError, type AppendedNotification, type AppendResult, type FeedState, type HistoryPage, type Inbox, type RetentionPolicy, type StoredNotification } from './types.js'
+import { InboxRefusedError, InboxRewoundError, InboxUnavailableError, type AppendedNotification, type AppendResult, type FeedState, type HistoryPage, type Inbox, type Reconciliation, type RetentionPolicy, type StoredNotification } from './types.js'
 
 const PRUNE_CHUNK = 2000
 /** How many users over the cap one prune chunk looks at. */
@@ -96,12 +96,12 @@ interface Position { topic: string, partition: number, next: bigint, stored: big
  *
  * The epoch is created with the schema and kept in `meta`: commits are durable
  * (synchronous_commit on), so neither a gateway's nor PostgreSQL's restart can lose an
- * acknowledged write. A restore from a backup can, and PostgreSQL cannot tell it from a restart:
- * after one, with every gateway stopped, run `DELETE FROM meta WHERE key = 'epoch';` and the next
- * gateway to start makes a new epoch (docs/operations.md).
+ * acknowledged write. A failover to a standby that lagged, or a restore, can: `reconcile` finds it
+ * (positions behind the group's committed offsets, another server or timeline) and begins a new
+ * epoch, and an append that finds a position behind what this process stored refuses to go on.
  */
 export class PostgresInbox implements Inbox {
-  readonly epoch: string
+  #epoch: string
   /** Why this open began a new epoch; undefined when it continues the stored one. */
   readonly newEpochReason: string | undefined
   /**
@@ -115,6 +115,8 @@ export class PostgresInbox implements Inbox {
   /** History and catch-up reads: fewer at once than the API's connections, so read marks always find one. */
   readonly #reads: ReadLimit
   readonly #retention: RetentionPolicy
+  /** The position this process last stored in each partition (by partitionKey): the store can only be ahead of it, unless it lost writes. */
+  readonly #applied = new Map<string, bigint>()
   #closed = false
   /** A real `SELECT 1`, bounded in time. */
   readonly #probe = boundedProbe(
@@ -127,7 +129,7 @@ export class PostgresInbox implements Inbox {
     this.#consumerPool = pools.consumer
     this.#apiPool = pools.api
     this.#retention = retention
-    this.epoch = schema.epoch
+    this.#epoch = schema.epoch
     this.newEpochReason = schema.newEpochReason
     const concurrency = Math.max(1, (options.poolSize ?? DEFAULT_POOL_SIZE) - 1)
     this.#reads = new ReadLimit({
@@ -157,14 +159,31 @@ export class PostgresInbox implements Inbox {
     }
   }
 
+  get epoch (): string {
+    return this.#epoch
+  }
+
   async append (records: ConsumedRecord[], positions: PartitionPosition[] = []): Promise<AppendResult> {
     if (records.length === 0 && positions.length === 0) return { appended: [], unread: new Map() }
+    const stored = new Map<string, bigint>()
     try {
-      return await inTransaction(this.#consumerPool, (client) => appendBatch(client, records, positions))
+      const result = await inTransaction(this.#consumerPool, (client) => appendBatch(client, records, positions, this.#applied, stored))
+      for (const [partition, next] of stored) this.#applied.set(partition, next)
+      return result
     } catch (error) {
       if (!(error instanceof DatabaseError) || !REFUSED_SQLSTATE.test(error.code ?? '')) throw error
       throw new InboxRefusedError(`the inbox (PostgreSQL) refused it: ${error.code} ${error.message}`, { cause: error })
     }
+  }
+
+  async reconcile (topic: string, committed: ReadonlyMap<number, bigint>): Promise<Reconciliation> {
+    const server = await withConnection(this.#consumerPool, serverIdentity)
+    const { epoch, stored, why } = await inTransaction(this.#consumerPool, (client) => reconcilePositions(client, topic, committed, server))
+    // The positions as they are now are the truth the consumer goes on from.
+    for (const [partition, next] of stored) this.#applied.set(partitionKey(topic, partition), next)
+    if (epoch === this.#epoch) return { stored }
+    this.#epoch = epoch
+    return { stored, epochChanged: why ?? 'another gateway began a new epoch' }
   }
 
   async feed (userId: string): Promise<FeedState> {
@@ -269,8 +288,67 @@ async function readMeta (client: PoolClient, key: string): Promise<string | unde
   return rows[0]?.value
 }
 
-async function appendBatch (client: PoolClient, records: ConsumedRecord[], ends: PartitionPosition[]): Promise<AppendResult> {
+async function writeMeta (client: PoolClient, key: string, value: string): Promise<void> {
+  await client.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value])
+}
+
+/**
+ * The database server this is, as `<system identifier>/<timeline>`: a promoted standby has the
+ * same system identifier on a new timeline, a point-in-time recovery too; undefined where the
+ * server does not let this role read them.
+ */
+async function serverIdentity (client: PoolClient): Promise<string | undefined> {
+  try {
+    const { rows: [row] } = await client.query<{ server: string }>(
+      "SELECT (SELECT system_identifier FROM pg_control_system())::text || '/' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) AS server")
+    return row?.server
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Compares the stored positions of `topic` with the group's committed offsets, and the server
+ * with the one of the last check; begins a new epoch when the store lost writes (see
+ * Inbox.reconcile). The epoch's row is locked first: gateways checking at once begin one epoch.
+ */
+async function reconcilePositions (client: PoolClient, topic: string, committed: ReadonlyMap<number, bigint>, server: string | undefined): Promise<{ epoch: string, stored: Map<number, bigint>, why: string | undefined }> {
+  const { rows: [current] } = await client.query<{ value: string }>("SELECT value FROM meta WHERE key = 'epoch' FOR UPDATE")
+  const { rows } = await client.query<{ partition: number, next_offset: string }>('SELECT partition, next_offset FROM consumed WHERE topic = $1', [topic])
+  const stored = new Map<number, bigint>([...committed.keys()].map((partition) => [partition, 0n]))
+  for (const { partition, next_offset: next } of rows) stored.set(partition, BigInt(next))
+  const rewoundKey = `rewound_at:${topic}`
+  const rewoundAt = decodeRewoundAt(await readMeta(client, rewoundKey))
+  const behind = newlyBehind(committed, stored, rewoundAt)
+  const knownServer = await readMeta(client, 'server')
+  const why: string[] = []
+  if (behind.length > 0) why.push(describeBehind(behind))
+  if (server !== undefined && knownServer !== undefined && server !== knownServer) {
+    why.push(`the database server is not the one of before (system identifier/timeline ${knownServer} → ${server}): a failover or a point-in-time recovery may have lost writes`)
+  }
+  if (server !== undefined && server !== knownServer) await writeMeta(client, 'server', server)
+  if (why.length === 0) return { epoch: current!.value, stored, why: undefined }
+  const epoch = newEpoch()
+  await writeMeta(client, 'epoch', epoch)
+  for (const { partition, committed: offset } of behind) rewoundAt.set(partition, offset)
+  await writeMeta(client, rewoundKey, encodeRewoundAt(rewoundAt))
+  return { epoch, stored, why: why.join('; ') }
+}
+
+/**
+ * Appends a batch (see Inbox.append). `applied` holds what this process stored before in each
+ * partition: a stored position behind it means the store lost those writes, and nothing must be
+ * stored over them. `stored` gets the positions this batch leaves, for `applied` once committed.
+ */
+async function appendBatch (client: PoolClient, records: ConsumedRecord[], ends: PartitionPosition[], applied: ReadonlyMap<string, bigint>, stored: Map<string, bigint>): Promise<AppendResult> {
   const positions = await lockPositions(client, [...records, ...ends])
+  for (const [key, position] of positions) {
+    const mine = applied.get(key)
+    if (mine !== undefined && position.stored < mine) {
+      throw new InboxRewoundError(`the inbox (PostgreSQL) is behind what this gateway stored in it (partition ${position.partition} of ${position.topic}: ` +
+        `${position.stored} < ${mine}): it lost acknowledged writes (a failover to a standby that lagged?)`)
+    }
+  }
   const fresh: Array<{ notification: Notification, json: string }> = []
   const seen = new Set<string>()
   for (const { notification, json, topic, partition, offset } of records) {
@@ -286,6 +364,7 @@ async function appendBatch (client: PoolClient, records: ConsumedRecord[], ends:
     const position = positions.get(partitionKey(topic, partition))!
     if (BigInt(nextOffset) > position.next) position.next = BigInt(nextOffset)
   }
+  for (const [key, { next }] of positions) stored.set(key, next)
 
   const appended: AppendedNotification[] = []
   const unread = new Map<string, number>()

@@ -5,8 +5,8 @@ import type { ConsumedRecord, PartitionPosition } from '../kafka/types.js'
 import type { Notification } from '../notification.js'
 import { SqliteCheckpointer, type CheckpointResult } from './sqlite-checkpointer.js'
 import { refusalCode, sqliteDriver, type SqliteDatabase } from './sqlite-driver.js'
-import { currentBootId, judgeLastRun, newEpoch, newRunId, type LastRun } from './epoch.js'
-import { InboxRefusedError, type AppendedNotification, type AppendResult, type FeedState, type HistoryPage, type Inbox, type RetentionPolicy, type StoredNotification } from './types.js'
+import { currentBootId, decodeRewoundAt, describeBehind, encodeRewoundAt, judgeLastRun, newEpoch, newlyBehind, newRunId, type LastRun } from './epoch.js'
+import { InboxRefusedError, type AppendedNotification, type AppendResult, type FeedState, type HistoryPage, type Inbox, type Reconciliation, type RetentionPolicy, type StoredNotification } from './types.js'
 import type { Unready } from '../lifecycle.js'
 
 const PRUNE_CHUNK = 2000
@@ -78,10 +78,12 @@ export interface SqliteInboxHost {
  * the rows. `consumed` holds, per Kafka partition, the offset after the last record applied, in
  * the same transaction too: a record consumed again (after a crash, a rebalance, a new group id)
  * is skipped even when retention has deleted its row. The epoch (see epoch.ts) is judged at open
- * from what the last run recorded in `meta` and in the run marker file beside the store.
+ * from what the last run recorded in `meta` and in the run marker file beside the store, and again
+ * by `reconcile` against the consumer group's committed offsets: a snapshot of DATA_DIR taken
+ * while the gateway ran (run marker included) looks like a crash to the marker, not to the offsets.
  */
 export class SqliteInbox implements Inbox {
-  readonly epoch: string
+  #epoch: string
   /** Why this open began a new epoch; undefined when it continues the last one. */
   readonly newEpochReason: string | undefined
   readonly #db: SqliteDatabase
@@ -148,12 +150,16 @@ export class SqliteInbox implements Inbox {
     }
     const lastRun = this.#lastRun()
     const verdict = judgeLastRun(lastRun, this.#readMarker(), this.#bootId)
-    this.epoch = verdict.keep && lastRun !== undefined ? lastRun.epoch : newEpoch()
+    this.#epoch = verdict.keep && lastRun !== undefined ? lastRun.epoch : newEpoch()
     this.newEpochReason = verdict.keep ? undefined : verdict.why
     this.#recordRun(false)
     // Should the worker die, commits checkpoint again as SQLite does by default: a log that is
     // never copied would grow without end.
     this.#checkpointer = inMemory ? undefined : new SqliteCheckpointer(file, CHECKPOINT_EVERY_MS, () => { if (!this.#closed) this.#db.exec('PRAGMA wal_autocheckpoint = 1000') })
+  }
+
+  get epoch (): string {
+    return this.#epoch
   }
 
   /** Copies the log into the database file now, in the checkpoint worker (it also does so every second). */
@@ -267,6 +273,21 @@ export class SqliteInbox implements Inbox {
     }
     for (const userId of result.unread.keys()) this.#grown.add(userId)
     return result
+  }
+
+  async reconcile (topic: string, committed: ReadonlyMap<number, bigint>): Promise<Reconciliation> {
+    return this.#db.transaction(() => {
+      const stored = new Map([...committed.keys()].map((partition) => [partition, BigInt(this.#statements.position.get(topic, partition)?.next_offset ?? 0)]))
+      const rewoundKey = `rewound_at:${topic}`
+      const rewoundAt = decodeRewoundAt(this.#statements.meta.all().find(({ key }) => key === rewoundKey)?.value)
+      const behind = newlyBehind(committed, stored, rewoundAt)
+      if (behind.length === 0) return { stored }
+      this.#epoch = newEpoch()
+      this.#statements.saveMeta.run('epoch', this.#epoch)
+      for (const { partition, committed: offset } of behind) rewoundAt.set(partition, offset)
+      this.#statements.saveMeta.run(rewoundKey, encodeRewoundAt(rewoundAt))
+      return { stored, epochChanged: describeBehind(behind) }
+    })
   }
 
   async feed (userId: string): Promise<FeedState> {

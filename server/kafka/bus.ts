@@ -31,6 +31,14 @@ export type KafkaBusOptions = Pick<Config['kafka'], 'clientId' | 'topic' | 'dlqT
    * failure stays a failure of the batch.
    */
   isRecordRefusal?: (error: Error) => boolean
+  /**
+   * Where the store of the consumed records stands in each partition of the topic, given the
+   * group's committed offsets of every partition (-1: none). Asked at start-up and at each
+   * assignment, before any batch of the assignment is handled: an assigned partition whose stored
+   * position is behind its committed offset (the store lost acknowledged writes: a failover to a
+   * standby that lagged, a restore) is consumed again from the stored position.
+   */
+  storedPositions?: (committed: Map<number, bigint>) => Promise<Map<number, bigint>>
   /** Makes the handled notifications durable; runs before each offset commit. */
   beforeCommit: () => Promise<void>
   /** Told after each batch how far the partition's consumer is behind. */
@@ -114,6 +122,8 @@ export async function createKafkaBus (options: KafkaBusOptions, log: Logger): Pr
       }
     })
     maxMessageBytes = states[0]?.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES
+    // Before the gateway serves anything: a store that lost writes begins its new epoch now.
+    await options.storedPositions?.(await committedOffsets(admin, options.groupId, options.topic))
   } catch (error) {
     await admin.disconnect()
     throw error
@@ -149,6 +159,8 @@ class KafkaBus implements NotificationBus {
   /** Why the consumer is not in the group now; undefined while it is. */
   #consumerProblem: Unready | undefined = { reason: 'consumer not started' }
   #restartAttempts = 0
+  /** Resolves once the current assignment's partitions were checked against the store (and moved back where it lost writes). */
+  #positionsChecked: Promise<void> = Promise.resolve()
   #cancelRestart: (() => void) | undefined
   #closing = false
   #closed: Promise<void> | undefined
@@ -263,6 +275,10 @@ class KafkaBus implements NotificationBus {
         // offsets are committed once it is handled (the committer), not when it is resolved.
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
           if (!isRunning() || isStale() || batch.messages.length === 0 || consumer !== this.#consumer) return
+          const generation = this.#generation
+          await this.#whileHeartbeating(this.#positionsChecked, heartbeat)
+          // A partition moved back (a seek) makes its batches fetched before it stale.
+          if (!isRunning() || isStale() || consumer !== this.#consumer || generation !== this.#generation) return
           const lastOffset = batch.lastOffset()
           // A stalled pipeline (the inbox is down) fills up: the push waits, heartbeating meanwhile.
           await this.#pipeline.push({
@@ -282,8 +298,9 @@ class KafkaBus implements NotificationBus {
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       if (!current()) return
       this.#generation++
-      this.#committer.assigned(this.#generation, payload.memberAssignment[this.#options.topic] ?? [])
-      this.#consumerProblem = undefined
+      const partitions = payload.memberAssignment[this.#options.topic] ?? []
+      this.#committer.assigned(this.#generation, partitions)
+      this.#positionsChecked = this.#checkPositions(consumer, this.#generation, partitions)
     })
     consumer.on(consumer.events.REBALANCING, () => {
       if (!current()) return
@@ -331,6 +348,59 @@ class KafkaBus implements NotificationBus {
       this.#consumerProblem = { reason: `consumer restarted after ${cause}; group not joined yet`, detail: error.message }
       void this.#startConsumer()
     }, delay)
+  }
+
+  /**
+   * Asks the store where it stands (storedPositions) and moves each assigned partition it is behind
+   * in back to its stored position, before any batch of this assignment is handled; tries again
+   * while the store cannot answer, and gives the partitions up (a restart) after the stall limit, as
+   * a held batch does. The consumer counts as joined only then.
+   */
+  async #checkPositions (consumer: Consumer, generation: number, partitions: number[]): Promise<void> {
+    const { storedPositions, groupId, topic } = this.#options
+    const current = (): boolean => consumer === this.#consumer && generation === this.#generation && !this.#closing
+    if (storedPositions === undefined) {
+      this.#consumerProblem = undefined
+      return
+    }
+    this.#consumerProblem = 'consumer group joined, checking the inbox\'s positions'
+    const since = this.#clock.now()
+    for (let attempt = 1; current(); attempt++) {
+      try {
+        const committed = await committedOffsets(this.#admin, groupId, topic)
+        const stored = await storedPositions(committed)
+        if (!current()) return
+        for (const partition of partitions) {
+          const position = stored.get(partition) ?? 0n
+          const offset = committed.get(partition) ?? -1n
+          if (position >= offset) continue
+          this.#log.warn({ partition, stored: position.toString(), committed: offset.toString() }, 'The inbox is behind the group\'s committed offset: consuming the partition again from its stored position')
+          consumer.seek({ topic, partition, offset: position.toString() })
+        }
+        break
+      } catch (error) {
+        if (!current()) return
+        if (this.#clock.now() - since >= STALL_LIMIT_MS) {
+          this.#restartLater(consumer, error as Error, 'the inbox\'s positions could not be checked')
+          return
+        }
+        this.#consumerProblem = `consumer checking the inbox's positions, retrying: ${(error as Error).message}`
+        await new Promise<void>((resolve) => { this.#clock.schedule(resolve, Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempt - 1))) })
+      }
+    }
+    if (current()) this.#consumerProblem = undefined
+  }
+
+  /** Waits for `work`, heartbeating meanwhile as fetching would (a wait may outlast the session timeout); rejects with what `heartbeat` throws (a rebalance). */
+  async #whileHeartbeating (work: Promise<void>, heartbeat: () => Promise<void>): Promise<void> {
+    const done = work.then(() => true)
+    for (;;) {
+      let cancel: () => void = () => {}
+      const finished = await Promise.race([done, new Promise<boolean>((resolve) => { cancel = this.#clock.schedule(() => resolve(false), HEARTBEAT_INTERVAL_MS) })])
+      cancel()
+      if (finished) return
+      await heartbeat()
+    }
   }
 
   /** Commits through the consumer that holds the assignment; true only if the coordinator stored it. */
@@ -481,4 +551,10 @@ class KafkaBus implements NotificationBus {
     )
     await closeInOrder(steps, this.#log, { stepTimeoutMs: CLOSE_STEP_TIMEOUT_MS, doneLevel: 'debug' })
   }
+}
+
+/** The group's committed offset of every partition of `topic` (-1: none yet). */
+async function committedOffsets (admin: ReturnType<Kafka['admin']>, groupId: string, topic: string): Promise<Map<number, bigint>> {
+  const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] })
+  return new Map((offsets?.partitions ?? []).map(({ partition, offset }) => [partition, BigInt(offset)]))
 }

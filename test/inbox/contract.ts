@@ -246,6 +246,27 @@ export function inboxContract (t: Test, newStore: InboxStoreFactory): void {
     t.same((await inbox.append([{ ...records[5]!, partition: 1, offset: '6' }])).appended, [], 'a partition seen only through a position has one')
   })
 
+  // Regression (issue 15, item 5): a store that lost acknowledged writes (a failover to a standby
+  // that lagged, a restored copy) must be refilled from its own positions, in a new epoch.
+  t.test('reconcile returns the stored positions, and begins a new epoch once per loss when they are behind the group\'s committed offsets', async (t) => {
+    const { inbox } = await openInbox(t)
+    await inbox.append(recordsOf(Array.from({ length: 5 }, () => notificationFor('1'))))
+    const epoch = inbox.epoch
+    t.same(await inbox.reconcile(TOPIC, new Map([[0, 5n], [1, -1n]])), { stored: new Map([[0, 5n], [1, 0n]]) }, 'in step with the group (and a partition never consumed): nothing changes')
+    t.same(await inbox.reconcile(TOPIC, new Map([[0, 3n]])), { stored: new Map([[0, 5n]]) }, 'ahead of the group\'s commits (by up to a second): nothing changes')
+    t.equal(inbox.epoch, epoch)
+    const lost = await inbox.reconcile(TOPIC, new Map([[0, 8n]]))
+    t.same(lost.stored, new Map([[0, 5n]]), 'behind: the position to consume again from')
+    t.match(lost.epochChanged, /behind the consumer group's committed offsets \(partition 0: 5 < 8\)/, 'a new epoch, saying why')
+    t.not(inbox.epoch, epoch)
+    const renewed = inbox.epoch
+    t.same(await inbox.reconcile(TOPIC, new Map([[0, 8n]])), { stored: new Map([[0, 5n]]) }, 'checked again before it is made good: the same loss, no other epoch')
+    await inbox.append(recordsOf(Array.from({ length: 3 }, () => notificationFor('1')), 0, 5))
+    t.same(await inbox.reconcile(TOPIC, new Map([[0, 8n]])), { stored: new Map([[0, 8n]]) }, 'made good')
+    t.equal(inbox.epoch, renewed)
+    t.match((await inbox.reconcile('other', new Map([[0, 1n]]))).epochChanged, /partition 0: 0 < 1/, 'positions are per topic: another topic\'s partition 0 has none')
+  })
+
   // Regression (issue 15, item 2): the consumer isolates what the store refuses and dead-letters it.
   t.test('a record the store cannot hold is refused with InboxRefusedError, and nothing of the call is stored', async (t) => {
     const { inbox, append } = await openInbox(t)

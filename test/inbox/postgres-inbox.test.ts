@@ -2,7 +2,7 @@ import { Pool } from 'pg'
 import t, { type Test } from 'tap'
 import { ADVISORY_LOCK, PostgresInbox } from '../../server/inbox/postgres-inbox.js'
 import { CALL_BOUND_MS, createPool, SESSION_TIMEOUTS_MS } from '../../server/inbox/postgres-session.js'
-import { InboxUnavailableError, type RetentionPolicy } from '../../server/inbox/types.js'
+import { InboxRewoundError, InboxUnavailableError, type RetentionPolicy } from '../../server/inbox/types.js'
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js'
 import { DAY_MS, fed, inboxContract, KEEP_ALL, notificationFor, recordsOf, TOPIC } from './contract.js'
 
@@ -213,6 +213,49 @@ function postgresOnly (postgres: TestPostgres): void {
     await operator.query('ROLLBACK')
     const settled = await Promise.all(reads.slice(0, 1001))
     t.same([...new Set(settled)].filter((outcome) => outcome !== 'read' && !/^inbox \(PostgreSQL\) busy: waited 2000 ms/.test(outcome)), [], 'the others read, or gave up after waiting 2 s')
+  })
+
+  t.test('gateways reconciling a store that lost writes at once begin one new epoch, and each takes it', async (t) => {
+    const url = await postgres.createDatabase()
+    const inboxes = await gateways(t, 3, KEEP_ALL, url)
+    await fed(inboxes[0]!).append([notificationFor('1'), notificationFor('1')])
+    const before = inboxes[0]!.epoch
+    const results = await Promise.all(inboxes.map(async (inbox) => await inbox.reconcile(TOPIC, new Map([[0, 5n], [1, 3n]]))))
+    t.equal(new Set(inboxes.map(({ epoch }) => epoch)).size, 1, 'one epoch on every gateway')
+    t.not(inboxes[0]!.epoch, before, 'a new one')
+    t.same(results.map(({ epochChanged }) => epochChanged?.replace(/ \(.*$/, '')).sort(),
+      ['another gateway began a new epoch', 'another gateway began a new epoch', 'the store is behind the consumer group\'s committed offsets'], 'one of them began it, the others took it')
+    t.same(results.map(({ stored }) => [...stored]), Array(3).fill([[0, 2n], [1, 0n]]), 'each knows where to consume again from')
+  })
+
+  t.test('a database server that is not the one of before (a failover, a point-in-time recovery) begins a new epoch', async (t) => {
+    const url = await postgres.createDatabase()
+    const [inbox] = await gateways(t, 1, KEEP_ALL, url)
+    t.same(await inbox!.reconcile(TOPIC, new Map()), { stored: new Map() }, 'the first check records the server')
+    const { rows: [server] } = await sql(t, url).query<{ value: string }>("SELECT value FROM meta WHERE key = 'server'")
+    t.match(server?.value, /^\d+\/[0-9A-F]{8}$/, 'as system identifier/timeline')
+    t.same(await inbox!.reconcile(TOPIC, new Map()), { stored: new Map() }, 'the same server: nothing changes')
+    // As a promoted standby would be: the same system identifier, on the next timeline.
+    await sql(t, url).query("UPDATE meta SET value = split_part(value, '/', 1) || '/00000000' WHERE key = 'server'")
+    const before = inbox!.epoch
+    t.match((await inbox!.reconcile(TOPIC, new Map())).epochChanged, /not the one of before \(system identifier\/timeline \d+\/00000000 → \d+\/[0-9A-F]{8}\)/)
+    t.not(inbox!.epoch, before)
+  })
+
+  // Regression (issue 15, item 5): a store that loses writes while a gateway runs (a failover to a
+  // standby that lagged) must not take new rows over the lost ones: their seqs would be issued twice.
+  t.test('an append to a store that went behind what this gateway stored in it is refused until the positions are reconciled', async (t) => {
+    const url = await postgres.createDatabase()
+    const [inbox] = await gateways(t, 1, KEEP_ALL, url)
+    await fed(inbox!).append([notificationFor('1'), notificationFor('1'), notificationFor('1')])
+    // What the failover lost: the last two rows, their feed counts and the position past them.
+    await sql(t, url).query('BEGIN; DELETE FROM notifications WHERE seq > 1; UPDATE feeds SET newest_seq = 1, unread = 1, stored = 1; UPDATE consumed SET next_offset = 1; COMMIT')
+    await t.rejects(fed(inbox!, 3).append([notificationFor('1')]), InboxRewoundError, 'refused: it would take seq 2 again')
+    t.same(await inbox!.feed('1'), { newestSeq: 1, unread: 1 }, 'nothing was stored')
+    const { stored, epochChanged } = await inbox!.reconcile(TOPIC, new Map([[0, 3n]]))
+    t.same(stored, new Map([[0, 1n]]), 'the consumer goes on from the position the store has')
+    t.match(epochChanged, /partition 0: 1 < 3/)
+    t.same((await fed(inbox!, 1).append([notificationFor('1')])).map(({ seq }) => seq), [2], 'and appends go on, in the new epoch')
   })
 
   t.test('after a restore, the documented statement gives the next start a new epoch', async (t) => {
