@@ -188,10 +188,18 @@ async function restartAndCheck (
   checkInboxOf: (gateway: Gateway) => Promise<void>
 ): Promise<void> {
   const { env, tokens, stream, targets, seen } = run
+  const startedAt = Date.now()
   const gateways = run.dataDir === undefined
     ? [await startGateway(t, { env }), await startGateway(t, { env })]
     : [await startGateway(t, { env, dataDir: run.dataDir })]
   targets.splice(0, targets.length, ...gateways.map(({ url }) => url))
+  // How long the refill takes, for the record (the checks below are what must hold).
+  const before = stream.acceptedCount
+  const stored = async (): Promise<number> => (await Promise.all(USERS.map(async (userId) => (await gateways[0]!.services.inbox.feed(userId)).newestSeq))).reduce((sum, seq) => sum + seq, 0)
+  while (await stored() < before && Date.now() < startedAt + BOUND_MS) await delay(100)
+  t.comment(await stored() >= before
+    ? `measured: the inbox held all ${before} notifications again ${Date.now() - startedAt} ms after the gateways started`
+    : `the inbox held ${await stored()} of ${before} notifications ${BOUND_MS} ms after the gateways started`)
   for (let i = 0; i < AFTER_RESTART; i++) {
     for (const [index, followee] of USERS.entries()) await stream.send(`after-restart-${i}-${followee}`, USERS[(index + 1) % USERS.length]!, followee)
   }
