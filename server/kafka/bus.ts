@@ -161,6 +161,8 @@ class KafkaBus implements NotificationBus {
   #restartAttempts = 0
   /** Resolves once the current assignment's partitions were checked against the store (and moved back where it lost writes). */
   #positionsChecked: Promise<void> = Promise.resolve()
+  /** The generation whose positions were checked: batches of it need not wait. */
+  #checkedGeneration = 0
   #cancelRestart: (() => void) | undefined
   #closing = false
   #closed: Promise<void> | undefined
@@ -276,7 +278,7 @@ class KafkaBus implements NotificationBus {
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
           if (!isRunning() || isStale() || batch.messages.length === 0 || consumer !== this.#consumer) return
           const generation = this.#generation
-          await this.#whileHeartbeating(this.#positionsChecked, heartbeat)
+          if (this.#checkedGeneration !== generation) await this.#whileHeartbeating(this.#positionsChecked, heartbeat)
           // A partition moved back (a seek) makes its batches fetched before it stale.
           if (!isRunning() || isStale() || consumer !== this.#consumer || generation !== this.#generation) return
           const lastOffset = batch.lastOffset()
@@ -360,6 +362,7 @@ class KafkaBus implements NotificationBus {
     const { storedPositions, groupId, topic } = this.#options
     const current = (): boolean => consumer === this.#consumer && generation === this.#generation && !this.#closing
     if (storedPositions === undefined) {
+      this.#checkedGeneration = generation
       this.#consumerProblem = undefined
       return
     }
@@ -388,7 +391,9 @@ class KafkaBus implements NotificationBus {
         await new Promise<void>((resolve) => { this.#clock.schedule(resolve, Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempt - 1))) })
       }
     }
-    if (current()) this.#consumerProblem = undefined
+    if (!current()) return
+    this.#checkedGeneration = generation
+    this.#consumerProblem = undefined
   }
 
   /** Waits for `work`, heartbeating meanwhile as fetching would (a wait may outlast the session timeout); rejects with what `heartbeat` throws (a rebalance). */
