@@ -114,8 +114,9 @@ export interface Inbox {
    * offsets say (records at or below the stored position of their partition are skipped), and
    * each notification id at most once. `positions` move the stored positions on to where the
    * consumer is (past records it dead-lettered), never back. Rejects with InboxUnavailableError
-   * while the store is unreachable, and with InboxRefusedError when it refuses a record as it is;
-   * either way nothing of the call was stored.
+   * while the store is unreachable, with InboxRefusedError when it refuses a record as it is, and
+   * with InboxRewoundError when it is behind a position this process stored there; either way
+   * nothing of the call was stored.
    */
   append (records: ConsumedRecord[], positions?: PartitionPosition[]): Promise<AppendResult>
   /**
