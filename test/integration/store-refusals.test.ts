@@ -1,6 +1,7 @@
 import { Pool } from 'pg'
 import t, { type Test } from 'tap'
 import { FeedClient, signIn, type Frame } from '../helpers/clients.js'
+import { waitReady } from '../helpers/feed-checks.js'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
 import { rawProducer, readTopic } from '../helpers/kafka.js'
 import { startPostgres } from '../helpers/postgres.js'
@@ -13,10 +14,11 @@ const DELIVERY_BOUND_MS = 10_000
 
 const postgres = await startPostgres(t)
 
-/** A gateway on a PostgreSQL inbox of its own, with a tab of Emma's open on it. */
+/** A ready gateway on a PostgreSQL inbox of its own, with a tab of Emma's open on it. */
 async function gatewayWithTab (t: Test): Promise<{ gateway: Gateway, databaseUrl: string, tab: FeedClient }> {
   const databaseUrl = await postgres!.createDatabase()
   const gateway = await startGateway(t, { env: { DATABASE_URL: databaseUrl } })
+  await waitReady(gateway.url)
   const tab = await FeedClient.connect(gateway.url, await signIn(gateway.url, '1'))
   t.teardown(() => tab.close())
   t.equal((await tab.next()).type, 'ready')
