@@ -366,7 +366,7 @@ class KafkaBus implements NotificationBus {
       this.#consumerProblem = undefined
       return
     }
-    this.#consumerProblem = 'consumer group joined, checking the inbox\'s positions'
+    this.#consumerProblem = { reason: 'consumer group joined, checking the inbox\'s positions' }
     const since = this.#clock.now()
     for (let attempt = 1; current(); attempt++) {
       try {
@@ -387,7 +387,7 @@ class KafkaBus implements NotificationBus {
           this.#restartLater(consumer, error as Error, 'the inbox\'s positions could not be checked')
           return
         }
-        this.#consumerProblem = `consumer checking the inbox's positions, retrying: ${(error as Error).message}`
+        this.#consumerProblem = { reason: 'consumer checking the inbox\'s positions, retrying', detail: (error as Error).message }
         await new Promise<void>((resolve) => { this.#clock.schedule(resolve, Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempt - 1))) })
       }
     }
