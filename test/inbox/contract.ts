@@ -272,7 +272,7 @@ export function inboxContract (t: Test, newStore: InboxStoreFactory): void {
     const { inbox, append } = await openInbox(t)
     const impossible = { ...notificationFor('1'), createdAt: 'not a date' }
     await t.rejects(inbox.append(recordsOf([notificationFor('1'), impossible, notificationFor('1')])), InboxRefusedError)
-    t.same(await inbox.feed('1'), { newestSeq: 0, unread: 0 }, 'nothing was stored')
+    t.same(await inbox.feed('1'), { newestSeq: 0, unread: 0, rev: 0 }, 'nothing was stored')
     t.same((await append([notificationFor('1')])).map(({ seq }) => seq), [1], 'the store goes on')
   })
 
@@ -344,7 +344,7 @@ export function inboxContract (t: Test, newStore: InboxStoreFactory): void {
     t.equal(await inbox.prune(), 0, 'then nothing')
     t.same((await inbox.after('1', 0, 1000)).map(({ seq }) => seq), Array.from({ length: 100 }, (_, i) => 2501 + i), 'the newest 100 stay')
     t.equal((await inbox.history('1', 1000)).items.length, 100, 'history holds the cap')
-    t.same(await inbox.feed('1'), { newestSeq: 2600, unread: 100 })
+    t.same(await inbox.feed('1'), { newestSeq: 2600, unread: 100, rev: 0 })
   })
 
   t.test('everything survives close and reopen, in the same epoch', async (t) => {
