@@ -1,9 +1,9 @@
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
-import Database from 'better-sqlite3'
 import { Pool } from 'pg'
 import t, { type Test } from 'tap'
+import { sqliteDriver } from '../../server/inbox/sqlite-driver.js'
 import { FeedClient, type Frame } from '../helpers/clients.js'
 import { checkInbox, FollowStream, startSharedServices, signInAll, USERS } from '../helpers/feed-checks.js'
 import { startGateway, tempDir, type Gateway } from '../helpers/gateway.js'
@@ -153,8 +153,8 @@ t.test('a SQLite inbox restored from a snapshot of DATA_DIR (run marker included
   // A consistent copy of the database (as an atomic volume snapshot holds it), and the marker beside it.
   const file = join(dataDir, 'inbox.sqlite')
   const snapshotDir = tempDir(t)
-  const reader = new Database(file, { readonly: true })
-  await reader.backup(join(snapshotDir, 'inbox.sqlite'))
+  const reader = sqliteDriver().open(file)
+  reader.exec(`VACUUM INTO '${join(snapshotDir, 'inbox.sqlite').replaceAll("'", "''")}'`)
   reader.close()
   copyFileSync(`${file}.run`, join(snapshotDir, 'inbox.sqlite.run'))
   await stream.accepting(AFTER_SNAPSHOT, BOUND_MS)
