@@ -59,6 +59,7 @@ const configSchema = {
 
     // A userinfo part may hold a password: the value is never echoed (SECRET_VARIABLES).
     DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://\\S+$' },
+    DATABASE_POOL_SIZE: { type: 'integer', minimum: 1, maximum: 1000, default: 10 },
     REDIS_URL: { type: 'string', pattern: `^${REDIS}(,${REDIS})*$` },
     REDIS_CLUSTER: { type: 'boolean', default: false },
 
@@ -146,6 +147,8 @@ function configFrom (v: Variables) {
     inbox: { maxPerUser: v.INBOX_MAX_PER_USER, maxAgeDays: v.INBOX_MAX_AGE_DAYS },
     /** Set: the inbox is shared in PostgreSQL (several gateways); unset: SQLite under DATA_DIR. */
     databaseUrl: v.DATABASE_URL,
+    /** PostgreSQL connections for the API (history, catch-up, read marks, retention); the consumer has 3 of its own. */
+    databasePoolSize: v.DATABASE_POOL_SIZE,
     /** Set: several gateways are one system, frames cross between them through Redis pub/sub. */
     redisUrl: v.REDIS_URL,
     /** REDIS_URL is a Redis Cluster: its comma-separated URLs are seed nodes. */

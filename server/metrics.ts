@@ -13,6 +13,8 @@ export class Metrics {
   readonly disconnects: Counter<'why'>
   readonly consumerCrashes: Counter<'restarted_by'>
   readonly consumerRestarts: Counter
+  readonly consumerHolds: Counter
+  readonly inboxReadsRefused: Counter
   readonly produceQueued: Gauge
   readonly produceInFlight: Gauge
   readonly feedFills: Counter<'cause'>
@@ -84,6 +86,16 @@ export class Metrics {
     this.consumerRestarts = new Counter({
       name: 'notify_consumer_restarts_total',
       help: 'Kafka consumers the gateway started again after kafkajs stopped one for good',
+      registers
+    })
+    this.consumerHolds = new Counter({
+      name: 'notify_consumer_holds_total',
+      help: 'Times the consumer began holding its batches because the inbox failed in a way that passes (unreachable, timed out, locked)',
+      registers
+    })
+    this.inboxReadsRefused = new Counter({
+      name: 'notify_inbox_reads_refused_total',
+      help: 'History and catch-up reads refused at once because too many were waiting for a PostgreSQL connection (503 INBOX_UNAVAILABLE, close 1013)',
       registers
     })
     const stats = (): { queued: number, inFlight: number } | undefined => this.producerStats?.()

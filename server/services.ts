@@ -13,11 +13,12 @@ import { TailRepair } from './feed/tail-repair.js'
 import { MemoryIdempotency } from './idempotency/memory.js'
 import { RedisIdempotency } from './idempotency/redis.js'
 import type { Idempotency } from './idempotency/types.js'
+import { CloseCode } from './hub/close-codes.js'
 import { Hub } from './hub/hub.js'
 import { PostgresInbox } from './inbox/postgres-inbox.js'
 import { startRetention } from './inbox/retention.js'
 import { SqliteInbox } from './inbox/sqlite-inbox.js'
-import type { Inbox } from './inbox/types.js'
+import { InboxRefusedError, type Inbox } from './inbox/types.js'
 import { createKafkaBus } from './kafka/bus.js'
 import type { NotificationBus } from './kafka/types.js'
 import { CloseStack } from './lifecycle.js'
@@ -74,7 +75,11 @@ export async function createServices (
   const retention = { maxPerUser: config.inbox.maxPerUser, maxAgeMs: config.inbox.maxAgeDays * DAY_MS }
   const inbox: Inbox = config.databaseUrl === undefined
     ? new SqliteInbox(join(config.dataDir, 'inbox.sqlite'), retention)
-    : await PostgresInbox.open(config.databaseUrl, retention, log.child({ component: 'inbox' }))
+    : await PostgresInbox.open(config.databaseUrl, retention, {
+      log: log.child({ component: 'inbox' }),
+      poolSize: config.databasePoolSize,
+      onReadRefused: () => metrics.inboxReadsRefused.inc()
+    })
   closing.defer('close the inbox', () => inbox.close())
   closing.defer('stop inbox retention', startRetention(inbox, log))
   if ((config.databaseUrl === undefined) !== (config.redisUrl === undefined)) {
@@ -137,13 +142,23 @@ export async function createServices (
     const bus = given.bus ?? await createKafkaBus({
       ...config.kafka,
       brokers: brokers ?? [],
-      isKnownUser: (id) => directory.get(id) !== undefined,
       beforeCommit: () => inbox.flush(),
       isTransientFailure: (error) => error instanceof NotifyError && error.canRetry,
+      isRecordRefusal: (error) => error instanceof InboxRefusedError,
+      storedPositions: async (committed) => {
+        const { stored, epochChanged } = await inbox.reconcile(config.kafka.topic, committed)
+        if (epochChanged !== undefined) {
+          log.warn({ epoch: inbox.epoch, why: epochChanged }, `Inbox epoch is new (${epochChanged}): clients resuming with older cursors get reset`)
+          // Open tabs hold seqs of the old epoch, which new notifications may take again: they resume, and are reset.
+          hub.disconnectAll(CloseCode.FEED_GAP, 'the inbox began a new epoch: reconnect with since')
+        }
+        return stored
+      },
       onDeadLetter: (kind) => metrics.deadLetters.inc({ reason: kind }),
       onLag: (partition, lag) => metrics.consumerLag.set({ partition: String(partition) }, lag),
       onConsumerCrash: (crash) => metrics.consumerCrashes.inc({ restarted_by: crash.restartedBy }),
-      onConsumerRestart: () => metrics.consumerRestarts.inc()
+      onConsumerRestart: () => metrics.consumerRestarts.inc(),
+      onConsumerHold: () => metrics.consumerHolds.inc()
     }, log.child({ component: 'kafka' }))
     closing.defer('close the Kafka clients (committing consumed offsets, disconnecting the producer)', () => bus.close())
     if (bus.producerStats !== undefined) metrics.producerStats = () => bus.producerStats!()

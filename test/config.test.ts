@@ -56,6 +56,7 @@ t.test('defaults', async (t) => {
       allowedOrigins: undefined
     },
     inbox: { maxPerUser: 1000, maxAgeDays: 30 },
+    databasePoolSize: 10,
     redisUrl: undefined,
     redisCluster: false,
     compatTutorial: false,
@@ -210,7 +211,8 @@ t.test('bad values are refused with a ConfigError naming the variable', async (t
     [{ REDIS_URL: 'redis://host name:6379', AUTH_SECRET: SECRET }, 'REDIS_URL'],
     [{ REDIS_URL: 'redis://127.0.0.1:6379' }, 'REDIS_URL'],
     [{ DATABASE_URL: 'mysql://db/notify' }, 'DATABASE_URL'],
-    [{ DATABASE_URL: 'postgres://' }, 'DATABASE_URL']
+    [{ DATABASE_URL: 'postgres://' }, 'DATABASE_URL'],
+    [{ DATABASE_POOL_SIZE: '0' }, 'DATABASE_POOL_SIZE']
   ]
   for (const [env, variable] of cases) {
     t.test(JSON.stringify(env), async (t) => {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Ajv } from 'ajv'
-import { followNotification, messageNotification, notificationSchema, uuidv7 } from '../server/notification.js'
+import { followNotification, isCalendarInstant, messageNotification, notificationSchema, uuidv7 } from '../server/notification.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const emma = { id: '1', name: 'Emma' }
@@ -83,4 +83,16 @@ t.test('messageNotification carries the sender\'s text to the recipient', async 
   t.same(Object.keys(notification).sort(), ['actor', 'createdAt', 'id', 'message', 'type', 'userId'])
   t.ok(validNotification(notification), 'matches the notification schema')
   t.equal(messageNotification(emma, bruno, 'x', 'given').id, 'given')
+})
+
+// Regression (issue 15, item 2): Date.parse takes each of the impossible ones below for another day.
+t.test('isCalendarInstant takes the instants of the calendar and refuses what Date.parse would roll over', async (t) => {
+  const real = ['2024-02-29T00:00:00Z', '2026-04-30T23:59:59.999Z', '0001-01-01T00:00:00Z', '9999-12-31T23:59:59.999999999Z', '2000-02-29T12:00:00.5Z', '0099-06-15T08:30:00Z']
+  const impossible = ['2025-02-29T10:00:00Z', '1900-02-29T00:00:00Z', '2026-04-31T10:00:00Z', '2026-01-01T24:00:00Z', '2026-01-01T23:60:00Z', '2016-12-31T23:59:60Z', '0000-01-01T00:00:00Z', '2026-00-10T00:00:00Z', '2026-13-01T00:00:00Z', '2026-01-00T00:00:00Z']
+  t.same(real.filter((createdAt) => !isCalendarInstant(createdAt)), [], 'leap days, year 1, year 9999 and two-digit years are real')
+  t.same(impossible.filter((createdAt) => isCalendarInstant(createdAt)), [], 'days a month lacks, 24:00, a 60th minute or second, year 0 are not')
+  t.same(['2025-02-29T10:00:00Z', '2026-04-31T10:00:00Z', '2026-01-01T24:00:00Z', '0000-01-01T00:00:00Z'].filter((createdAt) => Number.isNaN(Date.parse(createdAt))), [],
+    'though Date.parse takes a missing day, 24:00 and year 0 for dates')
+  t.notOk(isCalendarInstant('2026-01-01 10:00:00Z'), 'and the format is the schema\'s')
+  t.ok(validNotification({ ...followNotification(bruno, emma), createdAt: '2026-04-31T10:00:00Z' }), 'the schema checks the format only')
 })

@@ -17,11 +17,11 @@ import type { TailRepair } from './tail-repair.js'
  * tails are repaired from the inbox (tail-repair.ts).
  */
 export function createIngest (inbox: Inbox, fanout: Fanout, tail: TailRepair, onAppended?: (seconds: number) => void): BatchHandler {
-  return async (batch) => {
+  return async (batch, positions) => {
     const started = performance.now()
     let result: AppendResult
     try {
-      result = await inbox.append(batch)
+      result = await inbox.append(batch, positions)
     } catch (error) {
       tail.repair(new Set(batch.map(({ notification }) => notification.userId)))
       throw error

@@ -45,3 +45,39 @@ export function currentBootId (): string | undefined {
     return undefined
   }
 }
+
+/** A partition whose stored position is behind the consumer group's committed offset. */
+export interface Behind { partition: number, stored: bigint, committed: bigint }
+
+/**
+ * The partitions whose stored position (0 when none) is behind the group's committed offset (-1
+ * when none): records the group had committed, so the store had applied them, and has them no
+ * more. The store lost writes it had acknowledged (a failover to a standby that lagged, a restore
+ * of a copy). `rewoundAt` holds, per partition, the committed offset at which an earlier check
+ * found it behind: that loss began a new epoch already and is being made good (the consumer
+ * applies it again), so a partition counts only when its committed offset moved past it since.
+ */
+export function newlyBehind (committed: ReadonlyMap<number, bigint>, stored: ReadonlyMap<number, bigint>, rewoundAt: ReadonlyMap<number, bigint>): Behind[] {
+  const behind: Behind[] = []
+  for (const [partition, offset] of committed) {
+    const position = stored.get(partition) ?? 0n
+    if (position < offset && offset > (rewoundAt.get(partition) ?? 0n)) behind.push({ partition, stored: position, committed: offset })
+  }
+  return behind
+}
+
+/** Why a store found behind needs a new epoch, naming the partitions. */
+export function describeBehind (behind: readonly Behind[]): string {
+  const partitions = behind.map(({ partition, stored, committed }) => `${partition}: ${stored} < ${committed}`).join(', ')
+  return `the store is behind the consumer group's committed offsets (partition ${partitions}): it lost writes it had acknowledged (a failover to a standby that lagged, a restored copy)`
+}
+
+/** `rewoundAt` as the stores keep it, in their `meta` table (per topic): JSON, partition → offset. */
+export function encodeRewoundAt (rewoundAt: ReadonlyMap<number, bigint>): string {
+  return JSON.stringify(Object.fromEntries([...rewoundAt].map(([partition, offset]) => [partition, offset.toString()])))
+}
+
+export function decodeRewoundAt (text: string | undefined): Map<number, bigint> {
+  if (text === undefined) return new Map()
+  return new Map(Object.entries(JSON.parse(text) as Record<string, string>).map(([partition, offset]) => [Number(partition), BigInt(offset)]))
+}

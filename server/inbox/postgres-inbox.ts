@@ -1,10 +1,12 @@
-import { DatabaseError, Pool, type PoolClient } from 'pg'
-import type { ConsumedRecord } from '../kafka/types.js'
+import { DatabaseError, type Pool, type PoolClient } from 'pg'
+import type { ConsumedRecord, PartitionPosition } from '../kafka/types.js'
 import { boundedProbe, type Unready } from '../lifecycle.js'
 import type { Logger } from '../logger.js'
 import type { Notification } from '../notification.js'
-import { newEpoch } from './epoch.js'
-import { InboxUnavailableError, type AppendedNotification, type AppendResult, type FeedState, type HistoryPage, type Inbox, type RetentionPolicy, type StoredNotification } from './types.js'
+import { decodeRewoundAt, describeBehind, encodeRewoundAt, newEpoch, newlyBehind } from './epoch.js'
+import { createPool, inTransaction, withConnection } from './postgres-session.js'
+import { ReadLimit } from './read-limit.js'
+import { InboxRefusedError, InboxRewoundError, InboxUnavailableError, type AppendedNotification, type AppendResult, type FeedState, type HistoryPage, type Inbox, type Reconciliation, type RetentionPolicy, type StoredNotification } from './types.js'
 
 const PRUNE_CHUNK = 2000
 /** How many users over the cap one prune chunk looks at. */
@@ -15,19 +17,28 @@ const MIGRATIONS: Readonly<Record<number, string>> = {
   // Version 2 counts each feed's read-state changes; a store from before has made none that count.
   1: 'ALTER TABLE feeds ADD COLUMN rev bigint NOT NULL DEFAULT 0'
 }
-/** Tries of a transaction that PostgreSQL aborted to break a deadlock. */
-const MAX_ATTEMPTS = 5
-/** A server that does not accept the connection within this is as good as down (a lost host would hold it for minutes). */
-const CONNECT_TIMEOUT_MS = 5000
 /** How long the readiness probe waits for `SELECT 1`. */
 const PROBE_TIMEOUT_MS = 1500
 /**
- * SQLSTATEs that say the server cannot serve now, not that the statement is wrong: connection
- * exceptions (class 08), a server shutting down or starting up (57P01-57P03), too many connections.
+ * SQLSTATEs that say the records are wrong for the store, and will be again: data exceptions
+ * (class 22: a value out of range) and integrity constraint violations (class 23).
  */
-const UNAVAILABLE_SQLSTATE = /^(08|57P0[123]$|53300$)/
-/** What node-postgres throws, without a SQLSTATE, when the connection is refused, lost or times out. */
-const UNAVAILABLE_MESSAGE = /^Connection terminated|connection error|timeout exceeded when trying to connect|not queryable/i
+const REFUSED_SQLSTATE = /^2[23]/
+/** The consumer's own connections: an append, the positions check at an assignment, the readiness probe. */
+const CONSUMER_POOL_SIZE = 3
+export const DEFAULT_POOL_SIZE = 10
+/** History and catch-up reads that may wait for a connection; more are refused at once (503, close 1013). */
+const MAX_QUEUED_READS = 1000
+/** A read that waited this long for a connection is refused: the client retries later, as after a refusal. */
+const MAX_READ_WAIT_MS = 2000
+
+export interface PostgresInboxOptions {
+  /** Connections for the API: history, catch-up, read marks and retention (the consumer has its own). */
+  poolSize?: number
+  log?: Logger
+  /** Told about each history or catch-up read refused because too many were waiting (for metrics). */
+  onReadRefused?: () => void
+}
 
 /**
  * Advisory lock keys, as pg_advisory_lock(namespace, key). Advisory locks are per database, so
@@ -85,74 +96,119 @@ interface Position { topic: string, partition: number, next: bigint, stored: big
  *
  * The epoch is created with the schema and kept in `meta`: commits are durable
  * (synchronous_commit on), so neither a gateway's nor PostgreSQL's restart can lose an
- * acknowledged write. A restore from a backup can, and PostgreSQL cannot tell it from a restart:
- * after one, with every gateway stopped, run `DELETE FROM meta WHERE key = 'epoch';` and the next
- * gateway to start makes a new epoch (docs/operations.md).
+ * acknowledged write. A failover to a standby that lagged, or a restore, can: `reconcile` finds it
+ * (positions behind the group's committed offsets, another server or timeline) and begins a new
+ * epoch, and an append that finds a position behind what this process stored refuses to go on.
  */
 export class PostgresInbox implements Inbox {
-  readonly epoch: string
+  #epoch: string
   /** Why this open began a new epoch; undefined when it continues the stored one. */
   readonly newEpochReason: string | undefined
-  readonly #pool: Pool
+  /**
+   * The consumer's appends and the readiness probe, apart from the API's connections: a flood of
+   * history reads or a reconnect storm must not make the consumer wait for a connection (and hold
+   * its batches as if PostgreSQL were down), nor /readyz say so.
+   */
+  readonly #consumerPool: Pool
+  /** History, catch-up, read marks, retention. */
+  readonly #apiPool: Pool
+  /** History and catch-up reads: fewer at once than the API's connections, so read marks always find one. */
+  readonly #reads: ReadLimit
   readonly #retention: RetentionPolicy
+  /** The position this process last stored in each partition (by partitionKey): the store can only be ahead of it, unless it lost writes. */
+  readonly #applied = new Map<string, bigint>()
   #closed = false
   /** A real `SELECT 1`, bounded in time. */
   readonly #probe = boundedProbe(
-    () => this.#pool.query('SELECT 1').then((): Unready[] => [], (error: Error): Unready[] => [{ reason: 'inbox (PostgreSQL) unreachable', detail: error.message }]),
+    () => withConnection(this.#consumerPool, (client) => client.query('SELECT 1')).then((): Unready[] => [], (error: Error): Unready[] => [{ reason: 'inbox (PostgreSQL) unreachable', detail: error.message }]),
     PROBE_TIMEOUT_MS,
     (): Unready[] => [{ reason: `inbox (PostgreSQL) did not answer within ${PROBE_TIMEOUT_MS} ms` }]
   )
 
-  private constructor (pool: Pool, retention: RetentionPolicy, epoch: string, newEpochReason: string | undefined) {
-    this.#pool = pool
+  private constructor (pools: { consumer: Pool, api: Pool }, retention: RetentionPolicy, schema: { epoch: string, newEpochReason: string | undefined }, options: PostgresInboxOptions) {
+    this.#consumerPool = pools.consumer
+    this.#apiPool = pools.api
     this.#retention = retention
-    this.epoch = epoch
-    this.newEpochReason = newEpochReason
+    this.#epoch = schema.epoch
+    this.newEpochReason = schema.newEpochReason
+    const concurrency = Math.max(1, (options.poolSize ?? DEFAULT_POOL_SIZE) - 1)
+    this.#reads = new ReadLimit({
+      concurrency,
+      maxQueued: MAX_QUEUED_READS,
+      maxWaitMs: MAX_READ_WAIT_MS,
+      refuse: (why) => {
+        options.onReadRefused?.()
+        return new InboxUnavailableError(`inbox (PostgreSQL) busy: ${why}`)
+      }
+    })
   }
 
   /** Connects, then creates or migrates the schema, one gateway at a time. */
-  static async open (url: string, retention: RetentionPolicy, log?: Logger): Promise<PostgresInbox> {
-    const pool = new Pool({ connectionString: url, application_name: 'kafka-notify', connectionTimeoutMillis: CONNECT_TIMEOUT_MS })
-    // An idle connection that breaks (a PostgreSQL restart) is reported here; unheard, it would
-    // crash the process. The pool replaces it on the next query.
-    pool.on('error', (error) => log?.warn({ err: error }, 'Inbox: an idle PostgreSQL connection failed'))
+  static async open (url: string, retention: RetentionPolicy, options: PostgresInboxOptions = {}): Promise<PostgresInbox> {
+    const { log } = options
+    const pools = {
+      consumer: createPool(url, { role: 'consumer', max: CONSUMER_POOL_SIZE, log }),
+      api: createPool(url, { role: 'api', max: options.poolSize ?? DEFAULT_POOL_SIZE, log })
+    }
     try {
-      const { epoch, newEpochReason } = await inTransaction(pool, prepareSchema)
-      return new PostgresInbox(pool, retention, epoch, newEpochReason)
+      const schema = await inTransaction(pools.consumer, prepareSchema)
+      return new PostgresInbox(pools, retention, schema, options)
     } catch (error) {
-      await pool.end()
+      await Promise.all([pools.consumer.end(), pools.api.end()])
       throw error
     }
   }
 
-  async append (records: ConsumedRecord[]): Promise<AppendResult> {
-    if (records.length === 0) return { appended: [], unread: new Map() }
-    return await reach(() => inTransaction(this.#pool, (client) => appendBatch(client, records)))
+  get epoch (): string {
+    return this.#epoch
+  }
+
+  async append (records: ConsumedRecord[], positions: PartitionPosition[] = []): Promise<AppendResult> {
+    if (records.length === 0 && positions.length === 0) return { appended: [], unread: new Map() }
+    const stored = new Map<string, bigint>()
+    try {
+      const result = await inTransaction(this.#consumerPool, (client) => appendBatch(client, records, positions, this.#applied, stored))
+      for (const [partition, next] of stored) this.#applied.set(partition, next)
+      return result
+    } catch (error) {
+      if (!(error instanceof DatabaseError) || !REFUSED_SQLSTATE.test(error.code ?? '')) throw error
+      throw new InboxRefusedError(`the inbox (PostgreSQL) refused it: ${error.code} ${error.message}`, { cause: error })
+    }
+  }
+
+  async reconcile (topic: string, committed: ReadonlyMap<number, bigint>): Promise<Reconciliation> {
+    const server = await withConnection(this.#consumerPool, serverIdentity)
+    const { epoch, stored, why } = await inTransaction(this.#consumerPool, (client) => reconcilePositions(client, topic, committed, server))
+    // The positions as they are now are the truth the consumer goes on from.
+    for (const [partition, next] of stored) this.#applied.set(partitionKey(topic, partition), next)
+    if (epoch === this.#epoch) return { stored }
+    this.#epoch = epoch
+    return { stored, epochChanged: why ?? 'another gateway began a new epoch' }
   }
 
   async feed (userId: string): Promise<FeedState> {
-    const { rows } = await reach(() => this.#pool.query<FeedRow>('SELECT newest_seq, unread, rev FROM feeds WHERE user_id = $1', [userId]))
+    const { rows } = await this.#read((client) => client.query<FeedRow>('SELECT newest_seq, unread, rev FROM feeds WHERE user_id = $1', [userId]))
     return toFeedState(rows[0])
   }
 
   async feeds (userIds: readonly string[]): Promise<Map<string, FeedState>> {
-    const { rows } = await reach(() => this.#pool.query<FeedRow & { user_id: string }>(
+    const { rows } = await this.#read((client) => client.query<FeedRow & { user_id: string }>(
       'SELECT user_id, newest_seq, unread, rev FROM feeds WHERE user_id = ANY($1::text[])', [userIds]))
     const found = new Map(rows.map((row) => [row.user_id, row]))
     return new Map(userIds.map((userId) => [userId, toFeedState(found.get(userId))]))
   }
 
   async history (userId: string, limit: number, before?: number): Promise<HistoryPage> {
-    const { rows } = await reach(() => before === undefined
-      ? this.#pool.query<Row>('SELECT seq, body, read FROM notifications WHERE user_id = $1 ORDER BY seq DESC LIMIT $2', [userId, limit + 1])
-      : this.#pool.query<Row>('SELECT seq, body, read FROM notifications WHERE user_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3', [userId, before, limit + 1]))
+    const { rows } = await this.#read((client) => before === undefined
+      ? client.query<Row>('SELECT seq, body, read FROM notifications WHERE user_id = $1 ORDER BY seq DESC LIMIT $2', [userId, limit + 1])
+      : client.query<Row>('SELECT seq, body, read FROM notifications WHERE user_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3', [userId, before, limit + 1]))
     const more = rows.length > limit
     const items = rows.slice(0, limit).map(toStored)
     return { items, nextBefore: more ? items[items.length - 1]!.seq : null }
   }
 
   async after (userId: string, after: number, limit: number): Promise<StoredNotification[]> {
-    const { rows } = await reach(() => this.#pool.query<Row>(
+    const { rows } = await this.#read((client) => client.query<Row>(
       'SELECT seq, body, read FROM notifications WHERE user_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3', [userId, after, limit]))
     return rows.map(toStored)
   }
@@ -162,7 +218,7 @@ export class PostgresInbox implements Inbox {
   }
 
   async markRead (userId: string, selection: { upTo: number } | { ids: string[] }): Promise<FeedState> {
-    return await reach(() => inTransaction(this.#pool, async (client) => {
+    return await inTransaction(this.#apiPool, async (client) => {
       const { rows: [feed] } = await client.query<FeedRow>('SELECT newest_seq, unread, rev FROM feeds WHERE user_id = $1 FOR UPDATE', [userId])
       if (feed === undefined) return toFeedState(undefined)
       const { rowCount } = 'upTo' in selection
@@ -172,7 +228,7 @@ export class PostgresInbox implements Inbox {
       const { rows: [after] } = await client.query<FeedRow>(
         'UPDATE feeds SET unread = unread - $2, rev = rev + 1 WHERE user_id = $1 RETURNING newest_seq, unread, rev', [userId, rowCount])
       return toFeedState(after)
-    }))
+    })
   }
 
   /** Nothing to do: a PostgreSQL commit is durable when it returns (synchronous_commit on). */
@@ -180,7 +236,7 @@ export class PostgresInbox implements Inbox {
 
   /** Returns 0 without waiting while another gateway prunes. */
   async prune (now = Date.now()): Promise<number> {
-    return await reach(() => inTransaction(this.#pool, (client) => pruneChunk(client, this.#retention, now)))
+    return await inTransaction(this.#apiPool, (client) => pruneChunk(client, this.#retention, now))
   }
 
   async unreadyReasons (): Promise<Unready[]> {
@@ -190,7 +246,12 @@ export class PostgresInbox implements Inbox {
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    await this.#pool.end()
+    await Promise.all([this.#consumerPool.end(), this.#apiPool.end()])
+  }
+
+  /** A history or catch-up read: through the read limit, on the API's connections. */
+  async #read<T> (query: (client: PoolClient) => Promise<T>): Promise<T> {
+    return await this.#reads.run(() => withConnection(this.#apiPool, query))
   }
 }
 
@@ -227,8 +288,67 @@ async function readMeta (client: PoolClient, key: string): Promise<string | unde
   return rows[0]?.value
 }
 
-async function appendBatch (client: PoolClient, records: ConsumedRecord[]): Promise<AppendResult> {
-  const positions = await lockPositions(client, records)
+async function writeMeta (client: PoolClient, key: string, value: string): Promise<void> {
+  await client.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value])
+}
+
+/**
+ * The database server this is, as `<system identifier>/<timeline>`: a promoted standby has the
+ * same system identifier on a new timeline, a point-in-time recovery too; undefined where the
+ * server does not let this role read them.
+ */
+async function serverIdentity (client: PoolClient): Promise<string | undefined> {
+  try {
+    const { rows: [row] } = await client.query<{ server: string }>(
+      "SELECT (SELECT system_identifier FROM pg_control_system())::text || '/' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) AS server")
+    return row?.server
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Compares the stored positions of `topic` with the group's committed offsets, and the server
+ * with the one of the last check; begins a new epoch when the store lost writes (see
+ * Inbox.reconcile). The epoch's row is locked first: gateways checking at once begin one epoch.
+ */
+async function reconcilePositions (client: PoolClient, topic: string, committed: ReadonlyMap<number, bigint>, server: string | undefined): Promise<{ epoch: string, stored: Map<number, bigint>, why: string | undefined }> {
+  const { rows: [current] } = await client.query<{ value: string }>("SELECT value FROM meta WHERE key = 'epoch' FOR UPDATE")
+  const { rows } = await client.query<{ partition: number, next_offset: string }>('SELECT partition, next_offset FROM consumed WHERE topic = $1', [topic])
+  const stored = new Map<number, bigint>([...committed.keys()].map((partition) => [partition, 0n]))
+  for (const { partition, next_offset: next } of rows) stored.set(partition, BigInt(next))
+  const rewoundKey = `rewound_at:${topic}`
+  const rewoundAt = decodeRewoundAt(await readMeta(client, rewoundKey))
+  const behind = newlyBehind(committed, stored, rewoundAt)
+  const knownServer = await readMeta(client, 'server')
+  const why: string[] = []
+  if (behind.length > 0) why.push(describeBehind(behind))
+  if (server !== undefined && knownServer !== undefined && server !== knownServer) {
+    why.push(`the database server is not the one of before (system identifier/timeline ${knownServer} → ${server}): a failover or a point-in-time recovery may have lost writes`)
+  }
+  if (server !== undefined && server !== knownServer) await writeMeta(client, 'server', server)
+  if (why.length === 0) return { epoch: current!.value, stored, why: undefined }
+  const epoch = newEpoch()
+  await writeMeta(client, 'epoch', epoch)
+  for (const { partition, committed: offset } of behind) rewoundAt.set(partition, offset)
+  await writeMeta(client, rewoundKey, encodeRewoundAt(rewoundAt))
+  return { epoch, stored, why: why.join('; ') }
+}
+
+/**
+ * Appends a batch (see Inbox.append). `applied` holds what this process stored before in each
+ * partition: a stored position behind it means the store lost those writes, and nothing must be
+ * stored over them. `stored` gets the positions this batch leaves, for `applied` once committed.
+ */
+async function appendBatch (client: PoolClient, records: ConsumedRecord[], ends: PartitionPosition[], applied: ReadonlyMap<string, bigint>, stored: Map<string, bigint>): Promise<AppendResult> {
+  const positions = await lockPositions(client, [...records, ...ends])
+  for (const [key, position] of positions) {
+    const mine = applied.get(key)
+    if (mine !== undefined && position.stored < mine) {
+      throw new InboxRewoundError(`the inbox (PostgreSQL) is behind what this gateway stored in it (partition ${position.partition} of ${position.topic}: ` +
+        `${position.stored} < ${mine}): it lost acknowledged writes (a failover to a standby that lagged?)`)
+    }
+  }
   const fresh: Array<{ notification: Notification, json: string }> = []
   const seen = new Set<string>()
   for (const { notification, json, topic, partition, offset } of records) {
@@ -240,6 +360,11 @@ async function appendBatch (client: PoolClient, records: ConsumedRecord[]): Prom
     seen.add(notification.id)
     fresh.push({ notification, json })
   }
+  for (const { topic, partition, nextOffset } of ends) {
+    const position = positions.get(partitionKey(topic, partition))!
+    if (BigInt(nextOffset) > position.next) position.next = BigInt(nextOffset)
+  }
+  for (const [key, { next }] of positions) stored.set(key, next)
 
   const appended: AppendedNotification[] = []
   const unread = new Map<string, number>()
@@ -320,7 +445,7 @@ function partitionKey (topic: string, partition: number): string {
  * gateway appending the same partition (a rebalance in progress) waits here until this one commits,
  * then skips what this one applied.
  */
-async function lockPositions (client: PoolClient, records: ConsumedRecord[]): Promise<Map<string, Position>> {
+async function lockPositions (client: PoolClient, records: Array<{ topic: string, partition: number }>): Promise<Map<string, Position>> {
   const partitions = new Map<string, { topic: string, partition: number }>()
   for (const { topic, partition } of records) partitions.set(partitionKey(topic, partition), { topic, partition })
   const sorted = [...partitions.values()].sort((a, b) => C_ORDER(a.topic, b.topic) || a.partition - b.partition)
@@ -401,52 +526,6 @@ async function pruneChunk (client: PoolClient, retention: RetentionPolicy, now: 
     FROM unnest($1::text[], $2::int[], $3::int[]) AS d (user_id, rows, unread)
     WHERE f.user_id = d.user_id`, [[...gone.keys()], [...gone.values()].map(({ rows }) => rows), [...gone.values()].map(({ unread }) => unread)])
   return removed.length
-}
-
-/**
- * Runs `work` in a transaction on one pooled connection. A transaction PostgreSQL aborted to break
- * a deadlock is tried again: it changed nothing, and the other one has gone on.
- */
-async function inTransaction<T> (pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    const client = await pool.connect()
-    let broken = false
-    // A connection lost between two statements is reported as an 'error' event on the client (the
-    // pending statement fails as well): unheard, it would crash the process. The pool listens only
-    // while a client is idle.
-    const lost = (): void => { broken = true }
-    client.on('error', lost)
-    try {
-      await client.query('BEGIN')
-      const result = await work(client)
-      await client.query('COMMIT')
-      return result
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => { broken = true })
-      if (attempt >= MAX_ATTEMPTS || !(error instanceof DatabaseError) || error.code !== '40P01') throw error
-    } finally {
-      client.off('error', lost)
-      client.release(broken)
-    }
-  }
-}
-
-/** Runs `work`, turning the errors of an unreachable server into InboxUnavailableError. */
-async function reach<T> (work: () => Promise<T>): Promise<T> {
-  try {
-    return await work()
-  } catch (error) {
-    if (!isUnavailable(error)) throw error
-    throw new InboxUnavailableError(`inbox (PostgreSQL) unreachable: ${(error as Error).message}`, { cause: error })
-  }
-}
-
-function isUnavailable (error: unknown): boolean {
-  if (error instanceof DatabaseError) return error.code !== undefined && UNAVAILABLE_SQLSTATE.test(error.code)
-  if (!(error instanceof Error)) return false
-  // Socket errors (ECONNREFUSED, ECONNRESET, ETIMEDOUT…) carry their errno name.
-  const code = (error as { code?: unknown }).code
-  return (typeof code === 'string' && /^E[A-Z]+$/.test(code)) || UNAVAILABLE_MESSAGE.test(error.message)
 }
 
 function toFeedState (row: FeedRow | undefined): FeedState {

@@ -66,6 +66,21 @@ export class SqliteDatabase {
   }
 }
 
+/** SQLite's primary result codes that say values are wrong for the table (and will be again): a size, a constraint, a type. */
+const REFUSAL_CODES = new Map([[18, 'SQLITE_TOOBIG'], [19, 'SQLITE_CONSTRAINT'], [20, 'SQLITE_MISMATCH']])
+
+/**
+ * The SQLite code of an error that refuses the values as they are, whichever driver threw it
+ * (better-sqlite3 names it, `SQLITE_CONSTRAINT_NOTNULL`; node:sqlite numbers it, `errcode` 1299);
+ * undefined for any other error.
+ */
+export function refusalCode (error: unknown): string | undefined {
+  const { code, errcode } = (error ?? {}) as { code?: unknown, errcode?: unknown }
+  if (typeof errcode === 'number') return REFUSAL_CODES.get(errcode & 0xff)
+  if (typeof code !== 'string') return undefined
+  return [...REFUSAL_CODES.values()].find((name) => code === name || code.startsWith(`${name}_`))
+}
+
 export interface SqliteDriver {
   readonly name: 'node:sqlite' | 'better-sqlite3'
   /** How another thread (the checkpoint worker) loads the same driver: `require(module)[exportName]`, or the module itself. */

@@ -1,12 +1,12 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import type { ConsumedRecord } from '../kafka/types.js'
+import type { ConsumedRecord, PartitionPosition } from '../kafka/types.js'
 import type { Notification } from '../notification.js'
 import { SqliteCheckpointer, type CheckpointResult } from './sqlite-checkpointer.js'
-import { sqliteDriver, type SqliteDatabase } from './sqlite-driver.js'
-import { currentBootId, judgeLastRun, newEpoch, newRunId, type LastRun } from './epoch.js'
-import type { AppendedNotification, AppendResult, FeedState, HistoryPage, Inbox, RetentionPolicy, StoredNotification } from './types.js'
+import { refusalCode, sqliteDriver, type SqliteDatabase } from './sqlite-driver.js'
+import { currentBootId, decodeRewoundAt, describeBehind, encodeRewoundAt, judgeLastRun, newEpoch, newlyBehind, newRunId, type LastRun } from './epoch.js'
+import { InboxRefusedError, type AppendedNotification, type AppendResult, type FeedState, type HistoryPage, type Inbox, type Reconciliation, type RetentionPolicy, type StoredNotification } from './types.js'
 import type { Unready } from '../lifecycle.js'
 
 const PRUNE_CHUNK = 2000
@@ -78,10 +78,12 @@ export interface SqliteInboxHost {
  * the rows. `consumed` holds, per Kafka partition, the offset after the last record applied, in
  * the same transaction too: a record consumed again (after a crash, a rebalance, a new group id)
  * is skipped even when retention has deleted its row. The epoch (see epoch.ts) is judged at open
- * from what the last run recorded in `meta` and in the run marker file beside the store.
+ * from what the last run recorded in `meta` and in the run marker file beside the store, and again
+ * by `reconcile` against the consumer group's committed offsets: a snapshot of DATA_DIR taken
+ * while the gateway ran (run marker included) looks like a crash to the marker, not to the offsets.
  */
 export class SqliteInbox implements Inbox {
-  readonly epoch: string
+  #epoch: string
   /** Why this open began a new epoch; undefined when it continues the last one. */
   readonly newEpochReason: string | undefined
   readonly #db: SqliteDatabase
@@ -140,20 +142,24 @@ export class SqliteInbox implements Inbox {
       capSeq: db.prepare<[string, number], { seq: number }>(
         'SELECT seq FROM notifications WHERE user_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?'),
       usersOverCap: db.prepare<[number], { user_id: string }>('SELECT user_id FROM feeds WHERE stored > ?'),
-      overCap: db.prepare<[string, number], { read: number }>(
-        'DELETE FROM notifications WHERE user_id = ? AND seq <= ? RETURNING read'),
+      overCap: db.prepare<[string, string, number, number], { read: number }>(
+        'DELETE FROM notifications WHERE user_id = ? AND seq IN (SELECT seq FROM notifications WHERE user_id = ? AND seq <= ? ORDER BY seq LIMIT ?) RETURNING read'),
       meta: db.prepare<[], { key: string, value: string }>('SELECT key, value FROM meta'),
       saveMeta: db.prepare<[string, string]>(
         'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
     }
     const lastRun = this.#lastRun()
     const verdict = judgeLastRun(lastRun, this.#readMarker(), this.#bootId)
-    this.epoch = verdict.keep && lastRun !== undefined ? lastRun.epoch : newEpoch()
+    this.#epoch = verdict.keep && lastRun !== undefined ? lastRun.epoch : newEpoch()
     this.newEpochReason = verdict.keep ? undefined : verdict.why
     this.#recordRun(false)
     // Should the worker die, commits checkpoint again as SQLite does by default: a log that is
     // never copied would grow without end.
     this.#checkpointer = inMemory ? undefined : new SqliteCheckpointer(file, CHECKPOINT_EVERY_MS, () => { if (!this.#closed) this.#db.exec('PRAGMA wal_autocheckpoint = 1000') })
+  }
+
+  get epoch (): string {
+    return this.#epoch
   }
 
   /** Copies the log into the database file now, in the checkpoint worker (it also does so every second). */
@@ -211,18 +217,22 @@ export class SqliteInbox implements Inbox {
     }
   }
 
-  readonly #appendBatch = (records: ConsumedRecord[]): AppendResult =>
+  readonly #appendBatch = (records: ConsumedRecord[], ends: PartitionPosition[]): AppendResult =>
     this.#db.transaction(() => {
       const appended: AppendedNotification[] = []
       const feeds = new Map<string, Feed>()
       const positions = new Map<string, Position>()
-      for (const { notification, json, topic, partition, offset } of records) {
+      const positionOf = (topic: string, partition: number): Position => {
         const where = `${partition}\u0000${topic}`
         let position = positions.get(where)
         if (position === undefined) {
           position = { topic, partition, next: this.#statements.position.get(topic, partition)?.next_offset ?? 0 }
           positions.set(where, position)
         }
+        return position
+      }
+      for (const { notification, json, topic, partition, offset } of records) {
+        const position = positionOf(topic, partition)
         const at = Number(offset)
         if (at < position.next) continue // applied before: its row may be gone, but it must not come back
         position.next = at + 1
@@ -236,6 +246,10 @@ export class SqliteInbox implements Inbox {
         feed.stored++
         appended.push({ seq: feed.newestSeq, notification, json, unread: feed.unread, rev: feed.rev })
       }
+      for (const { topic, partition, nextOffset } of ends) {
+        const position = positionOf(topic, partition)
+        position.next = Math.max(position.next, Number(nextOffset))
+      }
       const unread = new Map<string, number>()
       for (const { notification } of appended) unread.set(notification.userId, feeds.get(notification.userId)!.unread)
       for (const [userId, feed] of feeds) this.#statements.saveFeed.run(userId, feed.newestSeq, feed.unread, feed.stored)
@@ -248,10 +262,32 @@ export class SqliteInbox implements Inbox {
     return { newestSeq: row?.newest_seq ?? 0, unread: row?.unread ?? 0, stored: row?.stored ?? 0, rev: row?.rev ?? 0 }
   }
 
-  async append (records: ConsumedRecord[]): Promise<AppendResult> {
-    const result = this.#appendBatch(records)
+  async append (records: ConsumedRecord[], positions: PartitionPosition[] = []): Promise<AppendResult> {
+    let result: AppendResult
+    try {
+      result = this.#appendBatch(records, positions)
+    } catch (error) {
+      const code = refusalCode(error)
+      if (code === undefined) throw error
+      throw new InboxRefusedError(`the inbox (SQLite) refused it: ${code} ${(error as Error).message}`, { cause: error })
+    }
     for (const userId of result.unread.keys()) this.#grown.add(userId)
     return result
+  }
+
+  async reconcile (topic: string, committed: ReadonlyMap<number, bigint>): Promise<Reconciliation> {
+    return this.#db.transaction(() => {
+      const stored = new Map([...committed.keys()].map((partition) => [partition, BigInt(this.#statements.position.get(topic, partition)?.next_offset ?? 0)]))
+      const rewoundKey = `rewound_at:${topic}`
+      const rewoundAt = decodeRewoundAt(this.#statements.meta.all().find(({ key }) => key === rewoundKey)?.value)
+      const behind = newlyBehind(committed, stored, rewoundAt)
+      if (behind.length === 0) return { stored }
+      this.#epoch = newEpoch()
+      this.#statements.saveMeta.run('epoch', this.#epoch)
+      for (const { partition, committed: offset } of behind) rewoundAt.set(partition, offset)
+      this.#statements.saveMeta.run(rewoundKey, encodeRewoundAt(rewoundAt))
+      return { stored, epochChanged: describeBehind(behind) }
+    })
   }
 
   async feed (userId: string): Promise<FeedState> {
@@ -337,7 +373,11 @@ export class SqliteInbox implements Inbox {
         if (this.#loadFeed(userId).stored - (removedOf.get(userId)?.rows ?? 0) <= this.#retention.maxPerUser) continue
         const newestDropped = this.#statements.capSeq.get(userId, this.#retention.maxPerUser)
         if (newestDropped === undefined) continue
-        for (const row of this.#statements.overCap.all(userId, newestDropped.seq)) note(userId, row.read)
+        const room = PRUNE_CHUNK - removed
+        const rows = this.#statements.overCap.all(userId, userId, newestDropped.seq, room)
+        for (const row of rows) note(userId, row.read)
+        // A whole excess in one statement could hold the event loop for seconds: the rest waits for the next chunk.
+        if (rows.length === room) this.#grown.add(userId)
       }
       for (const [userId, counts] of removedOf) this.#statements.pruned.run(counts.unread, counts.rows, userId)
     })

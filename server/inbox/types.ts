@@ -1,5 +1,5 @@
 import { NotifyError } from '../errors.js'
-import type { ConsumedRecord } from '../kafka/types.js'
+import type { ConsumedRecord, PartitionPosition } from '../kafka/types.js'
 import type { Notification } from '../notification.js'
 import type { Unready } from '../lifecycle.js'
 
@@ -65,6 +65,37 @@ export class InboxUnavailableError extends NotifyError<'INBOX_UNAVAILABLE'> {
 }
 
 /**
+ * The store refused records as they are (PostgreSQL's data exceptions and integrity violations,
+ * SQLite's constraint errors), and would refuse them again: nothing of the call was stored, and
+ * the same records stored one at a time tell which of them it refuses.
+ */
+export class InboxRefusedError extends NotifyError<'INBOX_REFUSED'> {
+  constructor (message: string, options: { cause?: unknown } = {}) {
+    super('INBOX_REFUSED', message, { canRetry: false, cause: options.cause })
+  }
+}
+
+/**
+ * The store is behind a position this process stored in it: it lost writes it had acknowledged
+ * (a failover to a standby that lagged) while the gateway ran. Nothing of the call was stored. The
+ * consumer must start over from the group, whose next assignment checks the positions
+ * (`Inbox.reconcile`), consumes again what was lost and begins a new epoch.
+ */
+export class InboxRewoundError extends NotifyError<'INBOX_REWOUND'> {
+  constructor (message: string) {
+    super('INBOX_REWOUND', message, { canRetry: false })
+  }
+}
+
+/** What `Inbox.reconcile` found. */
+export interface Reconciliation {
+  /** Each partition's stored position (0 when the store has none): where to consume it from when it is behind the group's. */
+  stored: Map<number, bigint>
+  /** Why the epoch this process used is over (this call began a new one, or another gateway did); undefined when it goes on. */
+  epochChanged?: string
+}
+
+/**
  * The durable store of every user's notifications and read state. The consumer appends before it
  * commits offsets; the API and catch-up read from it. Methods are async so that a shared store
  * (PostgreSQL, for several gateways) can stand behind the same interface.
@@ -72,7 +103,8 @@ export class InboxUnavailableError extends NotifyError<'INBOX_UNAVAILABLE'> {
 export interface Inbox {
   /**
    * Names this store's life: it changes whenever the store may have lost writes (a fresh store, a
-   * restore, a crash that may have cost the tail of the log), so cursors of before never match.
+   * restore, a crash that may have cost the tail of the log, a failover found by `reconcile`), so
+   * cursors of before never match. Read it each time: `reconcile` may change it.
    */
   readonly epoch: string
   /** Why this open began a new epoch (a new store, a restore…); undefined when it continues the last one. */
@@ -80,10 +112,22 @@ export interface Inbox {
   /**
    * Stores a batch atomically: each record at most once, whatever the consumer's committed
    * offsets say (records at or below the stored position of their partition are skipped), and
-   * each notification id at most once. Rejects with InboxUnavailableError while the store is
-   * unreachable (then nothing of the batch was stored).
+   * each notification id at most once. `positions` move the stored positions on to where the
+   * consumer is (past records it dead-lettered), never back. Rejects with InboxUnavailableError
+   * while the store is unreachable, with InboxRefusedError when it refuses a record as it is, and
+   * with InboxRewoundError when it is behind a position this process stored there; either way
+   * nothing of the call was stored.
    */
-  append (records: ConsumedRecord[]): Promise<AppendResult>
+  append (records: ConsumedRecord[], positions?: PartitionPosition[]): Promise<AppendResult>
+  /**
+   * Checks the stored positions of `topic` against the consumer group's committed offsets of every
+   * partition (-1: none), at start-up and at each assignment. A position behind its committed offset
+   * means the store lost acknowledged writes: it begins a new epoch then (once per loss, whichever
+   * gateway sees it first; PostgreSQL's also when the database server is another one or on another
+   * timeline), and returns the stored positions, from which the consumer applies the lost records
+   * again. Every later check, on any gateway, takes the new epoch.
+   */
+  reconcile (topic: string, committed: ReadonlyMap<number, bigint>): Promise<Reconciliation>
   feed (userId: string): Promise<FeedState>
   /** `feed` of each of these users, in one read. */
   feeds (userIds: readonly string[]): Promise<Map<string, FeedState>>

@@ -7,6 +7,8 @@ export interface BatchPipelineOptions<T> {
   maxQueued: number
   /** Whether a failure passes by itself, so that the same batches are handled again; none does when absent. */
   isTransient?: (error: Error) => boolean
+  /** Told when a transient failure begins to hold the batches in hand (once per hold, not per try). */
+  held?: (error: Error) => void
   /** How long to wait before try `attempt` (1, 2…) after a transient failure. */
   retryDelayMs?: (attempt: number) => number
   /**
@@ -123,6 +125,7 @@ export class BatchPipeline<T> {
           this.#options.failed(error as Error)
           return
         }
+        if (attempt === 1) this.#options.held?.(error as Error)
         this.#stalledBy = error as Error
         await this.#sleep(this.#options.retryDelayMs?.(attempt) ?? 0)
         if (this.#failed) {

@@ -11,12 +11,11 @@ import { BatchPipeline } from './batch-pipeline.js'
 import { OffsetCommitter } from './offset-committer.js'
 import { SendBatcher } from './send-batcher.js'
 import { durabilityProblems, ensureTopics, type TopicSpec } from './topics.js'
-import type { BatchHandler, ConsumedRecord, ConsumerCrash, DeadLetterKind, Health, NotificationBus, ProducerStats } from './types.js'
+import type { BatchHandler, ConsumedRecord, ConsumerCrash, DeadLetterKind, Health, NotificationBus, PartitionPosition, ProducerStats } from './types.js'
 
 /** The configuration's Kafka settings the bus works with (KAFKA_*), the brokers it reaches, and what it tells the gateway. */
 export type KafkaBusOptions = Pick<Config['kafka'], 'clientId' | 'topic' | 'dlqTopic' | 'partitions' | 'replicationFactor' | 'minInsyncReplicas' | 'groupId' | 'sendTimeoutMs'> & {
   brokers: string[]
-  isKnownUser: (id: string) => boolean
   /** Told about every dead-lettered record (for metrics). */
   onDeadLetter?: (kind: DeadLetterKind) => void
   /**
@@ -25,6 +24,21 @@ export type KafkaBusOptions = Pick<Config['kafka'], 'clientId' | 'topic' | 'dlqT
    * failure restarts the consumer.
    */
   isTransientFailure?: (error: Error) => boolean
+  /**
+   * Whether the handler's failure is the store refusing records as they are (and for good): then
+   * the records are handed to it again, half as many at a time and in order, until the ones it
+   * refuses alone are found; those are dead-lettered (kind `refused`), the others stored. Any other
+   * failure stays a failure of the batch.
+   */
+  isRecordRefusal?: (error: Error) => boolean
+  /**
+   * Where the store of the consumed records stands in each partition of the topic, given the
+   * group's committed offsets of every partition (-1: none). Asked at start-up and at each
+   * assignment, before any batch of the assignment is handled: an assigned partition whose stored
+   * position is behind its committed offset (the store lost acknowledged writes: a failover to a
+   * standby that lagged, a restore) is consumed again from the stored position.
+   */
+  storedPositions?: (committed: Map<number, bigint>) => Promise<Map<number, bigint>>
   /** Makes the handled notifications durable; runs before each offset commit. */
   beforeCommit: () => Promise<void>
   /** Told after each batch how far the partition's consumer is behind. */
@@ -32,6 +46,8 @@ export type KafkaBusOptions = Pick<Config['kafka'], 'clientId' | 'topic' | 'dlqT
   /** Told about every consumer crash, and about each restart the gateway makes itself (for metrics). */
   onConsumerCrash?: (crash: ConsumerCrash) => void
   onConsumerRestart?: () => void
+  /** Told each time the consumer begins holding its batches after a failure that passes (for metrics). */
+  onConsumerHold?: () => void
   clock?: Clock
 }
 
@@ -46,9 +62,12 @@ interface FetchedBatch {
   messages: KafkaMessage[]
   lastOffset: string
   lag: number
-  /** Its poison records are in the DLQ: a retry of the batch (inbox unavailable) must not send them again. */
-  deadLettered?: boolean
+  /** Offsets of its records already in the DLQ: a retry of the batch (inbox unavailable) must not send them again. */
+  deadLettered: Set<string>
 }
+
+/** A record to dead-letter, and why. */
+interface DeadLetter { message: KafkaMessage, kind: DeadLetterKind, reason: string }
 
 /** 2, not 4: fewer, larger produce requests measured 5-10% more follows/s at 10-100 connections. */
 const MAX_IN_FLIGHT_SENDS = 2
@@ -103,6 +122,8 @@ export async function createKafkaBus (options: KafkaBusOptions, log: Logger): Pr
       }
     })
     maxMessageBytes = states[0]?.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES
+    // Before the gateway serves anything: a store that lost writes begins its new epoch now.
+    await options.storedPositions?.(await committedOffsets(admin, options.groupId, options.topic))
   } catch (error) {
     await admin.disconnect()
     throw error
@@ -138,6 +159,10 @@ class KafkaBus implements NotificationBus {
   /** Why the consumer is not in the group now; undefined while it is. */
   #consumerProblem: Unready | undefined = { reason: 'consumer not started' }
   #restartAttempts = 0
+  /** Resolves once the current assignment's partitions were checked against the store (and moved back where it lost writes). */
+  #positionsChecked: Promise<void> = Promise.resolve()
+  /** The generation whose positions were checked: batches of it need not wait. */
+  #checkedGeneration = 0
   #cancelRestart: (() => void) | undefined
   #closing = false
   #closed: Promise<void> | undefined
@@ -175,6 +200,7 @@ class KafkaBus implements NotificationBus {
       maxQueued: MAX_QUEUED_BATCHES,
       handle: (batches) => this.#handleBatches(batches),
       ...(options.isTransientFailure === undefined ? {} : { isTransient: options.isTransientFailure }),
+      held: () => options.onConsumerHold?.(),
       retryDelayMs: (attempt) => Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempt - 1)),
       stallLimitMs: STALL_LIMIT_MS,
       keepAliveMs: HEARTBEAT_INTERVAL_MS,
@@ -251,10 +277,14 @@ class KafkaBus implements NotificationBus {
         // offsets are committed once it is handled (the committer), not when it is resolved.
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
           if (!isRunning() || isStale() || batch.messages.length === 0 || consumer !== this.#consumer) return
+          const generation = this.#generation
+          if (this.#checkedGeneration !== generation) await this.#whileHeartbeating(this.#positionsChecked, heartbeat)
+          // A partition moved back (a seek) makes its batches fetched before it stale.
+          if (!isRunning() || isStale() || consumer !== this.#consumer || generation !== this.#generation) return
           const lastOffset = batch.lastOffset()
           // A stalled pipeline (the inbox is down) fills up: the push waits, heartbeating meanwhile.
           await this.#pipeline.push({
-            generation: this.#generation, topic: batch.topic, partition: batch.partition, messages: batch.messages, lastOffset, lag: Number(batch.offsetLag())
+            generation: this.#generation, topic: batch.topic, partition: batch.partition, messages: batch.messages, lastOffset, lag: Number(batch.offsetLag()), deadLettered: new Set()
           }, heartbeat)
           resolveOffset(lastOffset)
           await heartbeat()
@@ -270,8 +300,9 @@ class KafkaBus implements NotificationBus {
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       if (!current()) return
       this.#generation++
-      this.#committer.assigned(this.#generation, payload.memberAssignment[this.#options.topic] ?? [])
-      this.#consumerProblem = undefined
+      const partitions = payload.memberAssignment[this.#options.topic] ?? []
+      this.#committer.assigned(this.#generation, partitions)
+      this.#positionsChecked = this.#checkPositions(consumer, this.#generation, partitions)
     })
     consumer.on(consumer.events.REBALANCING, () => {
       if (!current()) return
@@ -321,6 +352,62 @@ class KafkaBus implements NotificationBus {
     }, delay)
   }
 
+  /**
+   * Asks the store where it stands (storedPositions) and moves each assigned partition it is behind
+   * in back to its stored position, before any batch of this assignment is handled; tries again
+   * while the store cannot answer, and gives the partitions up (a restart) after the stall limit, as
+   * a held batch does. The consumer counts as joined only then.
+   */
+  async #checkPositions (consumer: Consumer, generation: number, partitions: number[]): Promise<void> {
+    const { storedPositions, groupId, topic } = this.#options
+    const current = (): boolean => consumer === this.#consumer && generation === this.#generation && !this.#closing
+    if (storedPositions === undefined) {
+      this.#checkedGeneration = generation
+      this.#consumerProblem = undefined
+      return
+    }
+    this.#consumerProblem = { reason: 'consumer group joined, checking the inbox\'s positions' }
+    const since = this.#clock.now()
+    for (let attempt = 1; current(); attempt++) {
+      try {
+        const committed = await committedOffsets(this.#admin, groupId, topic)
+        const stored = await storedPositions(committed)
+        if (!current()) return
+        for (const partition of partitions) {
+          const position = stored.get(partition) ?? 0n
+          const offset = committed.get(partition) ?? -1n
+          if (position >= offset) continue
+          this.#log.warn({ partition, stored: position.toString(), committed: offset.toString() }, 'The inbox is behind the group\'s committed offset: consuming the partition again from its stored position')
+          consumer.seek({ topic, partition, offset: position.toString() })
+        }
+        break
+      } catch (error) {
+        if (!current()) return
+        if (this.#clock.now() - since >= STALL_LIMIT_MS) {
+          this.#restartLater(consumer, error as Error, 'the inbox\'s positions could not be checked')
+          return
+        }
+        this.#consumerProblem = { reason: 'consumer checking the inbox\'s positions, retrying', detail: (error as Error).message }
+        await new Promise<void>((resolve) => { this.#clock.schedule(resolve, Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempt - 1))) })
+      }
+    }
+    if (!current()) return
+    this.#checkedGeneration = generation
+    this.#consumerProblem = undefined
+  }
+
+  /** Waits for `work`, heartbeating meanwhile as fetching would (a wait may outlast the session timeout); rejects with what `heartbeat` throws (a rebalance). */
+  async #whileHeartbeating (work: Promise<void>, heartbeat: () => Promise<void>): Promise<void> {
+    const done = work.then(() => true)
+    for (;;) {
+      let cancel: () => void = () => {}
+      const finished = await Promise.race([done, new Promise<boolean>((resolve) => { cancel = this.#clock.schedule(() => resolve(false), HEARTBEAT_INTERVAL_MS) })])
+      cancel()
+      if (finished) return
+      await heartbeat()
+    }
+  }
+
   /** Commits through the consumer that holds the assignment; true only if the coordinator stored it. */
   async #commit (offsets: Array<{ partition: number, offset: string }>): Promise<boolean> {
     const consumer = this.#consumer
@@ -341,21 +428,36 @@ class KafkaBus implements NotificationBus {
   /** Handles the batches that queued up, several partitions' in one handler call, in order. */
   async #handleBatches (batches: FetchedBatch[]): Promise<void> {
     const accepted: ConsumedRecord[] = []
+    const positions: PartitionPosition[] = []
+    /** Where each accepted record came from, should the store refuse it. */
+    const sources = new Map<ConsumedRecord, { batch: FetchedBatch, message: KafkaMessage }>()
     for (const batch of batches) {
       const { topic, partition, messages } = batch
-      const rejected: Array<{ message: KafkaMessage, kind: DeadLetterKind, reason: string }> = []
+      const rejected: DeadLetter[] = []
       for (const message of messages) {
-        const verdict = decodeRecord(message.key, message.value, this.#options.isKnownUser)
+        const verdict = decodeRecord(message.key, message.value)
         if (verdict.ok) {
-          accepted.push({ notification: verdict.notification, json: verdict.json, timestamp: Number(message.timestamp), topic, partition, offset: message.offset })
+          const consumed = { notification: verdict.notification, json: verdict.json, timestamp: Number(message.timestamp), topic, partition, offset: message.offset }
+          accepted.push(consumed)
+          sources.set(consumed, { batch, message })
         } else {
           rejected.push({ message, kind: verdict.kind, reason: verdict.reason })
         }
       }
-      if (rejected.length > 0 && batch.deadLettered !== true) await this.#deadLetter(topic, partition, rejected)
-      batch.deadLettered = true
+      await this.#deadLetter(batch, rejected)
+      positions.push({ topic, partition, nextOffset: (BigInt(batch.lastOffset) + 1n).toString() })
     }
-    if (accepted.length > 0) await this.#handler!(accepted)
+    try {
+      await this.#handler!(accepted, positions)
+    } catch (error) {
+      if (this.#options.isRecordRefusal?.(error as Error) !== true) throw error
+      await this.#storeWithout(accepted, error as Error, async (refused, why) => {
+        const { batch, message } = sources.get(refused)!
+        await this.#deadLetter(batch, [{ message, kind: 'refused', reason: `refused: ${why.message}` }])
+      })
+      // The refused ones are in the DLQ: the positions may go past them now.
+      await this.#handler!([], positions)
+    }
     for (const { generation, partition, lastOffset, lag } of batches) {
       this.#committer.handled(generation, partition, lastOffset)
       this.#options.onLag?.(partition, lag)
@@ -363,7 +465,33 @@ class KafkaBus implements NotificationBus {
     this.#restartAttempts = 0
   }
 
-  async #deadLetter (topic: string, partition: number, rejected: Array<{ message: KafkaMessage, kind: DeadLetterKind, reason: string }>): Promise<void> {
+  /**
+   * Stores `records`, which the store refused together (`refusal`), without the ones it refuses
+   * alone: halves, in order, each handed to the handler again (without positions: a refused record
+   * must be in the DLQ before a position goes past it), split further while refused. The records a
+   * store refuses are few, so this costs a few calls per refused record.
+   */
+  async #storeWithout (records: ConsumedRecord[], refusal: Error, refused: (record: ConsumedRecord, why: Error) => Promise<void>): Promise<void> {
+    if (records.length === 1) {
+      await refused(records[0]!, refusal)
+      return
+    }
+    const half = Math.ceil(records.length / 2)
+    for (const part of [records.slice(0, half), records.slice(half)]) {
+      try {
+        await this.#handler!(part, [])
+      } catch (error) {
+        if (this.#options.isRecordRefusal?.(error as Error) !== true) throw error
+        await this.#storeWithout(part, error as Error, refused)
+      }
+    }
+  }
+
+  /** Sends `rejected` to the DLQ, but those of `batch` already there (a retried batch). */
+  async #deadLetter (batch: FetchedBatch, records: DeadLetter[]): Promise<void> {
+    const { topic, partition, deadLettered } = batch
+    const rejected = records.filter(({ message }) => !deadLettered.has(message.offset))
+    if (rejected.length === 0) return
     const at = new Date().toISOString()
     await this.#producer.send({
       topic: this.#options.dlqTopic,
@@ -382,6 +510,7 @@ class KafkaBus implements NotificationBus {
       }))
     })
     for (const { message, kind, reason } of rejected) {
+      deadLettered.add(message.offset)
       this.#log.warn({ topic, partition, offset: message.offset, reason }, 'Dead-lettered a Kafka record')
       this.#options.onDeadLetter?.(kind)
     }
@@ -427,4 +556,10 @@ class KafkaBus implements NotificationBus {
     )
     await closeInOrder(steps, this.#log, { stepTimeoutMs: CLOSE_STEP_TIMEOUT_MS, doneLevel: 'debug' })
   }
+}
+
+/** The group's committed offset of every partition of `topic` (-1: none yet). */
+async function committedOffsets (admin: ReturnType<Kafka['admin']>, groupId: string, topic: string): Promise<Map<number, bigint>> {
+  const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] })
+  return new Map((offsets?.partitions ?? []).map(({ partition, offset }) => [partition, BigInt(offset)]))
 }

@@ -1,5 +1,5 @@
 import { Ajv } from 'ajv'
-import { notificationSchema, type Notification } from '../notification.js'
+import { isCalendarInstant, notificationSchema, type Notification } from '../notification.js'
 import type { DeadLetterKind, RecordVerdict } from './types.js'
 
 /** The largest record value the consumer accepts; anything bigger is dead-lettered. */
@@ -62,14 +62,12 @@ export function encodeNotification (notification: Notification): EncodedRecord {
 }
 
 /**
- * Decides whether a consumed record is a notification this gateway can deliver. Every refusal
- * has a reason, which goes into the dead-letter record's `dlq-reason` header.
+ * Decides whether a consumed record is a notification the gateway can deliver. Every refusal
+ * has a reason, which goes into the dead-letter record's `dlq-reason` header. The recipient is not
+ * looked up in this gateway's directory: a record another producer (or a gateway with a newer
+ * USERS_FILE) had accepted must be stored, not refused here.
  */
-export function decodeRecord (
-  key: Buffer | null,
-  value: Buffer | null,
-  isKnownUser: (id: string) => boolean
-): RecordVerdict {
+export function decodeRecord (key: Buffer | null, value: Buffer | null): RecordVerdict {
   if (value === null || value.length === 0) return reject('empty', 'the value is empty')
   if (value.length > MAX_RECORD_BYTES) return reject('too-large', `the value has ${value.length} bytes, more than ${MAX_RECORD_BYTES}`)
   let parsed: unknown
@@ -85,10 +83,9 @@ export function decodeRecord (
     return reject('invalid', `${where} ${error?.message ?? 'is invalid'}`)
   }
   const notification = parsed as Notification
-  if (Number.isNaN(Date.parse(notification.createdAt))) return reject('invalid', 'value.createdAt is not a date')
+  if (!isCalendarInstant(notification.createdAt)) return reject('invalid', `value.createdAt is not a date of the calendar (${JSON.stringify(notification.createdAt)})`)
   if (key === null || key.length === 0) return reject('missing-key', 'the key is missing (it must be the recipient id)')
   if (key.toString('utf8') !== notification.userId) return reject('key-mismatch', 'the key is not value.userId')
-  if (!isKnownUser(notification.userId)) return reject('unknown-user', `value.userId ${JSON.stringify(notification.userId)} is not a known user`)
   return { ok: true, notification, json }
 }
 

@@ -13,11 +13,21 @@ export interface ConsumedRecord {
   offset: string
 }
 
+/** How far a partition was consumed: the offset after the last record handled, dead letters included. */
+export interface PartitionPosition {
+  topic: string
+  partition: number
+  nextOffset: string
+}
+
 /**
- * Called once per consumed batch with the records that passed validation, in partition order.
- * Offsets are committed only after it resolves; if it throws, the batch is consumed again.
+ * Called once per consumed batch with the records that passed validation, in partition order, and
+ * where each partition of the batch ends (its poison records included, so that a store keeping
+ * positions can keep them past a dead-lettered tail). Offsets are committed only after it resolves;
+ * if it throws, the batch is consumed again. Records a store refused (see `KafkaBusOptions`) are
+ * handed to it again alone, with no positions, to find the ones it refuses.
  */
-export type BatchHandler = (batch: ConsumedRecord[]) => Promise<void>
+export type BatchHandler = (batch: ConsumedRecord[], positions: PartitionPosition[]) => Promise<void>
 
 export interface Health { ok: boolean, reasons: Unready[] }
 
@@ -52,7 +62,7 @@ export interface NotificationBus {
 }
 
 /** Why a record went to the dead-letter topic; a closed list, so metrics labels stay bounded. */
-export type DeadLetterKind = 'empty' | 'too-large' | 'not-json' | 'invalid' | 'missing-key' | 'key-mismatch' | 'unknown-user'
+export type DeadLetterKind = 'empty' | 'too-large' | 'not-json' | 'invalid' | 'missing-key' | 'key-mismatch' | 'refused'
 
 export type RecordVerdict =
   | { ok: true, notification: Notification, json: string }

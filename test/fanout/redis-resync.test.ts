@@ -63,19 +63,19 @@ if (redis !== undefined) {
       for (const [name, tab] of tabs) await tab.until(`${name} reached ${seq}`, () => tab.seqs.includes(seq), 10_000)
     }
 
-    for (let batch = 0; batch < 3; batch++) await consume(records(2))
+    for (let batch = 0; batch < 3; batch++) await consume(records(2), [])
     await reached(6)
 
     await redis.stop()
     // Stored while Redis is down: their frames are queued by A's publisher (and may arrive after
     // the restart, or be lost with the subscriptions)…
-    for (let batch = 0; batch < 2; batch++) await consume(records(2))
+    for (let batch = 0; batch < 2; batch++) await consume(records(2), [])
     // …and these were consumed by a gateway whose publishes were lost for certain.
     await inbox.append(records(3))
     await redis.start()
 
     await reached(13)
-    await consume(records(2))
+    await consume(records(2), [])
     await reached(15)
     const all = Array.from({ length: 15 }, (_, i) => i + 1)
     for (const [name, tab] of tabs) t.same(tab.seqs, all, `${name}: 1–15, in order, each once`)

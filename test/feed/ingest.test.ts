@@ -38,7 +38,7 @@ t.test('a batch is stored, then each new notification is published as its live f
   const ingest = ingestFor(t, inbox, fanout, (seconds) => timings.push(seconds))
   const notifications = [followNotification(bruno, emma), followNotification(emma, bruno), followNotification(bruno, emma)]
   const records = consumedRecords(notifications).map((record, i) => ({ ...record, timestamp: 1000 + i }))
-  await ingest(records)
+  await ingest(records, [])
   t.equal((await inbox.history('1', 10)).items.length, 2, 'stored')
   t.same(fanout.published, [[
     { userId: '1', text: notificationFrame(records[0]!.json, encodeCursor(inbox.epoch, 1), 1, { unread: 1, rev: 0 }), seq: 1, timestamp: 1000 },
@@ -49,13 +49,22 @@ t.test('a batch is stored, then each new notification is published as its live f
   t.ok(timings[0]! >= 0)
 })
 
+t.test('the batch\'s positions reach the inbox with its records: what was dead-lettered after the last record is behind the stored position', async (t) => {
+  const inbox = inboxFor(t)
+  const ingest = ingestFor(t, inbox, new RecordingFanout(new Set(['1'])))
+  const [stored, deadLettered] = consumedRecords([followNotification(bruno, emma), followNotification(bruno, emma)])
+  await ingest([stored!], [{ topic: stored!.topic, partition: stored!.partition, nextOffset: '2' }])
+  await ingest([deadLettered!], [])
+  t.equal((await inbox.feed('1')).newestSeq, 1, 'the record at offset 1, consumed again, is skipped')
+})
+
 t.test('a batch consumed again is neither stored nor published twice', async (t) => {
   const inbox = inboxFor(t)
   const fanout = new RecordingFanout(new Set(['1']))
   const ingest = ingestFor(t, inbox, fanout)
   const records = consumedRecords([followNotification(bruno, emma)])
-  await ingest(records)
-  await ingest(records)
+  await ingest(records, [])
+  await ingest(records, [])
   t.equal(fanout.published.length, 1, 'nothing new: no publish')
   t.equal((await inbox.feed('1')).newestSeq, 1)
 })
@@ -63,7 +72,7 @@ t.test('a batch consumed again is neither stored nor published twice', async (t)
 t.test('no frame is made for a recipient the fan-out cannot reach; the notification is stored all the same', async (t) => {
   const inbox = inboxFor(t)
   const fanout = new RecordingFanout(new Set(['1']))
-  await ingestFor(t, inbox, fanout)(consumedRecords([followNotification(bruno, rick), followNotification(bruno, emma)]))
+  await ingestFor(t, inbox, fanout)(consumedRecords([followNotification(bruno, rick), followNotification(bruno, emma)]), [])
   t.same(fanout.published.map((messages) => messages.map(({ userId }) => userId)), [['1']])
   t.equal((await inbox.feed('3')).newestSeq, 1)
 })
@@ -71,17 +80,17 @@ t.test('no frame is made for a recipient the fan-out cannot reach; the notificat
 t.test('the batch is done once stored: a publish still on its way does not hold the consumer', async (t) => {
   const inbox = inboxFor(t)
   const fanout = new RecordingFanout(new Set(['1']), new Promise(() => {}))
-  await ingestFor(t, inbox, fanout)(consumedRecords([followNotification(bruno, emma)]))
+  await ingestFor(t, inbox, fanout)(consumedRecords([followNotification(bruno, emma)]), [])
   t.equal(fanout.published.length, 1)
 })
 
 t.test('a batch the inbox cannot store is not published, and fails for the consumer to retry; its users\' tails are republished as the inbox has them', async (t) => {
   const inbox = inboxFor(t)
   const append = inbox.append.bind(inbox)
-  await append(consumedRecords([followNotification(bruno, emma)], { firstOffset: 0 }))
+  await append(consumedRecords([followNotification(bruno, emma)], { firstOffset: 0 }), [])
   inbox.append = async () => { throw new InboxUnavailableError('inbox down') }
   const fanout = new RecordingFanout(new Set(['1']))
-  await t.rejects(ingestFor(t, inbox, fanout)(consumedRecords([followNotification(bruno, emma)], { firstOffset: 1 })), InboxUnavailableError)
+  await t.rejects(ingestFor(t, inbox, fanout)(consumedRecords([followNotification(bruno, emma)], { firstOffset: 1 }), []), InboxUnavailableError)
   const [repair] = await fanout.publishes(1)
   t.same(repair!.map(({ text }) => JSON.parse(text) as unknown), [
     { type: 'notification', notification: (await inbox.history('1', 1)).items[0]!.notification, cursor: encodeCursor(inbox.epoch, 1), seq: 1, unread: 1, rev: 0 }
@@ -94,8 +103,8 @@ t.test('an append that was stored but answered with an error: the retry publishe
   const inbox = inboxFor(t)
   const append = inbox.append.bind(inbox)
   let lose = true
-  inbox.append = async (records) => {
-    const result = await append(records)
+  inbox.append = async (records, positions) => {
+    const result = await append(records, positions)
     if (!lose) return result
     lose = false
     throw new InboxUnavailableError('inbox (PostgreSQL) unreachable: Connection terminated unexpectedly')
@@ -103,8 +112,8 @@ t.test('an append that was stored but answered with an error: the retry publishe
   const fanout = new RecordingFanout(new Set(['1', '2']))
   const ingest = ingestFor(t, inbox, fanout)
   const records = consumedRecords([followNotification(bruno, emma), followNotification(rick, emma), followNotification(emma, bruno), followNotification(bruno, rick)])
-  await t.rejects(ingest(records), InboxUnavailableError)
-  await ingest(records) // the consumer's retry: every record applied already
+  await t.rejects(ingest(records, []), InboxUnavailableError)
+  await ingest(records, []) // the consumer's retry: every record applied already
   const [repair] = await fanout.publishes(1)
   t.equal(fanout.published.length, 1, 'the retry published nothing')
   const frames = repair!.map(({ userId, text, seq }) => ({ userId, seq, frame: JSON.parse(text) as { type: string, seq?: number, unread: number, rev: number } }))
@@ -119,7 +128,7 @@ t.test('a publish the fan-out could not hand on: its users\' tails are republish
   const fanout = new RecordingFanout(new Set(['1']))
   fanout.handedOn.push(false)
   const records = consumedRecords([followNotification(bruno, emma)])
-  await ingestFor(t, inbox, fanout)(records)
+  await ingestFor(t, inbox, fanout)(records, [])
   const [lost, repair] = await fanout.publishes(2)
   t.same(repair, [
     { userId: '1', text: notificationFrame(records[0]!.json, encodeCursor(inbox.epoch, 1), 1, { unread: 1, rev: 0 }), seq: 1 }

@@ -22,7 +22,8 @@ export class FakeBus implements NotificationBus {
   async publish (notification: Notification): Promise<void> {
     if (this.failWith !== undefined) throw this.failWith
     this.published.push(notification)
-    await this.#handler?.([{ notification, json: JSON.stringify(notification), timestamp: Date.now(), topic: 'fake', partition: 0, offset: String(this.#offset++) }])
+    const offset = this.#offset++
+    await this.#handler?.([{ notification, json: JSON.stringify(notification), timestamp: Date.now(), topic: 'fake', partition: 0, offset: String(offset) }], [{ topic: 'fake', partition: 0, nextOffset: String(offset + 1) }])
   }
 
   async startConsuming (handler: BatchHandler): Promise<void> {

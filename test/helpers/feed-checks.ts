@@ -61,7 +61,8 @@ export async function signInAll (url: string): Promise<Map<string, string>> {
   return new Map(await Promise.all(USERS.map(async (id) => [id, await signIn(url, id)] as const)))
 }
 
-export interface Received { id: string, seq: number }
+/** A notification a tab got, and when (ms since the epoch). */
+export interface Received { id: string, seq: number, at: number }
 
 /**
  * One tab of a user: records the notification frames it gets. When its socket drops (its gateway
@@ -134,7 +135,7 @@ export class Tab {
         }
         if (frame.type === 'synced' && frame.reset === true) this.resets++
         if (frame.type !== 'notification') return
-        this.received.push({ id: frame.notification.id, seq: frame.seq })
+        this.received.push({ id: frame.notification.id, seq: frame.seq, at: Date.now() })
         this.#cursor = frame.cursor
         this.#waiters.wake()
       })
@@ -180,8 +181,8 @@ export interface FollowStreamOptions {
 /** A stream nobody stops ends here, failing the test: far more than any test here sends. */
 const MAX_FOLLOWS = 2000
 
-/** How a POST ended, kept to judge the stream by. */
-export interface Answer { key: string, url: string, status: number | 'network error', code?: string }
+/** How a POST ended (and when, in ms since the epoch; a 202 with its notification's id), kept to judge the stream by. */
+export interface Answer { key: string, url: string, status: number | 'network error', code?: string, id?: string, at: number }
 
 const ANSWER_BOUND_MS = 15_000
 const KEY_BOUND_MS = 60_000
@@ -268,11 +269,11 @@ export class FollowStream {
       try {
         response = await follow(url, this.#options.tokens.get(follower)!, followee, { 'idempotency-key': key }, AbortSignal.timeout(ANSWER_BOUND_MS))
       } catch {
-        this.answers.push({ key, url, status: 'network error' })
+        this.answers.push({ key, url, status: 'network error', at: Date.now() })
         continue // the next gateway, at once: this one is not there
       }
       const body = await response.json() as { notification?: { id: string }, code?: string }
-      this.answers.push({ key, url, status: response.status, ...(body.code === undefined ? {} : { code: body.code }) })
+      this.answers.push({ key, url, status: response.status, ...(body.code === undefined ? {} : { code: body.code }), ...(body.notification === undefined ? {} : { id: body.notification.id }), at: Date.now() })
       if (response.status === 202) {
         this.accepted.get(followee)!.push(body.notification!.id)
         this.#waiters.wake()

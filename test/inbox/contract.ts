@@ -2,7 +2,7 @@
 // (sqlite-inbox.test.ts, postgres-inbox.test.ts). tap's config excludes this file: it defines
 // tests, it is not one.
 import type { Test } from 'tap'
-import type { AppendedNotification, Inbox, RetentionPolicy } from '../../server/inbox/types.js'
+import { InboxRefusedError, type AppendedNotification, type Inbox, type RetentionPolicy } from '../../server/inbox/types.js'
 import type { ConsumedRecord } from '../../server/kafka/types.js'
 import { followNotification, uuidv7, type Notification } from '../../server/notification.js'
 import { consumedRecords } from '../helpers/records.js'
@@ -232,6 +232,50 @@ export function inboxContract (t: Test, newStore: InboxStoreFactory): void {
     t.same(mixed.appended.map(({ seq }) => seq), [8], 'a batch that overlaps the stored position stores only the new part')
   })
 
+  // A partition's dead-lettered tail is consumed too: the stored position must say so, or a check of
+  // the positions against the group's committed offsets would take it for a store that lost writes.
+  t.test('positions given with a batch move each partition\'s stored position past records it did not get, never back', async (t) => {
+    const { inbox } = await openInbox(t)
+    const records = recordsOf(Array.from({ length: 6 }, () => notificationFor('1')))
+    const first = await inbox.append(records.slice(0, 2), [{ topic: TOPIC, partition: 0, nextOffset: '4' }])
+    t.same(first.appended.map(({ seq }) => seq), [1, 2])
+    t.same((await inbox.append([records[2]!, records[3]!])).appended, [], 'offsets 2 and 3 (dead-lettered) are behind the position')
+    t.same((await inbox.append([], [{ topic: TOPIC, partition: 0, nextOffset: '1' }])).appended, [], 'a position alone stores nothing')
+    t.same((await inbox.append([records[4]!])).appended.map(({ seq }) => seq), [3], 'and an older one does not move it back')
+    await inbox.append([], [{ topic: TOPIC, partition: 1, nextOffset: '7' }])
+    t.same((await inbox.append([{ ...records[5]!, partition: 1, offset: '6' }])).appended, [], 'a partition seen only through a position has one')
+  })
+
+  // Regression (issue 15, item 5): a store that lost acknowledged writes (a failover to a standby
+  // that lagged, a restored copy) must be refilled from its own positions, in a new epoch.
+  t.test('reconcile returns the stored positions, and begins a new epoch once per loss when they are behind the group\'s committed offsets', async (t) => {
+    const { inbox } = await openInbox(t)
+    await inbox.append(recordsOf(Array.from({ length: 5 }, () => notificationFor('1'))))
+    const epoch = inbox.epoch
+    t.same(await inbox.reconcile(TOPIC, new Map([[0, 5n], [1, -1n]])), { stored: new Map([[0, 5n], [1, 0n]]) }, 'in step with the group (and a partition never consumed): nothing changes')
+    t.same(await inbox.reconcile(TOPIC, new Map([[0, 3n]])), { stored: new Map([[0, 5n]]) }, 'ahead of the group\'s commits (by up to a second): nothing changes')
+    t.equal(inbox.epoch, epoch)
+    const lost = await inbox.reconcile(TOPIC, new Map([[0, 8n]]))
+    t.same(lost.stored, new Map([[0, 5n]]), 'behind: the position to consume again from')
+    t.match(lost.epochChanged, /behind the consumer group's committed offsets \(partition 0: 5 < 8\)/, 'a new epoch, saying why')
+    t.not(inbox.epoch, epoch)
+    const renewed = inbox.epoch
+    t.same(await inbox.reconcile(TOPIC, new Map([[0, 8n]])), { stored: new Map([[0, 5n]]) }, 'checked again before it is made good: the same loss, no other epoch')
+    await inbox.append(recordsOf(Array.from({ length: 3 }, () => notificationFor('1')), 0, 5))
+    t.same(await inbox.reconcile(TOPIC, new Map([[0, 8n]])), { stored: new Map([[0, 8n]]) }, 'made good')
+    t.equal(inbox.epoch, renewed)
+    t.match((await inbox.reconcile('other', new Map([[0, 1n]]))).epochChanged, /partition 0: 0 < 1/, 'positions are per topic: another topic\'s partition 0 has none')
+  })
+
+  // Regression (issue 15, item 2): the consumer isolates what the store refuses and dead-letters it.
+  t.test('a record the store cannot hold is refused with InboxRefusedError, and nothing of the call is stored', async (t) => {
+    const { inbox, append } = await openInbox(t)
+    const impossible = { ...notificationFor('1'), createdAt: 'not a date' }
+    await t.rejects(inbox.append(recordsOf([notificationFor('1'), impossible, notificationFor('1')])), InboxRefusedError)
+    t.same(await inbox.feed('1'), { newestSeq: 0, unread: 0, rev: 0 }, 'nothing was stored')
+    t.same((await append([notificationFor('1')])).map(({ seq }) => seq), [1], 'the store goes on')
+  })
+
   t.test('concurrent appends of overlapping batches of one partition store each record once', async (t) => {
     // As during a rebalance: the new owner of a partition starts from the committed offset, at or
     // below where the old owner's batch in flight starts.
@@ -288,6 +332,21 @@ export function inboxContract (t: Test, newStore: InboxStoreFactory): void {
     t.equal(await inbox.unread('2'), 0)
   })
 
+  t.test('a lower cap applies after a restart to users who get nothing new, a bounded chunk at a time even of one user', async (t) => {
+    const store = await newStore(t)
+    const before = fed(await store.open())
+    await before.append(Array.from({ length: 2600 }, () => notificationFor('1')))
+    await before.inbox.close()
+    const inbox = await store.open({ maxPerUser: 100, maxAgeMs: 365 * DAY_MS })
+    t.teardown(() => inbox.close())
+    t.equal(await inbox.prune(), 2000, 'one chunk of the user\'s 2,500 over the cap')
+    t.equal(await inbox.prune(), 500, 'the rest')
+    t.equal(await inbox.prune(), 0, 'then nothing')
+    t.same((await inbox.after('1', 0, 1000)).map(({ seq }) => seq), Array.from({ length: 100 }, (_, i) => 2501 + i), 'the newest 100 stay')
+    t.equal((await inbox.history('1', 1000)).items.length, 100, 'history holds the cap')
+    t.same(await inbox.feed('1'), { newestSeq: 2600, unread: 100, rev: 0 })
+  })
+
   t.test('everything survives close and reopen, in the same epoch', async (t) => {
     const store = await newStore(t)
     const first = fed(await store.open())
@@ -319,17 +378,6 @@ export function inboxContract (t: Test, newStore: InboxStoreFactory): void {
     t.teardown(() => inbox.close())
     const [next] = await fed(inbox, 2).append([notificationFor('1')])
     t.equal(next!.seq, 3)
-  })
-
-  t.test('a lower cap applies after a restart to users who get nothing new', async (t) => {
-    const store = await newStore(t)
-    const first = fed(await store.open())
-    await first.append(Array.from({ length: 5 }, () => notificationFor('1')))
-    await first.inbox.close()
-    const inbox = await store.open({ maxPerUser: 2, maxAgeMs: 365 * DAY_MS })
-    t.teardown(() => inbox.close())
-    t.equal(await inbox.prune(), 3)
-    t.equal((await inbox.history('1', 10)).items.length, 2)
   })
 
   t.test('a fresh store has an epoch of its own, fit for a cursor', async (t) => {

@@ -2,7 +2,7 @@ import { copyFileSync, existsSync, readFileSync, truncateSync, writeFileSync } f
 import { join } from 'node:path'
 import t from 'tap'
 import { decodeCursor, encodeCursor, resumeAfter } from '../../server/feed/cursor.js'
-import { judgeLastRun } from '../../server/inbox/epoch.js'
+import { decodeRewoundAt, encodeRewoundAt, judgeLastRun, newlyBehind } from '../../server/inbox/epoch.js'
 import { SqliteInbox } from '../../server/inbox/sqlite-inbox.js'
 import type { ConsumedRecord } from '../../server/kafka/types.js'
 import { followNotification, type Notification } from '../../server/notification.js'
@@ -22,6 +22,18 @@ t.test('judgeLastRun: only a store known to hold every acknowledged write keeps 
   t.match(judgeLastRun({ ...run, clean: false }, 'r1', undefined), { keep: false }, 'no boot id to compare: assume the worst')
   t.match(judgeLastRun({ ...run, clean: true }, 'r0', 'b1'), { keep: false, why: /restored or copied/ }, 'another store than the one last run here')
   t.match(judgeLastRun({ ...run, clean: true }, undefined, 'b1'), { keep: false, why: /restored or copied/ }, 'no run marker beside it')
+})
+
+t.test('newlyBehind: a stored position behind the committed offset is a loss, once', async (t) => {
+  const committed = new Map([[0, 10n], [1, -1n], [2, 7n], [3, 5n]])
+  const stored = new Map([[0, 12n], [2, 4n]])
+  t.same(newlyBehind(committed, stored, new Map()), [{ partition: 2, stored: 4n, committed: 7n }, { partition: 3, stored: 0n, committed: 5n }],
+    'ahead (the inbox is ahead of the commits by up to a second) or never committed: fine; behind, or no position at all: lost')
+  t.same(newlyBehind(committed, stored, new Map([[2, 7n], [3, 5n]])), [], 'found behind at those offsets before: the same loss, being made good')
+  t.same(newlyBehind(new Map([[2, 9n]]), stored, new Map([[2, 7n]])), [{ partition: 2, stored: 4n, committed: 9n }], 'committed past it since: another loss')
+  const rewoundAt = new Map([[0, 10n], [5, 2n ** 62n]])
+  t.same(decodeRewoundAt(encodeRewoundAt(rewoundAt)), rewoundAt, 'kept as text and read back, 64-bit offsets included')
+  t.same(decodeRewoundAt(undefined), new Map())
 })
 
 /** Copies the store's files as a crash would leave them on disk (the store stays open). */

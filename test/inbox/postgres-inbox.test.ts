@@ -1,7 +1,8 @@
 import { Pool } from 'pg'
 import t, { type Test } from 'tap'
 import { ADVISORY_LOCK, PostgresInbox } from '../../server/inbox/postgres-inbox.js'
-import { InboxUnavailableError, type RetentionPolicy } from '../../server/inbox/types.js'
+import { CALL_BOUND_MS, createPool, SESSION_TIMEOUTS_MS } from '../../server/inbox/postgres-session.js'
+import { InboxRewoundError, InboxUnavailableError, type RetentionPolicy } from '../../server/inbox/types.js'
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js'
 import { DAY_MS, fed, inboxContract, KEEP_ALL, notificationFor, recordsOf, TOPIC } from './contract.js'
 
@@ -144,6 +145,119 @@ function postgresOnly (postgres: TestPostgres): void {
     t.same(await inbox!.feed('1'), { newestSeq: 1, unread: 1, rev: 0 }, 'the failed append stored nothing')
   })
 
+  // Regression (issue 15, item 1): a gateway frozen (SIGSTOP, a VM pause) inside an append kept
+  // its row locks for ever, and every other gateway's appends queued behind them without end.
+  t.test('a lock another session keeps makes an append fail as unavailable within the lock timeout, and succeed once it is gone', async (t) => {
+    const url = await postgres.createDatabase()
+    const [inbox] = await gateways(t, 1, KEEP_ALL, url)
+    await fed(inbox!).append([notificationFor('1')])
+    const frozen = await sql(t, url).connect()
+    t.teardown(() => frozen.release(true))
+    await frozen.query('BEGIN')
+    await frozen.query('SELECT * FROM consumed FOR UPDATE')
+    await t.rejects(fed(inbox!, 1).append([notificationFor('1')]), { name: 'InboxUnavailableError', message: /lock timeout/ },
+      'the append gives up on the lock (transient: the consumer holds its batch and tries again)')
+    await frozen.query('ROLLBACK')
+    t.same((await fed(inbox!, 1).append([notificationFor('1')])).map(({ seq }) => seq), [2], 'and goes on once the lock is released')
+  })
+
+  t.test('PostgreSQL ends a transaction of the inbox\'s sessions that its client left idle (a frozen gateway), releasing its locks', async (t) => {
+    const url = await postgres.createDatabase()
+    const [inbox] = await gateways(t, 1, KEEP_ALL, url)
+    await fed(inbox!).append([notificationFor('1')])
+    // A session as the inbox opens them, left inside a transaction as a frozen gateway leaves it.
+    const pool = createPool(url, { role: 'frozen', max: 1 })
+    t.teardown(() => pool.end())
+    const frozen = await pool.connect()
+    frozen.on('error', () => {})
+    t.teardown(() => frozen.release(true))
+    await frozen.query('BEGIN')
+    await frozen.query('SELECT * FROM consumed FOR UPDATE')
+    const ended = new Promise((resolve) => frozen.once('error', resolve))
+    t.match(await ended, { code: '25P03' }, `PostgreSQL ended it after ${SESSION_TIMEOUTS_MS.idleInTransaction} ms idle in its transaction`)
+    t.same((await fed(inbox!, 1).append([notificationFor('1')])).map(({ seq }) => seq), [2], 'and the locks it held are free')
+  })
+
+  t.test('a call to a server that stops answering fails as unavailable within its bound, and its connection is not used again', async (t) => {
+    const url = await postgres.createDatabase()
+    const inbox = await PostgresInbox.open(url, KEEP_ALL, { poolSize: 1 })
+    t.teardown(() => inbox.close())
+    const [appended] = await fed(inbox).append([notificationFor('1')])
+    t.equal((await inbox.history('1', 10)).items.length, 1, 'the API\'s one connection is open')
+    const { rows: [backend] } = await sql(t, url).query<{ pid: number }>(
+      "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'kafka-notify api'")
+    // Its server process stops as in a VM pause: it answers nothing, and resets nothing.
+    process.kill(backend!.pid, 'SIGSTOP')
+    t.teardown(() => { process.kill(backend!.pid, 'SIGCONT') })
+    await t.rejects(inbox.history('1', 10), { name: 'InboxUnavailableError', message: `inbox (PostgreSQL) did not answer within ${CALL_BOUND_MS} ms` })
+    t.same((await inbox.history('1', 10)).items.map(({ seq }) => seq), [appended!.seq], 'the next call gets a new connection')
+  })
+
+  // Regression (issue 15, item 4): one pool served the consumer, the readiness probe and every read.
+  t.test('reads past the limit are refused at once as unavailable, while readiness uses connections of its own', async (t) => {
+    const url = await postgres.createDatabase()
+    let refused = 0
+    const inbox = await PostgresInbox.open(url, KEEP_ALL, { poolSize: 2, onReadRefused: () => refused++ })
+    t.teardown(() => inbox.close())
+    await fed(inbox).append([notificationFor('1')])
+    const operator = await sql(t, url).connect()
+    t.teardown(() => operator.release(true))
+    // The one read allowed at a time (pool of 2, less one for read marks) waits on a lock.
+    await operator.query('BEGIN')
+    await operator.query('LOCK TABLE notifications IN ACCESS EXCLUSIVE MODE')
+    const reads = Array.from({ length: 1002 }, () => inbox.history('1', 10).then(() => 'read', (error: Error) => error.message))
+    const outcomes = await Promise.race([Promise.all(reads.slice(1001)), new Promise((resolve) => setImmediate(resolve, 'waiting'))])
+    t.match(outcomes, [/^inbox \(PostgreSQL\) busy: 1000 reads already wait for one of 1 connections$/], 'one running, 1,000 waiting: the next is refused at once')
+    t.equal(refused, 1, 'and counted')
+    t.same(await inbox.unreadyReasons(), [], 'readiness answers meanwhile')
+    await operator.query('ROLLBACK')
+    const settled = await Promise.all(reads.slice(0, 1001))
+    t.same([...new Set(settled)].filter((outcome) => outcome !== 'read' && !/^inbox \(PostgreSQL\) busy: waited 2000 ms/.test(outcome)), [], 'the others read, or gave up after waiting 2 s')
+  })
+
+  t.test('gateways reconciling a store that lost writes at once begin one new epoch, and each takes it', async (t) => {
+    const url = await postgres.createDatabase()
+    const inboxes = await gateways(t, 3, KEEP_ALL, url)
+    await fed(inboxes[0]!).append([notificationFor('1'), notificationFor('1')])
+    const before = inboxes[0]!.epoch
+    const results = await Promise.all(inboxes.map(async (inbox) => await inbox.reconcile(TOPIC, new Map([[0, 5n], [1, 3n]]))))
+    t.equal(new Set(inboxes.map(({ epoch }) => epoch)).size, 1, 'one epoch on every gateway')
+    t.not(inboxes[0]!.epoch, before, 'a new one')
+    t.same(results.map(({ epochChanged }) => epochChanged?.replace(/ \(.*$/, '')).sort(),
+      ['another gateway began a new epoch', 'another gateway began a new epoch', 'the store is behind the consumer group\'s committed offsets'], 'one of them began it, the others took it')
+    t.same(results.map(({ stored }) => [...stored]), Array(3).fill([[0, 2n], [1, 0n]]), 'each knows where to consume again from')
+  })
+
+  t.test('a database server that is not the one of before (a failover, a point-in-time recovery) begins a new epoch', async (t) => {
+    const url = await postgres.createDatabase()
+    const [inbox] = await gateways(t, 1, KEEP_ALL, url)
+    t.same(await inbox!.reconcile(TOPIC, new Map()), { stored: new Map() }, 'the first check records the server')
+    const { rows: [server] } = await sql(t, url).query<{ value: string }>("SELECT value FROM meta WHERE key = 'server'")
+    t.match(server?.value, /^\d+\/[0-9A-F]{8}$/, 'as system identifier/timeline')
+    t.same(await inbox!.reconcile(TOPIC, new Map()), { stored: new Map() }, 'the same server: nothing changes')
+    // As a promoted standby would be: the same system identifier, on the next timeline.
+    await sql(t, url).query("UPDATE meta SET value = split_part(value, '/', 1) || '/00000000' WHERE key = 'server'")
+    const before = inbox!.epoch
+    t.match((await inbox!.reconcile(TOPIC, new Map())).epochChanged, /not the one of before \(system identifier\/timeline \d+\/00000000 → \d+\/[0-9A-F]{8}\)/)
+    t.not(inbox!.epoch, before)
+  })
+
+  // Regression (issue 15, item 5): a store that loses writes while a gateway runs (a failover to a
+  // standby that lagged) must not take new rows over the lost ones: their seqs would be issued twice.
+  t.test('an append to a store that went behind what this gateway stored in it is refused until the positions are reconciled', async (t) => {
+    const url = await postgres.createDatabase()
+    const [inbox] = await gateways(t, 1, KEEP_ALL, url)
+    await fed(inbox!).append([notificationFor('1'), notificationFor('1'), notificationFor('1')])
+    // What the failover lost: the last two rows, their feed counts and the position past them.
+    await sql(t, url).query('BEGIN; DELETE FROM notifications WHERE seq > 1; UPDATE feeds SET newest_seq = 1, unread = 1, stored = 1; UPDATE consumed SET next_offset = 1; COMMIT')
+    await t.rejects(fed(inbox!, 3).append([notificationFor('1')]), InboxRewoundError, 'refused: it would take seq 2 again')
+    t.same(await inbox!.feed('1'), { newestSeq: 1, unread: 1, rev: 0 }, 'nothing was stored')
+    const { stored, epochChanged } = await inbox!.reconcile(TOPIC, new Map([[0, 3n]]))
+    t.same(stored, new Map([[0, 1n]]), 'the consumer goes on from the position the store has')
+    t.match(epochChanged, /partition 0: 1 < 3/)
+    t.same((await fed(inbox!, 1).append([notificationFor('1')])).map(({ seq }) => seq), [2], 'and appends go on, in the new epoch')
+  })
+
   t.test('after a restore, the documented statement gives the next start a new epoch', async (t) => {
     const url = await postgres.createDatabase()
     const [before] = await gateways(t, 1, KEEP_ALL, url)
@@ -173,19 +287,6 @@ function postgresOnly (postgres: TestPostgres): void {
     }
     t.equal(await inbox!.prune(), 1, 'once it is done, this one prunes')
     t.same(await inbox!.feed('1'), { newestSeq: 2, unread: 1, rev: 0 })
-  })
-
-  t.test('prune deletes what a lowered cap no longer keeps a bounded chunk at a time', async (t) => {
-    const url = await postgres.createDatabase()
-    const [before] = await gateways(t, 1, KEEP_ALL, url)
-    await fed(before!).append(Array.from({ length: 2600 }, () => notificationFor('1')))
-    await before!.close()
-    const [inbox] = await gateways(t, 1, { maxPerUser: 100, maxAgeMs: 365 * DAY_MS }, url)
-    t.equal(await inbox!.prune(), 2000)
-    t.equal(await inbox!.prune(), 500)
-    t.equal(await inbox!.prune(), 0)
-    t.same((await inbox!.after('1', 0, 1000)).map(({ seq }) => seq), Array.from({ length: 100 }, (_, i) => 2501 + i), 'the newest 100 stay')
-    t.same(await inbox!.feed('1'), { newestSeq: 2600, unread: 100, rev: 0 })
   })
 
   t.test('a database of an unknown schema version is refused', async (t) => {
@@ -224,6 +325,6 @@ function postgresOnly (postgres: TestPostgres): void {
   })
 
   t.test('open fails when PostgreSQL cannot be reached', async (t) => {
-    await t.rejects(PostgresInbox.open('postgres://postgres@127.0.0.1:1/none', KEEP_ALL), { code: 'ECONNREFUSED' })
+    await t.rejects(PostgresInbox.open('postgres://postgres@127.0.0.1:1/none', KEEP_ALL), { code: 'INBOX_UNAVAILABLE', cause: { code: 'ECONNREFUSED' } })
   })
 }

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import t from 'tap'
-import { sqliteDriver } from '../../server/inbox/sqlite-driver.js'
+import { refusalCode, sqliteDriver } from '../../server/inbox/sqlite-driver.js'
 import { tempDir } from '../helpers/gateway.js'
 
 const [major = 0, minor = 0] = process.versions.node.split('.').map(Number)
@@ -43,4 +43,23 @@ t.test('numbers bound to INTEGER columns are stored as integers and read back as
   db.exec('CREATE TABLE feeds (seq INTEGER NOT NULL)')
   db.prepare<[number]>('INSERT INTO feeds (seq) VALUES (?)').run(3)
   t.same({ ...db.prepare('SELECT seq, typeof(seq) AS type FROM feeds WHERE seq > ? LIMIT ?').get(2, 1) as object }, { seq: 3, type: 'integer' })
+})
+
+t.test('refusalCode names the errors that refuse values as they are, whichever driver threw them, and no other', async (t) => {
+  const db = sqliteDriver().open(':memory:')
+  t.teardown(() => db.close())
+  db.exec('CREATE TABLE feeds (seq INTEGER NOT NULL, id TEXT UNIQUE)')
+  const refusal = (run: () => unknown): string | undefined => {
+    try {
+      run()
+    } catch (error) {
+      return refusalCode(error)
+    }
+    return 'no error'
+  }
+  t.equal(refusal(() => db.prepare<[number, string]>('INSERT INTO feeds (seq, id) VALUES (?, ?)').run(Number.NaN, 'a')), 'SQLITE_CONSTRAINT', 'NaN is bound as NULL: NOT NULL')
+  db.prepare<[number, string]>('INSERT INTO feeds (seq, id) VALUES (?, ?)').run(1, 'b')
+  t.equal(refusal(() => db.prepare<[number, string]>('INSERT INTO feeds (seq, id) VALUES (?, ?)').run(2, 'b')), 'SQLITE_CONSTRAINT', 'UNIQUE')
+  t.equal(refusal(() => db.exec('SELEC 1')), undefined, 'a syntax error is a bug, not a refusal')
+  t.equal(refusalCode(new Error('disk I/O error')), undefined)
 })

@@ -1,6 +1,9 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { setTimeout as delay } from 'node:timers/promises'
 import t from 'tap'
-import { FeedClient, signIn, type NotificationFrame } from '../helpers/clients.js'
-import { startGateway } from '../helpers/gateway.js'
+import { FeedClient, follow, signIn, type NotificationFrame } from '../helpers/clients.js'
+import { startGateway, tempDir } from '../helpers/gateway.js'
 import { rawProducer, readTopic, recordCount } from '../helpers/kafka.js'
 import { InboxUnavailableError } from '../../server/inbox/types.js'
 import { followNotification } from '../../server/notification.js'
@@ -26,7 +29,6 @@ t.test('poison records go to the DLQ with their reason; the next good record is 
     { key: '1', value: 'x'.repeat(70 * 1024), kind: 'too-large' },
     { key: null, value: JSON.stringify(followNotification(bruno, emma)), kind: 'missing-key' },
     { key: '2', value: JSON.stringify(followNotification(bruno, emma)), kind: 'key-mismatch' },
-    { key: '99', value: JSON.stringify({ ...followNotification(bruno, emma), userId: '99' }), kind: 'unknown-user' },
     { key: '1', value: '', kind: 'empty' }
   ]
   const producer = await rawProducer(t)
@@ -88,4 +90,27 @@ t.test('a batch retried while the inbox is unavailable dead-letters its poison r
   t.equal(failures, 3, 'the batch was retried through three failed appends')
   // The DLQ send of a batch comes before its append: by now every attempt has sent what it would.
   t.equal(await recordCount(dlqTopic), 1, 'one record in the DLQ, not one per attempt')
+})
+
+// Regression (issue 15, item 3): during a rolling change of USERS_FILE, a gateway with the new file
+// accepts a follow to a new user, and a gateway with the old file consumes it. A 202 is a promise:
+// the consumer stores what any producer wrote, whatever its own directory says.
+t.test('a follow to a user only the accepting gateway\'s USERS_FILE knows is stored by a consumer whose directory lacks it, not dead-lettered', async (t) => {
+  const consumer = await startGateway(t)
+  const { topic, dlqTopic } = consumer.config.kafka
+  const usersFile = join(tempDir(t), 'users.json')
+  writeFileSync(usersFile, JSON.stringify([emma, bruno, { id: '5', name: 'Nora' }]))
+  // The new gateway only produces here: its own group and inbox are beside the point.
+  const accepting = await startGateway(t, { env: { KAFKA_TOPIC: topic, KAFKA_DLQ_TOPIC: dlqTopic, USERS_FILE: usersFile } })
+  t.equal(consumer.services.directory.get('5'), undefined, 'the consuming gateway does not know Nora')
+
+  const response = await follow(accepting.url, await signIn(accepting.url, '1'), '5')
+  t.equal(response.status, 202, 'the gateway that knows Nora accepts the follow')
+  const { notification } = await response.json() as { notification: { id: string } }
+
+  const { inbox } = consumer.services
+  const deadline = Date.now() + 20_000
+  while ((await inbox.feed('5')).newestSeq === 0 && Date.now() < deadline) await delay(50)
+  t.same((await inbox.history('5', 10)).items.map((item) => item.notification.id), [notification.id], 'the consuming gateway stored it in Nora\'s feed')
+  t.equal(await recordCount(dlqTopic), 0, 'and dead-lettered nothing')
 })

@@ -140,7 +140,9 @@ t.test('a frozen broker', async (t) => {
   // Regression (issue 8): ~800 messages of 1,000 chars to one user coalesced into one request over
   // the broker's message.max.bytes (1 MiB), which failed every caller in it.
   t.test('1,000 queued 1,000-character messages are sent in batches under message.max.bytes: every one is written', async (t) => {
-    const sendTimeoutMs = 20_000
+    // Long enough that all 1,000 requests reach the queue while the broker is frozen, even on a
+    // loaded machine (the wait below is half of it), before the first of them times out.
+    const sendTimeoutMs = 40_000
     const gateway = await startGateway(t, { env: { KAFKA_BROKERS: brokers, KAFKA_SEND_TIMEOUT_MS: String(sendTimeoutMs), COMPAT_TUTORIAL: '1' } })
     const message = 'x'.repeat(1000)
     freeze()

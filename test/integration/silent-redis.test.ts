@@ -23,8 +23,10 @@ if (shared !== undefined) {
   async function gateway (t: Test, databaseUrl: string, options: { redisPort?: number, consumes?: boolean, pingMs?: string }): Promise<Gateway> {
     const url = new URL(redis)
     if (options.redisPort !== undefined) url.port = String(options.redisPort)
-    const topic = uniqueName('unused')
-    const own = options.consumes === false ? { KAFKA_TOPIC: topic, KAFKA_DLQ_TOPIC: `${topic}.dlq`, KAFKA_GROUP_ID: uniqueName('group') } : {}
+    // A topic and group of its own each time: each test has a fresh inbox, and a group that had
+    // consumed the topic for an earlier test would refill it from its start (the positions check).
+    const topic = uniqueName(options.consumes === false ? 'unused' : 'notifications')
+    const own = { KAFKA_TOPIC: topic, KAFKA_DLQ_TOPIC: `${topic}.dlq`, KAFKA_GROUP_ID: uniqueName('group') }
     const started = await startGateway(t, { env: { ...shared!.env, ...own, DATABASE_URL: databaseUrl, REDIS_URL: url.href.replace(/\/$/, ''), WS_HEARTBEAT_MS: options.pingMs ?? NO_PING_MS } })
     await waitReady(started.url)
     return started

@@ -94,11 +94,13 @@ t.test('a transient failure stalls the pipeline and handles the same batches aga
   const handler = controlled()
   const clock = new FakeClock()
   const delays: number[] = []
+  const holds: string[] = []
   const pipeline = new BatchPipeline<number>({
     handle: handler.handle,
     failed: () => t.fail('a transient failure is not a failure for good'),
     maxQueued: 8,
     isTransient: (error) => error.message === 'inbox unreachable',
+    held: (error) => holds.push(error.message),
     retryDelayMs: (attempt) => { delays.push(attempt); return 100 * attempt },
     clock
   })
@@ -119,10 +121,16 @@ t.test('a transient failure stalls the pipeline and handles the same batches aga
   await tick()
   t.same(delays, [1, 2], 'each try waits its own delay')
   t.same(handler.calls, [[1], [1], [1]])
+  t.same(holds, ['inbox unreachable'], 'held is told once for the hold, not once per try')
   handler.settle()
   await tick()
   t.equal(pipeline.stalledBy, undefined, 'no longer stalled once handled')
   t.same(handler.calls, [[1], [1], [1], [2]], 'then the next one, in order')
+  handler.settle(new Error('inbox unreachable'))
+  await tick()
+  t.same(holds, ['inbox unreachable', 'inbox unreachable'], 'and again for the next hold')
+  clock.advance(100)
+  await tick()
   handler.settle()
   await pipeline.drained()
 })

@@ -68,7 +68,6 @@ function busOptions (topic: string, overrides: Partial<KafkaBusOptions> = {}): K
     minInsyncReplicas: 1,
     groupId: uniqueName('group'),
     sendTimeoutMs: 5000,
-    isKnownUser: () => true,
     beforeCommit: async () => {},
     ...overrides
   }

@@ -97,7 +97,6 @@ t.test('three nodes form one cluster with replicated defaults; stop() leaves no 
       minInsyncReplicas: 2,
       groupId: `${topic}-group`,
       sendTimeoutMs: 5000,
-      isKnownUser: () => true,
       beforeCommit: async () => {}
     }, silentLogger)))
     for (const start of starts) if (start.status === 'fulfilled') t.teardown(() => start.value.close())
