@@ -1,5 +1,5 @@
 import { describeError, listNotifications, markRead, staleCursor } from './api.js'
-import type { Dial } from './connection.js'
+import type { Dial } from './live-socket.js'
 import type { FeedEntry, FeedList } from './feed-list.js'
 import { FeedSync, type Position } from './feed-sync.js'
 import type { HistoryItem, HistoryPage, ServerFrame } from './types.js'
