@@ -1,8 +1,8 @@
 import { el } from './dom.js'
-import type { Notification } from './types.js'
+import type { FeedNotification } from './types.js'
 
 export interface FeedEntry {
-  notification: Notification
+  notification: FeedNotification
   cursor: string
   /** Null from a gateway without per-user sequences. */
   seq: number | null

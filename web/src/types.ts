@@ -6,7 +6,11 @@ export interface User {
   name: string
 }
 
-export interface Notification {
+/**
+ * A notification as the gateway sends it (server/notification.ts has its schema). Not called
+ * `Notification`: that is the browser's Notification API.
+ */
+export interface FeedNotification {
   id: string
   type: 'follow' | 'message'
   userId: string
@@ -19,7 +23,7 @@ export interface Notification {
  * `seq` is the item's place in the user's feed (1, 2, 3… within one epoch). Optional so the
  * page still works against a gateway from before per-user sequences.
  */
-export interface HistoryItem extends Notification {
+export interface HistoryItem extends FeedNotification {
   read: boolean
   cursor: string
   seq?: number
@@ -31,7 +35,8 @@ export interface HistoryPage {
   unread: number
 }
 
-export interface Session {
+/** The answer of `POST /api/sessions` (dev sign-in): a token for `user`, until `expiresAt`. */
+export interface IssuedToken {
   token: string
   user: User
   expiresAt: string
@@ -44,7 +49,7 @@ export interface Session {
 type FromOlderGateway<F, K extends keyof F> = Omit<F, K> & Partial<Pick<F, K>>
 
 export type ReadyFrame = FromOlderGateway<Gateway.ReadyFrame, 'cursor' | 'seq' | 'rev' | 'pingMs'>
-export type NotificationFrame = FromOlderGateway<Gateway.NotificationFrame<Notification>, 'seq'>
+export type NotificationFrame = FromOlderGateway<Gateway.NotificationFrame<FeedNotification>, 'seq'>
 export type SyncedFrame = FromOlderGateway<Gateway.SyncedFrame, 'seq'>
 export type UnreadFrame = FromOlderGateway<Gateway.UnreadFrame, 'rev'>
 export type PingFrame = Gateway.PingFrame
