@@ -34,7 +34,7 @@ t.test('GET /readyz follows the bus\'s health', async (t) => {
 // SIGKILL the dead member holds the group for its session timeout, so the gateway failed to start.
 t.test('the gateway listens while the consumer group join is slow; /readyz says why until the join', async (t) => {
   const bus = new FakeBus()
-  bus.holdJoin = true
+  bus.manualJoin = true
   const gateway = await startGateway(t, { bus })
   t.ok(gateway.url, 'listening although the group is not joined')
   const joining = await fetch(`${gateway.url}/readyz`)
