@@ -13,7 +13,7 @@ import { recipientAt } from '../producer.js'
 import { RedisTap } from '../redis-tap.js'
 import { startSharedStack, type SharedStack } from '../shared-stack.js'
 import { round, summarize, type LatencySummary } from '../stats.js'
-import { drain, matchFrames, settle, type FrameMatch } from './frames.js'
+import { drain, matchFrames, settle, type FrameMatch } from '../received-frames.js'
 
 export type SetupName = 'sqlite' | 'shared'
 

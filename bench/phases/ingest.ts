@@ -2,7 +2,7 @@ import { formatCpu, loadAverage, meter, type BenchContext } from '../context.js'
 import { scrapeLoopDelay, type LoopDelay } from '../gateway-metrics.js'
 import type { ClosedLoopResult } from '../http-load.js'
 import { round, summarize, type LatencySummary } from '../stats.js'
-import { drain, matchFrames, settle } from './frames.js'
+import { drain, matchFrames, settle } from '../received-frames.js'
 
 /** One closed-loop run of autocannon at a number of connections, and what came of it. */
 export interface IngestLevel {

@@ -5,7 +5,7 @@ import { ChildWorker } from '../ipc.js'
 import { benchDir } from '../paths.js'
 import type { ProduceProgress, ProduceWorkerApi } from '../produce-worker.js'
 import { histogram, round, summarize, type Histogram, type LatencySummary } from '../stats.js'
-import { drain, matchFrames, settle, type FrameMatch } from './frames.js'
+import { drain, matchFrames, settle, type FrameMatch } from '../received-frames.js'
 
 /** Records produced at one fixed rate for a while, and how their frames came. */
 export interface ProduceStep {
