@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import t from 'tap'
-import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, Tab, USERS, waitReady } from '../helpers/feed-checks.js'
+import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, ResumingTab, USERS, waitReady } from '../helpers/feed-checks.js'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
 import { groupAssignment, testKafka } from '../helpers/kafka.js'
 import { Waiters } from '../helpers/waiters.js'
@@ -30,9 +30,9 @@ t.test('a gateway joining mid-stream: partitions move while batches are in fligh
 
   const tokens = await signInAll(gateways[0]!.url)
   const waiters = new Waiters()
-  const tabs: Tab[] = []
+  const tabs: ResumingTab[] = []
   for (const gateway of gateways) {
-    for (const userId of USERS) tabs.push(await Tab.open(t, { userId, token: tokens.get(userId)!, url: gateway.url, waiters }))
+    for (const userId of USERS) tabs.push(await ResumingTab.open(t, { userId, token: tokens.get(userId)!, url: gateway.url, waiters }))
   }
   const targets = gateways.map(({ url }) => url)
   const stream = new FollowStream({ targets, tokens, paceMs: PACE_MS })
@@ -56,7 +56,7 @@ t.test('a gateway joining mid-stream: partitions move while batches are in fligh
   t.ok(stream.acceptedCount >= acceptedAtJoin + BURST, `${stream.acceptedCount - acceptedAtJoin} follows were accepted while it started and the partitions moved`)
   await waitReady(joiner.url)
   // Its tabs start from the beginning (since=0): catch-up, then live, on the new member.
-  for (const userId of USERS) tabs.push(await Tab.open(t, { userId, token: tokens.get(userId)!, url: joiner.url, waiters }))
+  for (const userId of USERS) tabs.push(await ResumingTab.open(t, { userId, token: tokens.get(userId)!, url: joiner.url, waiters }))
   targets.push(joiner.url)
   await stream.accepting(AFTER, BOUND_MS)
   await stream.stop()

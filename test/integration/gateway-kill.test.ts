@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import t from 'tap'
-import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, Tab, USERS } from '../helpers/feed-checks.js'
+import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, ResumingTab, USERS } from '../helpers/feed-checks.js'
 import { tempDir, testEnv } from '../helpers/gateway.js'
 import { spawnGateway, type SpawnedGateway } from '../helpers/gateway-process.js'
 import { groupAssignment, testKafka } from '../helpers/kafka.js'
@@ -42,9 +42,9 @@ t.test('a gateway SIGKILLed mid-stream: its partitions move to the others, its t
     throw new Error('no gateway is up')
   }
   const waiters = new Waiters()
-  const tabs: Tab[] = []
+  const tabs: ResumingTab[] = []
   for (const gateway of gateways) {
-    for (const userId of USERS) tabs.push(await Tab.open(t, { userId, token: tokens.get(userId)!, url: gateway.url, pick, waiters }))
+    for (const userId of USERS) tabs.push(await ResumingTab.open(t, { userId, token: tokens.get(userId)!, url: gateway.url, pick, waiters }))
   }
   // The client does not know which gateway is gone: every third POST still goes to it first.
   const stream = new FollowStream({ targets: gateways.map(({ url }) => url), tokens, paceMs: PACE_MS })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, Tab, waitReady } from '../helpers/feed-checks.js'
+import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, ResumingTab, waitReady } from '../helpers/feed-checks.js'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
 import { Waiters } from '../helpers/waiters.js'
 
@@ -22,7 +22,7 @@ t.test('three gateways, tabs spread over them, follows POSTed round-robin: every
   const waiters = new Waiters()
   // Emma and Rick have tabs on two gateways each.
   const placement: Array<[string, Gateway]> = [['1', a], ['1', b], ['2', b], ['3', c], ['3', a], ['4', c]]
-  const tabs = await Promise.all(placement.map(async ([userId, gateway]) => await Tab.open(t, { userId, token: tokens.get(userId)!, url: gateway.url, waiters })))
+  const tabs = await Promise.all(placement.map(async ([userId, gateway]) => await ResumingTab.open(t, { userId, token: tokens.get(userId)!, url: gateway.url, waiters })))
 
   const stream = new FollowStream({ targets: gateways.map(({ url }) => url), tokens, paceMs: 0 })
   stream.start()

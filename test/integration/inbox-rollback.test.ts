@@ -46,7 +46,7 @@ async function untilAllCommitted (groupId: string, topic: string): Promise<void>
 async function seenBy (t: Test, url: string, tokens: Map<string, string>, stream: FollowStream): Promise<Map<string, Seen>> {
   const seen = new Map<string, Seen>()
   for (const userId of USERS) {
-    const tab = await FeedClient.connect(url, tokens.get(userId)!, '0')
+    const tab = await FeedClient.connect(url, tokens.get(userId)!, { since: '0' })
     t.teardown(() => tab.close())
     const ids = new Set<string>()
     let cursor = ''
@@ -72,7 +72,7 @@ async function seenBy (t: Test, url: string, tokens: Map<string, string>, stream
 async function checkResumes (t: Test, url: string, tokens: Map<string, string>, stream: FollowStream, seen: Map<string, Seen>): Promise<void> {
   for (const userId of USERS) {
     const { cursor, ids } = seen.get(userId)!
-    const tab = await FeedClient.connect(url, tokens.get(userId)!, cursor)
+    const tab = await FeedClient.connect(url, tokens.get(userId)!, { since: cursor })
     t.teardown(() => tab.close())
     const got = new Set(ids)
     let synced: Frame

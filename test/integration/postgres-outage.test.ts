@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import t from 'tap'
 import { FeedClient } from '../helpers/clients.js'
-import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, Tab, USERS, waitReady } from '../helpers/feed-checks.js'
+import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, ResumingTab, USERS, waitReady } from '../helpers/feed-checks.js'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
 import { testKafka } from '../helpers/kafka.js'
 import { Waiters } from '../helpers/waiters.js'
@@ -33,9 +33,9 @@ t.test('PostgreSQL down for 10 s mid-stream: POSTs still get 202, consuming hold
 
   const tokens = await signInAll(a.url)
   const waiters = new Waiters()
-  const tabs: Tab[] = []
+  const tabs: ResumingTab[] = []
   for (const gateway of gateways) {
-    for (const userId of USERS) tabs.push(await Tab.open(t, { userId, token: tokens.get(userId)!, url: gateway.url, waiters }))
+    for (const userId of USERS) tabs.push(await ResumingTab.open(t, { userId, token: tokens.get(userId)!, url: gateway.url, waiters }))
   }
   const stream = new FollowStream({ targets: [a.url, b.url], tokens, paceMs: PACE_MS })
   stream.start()
@@ -67,7 +67,7 @@ t.test('PostgreSQL down for 10 s mid-stream: POSTs still get 202, consuming hold
       })
       t.equal(read.status, 503, 'a read mark: 503')
       t.match(await read.json(), { code: 'INBOX_UNAVAILABLE' })
-      const late = await FeedClient.connect(a.url, tokens.get('3')!, '0')
+      const late = await FeedClient.connect(a.url, tokens.get('3')!, { since: '0' })
       t.teardown(() => late.close())
       t.match(await late.closed, { code: 1013 }, 'a socket whose catch-up cannot read the inbox is closed with 1013 (try again later)')
 

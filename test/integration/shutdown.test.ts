@@ -50,7 +50,7 @@ t.test(`SIGTERM with ${CLIENTS} clients and follows in flight: clean answers, go
   t.ok(gateway.logs.some((line) => line.includes('Shutting down')), 'it logged the shutdown')
 
   const again = await spawnGateway(t, env)
-  const tab = await FeedClient.connect(again.url, emma, '0')
+  const tab = await FeedClient.connect(again.url, emma, { since: '0' })
   t.teardown(() => tab.close())
   const missing = new Set(accepted)
   while (missing.size > 0) {

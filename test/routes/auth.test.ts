@@ -3,9 +3,9 @@ import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose'
+import { FeedClient } from '../helpers/clients.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
-import { upgrade } from '../helpers/ws-upgrade.js'
 
 const SECRET = 'the-gateway-secret-for-auth-tests-32-chars'
 const OTHER_SECRET = 'somebody-elses-secret-also-32-characters-long'
@@ -113,14 +113,14 @@ async function assertRefusedEverywhere (t: Test, gateway: Gateway, bus: FakeBus,
   t.match(read.json(), expected, 'POST /api/notifications/read body')
 
   const query = token === undefined ? '' : `?token=${encodeURIComponent(token)}`
-  const viaQuery = await upgrade(t, url, `/ws${query}`)
+  const viaQuery = await FeedClient.upgrade(t, url, `/ws${query}`)
   t.equal(viaQuery.opened, false, 'GET /ws?token=: no socket')
   if (!viaQuery.opened) {
     t.equal(viaQuery.status, status, 'GET /ws?token=: refused with an HTTP answer before the upgrade')
     t.match(viaQuery.body, expected, 'GET /ws?token= body')
   }
   if (token !== undefined) {
-    const viaHeader = await upgrade(t, url, '/ws', { headers: { authorization: `Bearer ${token}` } })
+    const viaHeader = await FeedClient.upgrade(t, url, '/ws', { headers: { authorization: `Bearer ${token}` } })
     t.equal(viaHeader.opened, false, 'GET /ws with Authorization: no socket')
     if (!viaHeader.opened) {
       t.equal(viaHeader.status, status, 'GET /ws with Authorization: refused before the upgrade')
@@ -236,14 +236,12 @@ t.test('a token of another user never reaches that user\'s items', async (t) => 
   })
 
   t.test('/ws with Emma\'s token replays and pushes only Emma\'s notifications', async (t) => {
-    const feed = await upgrade(t, url, `/ws?token=${emma}&since=0`)
-    if (!feed.opened) throw new Error(`refused: ${feed.status}`)
-    t.teardown(() => feed.socket.terminate())
+    const feed = await FeedClient.open(t, url, `/ws?token=${emma}&since=0`)
     // Bruno gets one more while Emma is connected; then Emma gets one: her next frame must be hers.
-    await until('catch-up', () => feed.frames.some((frame) => frame.type === 'synced'))
+    await feed.until('catch-up', () => feed.frames.some((frame) => frame.type === 'synced'))
     t.equal((await follow(app, rick, { followeeId: '2' })).statusCode, 202)
     const own = (await follow(app, rick, { followeeId: '1' })).json<{ notification: { id: string } }>().notification
-    await until('the live notification', () => feed.frames.some((frame) => frame.type === 'notification' && frame.notification.id === own.id))
+    await feed.until('the live notification', () => feed.frames.some((frame) => frame.type === 'notification' && frame.notification.id === own.id))
     const notifications = feed.frames.flatMap((frame) => frame.type === 'notification' ? [frame.notification] : [])
     t.equal(notifications.length, 3, 'two replayed, one live')
     t.ok(notifications.every((notification) => notification.userId === '1'), 'every frame is Emma\'s')
@@ -275,13 +273,9 @@ t.test('AUTH_MODE=jwt with an HS256 identity service', async (t) => {
     t.equal(page.statusCode, 200)
     t.equal(page.json<Page>().items.length, 1)
     t.equal((await markRead(app, emma, { upTo: page.json<Page>().items[0]!.cursor })).json<{ unread: number }>().unread, 0)
-    const feed = await upgrade(t, url, `/ws?token=${emma}`)
-    t.equal(feed.opened, true)
-    if (feed.opened) {
-      t.teardown(() => feed.socket.terminate())
-      await until('ready', () => feed.frames.length > 0)
-      t.match(feed.frames[0], { type: 'ready', user: { id: '1', name: 'Emma' }, unread: 0 })
-    }
+    const upgraded = await FeedClient.upgrade(t, url, `/ws?token=${emma}`)
+    t.equal(upgraded.opened, true)
+    if (upgraded.opened) t.match(await upgraded.feed.ready, { type: 'ready', user: { id: '1', name: 'Emma' }, unread: 0 })
   })
 
   const cases: Array<[string, () => Promise<string>, string]> = [
@@ -411,9 +405,7 @@ t.test('a socket whose token expires is closed with 4001', async (t) => {
   t.test('dev mode (a 2-second token signed with AUTH_SECRET)', async (t) => {
     const { url, services } = await startGateway(t, { bus: new FakeBus(), env: { AUTH_SECRET: SECRET } })
     const token = await devToken({ sub: '2', exp: now() + 2 })
-    const feed = await upgrade(t, url, `/ws?token=${token}`)
-    if (!feed.opened) throw new Error(`refused: ${feed.status}`)
-    t.teardown(() => feed.socket.terminate())
+    const feed = await FeedClient.open(t, url, `/ws?token=${token}`)
     const closed = await feed.closed
     t.equal(closed.code, 4001)
     t.match(closed.reason, /expired/)
@@ -424,9 +416,7 @@ t.test('a socket whose token expires is closed with 4001', async (t) => {
 
   t.test('jwt mode (a 2-second token of the identity service)', async (t) => {
     const { url } = await startGateway(t, { bus: new FakeBus(), env: { AUTH_MODE: 'jwt', AUTH_SECRET: SECRET, AUTH_ISSUER: ISSUER, AUTH_AUDIENCE: AUDIENCE } })
-    const feed = await upgrade(t, url, `/ws?token=${await idToken({ sub: '3', exp: now() + 2 })}`)
-    if (!feed.opened) throw new Error(`refused: ${feed.status}`)
-    t.teardown(() => feed.socket.terminate())
+    const feed = await FeedClient.open(t, url, `/ws?token=${await idToken({ sub: '3', exp: now() + 2 })}`)
     t.equal((await feed.closed).code, 4001)
   })
 })
@@ -449,15 +439,13 @@ t.test('a socket whose token outlives setTimeout\'s ceiling (~24.8 days) stays o
     }, 0)
   }) as unknown as typeof setTimeout
   t.teardown(() => { globalThis.setTimeout = original })
-  const feed = await upgrade(t, url, `/ws?token=${await devToken({ sub: '2', exp: now() + 30 * 86_400 })}`)
-  if (!feed.opened) throw new Error(`refused: ${feed.status}`)
-  t.teardown(() => feed.socket.terminate())
+  const feed = await FeedClient.open(t, url, `/ws?token=${await devToken({ sub: '2', exp: now() + 30 * 86_400 })}`)
   await ceilingReached
   const emma = await signIn(app, '1')
   const sent = (await follow(app, emma, { followeeId: '2' })).json<{ notification: { id: string } }>().notification
   const outcome = await Promise.race([
     feed.closed.then(({ code }) => `closed with ${code}`),
-    until('the notification', () => feed.frames.some((frame) => frame.type === 'notification' && frame.notification.id === sent.id)).then(() => 'delivered')
+    feed.until('the notification', () => feed.frames.some((frame) => frame.type === 'notification' && frame.notification.id === sent.id)).then(() => 'delivered')
   ])
   t.equal(outcome, 'delivered', 'the socket still gets its notifications')
 })

@@ -1,8 +1,8 @@
 import t from 'tap'
 import type { CloseCode } from '../../server/hub/close-codes.js'
+import { FeedClient } from '../helpers/clients.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'
-import { upgrade } from '../helpers/ws-upgrade.js'
 
 /** Far more than a close takes here; without the fix the socket is never closed at all. */
 const BOUND_MS = 5000
@@ -47,15 +47,16 @@ t.test('an upgrade whose token check outlives the start of close gets 1001, and 
     hubClosed.resolve()
   }
 
-  const opening = upgrade(t, gateway.url, `/ws?token=${token}`)
+  const opening = FeedClient.upgrade(t, gateway.url, `/ws?token=${token}`)
   await verifying.promise
   const closing = gateway.close()
   await hubClosed.promise
   verified.resolve()
 
-  const feed = await opening
-  t.equal(feed.opened, true, 'the upgrade that was already past the closing check goes through')
-  if (!feed.opened) return
+  const upgraded = await opening
+  t.equal(upgraded.opened, true, 'the upgrade that was already past the closing check goes through')
+  if (!upgraded.opened) return
+  const { feed } = upgraded
   t.same(await within(feed.closed, BOUND_MS), { code: 1001, reason: 'server shutting down' }, 'and is closed at once')
   t.same(feed.frames, [], 'without a feed')
   t.equal(await within(closing.then(() => 'closed'), BOUND_MS), 'closed', 'app.close() resolves')
