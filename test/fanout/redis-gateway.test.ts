@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { FeedClient, type NotificationFrame } from '../helpers/clients.js'
+import { eventually } from '../helpers/eventually.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
@@ -12,16 +13,6 @@ const AUTH_SECRET = 'a-secret-of-at-least-thirty-two-characters'
 
 async function signIn (app: FastifyInstance, userId: string): Promise<string> {
   return (await app.inject({ method: 'POST', url: '/api/sessions', payload: { userId } })).json<{ token: string }>().token
-}
-
-async function eventually<T> (what: string, probe: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-  const until = Date.now() + 5000
-  for (;;) {
-    const value = await probe()
-    if (done(value)) return value
-    if (Date.now() > until) throw new Error(`not within 5000 ms: ${what} (last: ${JSON.stringify(value)})`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
 }
 
 async function gateway (t: Test, redis: TestRedis): Promise<Gateway> {

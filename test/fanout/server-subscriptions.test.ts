@@ -1,7 +1,8 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
+import { eventually } from '../helpers/eventually.js'
 import { startRedis } from '../helpers/redis.js'
-import { eventually, redisFanoutNode } from '../helpers/redis-fanout-node.js'
+import { redisFanoutNode } from '../helpers/redis-fanout-node.js'
 import { notification } from './contract.js'
 
 const redis = await startRedis(t)

@@ -30,6 +30,13 @@ export async function follow (url: string, token: string, followeeId: string, he
   })
 }
 
+/** The gateway's /readyz answer: its status, and why it is not ready. */
+export async function readiness (url: string): Promise<{ status: number, reasons: string[] }> {
+  const response = await fetch(`${url}/readyz`)
+  const { reasons = [] } = await response.json() as { reasons?: string[] }
+  return { status: response.status, reasons }
+}
+
 /**
  * Opens a user's feed (GET /ws) as a client does: `since` resumes after a cursor; `options` go to
  * `ws` (e.g. `localAddress`). Listen for frames before the socket opens: the first may come at once.

@@ -1,6 +1,7 @@
 import t from 'tap'
 import type { ReadyFrame } from '../../server/feed/frames.js'
 import { FeedClient, follow, signIn, type NotificationFrame } from '../helpers/clients.js'
+import { eventually } from '../helpers/eventually.js'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
 
 const MISSED = 1000
@@ -21,15 +22,12 @@ async function followMany (gateway: Gateway, token: string, count: number): Prom
 }
 
 /** Waits (bounded) until the consumer has stored `count` unread notifications for the token's user. */
-async function waitForUnread (gateway: Gateway, token: string, count: number, boundMs = 60_000): Promise<void> {
-  const deadline = Date.now() + boundMs
-  for (;;) {
+async function waitForUnread (gateway: Gateway, token: string, count: number): Promise<void> {
+  const unread = async (): Promise<number> => {
     const response = await fetch(`${gateway.url}/api/notifications?limit=1`, { headers: { authorization: `Bearer ${token}` } })
-    const { unread } = await response.json() as { unread: number }
-    if (unread >= count) return
-    if (Date.now() > deadline) throw new Error(`only ${unread} of ${count} notifications stored after ${boundMs} ms`)
-    await new Promise((resolve) => setImmediate(resolve))
+    return (await response.json() as { unread: number }).unread
   }
+  await eventually(`${count} notifications stored`, unread, (stored) => stored >= count, { timeoutMs: 60_000 })
 }
 
 async function readNotifications (client: FeedClient, count: number): Promise<NotificationFrame[]> {

@@ -8,6 +8,7 @@ import { text } from 'node:stream/consumers'
 import t from 'tap'
 import { startLocalKafka } from '../../local/kafka/launcher.js'
 import { FeedClient, signIn } from '../helpers/clients.js'
+import { eventually } from '../helpers/eventually.js'
 import { startGateway, tempDir, type Gateway } from '../helpers/gateway.js'
 import { recordCount } from '../helpers/kafka.js'
 
@@ -155,11 +156,8 @@ t.test('a frozen broker', async (t) => {
         signal: AbortSignal.timeout(sendTimeoutMs + 30_000)
       }).then((response) => response.status))
       // All but the first few (in flight, frozen) wait in the queue: they will leave together.
-      const deadline = Date.now() + sendTimeoutMs / 2
-      while (await metric(gateway, 'notify_produce_queued') < 1000 - MAX_IN_FLIGHT && Date.now() < deadline) {
-        await new Promise((resolve) => setImmediate(resolve))
-      }
-      t.equal(await metric(gateway, 'notify_produce_queued'), 1000 - MAX_IN_FLIGHT, 'everything else queued while the broker was frozen')
+      const queued = await eventually('the sends queued', () => metric(gateway, 'notify_produce_queued'), (count) => count >= 1000 - MAX_IN_FLIGHT, { timeoutMs: sendTimeoutMs / 2, everyMs: 0 })
+      t.equal(queued, 1000 - MAX_IN_FLIGHT, 'everything else queued while the broker was frozen')
       thaw()
       statuses = await Promise.all(sends)
     } finally {

@@ -1,5 +1,5 @@
-import { setTimeout as delay } from 'node:timers/promises'
 import t from 'tap'
+import { eventually } from '../helpers/eventually.js'
 import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, ResumingTab, USERS, waitReady } from '../helpers/feed-checks.js'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
 import { groupAssignment, testKafka } from '../helpers/kafka.js'
@@ -45,11 +45,7 @@ t.test('a gateway joining mid-stream: partitions move while batches are in fligh
   const acceptedAtJoin = stream.acceptedCount
   const burst = stream.burst(BURST)
   const joiner = await start('gateway-c')
-  let after = await assignment()
-  while ((after.get('gateway-c') ?? []).length === 0 && Date.now() < joiningAt + JOIN_BOUND_MS) {
-    await delay(100)
-    after = await assignment()
-  }
+  const after = await eventually('gateway-c consumes', assignment, (members) => (members.get('gateway-c') ?? []).length > 0, { timeoutMs: JOIN_BOUND_MS, everyMs: 100 })
   const joinedIn = Date.now() - joiningAt
   await burst
   t.same([...after.values()].map((partitions) => partitions.length), [2, 2, 2], `three members, two partitions each, ${(joinedIn / 1000).toFixed(1)} s after the start: ${JSON.stringify(Object.fromEntries(after))}`)

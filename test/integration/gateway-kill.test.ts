@@ -1,5 +1,5 @@
-import { setTimeout as delay } from 'node:timers/promises'
 import t from 'tap'
+import { eventually } from '../helpers/eventually.js'
 import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, ResumingTab, USERS } from '../helpers/feed-checks.js'
 import { tempDir, testEnv } from '../helpers/gateway.js'
 import { spawnGateway, type SpawnedGateway } from '../helpers/gateway-process.js'
@@ -64,11 +64,8 @@ t.test('a gateway SIGKILLed mid-stream: its partitions move to the others, its t
   alive.delete(victim.url)
   t.equal(await victim.kill('SIGKILL'), 'signal SIGKILL', `gateway ${index} was SIGKILLed mid-stream`)
 
-  let after = await assignment()
-  while ((after.size !== 2 || after.has(`gateway-${index}`) || [...after.values()].flat().length < 6) && Date.now() < killedAt + REBALANCE_BOUND_MS) {
-    await delay(250)
-    after = await assignment()
-  }
+  const after = await eventually('the group dropped the victim', assignment,
+    (members) => members.size === 2 && !members.has(`gateway-${index}`) && [...members.values()].flat().length >= 6, { timeoutMs: REBALANCE_BOUND_MS, everyMs: 250 })
   const rebalancedIn = Date.now() - killedAt
   t.same([...after.keys()].sort(), [0, 1, 2].filter((i) => i !== index).map((i) => `gateway-${i}`).sort(), `the group dropped the victim ${(rebalancedIn / 1000).toFixed(1)} s after the kill`)
   t.same([...after.values()].flat().sort(), [0, 1, 2, 3, 4, 5], 'and the survivors own all six partitions, the victim\'s included')

@@ -4,6 +4,7 @@ import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose'
 import { FeedClient } from '../helpers/clients.js'
+import { eventually } from '../helpers/eventually.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
 
@@ -12,7 +13,6 @@ const OTHER_SECRET = 'somebody-elses-secret-also-32-characters-long'
 const DEV_ISSUER = 'kafka-notify-dev'
 const ISSUER = 'https://id.example.com/'
 const AUDIENCE = 'kafka-notify'
-const BOUND_MS = 10_000
 
 interface Item { id: string, userId: string, cursor: string, read: boolean }
 interface Page { items: Item[], nextCursor: string | null, unread: number }
@@ -82,15 +82,6 @@ async function signIn (app: FastifyInstance, userId: string): Promise<string> {
   const response = await app.inject({ method: 'POST', url: '/api/sessions', payload: { userId } })
   if (response.statusCode !== 201) throw new Error(`sign-in answered ${response.statusCode}: ${response.body}`)
   return response.json<{ token: string }>().token
-}
-
-/** Waits (bounded) for a condition that has no event of its own, re-checking once per macrotask. */
-async function until (what: string, condition: () => boolean, boundMs = BOUND_MS): Promise<void> {
-  const deadline = Date.now() + boundMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${boundMs} ms`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
 }
 
 /** Every route a token opens, refused with `status`/`code` for `token`; nothing published, read or connected. */
@@ -410,7 +401,7 @@ t.test('a socket whose token expires is closed with 4001', async (t) => {
     t.equal(closed.code, 4001)
     t.match(closed.reason, /expired/)
     t.match(feed.frames[0], { type: 'ready', user: { id: '2' } }, 'it was open and ready before')
-    await until('the hub forgets the socket', () => services.hub.connectionsOf('2') === 0)
+    await eventually('the hub forgets the socket', () => services.hub.connectionsOf('2') === 0)
     t.equal(services.hub.connectionsOf('2'), 0)
   })
 

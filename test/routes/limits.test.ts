@@ -2,10 +2,10 @@ import t, { type Test } from 'tap'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { KafkaUnavailableError } from '../../server/kafka/errors.js'
 import { FeedClient, type ErrorBody } from '../helpers/clients.js'
+import { eventually } from '../helpers/eventually.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'
 
-const BOUND_MS = 10_000
 /** A catch-up of 600 frames over injectWS, paced by the send bound. */
 const CATCH_UP_BOUND_MS = 60_000
 const BODY_LIMIT = 16 * 1024
@@ -30,15 +30,6 @@ function follow (app: FastifyInstance, token: string | undefined, followeeId: st
 /** The raw JSON text, sent as is (for bodies a serializer would not produce). */
 function postRaw (app: FastifyInstance, url: string, token: string, body: string, headers: Record<string, string> = {}) {
   return post(app, url, token, body, { headers: { 'content-type': 'application/json', ...headers } })
-}
-
-/** Waits (bounded) for a condition that has no event of its own, re-checking every few ms. */
-async function until (what: string, condition: () => boolean, boundMs = BOUND_MS): Promise<void> {
-  const deadline = Date.now() + boundMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${boundMs} ms`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
 }
 
 function assertRetryAfter (t: Test, header: unknown): void {
@@ -155,7 +146,7 @@ t.test('WS_MAX_CONNECTIONS_PER_USER: the 3rd socket of a user is closed with 402
 
   first.socket.close(1000)
   await first.closed
-  await until('the hub lets go of the closed socket', () => services.hub.connectionsOf('1') === 1)
+  await eventually('the hub lets go of the closed socket', () => services.hub.connectionsOf('1') === 1)
   const fourth = await FeedClient.open(t, url, `/ws?token=${emma}`)
   t.match(await fourth.ready, { type: 'ready', user: { id: '1' } }, 'a socket after closing one is accepted')
   t.equal(services.hub.connectionsOf('1'), 2)
@@ -179,7 +170,7 @@ t.test('WS_MAX_CONNECTIONS_PER_IP: the 3rd socket from an address is closed with
 
   first.socket.close(1000)
   await first.closed
-  await until('the hub lets go of the closed socket', () => services.hub.connectionsOf('1') === 0)
+  await eventually('the hub lets go of the closed socket', () => services.hub.connectionsOf('1') === 0)
   const fourth = await FeedClient.open(t, url, `/ws?token=${rick}`)
   t.match(await fourth.ready, { type: 'ready', user: { id: '3' } }, 'a socket after closing one is accepted')
 })
@@ -238,7 +229,7 @@ t.test('client frames on /ws', async (t) => {
     const closed = await feed.closed
     t.equal(closed.code, code, `${what}: closed with ${code}`)
   }
-  await until('the hub lets go of every closed socket', () => services.hub.connectionsOf('1') === 0)
+  await eventually('the hub lets go of every closed socket', () => services.hub.connectionsOf('1') === 0)
 
   const feed = await FeedClient.open(t, url, `/ws?token=${emma}`)
   await feed.ready

@@ -1,16 +1,16 @@
 // Starts brokers of its own, in temporary directories, next to the one of `npm test`.
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { setTimeout as delay } from 'node:timers/promises'
 import { Kafka, logLevel, Partitioners } from 'kafkajs'
 import t from 'tap'
 import { LocalKafkaError, startLocalKafka } from '../../../local/kafka/launcher.js'
 import { projectRoot } from '../../../server/project-root.js'
+import { isRunning, secondsUntilGone } from '../../helpers/processes.js'
 
 interface Teardown { teardown: (fn: () => unknown) => void }
 
@@ -23,21 +23,6 @@ async function tempDir (t: Teardown, name: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), `kafka-notify-${name}-`))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   return dir
-}
-
-// A zombie (exited, not reaped by its new parent) counts as gone.
-function isRunning (pid: number): boolean {
-  const stat = existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, 'utf8') : ''
-  return stat !== '' && !/^\d+ \(.*\) Z/.test(stat)
-}
-
-async function secondsUntilGone (pid: number, limitMs: number): Promise<number> {
-  const start = performance.now()
-  while (isRunning(pid)) {
-    if (performance.now() - start > limitMs) throw new Error(`process ${pid} still runs after ${limitMs} ms`)
-    await delay(100)
-  }
-  return Math.round(performance.now() - start) / 1000
 }
 
 function client (brokers: string[]): Kafka {
@@ -106,7 +91,7 @@ t.test('the broker dies with the Node process that started it, even on SIGKILL',
   t.ok(readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('kafka.Kafka'), `JVM ${pid} runs kafka.Kafka`)
 
   owner.kill('SIGKILL')
-  const seconds = await secondsUntilGone(pid, 30_000)
+  const seconds = await secondsUntilGone([pid], 30_000)
   t.pass(`the JVM was gone ${seconds} s after its owner was killed`)
 })
 
