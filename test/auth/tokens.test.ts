@@ -224,7 +224,7 @@ t.test('jwt mode with both a secret and a JWKS URL accepts either kind of token'
   await t.rejects(tokens.verify(await hs256(OTHER_SECRET, claims)), UNAUTHORIZED)
 })
 
-// Regression (issue 8): the cache was a Map that dropped its first key when full, the oldest
+// Regression: the cache was a Map that dropped its first key when full, the oldest
 // inserted: the token of a client busy every second went first.
 t.test('a token used often survives a flood of new tokens', async (t) => {
   const tokens = new Tokens(settings(), directory, { cacheSize: 10 })
@@ -245,7 +245,7 @@ t.test('a token used often survives a flood of new tokens', async (t) => {
   t.equal(await cached(flood[40]!), false, 'the one before them is not: the cache stays bounded at 10')
 })
 
-// Regression (issue 8): expired tokens stayed in the cache until looked up, taking the room of live ones.
+// Regression: expired tokens stayed in the cache until looked up, taking the room of live ones.
 t.test('an expired token leaves the cache at its exp, makes room, and is not served from it', async (t) => {
   mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.now() })
   t.teardown(() => mock.timers.reset())

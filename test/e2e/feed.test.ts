@@ -182,8 +182,8 @@ if (!existsSync(chromiumPath)) {
     t.ok(handshakes.every((offered) => tokens.some((token) => offered === `kafka-notify, bearer.${token}`)), 'each offered kafka-notify and its token as subprotocols')
   })
 
-  // Scale-out (issue 10): two gateways on one PostgreSQL inbox and one Redis fan-out are one
-  // system for the page too, as `npm run cluster` shows it: Emma on one, Bruno on the other.
+  // Two gateways on one PostgreSQL inbox and one Redis fan-out are one system for the page too, as
+  // `npm run cluster` shows it: Emma on one, Bruno on the other.
   t.test('two gateways on PostgreSQL and Redis: a follow clicked on one shows up live on the other, and a read there clears the badge here', async (t) => {
     const shared = await startSharedServices(t)
     if (shared === undefined) return

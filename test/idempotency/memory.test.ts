@@ -100,7 +100,7 @@ t.test('a key expires after the TTL', async (t) => {
   t.not(idOf(later), idOf(first))
 })
 
-// Regression (issue 8): the cache was bounded in entries, shared by everyone: one user (or a
+// Regression: the cache was bounded in entries, shared by everyone: one user (or a
 // service token, exempt from rate limits) sending new keys pushed every other user's keys out.
 t.test('one user filling the cache cannot evict another user\'s key', async (t) => {
   const idempotency = cache({ maxBytes: 64 * 1024, maxBytesPerUser: 4 * 1024, maxEntries: 100 })

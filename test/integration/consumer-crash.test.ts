@@ -6,7 +6,7 @@ import { startGateway } from '../helpers/gateway.js'
 const RECOVERY_BOUND_MS = 60_000
 const POLL = { timeoutMs: RECOVERY_BOUND_MS }
 
-// Regression (issue 8): a non-retriable error in the delivery path (kafkajs's CRASH with
+// Regression: a non-retriable error in the delivery path (kafkajs's CRASH with
 // restart: false) stopped the consumer for good, while POSTs still got 202. Delivery now runs
 // outside eachBatch (server/kafka/batch-pipeline.ts), and any error there restarts the consumer.
 t.test('an error in the delivery path: the gateway restarts the consumer, /readyz says why meanwhile, nothing is lost', async (t) => {

@@ -49,7 +49,7 @@ t.test('a frozen broker', async (t) => {
   })
   const brokers = kafka.brokers.join(',')
 
-  // Regression (issue 8): the send timer started when a batch left the batcher, so queued POSTs
+  // Regression: the send timer started when a batch left the batcher, so queued POSTs
   // waited several timeout windows, the queue grew without bound, and abandoned sends freed
   // their slots while kafkajs kept retrying them.
   t.test(`${FOLLOWS} concurrent follows are all answered within KAFKA_SEND_TIMEOUT_MS, and each accepted one is delivered once`, async (t) => {
@@ -138,7 +138,7 @@ t.test('a frozen broker', async (t) => {
     t.same([...seen.keys()].filter((id) => !ids.has(id)), [], 'and nothing else did')
   })
 
-  // Regression (issue 8): ~800 messages of 1,000 chars to one user coalesced into one request over
+  // Regression: ~800 messages of 1,000 chars to one user coalesced into one request over
   // the broker's message.max.bytes (1 MiB), which failed every caller in it.
   t.test('1,000 queued 1,000-character messages are sent in batches under message.max.bytes: every one is written', async (t) => {
     // Long enough that all 1,000 requests reach the queue while the broker is frozen, even on a

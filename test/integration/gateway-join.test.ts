@@ -13,9 +13,9 @@ const AFTER = 60
 const JOIN_BOUND_MS = 30_000
 const BOUND_MS = 60_000
 
-// Scale-out (issue 10, test 6): two gateways consume a stream of follows; a third starts and joins
-// the group mid-stream, so partitions move while batches are in flight on their old owners. Every
-// tab, old and new, gets seq 1, 2, 3… with no hole and no repeat, and the inbox holds each once.
+// Two gateways consume a stream of follows; a third starts and joins the group mid-stream, so
+// partitions move while batches are in flight on their old owners. Every tab, old and new, gets seq
+// 1, 2, 3… with no hole and no repeat, and the inbox holds each once.
 t.test('a gateway joining mid-stream: partitions move while batches are in flight, and every tab still gets every 202 once, in seq order', async (t) => {
   const shared = await startSharedServices(t)
   if (shared === undefined) return

@@ -15,11 +15,10 @@ const BOUND_MS = 60_000
 
 t.setTimeout(170_000)
 
-// Scale-out (issue 10, test 2): three gateways as real processes on one PostgreSQL inbox and one
-// Redis fan-out; one is SIGKILLed mid-stream. Its partitions move to the others once the group
-// gives up on it, its tabs reconnect elsewhere with their last cursor, and its POSTs are retried
-// elsewhere with their Idempotency-Key: every 202 reaches every tab once, in seq order, and the
-// inbox holds it once.
+// Three gateways as real processes on one PostgreSQL inbox and one Redis fan-out; one is SIGKILLed
+// mid-stream. Its partitions move to the others once the group gives up on it, its tabs reconnect
+// elsewhere with their last cursor, and its POSTs are retried elsewhere with their Idempotency-Key:
+// every 202 reaches every tab once, in seq order, and the inbox holds it once.
 t.test('a gateway SIGKILLed mid-stream: its partitions move to the others, its tabs resume elsewhere with since, every 202 is stored and delivered once, in order', async (t) => {
   const shared = await startSharedServices(t)
   if (shared === undefined) return

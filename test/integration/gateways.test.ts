@@ -6,9 +6,9 @@ import { Waiters } from '../helpers/waiters.js'
 const FOLLOWS = 60
 const BOUND_MS = 60_000
 
-// Scale-out (issue 10, test 1): three gateways in one consumer group, one PostgreSQL inbox, one
-// Redis fan-out. Whichever gateway consumes a record, every open tab of its recipient, on any
-// gateway, gets it exactly once and in seq order.
+// Three gateways in one consumer group, one PostgreSQL inbox, one Redis fan-out. Whichever gateway
+// consumes a record, every open tab of its recipient, on any gateway, gets it exactly once and in
+// seq order.
 t.test('three gateways, tabs spread over them, follows POSTed round-robin: every 202 reaches every open tab of its recipient once, in seq order', async (t) => {
   const shared = await startSharedServices(t)
   if (shared === undefined) return

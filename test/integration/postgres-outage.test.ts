@@ -17,10 +17,10 @@ const AFTER = 40
 const BOUND_MS = 60_000
 const READYZ_POLL = { timeoutMs: 5000, everyMs: 100 }
 
-// Scale-out (issue 10, test 4): two gateways on one PostgreSQL inbox and one Redis fan-out;
-// PostgreSQL stops for 10 s mid-stream. Kafka still takes every follow; the consumers hold their
-// batches and retry them, committing nothing, until the inbox is back; then every follow is stored
-// once and reaches every open tab once, in seq order.
+// Two gateways on one PostgreSQL inbox and one Redis fan-out; PostgreSQL stops for 10 s mid-stream.
+// Kafka still takes every follow; the consumers hold their batches and retry them, committing
+// nothing, until the inbox is back; then every follow is stored once and reaches every open tab
+// once, in seq order.
 t.test('PostgreSQL down for 10 s mid-stream: POSTs still get 202, consuming holds without committing, /readyz says why, then everything is stored and delivered once, in order', async (t) => {
   const shared = await startSharedServices(t)
   if (shared === undefined) return

@@ -62,7 +62,7 @@ t.test('handled offsets are committed on the timer, as the next offset to consum
   t.equal(coordinator.commits.length, 1, 'stored: with nothing new, nothing is committed again')
 })
 
-// Regression (issue 8): kafkajs's commitOffsets does nothing, without an error, while its runner
+// Regression: kafkajs's commitOffsets does nothing, without an error, while its runner
 // is not running (during a re-join); the committer took that for a commit.
 t.test('a commit kafkajs skipped is not taken as done: the offsets go again with the next commit', async (t) => {
   const { clock, coordinator, committer } = setup()
@@ -84,7 +84,7 @@ t.test('a commit kafkajs skipped is not taken as done: the offsets go again with
   t.equal(coordinator.commits.length, 2, 'stored this time: not committed again')
 })
 
-// Regression (issue 8): offsets handled under one assignment could be committed, under the next
+// Regression: offsets handled under one assignment could be committed, under the next
 // generation, for a partition another member owned by then.
 t.test('offsets of an assignment that ended are never committed under the next one', async (t) => {
   const { clock, coordinator, committer } = setup()

@@ -30,7 +30,7 @@ t.test('GET /readyz follows the bus\'s health', async (t) => {
   t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200, 'ready again once Kafka is back')
 })
 
-// Regression (issue 8): onReady waited for the group join, and Fastify gives onReady 10 s; after a
+// Regression: onReady waited for the group join, and Fastify gives onReady 10 s; after a
 // SIGKILL the dead member holds the group for its session timeout, so the gateway failed to start.
 t.test('the gateway listens while the consumer group join is slow; /readyz says why until the join', async (t) => {
   const bus = new FakeBus()

@@ -24,7 +24,7 @@ function deferred (): { promise: Promise<void>, resolve: () => void } {
   return { promise, resolve: settle }
 }
 
-// Regression (issue 8, item 11): an upgrade whose token check was still running when SIGTERM came
+// Regression: an upgrade whose token check was still running when SIGTERM came
 // completed after the hub's closeAll, was added and never closed; server.close() waited for it and
 // the process was killed at the grace period with exit 1.
 t.test('an upgrade whose token check outlives the start of close gets 1001, and close does not wait for it', async (t) => {
