@@ -62,13 +62,30 @@ const IDEMPOTENCY_MAX_KEYS = 100_000
  */
 const REDIS_COMMAND_TIMEOUT_MS = 1000
 
-/** Creates the services from the configuration; `bus` may be given (a fake, in unit tests). */
-export async function createServices (
-  config: Config,
-  log: Logger,
-  given: { bus?: NotificationBus, directory?: Directory } = {}
-): Promise<Services> {
+/** Stand-ins for what createServices would make itself (unit tests). */
+export interface GivenServices {
+  /** A fake bus: no Kafka. */
+  bus?: NotificationBus
+  directory?: Directory
+}
+
+/**
+ * Creates the services from the configuration. A start that fails half-way closes what it had
+ * opened (newest first) before it rejects.
+ */
+export async function createServices (config: Config, log: Logger, given: GivenServices = {}): Promise<Services> {
+  if (given.bus === undefined && config.kafka.brokers === undefined) throw new Error('KAFKA_BROKERS is not set and no local broker was started')
   const closing = new CloseStack()
+  try {
+    return await openServices(config, log, given, closing)
+  } catch (error) {
+    await closing.close(log)
+    throw error
+  }
+}
+
+/** Opens each service and declares its close on `closing` as soon as it exists. */
+async function openServices (config: Config, log: Logger, given: GivenServices, closing: CloseStack): Promise<Services> {
   const directory = given.directory ?? await loadDirectory(config.usersFile)
   const tokens = new Tokens(config.auth, directory)
   const metrics = new Metrics()
@@ -136,35 +153,28 @@ export async function createServices (
     : new RedisIdempotency(redis, { ttlMs: IDEMPOTENCY_TTL_MS })
   if (inbox.newEpochReason === undefined) log.info({ epoch: inbox.epoch }, 'Inbox epoch continues: cursors issued before stay valid')
   else log.info({ epoch: inbox.epoch, why: inbox.newEpochReason }, `Inbox epoch is new (${inbox.newEpochReason}): clients resuming with older cursors get reset`)
-  const brokers = config.kafka.brokers
-  if (given.bus === undefined && brokers === undefined) throw new Error('KAFKA_BROKERS is not set and no local broker was started')
-  try {
-    const bus = given.bus ?? await createKafkaBus({
-      ...config.kafka,
-      brokers: brokers ?? [],
-      beforeCommit: () => inbox.flush(),
-      isTransientFailure: (error) => error instanceof NotifyError && error.canRetry,
-      isRecordRefusal: (error) => error instanceof InboxRefusedError,
-      storedPositions: async (committed) => {
-        const { stored, epochChanged } = await inbox.reconcile(config.kafka.topic, committed)
-        if (epochChanged !== undefined) {
-          log.warn({ epoch: inbox.epoch, why: epochChanged }, `Inbox epoch is new (${epochChanged}): clients resuming with older cursors get reset`)
-          // Open tabs hold seqs of the old epoch, which new notifications may take again: they resume, and are reset.
-          hub.disconnectAll(CloseCode.FEED_GAP, 'the inbox began a new epoch: reconnect with since')
-        }
-        return stored
-      },
-      onDeadLetter: (kind) => metrics.deadLetters.inc({ reason: kind }),
-      onLag: (partition, lag) => metrics.consumerLag.set({ partition: String(partition) }, lag),
-      onConsumerCrash: (crash) => metrics.consumerCrashes.inc({ restarted_by: crash.restartedBy }),
-      onConsumerRestart: () => metrics.consumerRestarts.inc(),
-      onConsumerHold: () => metrics.consumerHolds.inc()
-    }, log.child({ component: 'kafka' }))
-    closing.defer('close the Kafka clients (committing consumed offsets, disconnecting the producer)', () => bus.close())
-    if (bus.producerStats !== undefined) metrics.producerStats = () => bus.producerStats!()
-    return { directory, tokens, tickets, hub, fanout, relay, tail, inbox, bus, metrics, idempotency, redis, startConsuming: () => bus.startConsuming(ingest), close: () => closing.close(log) }
-  } catch (error) {
-    await closing.close(log)
-    throw error
-  }
+  const bus = given.bus ?? await createKafkaBus({
+    ...config.kafka,
+    brokers: config.kafka.brokers ?? [],
+    beforeCommit: () => inbox.flush(),
+    isTransientFailure: (error) => error instanceof NotifyError && error.canRetry,
+    isRecordRefusal: (error) => error instanceof InboxRefusedError,
+    storedPositions: async (committed) => {
+      const { stored, epochChanged } = await inbox.reconcile(config.kafka.topic, committed)
+      if (epochChanged !== undefined) {
+        log.warn({ epoch: inbox.epoch, why: epochChanged }, `Inbox epoch is new (${epochChanged}): clients resuming with older cursors get reset`)
+        // Open tabs hold seqs of the old epoch, which new notifications may take again: they resume, and are reset.
+        hub.disconnectAll(CloseCode.FEED_GAP, 'the inbox began a new epoch: reconnect with since')
+      }
+      return stored
+    },
+    onDeadLetter: (kind) => metrics.deadLetters.inc({ reason: kind }),
+    onLag: (partition, lag) => metrics.consumerLag.set({ partition: String(partition) }, lag),
+    onConsumerCrash: (crash) => metrics.consumerCrashes.inc({ restarted_by: crash.restartedBy }),
+    onConsumerRestart: () => metrics.consumerRestarts.inc(),
+    onConsumerHold: () => metrics.consumerHolds.inc()
+  }, log.child({ component: 'kafka' }))
+  closing.defer('close the Kafka clients (committing consumed offsets, disconnecting the producer)', () => bus.close())
+  if (bus.producerStats !== undefined) metrics.producerStats = () => bus.producerStats!()
+  return { directory, tokens, tickets, hub, fanout, relay, tail, inbox, bus, metrics, idempotency, redis, startConsuming: () => bus.startConsuming(ingest), close: () => closing.close(log) }
 }
