@@ -217,6 +217,26 @@ t.test('POST /api/follows', async (t) => {
     t.equal(bus.published.length, count + 1)
   })
 
+  t.test('idempotent-replayed marks an answer given again: a repeat after a 202 carries it, a retry after a 503 (which produces again) does not', async (t) => {
+    t.teardown(() => { bus.failWith = undefined })
+    const key = { 'idempotency-key': 'after-503' }
+    bus.failWith = new KafkaUnavailableError('down')
+    const failed = await follow(app, emma, { followeeId: '4' }, key)
+    t.equal(failed.statusCode, 503)
+    t.equal(failed.headers['idempotent-replayed'], undefined)
+    bus.failWith = undefined
+    const count = bus.published.length
+    const retried = await follow(app, emma, { followeeId: '4' }, key)
+    t.equal(retried.statusCode, 202)
+    t.equal(retried.headers['idempotent-replayed'], undefined, 'the retry produced the notification again: not a replay')
+    t.equal(bus.published.length, count + 1, 'produced once more')
+    const repeated = await follow(app, emma, { followeeId: '4' }, key)
+    t.equal(repeated.statusCode, 202)
+    t.equal(repeated.headers['idempotent-replayed'], 'true', 'the repeat after the 202 is answered from it')
+    t.same(repeated.json(), retried.json(), 'with the same notification')
+    t.equal(bus.published.length, count + 1, 'and nothing is produced')
+  })
+
   t.test('a request without a token is refused with 401 before its body is looked at', async (t) => {
     const response = await follow(app, undefined, {})
     t.equal(response.statusCode, 401)
