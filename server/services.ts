@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import { wallClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
 import { loadDirectory, type Directory } from './directory.js'
 import { NotifyError } from './errors.js'
@@ -28,6 +29,8 @@ import { connectRedis, quitRedis, type RedisClient } from './redis-connection.js
 
 /** Everything the routes work with. The app owns them from `buildApp` on and closes them. */
 export interface Services {
+  /** The wall clock that tokens' `exp` is read against: when a token expires, and a socket with it closes. */
+  clock: Clock
   directory: Directory
   tokens: Tokens
   /** One-time tickets for streaming endpoints: in memory, or shared in Redis with REDIS_URL. */
@@ -67,6 +70,8 @@ export interface GivenServices {
   /** A fake bus: no Kafka. */
   bus?: NotificationBus
   directory?: Directory
+  /** A fake clock: token expiry moved by hand. */
+  clock?: Clock
 }
 
 /**
@@ -86,8 +91,9 @@ export async function createServices (config: Config, log: Logger, given: GivenS
 
 /** Opens each service and declares its close on `closing` as soon as it exists. */
 async function openServices (config: Config, log: Logger, given: GivenServices, closing: CloseStack): Promise<Services> {
+  const clock = given.clock ?? wallClock
   const directory = given.directory ?? await loadDirectory(config.usersFile)
-  const tokens = new Tokens(config.auth, directory)
+  const tokens = new Tokens(config.auth, directory, { clock })
   const metrics = new Metrics()
   const retention = { maxPerUser: config.inbox.maxPerUser, maxAgeMs: config.inbox.maxAgeDays * DAY_MS }
   const inbox: Inbox = config.databaseUrl === undefined
@@ -176,5 +182,5 @@ async function openServices (config: Config, log: Logger, given: GivenServices, 
   }, log.child({ component: 'kafka' }))
   closing.defer('close the Kafka clients (committing consumed offsets, disconnecting the producer)', () => bus.close())
   if (bus.producerStats !== undefined) metrics.producerStats = () => bus.producerStats!()
-  return { directory, tokens, tickets, hub, fanout, relay, tail, inbox, bus, metrics, idempotency, redis, startConsuming: () => bus.startConsuming(ingest), close: () => closing.close(log) }
+  return { clock, directory, tokens, tickets, hub, fanout, relay, tail, inbox, bus, metrics, idempotency, redis, startConsuming: () => bus.startConsuming(ingest), close: () => closing.close(log) }
 }

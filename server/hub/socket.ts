@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../clock.js'
 import { CloseCode } from './close-codes.js'
 
 /** Holds a socket's writes back and lets them out in one system call (net.Socket has both). */
@@ -14,6 +15,13 @@ export interface WebSocketLike {
   ping (): void
   close (code: number, reason: string): void
   terminate (): void
+}
+
+export interface HubSocketOptions {
+  /** The TCP socket under the WebSocket, when it can be corked. */
+  transport?: Corkable
+  /** What the close grace is measured on. */
+  clock?: Clock
 }
 
 const OPEN = 1
@@ -40,15 +48,16 @@ export class HubSocket {
    */
   onClosedAsSlow: (() => void) | undefined
 
-  /** The TCP socket under the WebSocket, when it can be corked. */
   readonly #transport: Corkable | undefined
+  readonly #clock: Clock
   #corked = false
 
-  constructor (userId: string, webSocket: WebSocketLike, maxBufferedBytes: number, transport?: Corkable) {
+  constructor (userId: string, webSocket: WebSocketLike, maxBufferedBytes: number, options: HubSocketOptions = {}) {
     this.userId = userId
     this.webSocket = webSocket
     this.maxBufferedBytes = maxBufferedBytes
-    this.#transport = transport
+    this.#transport = options.transport
+    this.#clock = options.clock ?? systemClock
   }
 
   cork (): void {
@@ -141,7 +150,7 @@ export class HubSocket {
       this.webSocket.terminate()
     } else {
       this.webSocket.close(code, reason)
-      setTimeout(() => this.webSocket.terminate(), CLOSE_GRACE_MS).unref()
+      this.#clock.schedule(() => this.webSocket.terminate(), CLOSE_GRACE_MS)
     }
     if (code === CloseCode.SLOW_CLIENT) this.onClosedAsSlow?.()
   }

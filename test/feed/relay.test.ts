@@ -110,7 +110,7 @@ t.test('corked corks each socket it writes to once, and uncorks it at the end', 
   const [emma, bruno] = [new FakeSocket(), new FakeSocket()]
   const [emmaTransport, brunoTransport] = [new FakeTransport(), new FakeTransport()]
   for (const [user, socket, transport] of [[users['1'], emma, emmaTransport], [users['2'], bruno, brunoTransport]] as const) {
-    const hubSocket = new HubSocket(user.id, socket, BOUND, transport)
+    const hubSocket = new HubSocket(user.id, socket, BOUND, { transport })
     hub.add(hubSocket)
     await relay.open(hubSocket, user, undefined)
   }

@@ -1,7 +1,7 @@
-import { mock } from 'node:test'
 import t from 'tap'
 import { CloseCode } from '../../server/hub/close-codes.js'
 import { HubSocket } from '../../server/hub/socket.js'
+import { FakeClock } from '../helpers/fake-clock.js'
 import { CLOSED, CLOSING, FakeSocket, FakeTransport } from '../helpers/fake-socket.js'
 
 t.test('an open socket writes frames to its WebSocket', async (t) => {
@@ -120,7 +120,7 @@ t.test('sendWritten resolves false when the frame was not sent, or the socket cl
 t.test('a corked socket lets its frames out once 16 KiB queued up, so a burst does not look slow', async (t) => {
   const webSocket = new FakeSocket()
   const transport = new FakeTransport()
-  const socket = new HubSocket('1', webSocket, 64 * 1024, transport)
+  const socket = new HubSocket('1', webSocket, 64 * 1024, { transport })
   socket.cork()
   socket.cork()
   t.same(transport.events, ['cork'], 'corked once')
@@ -174,19 +174,18 @@ t.test('heartbeat does not ping a socket that is not open', async (t) => {
 })
 
 t.test('close sends the code once, and terminates a peer that does not finish the handshake', async (t) => {
-  mock.timers.enable({ apis: ['setTimeout'] })
-  t.teardown(() => mock.timers.reset())
+  const clock = new FakeClock()
   const webSocket = new FakeSocket()
-  const socket = new HubSocket('1', webSocket, 1024)
+  const socket = new HubSocket('1', webSocket, 1024, { clock })
   socket.close(CloseCode.TOKEN_EXPIRED, 'token expired')
   socket.close(CloseCode.GOING_AWAY, 'again')
   t.same(webSocket.closes, [{ code: 4001, reason: 'token expired' }])
   t.equal(socket.closeCode, CloseCode.TOKEN_EXPIRED)
   t.equal(socket.open, false)
   t.equal(webSocket.terminations, 0, 'the peer gets time to answer the close')
-  mock.timers.tick(999)
+  clock.advance(999)
   t.equal(webSocket.terminations, 0)
-  mock.timers.tick(1)
+  clock.advance(1)
   t.equal(webSocket.terminations, 1, 'cut off after the grace')
 })
 

@@ -2,6 +2,7 @@ import t from 'tap'
 import { MemoryIdempotency, type IdempotencyOptions } from '../../server/idempotency/memory.js'
 import type { KeyedAttempt } from '../../server/idempotency/types.js'
 import { followNotification, type Notification } from '../../server/notification.js'
+import { FakeClock } from '../helpers/fake-clock.js'
 
 const DAY_MS = 24 * 60 * 60 * 1000
 const users: Record<string, { id: string, name: string }> = {
@@ -89,12 +90,12 @@ t.test('after a failed publish, the same key publishes the same notification aga
 })
 
 t.test('a key expires after the TTL', async (t) => {
-  let now = 1_000_000
-  const idempotency = cache({ ttlMs: 1000, now: () => now })
+  const clock = new FakeClock(1_000_000)
+  const idempotency = cache({ ttlMs: 1000, clock })
   const first = follow(idempotency, '1', 'k1')
-  now += 1000
+  clock.advance(1000)
   t.equal(idOf(follow(idempotency, '1', 'k1')), idOf(first), 'kept for the whole TTL')
-  now += 1
+  clock.advance(1)
   const later = follow(idempotency, '1', 'k1')
   t.equal(later.kind, 'new', 'forgotten after it')
   t.not(idOf(later), idOf(first))
