@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { type Browser, type BrowserContextOptions, type Page, chromium } from 'playwright-core'
+import { type Browser, type BrowserContextOptions, type Page, type WebSocketRoute, chromium } from 'playwright-core'
 import { CloseCode } from '../../server/hub/close-codes.js'
 import { encodeNotification } from '../../server/kafka/record.js'
 import { followNotification } from '../../server/notification.js'
@@ -245,15 +245,22 @@ if (!existsSync(chromiumPath)) {
   })
 
   t.test('a dropped connection resumes from its cursor: nothing missed, nothing twice', async (t) => {
-    const { url, services } = await startGateway(t)
-    const emma = await signedInPage(t, browser, url, '1')
+    const { url } = await startGateway(t)
+    // Emma's sockets pass through the test, which can drop them as a restarting gateway would.
+    const links: Array<{ page: WebSocketRoute, server: WebSocketRoute }> = []
+    const emma = await signedInPage(t, browser, url, '1', {}, async (page) => {
+      await page.routeWebSocket(/\/ws\?/, (socket) => { links.push({ page: socket, server: socket.connectToServer() }) })
+    })
     const bruno = await signedInPage(t, browser, url, '2')
     await follow(bruno, '1')
     await feedItem(emma, FOLLOWED_BY_BRUNO).waitFor()
 
     // Offline, the page waits for the browser's `online` event instead of retrying.
     await emma.context().setOffline(true)
-    services.hub.disconnectAll(CloseCode.GOING_AWAY, 'restarting')
+    for (const { page, server } of links) {
+      await server.close()
+      await page.close({ code: CloseCode.GOING_AWAY, reason: 'restarting' })
+    }
     await emma.waitForSelector('[data-testid="connection"][data-state="offline"]')
     await follow(bruno, '1')
 
