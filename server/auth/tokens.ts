@@ -59,7 +59,7 @@ const VERIFIED_MAX_TTL_MS = 24 * 60 * 60 * 1000
  * algorithm list, so `alg: none` and algorithm confusion are refused by construction.
  */
 export class Tokens {
-  readonly mode: 'dev' | 'jwt'
+  readonly #mode: 'dev' | 'jwt'
   readonly #directory: Directory
   readonly #ttl: number
   readonly #secret: Uint8Array | undefined
@@ -85,7 +85,7 @@ export class Tokens {
         this.#purges.delete(token)
       }
     })
-    this.mode = settings.mode
+    this.#mode = settings.mode
     this.#directory = directory
     this.#ttl = settings.sessionTtlSeconds
     if (settings.mode === 'dev') {
@@ -101,7 +101,7 @@ export class Tokens {
 
   /** Dev sign-in: a short-lived token for a directory user. */
   async sign (user: User): Promise<{ token: string, expiresAt: string }> {
-    if (this.mode !== 'dev' || this.#secret === undefined) throw new Error('Only dev mode signs tokens')
+    if (this.#mode !== 'dev' || this.#secret === undefined) throw new Error('Only dev mode signs tokens')
     const issuedAt = Math.floor(this.#clock.now() / 1000)
     const expiresAt = issuedAt + this.#ttl
     let jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(user.id)
@@ -152,7 +152,7 @@ export class Tokens {
       throw new AuthError(ErrorCode.UNAUTHORIZED, 'The token is invalid', { cause: error })
     }
     const scope = typeof payload['scope'] === 'string' ? payload['scope'].split(' ') : []
-    const service = this.mode === 'jwt' && scope.includes(SERVICE_SCOPE)
+    const service = this.#mode === 'jwt' && scope.includes(SERVICE_SCOPE)
     const subject = typeof payload.sub === 'string' ? payload.sub : ''
     // A backend's subject names the service, not a user: it has no feed, and acts for others.
     const user = this.#directory.get(subject) ?? (service && subject !== '' ? { id: subject, name: subject } : undefined)
