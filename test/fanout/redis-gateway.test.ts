@@ -1,19 +1,14 @@
 // The app wired with REDIS_URL (Kafka faked): frames cross gateways, /readyz watches Redis, and
 // closing the app closes its Redis connections.
-import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import { FeedClient, type NotificationFrame } from '../helpers/clients.js'
+import { FeedClient, signIn, type NotificationFrame } from '../helpers/clients.js'
 import { eventually } from '../helpers/eventually.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 
 const AUTH_SECRET = 'a-secret-of-at-least-thirty-two-characters'
-
-async function signIn (app: FastifyInstance, userId: string): Promise<string> {
-  return (await app.inject({ method: 'POST', url: '/api/sessions', payload: { userId } })).json<{ token: string }>().token
-}
 
 async function gateway (t: Test, redis: TestRedis): Promise<Gateway> {
   return await startGateway(t, { bus: new FakeBus(), listen: false, env: { REDIS_URL: redis.url, AUTH_SECRET } })

@@ -9,9 +9,14 @@ import { Waiters } from './waiters.js'
 const SIGN_IN_TIMEOUT_MS = 10_000
 const FRAME_TIMEOUT_MS = 10_000
 
-/** Signs in through the dev route and returns the token. */
-export async function signIn (url: string, userId: string): Promise<string> {
-  const response = await fetch(`${url}/api/sessions`, {
+/** Signs in through the dev route, over HTTP (`gateway` is its URL) or `app.inject`; returns the token. */
+export async function signIn (gateway: string | FastifyInstance, userId: string): Promise<string> {
+  if (typeof gateway !== 'string') {
+    const response = await gateway.inject({ method: 'POST', url: '/api/sessions', payload: { userId } })
+    if (response.statusCode !== 201) throw new Error(`sign-in as ${userId} answered ${response.statusCode}: ${response.body}`)
+    return response.json<{ token: string }>().token
+  }
+  const response = await fetch(`${gateway}/api/sessions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ userId }),

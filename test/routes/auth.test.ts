@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose'
-import { FeedClient } from '../helpers/clients.js'
+import { FeedClient, signIn } from '../helpers/clients.js'
 import { eventually } from '../helpers/eventually.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { FakeClock } from '../helpers/fake-clock.js'
@@ -77,12 +77,6 @@ function history (app: FastifyInstance, token: string | undefined, query = '?lim
 
 function markRead (app: FastifyInstance, token: string | undefined, payload: Record<string, unknown>) {
   return app.inject({ method: 'POST', url: '/api/notifications/read', headers: token === undefined ? {} : { authorization: `Bearer ${token}` }, payload })
-}
-
-async function signIn (app: FastifyInstance, userId: string): Promise<string> {
-  const response = await app.inject({ method: 'POST', url: '/api/sessions', payload: { userId } })
-  if (response.statusCode !== 201) throw new Error(`sign-in answered ${response.statusCode}: ${response.body}`)
-  return response.json<{ token: string }>().token
 }
 
 /** Every route a token opens, refused with `status`/`code` for `token`; nothing published, read or connected. */

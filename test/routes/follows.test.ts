@@ -2,6 +2,7 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { SignJWT } from 'jose'
 import { KafkaErrorCode, KafkaUnavailableError, RecordTooLargeError } from '../../server/kafka/errors.js'
+import { signIn } from '../helpers/clients.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'
 
@@ -9,11 +10,6 @@ import { startGateway } from '../helpers/gateway.js'
 const KAFKA_LATER = 'Kafka did not take the notification in time: retry, with the same Idempotency-Key'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
-
-async function signIn (app: FastifyInstance, userId: string): Promise<string> {
-  const response = await app.inject({ method: 'POST', url: '/api/sessions', payload: { userId } })
-  return response.json<{ token: string }>().token
-}
 
 function follow (app: FastifyInstance, token: string | undefined, payload: unknown, headers: Record<string, string> = {}) {
   return app.inject({

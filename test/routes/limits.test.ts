@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { KafkaUnavailableError } from '../../server/kafka/errors.js'
-import { FeedClient, type ErrorBody } from '../helpers/clients.js'
+import { FeedClient, signIn, type ErrorBody } from '../helpers/clients.js'
 import { eventually } from '../helpers/eventually.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'
@@ -11,12 +11,6 @@ const CATCH_UP_BOUND_MS = 60_000
 const BODY_LIMIT = 16 * 1024
 
 interface Notification { id: string, userId: string, actor: { id: string, name: string } }
-
-async function signIn (app: FastifyInstance, userId: string): Promise<string> {
-  const response = await app.inject({ method: 'POST', url: '/api/sessions', payload: { userId } })
-  if (response.statusCode !== 201) throw new Error(`sign-in answered ${response.statusCode}: ${response.body}`)
-  return response.json<{ token: string }>().token
-}
 
 function post (app: FastifyInstance, url: string, token: string | undefined, payload: unknown, options: Partial<InjectOptions> = {}) {
   const headers = { ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...options.headers as Record<string, string> }

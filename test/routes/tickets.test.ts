@@ -1,16 +1,12 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { TICKET_PATTERN } from '../../server/auth/tickets.js'
-import { FeedClient } from '../helpers/clients.js'
+import { FeedClient, signIn } from '../helpers/clients.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'
 import { startRedis } from '../helpers/redis.js'
 
 const SECRET = 'a-secret-shared-by-the-gateways-of-this-test'
-
-async function signIn (app: FastifyInstance, userId: string): Promise<string> {
-  return (await app.inject({ method: 'POST', url: '/api/sessions', payload: { userId } })).json<{ token: string }>().token
-}
 
 async function ticketFor (app: FastifyInstance, token: string): Promise<string> {
   const response = await app.inject({ method: 'POST', url: '/api/tickets', headers: { authorization: `Bearer ${token}` } })

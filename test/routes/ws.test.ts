@@ -1,15 +1,11 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { SignJWT } from 'jose'
-import { FeedClient, type NotificationFrame } from '../helpers/clients.js'
+import { FeedClient, signIn, type NotificationFrame } from '../helpers/clients.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'
 
 const CURSOR = /^[0-9a-f]{8}\.\d+$/
-
-async function signIn (app: FastifyInstance, userId: string): Promise<string> {
-  return (await app.inject({ method: 'POST', url: '/api/sessions', payload: { userId } })).json<{ token: string }>().token
-}
 
 async function follow (app: FastifyInstance, token: string, followeeId: string): Promise<{ id: string }> {
   const response = await app.inject({ method: 'POST', url: '/api/follows', headers: { authorization: `Bearer ${token}` }, payload: { followeeId } })
