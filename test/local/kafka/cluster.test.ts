@@ -9,8 +9,8 @@ import { startLocalKafkaCluster } from '../../../local/kafka/cluster.js'
 import { LocalKafkaError } from '../../../local/kafka/launcher.js'
 import { tempDir } from '../../helpers/gateway.js'
 import { isRunning, secondsUntilGone } from '../../helpers/processes.js'
+import { quiet } from '../../helpers/quiet-log.js'
 import { createKafkaBus } from '../../../server/kafka/bus.js'
-import type { Logger } from '../../../server/logger.js'
 import { projectRoot } from '../../../server/project-root.js'
 
 /** kafkajs's ConfigResourceTypes.TOPIC; its enum is not among the names its CommonJS build lets ESM import. */
@@ -18,8 +18,6 @@ const TOPIC_RESOURCE = 2 as ConfigResourceTypes
 
 // Three JVMs start slowly on two cores, and this file starts two clusters.
 t.setTimeout(180_000)
-
-const silentLogger: Logger = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {}, child: () => silentLogger }
 
 function client (brokers: string[]): Kafka {
   return new Kafka({ clientId: 'cluster-test', brokers, logLevel: logLevel.NOTHING })
@@ -83,7 +81,7 @@ t.test('three nodes form one cluster with replicated defaults; stop() leaves no 
       groupId: `${topic}-group`,
       sendTimeoutMs: 5000,
       beforeCommit: async () => {}
-    }, silentLogger)))
+    }, quiet)))
     for (const start of starts) if (start.status === 'fulfilled') t.teardown(() => start.value.close())
     t.same(starts.map(start => start.status === 'rejected' ? String(start.reason) : 'started'), Array(6).fill('started'))
   })
