@@ -59,6 +59,13 @@ export interface FrameMatch {
   closes: Tally['closes']
 }
 
+/** What a step reports of its frames: the counts of a FrameMatch, without the per-frame times. */
+export type FrameCounts = Omit<FrameMatch, 'latencies' | 'frameAt' | 'sentAt'>
+
+export function frameCounts ({ missing, duplicates, seqGaps, seqRepeats, unexpected, closes }: FrameMatch): FrameCounts {
+  return { missing, duplicates, seqGaps, seqRepeats, unexpected, closes }
+}
+
 /** The frames so far of several fleets (each a different set of tabs), added up. */
 async function tallyOf (fleets: readonly ClientFleet[]): Promise<Pick<Tally, 'notifications' | 'duplicates'>> {
   const tallies = await Promise.all(fleets.map((fleet) => fleet.tally()))
