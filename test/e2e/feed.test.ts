@@ -404,7 +404,7 @@ if (!existsSync(chromiumPath)) {
     t.equal(await unreadBadge(emma, 1), '1', 'the unread count from the reloaded history')
   })
 
-  // Issue 15, item 6: counts from two publishers (the consuming gateway, the one that took the
+  // Counts from two publishers (the consuming gateway, the one that took the
   // read mark) may cross on the way; an older one must not overwrite a newer one.
   t.test('a notification frame that arrives after the read mark that read it does not bring its old unread count back', async (t) => {
     const { url } = await startGateway(t)
@@ -451,7 +451,7 @@ if (!existsSync(chromiumPath)) {
     t.pass('and the item shows read, as the server has it')
   })
 
-  // Issue 15, item 6: a lost last frame was noticed only when a later one arrived.
+  // A lost last frame was noticed only when a later one arrived.
   t.test('the last notification frame is lost on the way: the next ping frame reveals it and the page fetches it, with no further notification', async (t) => {
     const { url } = await startGateway(t, { env: { WS_HEARTBEAT_MS: '1000' } })
     const { page: emma, sockets } = await pageLosing(t, browser, url, 'Rick started following you.')
@@ -464,7 +464,7 @@ if (!existsSync(chromiumPath)) {
     t.equal(await unreadBadge(emma, 2), '2')
   })
 
-  // Issue 15, item 6: browsers cannot see protocol pings, so a connection that went silent (a
+  // Browsers cannot see protocol pings, so a connection that went silent (a
   // NAT or proxy forgot it) looked open for ever.
   t.test('the connection goes silent without closing: the page notices by the missing pings and resumes from its cursor', async (t) => {
     const gateway = await startGateway(t, { env: { WS_HEARTBEAT_MS: '1000' } })

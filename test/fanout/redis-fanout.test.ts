@@ -95,7 +95,7 @@ function redisOnly (redis: TestRedis): void {
     t.ok(a.receiver.corkings - before < 20, `20 frames in ${a.receiver.corkings - before} corked calls`)
   })
 
-  // Issue 15, the "Smaller" list: the publisher's queue was bounded by time only (the command timeout).
+  // The publisher's queue was bounded by time only (the command timeout).
   t.test('publishes waiting for a silent Redis are bounded in bytes: past the bound a batch is dropped at once, counted, and said lost', async (t) => {
     const url = new URL(redis.url)
     const proxy = await startTcpProxy(t, { host: url.hostname, port: Number(url.port) })

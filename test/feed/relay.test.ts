@@ -217,7 +217,7 @@ t.test('a hole the inbox cannot fill (retention deleted it) closes the socket wi
   t.same(tab.socket.seqs, [1], 'nothing after the hole was sent')
 })
 
-// Issue 15, item 6: a hole was noticed only when a later frame arrived, so a lost last frame stayed lost.
+// A hole was noticed only when a later frame arrived, so a lost last frame stayed lost.
 t.test('the last frame lost on the way (seqs 1–4 delivered, 5 dropped): the tab gets 5 from the inbox at the next ping, with no further notification', async (t) => {
   const { relay, append, open } = deliveryNode(t, { pingMs: 200 })
   const tab = await open(users['1'])

@@ -113,7 +113,7 @@ t.test('one user filling the cache cannot evict another user\'s key', async (t) 
   t.ok(idempotency.bytesOf('2') <= 4 * 1024, 'the flooding user stays within their share')
 })
 
-// Regression (issue 15): past the overall bound the cache dropped the least recently used key,
+// Regression: past the overall bound the cache dropped the least recently used key,
 // anyone's: about 40 callers with full shares (100,000 keys in all) pushed out every quiet
 // caller's keys, though each of them stayed within their own share.
 t.test('many busy callers together cannot evict a quiet caller\'s key: room is made in the largest shares', async (t) => {

@@ -19,9 +19,9 @@ const SEND_TIMEOUT_MS = 5000
  * that expires a request fires late by at most the longest turn of the loop (its stall, measured
  * during the burst), and the requests it expires are answered in one more turn, at most as long.
  * So the bound is the send timeout, plus twice the longest stall, plus this for the rest (the
- * answer's last bytes leaving). Before the fix of issue 8 queued follows waited two timeouts;
- * before the one of issue 15 the deadline began only once a follow reached the producer (that one
- * is tested exactly, with a slow Redis, in send-deadline.test.ts).
+ * answer's last bytes leaving). A queued follow must not wait two timeouts, and its deadline runs
+ * from its arrival, not from when it reached the producer (that is tested exactly, with a slow
+ * Redis, in send-deadline.test.ts).
  */
 const ANSWER_MARGIN_MS = 250
 const FOLLOWS = 2000

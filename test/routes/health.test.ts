@@ -47,7 +47,7 @@ t.test('the gateway listens while the consumer group join is slow; /readyz says 
   t.equal(joined.status, 200, 'ready once joined')
 })
 
-// Regression (issue 15, item 10): the unauthenticated /readyz answered with the drivers' messages
+// Regression: the unauthenticated /readyz answered with the drivers' messages
 // (\`inbox (PostgreSQL) unreachable: connect ECONNREFUSED 127.0.0.1:…\`, kafkajs's broker addresses).
 t.test('/readyz answers fixed reasons naming the dependency and its state; what the driver said goes to the log', async (t) => {
   const postgres = await startPostgres(t)

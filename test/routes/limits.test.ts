@@ -111,7 +111,7 @@ t.test('RATE_LIMIT_PER_IP on POST /api/notifications/read counts forged tokens t
   t.equal(statuses[3], 429, 'the 4th from the address is limited, as on /api/follows')
 })
 
-// Regression (issue 15, item 11): each IPv6 address had a budget of its own, and one host picks
+// Regression: each IPv6 address had a budget of its own, and one host picks
 // any of the 2^64 addresses of its /64.
 t.test('RATE_LIMIT_PER_IP counts an IPv6 client by its /64', async (t) => {
   const { app } = await startGateway(t, { bus: new FakeBus(), listen: false, env: { RATE_LIMIT_PER_IP: '2' } })

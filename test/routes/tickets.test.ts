@@ -14,7 +14,7 @@ async function ticketFor (app: FastifyInstance, token: string): Promise<string> 
   return response.json<{ ticket: string }>().ticket
 }
 
-// Issue 15, item 9: a token in `/ws?token=` lands in proxy access logs; a ticket there is spent.
+// A token in `/ws?token=` lands in proxy access logs; a ticket there is spent.
 t.test('POST /api/tickets: a one-time ticket for the caller, good for 30 s', async (t) => {
   const { app } = await startGateway(t, { bus: new FakeBus(), listen: false })
   const anonymous = await app.inject({ method: 'POST', url: '/api/tickets' })
