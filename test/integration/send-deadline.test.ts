@@ -8,6 +8,7 @@ import t from 'tap'
 import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { follow, signIn } from '../helpers/clients.js'
 import { startDelayProxy } from '../helpers/delay-proxy.js'
+import { eventually } from '../helpers/eventually.js'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
 import { startRedis } from '../helpers/redis.js'
 
@@ -81,11 +82,6 @@ t.test('with a slow JWKS endpoint, a follow is answered within KAFKA_SEND_TIMEOU
   t.equal(first.headers.get('retry-after'), '1')
 
   jwksDelayMs = 0
-  const deadline = Date.now() + 10_000
-  let retry = await follow(gateway.url, token, '1')
-  while (retry.status === 503 && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 200))
-    retry = await follow(gateway.url, token, '1')
-  }
+  const retry = await eventually('a follow not answered 503', () => follow(gateway.url, token, '1'), (answer) => answer.status !== 503, { timeoutMs: 10_000, everyMs: 200 })
   t.equal(retry.status, 202, 'accepted once the key set arrived')
 })
