@@ -92,7 +92,7 @@ t.test('a batch retried while the inbox is unavailable dead-letters its poison r
   t.equal(await recordCount(dlqTopic), 1, 'one record in the DLQ, not one per attempt')
 })
 
-// Regression (issue 15, item 3): during a rolling change of USERS_FILE, a gateway with the new file
+// Regression: during a rolling change of USERS_FILE, a gateway with the new file
 // accepts a follow to a new user, and a gateway with the old file consumes it. A 202 is a promise:
 // the consumer stores what any producer wrote, whatever its own directory says.
 t.test('a follow to a user only the accepting gateway\'s USERS_FILE knows is stored by a consumer whose directory lacks it, not dead-lettered', async (t) => {

@@ -23,7 +23,7 @@ const BOUND_MS = 60_000
 
 t.setTimeout(240_000)
 
-// Regression (issue 15, item 1): a gateway frozen (SIGSTOP, a VM pause, a network that drops
+// Regression: a gateway frozen (SIGSTOP, a VM pause, a network that drops
 // packets) inside an append kept its backend `idle in transaction`, holding the `consumed` and
 // `feeds` row locks of its partitions. Once the group gave its partitions to another gateway, that
 // one's appends queued behind the locks for ever, and, since a gateway merges all its partitions

@@ -26,7 +26,7 @@ function notificationFor (userId: string, message: string): Notification {
   return { ...followNotification({ id: userId === '1' ? '2' : '1', name: 'Someone' }, { id: userId, name: names[userId]! }), message }
 }
 
-// Regression (issue 15, item 4): one pool of connections served the consumer's appends, every
+// Regression: one pool of connections served the consumer's appends, every
 // history and catch-up read and the readiness probe. A flood of reads (or a reconnect storm) made
 // the consumer wait for a connection longer than its connect timeout, which it took for "PostgreSQL
 // down": it held its batches, and after 30 s restarted, rebalancing every gateway; /readyz said 503.
