@@ -1,4 +1,18 @@
+import type { Clock } from './clock.js'
 import type { Logger } from './logger.js'
+
+/**
+ * The default clock of the bounds below. Its timers keep the process running until they fire: a
+ * close step that hangs on a promise nothing will settle must still end in time, and the steps
+ * after it run, even when nothing else is left to keep the process up.
+ */
+const boundingClock: Clock = {
+  now: () => performance.now(),
+  schedule (fn, ms) {
+    const timer = setTimeout(fn, ms)
+    return () => clearTimeout(timer)
+  }
+}
 
 /**
  * Why a part of the gateway is not ready. `reason` is what the unauthenticated /readyz answers: one
@@ -21,6 +35,8 @@ export interface CloseOptions {
   stepTimeoutMs?: number
   /** The level of the line a finished step logs: `debug` for the steps inside one resource's close. */
   doneLevel?: 'info' | 'debug'
+  /** What `stepTimeoutMs` is measured on. */
+  clock?: Clock
 }
 
 /**
@@ -29,13 +45,13 @@ export interface CloseOptions {
  * running); logs each failure and goes on. Never throws.
  */
 export async function closeInOrder (steps: readonly CloseStep[], log: Logger, options: CloseOptions = {}): Promise<void> {
-  const { stepTimeoutMs, doneLevel = 'info' } = options
+  const { stepTimeoutMs, doneLevel = 'info', clock } = options
   for (const { name, close } of steps) {
     try {
       const closing = Promise.resolve().then(close)
       await (stepTimeoutMs === undefined
         ? closing
-        : within(closing, stepTimeoutMs, () => { throw new Error(`${name} took more than ${stepTimeoutMs} ms`) }))
+        : within(closing, stepTimeoutMs, () => { throw new Error(`${name} took more than ${stepTimeoutMs} ms`) }, clock))
       log[doneLevel](`Shutdown step done: ${name}`)
     } catch (error) {
       log.error({ err: error }, `Shutdown step failed: ${name}; going on`)
@@ -65,15 +81,15 @@ export class CloseStack {
 }
 
 /** What `work` settles with, or, if it has not settled within `ms`, what `late` returns (or throws). */
-export async function within<T> (work: Promise<T>, ms: number, late: () => T): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
+export async function within<T> (work: Promise<T>, ms: number, late: () => T, clock: Clock = boundingClock): Promise<T> {
+  let cancel: (() => void) | undefined
   const timeout = new Promise<T>((resolve) => {
-    timer = setTimeout(() => resolve(Promise.resolve().then(late)), ms)
+    cancel = clock.schedule(() => resolve(Promise.resolve().then(late)), ms)
   })
   try {
     return await Promise.race([work, timeout])
   } finally {
-    clearTimeout(timer)
+    cancel?.()
   }
 }
 
@@ -82,10 +98,10 @@ export async function within<T> (work: Promise<T>, ms: number, late: () => T): P
  * has not answered within `timeoutMs` gets `late()` instead (a server that is gone may hold a
  * request for minutes). Checks that arrive while one is under way share it.
  */
-export function boundedProbe<T> (ask: () => Promise<T>, timeoutMs: number, late: () => T): () => Promise<T> {
+export function boundedProbe<T> (ask: () => Promise<T>, timeoutMs: number, late: () => T, clock?: Clock): () => Promise<T> {
   let running: Promise<T> | undefined
   return () => {
-    running ??= within(ask(), timeoutMs, late).finally(() => { running = undefined })
+    running ??= within(ask(), timeoutMs, late, clock).finally(() => { running = undefined })
     return running
   }
 }

@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import { wallClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
 import { loadDirectory, type Directory } from './directory.js'
 import { NotifyError } from './errors.js'
@@ -28,6 +29,8 @@ import { connectRedis, quitRedis, type RedisClient } from './redis-connection.js
 
 /** Everything the routes work with. The app owns them from `buildApp` on and closes them. */
 export interface Services {
+  /** The wall clock that tokens' `exp` is read against: when a token expires, and a socket with it closes. */
+  clock: Clock
   directory: Directory
   tokens: Tokens
   /** One-time tickets for streaming endpoints: in memory, or shared in Redis with REDIS_URL. */
@@ -62,15 +65,35 @@ const IDEMPOTENCY_MAX_KEYS = 100_000
  */
 const REDIS_COMMAND_TIMEOUT_MS = 1000
 
-/** Creates the services from the configuration; `bus` may be given (a fake, in unit tests). */
-export async function createServices (
-  config: Config,
-  log: Logger,
-  given: { bus?: NotificationBus, directory?: Directory } = {}
-): Promise<Services> {
+/** Stand-ins for what createServices would make itself (unit tests). */
+export interface GivenServices {
+  /** A fake bus: no Kafka. */
+  bus?: NotificationBus
+  directory?: Directory
+  /** A fake clock: token expiry moved by hand. */
+  clock?: Clock
+}
+
+/**
+ * Creates the services from the configuration. A start that fails half-way closes what it had
+ * opened (newest first) before it rejects.
+ */
+export async function createServices (config: Config, log: Logger, given: GivenServices = {}): Promise<Services> {
+  if (given.bus === undefined && config.kafka.brokers === undefined) throw new Error('KAFKA_BROKERS is not set and no local broker was started')
   const closing = new CloseStack()
+  try {
+    return await openServices(config, log, given, closing)
+  } catch (error) {
+    await closing.close(log)
+    throw error
+  }
+}
+
+/** Opens each service and declares its close on `closing` as soon as it exists. */
+async function openServices (config: Config, log: Logger, given: GivenServices, closing: CloseStack): Promise<Services> {
+  const clock = given.clock ?? wallClock
   const directory = given.directory ?? await loadDirectory(config.usersFile)
-  const tokens = new Tokens(config.auth, directory)
+  const tokens = new Tokens(config.auth, directory, { clock })
   const metrics = new Metrics()
   const retention = { maxPerUser: config.inbox.maxPerUser, maxAgeMs: config.inbox.maxAgeDays * DAY_MS }
   const inbox: Inbox = config.databaseUrl === undefined
@@ -136,35 +159,28 @@ export async function createServices (
     : new RedisIdempotency(redis, { ttlMs: IDEMPOTENCY_TTL_MS })
   if (inbox.newEpochReason === undefined) log.info({ epoch: inbox.epoch }, 'Inbox epoch continues: cursors issued before stay valid')
   else log.info({ epoch: inbox.epoch, why: inbox.newEpochReason }, `Inbox epoch is new (${inbox.newEpochReason}): clients resuming with older cursors get reset`)
-  const brokers = config.kafka.brokers
-  if (given.bus === undefined && brokers === undefined) throw new Error('KAFKA_BROKERS is not set and no local broker was started')
-  try {
-    const bus = given.bus ?? await createKafkaBus({
-      ...config.kafka,
-      brokers: brokers ?? [],
-      beforeCommit: () => inbox.flush(),
-      isTransientFailure: (error) => error instanceof NotifyError && error.canRetry,
-      isRecordRefusal: (error) => error instanceof InboxRefusedError,
-      storedPositions: async (committed) => {
-        const { stored, epochChanged } = await inbox.reconcile(config.kafka.topic, committed)
-        if (epochChanged !== undefined) {
-          log.warn({ epoch: inbox.epoch, why: epochChanged }, `Inbox epoch is new (${epochChanged}): clients resuming with older cursors get reset`)
-          // Open tabs hold seqs of the old epoch, which new notifications may take again: they resume, and are reset.
-          hub.disconnectAll(CloseCode.FEED_GAP, 'the inbox began a new epoch: reconnect with since')
-        }
-        return stored
-      },
-      onDeadLetter: (kind) => metrics.deadLetters.inc({ reason: kind }),
-      onLag: (partition, lag) => metrics.consumerLag.set({ partition: String(partition) }, lag),
-      onConsumerCrash: (crash) => metrics.consumerCrashes.inc({ restarted_by: crash.restartedBy }),
-      onConsumerRestart: () => metrics.consumerRestarts.inc(),
-      onConsumerHold: () => metrics.consumerHolds.inc()
-    }, log.child({ component: 'kafka' }))
-    closing.defer('close the Kafka clients (committing consumed offsets, disconnecting the producer)', () => bus.close())
-    if (bus.producerStats !== undefined) metrics.producerStats = () => bus.producerStats!()
-    return { directory, tokens, tickets, hub, fanout, relay, tail, inbox, bus, metrics, idempotency, redis, startConsuming: () => bus.startConsuming(ingest), close: () => closing.close(log) }
-  } catch (error) {
-    await closing.close(log)
-    throw error
-  }
+  const bus = given.bus ?? await createKafkaBus({
+    ...config.kafka,
+    brokers: config.kafka.brokers ?? [],
+    beforeCommit: () => inbox.flush(),
+    isTransientFailure: (error) => error instanceof NotifyError && error.canRetry,
+    isRecordRefusal: (error) => error instanceof InboxRefusedError,
+    storedPositions: async (committed) => {
+      const { stored, epochChanged } = await inbox.reconcile(config.kafka.topic, committed)
+      if (epochChanged !== undefined) {
+        log.warn({ epoch: inbox.epoch, why: epochChanged }, `Inbox epoch is new (${epochChanged}): clients resuming with older cursors get reset`)
+        // Open tabs hold seqs of the old epoch, which new notifications may take again: they resume, and are reset.
+        hub.disconnectAll(CloseCode.FEED_GAP, 'the inbox began a new epoch: reconnect with since')
+      }
+      return stored
+    },
+    onDeadLetter: (kind) => metrics.deadLetters.inc({ reason: kind }),
+    onLag: (partition, lag) => metrics.consumerLag.set({ partition: String(partition) }, lag),
+    onConsumerCrash: (crash) => metrics.consumerCrashes.inc({ restarted_by: crash.restartedBy }),
+    onConsumerRestart: () => metrics.consumerRestarts.inc(),
+    onConsumerHold: () => metrics.consumerHolds.inc()
+  }, log.child({ component: 'kafka' }))
+  closing.defer('close the Kafka clients (committing consumed offsets, disconnecting the producer)', () => bus.close())
+  if (bus.producerStats !== undefined) metrics.producerStats = () => bus.producerStats!()
+  return { clock, directory, tokens, tickets, hub, fanout, relay, tail, inbox, bus, metrics, idempotency, redis, startConsuming: () => bus.startConsuming(ingest), close: () => closing.close(log) }
 }

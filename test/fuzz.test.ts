@@ -255,7 +255,11 @@ function check (request: FuzzRequest, outcome: Outcome): void {
   }
 }
 
-/** GET /ws without an upgrade, for a valid token: the one answer known to break the error shape (see the todo below). */
+/**
+ * GET /ws without an upgrade, for a valid token, answered 404 with an empty body: how that request
+ * broke the error shape before /ws answered 426 UPGRADE_REQUIRED. Counted apart, so that a return
+ * of it is named as such (the last subtest) rather than as one more bad error body.
+ */
 const isPlainWsGet = (request: FuzzRequest, outcome: Outcome): boolean =>
   request.method === 'GET' && /^\/ws(\?|$)/.test(request.url) && outcome.status === 404 && outcome.body === ''
 

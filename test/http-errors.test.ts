@@ -109,7 +109,7 @@ t.test('whatever is thrown, the client gets a catalogue code with its documented
   t.pass('2,000 thrown values, each answered from the catalogue')
 })
 
-// Regression (issue 15, item 10): 503 bodies carried kafkajs's and ioredis's messages, with the
+// Regression: 503 bodies carried kafkajs's and ioredis's messages, with the
 // brokers' and Redis's addresses, to any caller.
 t.test('a 5xx never tells the client what the driver said: hosts, addresses and roles stay in the log', async (t) => {
   const drivers = [

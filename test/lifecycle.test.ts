@@ -1,7 +1,7 @@
-import { mock } from 'node:test'
 import t from 'tap'
 import type { Logger } from '../server/logger.js'
 import { boundedProbe, CloseStack, closeInOrder, within } from '../server/lifecycle.js'
+import { FakeClock } from './helpers/fake-clock.js'
 
 interface Line { level: string, msg: string | undefined, err?: unknown }
 
@@ -16,7 +16,7 @@ function recordingLogger (): { log: Logger, lines: Line[] } {
   return { log, lines }
 }
 
-/** Lets pending promise callbacks run (mocked timers do not advance them). */
+/** Lets pending promise callbacks run (the fake clock does not advance them). */
 async function settle (): Promise<void> {
   for (let i = 0; i < 5; i++) await Promise.resolve()
 }
@@ -40,19 +40,18 @@ t.test('closeInOrder runs every step in order; one that throws or rejects does n
 })
 
 t.test('closeInOrder gives up on a step that hangs past stepTimeoutMs, logs it, and goes on', async (t) => {
-  mock.timers.enable({ apis: ['setTimeout'] })
-  t.teardown(() => mock.timers.reset())
+  const clock = new FakeClock()
   const { log, lines } = recordingLogger()
   const ran: string[] = []
   const closed = closeInOrder([
     { name: 'leave the group', close: () => new Promise(() => {}) },
     { name: 'disconnect the producer', close: () => { ran.push('disconnect the producer') } }
-  ], log, { stepTimeoutMs: 3000, doneLevel: 'debug' })
+  ], log, { stepTimeoutMs: 3000, doneLevel: 'debug', clock })
   await settle()
-  mock.timers.tick(2999)
+  clock.advance(2999)
   await settle()
   t.same(ran, [], 'still waiting for the hung step')
-  mock.timers.tick(1)
+  clock.advance(1)
   await closed
   t.same(ran, ['disconnect the producer'])
   t.match(lines, [
@@ -79,34 +78,32 @@ t.test('a CloseStack closes the last declared first, once, whatever a step threw
 })
 
 t.test('within settles with the work, or with what `late` gives once the time is up', async (t) => {
-  mock.timers.enable({ apis: ['setTimeout'] })
-  t.teardown(() => mock.timers.reset())
-  t.equal(await within(Promise.resolve('answered'), 1000, () => 'late'), 'answered')
-  await t.rejects(within(Promise.reject(new Error('refused')), 1000, () => 'late'), { message: 'refused' })
+  const clock = new FakeClock()
+  t.equal(await within(Promise.resolve('answered'), 1000, () => 'late', clock), 'answered')
+  await t.rejects(within(Promise.reject(new Error('refused')), 1000, () => 'late', clock), { message: 'refused' })
 
   const never = new Promise<string>(() => {})
-  const slow = within(never, 1000, () => 'late')
-  mock.timers.tick(1000)
+  const slow = within(never, 1000, () => 'late', clock)
+  clock.advance(1000)
   t.equal(await slow, 'late')
-  const failing = within(never, 1000, () => { throw new Error('gave up') })
-  mock.timers.tick(1000)
+  const failing = within(never, 1000, () => { throw new Error('gave up') }, clock)
+  clock.advance(1000)
   await t.rejects(failing, { message: 'gave up' })
 })
 
 t.test('within leaves no timer behind once the work settled', async (t) => {
-  mock.timers.enable({ apis: ['setTimeout'] })
-  t.teardown(() => mock.timers.reset())
+  const clock = new FakeClock()
   let lateCalls = 0
-  await within(Promise.resolve(1), 1000, () => { lateCalls++; return 0 })
-  mock.timers.tick(1000)
+  await within(Promise.resolve(1), 1000, () => { lateCalls++; return 0 }, clock)
+  t.equal(clock.timers, 0, 'its timer was cancelled')
+  clock.advance(1000)
   t.equal(lateCalls, 0, 'the timeout never fired')
 })
 
 t.test('a bounded probe shares one request between concurrent checks, bounds it in time, and asks again next time', async (t) => {
-  mock.timers.enable({ apis: ['setTimeout'] })
-  t.teardown(() => mock.timers.reset())
+  const clock = new FakeClock()
   const answers: Array<(verdict: string[]) => void> = []
-  const probe = boundedProbe(() => new Promise<string[]>((resolve) => { answers.push(resolve) }), 1500, () => ['did not answer within 1500 ms'])
+  const probe = boundedProbe(() => new Promise<string[]>((resolve) => { answers.push(resolve) }), 1500, () => ['did not answer within 1500 ms'], clock)
 
   const [a, b] = [probe(), probe()]
   t.equal(answers.length, 1, 'one request for two concurrent checks')
@@ -115,7 +112,7 @@ t.test('a bounded probe shares one request between concurrent checks, bounds it 
 
   const c = probe()
   t.equal(answers.length, 2, 'a later check asks again')
-  mock.timers.tick(1500)
+  clock.advance(1500)
   t.same(await c, ['did not answer within 1500 ms'])
   answers[1]!(['too late to count'])
   const d = probe()

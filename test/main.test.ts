@@ -12,7 +12,7 @@ const UP_LINE = 'kafka-notify is up'
 
 t.setTimeout(200_000)
 
-// Regression (issue 15): the gateway took the second SIGINT of one Ctrl-C as "force" and exited 1
+// Regression: the gateway took the second SIGINT of one Ctrl-C as "force" and exited 1
 // ("second SIGINT, exiting") without closing the inbox or the local broker.
 t.test('one Ctrl-C on npm start (SIGINT to its process group) closes the gateway cleanly, with exit code 0', async (t) => {
   const env = { ...process.env, ...testEnv(tempDir(t)), LOG_LEVEL: 'info' }

@@ -8,7 +8,7 @@ const PING_MS = 200
 
 const redis = await startRedis(t)
 if (redis !== undefined) {
-  // Issue 15, item 7: nothing pinged the connections, so one a NAT forgot stayed `ready`, deaf, for hours.
+  // Nothing pinged the connections, so one a NAT forgot stayed `ready`, deaf, for hours.
   t.test('a link that goes silent without closing is dropped at the first unanswered ping and opened again; unready until then', async (t) => {
     const url = new URL(redis.url)
     const proxy = await startTcpProxy(t, { host: url.hostname, port: Number(url.port) })

@@ -13,12 +13,12 @@ import { recipientAt } from '../producer.js'
 import { RedisTap } from '../redis-tap.js'
 import { startSharedStack, type SharedStack } from '../shared-stack.js'
 import { round, summarize, type LatencySummary } from '../stats.js'
-import { drain, matchFrames, settle, type FrameMatch } from './frames.js'
+import { drain, matchFrames, settle, type FrameCounts, type FrameMatch } from '../received-frames.js'
 
 export type SetupName = 'sqlite' | 'shared'
 
 /** How a step's notifications reached the setup's tabs, whatever sent them. */
-export interface Delivery {
+export interface Delivery extends FrameCounts {
   loadAverageBefore: number[]
   /** One per tab of each notification's recipient. */
   framesExpected: number
@@ -29,12 +29,6 @@ export interface Delivery {
   frame: LatencySummary | undefined
   /** Send → the gateway's Redis publish of it, seen by a tap on a sample of the users (shared setup only). */
   publish: LatencySummary | undefined
-  missing: number
-  duplicates: number
-  seqRepeats: number
-  seqGaps: number
-  unexpected: number
-  closes: Record<string, number>
   /** Percent of one core per process, from the first send until the last frame came. */
   cpu: Record<string, number>
   /** The setup's gateways as named in `cpu`; `loopDelay` and `inboxAppend` are in this order. */

@@ -2,10 +2,10 @@ import { formatCpu, loadAverage, meter, type BenchContext } from '../context.js'
 import { scrapeLoopDelay, type LoopDelay } from '../gateway-metrics.js'
 import type { ClosedLoopResult } from '../http-load.js'
 import { round, summarize, type LatencySummary } from '../stats.js'
-import { drain, matchFrames, settle } from './frames.js'
+import { drain, frameCounts, matchFrames, settle, type FrameCounts } from '../received-frames.js'
 
 /** One closed-loop run of autocannon at a number of connections, and what came of it. */
-export interface IngestLevel {
+export interface IngestLevel extends FrameCounts {
   label: string
   connections: number
   durationS: number
@@ -23,17 +23,11 @@ export interface IngestLevel {
   ack: LatencySummary | undefined
   /** POST written → notification frame at the followee's socket (ms). */
   frame: LatencySummary | undefined
-  /** 202s whose frame never came (within the drain time). */
-  missing: number
-  duplicates: number
-  seqGaps: number
-  seqRepeats: number
   /**
    * Frames of follows whose 202 this run never read: requests in flight when autocannon stopped
    * (at most one per connection) are accepted by the gateway but cut off here.
    */
   unexpected: number
-  closes: Record<string, number>
   /** autocannon's own figures, for comparison: requests/s over one-second samples, latency in whole ms. */
   autocannon: ClosedLoopResult['autocannon']
   /** Percent of one core per process while autocannon ran. */
@@ -95,12 +89,7 @@ async function runLevel (context: BenchContext, label: string, connections: numb
     errorSample: result.errorSample,
     ack: summarize(result.acceptedAckMs),
     frame: summarize(frames.latencies),
-    missing: frames.missing,
-    duplicates: frames.duplicates,
-    seqGaps: frames.seqGaps,
-    seqRepeats: frames.seqRepeats,
-    unexpected: frames.unexpected,
-    closes: frames.closes,
+    ...frameCounts(frames),
     autocannon: result.autocannon,
     cpu: busy,
     loopDelay

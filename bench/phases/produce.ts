@@ -5,10 +5,10 @@ import { ChildWorker } from '../ipc.js'
 import { benchDir } from '../paths.js'
 import type { ProduceProgress, ProduceWorkerApi } from '../produce-worker.js'
 import { histogram, round, summarize, type Histogram, type LatencySummary } from '../stats.js'
-import { drain, matchFrames, settle, type FrameMatch } from './frames.js'
+import { drain, frameCounts, matchFrames, settle, type FrameCounts, type FrameMatch } from '../received-frames.js'
 
 /** Records produced at one fixed rate for a while, and how their frames came. */
-export interface ProduceStep {
+export interface ProduceStep extends FrameCounts {
   label: string
   rate: number
   durationS: number
@@ -22,12 +22,6 @@ export interface ProduceStep {
   /** Send called in the producer process → notification frame read in a client process (ms). */
   frame: LatencySummary | undefined
   frameHistogram: Histogram
-  missing: number
-  duplicates: number
-  seqGaps: number
-  seqRepeats: number
-  unexpected: number
-  closes: Record<string, number>
   /**
    * Records sent and not yet received as frames, sampled every 100 ms over the sending, from the
    * send and frame times themselves: `growth` is the least-squares trend over the second half of
@@ -150,12 +144,7 @@ async function runStep (context: BenchContext, producer: ChildWorker<ProduceWork
     producedPerSecond,
     frame,
     frameHistogram: histogram(frames.latencies),
-    missing: frames.missing,
-    duplicates: frames.duplicates,
-    seqGaps: frames.seqGaps,
-    seqRepeats: frames.seqRepeats,
-    unexpected: frames.unexpected,
-    closes: frames.closes,
+    ...frameCounts(frames),
     backlog,
     lagGrowing,
     scheduleLag: summarize(sent.scheduleLagMs),

@@ -1,6 +1,6 @@
 import { formatCpu, loadAverage, meter, type BenchContext } from '../context.js'
 import { summarize, type LatencySummary } from '../stats.js'
-import { settle } from './frames.js'
+import { settle } from '../received-frames.js'
 
 export interface SequentialResult {
   warmUp: number

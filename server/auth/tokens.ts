@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTVerifyGetKey, type JWTPayload } from 'jose'
 import { within } from '../lifecycle.js'
 import { LRUCache } from 'lru-cache'
+import { wallClock, type Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import type { Directory, User } from '../directory.js'
 import { ErrorCode, NotifyError } from '../errors.js'
@@ -40,6 +41,8 @@ const KEY_FETCH_ERRORS = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JWKS_INVALID', 'ERR_J
 export interface TokensOptions {
   /** How many verified tokens are remembered (default 50,000); the least recently used go first. */
   cacheSize?: number
+  /** What `iat`, `exp` and the cache's TTLs are read against: a token's times are dates (wallClock when absent). */
+  clock?: Clock
 }
 
 export const SERVICE_SCOPE = 'notify:service'
@@ -56,26 +59,33 @@ const VERIFIED_MAX_TTL_MS = 24 * 60 * 60 * 1000
  * algorithm list, so `alg: none` and algorithm confusion are refused by construction.
  */
 export class Tokens {
-  readonly mode: 'dev' | 'jwt'
+  readonly #mode: 'dev' | 'jwt'
   readonly #directory: Directory
   readonly #ttl: number
   readonly #secret: Uint8Array | undefined
   readonly #jwks: JWTVerifyGetKey | undefined
   readonly #issuer: string | undefined
   readonly #audience: string | undefined
+  readonly #clock: Clock
   /** Tokens already verified, each until its exp; bounded. */
   readonly #verified: LRUCache<string, Principal>
+  /** Cancels the timer that takes a cached token out at its exp, by token; one per cache entry. */
+  readonly #purges = new Map<string, () => void>()
 
   constructor (settings: TokenSettings, directory: Directory, options: TokensOptions = {}) {
+    this.#clock = options.clock ?? wallClock
     this.#verified = new LRUCache({
       max: options.cacheSize ?? VERIFIED_CACHE_SIZE,
-      // An expired token leaves at its exp, looked up again or not, and makes room for live ones.
-      ttlAutopurge: true,
       ttlResolution: 0,
       // exp is wall-clock time, and so is the TTL derived from it.
-      perf: { now: () => Date.now() }
+      perf: this.#clock,
+      // Whichever way an entry leaves (its exp, the LRU bound, a new verify), its timer goes too.
+      dispose: (_principal, token) => {
+        this.#purges.get(token)?.()
+        this.#purges.delete(token)
+      }
     })
-    this.mode = settings.mode
+    this.#mode = settings.mode
     this.#directory = directory
     this.#ttl = settings.sessionTtlSeconds
     if (settings.mode === 'dev') {
@@ -91,10 +101,11 @@ export class Tokens {
 
   /** Dev sign-in: a short-lived token for a directory user. */
   async sign (user: User): Promise<{ token: string, expiresAt: string }> {
-    if (this.mode !== 'dev' || this.#secret === undefined) throw new Error('Only dev mode signs tokens')
-    const expiresAt = Math.floor(Date.now() / 1000) + this.#ttl
+    if (this.#mode !== 'dev' || this.#secret === undefined) throw new Error('Only dev mode signs tokens')
+    const issuedAt = Math.floor(this.#clock.now() / 1000)
+    const expiresAt = issuedAt + this.#ttl
     let jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(user.id)
-      .setIssuedAt().setExpirationTime(expiresAt).setIssuer(DEV_ISSUER)
+      .setIssuedAt(issuedAt).setExpirationTime(expiresAt).setIssuer(DEV_ISSUER)
     if (this.#audience !== undefined) jwt = jwt.setAudience(this.#audience)
     return { token: await jwt.sign(this.#secret), expiresAt: new Date(expiresAt * 1000).toISOString() }
   }
@@ -117,9 +128,16 @@ export class Tokens {
     // each time cost a sixth of the gateway's CPU under load. A verified token stays valid
     // until its exp, so remembering the answer until then changes nothing but the cost.
     // (jose refuses a token from its exp second on: it is served until just before.)
-    const ttl = Math.min(VERIFIED_MAX_TTL_MS, principal.expiresAt === undefined ? Infinity : principal.expiresAt * 1000 - Date.now() - 1)
-    if (ttl > 0) this.#verified.set(token, principal, { ttl })
+    const ttl = Math.min(VERIFIED_MAX_TTL_MS, principal.expiresAt === undefined ? Infinity : principal.expiresAt * 1000 - this.#clock.now() - 1)
+    if (ttl > 0) this.#remember(token, principal, ttl)
     return principal
+  }
+
+  /** Caches a verified token for `ttl` ms: it leaves then, looked up again or not, and makes room for live ones. */
+  #remember (token: string, principal: Principal, ttl: number): void {
+    this.#verified.set(token, principal, { ttl })
+    // One past the TTL: the cache counts an entry stale only once more than its TTL has passed.
+    this.#purges.set(token, this.#clock.schedule(() => { this.#verified.delete(token) }, ttl + 1))
   }
 
   async #verifyUncached (token: string): Promise<Principal> {
@@ -134,7 +152,7 @@ export class Tokens {
       throw new AuthError(ErrorCode.UNAUTHORIZED, 'The token is invalid', { cause: error })
     }
     const scope = typeof payload['scope'] === 'string' ? payload['scope'].split(' ') : []
-    const service = this.mode === 'jwt' && scope.includes(SERVICE_SCOPE)
+    const service = this.#mode === 'jwt' && scope.includes(SERVICE_SCOPE)
     const subject = typeof payload.sub === 'string' ? payload.sub : ''
     // A backend's subject names the service, not a user: it has no feed, and acts for others.
     const user = this.#directory.get(subject) ?? (service && subject !== '' ? { id: subject, name: subject } : undefined)
@@ -146,7 +164,8 @@ export class Tokens {
     const options = {
       ...(this.#issuer === undefined ? {} : { issuer: this.#issuer }),
       ...(this.#audience === undefined ? {} : { audience: this.#audience }),
-      requiredClaims: ['sub', 'exp']
+      requiredClaims: ['sub', 'exp'],
+      currentDate: new Date(this.#clock.now())
     }
     if (this.#secret !== undefined && (this.#jwks === undefined || isHmac(token))) {
       return (await jwtVerify(token, this.#secret, { ...options, algorithms: ['HS256'] })).payload

@@ -37,7 +37,7 @@ export interface ReadyFrame {
 /**
  * One notification of the feed. Live frames carry the recipient's `unread` count after it, and the
  * feed's `rev` then; replayed ones do not (`ready` had them). `N` is the notification's type where
- * the frame is read: server/notification.ts's `Notification` (which needs Node), or the page's own.
+ * the frame is read: server/notification.ts's `Notification` (which needs Node), or the page's `FeedNotification`.
  */
 export interface NotificationFrame<N> {
   type: 'notification'

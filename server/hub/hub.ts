@@ -72,7 +72,7 @@ export class Hub {
     this.disconnectAll(code, reason)
   }
 
-  /** Closes every open socket; sockets added later are kept as usual. */
+  /** Closes every open socket; sockets added later are kept as usual (a new inbox epoch). */
   disconnectAll (code: CloseCode, reason: string): void {
     for (const sockets of this.#byUser.values()) {
       for (const socket of sockets) socket.close(code, reason)

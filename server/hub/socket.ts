@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../clock.js'
 import { CloseCode } from './close-codes.js'
 
 /** Holds a socket's writes back and lets them out in one system call (net.Socket has both). */
@@ -16,6 +17,13 @@ export interface WebSocketLike {
   terminate (): void
 }
 
+export interface HubSocketOptions {
+  /** The TCP socket under the WebSocket, when it can be corked. */
+  transport?: Corkable
+  /** What the close grace is measured on. */
+  clock?: Clock
+}
+
 const OPEN = 1
 /** While corked, frames are let out once this much has queued up. */
 const CORKED_FLUSH_BYTES = 16 * 1024
@@ -29,7 +37,7 @@ const CLOSE_GRACE_MS = 1000
  */
 export class HubSocket {
   readonly userId: string
-  readonly webSocket: WebSocketLike
+  readonly #webSocket: WebSocketLike
   /** The send bound, in UTF-8 bytes like `bufferedAmount`. */
   readonly maxBufferedBytes: number
   #alive = true
@@ -40,15 +48,16 @@ export class HubSocket {
    */
   onClosedAsSlow: (() => void) | undefined
 
-  /** The TCP socket under the WebSocket, when it can be corked. */
   readonly #transport: Corkable | undefined
+  readonly #clock: Clock
   #corked = false
 
-  constructor (userId: string, webSocket: WebSocketLike, maxBufferedBytes: number, transport?: Corkable) {
+  constructor (userId: string, webSocket: WebSocketLike, maxBufferedBytes: number, options: HubSocketOptions = {}) {
     this.userId = userId
-    this.webSocket = webSocket
+    this.#webSocket = webSocket
     this.maxBufferedBytes = maxBufferedBytes
-    this.#transport = transport
+    this.#transport = options.transport
+    this.#clock = options.clock ?? systemClock
   }
 
   cork (): void {
@@ -64,17 +73,12 @@ export class HubSocket {
   }
 
   get open (): boolean {
-    return this.#closeCode === undefined && this.webSocket.readyState === OPEN
-  }
-
-  /** The code this side closed with, if it did. */
-  get closeCode (): CloseCode | undefined {
-    return this.#closeCode
+    return this.#closeCode === undefined && this.#webSocket.readyState === OPEN
   }
 
   /** Bytes queued on the socket and not yet written out. */
   get buffered (): number {
-    return this.webSocket.bufferedAmount
+    return this.#webSocket.bufferedAmount
   }
 
   /** Whether `bytes` more may wait for this socket without passing the send bound. */
@@ -108,8 +112,8 @@ export class HubSocket {
       this.closeAsSlow()
       return false
     }
-    if (written === undefined) this.webSocket.send(text)
-    else this.webSocket.send(text, written)
+    if (written === undefined) this.#webSocket.send(text)
+    else this.#webSocket.send(text, written)
     // Corked frames count as unsent: let a big batch out as it grows, or a healthy reader of a
     // burst would look slow.
     if (this.#corked && this.buffered >= CORKED_FLUSH_BYTES) {
@@ -122,11 +126,11 @@ export class HubSocket {
   /** Called on every heartbeat tick: false means the peer missed the last ping and was dropped. */
   heartbeat (): boolean {
     if (!this.#alive) {
-      this.webSocket.terminate()
+      this.#webSocket.terminate()
       return false
     }
     this.#alive = false
-    if (this.webSocket.readyState === OPEN) this.webSocket.ping()
+    if (this.#webSocket.readyState === OPEN) this.#webSocket.ping()
     return true
   }
 
@@ -137,11 +141,11 @@ export class HubSocket {
   close (code: CloseCode, reason: string): void {
     if (this.#closeCode !== undefined) return
     this.#closeCode = code
-    if (this.webSocket.readyState !== OPEN) {
-      this.webSocket.terminate()
+    if (this.#webSocket.readyState !== OPEN) {
+      this.#webSocket.terminate()
     } else {
-      this.webSocket.close(code, reason)
-      setTimeout(() => this.webSocket.terminate(), CLOSE_GRACE_MS).unref()
+      this.#webSocket.close(code, reason)
+      this.#clock.schedule(() => this.#webSocket.terminate(), CLOSE_GRACE_MS)
     }
     if (code === CloseCode.SLOW_CLIENT) this.onClosedAsSlow?.()
   }

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache'
+import type { Clock } from '../clock.js'
 import type { Notification } from '../notification.js'
 import type { Idempotency, KeyedAttempt, RunOptions } from './types.js'
 
@@ -18,8 +19,8 @@ export interface IdempotencyOptions {
   maxBytesPerUser?: number
   /** A ceiling on the number of keys whatever their size (default 200,000), kept like `maxBytes`. */
   maxEntries?: number
-  /** The clock for the TTL, in milliseconds (tests pass a fake one). */
-  now?: () => number
+  /** What the TTL is measured on (lru-cache's own monotonic clock when absent). */
+  clock?: Clock
 }
 
 interface Entry {
@@ -74,7 +75,7 @@ export class MemoryIdempotency implements Idempotency {
       ttl: options.ttlMs,
       // The clock is read on every lookup: a cached reading would let a key outlive its TTL.
       ttlResolution: 0,
-      ...(options.now === undefined ? {} : { perf: { now: options.now } }),
+      ...(options.clock === undefined ? {} : { perf: options.clock }),
       dispose: (entry, id) => this.#forget(entry, id)
     })
   }

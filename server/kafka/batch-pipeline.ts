@@ -1,4 +1,4 @@
-import { systemClock, type Clock } from './clock.js'
+import { systemClock, type Clock } from '../clock.js'
 
 export interface BatchPipelineOptions<T> {
   handle: (batches: T[]) => Promise<void>

@@ -2,7 +2,7 @@ import { Partitioners, type Consumer, type Kafka, type KafkaMessage, type Produc
 import type { Config } from '../config.js'
 import type { Logger } from '../logger.js'
 import type { Notification } from '../notification.js'
-import { systemClock, type Clock } from './clock.js'
+import { systemClock, type Clock } from '../clock.js'
 import { boundedProbe, closeInOrder, type CloseStep, type Unready } from '../lifecycle.js'
 import { createKafkaClient } from './client.js'
 import { KafkaErrorCode, KafkaUnavailableError, RecordTooLargeError } from './errors.js'

@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.js'
-import { systemClock, type Clock } from './clock.js'
+import { systemClock, type Clock } from '../clock.js'
 
 export interface PartitionOffset { partition: number, offset: string }
 

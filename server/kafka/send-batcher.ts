@@ -1,4 +1,4 @@
-import { systemClock, type Clock } from './clock.js'
+import { systemClock, type Clock } from '../clock.js'
 import { KafkaErrorCode, KafkaUnavailableError, RecordTooLargeError } from './errors.js'
 
 export interface SendBatcherOptions<T> {

@@ -17,7 +17,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1
  * ticket or token is checked before the upgrade, so a bad one gets a plain 401. Frames: `ready`, then (with `since`) the missed notifications and
  * `synced`, then live `notification` and `unread` frames. See docs/protocol.md.
  */
-const wsRoutes: RoutePlugin = async (app, { tokens, tickets, hub, relay, config }) => {
+const wsRoutes: RoutePlugin = async (app, { tokens, tickets, hub, relay, config, clock }) => {
   const perIp = new Map<string, number>()
   const { maxConnectionsPerUser, maxConnectionsPerIp } = config.ws
 
@@ -51,16 +51,16 @@ const wsRoutes: RoutePlugin = async (app, { tokens, tickets, hub, relay, config 
       }
       perIp.set(ip, fromIp + 1)
       // The upgrade's TCP socket, which ws writes to: corking it lets a batch's frames for a tab leave in one write.
-      const socket = new HubSocket(user.id, webSocket, config.ws.maxBufferedBytes, request.raw.socket)
+      const socket = new HubSocket(user.id, webSocket, config.ws.maxBufferedBytes, { transport: request.raw.socket })
       const { since } = request.query as { since?: string }
       hub.add(socket)
 
-      let expiry: NodeJS.Timeout | undefined
+      let cancelExpiry: (() => void) | undefined
       const closeAtExpiry = (): void => {
         if (expiresAt === undefined) return
-        const left = expiresAt * 1000 - Date.now()
+        const left = expiresAt * 1000 - clock.now()
         if (left <= 0) socket.close(CloseCode.TOKEN_EXPIRED, 'token expired')
-        else expiry = setTimeout(closeAtExpiry, Math.min(MAX_TIMER_MS, left))
+        else cancelExpiry = clock.schedule(closeAtExpiry, Math.min(MAX_TIMER_MS, left))
       }
       closeAtExpiry()
       webSocket.on('pong', () => socket.markAlive())
@@ -71,7 +71,7 @@ const wsRoutes: RoutePlugin = async (app, { tokens, tickets, hub, relay, config 
       webSocket.removeAllListeners('error')
       webSocket.on('error', (error) => app.log.debug({ err: error, userId: user.id }, 'WebSocket error'))
       webSocket.on('close', () => {
-        clearTimeout(expiry)
+        cancelExpiry?.()
         relay.close(socket)
         hub.remove(socket)
         const left = (perIp.get(ip) ?? 1) - 1

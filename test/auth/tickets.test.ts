@@ -2,6 +2,7 @@ import t from 'tap'
 import { memoryTicketStore, redisTicketStore, TICKET_KEY_PREFIX, TICKET_PATTERN, TICKET_TTL_MS, Tickets, TicketsUnavailableError } from '../../server/auth/tickets.js'
 import type { Principal } from '../../server/auth/tokens.js'
 import { connectRedis, quitRedis } from '../../server/redis-connection.js'
+import { eventually } from '../helpers/eventually.js'
 import { startRedis } from '../helpers/redis.js'
 import { pino } from 'pino'
 
@@ -54,8 +55,7 @@ t.test('in Redis, a ticket issued by one gateway is redeemed once on another, an
   t.same(redeemed.filter((principal) => principal !== undefined), [emma], 'three gateways at once: one of them gets it')
 
   const short = await issuer.issue({ ...emma, expiresAt: Math.floor(Date.now() / 1000) + 1 })
-  const deadline = Date.now() + 5000
-  while (await b!.exists(`${TICKET_KEY_PREFIX}${short.ticket}`) === 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+  await eventually('Redis expired the short ticket', () => b!.exists(`${TICKET_KEY_PREFIX}${short.ticket}`), (exists) => exists === 0, { timeoutMs: 5000, everyMs: 50 })
   t.equal(await other.redeem(short.ticket), undefined, 'Redis expired it with its token')
 
   await redis.stop()

@@ -1,10 +1,10 @@
-import { mock } from 'node:test'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose'
 import { AuthError, SERVICE_SCOPE, Tokens, type Principal, type TokenSettings } from '../../server/auth/tokens.js'
 import { createDirectory, DEFAULT_USERS } from '../../server/directory.js'
+import { FakeClock } from '../helpers/fake-clock.js'
 
 const directory = createDirectory(DEFAULT_USERS)
 const emma = { id: '1', name: 'Emma' }
@@ -32,7 +32,6 @@ function base64url (value: unknown): string {
 
 t.test('dev mode: a signed token verifies as its user', async (t) => {
   const tokens = new Tokens(settings(), directory)
-  t.equal(tokens.mode, 'dev')
   const before = Math.floor(Date.now() / 1000)
   const { token, expiresAt } = await tokens.sign(emma)
   const principal = await tokens.verify(token)
@@ -224,7 +223,7 @@ t.test('jwt mode with both a secret and a JWKS URL accepts either kind of token'
   await t.rejects(tokens.verify(await hs256(OTHER_SECRET, claims)), UNAUTHORIZED)
 })
 
-// Regression (issue 8): the cache was a Map that dropped its first key when full, the oldest
+// Regression: the cache was a Map that dropped its first key when full, the oldest
 // inserted: the token of a client busy every second went first.
 t.test('a token used often survives a flood of new tokens', async (t) => {
   const tokens = new Tokens(settings(), directory, { cacheSize: 10 })
@@ -245,11 +244,10 @@ t.test('a token used often survives a flood of new tokens', async (t) => {
   t.equal(await cached(flood[40]!), false, 'the one before them is not: the cache stays bounded at 10')
 })
 
-// Regression (issue 8): expired tokens stayed in the cache until looked up, taking the room of live ones.
+// Regression: expired tokens stayed in the cache until looked up, taking the room of live ones.
 t.test('an expired token leaves the cache at its exp, makes room, and is not served from it', async (t) => {
-  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.now() })
-  t.teardown(() => mock.timers.reset())
-  const tokens = new Tokens(settings({ sessionTtlSeconds: 60 }), directory, { cacheSize: 2 })
+  const clock = new FakeClock(Date.now())
+  const tokens = new Tokens(settings({ sessionTtlSeconds: 60 }), directory, { cacheSize: 2, clock })
   const live = await hs256(SECRET, { sub: '1', iss: DEV_ISSUER, exp: inAnHour() })
   const livePrincipal = await tokens.verify(live)
   const { token: shortLived } = await tokens.sign({ id: '2', name: 'Bruno' })
@@ -257,7 +255,7 @@ t.test('an expired token leaves the cache at its exp, makes room, and is not ser
   t.equal(await tokens.verify(live), livePrincipal, 'both remembered')
   t.equal(await tokens.verify(shortLived), shortLivedPrincipal, 'both remembered, the live token used least recently')
 
-  mock.timers.tick(61_000)
+  clock.advance(61_000)
   // Had the expired token stayed, the cache (of 2) would drop its least recently used entry for the new one: the live token.
   await tokens.verify(await hs256(SECRET, { sub: '3', iss: DEV_ISSUER, exp: inAnHour() }))
   t.equal(await tokens.verify(live), livePrincipal, 'gone at its exp without a lookup: a new token took its room, not the live token\'s')
@@ -265,15 +263,14 @@ t.test('an expired token leaves the cache at its exp, makes room, and is not ser
 })
 
 t.test('a long-lived token is remembered for at most a day, then verified again', async (t) => {
-  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.now() })
-  t.teardown(() => mock.timers.reset())
-  const tokens = new Tokens(settings(), directory)
-  const inAYear = Math.floor(Date.now() / 1000) + 365 * 24 * 3600
+  const clock = new FakeClock(Date.now())
+  const tokens = new Tokens(settings(), directory, { clock })
+  const inAYear = Math.floor(clock.now() / 1000) + 365 * 24 * 3600
   const token = await hs256(SECRET, { sub: '1', iss: DEV_ISSUER, exp: inAYear })
   const first = await tokens.verify(token)
-  mock.timers.tick(24 * 60 * 60 * 1000 - 1000)
+  clock.advance(24 * 60 * 60 * 1000 - 1000)
   t.equal(await tokens.verify(token), first, 'cached for the day')
-  mock.timers.tick(2000)
+  clock.advance(2000)
   const again = await tokens.verify(token)
   t.not(again, first, 'verified again after it (a timer past setTimeout\'s ceiling would fire every millisecond)')
   t.same(again, first, 'and still valid')

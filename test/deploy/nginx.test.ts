@@ -7,7 +7,7 @@ const conf = readFileSync(new URL('../../deploy/nginx.conf', import.meta.url), '
 /** nginx variables that hold the query string: `$request` (the request line), `$request_uri`, `$args`, `$query_string`, `$arg_…`. */
 const QUERY = /\$(request|request_uri|args|query_string|arg_\w+)\b/
 
-// Issue 15, item 9: the shipped nginx.conf logged nginx's default format, whose request line
+// The shipped nginx.conf logged nginx's default format, whose request line
 // carries /ws?token=… into the access log.
 t.test('deploy/nginx.conf logs no query string: every access log uses a format without one', async (t) => {
   const formats = new Map([...conf.matchAll(/log_format\s+(\S+)\s+([^;]+);/g)].map((match) => [match[1]!, match[2]!]))

@@ -13,7 +13,8 @@ import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'
 import { startRedisCluster, type TestRedisCluster } from '../helpers/redis.js'
 import { quiet } from '../helpers/quiet-log.js'
-import { eventually, redisFanoutNode } from '../helpers/redis-fanout-node.js'
+import { eventually } from '../helpers/eventually.js'
+import { redisFanoutNode } from '../helpers/redis-fanout-node.js'
 import { fanoutContract, notification, perUser } from './contract.js'
 
 const AUTH_SECRET = 'a-secret-of-at-least-thirty-two-characters'
@@ -125,10 +126,12 @@ function clusterOnly (cluster: TestRedisCluster): void {
     await eventually('ready again', () => a.fanout.unreadyReasons().length === 0)
     t.same(a.receiver.resubscriptions.slice(reported), [[restarted]], 'the restarted shard\'s user, reported once its channel is subscribed again')
     // The publisher finds the node again on its own; until then a publish to it may be lost.
-    for (let seq = 10; seq < 60 && !a.receiver.delivered.some((message) => message.userId === restarted); seq++) {
-      await b.fanout.publish([notification(restarted, seq)])
-      await new Promise((resolve) => setTimeout(resolve, 200))
-    }
+    let seq = 10
+    await eventually('a frame on the restarted shard', async () => {
+      if (a.receiver.delivered.some((message) => message.userId === restarted)) return true
+      await b.fanout.publish([notification(restarted, seq++)])
+      return false
+    }, Boolean, { everyMs: 200 })
     t.ok(a.receiver.delivered.some((message) => message.userId === restarted), 'frames flow again on the restarted shard')
     const others = users.filter((userId) => userId !== restarted)
     await b.fanout.publish(others.map((userId) => notification(userId, 100)))

@@ -4,8 +4,9 @@ import t, { type Test } from 'tap'
 import { CHANNEL_PREFIX, decodePayload, encodePayload, RedisFanout } from '../../server/fanout/redis-fanout.js'
 import type { FanoutMessage } from '../../server/fanout/types.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { eventually } from '../helpers/eventually.js'
 import { quiet } from '../helpers/quiet-log.js'
-import { eventually, redisFanoutNode } from '../helpers/redis-fanout-node.js'
+import { redisFanoutNode } from '../helpers/redis-fanout-node.js'
 import { startTcpProxy } from '../helpers/tcp-proxy.js'
 import { fanoutContract, notification, RecordingReceiver, unread } from './contract.js'
 
@@ -94,7 +95,7 @@ function redisOnly (redis: TestRedis): void {
     t.ok(a.receiver.corkings - before < 20, `20 frames in ${a.receiver.corkings - before} corked calls`)
   })
 
-  // Issue 15, the "Smaller" list: the publisher's queue was bounded by time only (the command timeout).
+  // The publisher's queue was bounded by time only (the command timeout).
   t.test('publishes waiting for a silent Redis are bounded in bytes: past the bound a batch is dropped at once, counted, and said lost', async (t) => {
     const url = new URL(redis.url)
     const proxy = await startTcpProxy(t, { host: url.hostname, port: Number(url.port) })

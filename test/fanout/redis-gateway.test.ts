@@ -1,50 +1,14 @@
 // The app wired with REDIS_URL (Kafka faked): frames cross gateways, /readyz watches Redis, and
 // closing the app closes its Redis connections.
-import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import type { WebSocket } from 'ws'
-import type { Frame, NotificationFrame } from '../helpers/clients.js'
+import { FeedClient, signIn, type NotificationFrame } from '../helpers/clients.js'
+import { eventually } from '../helpers/eventually.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 
 const AUTH_SECRET = 'a-secret-of-at-least-thirty-two-characters'
-
-/** A /ws client whose frames are queued from the first byte on. */
-async function feed (t: Test, app: FastifyInstance, token: string): Promise<{ next: () => Promise<Frame> }> {
-  const frames: Frame[] = []
-  const waiters: Array<(frame: Frame) => void> = []
-  const socket: WebSocket = await app.injectWS(`/ws?token=${token}`, {}, {
-    onInit: (ws) => ws.on('message', (data) => {
-      const frame = JSON.parse(String(data)) as Frame
-      const waiter = waiters.shift()
-      if (waiter === undefined) frames.push(frame)
-      else waiter(frame)
-    })
-  })
-  t.teardown(() => socket.terminate())
-  return {
-    next: async () => frames.shift() ?? await new Promise<Frame>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no frame within 5 s')), 5000)
-      waiters.push((frame) => { clearTimeout(timer); resolve(frame) })
-    })
-  }
-}
-
-async function signIn (app: FastifyInstance, userId: string): Promise<string> {
-  return (await app.inject({ method: 'POST', url: '/api/sessions', payload: { userId } })).json<{ token: string }>().token
-}
-
-async function eventually<T> (what: string, probe: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-  const until = Date.now() + 5000
-  for (;;) {
-    const value = await probe()
-    if (done(value)) return value
-    if (Date.now() > until) throw new Error(`not within 5000 ms: ${what} (last: ${JSON.stringify(value)})`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
 
 async function gateway (t: Test, redis: TestRedis): Promise<Gateway> {
   return await startGateway(t, { bus: new FakeBus(), listen: false, env: { REDIS_URL: redis.url, AUTH_SECRET } })
@@ -57,7 +21,7 @@ if (redis !== undefined) {
     const b = await gateway(t, redis)
     const bruno = await signIn(b.app, '2')
     const emmaOnA = await signIn(a.app, '1')
-    const tab = await feed(t, b.app, bruno)
+    const tab = await FeedClient.inject(t, b.app, `/ws?token=${bruno}`)
     t.match(await tab.next(), { type: 'ready', seq: 0 })
     await eventually('b subscribed', async () => b.services.fanout.unreadyReasons(), (reasons) => reasons.length === 0)
     const followed = await a.app.inject({ method: 'POST', url: '/api/follows', headers: { authorization: `Bearer ${emmaOnA}` }, payload: { followeeId: '2' } })

@@ -16,7 +16,7 @@ import { tempDir } from '../helpers/gateway.js'
 import { quiet } from '../helpers/quiet-log.js'
 import { consumedRecords } from '../helpers/records.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
-import { eventually } from '../helpers/redis-fanout-node.js'
+import { eventually } from '../helpers/eventually.js'
 
 const users: Record<string, { id: string, name: string }> = { 1: { id: '1', name: 'Emma' }, 2: { id: '2', name: 'Bruno' }, 3: { id: '3', name: 'Rick' } }
 

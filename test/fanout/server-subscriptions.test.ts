@@ -1,12 +1,13 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
+import { eventually } from '../helpers/eventually.js'
 import { startRedis } from '../helpers/redis.js'
-import { eventually, redisFanoutNode } from '../helpers/redis-fanout-node.js'
+import { redisFanoutNode } from '../helpers/redis-fanout-node.js'
 import { notification } from './contract.js'
 
 const redis = await startRedis(t)
 if (redis !== undefined) {
-  // Issue 15, item 7: the subscriber subscribed again only on a new connection, so one refusal
+  // The subscriber subscribed again only on a new connection, so one refusal
   // left it "resubscribing" for as long as the connection stayed up, its users never caught up.
   t.test('a resubscribe Redis refuses while the connection stays up is tried again, with backoff, until it holds; then the users are caught up', async (t) => {
     const admin = new Redis(redis.url)

@@ -4,12 +4,11 @@ import { openFeed } from '../../server/feed/catch-up.js'
 import { decodeCursor, encodeCursor } from '../../server/feed/cursor.js'
 import type { Frame } from '../../server/feed/frames.js'
 import { Tab } from '../../server/feed/tab.js'
-import { HubSocket } from '../../server/hub/socket.js'
 import { SqliteInbox } from '../../server/inbox/sqlite-inbox.js'
 import type { Inbox } from '../../server/inbox/types.js'
 import { followNotification, type Notification } from '../../server/notification.js'
 import { BOUND } from '../helpers/delivery-path.js'
-import { FakeSocket } from '../helpers/fake-socket.js'
+import { fakeHubSocket } from '../helpers/fake-socket.js'
 import { tempDir } from '../helpers/gateway.js'
 import { consumedRecords } from '../helpers/records.js'
 
@@ -27,10 +26,10 @@ async function inboxWith (t: { teardown: (fn: () => unknown) => void }, count: n
 
 /** A tab of Emma's holding its live frames, as a socket's feed opens. */
 function open (): { tab: Tab, frames: () => Array<Frame<Notification>> } {
-  const socket = new FakeSocket()
-  const tab = new Tab(new HubSocket('1', socket, BOUND))
+  const { webSocket, socket } = fakeHubSocket('1', BOUND)
+  const tab = new Tab(socket)
   tab.hold()
-  return { tab, frames: () => socket.frames }
+  return { tab, frames: () => webSocket.frames }
 }
 
 function seqsOf (frames: Array<Frame<Notification>>): number[] {

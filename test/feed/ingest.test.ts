@@ -97,7 +97,7 @@ t.test('a batch the inbox cannot store is not published, and fails for the consu
   ], 'not the batch (it was not stored): Emma\'s newest notification and count as the inbox has them; tabs that have it drop it')
 })
 
-// Issue 15, item 6: a COMMIT whose answer is lost. The retry skips every record as applied, and
+// A COMMIT whose answer is lost. The retry skips every record as applied, and
 // before this nothing was ever published for them.
 t.test('an append that was stored but answered with an error: the retry publishes nothing new, and the batch\'s users\' tails are republished from the inbox', async (t) => {
   const inbox = inboxFor(t)

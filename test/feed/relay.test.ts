@@ -7,12 +7,11 @@ import { unreadFrame } from '../../server/feed/frames.js'
 import { liveMessage } from '../../server/feed/ingest.js'
 import type { FeedRelay } from '../../server/feed/relay.js'
 import { CloseCode } from '../../server/hub/close-codes.js'
-import { HubSocket } from '../../server/hub/socket.js'
 import { SqliteInbox } from '../../server/inbox/sqlite-inbox.js'
 import { InboxUnavailableError, type Inbox, type RetentionPolicy } from '../../server/inbox/types.js'
 import { followNotification } from '../../server/notification.js'
 import { BOUND, deliveryPath, type DeliveryPath } from '../helpers/delivery-path.js'
-import { FakeSocket, FakeTransport } from '../helpers/fake-socket.js'
+import { fakeHubSocket, FakeTransport } from '../helpers/fake-socket.js'
 import { tempDir, type TestContext } from '../helpers/gateway.js'
 import { consumedRecords } from '../helpers/records.js'
 
@@ -107,12 +106,11 @@ t.test('a frame is measured once for all of a user\'s tabs', async (t) => {
 
 t.test('corked corks each socket it writes to once, and uncorks it at the end', async (t) => {
   const { relay, hub } = deliveryNode(t)
-  const [emma, bruno] = [new FakeSocket(), new FakeSocket()]
   const [emmaTransport, brunoTransport] = [new FakeTransport(), new FakeTransport()]
-  for (const [user, socket, transport] of [[users['1'], emma, emmaTransport], [users['2'], bruno, brunoTransport]] as const) {
-    const hubSocket = new HubSocket(user.id, socket, BOUND, transport)
-    hub.add(hubSocket)
-    await relay.open(hubSocket, user, undefined)
+  const [emma, bruno] = [fakeHubSocket('1', BOUND, { transport: emmaTransport }), fakeHubSocket('2', BOUND, { transport: brunoTransport })]
+  for (const [user, { socket }] of [[users['1'], emma], [users['2'], bruno]] as const) {
+    hub.add(socket)
+    await relay.open(socket, user, undefined)
   }
   relay.corked(() => {
     relay.deliver({ userId: '1', text: 'n1', seq: 1 })
@@ -120,7 +118,7 @@ t.test('corked corks each socket it writes to once, and uncorks it at the end', 
     relay.deliver({ userId: '1', text: 'unread' })
     t.same(emmaTransport.events, ['cork'], 'corked while the deliveries run')
   })
-  t.same(emma.sent.slice(1), ['n1', 'n2', 'unread'], 'every frame, in order')
+  t.same(emma.webSocket.sent.slice(1), ['n1', 'n2', 'unread'], 'every frame, in order')
   t.same(emmaTransport.events, ['cork', 'uncork'], 'one cork, one uncork: the frames leave together')
   t.same(brunoTransport.events, [], 'a socket the deliveries did not reach is left alone')
   relay.deliver({ userId: '1', text: 'live' })
@@ -219,7 +217,7 @@ t.test('a hole the inbox cannot fill (retention deleted it) closes the socket wi
   t.same(tab.socket.seqs, [1], 'nothing after the hole was sent')
 })
 
-// Issue 15, item 6: a hole was noticed only when a later frame arrived, so a lost last frame stayed lost.
+// A hole was noticed only when a later frame arrived, so a lost last frame stayed lost.
 t.test('the last frame lost on the way (seqs 1–4 delivered, 5 dropped): the tab gets 5 from the inbox at the next ping, with no further notification', async (t) => {
   const { relay, append, open } = deliveryNode(t, { pingMs: 200 })
   const tab = await open(users['1'])

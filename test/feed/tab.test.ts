@@ -1,8 +1,7 @@
 import t from 'tap'
 import { placeOf, Tab, type OutboundFrame } from '../../server/feed/tab.js'
 import { CloseCode } from '../../server/hub/close-codes.js'
-import { HubSocket } from '../../server/hub/socket.js'
-import { CLOSED, FakeSocket } from '../helpers/fake-socket.js'
+import { CLOSED, fakeHubSocket, type FakeSocket } from '../helpers/fake-socket.js'
 
 /** A notification frame with `seq`; its text is `n<seq>`. */
 function frame (seq: number): OutboundFrame {
@@ -15,8 +14,8 @@ function framed (text: string, seq?: number): OutboundFrame {
 
 /** A tab on a fresh socket with the send bound `maxBufferedBytes`. */
 function open (maxBufferedBytes = 1024): { webSocket: FakeSocket, tab: Tab } {
-  const webSocket = new FakeSocket()
-  return { webSocket, tab: new Tab(new HubSocket('1', webSocket, maxBufferedBytes)) }
+  const { webSocket, socket } = fakeHubSocket('1', maxBufferedBytes)
+  return { webSocket, tab: new Tab(socket) }
 }
 
 t.test('the seq rule: at or before the last seq a repeat, right after it next, later a hole', async (t) => {
@@ -73,7 +72,7 @@ t.test('the bound is in UTF-8 bytes for held frames and the catch-up\'s sends to
     const { webSocket, tab } = open(100)
     webSocket.bufferedAmount = 30
     t.equal(send(tab), false, `${name}: 30 + 80 bytes is past 100`)
-    t.equal(tab.socket.closeCode, CloseCode.SLOW_CLIENT, name)
+    t.match(webSocket.closes, [{ code: CloseCode.SLOW_CLIENT }], name)
     t.same(webSocket.sent, [], name)
   }
   const written = open(100)
@@ -82,11 +81,11 @@ t.test('the bound is in UTF-8 bytes for held frames and the catch-up\'s sends to
 })
 
 t.test('held frames count their bytes against the bound', async (t) => {
-  const { tab } = open(100)
+  const { webSocket, tab } = open(100)
   tab.hold()
   t.equal(tab.offer(framed('é'.repeat(25), 1)), 'held', '50 bytes held')
   t.equal(tab.offer(framed('é'.repeat(26), 2)), 'dropped', '50 + 52 bytes is past 100 (51 UTF-16 units would not be)')
-  t.equal(tab.socket.closeCode, CloseCode.SLOW_CLIENT)
+  t.match(webSocket.closes, [{ code: CloseCode.SLOW_CLIENT }])
 })
 
 t.test('held frames count against the bound: past it, the socket is closed as slow while holding', async (t) => {
@@ -94,7 +93,7 @@ t.test('held frames count against the bound: past it, the socket is closed as sl
   tab.hold()
   t.equal(tab.offer(framed('12345', 1)), 'held')
   t.equal(tab.offer(framed('123456', 2)), 'dropped', 'the frame past the bound is refused')
-  t.equal(tab.socket.closeCode, CloseCode.SLOW_CLIENT)
+  t.match(webSocket.closes, [{ code: CloseCode.SLOW_CLIENT }])
   tab.release(0)
   t.same(webSocket.sent, [], 'nothing held is sent after the close')
 })
@@ -104,7 +103,7 @@ t.test('a held tab whose socket is no longer open takes no frames', async (t) =>
   tab.hold()
   webSocket.readyState = CLOSED
   t.equal(tab.offer(framed('x'.repeat(200))), 'dropped')
-  t.equal(tab.socket.closeCode, undefined, 'not closed as slow: it was gone already')
+  t.same([webSocket.closes, webSocket.terminations], [[], 0], 'not closed as slow: it was gone already')
 })
 
 t.test('hold/release: live frames wait, then go out in order without what the replay sent', async (t) => {
@@ -218,7 +217,7 @@ t.test('a release that meets a slow close stops and leaves nothing held', async 
   tab.offer(framed('y'.repeat(30), 2))
   webSocket.bufferedAmount = 50
   t.equal(tab.release(0), true, 'not held any more: closed')
-  t.equal(tab.socket.closeCode, CloseCode.SLOW_CLIENT)
+  t.match(webSocket.closes, [{ code: CloseCode.SLOW_CLIENT }])
   t.equal(tab.holding, false)
   t.equal(tab.lastSeq, 0)
 })

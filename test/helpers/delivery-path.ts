@@ -7,9 +7,8 @@ import type { Cursor } from '../../server/feed/cursor.js'
 import { FeedRelay, type DeliveryObserver } from '../../server/feed/relay.js'
 import type { Tab } from '../../server/feed/tab.js'
 import { Hub } from '../../server/hub/hub.js'
-import { HubSocket } from '../../server/hub/socket.js'
 import type { Inbox } from '../../server/inbox/types.js'
-import { FakeSocket } from './fake-socket.js'
+import { fakeHubSocket, type FakeSocket } from './fake-socket.js'
 import type { TestContext } from './gateway.js'
 import { quiet } from './quiet-log.js'
 
@@ -47,10 +46,9 @@ export function deliveryPath<F extends Fanout> (t: TestContext, options: Deliver
     relay,
     fanout,
     open: async (user, since) => {
-      const socket = new FakeSocket()
-      const hubSocket = new HubSocket(user.id, socket, BOUND)
-      hub.add(hubSocket)
-      return { socket, tab: await relay.open(hubSocket, user, since) }
+      const { webSocket, socket } = fakeHubSocket(user.id, BOUND)
+      hub.add(socket)
+      return { socket: webSocket, tab: await relay.open(socket, user, since) }
     }
   }
 }

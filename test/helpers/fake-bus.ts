@@ -11,9 +11,10 @@ export class FakeBus implements NotificationBus {
   failWith: Error | undefined
   /**
    * Set before the app starts to make the group join slow: the consumer is not in the group until
-   * `join()`, and `startConsuming` resolves only then (as a bus that waited for the join would).
+   * the test calls `join()`, and `startConsuming` resolves only then (as a bus that waited for the
+   * join would).
    */
-  holdJoin = false
+  manualJoin = false
   #joined = true
   #join: (() => void) | undefined
   #handler: BatchHandler | undefined
@@ -28,7 +29,7 @@ export class FakeBus implements NotificationBus {
 
   async startConsuming (handler: BatchHandler): Promise<void> {
     this.#handler = handler
-    if (!this.holdJoin) return
+    if (!this.manualJoin) return
     this.#joined = false
     await new Promise<void>((resolve) => {
       this.#join = () => {
@@ -38,7 +39,7 @@ export class FakeBus implements NotificationBus {
     })
   }
 
-  /** Ends a join held by `holdJoin`. */
+  /** Completes the group join of a `manualJoin` bus. */
   join (): void {
     this.#join?.()
   }

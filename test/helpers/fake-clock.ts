@@ -1,12 +1,20 @@
-import type { Clock } from '../../server/kafka/clock.js'
+import type { Clock } from '../../server/clock.js'
 
 interface Timer { at: number, seq: number, fn: () => void }
 
-/** A clock that moves only when the test says so; timers run in order of their due time. */
+/**
+ * The tests' one clock: it moves only when the test says so (`advance`), and timers run in order
+ * of their due time. `start` is where it starts: 0 for durations, or a date (`Date.now()`) for
+ * code that reads the wall clock (token expiry).
+ */
 export class FakeClock implements Clock {
-  #now = 0
+  #now: number
   #seq = 0
   readonly #timers: Timer[] = []
+
+  constructor (start = 0) {
+    this.#now = start
+  }
 
   now (): number {
     return this.#now

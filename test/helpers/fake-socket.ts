@@ -1,5 +1,5 @@
 import type { Frame } from '../../server/feed/frames.js'
-import type { WebSocketLike } from '../../server/hub/socket.js'
+import { HubSocket, type HubSocketOptions, type WebSocketLike } from '../../server/hub/socket.js'
 import type { Notification } from '../../server/notification.js'
 import { Waiters } from './waiters.js'
 
@@ -76,4 +76,14 @@ export class FakeTransport {
   readonly events: string[] = []
   cork (): void { this.events.push('cork') }
   uncork (): void { this.events.push('uncork') }
+}
+
+/**
+ * One open tab's socket as the hub and the feed hold it: a HubSocket of `userId` over a FakeSocket,
+ * with the send bound `maxBufferedBytes`. The tests of the hub add it to a Hub; those of the feed
+ * give it a Tab.
+ */
+export function fakeHubSocket (userId = '1', maxBufferedBytes = 1024, options: HubSocketOptions = {}): { webSocket: FakeSocket, socket: HubSocket } {
+  const webSocket = new FakeSocket()
+  return { webSocket, socket: new HubSocket(userId, webSocket, maxBufferedBytes, options) }
 }

@@ -5,9 +5,8 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import { Pool } from 'pg'
 import type { Test } from 'tap'
-import type { WebSocket } from 'ws'
 import { untilReady } from '../../local/gateway-process.js'
-import { follow, openFeedSocket, signIn, type Frame } from './clients.js'
+import { FeedClient, follow, signIn, type Frame } from './clients.js'
 import { uniqueName } from './gateway.js'
 import { startPostgres, type TestPostgres } from './postgres.js'
 import { startRedis, type TestRedis } from './redis.js'
@@ -65,11 +64,12 @@ export async function signInAll (url: string): Promise<Map<string, string>> {
 export interface Received { id: string, seq: number, at: number }
 
 /**
- * One tab of a user: records the notification frames it gets. When its socket drops (its gateway
- * died, or asked it to come back later), it opens a new one on the gateway `pick` names, with
- * `since` = the last cursor it saw, as a client that keeps its cursor does.
+ * One browser tab of a user, as a client: records the notification frames it gets. When its
+ * socket drops (its gateway died, or asked it to come back later), it opens a new one on the
+ * gateway `pick` names, with `since` = the last cursor it saw, as a client that keeps its cursor
+ * does.
  */
-export class Tab {
+export class ResumingTab {
   readonly name: string
   readonly userId: string
   readonly received: Received[] = []
@@ -82,7 +82,7 @@ export class Tab {
   readonly #waiters: Waiters
   #url: string
   #cursor = '0'
-  #socket: WebSocket | undefined
+  #feed: FeedClient | undefined
   #closed = false
   #reconnecting: Promise<void> | undefined
   /** Why the last reconnect gave up, if it did. */
@@ -98,8 +98,8 @@ export class Tab {
   }
 
   /** Opens a tab from the beginning of the feed (`since=0`); resolves once it got `ready`. */
-  static async open (t: Test, options: { userId: string, token: string, url: string, pick?: (from: string) => string, waiters: Waiters }): Promise<Tab> {
-    const tab = new Tab(`user ${options.userId} on ${options.url}`, options.userId, options.token, options.url, options.pick ?? ((from) => from), options.waiters)
+  static async open (t: Test, options: { userId: string, token: string, url: string, pick?: (from: string) => string, waiters: Waiters }): Promise<ResumingTab> {
+    const tab = new ResumingTab(`user ${options.userId} on ${options.url}`, options.userId, options.token, options.url, options.pick ?? ((from) => from), options.waiters)
     t.teardown(() => tab.close())
     await tab.#connect()
     return tab
@@ -118,36 +118,28 @@ export class Tab {
 
   close (): void {
     this.#closed = true
-    this.#socket?.terminate()
+    this.#feed?.close()
   }
 
-  /** Opens a socket (listening before it is open, so no frame is missed); resolves on `ready`. */
+  /** Opens a socket; resolves on `ready`. Rejects when it is refused or closes before (whoever called tries again). */
   async #connect (): Promise<void> {
-    const socket = openFeedSocket(this.#url, this.#token, { since: this.#cursor })
-    this.#socket = socket
-    let ready = false
-    await new Promise<void>((resolve, reject) => {
-      socket.on('message', (data) => {
-        const frame = JSON.parse(data.toString()) as Frame
-        if (frame.type === 'ready') {
-          ready = true
-          resolve()
-        }
-        if (frame.type === 'synced' && frame.reset === true) this.resets++
-        if (frame.type !== 'notification') return
-        this.received.push({ id: frame.notification.id, seq: frame.seq, at: Date.now() })
-        this.#cursor = frame.cursor
-        this.#waiters.wake()
-      })
-      socket.once('error', reject)
-      socket.once('close', (code) => {
-        // Before `ready`, the attempt failed: whoever made it tries again.
-        if (!ready) reject(new Error(`socket closed (${code}) before ready`))
-        if (!ready || this.#closed) return
-        this.reconnects.push({ code, from: this.#url })
-        this.#reconnecting ??= this.#reconnect().finally(() => { this.#reconnecting = undefined })
-      })
+    const feed = await FeedClient.connect(this.#url, this.#token, { since: this.#cursor, onFrame: (frame) => this.#receive(frame) })
+    this.#feed = feed
+    await feed.ready
+    const from = this.#url
+    void feed.closed.then(({ code }) => {
+      if (this.#closed) return
+      this.reconnects.push({ code, from })
+      this.#reconnecting ??= this.#reconnect().finally(() => { this.#reconnecting = undefined })
     })
+  }
+
+  #receive (frame: Frame): void {
+    if (frame.type === 'synced' && frame.reset === true) this.resets++
+    if (frame.type !== 'notification') return
+    this.received.push({ id: frame.notification.id, seq: frame.seq, at: Date.now() })
+    this.#cursor = frame.cursor
+    this.#waiters.wake()
   }
 
   async #reconnect (): Promise<void> {
@@ -292,7 +284,7 @@ export class FollowStream {
  * has reached the tab by then. Then checks each tab: seq 1, 2, 3… with no hole and no repeat,
  * every 202 of its user exactly once, and nothing that was not a 202.
  */
-export async function checkTabs (t: Test, stream: FollowStream, tabs: Tab[], boundMs: number): Promise<void> {
+export async function checkTabs (t: Test, stream: FollowStream, tabs: ResumingTab[], boundMs: number): Promise<void> {
   for (const [index, followee] of USERS.entries()) await stream.send(`marker-${followee}`, USERS[(index + 1) % USERS.length]!, followee)
   for (const tab of tabs) await tab.reached(stream.accepted.get(tab.userId)!.at(-1)!, boundMs)
   for (const tab of tabs) {

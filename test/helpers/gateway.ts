@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { pino } from 'pino'
 import { buildApp } from '../../server/app.js'
+import type { Clock } from '../../server/clock.js'
 import { loadConfig, type Config } from '../../server/config.js'
 import type { NotificationBus } from '../../server/kafka/types.js'
 import { createServices, type Services } from '../../server/services.js'
@@ -29,6 +30,8 @@ export interface GatewayOptions {
   env?: Record<string, string>
   /** A stand-in for Kafka: unit tests of the routes only. */
   bus?: NotificationBus
+  /** A fake clock for token expiry (FakeClock, started at Date.now()). */
+  clock?: Clock
   /** Reuse a data dir (restart scenarios); a fresh temp dir otherwise. */
   dataDir?: string
   /** Do not listen: for `app.inject` tests. */
@@ -91,7 +94,10 @@ export async function startGateway (t: TestContext, options: GatewayOptions = {}
   const lines = options.logLines
   const config = loadConfig(lines === undefined ? env : { ...env, LOG_LEVEL: 'info' })
   const logger = lines === undefined ? pino({ level: config.logLevel }) : pino({ level: config.logLevel }, { write: (line: string) => { lines.push(line) } })
-  const services = await createServices(config, logger, options.bus === undefined ? {} : { bus: options.bus })
+  const services = await createServices(config, logger, {
+    ...(options.bus === undefined ? {} : { bus: options.bus }),
+    ...(options.clock === undefined ? {} : { clock: options.clock })
+  })
   const app = await buildApp(config, services, { logger })
   let closed = false
   const close = async (): Promise<void> => {

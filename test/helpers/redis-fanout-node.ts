@@ -2,6 +2,7 @@
 import type { Test } from 'tap'
 import { RedisFanout } from '../../server/fanout/redis-fanout.js'
 import { RecordingReceiver, type FanoutNode } from '../fanout/contract.js'
+import { eventually } from './eventually.js'
 import { quiet } from './quiet-log.js'
 
 /** A RedisFanout on `url` (a cluster's seeds with `cluster`), closed at teardown; `watch` waits for the SSUBSCRIBE to be confirmed. */
@@ -18,14 +19,5 @@ export async function redisFanoutNode (t: Test, url: string, cluster = false): P
       fanout.watch(userId)
       await receiver.until(`${userId} subscribed`, () => receiver.resubscriptions.slice(before).some((users) => users.includes(userId)))
     }
-  }
-}
-
-/** Polls `done` (a state ioredis reports by no event of ours) until it holds; rejects after `ms`. */
-export async function eventually (what: string, done: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms
-  while (!await done()) {
-    if (Date.now() > until) throw new Error(`not within ${ms} ms: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }

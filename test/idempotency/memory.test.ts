@@ -2,6 +2,7 @@ import t from 'tap'
 import { MemoryIdempotency, type IdempotencyOptions } from '../../server/idempotency/memory.js'
 import type { KeyedAttempt } from '../../server/idempotency/types.js'
 import { followNotification, type Notification } from '../../server/notification.js'
+import { FakeClock } from '../helpers/fake-clock.js'
 
 const DAY_MS = 24 * 60 * 60 * 1000
 const users: Record<string, { id: string, name: string }> = {
@@ -89,18 +90,18 @@ t.test('after a failed publish, the same key publishes the same notification aga
 })
 
 t.test('a key expires after the TTL', async (t) => {
-  let now = 1_000_000
-  const idempotency = cache({ ttlMs: 1000, now: () => now })
+  const clock = new FakeClock(1_000_000)
+  const idempotency = cache({ ttlMs: 1000, clock })
   const first = follow(idempotency, '1', 'k1')
-  now += 1000
+  clock.advance(1000)
   t.equal(idOf(follow(idempotency, '1', 'k1')), idOf(first), 'kept for the whole TTL')
-  now += 1
+  clock.advance(1)
   const later = follow(idempotency, '1', 'k1')
   t.equal(later.kind, 'new', 'forgotten after it')
   t.not(idOf(later), idOf(first))
 })
 
-// Regression (issue 8): the cache was bounded in entries, shared by everyone: one user (or a
+// Regression: the cache was bounded in entries, shared by everyone: one user (or a
 // service token, exempt from rate limits) sending new keys pushed every other user's keys out.
 t.test('one user filling the cache cannot evict another user\'s key', async (t) => {
   const idempotency = cache({ maxBytes: 64 * 1024, maxBytesPerUser: 4 * 1024, maxEntries: 100 })
@@ -112,7 +113,7 @@ t.test('one user filling the cache cannot evict another user\'s key', async (t) 
   t.ok(idempotency.bytesOf('2') <= 4 * 1024, 'the flooding user stays within their share')
 })
 
-// Regression (issue 15): past the overall bound the cache dropped the least recently used key,
+// Regression: past the overall bound the cache dropped the least recently used key,
 // anyone's: about 40 callers with full shares (100,000 keys in all) pushed out every quiet
 // caller's keys, though each of them stayed within their own share.
 t.test('many busy callers together cannot evict a quiet caller\'s key: room is made in the largest shares', async (t) => {

@@ -4,6 +4,7 @@ import t from 'tap'
 import { KEY_PREFIX, RedisIdempotency } from '../../server/idempotency/redis.js'
 import { IdempotencyUnavailableError, type KeyedAttempt } from '../../server/idempotency/types.js'
 import { followNotification, type Notification } from '../../server/notification.js'
+import { eventually } from '../helpers/eventually.js'
 import { startRedis } from '../helpers/redis.js'
 
 const TTL_MS = 60_000
@@ -100,25 +101,15 @@ if (redis !== undefined) {
     t.equal(publishes.sent.length, 0)
     await redis.start()
     const key = newKey()
-    const deadline = Date.now() + 10_000
-    let attempt: KeyedAttempt | undefined
-    while (attempt === undefined && Date.now() < deadline) {
-      attempt = await follow(a, key, publishes).catch(async () => {
-        await new Promise((resolve) => setTimeout(resolve, 100))
-        return undefined
-      })
-    }
+    // Refused (rejected) until ioredis has reconnected.
+    const attempt = await eventually('a keyed follow answered', () => follow(a, key, publishes).catch(() => undefined), (answered) => answered !== undefined, { everyMs: 100 })
     t.equal(attempt?.kind, 'new')
     publishes.resolve()
   })
 
   /** The stored state, once the settle (a write the publisher does not wait for) has landed. */
   async function eventuallyStored (key: string): Promise<{ state: string }> {
-    const deadline = Date.now() + 5000
-    for (;;) {
-      const stored = JSON.parse(await client.get(`${KEY_PREFIX}${emma.id}:${key}`) ?? '{}') as { state: string }
-      if (stored.state !== 'publishing' || Date.now() > deadline) return stored
-      await new Promise((resolve) => setTimeout(resolve, 10))
-    }
+    const stored = async (): Promise<{ state: string }> => JSON.parse(await client.get(`${KEY_PREFIX}${emma.id}:${key}`) ?? '{}') as { state: string }
+    return await eventually(`${key} settled`, stored, ({ state }) => state !== 'publishing')
   }
 }

@@ -246,7 +246,7 @@ export function inboxContract (t: Test, newStore: InboxStoreFactory): void {
     t.same((await inbox.append([{ ...records[5]!, partition: 1, offset: '6' }])).appended, [], 'a partition seen only through a position has one')
   })
 
-  // Regression (issue 15, item 5): a store that lost acknowledged writes (a failover to a standby
+  // Regression: a store that lost acknowledged writes (a failover to a standby
   // that lagged, a restored copy) must be refilled from its own positions, in a new epoch.
   t.test('reconcile returns the stored positions, and begins a new epoch once per loss when they are behind the group\'s committed offsets', async (t) => {
     const { inbox } = await openInbox(t)
@@ -267,7 +267,7 @@ export function inboxContract (t: Test, newStore: InboxStoreFactory): void {
     t.match((await inbox.reconcile('other', new Map([[0, 1n]]))).epochChanged, /partition 0: 0 < 1/, 'positions are per topic: another topic\'s partition 0 has none')
   })
 
-  // Regression (issue 15, item 2): the consumer isolates what the store refuses and dead-letters it.
+  // Regression: the consumer isolates what the store refuses and dead-letters it.
   t.test('a record the store cannot hold is refused with InboxRefusedError, and nothing of the call is stored', async (t) => {
     const { inbox, append } = await openInbox(t)
     const impossible = { ...notificationFor('1'), createdAt: 'not a date' }

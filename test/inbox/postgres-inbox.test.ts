@@ -145,7 +145,7 @@ function postgresOnly (postgres: TestPostgres): void {
     t.same(await inbox!.feed('1'), { newestSeq: 1, unread: 1, rev: 0 }, 'the failed append stored nothing')
   })
 
-  // Regression (issue 15, item 1): a gateway frozen (SIGSTOP, a VM pause) inside an append kept
+  // Regression: a gateway frozen (SIGSTOP, a VM pause) inside an append kept
   // its row locks for ever, and every other gateway's appends queued behind them without end.
   t.test('a lock another session keeps makes an append fail as unavailable within the lock timeout, and succeed once it is gone', async (t) => {
     const url = await postgres.createDatabase()
@@ -193,7 +193,7 @@ function postgresOnly (postgres: TestPostgres): void {
     t.same((await inbox.history('1', 10)).items.map(({ seq }) => seq), [appended!.seq], 'the next call gets a new connection')
   })
 
-  // Regression (issue 15, item 4): one pool served the consumer, the readiness probe and every read.
+  // Regression: one pool served the consumer, the readiness probe and every read.
   t.test('reads past the limit are refused at once as unavailable, while readiness uses connections of its own', async (t) => {
     const url = await postgres.createDatabase()
     let refused = 0
@@ -242,7 +242,7 @@ function postgresOnly (postgres: TestPostgres): void {
     t.not(inbox!.epoch, before)
   })
 
-  // Regression (issue 15, item 5): a store that loses writes while a gateway runs (a failover to a
+  // Regression: a store that loses writes while a gateway runs (a failover to a
   // standby that lagged) must not take new rows over the lost ones: their seqs would be issued twice.
   t.test('an append to a store that went behind what this gateway stored in it is refused until the positions are reconciled', async (t) => {
     const url = await postgres.createDatabase()

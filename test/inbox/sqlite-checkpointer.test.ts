@@ -10,7 +10,7 @@ const emma = { id: '1', name: 'Emma' }
 const bruno = { id: '2', name: 'Bruno' }
 const PAGE = 4096
 
-// Regression (issue 9): SQLite's automatic checkpoint ran inside a commit, on the event loop,
+// Regression: SQLite's automatic checkpoint ran inside a commit, on the event loop,
 // every 1,000 pages: a 10 ms pause (far more on a busy machine) at the p99 of consumed batches.
 t.test('commits never checkpoint: the log grows past SQLite\'s automatic threshold until the checkpoint worker copies it', async (t) => {
   const file = join(tempDir(t), 'inbox.sqlite')

@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import t from 'tap'
 import { FeedClient, follow, signIn } from '../helpers/clients.js'
+import { eventually } from '../helpers/eventually.js'
 import { startGateway } from '../helpers/gateway.js'
 import { testKafka } from '../helpers/kafka.js'
 import { startKafkaCluster } from '../helpers/kafka-cluster.js'
@@ -122,12 +123,7 @@ t.test('a broker killed mid-stream: follows go on with at most a brief 503, noth
     await acceptedSoon(ACCEPTED_AFTER, 'after the restart')
     t.same((await admin.describeCluster()).brokers.map((broker) => broker.nodeId).sort(), [1, 2, 3], 'describeCluster lists 3 brokers')
     // The restarted broker catches up with the leader before it is in sync again; nothing to await but the state.
-    const deadline = Date.now() + RUN_BOUND_MS
-    let isr = (await leaderOf()).isr
-    while (isr.length < 3 && Date.now() < deadline) {
-      await delay(200)
-      isr = (await leaderOf()).isr
-    }
+    const { isr } = await eventually('3 replicas in sync', leaderOf, (partition) => partition.isr.length === 3, { timeoutMs: RUN_BOUND_MS, everyMs: 200 })
     t.same([...isr].sort(), [1, 2, 3], 'all 3 replicas of the partition are in sync again')
   })
 

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { startLocalKafka, type LocalKafka } from '../../local/kafka/launcher.js'
-import { FeedClient, follow, signIn } from '../helpers/clients.js'
-import { startGateway, tempDir, type Gateway } from '../helpers/gateway.js'
+import { FeedClient, follow, readiness, signIn } from '../helpers/clients.js'
+import { eventually } from '../helpers/eventually.js'
+import { startGateway, tempDir } from '../helpers/gateway.js'
 import { recordCount } from '../helpers/kafka.js'
 
 // These tests stop and freeze a broker, so they run their own instead of the shared one.
@@ -9,6 +10,8 @@ const SEND_TIMEOUT_MS = 2000
 /** A POST must answer within this bound while the broker is gone: it may fail, never hang. */
 const ANSWER_BOUND_MS = SEND_TIMEOUT_MS + 8000
 const RECOVERY_BOUND_MS = 90_000
+/** Each follow attempt is bounded itself; between two, a pause. */
+const RETRY = { timeoutMs: RECOVERY_BOUND_MS, everyMs: 100 }
 
 t.test('broker outages: 503 in bounded time, nothing half-written, recovery by itself', async (t) => {
   const kafkaDir = tempDir(t)
@@ -58,9 +61,9 @@ t.test('broker outages: 503 in bounded time, nothing half-written, recovery by i
 
     kafka = await startLocalKafka({ dataDir: kafkaDir })
     t.equal(kafka.brokers.join(','), brokers, 'the broker is back on the same address')
-    await waitUntilAccepted(gateway, () => followOnce('while-down'))
+    await eventually('a follow accepted again', () => followOnce('while-down'), (status) => status === 202, RETRY)
     await receiveAccepted()
-    await waitUntilReady(gateway)
+    await eventually('/readyz recovered', () => readiness(gateway.url), ({ status }) => status === 200, RETRY)
   })
 
   await t.test('broker frozen (SIGSTOP)', async (t) => {
@@ -70,7 +73,7 @@ t.test('broker outages: 503 in bounded time, nothing half-written, recovery by i
     t.teardown(thaw)
     t.equal(await followOnce('while-frozen'), 503, 'a follow while the broker is frozen answers 503 instead of hanging')
     thaw()
-    await waitUntilAccepted(gateway, () => followOnce('while-frozen'))
+    await eventually('a follow accepted again', () => followOnce('while-frozen'), (status) => status === 202, RETRY)
     await receiveAccepted()
     // The frozen broker may still write the attempt that timed out; the retry reused its id.
     t.equal(await followOnce('after-thaw'), 202)
@@ -87,21 +90,3 @@ t.test('broker outages: 503 in bounded time, nothing half-written, recovery by i
   t.equal(new Set(ids).size, ids.length, 'no notification is stored twice')
   for (const id of accepted) t.ok(ids.includes(id), `accepted ${id} is in the inbox`)
 })
-
-/** Follows until one is accepted again (each attempt is itself bounded), within the recovery bound. */
-async function waitUntilAccepted (gateway: Gateway, followOnce: () => Promise<number>): Promise<void> {
-  const deadline = Date.now() + RECOVERY_BOUND_MS
-  while (Date.now() < deadline) {
-    if (await followOnce() === 202) return
-    await fetch(`${gateway.url}/readyz`) // paces the retries on a real request, not a sleep
-  }
-  throw new Error(`the gateway did not accept follows again within ${RECOVERY_BOUND_MS} ms`)
-}
-
-async function waitUntilReady (gateway: Gateway): Promise<void> {
-  const deadline = Date.now() + RECOVERY_BOUND_MS
-  while (Date.now() < deadline) {
-    if ((await fetch(`${gateway.url}/readyz`)).status === 200) return
-  }
-  throw new Error(`/readyz did not recover within ${RECOVERY_BOUND_MS} ms`)
-}

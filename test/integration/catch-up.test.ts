@@ -1,6 +1,7 @@
 import t from 'tap'
 import type { ReadyFrame } from '../../server/feed/frames.js'
 import { FeedClient, follow, signIn, type NotificationFrame } from '../helpers/clients.js'
+import { eventually } from '../helpers/eventually.js'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
 
 const MISSED = 1000
@@ -21,15 +22,12 @@ async function followMany (gateway: Gateway, token: string, count: number): Prom
 }
 
 /** Waits (bounded) until the consumer has stored `count` unread notifications for the token's user. */
-async function waitForUnread (gateway: Gateway, token: string, count: number, boundMs = 60_000): Promise<void> {
-  const deadline = Date.now() + boundMs
-  for (;;) {
+async function waitForUnread (gateway: Gateway, token: string, count: number): Promise<void> {
+  const unread = async (): Promise<number> => {
     const response = await fetch(`${gateway.url}/api/notifications?limit=1`, { headers: { authorization: `Bearer ${token}` } })
-    const { unread } = await response.json() as { unread: number }
-    if (unread >= count) return
-    if (Date.now() > deadline) throw new Error(`only ${unread} of ${count} notifications stored after ${boundMs} ms`)
-    await new Promise((resolve) => setImmediate(resolve))
+    return (await response.json() as { unread: number }).unread
   }
+  await eventually(`${count} notifications stored`, unread, (stored) => stored >= count, { timeoutMs: 60_000 })
 }
 
 async function readNotifications (client: FeedClient, count: number): Promise<NotificationFrame[]> {
@@ -56,7 +54,7 @@ t.test(`a user offline while ${MISSED} notifications arrive gets them all with s
   const missed = await followMany(gateway, bruno, MISSED)
   await waitForUnread(gateway, emma, MISSED + 1)
 
-  const back = await FeedClient.connect(gateway.url, emma, seen.cursor)
+  const back = await FeedClient.connect(gateway.url, emma, { since: seen.cursor })
   t.teardown(() => back.close())
   const ready = await back.next() as ReadyFrame
   t.match(ready, { type: 'ready', user: { id: '1', name: 'Emma' }, unread: MISSED + 1 })
@@ -78,14 +76,14 @@ t.test('a stream dropped mid-way and resumed from its last cursor has no gap and
   const before = await followMany(gateway, bruno, 600)
   await waitForUnread(gateway, emma, 600)
 
-  const first = await FeedClient.connect(gateway.url, emma, '0')
+  const first = await FeedClient.connect(gateway.url, emma, { since: '0' })
   t.equal((await first.next()).type, 'ready')
   const part = await readNotifications(first, 250)
   first.close()
 
   // Resume while more follows keep arriving: the switch from replay to live must not lose or double any.
   const live = followMany(gateway, bruno, 200)
-  const second = await FeedClient.connect(gateway.url, emma, part.at(-1)!.cursor)
+  const second = await FeedClient.connect(gateway.url, emma, { since: part.at(-1)!.cursor })
   t.teardown(() => second.close())
   t.equal((await second.next()).type, 'ready')
   const during = await live
@@ -108,7 +106,7 @@ t.test('a stream dropped mid-way and resumed from its last cursor has no gap and
 t.test('an unknown cursor gets synced with reset, not silence', async (t) => {
   const gateway = await startGateway(t)
   const emma = await signIn(gateway.url, '1')
-  const client = await FeedClient.connect(gateway.url, emma, '999999999')
+  const client = await FeedClient.connect(gateway.url, emma, { since: '999999999' })
   t.teardown(() => client.close())
   const ready = await client.next() as ReadyFrame
   t.match(ready, { type: 'ready', seq: 0, cursor: /^[0-9a-f]{8}\.0$/ })

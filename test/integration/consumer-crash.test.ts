@@ -1,10 +1,12 @@
 import t from 'tap'
-import { FeedClient, follow, signIn } from '../helpers/clients.js'
-import { startGateway, type Gateway } from '../helpers/gateway.js'
+import { FeedClient, follow, readiness, signIn } from '../helpers/clients.js'
+import { eventually } from '../helpers/eventually.js'
+import { startGateway } from '../helpers/gateway.js'
 
 const RECOVERY_BOUND_MS = 60_000
+const POLL = { timeoutMs: RECOVERY_BOUND_MS }
 
-// Regression (issue 8): a non-retriable error in the delivery path (kafkajs's CRASH with
+// Regression: a non-retriable error in the delivery path (kafkajs's CRASH with
 // restart: false) stopped the consumer for good, while POSTs still got 202. Delivery now runs
 // outside eachBatch (server/kafka/batch-pipeline.ts), and any error there restarts the consumer.
 t.test('an error in the delivery path: the gateway restarts the consumer, /readyz says why meanwhile, nothing is lost', async (t) => {
@@ -13,7 +15,7 @@ t.test('an error in the delivery path: the gateway restarts the consumer, /ready
   const tab = await FeedClient.connect(gateway.url, emma)
   t.teardown(() => tab.close())
   t.equal((await tab.next()).type, 'ready')
-  t.same(await readiness(gateway, (ready) => ready.status === 200), { status: 200, reasons: [] }, 'joined')
+  t.same(await eventually('joined', () => readiness(gateway.url), (ready) => ready.status === 200, POLL), { status: 200, reasons: [] }, 'joined')
 
   // The first batch the inbox is given throws a TypeError, which kafkajs never retries.
   const { inbox } = gateway.services
@@ -36,7 +38,7 @@ t.test('an error in the delivery path: the gateway restarts the consumer, /ready
   const { notification } = await response.json() as { notification: { id: string } }
   await threw
 
-  const down = await readiness(gateway, (ready) => ready.reasons.some((reason) => /delivery path/.test(reason)))
+  const down = await eventually('/readyz names the failure', () => readiness(gateway.url), (ready) => ready.reasons.some((reason) => /delivery path/.test(reason)), POLL)
   t.equal(down.status, 503, '/readyz is 503 while the consumer is down')
   t.ok(down.reasons.includes('consumer stopped after an error in the delivery path; restarting it'), `and says why: ${down.reasons.join('; ')}`)
   t.notMatch(down.reasons.join('; '), /injected/, 'in its own words: the error itself is in the log')
@@ -44,7 +46,7 @@ t.test('an error in the delivery path: the gateway restarts the consumer, /ready
   let frame = await tab.next(RECOVERY_BOUND_MS)
   while (frame.type !== 'notification') frame = await tab.next(RECOVERY_BOUND_MS)
   t.equal(frame.notification.id, notification.id, 'the record that failed was consumed again and delivered')
-  t.same(await readiness(gateway, (ready) => ready.status === 200), { status: 200, reasons: [] }, 'ready again once the new consumer joined')
+  t.same(await eventually('ready again', () => readiness(gateway.url), (ready) => ready.status === 200, POLL), { status: 200, reasons: [] }, 'ready again once the new consumer joined')
 
   const metrics = await (await fetch(`${gateway.url}/metrics`)).text()
   t.match(metrics, /^notify_consumer_crashes_total\{restarted_by="gateway"\} 1$/m, 'the crash is counted')
@@ -57,14 +59,3 @@ t.test('an error in the delivery path: the gateway restarts the consumer, /ready
   while (frame.type !== 'notification') frame = await tab.next(RECOVERY_BOUND_MS)
   t.equal(frame.notification.id, next.id, 'delivery goes on, and the first one was not pushed twice')
 })
-
-/** Polls /readyz (each poll is a real request) until `until` holds, within the recovery bound. */
-async function readiness (gateway: Gateway, until: (ready: { status: number, reasons: string[] }) => boolean): Promise<{ status: number, reasons: string[] }> {
-  const deadline = Date.now() + RECOVERY_BOUND_MS
-  for (;;) {
-    const response = await fetch(`${gateway.url}/readyz`)
-    const body = await response.json() as { reasons?: string[] }
-    const ready = { status: response.status, reasons: body.reasons ?? [] }
-    if (until(ready) || Date.now() > deadline) return ready
-  }
-}

@@ -1,8 +1,8 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { setTimeout as delay } from 'node:timers/promises'
 import t from 'tap'
 import { FeedClient, follow, signIn, type NotificationFrame } from '../helpers/clients.js'
+import { eventually } from '../helpers/eventually.js'
 import { startGateway, tempDir } from '../helpers/gateway.js'
 import { rawProducer, readTopic, recordCount } from '../helpers/kafka.js'
 import { InboxUnavailableError } from '../../server/inbox/types.js'
@@ -92,7 +92,7 @@ t.test('a batch retried while the inbox is unavailable dead-letters its poison r
   t.equal(await recordCount(dlqTopic), 1, 'one record in the DLQ, not one per attempt')
 })
 
-// Regression (issue 15, item 3): during a rolling change of USERS_FILE, a gateway with the new file
+// Regression: during a rolling change of USERS_FILE, a gateway with the new file
 // accepts a follow to a new user, and a gateway with the old file consumes it. A 202 is a promise:
 // the consumer stores what any producer wrote, whatever its own directory says.
 t.test('a follow to a user only the accepting gateway\'s USERS_FILE knows is stored by a consumer whose directory lacks it, not dead-lettered', async (t) => {
@@ -109,8 +109,7 @@ t.test('a follow to a user only the accepting gateway\'s USERS_FILE knows is sto
   const { notification } = await response.json() as { notification: { id: string } }
 
   const { inbox } = consumer.services
-  const deadline = Date.now() + 20_000
-  while ((await inbox.feed('5')).newestSeq === 0 && Date.now() < deadline) await delay(50)
+  await eventually('Nora\'s feed has a notification', async () => (await inbox.feed('5')).newestSeq, (newestSeq) => newestSeq > 0, { timeoutMs: 20_000, everyMs: 50 })
   t.same((await inbox.history('5', 10)).items.map((item) => item.notification.id), [notification.id], 'the consuming gateway stored it in Nora\'s feed')
   t.equal(await recordCount(dlqTopic), 0, 'and dead-lettered nothing')
 })

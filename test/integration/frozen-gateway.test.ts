@@ -3,7 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import { Pool } from 'pg'
 import t from 'tap'
-import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, Tab, USERS } from '../helpers/feed-checks.js'
+import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, ResumingTab, USERS } from '../helpers/feed-checks.js'
 import { tempDir, testEnv } from '../helpers/gateway.js'
 import { spawnGateway, type SpawnedGateway } from '../helpers/gateway-process.js'
 import { groupAssignment, testKafka } from '../helpers/kafka.js'
@@ -23,7 +23,7 @@ const BOUND_MS = 60_000
 
 t.setTimeout(240_000)
 
-// Regression (issue 15, item 1): a gateway frozen (SIGSTOP, a VM pause, a network that drops
+// Regression: a gateway frozen (SIGSTOP, a VM pause, a network that drops
 // packets) inside an append kept its backend `idle in transaction`, holding the `consumed` and
 // `feeds` row locks of its partitions. Once the group gave its partitions to another gateway, that
 // one's appends queued behind the locks for ever, and, since a gateway merges all its partitions
@@ -58,9 +58,9 @@ t.test('a gateway frozen inside an append transaction: every follow the others a
   // this test's. From here on the stream posts to the others only, and the tabs live there.
   targets.splice(0, targets.length, ...others.map(({ url }) => url))
   const waiters = new Waiters()
-  const tabs: Tab[] = []
+  const tabs: ResumingTab[] = []
   for (const gateway of others) {
-    for (const userId of USERS) tabs.push(await Tab.open(t, { userId, token: tokens.get(userId)!, url: gateway.url, waiters }))
+    for (const userId of USERS) tabs.push(await ResumingTab.open(t, { userId, token: tokens.get(userId)!, url: gateway.url, waiters }))
   }
 
   const caught = await freezeInTransaction(victim)

@@ -1,6 +1,6 @@
-import { setTimeout as delay } from 'node:timers/promises'
 import t from 'tap'
-import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, Tab, USERS, waitReady } from '../helpers/feed-checks.js'
+import { eventually } from '../helpers/eventually.js'
+import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, ResumingTab, USERS, waitReady } from '../helpers/feed-checks.js'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
 import { groupAssignment, testKafka } from '../helpers/kafka.js'
 import { Waiters } from '../helpers/waiters.js'
@@ -13,9 +13,9 @@ const AFTER = 60
 const JOIN_BOUND_MS = 30_000
 const BOUND_MS = 60_000
 
-// Scale-out (issue 10, test 6): two gateways consume a stream of follows; a third starts and joins
-// the group mid-stream, so partitions move while batches are in flight on their old owners. Every
-// tab, old and new, gets seq 1, 2, 3… with no hole and no repeat, and the inbox holds each once.
+// Two gateways consume a stream of follows; a third starts and joins the group mid-stream, so
+// partitions move while batches are in flight on their old owners. Every tab, old and new, gets seq
+// 1, 2, 3… with no hole and no repeat, and the inbox holds each once.
 t.test('a gateway joining mid-stream: partitions move while batches are in flight, and every tab still gets every 202 once, in seq order', async (t) => {
   const shared = await startSharedServices(t)
   if (shared === undefined) return
@@ -30,9 +30,9 @@ t.test('a gateway joining mid-stream: partitions move while batches are in fligh
 
   const tokens = await signInAll(gateways[0]!.url)
   const waiters = new Waiters()
-  const tabs: Tab[] = []
+  const tabs: ResumingTab[] = []
   for (const gateway of gateways) {
-    for (const userId of USERS) tabs.push(await Tab.open(t, { userId, token: tokens.get(userId)!, url: gateway.url, waiters }))
+    for (const userId of USERS) tabs.push(await ResumingTab.open(t, { userId, token: tokens.get(userId)!, url: gateway.url, waiters }))
   }
   const targets = gateways.map(({ url }) => url)
   const stream = new FollowStream({ targets, tokens, paceMs: PACE_MS })
@@ -45,18 +45,14 @@ t.test('a gateway joining mid-stream: partitions move while batches are in fligh
   const acceptedAtJoin = stream.acceptedCount
   const burst = stream.burst(BURST)
   const joiner = await start('gateway-c')
-  let after = await assignment()
-  while ((after.get('gateway-c') ?? []).length === 0 && Date.now() < joiningAt + JOIN_BOUND_MS) {
-    await delay(100)
-    after = await assignment()
-  }
+  const after = await eventually('gateway-c consumes', assignment, (members) => (members.get('gateway-c') ?? []).length > 0, { timeoutMs: JOIN_BOUND_MS, everyMs: 100 })
   const joinedIn = Date.now() - joiningAt
   await burst
   t.same([...after.values()].map((partitions) => partitions.length), [2, 2, 2], `three members, two partitions each, ${(joinedIn / 1000).toFixed(1)} s after the start: ${JSON.stringify(Object.fromEntries(after))}`)
   t.ok(stream.acceptedCount >= acceptedAtJoin + BURST, `${stream.acceptedCount - acceptedAtJoin} follows were accepted while it started and the partitions moved`)
   await waitReady(joiner.url)
   // Its tabs start from the beginning (since=0): catch-up, then live, on the new member.
-  for (const userId of USERS) tabs.push(await Tab.open(t, { userId, token: tokens.get(userId)!, url: joiner.url, waiters }))
+  for (const userId of USERS) tabs.push(await ResumingTab.open(t, { userId, token: tokens.get(userId)!, url: joiner.url, waiters }))
   targets.push(joiner.url)
   await stream.accepting(AFTER, BOUND_MS)
   await stream.stop()

@@ -1,6 +1,6 @@
-import { setTimeout as delay } from 'node:timers/promises'
 import t from 'tap'
-import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, Tab, USERS } from '../helpers/feed-checks.js'
+import { eventually } from '../helpers/eventually.js'
+import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, ResumingTab, USERS } from '../helpers/feed-checks.js'
 import { tempDir, testEnv } from '../helpers/gateway.js'
 import { spawnGateway, type SpawnedGateway } from '../helpers/gateway-process.js'
 import { groupAssignment, testKafka } from '../helpers/kafka.js'
@@ -15,11 +15,10 @@ const BOUND_MS = 60_000
 
 t.setTimeout(170_000)
 
-// Scale-out (issue 10, test 2): three gateways as real processes on one PostgreSQL inbox and one
-// Redis fan-out; one is SIGKILLed mid-stream. Its partitions move to the others once the group
-// gives up on it, its tabs reconnect elsewhere with their last cursor, and its POSTs are retried
-// elsewhere with their Idempotency-Key: every 202 reaches every tab once, in seq order, and the
-// inbox holds it once.
+// Three gateways as real processes on one PostgreSQL inbox and one Redis fan-out; one is SIGKILLed
+// mid-stream. Its partitions move to the others once the group gives up on it, its tabs reconnect
+// elsewhere with their last cursor, and its POSTs are retried elsewhere with their Idempotency-Key:
+// every 202 reaches every tab once, in seq order, and the inbox holds it once.
 t.test('a gateway SIGKILLed mid-stream: its partitions move to the others, its tabs resume elsewhere with since, every 202 is stored and delivered once, in order', async (t) => {
   const shared = await startSharedServices(t)
   if (shared === undefined) return
@@ -42,9 +41,9 @@ t.test('a gateway SIGKILLed mid-stream: its partitions move to the others, its t
     throw new Error('no gateway is up')
   }
   const waiters = new Waiters()
-  const tabs: Tab[] = []
+  const tabs: ResumingTab[] = []
   for (const gateway of gateways) {
-    for (const userId of USERS) tabs.push(await Tab.open(t, { userId, token: tokens.get(userId)!, url: gateway.url, pick, waiters }))
+    for (const userId of USERS) tabs.push(await ResumingTab.open(t, { userId, token: tokens.get(userId)!, url: gateway.url, pick, waiters }))
   }
   // The client does not know which gateway is gone: every third POST still goes to it first.
   const stream = new FollowStream({ targets: gateways.map(({ url }) => url), tokens, paceMs: PACE_MS })
@@ -64,11 +63,8 @@ t.test('a gateway SIGKILLed mid-stream: its partitions move to the others, its t
   alive.delete(victim.url)
   t.equal(await victim.kill('SIGKILL'), 'signal SIGKILL', `gateway ${index} was SIGKILLed mid-stream`)
 
-  let after = await assignment()
-  while ((after.size !== 2 || after.has(`gateway-${index}`) || [...after.values()].flat().length < 6) && Date.now() < killedAt + REBALANCE_BOUND_MS) {
-    await delay(250)
-    after = await assignment()
-  }
+  const after = await eventually('the group dropped the victim', assignment,
+    (members) => members.size === 2 && !members.has(`gateway-${index}`) && [...members.values()].flat().length >= 6, { timeoutMs: REBALANCE_BOUND_MS, everyMs: 250 })
   const rebalancedIn = Date.now() - killedAt
   t.same([...after.keys()].sort(), [0, 1, 2].filter((i) => i !== index).map((i) => `gateway-${i}`).sort(), `the group dropped the victim ${(rebalancedIn / 1000).toFixed(1)} s after the kill`)
   t.same([...after.values()].flat().sort(), [0, 1, 2, 3, 4, 5], 'and the survivors own all six partitions, the victim\'s included')

@@ -1,14 +1,14 @@
 import t from 'tap'
-import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, Tab, waitReady } from '../helpers/feed-checks.js'
+import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, ResumingTab, waitReady } from '../helpers/feed-checks.js'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
 import { Waiters } from '../helpers/waiters.js'
 
 const FOLLOWS = 60
 const BOUND_MS = 60_000
 
-// Scale-out (issue 10, test 1): three gateways in one consumer group, one PostgreSQL inbox, one
-// Redis fan-out. Whichever gateway consumes a record, every open tab of its recipient, on any
-// gateway, gets it exactly once and in seq order.
+// Three gateways in one consumer group, one PostgreSQL inbox, one Redis fan-out. Whichever gateway
+// consumes a record, every open tab of its recipient, on any gateway, gets it exactly once and in
+// seq order.
 t.test('three gateways, tabs spread over them, follows POSTed round-robin: every 202 reaches every open tab of its recipient once, in seq order', async (t) => {
   const shared = await startSharedServices(t)
   if (shared === undefined) return
@@ -22,7 +22,7 @@ t.test('three gateways, tabs spread over them, follows POSTed round-robin: every
   const waiters = new Waiters()
   // Emma and Rick have tabs on two gateways each.
   const placement: Array<[string, Gateway]> = [['1', a], ['1', b], ['2', b], ['3', c], ['3', a], ['4', c]]
-  const tabs = await Promise.all(placement.map(async ([userId, gateway]) => await Tab.open(t, { userId, token: tokens.get(userId)!, url: gateway.url, waiters })))
+  const tabs = await Promise.all(placement.map(async ([userId, gateway]) => await ResumingTab.open(t, { userId, token: tokens.get(userId)!, url: gateway.url, waiters })))
 
   const stream = new FollowStream({ targets: gateways.map(({ url }) => url), tokens, paceMs: 0 })
   stream.start()

@@ -46,7 +46,7 @@ async function untilAllCommitted (groupId: string, topic: string): Promise<void>
 async function seenBy (t: Test, url: string, tokens: Map<string, string>, stream: FollowStream): Promise<Map<string, Seen>> {
   const seen = new Map<string, Seen>()
   for (const userId of USERS) {
-    const tab = await FeedClient.connect(url, tokens.get(userId)!, '0')
+    const tab = await FeedClient.connect(url, tokens.get(userId)!, { since: '0' })
     t.teardown(() => tab.close())
     const ids = new Set<string>()
     let cursor = ''
@@ -72,7 +72,7 @@ async function seenBy (t: Test, url: string, tokens: Map<string, string>, stream
 async function checkResumes (t: Test, url: string, tokens: Map<string, string>, stream: FollowStream, seen: Map<string, Seen>): Promise<void> {
   for (const userId of USERS) {
     const { cursor, ids } = seen.get(userId)!
-    const tab = await FeedClient.connect(url, tokens.get(userId)!, cursor)
+    const tab = await FeedClient.connect(url, tokens.get(userId)!, { since: cursor })
     t.teardown(() => tab.close())
     const got = new Set(ids)
     let synced: Frame
@@ -91,7 +91,7 @@ async function checkResumes (t: Test, url: string, tokens: Map<string, string>, 
   }
 }
 
-// Regression (issue 15, item 5): the consumer resumed from the group's committed offsets, never
+// Regression: the consumer resumed from the group's committed offsets, never
 // from the positions stored in the inbox, so what a promoted standby lacked was never applied
 // again; and the epoch stayed, so new notifications took the lost ones' seqs: a resume with an old
 // cursor skipped them.
@@ -136,7 +136,7 @@ t.test('a PostgreSQL inbox rolled back as a lagging standby would be, with the g
   await restartAndCheck(t, { env, tokens, stream, targets, seen }, async () => { await checkInbox(t, databaseUrl, stream) })
 })
 
-// Regression (issue 15, item 5), the SQLite inbox: a file-system snapshot of DATA_DIR taken while
+// Regression, the SQLite inbox: a file-system snapshot of DATA_DIR taken while
 // the gateway ran holds the inbox and its run marker from one instant, so the run marker cannot
 // tell it from a crash: the epoch stayed, and what the snapshot lacked was never applied again.
 t.test('a SQLite inbox restored from a snapshot of DATA_DIR (run marker included), with the group\'s offsets kept: after a restart every 202 is in the inbox, and an old cursor resumes with a reset or what it lacks', async (t) => {

@@ -9,7 +9,7 @@ import { startTcpProxy } from '../helpers/tcp-proxy.js'
 const PING_MS = 600_000
 const BOUND_MS = 15_000
 
-// Issue 15, item 6: a COMMIT whose connection drops after the commit was durable. The consumer
+// A COMMIT whose connection drops after the commit was durable. The consumer
 // cannot tell it from a failed one and tries the batch again; the retry skips every record as
 // already applied, and nothing was published: the tab waited for the next notification to notice.
 t.test('the reply to an append\'s COMMIT is lost with its connection: the batch\'s last notification still reaches the tab, once', async (t) => {

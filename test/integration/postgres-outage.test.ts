@@ -1,7 +1,8 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import t from 'tap'
-import { FeedClient } from '../helpers/clients.js'
-import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, Tab, USERS, waitReady } from '../helpers/feed-checks.js'
+import { FeedClient, readiness } from '../helpers/clients.js'
+import { eventually } from '../helpers/eventually.js'
+import { checkInbox, checkTabs, FollowStream, startSharedServices, signInAll, ResumingTab, USERS, waitReady } from '../helpers/feed-checks.js'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
 import { testKafka } from '../helpers/kafka.js'
 import { Waiters } from '../helpers/waiters.js'
@@ -14,11 +15,12 @@ const PACE_MS = 40
 const BEFORE = 40
 const AFTER = 40
 const BOUND_MS = 60_000
+const READYZ_POLL = { timeoutMs: 5000, everyMs: 100 }
 
-// Scale-out (issue 10, test 4): two gateways on one PostgreSQL inbox and one Redis fan-out;
-// PostgreSQL stops for 10 s mid-stream. Kafka still takes every follow; the consumers hold their
-// batches and retry them, committing nothing, until the inbox is back; then every follow is stored
-// once and reaches every open tab once, in seq order.
+// Two gateways on one PostgreSQL inbox and one Redis fan-out; PostgreSQL stops for 10 s mid-stream.
+// Kafka still takes every follow; the consumers hold their batches and retry them, committing
+// nothing, until the inbox is back; then every follow is stored once and reaches every open tab
+// once, in seq order.
 t.test('PostgreSQL down for 10 s mid-stream: POSTs still get 202, consuming holds without committing, /readyz says why, then everything is stored and delivered once, in order', async (t) => {
   const shared = await startSharedServices(t)
   if (shared === undefined) return
@@ -33,9 +35,9 @@ t.test('PostgreSQL down for 10 s mid-stream: POSTs still get 202, consuming hold
 
   const tokens = await signInAll(a.url)
   const waiters = new Waiters()
-  const tabs: Tab[] = []
+  const tabs: ResumingTab[] = []
   for (const gateway of gateways) {
-    for (const userId of USERS) tabs.push(await Tab.open(t, { userId, token: tokens.get(userId)!, url: gateway.url, waiters }))
+    for (const userId of USERS) tabs.push(await ResumingTab.open(t, { userId, token: tokens.get(userId)!, url: gateway.url, waiters }))
   }
   const stream = new FollowStream({ targets: [a.url, b.url], tokens, paceMs: PACE_MS })
   stream.start()
@@ -47,12 +49,13 @@ t.test('PostgreSQL down for 10 s mid-stream: POSTs still get 202, consuming hold
   try {
     await t.test('while PostgreSQL is down', async (t) => {
       for (const gateway of gateways) {
-        const { status, reasons } = await readiness(gateway.url, (reasons) => reasons.some((reason) => /^inbox \(PostgreSQL\)/.test(reason)))
+        const { status, reasons } = await eventually(`/readyz on ${gateway.url} names the inbox`, () => readiness(gateway.url), ({ reasons }) => reasons.some((reason) => /^inbox \(PostgreSQL\)/.test(reason)), READYZ_POLL)
         t.equal(status, 503, `/readyz on ${gateway.url} is 503`)
         t.ok(reasons.includes('inbox (PostgreSQL) unreachable'), `and names the inbox: ${reasons.join('; ')}`)
       }
       // A gateway whose partitions got no record since the kill has nothing to hold; one has.
-      const holding = await Promise.all(gateways.map(async (gateway) => await readiness(gateway.url, (reasons) => reasons.some((reason) => reason.startsWith('consumer holding its batches')))))
+      const holding = await eventually('a gateway holds its batches', () => Promise.all(gateways.map(async (gateway) => await readiness(gateway.url))),
+        (answers) => answers.some(({ reasons }) => reasons.some((reason) => reason.startsWith('consumer holding its batches'))), READYZ_POLL)
       t.ok(holding.flatMap(({ reasons }) => reasons).includes('consumer holding its batches, retrying'),
         'the consumer that got records holds them and retries, and says so')
 
@@ -67,7 +70,7 @@ t.test('PostgreSQL down for 10 s mid-stream: POSTs still get 202, consuming hold
       })
       t.equal(read.status, 503, 'a read mark: 503')
       t.match(await read.json(), { code: 'INBOX_UNAVAILABLE' })
-      const late = await FeedClient.connect(a.url, tokens.get('3')!, '0')
+      const late = await FeedClient.connect(a.url, tokens.get('3')!, { since: '0' })
       t.teardown(() => late.close())
       t.match(await late.closed, { code: 1013 }, 'a socket whose catch-up cannot read the inbox is closed with 1013 (try again later)')
 
@@ -94,9 +97,8 @@ t.test('PostgreSQL down for 10 s mid-stream: POSTs still get 202, consuming hold
   await checkInbox(t, databaseUrl, stream)
   // Every record is handled by now; the committer stores that within its interval.
   const end = await endOffsets()
-  const deadline = Date.now() + BOUND_MS
-  while (sum(await committedOffsets()) < sum(end) && Date.now() < deadline) await delay(200)
-  t.equal(sum(await committedOffsets()), sum(end), 'commits went on: the group committed every record')
+  const committedAtEnd = await eventually('every record committed', async () => sum(await committedOffsets()), (total) => total >= sum(end), { timeoutMs: BOUND_MS, everyMs: 200 })
+  t.equal(committedAtEnd, sum(end), 'commits went on: the group committed every record')
   for (const gateway of gateways) {
     t.notMatch(await (await fetch(`${gateway.url}/metrics`)).text(), /^notify_consumer_crashes_total\{restarted_by="gateway"\} [1-9]/m,
       `${gateway.url} held its batches and retried them: its consumer was never restarted (no rebalance churn)`)
@@ -114,15 +116,4 @@ t.test('PostgreSQL down for 10 s mid-stream: POSTs still get 202, consuming hold
 
 function sum (values: number[]): number {
   return values.reduce((total, value) => total + value, 0)
-}
-
-/** Polls /readyz until `until` holds for its reasons, within a bound; returns the last answer. */
-async function readiness (url: string, until: (reasons: string[]) => boolean): Promise<{ status: number, reasons: string[] }> {
-  const deadline = Date.now() + 5000
-  for (;;) {
-    const response = await fetch(`${url}/readyz`)
-    const { reasons = [] } = await response.json() as { reasons?: string[] }
-    if (until(reasons) || Date.now() > deadline) return { status: response.status, reasons }
-    await delay(100)
-  }
 }

@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { Pool } from 'pg'
 import t from 'tap'
 import { FeedClient, signIn } from '../helpers/clients.js'
+import { eventually } from '../helpers/eventually.js'
 import { tempDir, testEnv } from '../helpers/gateway.js'
 import { spawnGateway } from '../helpers/gateway-process.js'
 import { rawProducer } from '../helpers/kafka.js'
@@ -26,7 +27,7 @@ function notificationFor (userId: string, message: string): Notification {
   return { ...followNotification({ id: userId === '1' ? '2' : '1', name: 'Someone' }, { id: userId, name: names[userId]! }), message }
 }
 
-// Regression (issue 15, item 4): one pool of connections served the consumer's appends, every
+// Regression: one pool of connections served the consumer's appends, every
 // history and catch-up read and the readiness probe. A flood of reads (or a reconnect storm) made
 // the consumer wait for a connection longer than its connect timeout, which it took for "PostgreSQL
 // down": it held its batches, and after 30 s restarted, rebalancing every gateway; /readyz said 503.
@@ -45,8 +46,8 @@ t.test('1,000 concurrent history reads on a pool of 2 never make the consumer ho
   await send(USERS.flatMap((userId) => Array.from({ length: STORED_PER_USER }, (_, i) => notificationFor(userId, `${i} ${'x'.repeat(900)}`))))
   const operator = new Pool({ connectionString: databaseUrl, max: 1 })
   t.teardown(() => operator.end())
-  const deadline = Date.now() + BOUND_MS
-  while (Date.now() < deadline && Number((await operator.query('SELECT count(*) AS n FROM notifications').catch(() => ({ rows: [{ n: 0 }] }))).rows[0].n) < USERS.length * STORED_PER_USER) await delay(200)
+  await eventually('every notification stored', async () => Number((await operator.query('SELECT count(*) AS n FROM notifications').catch(() => ({ rows: [{ n: 0 }] }))).rows[0].n),
+    (stored) => stored >= USERS.length * STORED_PER_USER, { timeoutMs: BOUND_MS, everyMs: 200 })
   const tab = await FeedClient.connect(gateway.url, tokens.get('1')!)
   t.teardown(() => tab.close())
   t.equal((await tab.next()).type, 'ready')

@@ -34,7 +34,7 @@ t.test('a gateway SIGKILLed while consuming loses nothing it accepted, and store
   t.ok(accepted.length >= KILL_AFTER, `${accepted.length} follows were accepted before the kill`)
 
   const second = await spawnGateway(t, env)
-  const tab = await FeedClient.connect(second.url, emma, '0')
+  const tab = await FeedClient.connect(second.url, emma, { since: '0' })
   t.teardown(() => tab.close())
   t.equal((await tab.next()).type, 'ready')
   const seen = new Map<string, number>()

@@ -50,7 +50,7 @@ t.test(`SIGTERM with ${CLIENTS} clients and follows in flight: clean answers, go
   t.ok(gateway.logs.some((line) => line.includes('Shutting down')), 'it logged the shutdown')
 
   const again = await spawnGateway(t, env)
-  const tab = await FeedClient.connect(again.url, emma, '0')
+  const tab = await FeedClient.connect(again.url, emma, { since: '0' })
   t.teardown(() => tab.close())
   const missing = new Set(accepted)
   while (missing.size > 0) {
@@ -62,7 +62,7 @@ t.test(`SIGTERM with ${CLIENTS} clients and follows in flight: clean answers, go
 
 const CRASH_BOUND_MS = 120_000
 
-// Regression (issue 8): during a broker outage bus.close() threw (kafkajs's pause() has no group
+// Regression: during a broker outage bus.close() threw (kafkajs's pause() has no group
 // after a crash), so the inbox was not closed, the producer not disconnected, the broker not
 // stopped, and the process exited 1.
 t.test('SIGTERM while the broker is down and the consumer crashed: every shutdown step runs, exit 0', async (t) => {

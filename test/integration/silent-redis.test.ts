@@ -8,7 +8,7 @@ import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
 const NO_PING_MS = '600000'
 const BOUND_MS = 30_000
 
-// Issue 15, items 6 and 7. Two gateways share a PostgreSQL inbox and Redis: A consumes the topic and
+// Two gateways share a PostgreSQL inbox and Redis: A consumes the topic and
 // publishes, B only holds Emma's tab (it consumes a topic of its own), as a gateway without her
 // partition would. A link to Redis then goes silent the way a NAT or a balancer that forgot the
 // flow makes it: nothing arrives, and nothing is closed or reset.

@@ -1,6 +1,4 @@
-import type { Socket } from 'node:net'
 import t, { type Test } from 'tap'
-import { WebSocket } from 'ws'
 import { encodeNotification } from '../../server/kafka/record.js'
 import { followNotification } from '../../server/notification.js'
 import { FeedClient, signIn, type Frame } from '../helpers/clients.js'
@@ -29,15 +27,9 @@ t.test('a client that never reads is dropped at the bound; others keep receiving
   const [emmaToken, brunoToken] = await Promise.all([signIn(gateway.url, emma.id), signIn(gateway.url, bruno.id)])
 
   // Emma's client stops reading the moment it is open: the kernel buffers fill, then the gateway's queue.
-  const slow = new WebSocket(`${gateway.url.replace(/^http/, 'ws')}/ws?token=${emmaToken}`)
-  t.teardown(() => slow.terminate())
-  await new Promise<void>((resolve, reject) => {
-    slow.once('open', () => {
-      (slow as unknown as { _socket: Socket })._socket.pause()
-      resolve()
-    })
-    slow.once('error', reject)
-  })
+  const slow = await FeedClient.connect(gateway.url, emmaToken)
+  t.teardown(() => slow.close())
+  slow.socket.pause()
   const healthy = await FeedClient.connect(gateway.url, brunoToken)
   t.teardown(() => healthy.close())
   t.match(await healthy.next(), { type: 'ready', user: { id: bruno.id } }, 'the healthy client is ready')
@@ -123,23 +115,13 @@ t.test('a client that never reads is dropped at the bound; others keep receiving
 interface CatchUp { ready: Frame | undefined, ids: string[], end: string }
 
 /** Opens /ws?since=0 and reads until `synced`, the socket's close, or a bound. */
-function replayFromStart (t: Test, url: string, token: string, boundMs = 60_000): Promise<CatchUp> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/ws?token=${token}&since=0`)
-    t.teardown(() => socket.terminate())
-    const result: CatchUp = { ready: undefined, ids: [], end: 'open' }
-    const finish = (end: string): void => {
-      clearTimeout(timer)
-      resolve({ ...result, end })
-    }
-    const timer = setTimeout(() => finish(`no synced within ${boundMs} ms`), boundMs)
-    socket.on('message', (data) => {
-      const frame = JSON.parse(String(data)) as Frame
-      if (frame.type === 'ready') result.ready = frame
-      else if (frame.type === 'notification') result.ids.push(frame.notification.id)
-      else if (frame.type === 'synced') finish('synced')
-    })
-    socket.on('close', (code) => finish(`closed with ${code} after ${result.ids.length} frames`))
-    socket.on('error', reject)
-  })
+async function replayFromStart (t: Test, url: string, token: string, boundMs = 60_000): Promise<CatchUp> {
+  const feed = await FeedClient.connect(url, token, { since: '0' })
+  t.teardown(() => feed.close())
+  const ids = (): string[] => feed.frames.flatMap((frame) => frame.type === 'notification' ? [frame.notification.id] : [])
+  const end = await Promise.race([
+    feed.until('synced', () => feed.frames.some((frame) => frame.type === 'synced'), boundMs).then(() => 'synced', () => `no synced within ${boundMs} ms`),
+    feed.closed.then(({ code }) => `closed with ${code} after ${ids().length} frames`)
+  ])
+  return { ready: feed.frames.find((frame) => frame.type === 'ready'), ids: ids(), end }
 }

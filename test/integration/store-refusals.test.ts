@@ -52,7 +52,7 @@ async function gatewayCrashes (gateway: Gateway): Promise<string> {
 }
 
 if (postgres !== undefined) {
-  // Regression (issue 15, item 2): Date.parse takes these for real dates (the next day, March 1st,
+  // Regression: Date.parse takes these for real dates (the next day, March 1st,
   // May 1st, year 0), PostgreSQL refused the batch with 22008, the error was not transient, and the
   // consumer restarted for ever (a rebalance of every gateway each time) while POSTs got 202.
   t.test('impossible dates produced straight to the topic go to the DLQ as invalid; a follow after them is delivered within seconds and /readyz stays 200', async (t) => {
@@ -81,7 +81,7 @@ if (postgres !== undefined) {
     t.equal(await gatewayCrashes(gateway), '0', 'the consumer never restarted')
   })
 
-  // Regression (issue 15, item 2): any error the store gives for one record and would give again
+  // Regression: any error the store gives for one record and would give again
   // (PostgreSQL's data exceptions, class 22, and integrity violations, class 23) failed the whole
   // batch and restarted the consumer for ever. Here a CHECK constraint the operator added stands
   // for such a record: it is dead-lettered with the store's reason, the others around it are stored.

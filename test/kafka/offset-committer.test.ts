@@ -1,19 +1,10 @@
 import t from 'tap'
-import type { Logger } from '../../server/logger.js'
 import { OffsetCommitter, type PartitionOffset } from '../../server/kafka/offset-committer.js'
+import { deferred, type Deferred } from '../helpers/deferred.js'
 import { FakeClock } from '../helpers/fake-clock.js'
+import { quiet } from '../helpers/quiet-log.js'
 
 const INTERVAL_MS = 1000
-
-interface Deferred<T> { promise: Promise<T>, resolve: (value: T) => void, reject: (error: unknown) => void }
-
-function deferred<T> (): Deferred<T> {
-  const settle: Partial<Deferred<T>> = {}
-  const promise = new Promise<T>((resolve, reject) => { Object.assign(settle, { resolve, reject }) })
-  return { promise, resolve: settle.resolve!, reject: settle.reject! }
-}
-
-const silent: Logger = { error () {}, warn () {}, info () {}, debug () {}, child: () => silent }
 
 /** A coordinator the test answers by hand: each commit waits for `answer` (true: stored, false: kafkajs skipped it). */
 class FakeCoordinator {
@@ -39,7 +30,7 @@ function setup (): { clock: FakeClock, coordinator: FakeCoordinator, fsync: Fake
   const clock = new FakeClock()
   const coordinator = new FakeCoordinator()
   const fsync = new FakeFsync()
-  const committer = new OffsetCommitter({ intervalMs: INTERVAL_MS, clock, commit: coordinator.commit, beforeCommit: fsync.beforeCommit }, silent)
+  const committer = new OffsetCommitter({ intervalMs: INTERVAL_MS, clock, commit: coordinator.commit, beforeCommit: fsync.beforeCommit }, quiet)
   committer.start()
   return { clock, coordinator, fsync, committer }
 }
@@ -62,7 +53,7 @@ t.test('handled offsets are committed on the timer, as the next offset to consum
   t.equal(coordinator.commits.length, 1, 'stored: with nothing new, nothing is committed again')
 })
 
-// Regression (issue 8): kafkajs's commitOffsets does nothing, without an error, while its runner
+// Regression: kafkajs's commitOffsets does nothing, without an error, while its runner
 // is not running (during a re-join); the committer took that for a commit.
 t.test('a commit kafkajs skipped is not taken as done: the offsets go again with the next commit', async (t) => {
   const { clock, coordinator, committer } = setup()
@@ -84,7 +75,7 @@ t.test('a commit kafkajs skipped is not taken as done: the offsets go again with
   t.equal(coordinator.commits.length, 2, 'stored this time: not committed again')
 })
 
-// Regression (issue 8): offsets handled under one assignment could be committed, under the next
+// Regression: offsets handled under one assignment could be committed, under the next
 // generation, for a partition another member owned by then.
 t.test('offsets of an assignment that ended are never committed under the next one', async (t) => {
   const { clock, coordinator, committer } = setup()

@@ -89,7 +89,7 @@ t.test('a recipient this gateway\'s directory does not know is accepted: the dir
   t.match(decode('99', notification), { ok: true, notification })
 })
 
-// Regression (issue 8): batches are cut by this estimate, below the broker's message.max.bytes,
+// Regression: batches are cut by this estimate, below the broker's message.max.bytes,
 // so it must never be less than what kafkajs really writes.
 t.test('encodedSize is an upper bound of a record batch as kafkajs encodes it, and close to it', async (t) => {
   const require = createRequire(import.meta.url)

@@ -147,7 +147,7 @@ function watch (clock: FakeClock, add: Promise<void>): { addedAt: number, settle
   return outcome
 }
 
-// Regression (issue 8): the send timer started when a batch left the batcher, so queued POSTs
+// Regression: the send timer started when a batch left the batcher, so queued POSTs
 // waited several timeout windows under a stalled broker, and abandoned sends freed their slot.
 t.test('with a send that never settles, every add settles within the timeout of its call, and no more than maxInFlight sends are made', async (t) => {
   const clock = new FakeClock()
@@ -219,7 +219,7 @@ t.test('the queue stays under its cap: past it an add is refused at once with a 
   await t.resolves(later)
 })
 
-// Regression (issue 8): ~800 messages of 1,000 chars to one user coalesced into one request over
+// Regression: ~800 messages of 1,000 chars to one user coalesced into one request over
 // the broker's message.max.bytes, which failed every caller in it, and the retry built it again.
 t.test('batches are cut by bytes below maxBatchBytes, and every item is sent once, in order', async (t) => {
   const fake = new FakeSend()

@@ -130,7 +130,7 @@ t.test('an existing topic with min.insync.replicas above its replicas is warned 
   await t.resolves(bus.publish(messageNotification({ id: '2', name: 'Bruno' }, { id: '1', name: 'Emma' }, 'hi')), 'this broker writes it with one copy, as the warning says')
 })
 
-// Regression (issue 8): the producer knew no limit but the broker's; a record it can never write
+// Regression: the producer knew no limit but the broker's; a record it can never write
 // must fail alone and for good (413), not as a 503 that a retry repeats.
 t.test('the topic\'s max.message.bytes is read at start-up: a record over it is refused alone with RECORD_TOO_LARGE', async (t) => {
   const topic = uniqueName('notifications')

@@ -3,31 +3,18 @@ import { once } from 'node:events'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { setTimeout as delay } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { startWatched, whenOwnerGone } from '../../local/watchdog.js'
 import { projectRoot } from '../../server/project-root.js'
+import { eventually } from '../helpers/eventually.js'
 import { tempDir } from '../helpers/gateway.js'
+import { isRunning, secondsUntilGone } from '../helpers/processes.js'
 
 const GONE_BOUND_MS = 10_000
 
 // A watched command does not keep its owner running, and these tests wait on what they watch.
 const keepAlive = setInterval(() => {}, 1000)
 t.teardown(() => { clearInterval(keepAlive) })
-
-// A zombie (exited, not reaped by its new parent) counts as gone.
-function isRunning (pid: number): boolean {
-  const stat = existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, 'utf8') : ''
-  return stat !== '' && !/^\d+ \(.*\) Z/.test(stat)
-}
-
-async function untilGone (pid: number): Promise<void> {
-  const deadline = Date.now() + GONE_BOUND_MS
-  while (isRunning(pid)) {
-    if (Date.now() > deadline) throw new Error(`process ${pid} still runs after ${GONE_BOUND_MS} ms`)
-    await delay(50)
-  }
-}
 
 /** Runs `script` (ESM, with `startWatched` and `whenOwnerGone` in scope) in a Node process of its own; resolves with its first stdout line. */
 async function owner (t: Test, script: string): Promise<{ line: string, kill: () => void }> {
@@ -50,9 +37,8 @@ t.test('a watched command: its pid, its lines, and its exit status as a shell re
   t.same(lines.sort(), ['err', 'out'], 'stdout and stderr both reach onLine')
 
   const sleeper = await startWatched('sleep', ['60'], { name: 'test-watchdog', graceSeconds: 1 })
-  const deadline = Date.now() + GONE_BOUND_MS
-  while (!readFileSync(`/proc/${sleeper.pid}/cmdline`, 'utf8').startsWith('sleep') && Date.now() < deadline) await delay(10) // until the fork has exec'd
-  t.ok(readFileSync(`/proc/${sleeper.pid}/cmdline`, 'utf8').startsWith('sleep'), 'pid is the command\'s, not the shell\'s')
+  const command = (): string => readFileSync(`/proc/${sleeper.pid}/cmdline`, 'utf8')
+  t.match(await eventually('the fork has exec\'d', command, (line) => line.startsWith('sleep'), { timeoutMs: GONE_BOUND_MS, everyMs: 10 }), /^sleep/, 'pid is the command\'s, not the shell\'s')
   t.equal(sleeper.status, undefined, 'no status while it runs')
   t.equal(await sleeper.stop(), 'signal SIGTERM', 'stop() is SIGTERM')
   t.notOk(isRunning(sleeper.pid), 'and it is gone once stop() resolves')
@@ -78,7 +64,7 @@ t.test('a watched command dies with its owner, even on SIGKILL', async (t) => {
   const pid = Number(line)
   t.ok(isRunning(pid), `sleep ${pid} runs`)
   kill()
-  await untilGone(pid)
+  await secondsUntilGone([pid], GONE_BOUND_MS)
   t.pass('and is gone after its owner was killed')
 })
 
@@ -96,8 +82,6 @@ t.test('whenOwnerGone: the script runs at runNow(), or when the owner dies, neve
 
   const { kill } = await owner(t, `whenOwnerGone('test-watchdog', ${JSON.stringify(script)}, [${JSON.stringify(mark('owner'))}])\nconsole.log('watching')`)
   kill()
-  const deadline = Date.now() + GONE_BOUND_MS
-  while (!existsSync(mark('owner')) && Date.now() < deadline) await delay(50)
-  t.ok(existsSync(mark('owner')), 'the owner\'s SIGKILL runs it')
+  t.ok(await eventually('the script ran', () => existsSync(mark('owner')), Boolean, { timeoutMs: GONE_BOUND_MS }), 'the owner\'s SIGKILL runs it')
   t.notOk(existsSync(mark('cancelled')), 'a cancelled one never ran')
 })

@@ -3,16 +3,17 @@ import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose'
+import { FeedClient, signIn } from '../helpers/clients.js'
+import { eventually } from '../helpers/eventually.js'
 import { FakeBus } from '../helpers/fake-bus.js'
+import { FakeClock } from '../helpers/fake-clock.js'
 import { startGateway, type Gateway } from '../helpers/gateway.js'
-import { upgrade } from '../helpers/ws-upgrade.js'
 
 const SECRET = 'the-gateway-secret-for-auth-tests-32-chars'
 const OTHER_SECRET = 'somebody-elses-secret-also-32-characters-long'
 const DEV_ISSUER = 'kafka-notify-dev'
 const ISSUER = 'https://id.example.com/'
 const AUDIENCE = 'kafka-notify'
-const BOUND_MS = 10_000
 
 interface Item { id: string, userId: string, cursor: string, read: boolean }
 interface Page { items: Item[], nextCursor: string | null, unread: number }
@@ -78,21 +79,6 @@ function markRead (app: FastifyInstance, token: string | undefined, payload: Rec
   return app.inject({ method: 'POST', url: '/api/notifications/read', headers: token === undefined ? {} : { authorization: `Bearer ${token}` }, payload })
 }
 
-async function signIn (app: FastifyInstance, userId: string): Promise<string> {
-  const response = await app.inject({ method: 'POST', url: '/api/sessions', payload: { userId } })
-  if (response.statusCode !== 201) throw new Error(`sign-in answered ${response.statusCode}: ${response.body}`)
-  return response.json<{ token: string }>().token
-}
-
-/** Waits (bounded) for a condition that has no event of its own, re-checking once per macrotask. */
-async function until (what: string, condition: () => boolean, boundMs = BOUND_MS): Promise<void> {
-  const deadline = Date.now() + boundMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${boundMs} ms`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
-
 /** Every route a token opens, refused with `status`/`code` for `token`; nothing published, read or connected. */
 async function assertRefusedEverywhere (t: Test, gateway: Gateway, bus: FakeBus, token: string | undefined, code: string, status = 401): Promise<void> {
   const { app, url, services } = gateway
@@ -113,14 +99,14 @@ async function assertRefusedEverywhere (t: Test, gateway: Gateway, bus: FakeBus,
   t.match(read.json(), expected, 'POST /api/notifications/read body')
 
   const query = token === undefined ? '' : `?token=${encodeURIComponent(token)}`
-  const viaQuery = await upgrade(t, url, `/ws${query}`)
+  const viaQuery = await FeedClient.upgrade(t, url, `/ws${query}`)
   t.equal(viaQuery.opened, false, 'GET /ws?token=: no socket')
   if (!viaQuery.opened) {
     t.equal(viaQuery.status, status, 'GET /ws?token=: refused with an HTTP answer before the upgrade')
     t.match(viaQuery.body, expected, 'GET /ws?token= body')
   }
   if (token !== undefined) {
-    const viaHeader = await upgrade(t, url, '/ws', { headers: { authorization: `Bearer ${token}` } })
+    const viaHeader = await FeedClient.upgrade(t, url, '/ws', { headers: { authorization: `Bearer ${token}` } })
     t.equal(viaHeader.opened, false, 'GET /ws with Authorization: no socket')
     if (!viaHeader.opened) {
       t.equal(viaHeader.status, status, 'GET /ws with Authorization: refused before the upgrade')
@@ -236,14 +222,12 @@ t.test('a token of another user never reaches that user\'s items', async (t) => 
   })
 
   t.test('/ws with Emma\'s token replays and pushes only Emma\'s notifications', async (t) => {
-    const feed = await upgrade(t, url, `/ws?token=${emma}&since=0`)
-    if (!feed.opened) throw new Error(`refused: ${feed.status}`)
-    t.teardown(() => feed.socket.terminate())
+    const feed = await FeedClient.open(t, url, `/ws?token=${emma}&since=0`)
     // Bruno gets one more while Emma is connected; then Emma gets one: her next frame must be hers.
-    await until('catch-up', () => feed.frames.some((frame) => frame.type === 'synced'))
+    await feed.until('catch-up', () => feed.frames.some((frame) => frame.type === 'synced'))
     t.equal((await follow(app, rick, { followeeId: '2' })).statusCode, 202)
     const own = (await follow(app, rick, { followeeId: '1' })).json<{ notification: { id: string } }>().notification
-    await until('the live notification', () => feed.frames.some((frame) => frame.type === 'notification' && frame.notification.id === own.id))
+    await feed.until('the live notification', () => feed.frames.some((frame) => frame.type === 'notification' && frame.notification.id === own.id))
     const notifications = feed.frames.flatMap((frame) => frame.type === 'notification' ? [frame.notification] : [])
     t.equal(notifications.length, 3, 'two replayed, one live')
     t.ok(notifications.every((notification) => notification.userId === '1'), 'every frame is Emma\'s')
@@ -275,13 +259,9 @@ t.test('AUTH_MODE=jwt with an HS256 identity service', async (t) => {
     t.equal(page.statusCode, 200)
     t.equal(page.json<Page>().items.length, 1)
     t.equal((await markRead(app, emma, { upTo: page.json<Page>().items[0]!.cursor })).json<{ unread: number }>().unread, 0)
-    const feed = await upgrade(t, url, `/ws?token=${emma}`)
-    t.equal(feed.opened, true)
-    if (feed.opened) {
-      t.teardown(() => feed.socket.terminate())
-      await until('ready', () => feed.frames.length > 0)
-      t.match(feed.frames[0], { type: 'ready', user: { id: '1', name: 'Emma' }, unread: 0 })
-    }
+    const upgraded = await FeedClient.upgrade(t, url, `/ws?token=${emma}`)
+    t.equal(upgraded.opened, true)
+    if (upgraded.opened) t.match(await upgraded.feed.ready, { type: 'ready', user: { id: '1', name: 'Emma' }, unread: 0 })
   })
 
   const cases: Array<[string, () => Promise<string>, string]> = [
@@ -411,53 +391,39 @@ t.test('a socket whose token expires is closed with 4001', async (t) => {
   t.test('dev mode (a 2-second token signed with AUTH_SECRET)', async (t) => {
     const { url, services } = await startGateway(t, { bus: new FakeBus(), env: { AUTH_SECRET: SECRET } })
     const token = await devToken({ sub: '2', exp: now() + 2 })
-    const feed = await upgrade(t, url, `/ws?token=${token}`)
-    if (!feed.opened) throw new Error(`refused: ${feed.status}`)
-    t.teardown(() => feed.socket.terminate())
+    const feed = await FeedClient.open(t, url, `/ws?token=${token}`)
     const closed = await feed.closed
     t.equal(closed.code, 4001)
     t.match(closed.reason, /expired/)
     t.match(feed.frames[0], { type: 'ready', user: { id: '2' } }, 'it was open and ready before')
-    await until('the hub forgets the socket', () => services.hub.connectionsOf('2') === 0)
+    await eventually('the hub forgets the socket', () => services.hub.connectionsOf('2') === 0)
     t.equal(services.hub.connectionsOf('2'), 0)
   })
 
   t.test('jwt mode (a 2-second token of the identity service)', async (t) => {
     const { url } = await startGateway(t, { bus: new FakeBus(), env: { AUTH_MODE: 'jwt', AUTH_SECRET: SECRET, AUTH_ISSUER: ISSUER, AUTH_AUDIENCE: AUDIENCE } })
-    const feed = await upgrade(t, url, `/ws?token=${await idToken({ sub: '3', exp: now() + 2 })}`)
-    if (!feed.opened) throw new Error(`refused: ${feed.status}`)
-    t.teardown(() => feed.socket.terminate())
+    const feed = await FeedClient.open(t, url, `/ws?token=${await idToken({ sub: '3', exp: now() + 2 })}`)
     t.equal((await feed.closed).code, 4001)
   })
 })
 
 // Regression: the expiry timer was clamped to 2^31-1 ms and then closed the socket with 4001,
 // though the token was still valid.
-t.test('a socket whose token outlives setTimeout\'s ceiling (~24.8 days) stays open past the ceiling', async (t) => {
-  const { app, url } = await startGateway(t, { bus: new FakeBus(), env: { AUTH_SECRET: SECRET } })
-  const ceiling = 2 ** 31 - 1
-  const original = globalThis.setTimeout
-  let reached!: () => void
-  const ceilingReached = new Promise<void>((resolve) => { reached = resolve })
-  // Stands in for 24.8 days passing: the first timer set at the ceiling runs at once.
-  globalThis.setTimeout = ((callback: (...args: unknown[]) => void, delay?: number, ...args: unknown[]) => {
-    if (delay !== ceiling) return original(callback, delay, ...args)
-    globalThis.setTimeout = original
-    return original(() => {
-      callback(...args)
-      reached()
-    }, 0)
-  }) as unknown as typeof setTimeout
-  t.teardown(() => { globalThis.setTimeout = original })
-  const feed = await upgrade(t, url, `/ws?token=${await devToken({ sub: '2', exp: now() + 30 * 86_400 })}`)
-  if (!feed.opened) throw new Error(`refused: ${feed.status}`)
-  t.teardown(() => feed.socket.terminate())
-  await ceilingReached
+t.test('a socket whose token outlives setTimeout\'s ceiling (~24.8 days) stays open past the ceiling, and closes at its exp', async (t) => {
+  const clock = new FakeClock(Date.now())
+  const { app, url } = await startGateway(t, { bus: new FakeBus(), env: { AUTH_SECRET: SECRET }, clock })
+  const thirtyDays = 30 * 86_400
+  const feed = await FeedClient.open(t, url, `/ws?token=${await devToken({ sub: '2', iat: Math.floor(clock.now() / 1000), exp: Math.floor(clock.now() / 1000) + thirtyDays })}`)
+  await feed.ready
+  // The expiry timer can wait at most setTimeout's ceiling: there it must wait again, not close.
+  clock.advance(2 ** 31 - 1)
   const emma = await signIn(app, '1')
   const sent = (await follow(app, emma, { followeeId: '2' })).json<{ notification: { id: string } }>().notification
   const outcome = await Promise.race([
     feed.closed.then(({ code }) => `closed with ${code}`),
-    until('the notification', () => feed.frames.some((frame) => frame.type === 'notification' && frame.notification.id === sent.id)).then(() => 'delivered')
+    feed.until('the notification', () => feed.frames.some((frame) => frame.type === 'notification' && frame.notification.id === sent.id)).then(() => 'delivered')
   ])
   t.equal(outcome, 'delivered', 'the socket still gets its notifications')
+  clock.advance(thirtyDays * 1000 - (2 ** 31 - 1))
+  t.match(await feed.closed, { code: 4001 }, 'and is closed with 4001 once its exp has come')
 })

@@ -2,6 +2,7 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { SignJWT } from 'jose'
 import { KafkaErrorCode, KafkaUnavailableError, RecordTooLargeError } from '../../server/kafka/errors.js'
+import { signIn } from '../helpers/clients.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'
 
@@ -9,11 +10,6 @@ import { startGateway } from '../helpers/gateway.js'
 const KAFKA_LATER = 'Kafka did not take the notification in time: retry, with the same Idempotency-Key'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
-
-async function signIn (app: FastifyInstance, userId: string): Promise<string> {
-  const response = await app.inject({ method: 'POST', url: '/api/sessions', payload: { userId } })
-  return response.json<{ token: string }>().token
-}
 
 function follow (app: FastifyInstance, token: string | undefined, payload: unknown, headers: Record<string, string> = {}) {
   return app.inject({
@@ -215,6 +211,26 @@ t.test('POST /api/follows', async (t) => {
     t.equal(second.statusCode, 202)
     t.same(second.json(), first.json())
     t.equal(bus.published.length, count + 1)
+  })
+
+  t.test('idempotent-replayed marks an answer given again: a repeat after a 202 carries it, a retry after a 503 (which produces again) does not', async (t) => {
+    t.teardown(() => { bus.failWith = undefined })
+    const key = { 'idempotency-key': 'after-503' }
+    bus.failWith = new KafkaUnavailableError('down')
+    const failed = await follow(app, emma, { followeeId: '4' }, key)
+    t.equal(failed.statusCode, 503)
+    t.equal(failed.headers['idempotent-replayed'], undefined)
+    bus.failWith = undefined
+    const count = bus.published.length
+    const retried = await follow(app, emma, { followeeId: '4' }, key)
+    t.equal(retried.statusCode, 202)
+    t.equal(retried.headers['idempotent-replayed'], undefined, 'the retry produced the notification again: not a replay')
+    t.equal(bus.published.length, count + 1, 'produced once more')
+    const repeated = await follow(app, emma, { followeeId: '4' }, key)
+    t.equal(repeated.statusCode, 202)
+    t.equal(repeated.headers['idempotent-replayed'], 'true', 'the repeat after the 202 is answered from it')
+    t.same(repeated.json(), retried.json(), 'with the same notification')
+    t.equal(bus.published.length, count + 1, 'and nothing is produced')
   })
 
   t.test('a request without a token is refused with 401 before its body is looked at', async (t) => {

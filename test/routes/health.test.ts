@@ -30,11 +30,11 @@ t.test('GET /readyz follows the bus\'s health', async (t) => {
   t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200, 'ready again once Kafka is back')
 })
 
-// Regression (issue 8): onReady waited for the group join, and Fastify gives onReady 10 s; after a
+// Regression: onReady waited for the group join, and Fastify gives onReady 10 s; after a
 // SIGKILL the dead member holds the group for its session timeout, so the gateway failed to start.
 t.test('the gateway listens while the consumer group join is slow; /readyz says why until the join', async (t) => {
   const bus = new FakeBus()
-  bus.holdJoin = true
+  bus.manualJoin = true
   const gateway = await startGateway(t, { bus })
   t.ok(gateway.url, 'listening although the group is not joined')
   const joining = await fetch(`${gateway.url}/readyz`)
@@ -47,7 +47,7 @@ t.test('the gateway listens while the consumer group join is slow; /readyz says 
   t.equal(joined.status, 200, 'ready once joined')
 })
 
-// Regression (issue 15, item 10): the unauthenticated /readyz answered with the drivers' messages
+// Regression: the unauthenticated /readyz answered with the drivers' messages
 // (\`inbox (PostgreSQL) unreachable: connect ECONNREFUSED 127.0.0.1:…\`, kafkajs's broker addresses).
 t.test('/readyz answers fixed reasons naming the dependency and its state; what the driver said goes to the log', async (t) => {
   const postgres = await startPostgres(t)

@@ -4,7 +4,7 @@ import { startGateway } from '../helpers/gateway.js'
 
 const JWT = { AUTH_MODE: 'jwt', AUTH_SECRET: 'an-identity-service-secret-32-chars-long', AUTH_AUDIENCE: 'kafka-notify' }
 
-// Regression (issue 15, item 11): a page on attacker.example whose name a rebinding DNS answers with
+// Regression: a page on attacker.example whose name a rebinding DNS answers with
 // 127.0.0.1 was same-origin with a dev-mode gateway, so it could sign in as anyone and read any feed.
 t.test('dev mode answers only requests whose Host names this machine or HOST', async (t) => {
   const { app } = await startGateway(t, { bus: new FakeBus(), listen: false })

@@ -1,22 +1,16 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance, InjectOptions } from 'fastify'
-import type { ClientOptions } from 'ws'
 import { KafkaUnavailableError } from '../../server/kafka/errors.js'
-import type { Frame } from '../helpers/clients.js'
+import { FeedClient, signIn, type ErrorBody } from '../helpers/clients.js'
+import { eventually } from '../helpers/eventually.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'
-import { type ErrorBody, type Feed, upgrade } from '../helpers/ws-upgrade.js'
 
-const BOUND_MS = 10_000
+/** A catch-up of 600 frames over injectWS, paced by the send bound. */
+const CATCH_UP_BOUND_MS = 60_000
 const BODY_LIMIT = 16 * 1024
 
 interface Notification { id: string, userId: string, actor: { id: string, name: string } }
-
-async function signIn (app: FastifyInstance, userId: string): Promise<string> {
-  const response = await app.inject({ method: 'POST', url: '/api/sessions', payload: { userId } })
-  if (response.statusCode !== 201) throw new Error(`sign-in answered ${response.statusCode}: ${response.body}`)
-  return response.json<{ token: string }>().token
-}
 
 function post (app: FastifyInstance, url: string, token: string | undefined, payload: unknown, options: Partial<InjectOptions> = {}) {
   const headers = { ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...options.headers as Record<string, string> }
@@ -30,21 +24,6 @@ function follow (app: FastifyInstance, token: string | undefined, followeeId: st
 /** The raw JSON text, sent as is (for bodies a serializer would not produce). */
 function postRaw (app: FastifyInstance, url: string, token: string, body: string, headers: Record<string, string> = {}) {
   return post(app, url, token, body, { headers: { 'content-type': 'application/json', ...headers } })
-}
-
-/** Waits (bounded) for a condition that has no event of its own, re-checking every few ms. */
-async function until (what: string, condition: () => boolean, boundMs = BOUND_MS): Promise<void> {
-  const deadline = Date.now() + boundMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${boundMs} ms`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
-
-async function open (t: Test, url: string, path: string, options: ClientOptions = {}): Promise<Feed> {
-  const result = await upgrade(t, url, path, options)
-  if (!result.opened) throw new Error(`/ws refused with ${result.status}: ${JSON.stringify(result.body)}`)
-  return result
 }
 
 function assertRetryAfter (t: Test, header: unknown): void {
@@ -132,7 +111,7 @@ t.test('RATE_LIMIT_PER_IP on POST /api/notifications/read counts forged tokens t
   t.equal(statuses[3], 429, 'the 4th from the address is limited, as on /api/follows')
 })
 
-// Regression (issue 15, item 11): each IPv6 address had a budget of its own, and one host picks
+// Regression: each IPv6 address had a budget of its own, and one host picks
 // any of the 2^64 addresses of its /64.
 t.test('RATE_LIMIT_PER_IP counts an IPv6 client by its /64', async (t) => {
   const { app } = await startGateway(t, { bus: new FakeBus(), listen: false, env: { RATE_LIMIT_PER_IP: '2' } })
@@ -146,23 +125,23 @@ t.test('RATE_LIMIT_PER_IP counts an IPv6 client by its /64', async (t) => {
 t.test('WS_MAX_CONNECTIONS_PER_USER: the 3rd socket of a user is closed with 4029', async (t) => {
   const { app, url, services } = await startGateway(t, { bus: new FakeBus(), env: { WS_MAX_CONNECTIONS_PER_USER: '2' } })
   const [emma, bruno] = [await signIn(app, '1'), await signIn(app, '2')]
-  const first = await open(t, url, `/ws?token=${emma}`)
-  const second = await open(t, url, `/ws?token=${emma}`)
+  const first = await FeedClient.open(t, url, `/ws?token=${emma}`)
+  const second = await FeedClient.open(t, url, `/ws?token=${emma}`)
   t.match(await first.ready, { type: 'ready' })
   t.match(await second.ready, { type: 'ready' })
 
-  const third = await open(t, url, `/ws?token=${emma}`)
+  const third = await FeedClient.open(t, url, `/ws?token=${emma}`)
   const closed = await third.closed
   t.equal(closed.code, 4029)
   t.match(closed.reason, /too many connections for this user/)
   t.same(third.frames, [], 'no frame went to the refused socket')
   t.equal(services.hub.connectionsOf('1'), 2)
-  t.match(await (await open(t, url, `/ws?token=${bruno}`)).ready, { type: 'ready', user: { id: '2' } }, 'another user is not affected')
+  t.match(await (await FeedClient.open(t, url, `/ws?token=${bruno}`)).ready, { type: 'ready', user: { id: '2' } }, 'another user is not affected')
 
   first.socket.close(1000)
   await first.closed
-  await until('the hub lets go of the closed socket', () => services.hub.connectionsOf('1') === 1)
-  const fourth = await open(t, url, `/ws?token=${emma}`)
+  await eventually('the hub lets go of the closed socket', () => services.hub.connectionsOf('1') === 1)
+  const fourth = await FeedClient.open(t, url, `/ws?token=${emma}`)
   t.match(await fourth.ready, { type: 'ready', user: { id: '1' } }, 'a socket after closing one is accepted')
   t.equal(services.hub.connectionsOf('1'), 2)
 })
@@ -170,23 +149,23 @@ t.test('WS_MAX_CONNECTIONS_PER_USER: the 3rd socket of a user is closed with 402
 t.test('WS_MAX_CONNECTIONS_PER_IP: the 3rd socket from an address is closed with 4029', async (t) => {
   const { app, url, services } = await startGateway(t, { bus: new FakeBus(), env: { WS_MAX_CONNECTIONS_PER_IP: '2' } })
   const [emma, bruno, rick] = [await signIn(app, '1'), await signIn(app, '2'), await signIn(app, '3')]
-  const first = await open(t, url, `/ws?token=${emma}`)
+  const first = await FeedClient.open(t, url, `/ws?token=${emma}`)
   await first.ready
-  await (await open(t, url, `/ws?token=${bruno}`)).ready
+  await (await FeedClient.open(t, url, `/ws?token=${bruno}`)).ready
 
-  const third = await open(t, url, `/ws?token=${rick}`)
+  const third = await FeedClient.open(t, url, `/ws?token=${rick}`)
   const closed = await third.closed
   t.equal(closed.code, 4029)
   t.match(closed.reason, /too many connections from this address/)
   t.equal(services.hub.connectionsOf('3'), 0)
 
-  const elsewhere = await open(t, url, `/ws?token=${rick}`, { localAddress: '127.0.0.2' })
+  const elsewhere = await FeedClient.open(t, url, `/ws?token=${rick}`, { localAddress: '127.0.0.2' })
   t.match(await elsewhere.ready, { type: 'ready', user: { id: '3' } }, 'another address is not affected')
 
   first.socket.close(1000)
   await first.closed
-  await until('the hub lets go of the closed socket', () => services.hub.connectionsOf('1') === 0)
-  const fourth = await open(t, url, `/ws?token=${rick}`)
+  await eventually('the hub lets go of the closed socket', () => services.hub.connectionsOf('1') === 0)
+  const fourth = await FeedClient.open(t, url, `/ws?token=${rick}`)
   t.match(await fourth.ready, { type: 'ready', user: { id: '3' } }, 'a socket after closing one is accepted')
 })
 
@@ -195,7 +174,7 @@ t.test('Origin on /ws', async (t) => {
     const { app, url, services } = await startGateway(t, { bus: new FakeBus() })
     const emma = await signIn(app, '1')
     for (const origin of ['https://evil.example', 'null', url.replace(/:\d+$/, ':1'), url.replace('http:', 'https:').replace(/:\d+$/, ':8443'), `${url}.evil.example`]) {
-      const refused = await upgrade(t, url, `/ws?token=${emma}`, { headers: { origin } })
+      const refused = await FeedClient.upgrade(t, url, `/ws?token=${emma}`, { headers: { origin } })
       t.equal(refused.opened, false, `${origin}: no socket`)
       if (!refused.opened) {
         t.equal(refused.status, 403, `${origin}: 403 before the upgrade`)
@@ -203,25 +182,25 @@ t.test('Origin on /ws', async (t) => {
       }
     }
     t.equal(services.hub.connectionCount, 0)
-    t.match(await (await open(t, url, `/ws?token=${emma}`, { headers: { origin: url } })).ready, { type: 'ready' }, `the gateway's own origin ${url}`)
-    t.match(await (await open(t, url, `/ws?token=${emma}`)).ready, { type: 'ready' }, 'no Origin (not a browser)')
+    t.match(await (await FeedClient.open(t, url, `/ws?token=${emma}`, { headers: { origin: url } })).ready, { type: 'ready' }, `the gateway's own origin ${url}`)
+    t.match(await (await FeedClient.open(t, url, `/ws?token=${emma}`)).ready, { type: 'ready' }, 'no Origin (not a browser)')
   })
 
   t.test('WS_ALLOWED_ORIGINS=https://app.example: only that origin', async (t) => {
     const { app, url } = await startGateway(t, { bus: new FakeBus(), env: { WS_ALLOWED_ORIGINS: 'https://app.example' } })
     const emma = await signIn(app, '1')
-    t.match(await (await open(t, url, `/ws?token=${emma}`, { headers: { origin: 'https://app.example' } })).ready, { type: 'ready' })
+    t.match(await (await FeedClient.open(t, url, `/ws?token=${emma}`, { headers: { origin: 'https://app.example' } })).ready, { type: 'ready' })
     for (const origin of ['https://evil.example', url, 'http://app.example', 'https://app.example.evil.example']) {
-      const refused = await upgrade(t, url, `/ws?token=${emma}`, { headers: { origin } })
+      const refused = await FeedClient.upgrade(t, url, `/ws?token=${emma}`, { headers: { origin } })
       t.match(refused, { opened: false, status: 403, body: { code: 'FORBIDDEN' } }, origin)
     }
-    t.match(await (await open(t, url, `/ws?token=${emma}`)).ready, { type: 'ready' }, 'no Origin still works')
+    t.match(await (await FeedClient.open(t, url, `/ws?token=${emma}`)).ready, { type: 'ready' }, 'no Origin still works')
   })
 
   t.test('WS_ALLOWED_ORIGINS=*: any origin', async (t) => {
     const { app, url } = await startGateway(t, { bus: new FakeBus(), env: { WS_ALLOWED_ORIGINS: '*' } })
     const emma = await signIn(app, '1')
-    t.match(await (await open(t, url, `/ws?token=${emma}`, { headers: { origin: 'https://evil.example' } })).ready, { type: 'ready' })
+    t.match(await (await FeedClient.open(t, url, `/ws?token=${emma}`, { headers: { origin: 'https://evil.example' } })).ready, { type: 'ready' })
   })
 })
 
@@ -238,21 +217,21 @@ t.test('client frames on /ws', async (t) => {
     ['a 64 KiB binary frame', Buffer.alloc(64 * 1024), 1009]
   ]
   for (const [what, data, code] of cases) {
-    const feed = await open(t, url, `/ws?token=${emma}`)
+    const feed = await FeedClient.open(t, url, `/ws?token=${emma}`)
     await feed.ready
     feed.socket.send(data)
     const closed = await feed.closed
     t.equal(closed.code, code, `${what}: closed with ${code}`)
   }
-  await until('the hub lets go of every closed socket', () => services.hub.connectionsOf('1') === 0)
+  await eventually('the hub lets go of every closed socket', () => services.hub.connectionsOf('1') === 0)
 
-  const feed = await open(t, url, `/ws?token=${emma}`)
+  const feed = await FeedClient.open(t, url, `/ws?token=${emma}`)
   await feed.ready
   const pong = new Promise<string>((resolve) => feed.socket.once('pong', (data) => resolve(String(data))))
   feed.socket.ping('are you there')
   t.equal(await pong, 'are you there', 'a client\'s ping is a control frame, answered with a pong, not a message')
   const sent = await follow(app, await signIn(app, '2'), '1')
-  await until('the next notification', () => feed.frames.some((frame) => frame.type === 'notification' && frame.notification.id === sent.json<{ notification: Notification }>().notification.id))
+  await feed.until('the next notification', () => feed.frames.some((frame) => frame.type === 'notification' && frame.notification.id === sent.json<{ notification: Notification }>().notification.id))
   t.pass('the socket stays open after a ping')
 })
 
@@ -264,19 +243,12 @@ t.test('a client catching up is paced by the send bound, not closed as slow by i
   for (let i = 0; i < missed; i++) statuses.add((await follow(app, emma, '2')).statusCode)
   t.same([...statuses], [202], `${missed} follows accepted while Bruno was away`)
   // injectWS's in-memory transport drains only between ticks, like a socket whose kernel buffer is full for a moment.
-  const outcome = await new Promise<{ end: string, replayed: number }>((resolve) => {
-    let replayed = 0
-    void app.injectWS(`/ws?token=${bruno}&since=0`, {}, {
-      onInit: (socket) => {
-        socket.on('message', (data) => {
-          const frame = JSON.parse(String(data)) as Frame
-          if (frame.type === 'notification') replayed++
-          if (frame.type === 'synced') resolve({ end: 'synced', replayed })
-        })
-        socket.on('close', (code) => resolve({ end: `closed with ${code}`, replayed }))
-      }
-    })
-  })
+  const feed = await FeedClient.inject(t, app, `/ws?token=${bruno}&since=0`)
+  const end = await Promise.race([
+    feed.until('synced', () => feed.frames.some((frame) => frame.type === 'synced'), CATCH_UP_BOUND_MS).then(() => 'synced'),
+    feed.closed.then(({ code }) => `closed with ${code}`)
+  ])
+  const outcome = { end, replayed: feed.frames.filter((frame) => frame.type === 'notification').length }
   // Regression: a whole page (500 frames, ~175 KB) went out with sendNow before anything drained,
   // and the client was closed 4008 by its own replay after ~400 frames.
   t.same(outcome, { end: 'synced', replayed: missed }, `the replay of ${missed} runs to synced`)
@@ -440,7 +412,7 @@ t.test('Idempotency-Key', async (t) => {
 t.test('WS_MAX_CONNECTIONS_PER_IP counts an IPv6 client by its /64', async (t) => {
   const { app, url } = await startGateway(t, { bus: new FakeBus(), env: { WS_MAX_CONNECTIONS_PER_IP: '2', TRUST_PROXY: '127.0.0.1' } })
   const [emma, bruno, rick] = [await signIn(app, '1'), await signIn(app, '2'), await signIn(app, '3')]
-  const from = (token: string, client: string) => open(t, url, `/ws?token=${token}`, { headers: { 'x-forwarded-for': client } })
+  const from = (token: string, client: string) => FeedClient.open(t, url, `/ws?token=${token}`, { headers: { 'x-forwarded-for': client } })
   await (await from(emma, '2001:db8:1:2::1')).ready
   await (await from(bruno, '2001:db8:1:2::2')).ready
   const third = await from(rick, '2001:db8:1:2:ffff::3')

@@ -1,11 +1,7 @@
 import t from 'tap'
-import type { FastifyInstance } from 'fastify'
+import { signIn } from '../helpers/clients.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'
-
-async function signIn (app: FastifyInstance, userId: string): Promise<string> {
-  return (await app.inject({ method: 'POST', url: '/api/sessions', payload: { userId } })).json<{ token: string }>().token
-}
 
 t.test('GET /metrics is Prometheus text with the gateway\'s metrics', async (t) => {
   const { app } = await startGateway(t, { bus: new FakeBus(), listen: false })

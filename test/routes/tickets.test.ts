@@ -1,16 +1,12 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { TICKET_PATTERN } from '../../server/auth/tickets.js'
+import { FeedClient, signIn } from '../helpers/clients.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'
 import { startRedis } from '../helpers/redis.js'
-import { upgrade } from '../helpers/ws-upgrade.js'
 
 const SECRET = 'a-secret-shared-by-the-gateways-of-this-test'
-
-async function signIn (app: FastifyInstance, userId: string): Promise<string> {
-  return (await app.inject({ method: 'POST', url: '/api/sessions', payload: { userId } })).json<{ token: string }>().token
-}
 
 async function ticketFor (app: FastifyInstance, token: string): Promise<string> {
   const response = await app.inject({ method: 'POST', url: '/api/tickets', headers: { authorization: `Bearer ${token}` } })
@@ -18,7 +14,7 @@ async function ticketFor (app: FastifyInstance, token: string): Promise<string> 
   return response.json<{ ticket: string }>().ticket
 }
 
-// Issue 15, item 9: a token in `/ws?token=` lands in proxy access logs; a ticket there is spent.
+// A token in `/ws?token=` lands in proxy access logs; a ticket there is spent.
 t.test('POST /api/tickets: a one-time ticket for the caller, good for 30 s', async (t) => {
   const { app } = await startGateway(t, { bus: new FakeBus(), listen: false })
   const anonymous = await app.inject({ method: 'POST', url: '/api/tickets' })
@@ -35,40 +31,36 @@ t.test('POST /api/tickets: a one-time ticket for the caller, good for 30 s', asy
 t.test('/ws?ticket= opens the ticket\'s user\'s feed, once; the token never enters the URL', async (t) => {
   const { app, url } = await startGateway(t, { bus: new FakeBus() })
   const ticket = await ticketFor(app, await signIn(app, '1'))
-  const feed = await upgrade(t, url, `/ws?ticket=${ticket}&since=0`)
-  if (!feed.opened) throw new Error(`refused: ${feed.status} ${JSON.stringify(feed.body)}`)
+  const feed = await FeedClient.open(t, url, `/ws?ticket=${ticket}&since=0`)
   t.match(await feed.ready, { type: 'ready', user: { id: '1', name: 'Emma' } })
 
-  const again = await upgrade(t, url, `/ws?ticket=${ticket}`)
+  const again = await FeedClient.upgrade(t, url, `/ws?ticket=${ticket}`)
   t.equal(again.opened, false, 'the same ticket again is refused')
   if (!again.opened) {
     t.equal(again.status, 401)
     t.match(again.body, { code: 'UNAUTHORIZED', message: /querystring\/ticket is unknown, expired or used already/ })
   }
-  const unknown = await upgrade(t, url, `/ws?ticket=${'A'.repeat(43)}`)
+  const unknown = await FeedClient.upgrade(t, url, `/ws?ticket=${'A'.repeat(43)}`)
   t.match(unknown, { opened: false, status: 401 }, 'a ticket never issued')
-  const malformed = await upgrade(t, url, `/ws?ticket=${'x'.repeat(5000)}`)
+  const malformed = await FeedClient.upgrade(t, url, `/ws?ticket=${'x'.repeat(5000)}`)
   t.match(malformed, { opened: false, status: 401, body: { code: 'UNAUTHORIZED' } }, 'a malformed one, not looked up')
-  const token = await upgrade(t, url, `/ws?token=${await signIn(app, '2')}`)
-  if (!token.opened) throw new Error(`?token= refused: ${token.status}`)
+  const token = await FeedClient.open(t, url, `/ws?token=${await signIn(app, '2')}`)
   t.match(await token.ready, { type: 'ready', user: { id: '2' } }, '?token= still works, for existing clients')
 })
 
 t.test('/ws with the token as a subprotocol (what the page does): the user\'s feed, and the app\'s protocol answered, never the token', async (t) => {
   const { app, url } = await startGateway(t, { bus: new FakeBus() })
   const token = await signIn(app, '1')
-  const feed = await upgrade(t, url, '/ws?since=0', { protocols: ['kafka-notify', `bearer.${token}`] })
-  if (!feed.opened) throw new Error(`refused: ${feed.status} ${JSON.stringify(feed.body)}`)
+  const feed = await FeedClient.open(t, url, '/ws?since=0', { protocols: ['kafka-notify', `bearer.${token}`] })
   t.match(await feed.ready, { type: 'ready', user: { id: '1', name: 'Emma' } })
   t.equal(feed.socket.protocol, 'kafka-notify', 'the gateway answers the app\'s subprotocol')
 
-  const forged = await upgrade(t, url, '/ws', { protocols: ['kafka-notify', `bearer.${token.slice(0, -4)}AAAA`] })
+  const forged = await FeedClient.upgrade(t, url, '/ws', { protocols: ['kafka-notify', `bearer.${token.slice(0, -4)}AAAA`] })
   t.match(forged, { opened: false, status: 401, body: { code: 'UNAUTHORIZED' } }, 'a forged token is refused before the upgrade')
-  const behindTicket = await upgrade(t, url, `/ws?ticket=${'A'.repeat(43)}`, { protocols: ['kafka-notify', `bearer.${await signIn(app, '2')}`] })
-  if (!behindTicket.opened) throw new Error(`refused: ${behindTicket.status}`)
+  const behindTicket = await FeedClient.open(t, url, `/ws?ticket=${'A'.repeat(43)}`, { protocols: ['kafka-notify', `bearer.${await signIn(app, '2')}`] })
   t.match(await behindTicket.ready, { type: 'ready', user: { id: '2' } }, 'the subprotocol\'s token goes before a ticket in the query')
 
-  await t.rejects(upgrade(t, url, '/ws', { protocols: [`bearer.${token}`] }), /Server sent no subprotocol/,
+  await t.rejects(FeedClient.upgrade(t, url, '/ws', { protocols: [`bearer.${token}`] }), /Server sent no subprotocol/,
     'offered without the app\'s protocol, the token is never echoed back as the protocol (a client must offer kafka-notify)')
   const api = await app.inject({ method: 'GET', url: '/api/notifications', headers: { 'sec-websocket-protocol': `kafka-notify, bearer.${token}` } })
   t.equal(api.statusCode, 401, 'API routes take the token from the Authorization header only')
@@ -81,8 +73,7 @@ t.test('with REDIS_URL a ticket issued by one gateway opens a socket on another,
   const a = await startGateway(t, { bus: new FakeBus(), env })
   const b = await startGateway(t, { bus: new FakeBus(), env })
   const ticket = await ticketFor(a.app, await signIn(a.app, '3'))
-  const onB = await upgrade(t, b.url, `/ws?ticket=${ticket}`)
-  if (!onB.opened) throw new Error(`refused on the other gateway: ${onB.status} ${JSON.stringify(onB.body)}`)
+  const onB = await FeedClient.open(t, b.url, `/ws?ticket=${ticket}`)
   t.match(await onB.ready, { type: 'ready', user: { id: '3' } })
-  t.match(await upgrade(t, a.url, `/ws?ticket=${ticket}`), { opened: false, status: 401 }, 'and spent there for the first one too')
+  t.match(await FeedClient.upgrade(t, a.url, `/ws?ticket=${ticket}`), { opened: false, status: 401 }, 'and spent there for the first one too')
 })

@@ -1,30 +1,20 @@
 import t from 'tap'
 import type { CloseCode } from '../../server/hub/close-codes.js'
+import { within } from '../../server/lifecycle.js'
+import { FeedClient } from '../helpers/clients.js'
+import { deferred } from '../helpers/deferred.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'
-import { upgrade } from '../helpers/ws-upgrade.js'
 
 /** Far more than a close takes here; without the fix the socket is never closed at all. */
 const BOUND_MS = 5000
 
 /** Resolves with the promise's value, or 'timed out' after `ms`: a bound, not a wait. */
-async function within<T> (promise: Promise<T>, ms: number): Promise<T | 'timed out'> {
-  let timer: NodeJS.Timeout | undefined
-  const bound = new Promise<'timed out'>((resolve) => { timer = setTimeout(() => resolve('timed out'), ms) })
-  try {
-    return await Promise.race([promise, bound])
-  } finally {
-    clearTimeout(timer)
-  }
+function bounded<T> (promise: Promise<T>, ms: number): Promise<T | 'timed out'> {
+  return within<T | 'timed out'>(promise, ms, () => 'timed out')
 }
 
-function deferred (): { promise: Promise<void>, resolve: () => void } {
-  let settle!: () => void
-  const promise = new Promise<void>((resolve) => { settle = resolve })
-  return { promise, resolve: settle }
-}
-
-// Regression (issue 8, item 11): an upgrade whose token check was still running when SIGTERM came
+// Regression: an upgrade whose token check was still running when SIGTERM came
 // completed after the hub's closeAll, was added and never closed; server.close() waited for it and
 // the process was killed at the grace period with exit 1.
 t.test('an upgrade whose token check outlives the start of close gets 1001, and close does not wait for it', async (t) => {
@@ -47,17 +37,18 @@ t.test('an upgrade whose token check outlives the start of close gets 1001, and 
     hubClosed.resolve()
   }
 
-  const opening = upgrade(t, gateway.url, `/ws?token=${token}`)
+  const opening = FeedClient.upgrade(t, gateway.url, `/ws?token=${token}`)
   await verifying.promise
   const closing = gateway.close()
   await hubClosed.promise
   verified.resolve()
 
-  const feed = await opening
-  t.equal(feed.opened, true, 'the upgrade that was already past the closing check goes through')
-  if (!feed.opened) return
-  t.same(await within(feed.closed, BOUND_MS), { code: 1001, reason: 'server shutting down' }, 'and is closed at once')
+  const upgraded = await opening
+  t.equal(upgraded.opened, true, 'the upgrade that was already past the closing check goes through')
+  if (!upgraded.opened) return
+  const { feed } = upgraded
+  t.same(await bounded(feed.closed, BOUND_MS), { code: 1001, reason: 'server shutting down' }, 'and is closed at once')
   t.same(feed.frames, [], 'without a feed')
-  t.equal(await within(closing.then(() => 'closed'), BOUND_MS), 'closed', 'app.close() resolves')
+  t.equal(await bounded(closing.then(() => 'closed'), BOUND_MS), 'closed', 'app.close() resolves')
   t.equal(hub.connectionCount, 0, 'the hub did not keep it')
 })

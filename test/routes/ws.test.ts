@@ -1,66 +1,11 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { SignJWT } from 'jose'
-import type { WebSocket } from 'ws'
-import type { Frame as GatewayFrame, NotificationFrame as GatewayNotificationFrame } from '../../server/feed/frames.js'
-import type { Notification } from '../../server/notification.js'
+import { FeedClient, signIn, type NotificationFrame } from '../helpers/clients.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'
 
 const CURSOR = /^[0-9a-f]{8}\.\d+$/
-
-type Frame = GatewayFrame<Notification>
-type NotificationFrame = GatewayNotificationFrame<Notification>
-
-/** A /ws client over `injectWS`: frames are queued from the first byte on and read in order. */
-class Feed {
-  socket!: WebSocket
-  readonly #frames: Frame[] = []
-  readonly #waiters: Array<(frame: Frame) => void> = []
-  closed!: Promise<{ code: number, reason: string }>
-
-  static async open (t: { teardown: (fn: () => void) => void }, app: FastifyInstance, path: string, headers: Record<string, string> = {}): Promise<Feed> {
-    const feed = new Feed()
-    const socket = await app.injectWS(path, { headers }, { onInit: (ws) => feed.#attach(ws) })
-    t.teardown(() => socket.terminate())
-    return feed
-  }
-
-  #attach (socket: WebSocket): void {
-    this.socket = socket
-    socket.on('message', (data) => {
-      const frame = JSON.parse(String(data)) as Frame
-      const waiter = this.#waiters.shift()
-      if (waiter === undefined) this.#frames.push(frame)
-      else waiter(frame)
-    })
-    this.closed = new Promise((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: String(reason) })))
-  }
-
-  next (timeoutMs = 5000): Promise<Frame> {
-    const frame = this.#frames.shift()
-    if (frame !== undefined) return Promise.resolve(frame)
-    return new Promise((resolve, reject) => {
-      const waiter = (received: Frame): void => {
-        clearTimeout(timer)
-        resolve(received)
-      }
-      const timer = setTimeout(() => {
-        this.#waiters.splice(this.#waiters.indexOf(waiter), 1)
-        reject(new Error(`no frame within ${timeoutMs} ms`))
-      }, timeoutMs)
-      this.#waiters.push(waiter)
-    })
-  }
-
-  get queued (): number {
-    return this.#frames.length
-  }
-}
-
-async function signIn (app: FastifyInstance, userId: string): Promise<string> {
-  return (await app.inject({ method: 'POST', url: '/api/sessions', payload: { userId } })).json<{ token: string }>().token
-}
 
 async function follow (app: FastifyInstance, token: string, followeeId: string): Promise<{ id: string }> {
   const response = await app.inject({ method: 'POST', url: '/api/follows', headers: { authorization: `Bearer ${token}` }, payload: { followeeId } })
@@ -98,8 +43,8 @@ t.test('/ws: ready, then live notifications to every tab of the recipient only',
   const { app, services } = await startGateway(t, { bus: new FakeBus(), listen: false })
   const emma = await signIn(app, '1')
   const bruno = await signIn(app, '2')
-  const brunoTabs = [await Feed.open(t, app, `/ws?token=${bruno}`), await Feed.open(t, app, '/ws', { authorization: `Bearer ${bruno}` })]
-  const emmaTab = await Feed.open(t, app, `/ws?token=${emma}`)
+  const brunoTabs = [await FeedClient.inject(t, app, `/ws?token=${bruno}`), await FeedClient.inject(t, app, '/ws', { authorization: `Bearer ${bruno}` })]
+  const emmaTab = await FeedClient.inject(t, app, `/ws?token=${emma}`)
 
   for (const tab of brunoTabs) t.match(await tab.next(), { type: 'ready', user: { id: '2', name: 'Bruno' }, unread: 0, cursor: CURSOR, rev: 0, pingMs: 30_000 })
   t.match(await emmaTab.next(), { type: 'ready', user: { id: '1', name: 'Emma' }, unread: 0, cursor: CURSOR })
@@ -135,7 +80,7 @@ t.test('/ws?since= catches up from the cursor, then says synced, then goes live'
   const items = await cursors(app, bruno)
   t.same(items.map(({ id }) => id), sent.map(({ id }) => id))
 
-  const feed = await Feed.open(t, app, `/ws?token=${bruno}&since=${items[0]!.cursor}`)
+  const feed = await FeedClient.inject(t, app, `/ws?token=${bruno}&since=${items[0]!.cursor}`)
   t.match(await feed.next(), { type: 'ready', user: { id: '2', name: 'Bruno' }, unread: 3, cursor: CURSOR })
   for (const item of items.slice(1)) {
     const frame = await feed.next() as NotificationFrame
@@ -161,13 +106,13 @@ t.test('/ws?since=0 replays everything; since= the newest cursor replays nothing
   await follow(app, emma, '2')
   const items = await cursors(app, bruno)
 
-  const all = await Feed.open(t, app, `/ws?token=${bruno}&since=0`)
+  const all = await FeedClient.inject(t, app, `/ws?token=${bruno}&since=0`)
   t.equal((await all.next()).type, 'ready')
   t.equal(((await all.next()) as NotificationFrame).cursor, items[0]!.cursor)
   t.equal(((await all.next()) as NotificationFrame).cursor, items[1]!.cursor)
   t.same(await all.next(), { type: 'synced', cursor: items[1]!.cursor, seq: 2 })
 
-  const none = await Feed.open(t, app, `/ws?token=${bruno}&since=${items[1]!.cursor}`)
+  const none = await FeedClient.inject(t, app, `/ws?token=${bruno}&since=${items[1]!.cursor}`)
   t.equal((await none.next()).type, 'ready')
   t.same(await none.next(), { type: 'synced', cursor: items[1]!.cursor, seq: 2 })
 })
@@ -183,7 +128,7 @@ for (const [what, since] of [
     const bruno = await signIn(app, '2')
     await follow(app, emma, '2')
     const [newest] = await cursors(app, bruno)
-    const feed = await Feed.open(t, app, `/ws?token=${bruno}&since=${since(services.inbox.epoch)}`)
+    const feed = await FeedClient.inject(t, app, `/ws?token=${bruno}&since=${since(services.inbox.epoch)}`)
     t.match(await feed.next(), { type: 'ready', user: { id: '2', name: 'Bruno' }, unread: 1, cursor: newest!.cursor, seq: 1 })
     t.same(await feed.next(), { type: 'synced', cursor: newest!.cursor, seq: 1, reset: true })
     const live = await follow(app, emma, '2')
@@ -199,7 +144,7 @@ t.test('/ws: reading elsewhere sends the new unread count to every tab', async (
   const bruno = await signIn(app, '2')
   await follow(app, emma, '2')
   await follow(app, emma, '2')
-  const feed = await Feed.open(t, app, `/ws?token=${bruno}`)
+  const feed = await FeedClient.inject(t, app, `/ws?token=${bruno}`)
   t.match(await feed.next(), { type: 'ready', user: { id: '2', name: 'Bruno' }, unread: 2, cursor: CURSOR })
   const [first] = await cursors(app, bruno)
   const response = await app.inject({ method: 'POST', url: '/api/notifications/read', headers: { authorization: `Bearer ${bruno}` }, payload: { upTo: first!.cursor } })
@@ -210,7 +155,7 @@ t.test('/ws: reading elsewhere sends the new unread count to every tab', async (
 t.test('/ws: a client that sends a message is closed with 4500', async (t) => {
   const { app } = await startGateway(t, { bus: new FakeBus(), listen: false })
   const bruno = await signIn(app, '2')
-  const feed = await Feed.open(t, app, `/ws?token=${bruno}`)
+  const feed = await FeedClient.inject(t, app, `/ws?token=${bruno}`)
   t.equal((await feed.next()).type, 'ready')
   feed.socket.send('hello')
   const closed = await feed.closed
@@ -223,7 +168,7 @@ t.test('/ws: the socket is closed with 4001 when its token expires', async (t) =
   const { app } = await startGateway(t, { bus: new FakeBus(), listen: false, env: { AUTH_SECRET: secret } })
   const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('2').setIssuer('kafka-notify-dev')
     .setExpirationTime(Math.floor(Date.now() / 1000) + 1).sign(new TextEncoder().encode(secret))
-  const feed = await Feed.open(t, app, `/ws?token=${token}`)
+  const feed = await FeedClient.inject(t, app, `/ws?token=${token}`)
   t.equal((await feed.next()).type, 'ready')
   const closed = await feed.closed
   t.equal(closed.code, 4001)
@@ -232,7 +177,7 @@ t.test('/ws: the socket is closed with 4001 when its token expires', async (t) =
 t.test('/ws: closing the gateway closes the sockets with 1001', async (t) => {
   const { app, close } = await startGateway(t, { bus: new FakeBus(), listen: false })
   const bruno = await signIn(app, '2')
-  const feed = await Feed.open(t, app, `/ws?token=${bruno}`)
+  const feed = await FeedClient.inject(t, app, `/ws?token=${bruno}`)
   t.equal((await feed.next()).type, 'ready')
   await close()
   t.equal((await feed.closed).code, 1001)

@@ -130,20 +130,6 @@ t.test('upTo takes the highest seq of a page whatever its order', async (t) => {
   t.same(sync.since, at(7))
 })
 
-t.test('without seqs (an older gateway) nothing is judged a hole or duplicate, and stream order decides upTo', async (t) => {
-  const sync = new FeedSync()
-  const bare = (frame: NotificationFrame): NotificationFrame => ({ type: 'notification', cursor: frame.cursor, notification: frame.notification })
-  const { seq: _seq, ...unsequenced } = item(1, '2026-01-01T00:00:00.000Z')
-  sync.history([unsequenced], true)
-  t.same(sync.upTo, { cursor: cursor(1), seq: null })
-  sync.ready({ type: 'ready', user: { id: '1', name: 'Emma' }, unread: 0 }, sync.since)
-  t.equal(sync.notification(bare(notification(9))), 'catch-up')
-  t.equal(sync.synced({ type: 'synced', cursor: cursor(9) }), 'ok')
-  t.equal(sync.notification(bare(notification(20))), 'live')
-  t.same(sync.upTo, { cursor: cursor(20), seq: null })
-  t.same(sync.since, { cursor: cursor(20), seq: null })
-})
-
 t.test('a stored resume point is used only when history gave none', async (t) => {
   const empty = new FeedSync()
   empty.history([], true)

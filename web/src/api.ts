@@ -1,4 +1,4 @@
-import type { HistoryPage, Notification, Session, User } from './types.js'
+import type { FeedNotification, HistoryPage, IssuedToken, User } from './types.js'
 
 /** A failed API call; `status` 0 means the request never got an answer. */
 export class ApiError extends Error {
@@ -63,11 +63,11 @@ export async function listUsers (): Promise<User[]> {
   return users
 }
 
-export function createSession (userId: string): Promise<Session> {
+export function createSession (userId: string): Promise<IssuedToken> {
   return request('POST', '/api/sessions', { body: { userId } })
 }
 
-export function follow (token: string, followeeId: string, idempotencyKey: string): Promise<{ notification: Notification }> {
+export function follow (token: string, followeeId: string, idempotencyKey: string): Promise<{ notification: FeedNotification }> {
   return request('POST', '/api/follows', {
     token,
     body: { followeeId },

@@ -1,11 +1,11 @@
 import { el } from './dom.js'
-import type { Notification } from './types.js'
+import type { FeedNotification } from './types.js'
 
 export interface FeedEntry {
-  notification: Notification
+  notification: FeedNotification
   cursor: string
-  /** Null from a gateway without per-user sequences. */
-  seq: number | null
+  /** The notification's place in the user's feed. */
+  seq: number
   read: boolean
   /** Receive time minus createdAt, for notifications that arrived live. */
   latencyMs: number | null
@@ -63,14 +63,10 @@ export class FeedList {
     return true
   }
 
-  /**
-   * Marks every item up to this seq as read, whatever its place in the list (time order is not
-   * feed order). Without a seq, everything shown is marked.
-   */
-  markReadUpTo (seq: number | null): void {
+  /** Marks every item up to this seq as read, whatever its place in the list (time order is not feed order). */
+  markReadUpTo (seq: number): void {
     for (const item of this.#items.values()) {
-      const own = item.dataset.seq
-      if (seq === null || own === undefined || Number(own) <= seq) item.dataset.read = 'true'
+      if (Number(item.dataset.seq) <= seq) item.dataset.read = 'true'
     }
   }
 
@@ -108,6 +104,7 @@ export class FeedList {
       'data-id': notification.id,
       'data-type': notification.type,
       'data-cursor': cursor,
+      'data-seq': String(seq),
       'data-created': String(created),
       'data-read': String(read)
     },
@@ -116,7 +113,6 @@ export class FeedList {
       el('p', { class: 'message' }, notification.message),
       meta
     ))
-    if (seq !== null) item.dataset.seq = String(seq)
     return item
   }
 }

@@ -2,12 +2,11 @@ import type { HistoryItem, NotificationFrame, PingFrame, ReadyFrame, SyncedFrame
 
 /**
  * A place in the user's feed: the cursor (opaque: stored, sent back, never parsed) and the
- * per-user seq that came with it. `seq` is null from a gateway that sends none, or for a
- * cursor stored by an older page.
+ * per-user seq that came with it.
  */
 export interface Position {
   readonly cursor: string
-  readonly seq: number | null
+  readonly seq: number
 }
 
 /**
@@ -44,10 +43,8 @@ export class FeedSync {
   #position: Position | null = null
   /** The newest item shown (highest seq), from history and frames alike. */
   #highest: Position | null = null
-  /** The seq of the last frame accepted on the current connection; null when unknown. */
+  /** The seq of the last frame accepted on the current connection; null before the first `ready`. */
   #lastSeq: number | null = null
-  /** The newest seq when the current connection opened (its `ready`). */
-  #readySeq: number | null = null
   #catchingUp = false
   /** Set by a hole: the rest of this connection's frames are dropped until the next `ready`. */
   #abandoned = false
@@ -81,9 +78,8 @@ export class FeedSync {
     let top: Position = position(first)
     for (const item of items) {
       const candidate = position(item)
-      if (candidate.seq !== null && top.seq !== null && candidate.seq > top.seq) top = candidate
-      // Without seqs only the first item of the newest page is known to be the newest.
-      if (candidate.seq !== null || newest) this.#consider(candidate, false)
+      if (candidate.seq > top.seq) top = candidate
+      this.#consider(candidate)
     }
     if (newest && this.#position === null) this.#setPosition(top)
   }
@@ -91,40 +87,39 @@ export class FeedSync {
   /** A connection opened with `since` (null: without) and said `ready`. Returns whether history must be refreshed. */
   ready (frame: ReadyFrame, since: Position | null): { refreshHistory: boolean } {
     this.#abandoned = false
-    this.#readySeq = frame.seq ?? null
     this.#catchingUp = since !== null
-    this.#lastSeq = since === null ? this.#readySeq : since.seq
+    this.#lastSeq = since === null ? frame.seq : since.seq
     // Without a catch-up, what arrived since the last history load is only in history.
     return { refreshHistory: since === null }
   }
 
   notification (frame: NotificationFrame): NotificationVerdict {
     if (this.#abandoned) return 'ignored'
-    const seq = frame.seq ?? null
-    if (seq !== null && this.#lastSeq !== null) {
+    const { seq } = frame
+    if (this.#lastSeq !== null) {
       if (seq <= this.#lastSeq) return 'duplicate'
       if (seq !== this.#lastSeq + 1) return this.#hole()
     }
-    if (seq !== null) this.#lastSeq = seq
+    this.#lastSeq = seq
     const at: Position = { cursor: frame.cursor, seq }
     this.#setPosition(at)
-    this.#consider(at, true)
+    this.#consider(at)
     return this.#catchingUp ? 'catch-up' : 'live'
   }
 
   synced (frame: SyncedFrame): SyncedVerdict {
     if (this.#abandoned) return 'ignored'
     this.#catchingUp = false
-    const seq = frame.seq ?? null
+    const { seq } = frame
     if (frame.reset === true) {
       // Another epoch, or rows gone before we saw them: nothing we hold can be compared with
       // what comes next. Live frames go on from the cursor in this frame.
       this.#highest = null
-      this.#lastSeq = seq ?? this.#readySeq
-      this.#setPosition({ cursor: frame.cursor, seq: this.#lastSeq })
+      this.#lastSeq = seq
+      this.#setPosition({ cursor: frame.cursor, seq })
       return 'reset'
     }
-    if (seq !== null && this.#lastSeq !== null && seq > this.#lastSeq) return this.#hole()
+    if (this.#lastSeq !== null && seq > this.#lastSeq) return this.#hole()
     this.#lastSeq ??= seq
     this.#setPosition({ cursor: frame.cursor, seq: this.#lastSeq })
     return 'ok'
@@ -156,15 +151,11 @@ export class FeedSync {
     this.#onPosition(next)
   }
 
-  /** `ordered`: the candidate came in stream order, so without seqs it is the newest yet. */
-  #consider (candidate: Position, ordered: boolean): void {
-    const highest = this.#highest
-    const newer = highest === null ||
-      (candidate.seq !== null && highest.seq !== null ? candidate.seq > highest.seq : ordered)
-    if (newer) this.#highest = candidate
+  #consider (candidate: Position): void {
+    if (this.#highest === null || candidate.seq > this.#highest.seq) this.#highest = candidate
   }
 }
 
 function position (item: HistoryItem): Position {
-  return { cursor: item.cursor, seq: item.seq ?? null }
+  return { cursor: item.cursor, seq: item.seq }
 }

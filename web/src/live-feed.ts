@@ -1,5 +1,5 @@
 import { describeError, listNotifications, markRead, staleCursor } from './api.js'
-import type { Dial } from './connection.js'
+import type { Dial } from './live-socket.js'
 import type { FeedEntry, FeedList } from './feed-list.js'
 import { FeedSync, type Position } from './feed-sync.js'
 import type { HistoryItem, HistoryPage, ServerFrame } from './types.js'
@@ -84,7 +84,7 @@ export class LiveFeed {
         const live = verdict === 'live'
         const { notification, cursor } = frame
         const latencyMs = live ? Date.now() - Date.parse(notification.createdAt) : null
-        const added = this.#view.list.add({ notification, cursor, seq: frame.seq ?? null, read: false, latencyMs }, 'live')
+        const added = this.#view.list.add({ notification, cursor, seq: frame.seq, read: false, latencyMs }, 'live')
         if (added && live) this.#view.announce(notification.message)
         if (frame.unread !== undefined) this.#countFrom(frame.unread, { rev: frame.rev, seq: frame.seq })
         break
@@ -181,5 +181,5 @@ export class LiveFeed {
 }
 
 function entry (item: HistoryItem): FeedEntry {
-  return { notification: item, cursor: item.cursor, seq: item.seq ?? null, read: item.read, latencyMs: null }
+  return { notification: item, cursor: item.cursor, seq: item.seq, read: item.read, latencyMs: null }
 }

@@ -1,9 +1,9 @@
 import { ApiError, describeError, follow, listUsers } from './api.js'
-import { Connection, type ConnectionStatus } from './connection.js'
+import { LiveSocket, type SocketStatus } from './live-socket.js'
 import { LiveFeed } from './live-feed.js'
 import { type Auth, Session, signIn, useToken } from './session.js'
 import { forget, loadPosition, rememberedToken, rememberedUserId, savePosition } from './storage.js'
-import { View, connectionLabel } from './view.js'
+import { View, statusLabel } from './view.js'
 
 /**
  * Boot: builds the session, the socket, the feed and the view, and wires them together. All the
@@ -11,13 +11,13 @@ import { View, connectionLabel } from './view.js'
  */
 async function boot (): Promise<void> {
   let feed: LiveFeed | null = null
-  let status: ConnectionStatus = { state: 'disconnected', retrying: false, error: null }
+  let status: SocketStatus = { state: 'disconnected', retrying: false, error: null }
 
   const session = new Session({
-    onRenewed: () => connection.restart(),
+    onRenewed: () => socket.restart(),
     onLost: (message) => signOut(message)
   })
-  const connection = new Connection({
+  const socket = new LiveSocket({
     endpoint: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`,
     dial: () => ({ token: session.token, since: feed?.since ?? null }),
     onFrame (frame, dial) {
@@ -26,7 +26,7 @@ async function boot (): Promise<void> {
     },
     onStatus (next) {
       status = next
-      showConnection()
+      showStatus()
     },
     renewToken: () => session.renew()
   })
@@ -38,28 +38,28 @@ async function boot (): Promise<void> {
     loadOlder: () => feed?.loadOlder(),
     follow: (followeeId, key) => session.authed((token) => follow(token, followeeId, key)),
     network (online) {
-      showConnection()
-      if (online) connection.retryNow()
+      showStatus()
+      if (online) socket.retryNow()
     }
   })
 
   function showUser (): void {
     view.showUser(session.auth !== null, session.user)
-    showConnection()
+    showStatus()
   }
 
-  function showConnection (): void {
-    view.showConnection(connectionLabel(session.auth !== null, status, navigator.onLine))
+  function showStatus (): void {
+    view.showStatus(statusLabel(session.auth !== null, status, navigator.onLine))
   }
 
   async function begin (auth: Auth): Promise<void> {
-    connection.stop()
+    socket.stop()
     feed?.close()
     session.begin(auth)
     const current = feed = new LiveFeed({
       view,
       authed: (call) => session.authed(call),
-      resync: () => connection.resync(),
+      resync: () => socket.resync(),
       onPosition (position) {
         const user = session.user
         if (user !== null) savePosition(user.id, position)
@@ -67,11 +67,11 @@ async function boot (): Promise<void> {
     })
     showUser()
     await current.start(auth.user === null ? null : loadPosition(auth.user.id))
-    if (feed === current) connection.start()
+    if (feed === current) socket.start()
   }
 
   function signOut (message = ''): void {
-    connection.stop()
+    socket.stop()
     feed?.close()
     feed = null
     session.end()

@@ -34,20 +34,23 @@ export function forget (userId: string | null): void {
   if (userId !== null && localStorage.getItem(USER_KEY) === userId) localStorage.removeItem(USER_KEY)
 }
 
-/** The stored resume point; a bare string is a cursor stored by an older page (no seq). */
+/**
+ * The stored resume point. Anything else under the key (a bare cursor, or one without its seq,
+ * as pages from before per-user sequences stored them) is no resume point: history gives one.
+ */
 export function loadPosition (userId: string): Position | null {
   const stored = localStorage.getItem(positionKey(userId))
   if (stored === null) return null
   try {
     const value: unknown = JSON.parse(stored)
-    if (typeof value === 'object' && value !== null && 'cursor' in value && typeof value.cursor === 'string') {
-      const seq = 'seq' in value && typeof value.seq === 'number' ? value.seq : null
-      return { cursor: value.cursor, seq }
+    if (typeof value === 'object' && value !== null && 'cursor' in value && typeof value.cursor === 'string' &&
+      'seq' in value && typeof value.seq === 'number') {
+      return { cursor: value.cursor, seq: value.seq }
     }
   } catch {
-    // Not JSON: the older page's format.
+    // Not JSON: a bare cursor.
   }
-  return { cursor: stored, seq: null }
+  return null
 }
 
 export function savePosition (userId: string, position: Position): void {

@@ -1,5 +1,5 @@
 import { ApiError, describeError } from './api.js'
-import type { ConnectionStatus } from './connection.js'
+import type { SocketStatus } from './live-socket.js'
 import { byId, el } from './dom.js'
 import { FeedList } from './feed-list.js'
 import type { FeedView } from './live-feed.js'
@@ -20,8 +20,8 @@ export interface PageActions {
   network: (online: boolean) => void
 }
 
-/** The connection indicator: `data-state` and its text. */
-export function connectionLabel (signedIn: boolean, status: ConnectionStatus, online: boolean): [state: string, text: string] {
+/** What the status indicator (`#connection`) shows: its `data-state` and its text. */
+export function statusLabel (signedIn: boolean, status: SocketStatus, online: boolean): [state: string, text: string] {
   if (!signedIn) return ['disconnected', 'Signed out']
   if (status.error !== null) return ['disconnected', status.error]
   if (!online) return ['offline', 'Offline']
@@ -109,7 +109,7 @@ export class View implements FeedView {
     this.#people.update({ self: user?.id ?? null })
   }
 
-  showConnection ([state, text]: [state: string, text: string]): void {
+  showStatus ([state, text]: [state: string, text: string]): void {
     this.#ui.connection.dataset.state = state
     this.#ui.connectionText.textContent = text
   }

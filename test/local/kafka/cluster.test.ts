@@ -1,16 +1,16 @@
 // Starts clusters of its own, in temporary directories, next to the broker of `npm test`.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
-import { setTimeout as delay } from 'node:timers/promises'
 import { Kafka, logLevel, Partitioners, type ConfigResourceTypes } from 'kafkajs'
 import t from 'tap'
 import { startLocalKafkaCluster } from '../../../local/kafka/cluster.js'
 import { LocalKafkaError } from '../../../local/kafka/launcher.js'
 import { tempDir } from '../../helpers/gateway.js'
+import { isRunning, secondsUntilGone } from '../../helpers/processes.js'
+import { quiet } from '../../helpers/quiet-log.js'
 import { createKafkaBus } from '../../../server/kafka/bus.js'
-import type { Logger } from '../../../server/logger.js'
 import { projectRoot } from '../../../server/project-root.js'
 
 /** kafkajs's ConfigResourceTypes.TOPIC; its enum is not among the names its CommonJS build lets ESM import. */
@@ -18,23 +18,6 @@ const TOPIC_RESOURCE = 2 as ConfigResourceTypes
 
 // Three JVMs start slowly on two cores, and this file starts two clusters.
 t.setTimeout(180_000)
-
-// A zombie (exited, not reaped by its new parent) counts as gone.
-function isRunning (pid: number): boolean {
-  const stat = existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, 'utf8') : ''
-  return stat !== '' && !/^\d+ \(.*\) Z/.test(stat)
-}
-
-async function untilGone (pids: number[], limitMs: number): Promise<number> {
-  const start = performance.now()
-  while (pids.some(isRunning)) {
-    if (performance.now() - start > limitMs) throw new Error(`processes ${pids.filter(isRunning).join(', ')} still run after ${limitMs} ms`)
-    await delay(100)
-  }
-  return Math.round(performance.now() - start) / 1000
-}
-
-const silentLogger: Logger = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {}, child: () => silentLogger }
 
 function client (brokers: string[]): Kafka {
   return new Kafka({ clientId: 'cluster-test', brokers, logLevel: logLevel.NOTHING })
@@ -98,7 +81,7 @@ t.test('three nodes form one cluster with replicated defaults; stop() leaves no 
       groupId: `${topic}-group`,
       sendTimeoutMs: 5000,
       beforeCommit: async () => {}
-    }, silentLogger)))
+    }, quiet)))
     for (const start of starts) if (start.status === 'fulfilled') t.teardown(() => start.value.close())
     t.same(starts.map(start => start.status === 'rejected' ? String(start.reason) : 'started'), Array(6).fill('started'))
   })
@@ -164,7 +147,7 @@ t.test('every node dies with the Node process that started the cluster, even on 
 
   owner.kill('SIGKILL')
   // Each watchdog: SIGTERM, then SIGKILL after its 15 s grace.
-  const seconds = await untilGone(pids, 30_000)
+  const seconds = await secondsUntilGone(pids, 30_000)
   t.pass(`the 3 JVMs were gone ${seconds} s after their owner was killed`)
 })
 

@@ -1,44 +1,21 @@
 // Starts brokers of its own, in temporary directories, next to the one of `npm test`.
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, readFileSync } from 'node:fs'
-import { mkdtemp, rm, symlink } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
+import { symlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { setTimeout as delay } from 'node:timers/promises'
 import { Kafka, logLevel, Partitioners } from 'kafkajs'
 import t from 'tap'
 import { LocalKafkaError, startLocalKafka } from '../../../local/kafka/launcher.js'
 import { projectRoot } from '../../../server/project-root.js'
-
-interface Teardown { teardown: (fn: () => unknown) => void }
+import { tempDir } from '../../helpers/gateway.js'
+import { isRunning, secondsUntilGone } from '../../helpers/processes.js'
 
 const fixture = join(projectRoot(), 'test', 'fixtures', 'start-kafka-then-wait.ts')
 
 // A JVM starts slowly on two cores, and this file starts three.
 t.setTimeout(180_000)
-
-async function tempDir (t: Teardown, name: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), `kafka-notify-${name}-`))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  return dir
-}
-
-// A zombie (exited, not reaped by its new parent) counts as gone.
-function isRunning (pid: number): boolean {
-  const stat = existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, 'utf8') : ''
-  return stat !== '' && !/^\d+ \(.*\) Z/.test(stat)
-}
-
-async function secondsUntilGone (pid: number, limitMs: number): Promise<number> {
-  const start = performance.now()
-  while (isRunning(pid)) {
-    if (performance.now() - start > limitMs) throw new Error(`process ${pid} still runs after ${limitMs} ms`)
-    await delay(100)
-  }
-  return Math.round(performance.now() - start) / 1000
-}
 
 function client (brokers: string[]): Kafka {
   return new Kafka({ clientId: 'launcher-test', brokers, logLevel: logLevel.ERROR })
@@ -68,7 +45,7 @@ async function firstValue (kafka: Kafka, topic: string): Promise<string | undefi
 }
 
 t.test('a broker serves, stops, and restarts on the same dir with its data and ports', async t => {
-  const dataDir = await tempDir(t, 'launcher')
+  const dataDir = tempDir(t, 'kafka-notify-launcher-')
   const topic = 'launcher-round-trip'
 
   const first = await startLocalKafka({ dataDir })
@@ -93,7 +70,7 @@ t.test('a broker serves, stops, and restarts on the same dir with its data and p
 })
 
 t.test('the broker dies with the Node process that started it, even on SIGKILL', async t => {
-  const dataDir = await tempDir(t, 'orphan')
+  const dataDir = tempDir(t, 'kafka-notify-orphan-')
   const owner = spawn(process.execPath, ['--import', 'tsx', fixture, dataDir], {
     cwd: projectRoot(),
     stdio: ['ignore', 'pipe', 'inherit']
@@ -106,23 +83,23 @@ t.test('the broker dies with the Node process that started it, even on SIGKILL',
   t.ok(readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('kafka.Kafka'), `JVM ${pid} runs kafka.Kafka`)
 
   owner.kill('SIGKILL')
-  const seconds = await secondsUntilGone(pid, 30_000)
+  const seconds = await secondsUntilGone([pid], 30_000)
   t.pass(`the JVM was gone ${seconds} s after its owner was killed`)
 })
 
 t.test('without java on PATH, start fails with JAVA_MISSING and names the alternatives', async t => {
-  const emptyDir = await tempDir(t, 'no-java')
+  const emptyDir = tempDir(t, 'kafka-notify-no-java-')
   const err = await withPath(emptyDir, async () => await startLocalKafka({ dataDir: emptyDir }).catch((err: unknown) => err))
   t.ok(err instanceof LocalKafkaError)
   t.match(err, { code: 'JAVA_MISSING', message: /Java 17[\s\S]*KAFKA_BROKERS[\s\S]*docker compose up -d/ })
 })
 
 t.test('without mvn on PATH and no cached jars, start fails with MAVEN_MISSING', async t => {
-  const binDir = await tempDir(t, 'java-only')
+  const binDir = tempDir(t, 'kafka-notify-java-only-')
   const java = execFileSync('sh', ['-c', 'command -v java'], { encoding: 'utf8' }).trim()
   await symlink(java, join(binDir, 'java'))
-  const cacheDir = await tempDir(t, 'empty-cache')
-  const dataDir = await tempDir(t, 'no-maven')
+  const cacheDir = tempDir(t, 'kafka-notify-empty-cache-')
+  const dataDir = tempDir(t, 'kafka-notify-no-maven-')
   const err = await withPath(binDir, async () => await startLocalKafka({ dataDir, cacheDir }).catch((err: unknown) => err))
   t.ok(err instanceof LocalKafkaError)
   t.match(err, { code: 'MAVEN_MISSING', message: /Maven[\s\S]*KAFKA_BROKERS[\s\S]*docker compose up -d/ })

@@ -1,10 +1,10 @@
 import type { Position } from './feed-sync.js'
 import type { ServerFrame } from './types.js'
 
-export type ConnectionState = 'disconnected' | 'connecting' | 'connected'
+export type SocketState = 'disconnected' | 'connecting' | 'connected'
 
-export interface ConnectionStatus {
-  state: ConnectionState
+export interface SocketStatus {
+  state: SocketState
   /** True while connecting again after a lost connection or a failed attempt. */
   retrying: boolean
   /** Why the connection stopped for good (close 4500–4999, or an expired token that cannot be renewed). */
@@ -18,14 +18,14 @@ export interface Dial {
   since: Position | null
 }
 
-export interface ConnectionOptions {
+export interface LiveSocketOptions {
   /** The socket endpoint without a query, e.g. `wss://example.com/ws`. */
   endpoint: string
   /** Read for every attempt, so each one uses the current token and resume point. */
   dial: () => Dial
   /** Every frame, with what its socket was opened with (its `since` is what a catch-up resumes from). */
   onFrame: (frame: ServerFrame, dial: Dial) => void
-  onStatus: (status: ConnectionStatus) => void
+  onStatus: (status: SocketStatus) => void
   /** Resolves true with a fresh token in place, false if this session cannot renew; rejects on a transient failure. */
   renewToken: () => Promise<boolean>
 }
@@ -59,13 +59,13 @@ function parseFrame (data: unknown): ServerFrame | null {
 }
 
 /**
- * The socket state machine, after centrifuge-js: disconnected → connecting → connected,
- * back to connecting (with backoff) when the socket drops, and disconnected only on stop()
- * or when the server says not to come back.
+ * The page's live socket to /ws, one WebSocket at a time, as a state machine after centrifuge-js:
+ * disconnected → connecting → connected, back to connecting (with backoff) when the socket drops,
+ * and disconnected only on stop() or when the server says not to come back.
  */
-export class Connection {
-  readonly #options: ConnectionOptions
-  #state: ConnectionState = 'disconnected'
+export class LiveSocket {
+  readonly #options: LiveSocketOptions
+  #state: SocketState = 'disconnected'
   #socket: WebSocket | null = null
   /** The previous socket during a token switch: it keeps delivering until the new one is ready. */
   #retiring: WebSocket | null = null
@@ -79,11 +79,11 @@ export class Connection {
   /** Fires when no frame came for two ping intervals. */
   #silence: ReturnType<typeof setTimeout> | undefined
 
-  constructor (options: ConnectionOptions) {
+  constructor (options: LiveSocketOptions) {
     this.#options = options
   }
 
-  get state (): ConnectionState {
+  get state (): SocketState {
     return this.#state
   }
 
@@ -236,7 +236,7 @@ export class Connection {
     socket?.close(1000)
   }
 
-  #set (state: ConnectionState): void {
+  #set (state: SocketState): void {
     this.#state = state
     this.#options.onStatus({
       state,

@@ -1,7 +1,7 @@
-import { now, waitUntil } from '../clock.js'
-import type { BenchContext } from '../context.js'
-import type { ClientFleet } from '../fleet.js'
-import type { Tally } from '../ws-clients.js'
+import { now, waitUntil } from './clock.js'
+import type { BenchContext } from './context.js'
+import type { ClientFleet } from './fleet.js'
+import type { Tally } from './ws-clients.js'
 
 const QUIET_MS = 1000
 const SETTLE_BOUND_MS = 30_000
@@ -57,6 +57,13 @@ export interface FrameMatch {
   /** Received and not sent by this step. */
   unexpected: number
   closes: Tally['closes']
+}
+
+/** What a step reports of its frames: the counts of a FrameMatch, without the per-frame times. */
+export type FrameCounts = Omit<FrameMatch, 'latencies' | 'frameAt' | 'sentAt'>
+
+export function frameCounts ({ missing, duplicates, seqGaps, seqRepeats, unexpected, closes }: FrameMatch): FrameCounts {
+  return { missing, duplicates, seqGaps, seqRepeats, unexpected, closes }
 }
 
 /** The frames so far of several fleets (each a different set of tabs), added up. */
