@@ -249,7 +249,7 @@ if (!existsSync(chromiumPath)) {
     // Emma's sockets pass through the test, which can drop them as a restarting gateway would.
     const links: Array<{ page: WebSocketRoute, server: WebSocketRoute }> = []
     const emma = await signedInPage(t, browser, url, '1', {}, async (page) => {
-      await page.routeWebSocket(/\/ws\?/, (socket) => { links.push({ page: socket, server: socket.connectToServer() }) })
+      await page.routeWebSocket(/\/ws(\?|$)/, (socket) => { links.push({ page: socket, server: socket.connectToServer() }) })
     })
     const bruno = await signedInPage(t, browser, url, '2')
     await follow(bruno, '1')
