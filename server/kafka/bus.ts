@@ -435,7 +435,7 @@ class KafkaBus implements NotificationBus {
       const { topic, partition, messages } = batch
       const rejected: DeadLetter[] = []
       for (const message of messages) {
-        const verdict = decodeRecord(message.key, message.value)
+        const verdict = decodeRecord(message.key, message.value, { topic, partition, offset: message.offset, timestamp: message.timestamp })
         if (verdict.ok) {
           const consumed = { notification: verdict.notification, json: verdict.json, timestamp: Number(message.timestamp), topic, partition, offset: message.offset }
           accepted.push(consumed)
