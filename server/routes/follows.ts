@@ -11,9 +11,13 @@ const IDEMPOTENCY_KEY_PATTERN = '^[\\x21-\\x7e]{1,255}$'
 
 /**
  * POST /api/follows: the token's user follows `followeeId`. Answers 202 only once Kafka has
- * acknowledged the record (acks=-1), so an accepted follow is never lost.
+ * acknowledged the record (acks=-1), so an accepted follow is never lost. In jwt mode anyone may be
+ * followed (the identity service knows the users, the gateway need not); in dev mode the directory
+ * is the demo's whole world.
  */
-const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics, limits, idempotency }) => {
+const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics, limits, idempotency, config }) => {
+  const anyone = config.auth.mode === 'jwt'
+
   app.addHook('onError', async (_request, _reply, error) => {
     metrics.follows.inc({ outcome: toHttpError(error).code })
   })
@@ -39,8 +43,8 @@ const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics
       }
     }
   }, async (request, reply) => {
-    const follower = followerOf(request.principal, request.body.followerId, directory)
-    const followee = directory.get(request.body.followeeId)
+    const follower = followerOf(request.principal, request.body.followerId, directory, anyone)
+    const followee = userOf(request.body.followeeId, directory, anyone)
     if (followee === undefined) throw new RequestError(ErrorCode.UNKNOWN_USER, `body/followeeId ${JSON.stringify(request.body.followeeId)} is not a known user`)
     if (followee.id === follower.id) throw new RequestError(ErrorCode.SELF_FOLLOW, 'body/followeeId is the signed-in user: users cannot follow themselves')
     const key = request.headers['idempotency-key']
@@ -66,8 +70,13 @@ const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics
   })
 }
 
+/** A directory user, or with `anyone` any id (named by the directory when it lists them). */
+function userOf (id: string, directory: Directory, anyone: boolean): User | undefined {
+  return directory.get(id) ?? (anyone ? { id, name: id } : undefined)
+}
+
 /** A user follows as themselves; only a service token may name the follower (for backends). */
-function followerOf (principal: Principal, followerId: string | undefined, directory: Directory): User {
+function followerOf (principal: Principal, followerId: string | undefined, directory: Directory, anyone: boolean): User {
   if (followerId === undefined) {
     if (principal.service && directory.get(principal.user.id) === undefined) {
       throw new RequestError(ErrorCode.INVALID_BODY, 'body must have required property \'followerId\' with a service token')
@@ -75,7 +84,7 @@ function followerOf (principal: Principal, followerId: string | undefined, direc
     return principal.user
   }
   if (!principal.service) throw new RequestError(ErrorCode.FORBIDDEN, 'body/followerId may only be set with a service token')
-  const follower = directory.get(followerId)
+  const follower = userOf(followerId, directory, anyone)
   if (follower === undefined) throw new RequestError(ErrorCode.UNKNOWN_USER, `body/followerId ${JSON.stringify(followerId)} is not a known user`)
   return follower
 }
