@@ -50,13 +50,13 @@ const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics
     const key = request.headers['idempotency-key']
     if (key === undefined) {
       const notification = followNotification(follower, followee)
-      await bus.publish(notification, request.deadline)
+      await bus.publish([notification], request.deadline)
       metrics.follows.inc({ outcome: 'accepted' })
       return reply.code(202).send({ notification })
     }
     // A service token's keys count against the service's own share, not each follower's.
     const attempt = await idempotency.run(follower.id, key, followee.id, () => followNotification(follower, followee),
-      (notification) => bus.publish(notification, request.deadline), { owner: request.principal.user.id, deadline: request.deadline })
+      (notification) => bus.publish([notification], request.deadline), { owner: request.principal.user.id, deadline: request.deadline })
     if (attempt.kind === 'conflict') {
       throw new RequestError(ErrorCode.IDEMPOTENCY_CONFLICT, 'header idempotency-key was already used for a different follow')
     }

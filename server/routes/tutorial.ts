@@ -37,7 +37,7 @@ const tutorialRoutes: RoutePlugin = async (app, { directory, bus, inbox, limits 
     const to = directory.get(request.body.toID)
     if (from === undefined || to === undefined) return reply.code(404).send({ message: 'User not found' })
     try {
-      await bus.publish(messageNotification(from, to, request.body.message), request.deadline)
+      await bus.publish([messageNotification(from, to, request.body.message)], request.deadline)
     } catch (error) {
       if (!(error instanceof RecordTooLargeError)) throw error
       throw new RequestError(ErrorCode.RECORD_TOO_LARGE,

@@ -20,11 +20,14 @@ export class FakeBus implements NotificationBus {
   #handler: BatchHandler | undefined
   #offset = 0
 
-  async publish (notification: Notification): Promise<void> {
+  async publish (notifications: readonly Notification[]): Promise<void> {
     if (this.failWith !== undefined) throw this.failWith
-    this.published.push(notification)
-    const offset = this.#offset++
-    await this.#handler?.([{ notification, json: JSON.stringify(notification), timestamp: Date.now(), topic: 'fake', partition: 0, offset: String(offset) }], [{ topic: 'fake', partition: 0, nextOffset: String(offset + 1) }])
+    this.published.push(...notifications)
+    const first = this.#offset
+    this.#offset += notifications.length
+    await this.#handler?.(notifications.map((notification, i) => ({
+      notification, json: JSON.stringify(notification), timestamp: Date.now(), topic: 'fake', partition: 0, offset: String(first + i)
+    })), [{ topic: 'fake', partition: 0, nextOffset: String(this.#offset) }])
   }
 
   async startConsuming (handler: BatchHandler): Promise<void> {
