@@ -66,7 +66,7 @@ const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics
     await attempt.publishing
     if (attempt.kind === 'duplicate') void reply.header('idempotent-replayed', 'true')
     else metrics.follows.inc({ outcome: 'accepted' })
-    return reply.code(202).send({ notification: attempt.notification })
+    return reply.code(202).send({ notification: attempt.value })
   })
 }
 
