@@ -15,6 +15,7 @@ import { checkHost } from './routes/host-check.js'
 import healthRoutes from './routes/health.js'
 import metricsRoutes from './routes/metrics.js'
 import notificationsRoutes from './routes/notifications.js'
+import publishRoutes from './routes/publish.js'
 import type { AppContext } from './routes/schemas.js'
 import { registerRateLimits } from './routes/rate-limits.js'
 import sessionsRoutes from './routes/sessions.js'
@@ -92,6 +93,7 @@ export async function buildApp (config: Config, services: Services, options: Bui
   await app.register(ticketsRoutes, context)
   await app.register(followsRoutes, context)
   await app.register(notificationsRoutes, context)
+  await app.register(publishRoutes, context)
   await app.register(wsRoutes, context)
   if (config.compatTutorial) await app.register(tutorialRoutes, context)
   await app.register(webRoutes, context)

@@ -51,6 +51,7 @@ const configSchema = {
     TRUST_PROXY: { type: 'string', pattern: `^${PROXY}( *, *${PROXY})*$` },
     RATE_LIMIT_PER_USER: { type: 'integer', minimum: 0, maximum: 1000000, default: 120 },
     RATE_LIMIT_PER_IP: { type: 'integer', minimum: 0, maximum: 10000000, default: 600 },
+    RATE_LIMIT_PER_SERVICE: { type: 'integer', minimum: 0, maximum: 100000000, default: 60000 },
     WS_MAX_CONNECTIONS_PER_USER: { type: 'integer', minimum: 0, maximum: 100000, default: 20 },
     WS_MAX_CONNECTIONS_PER_IP: { type: 'integer', minimum: 0, maximum: 1000000, default: 500 },
     WS_ALLOWED_ORIGINS: { type: 'string', minLength: 1 },
@@ -133,8 +134,8 @@ function configFrom (v: Variables) {
      * whose X-Forwarded-For is believed; false: the client is the peer.
      */
     trustProxy: v.TRUST_PROXY === undefined ? false : v.TRUST_PROXY.split(',').map((part) => part.trim()).join(','),
-    /** Requests per minute; 0 = no limit. */
-    rateLimit: { perUser: v.RATE_LIMIT_PER_USER, perIp: v.RATE_LIMIT_PER_IP },
+    /** Requests per minute (per service: notifications per minute); 0 = no limit. */
+    rateLimit: { perUser: v.RATE_LIMIT_PER_USER, perIp: v.RATE_LIMIT_PER_IP, perService: v.RATE_LIMIT_PER_SERVICE },
     ws: {
       heartbeatMs: v.WS_HEARTBEAT_MS,
       maxBufferedBytes: v.WS_MAX_BUFFERED_BYTES,

@@ -47,7 +47,7 @@ t.test('defaults', async (t) => {
       sessionTtlSeconds: 3600
     },
     trustProxy: false,
-    rateLimit: { perUser: 120, perIp: 600 },
+    rateLimit: { perUser: 120, perIp: 600, perService: 60000 },
     ws: {
       heartbeatMs: 30000,
       maxBufferedBytes: 1048576,

@@ -4,10 +4,7 @@ import { ErrorCode, RequestError } from '../errors.js'
 import { toHttpError } from '../http-errors.js'
 import { followNotification } from '../notification.js'
 import { authenticate } from './authenticate.js'
-import { type RoutePlugin, bearerSecurity, errorSchema, notificationSchema, userIdSchema } from './schemas.js'
-
-/** Printable ASCII, as Stripe and the IETF draft allow; a UUID fits easily. */
-const IDEMPOTENCY_KEY_PATTERN = '^[\\x21-\\x7e]{1,255}$'
+import { type RoutePlugin, bearerSecurity, errorSchema, idempotencyKeyHeaders, notificationSchema, userIdSchema } from './schemas.js'
 
 /**
  * POST /api/follows: the token's user follows `followeeId`. Answers 202 only once Kafka has
@@ -26,10 +23,7 @@ const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics
     onRequest: [limits.perIp, authenticate(tokens), limits.perUser],
     schema: {
       security: bearerSecurity,
-      headers: {
-        type: 'object',
-        properties: { 'idempotency-key': { type: 'string', pattern: IDEMPOTENCY_KEY_PATTERN } }
-      },
+      headers: idempotencyKeyHeaders,
       body: {
         type: 'object',
         additionalProperties: false,

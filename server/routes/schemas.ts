@@ -24,6 +24,12 @@ export { notificationSchema, userRefSchema }
 
 export const bearerSecurity = [{ bearer: [] }]
 
+/** The `Idempotency-Key` header of the POSTs that take one: printable ASCII, as Stripe and the IETF draft allow; a UUID fits easily. */
+export const idempotencyKeyHeaders = {
+  type: 'object',
+  properties: { 'idempotency-key': { type: 'string', pattern: '^[\\x21-\\x7e]{1,255}$' } }
+} as const
+
 /** Every route plugin gets the app's services and config as its options. */
 export type RoutePlugin = FastifyPluginAsyncJsonSchemaToTs<{ Options: AppContext }>
 export type AppContext = Services & { config: Config, limits: RateLimits }

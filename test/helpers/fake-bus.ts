@@ -7,6 +7,8 @@ import type { BatchHandler, Health, NotificationBus } from '../../server/kafka/t
  */
 export class FakeBus implements NotificationBus {
   readonly published: Notification[] = []
+  /** How many `publish` calls brought them: one per request, however many recipients. */
+  publishCalls = 0
   /** Set to make `publish` fail like an unreachable broker. */
   failWith: Error | undefined
   /**
@@ -21,6 +23,7 @@ export class FakeBus implements NotificationBus {
   #offset = 0
 
   async publish (notifications: readonly Notification[]): Promise<void> {
+    this.publishCalls++
     if (this.failWith !== undefined) throw this.failWith
     this.published.push(...notifications)
     const first = this.#offset
