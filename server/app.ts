@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http'
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import fastifyCors from '@fastify/cors'
 import fastifyWebsocket from '@fastify/websocket'
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
 import type { Config } from './config.js'
@@ -17,6 +18,7 @@ import metricsRoutes from './routes/metrics.js'
 import notificationsRoutes from './routes/notifications.js'
 import publishRoutes from './routes/publish.js'
 import type { AppContext } from './routes/schemas.js'
+import { corsOptions } from './routes/origins.js'
 import { registerRateLimits } from './routes/rate-limits.js'
 import sessionsRoutes from './routes/sessions.js'
 import ticketsRoutes from './routes/tickets.js'
@@ -74,6 +76,8 @@ export async function buildApp (config: Config, services: Services, options: Bui
     if (closing) void reply.header('connection', 'close')
   })
 
+  // Before every route's own hooks: a preflight carries no token, and is answered here.
+  await app.register(fastifyCors, corsOptions(config))
   const limits = await registerRateLimits(app, config, services.redis)
   const context: AppContext = { ...services, config, limits }
   await app.register(fastifyWebsocket, {

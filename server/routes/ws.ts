@@ -1,5 +1,4 @@
 import '@fastify/websocket'
-import type { FastifyRequest } from 'fastify'
 import { ErrorCode, RequestError } from '../errors.js'
 import { decodeCursor } from '../feed/cursor.js'
 import { CloseCode } from '../hub/close-codes.js'
@@ -7,6 +6,7 @@ import { HubSocket } from '../hub/socket.js'
 import { TICKET_PATTERN } from '../auth/tickets.js'
 import { authenticate } from './authenticate.js'
 import { addressKey } from './client-address.js'
+import { checkOrigin } from './origins.js'
 import { cursorSchema, type RoutePlugin } from './schemas.js'
 
 /** setTimeout's ceiling; a token living longer than ~24 days is re-armed at that point. */
@@ -24,7 +24,7 @@ const wsRoutes: RoutePlugin = async (app, { tokens, tickets, hub, relay, config,
   app.route({
     method: 'GET',
     url: '/ws',
-    onRequest: [checkOrigin(config.ws.allowedOrigins), authenticate(tokens, { tickets })],
+    onRequest: [checkOrigin(config.allowedOrigins, '/ws'), authenticate(tokens, { tickets })],
     schema: {
       querystring: {
         type: 'object',
@@ -83,20 +83,6 @@ const wsRoutes: RoutePlugin = async (app, { tokens, tickets, hub, relay, config,
       void relay.open(socket, user, since === undefined ? undefined : decodeCursor(since))
     }
   })
-}
-
-/**
- * Browsers send Origin on a WebSocket upgrade and let any page open one: only the listed origins
- * (default: this gateway's own) may. Clients that send no Origin (apps, scripts) are not browsers.
- */
-function checkOrigin (allowed: string[] | undefined) {
-  return async (request: FastifyRequest): Promise<void> => {
-    const origin = request.headers.origin
-    if (origin === undefined || allowed?.includes('*') === true) return
-    const ownOrigins = [`http://${request.host}`, `https://${request.host}`]
-    if ((allowed ?? ownOrigins).includes(origin)) return
-    throw new RequestError(ErrorCode.FORBIDDEN, `header origin ${JSON.stringify(origin)} may not open /ws (see WS_ALLOWED_ORIGINS)`)
-  }
 }
 
 export default wsRoutes
