@@ -5,7 +5,7 @@ import { dataProblem, type Notification } from '../notification.js'
 import { fingerprintOf, MAX_RECIPIENTS, notificationsOf, publicationSchema } from '../publication.js'
 import { schemaErrorFormatter } from '../validation.js'
 import { authenticate } from './authenticate.js'
-import { bearerSecurity, errorSchema, idempotencyKeyHeaders, notificationSchema, type RoutePlugin } from './schemas.js'
+import { bearerSecurity, errorResponses, idempotencyKeyHeaders, notificationSchema, type RoutePlugin } from './schemas.js'
 
 /** 1,000 recipients of 64 characters and the largest content fit with room to spare; more is 413. */
 const BODY_LIMIT = 256 * 1024
@@ -53,8 +53,7 @@ const publishRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics
             }
           }
         },
-        '4xx': errorSchema,
-        '5xx': errorSchema
+        ...errorResponses
       }
     }
   }, async (request, reply) => {
@@ -76,13 +75,14 @@ const publishRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics
     }
     if (key === undefined) {
       const createdAt = new Date().toISOString()
-      await bus.publish(make(createdAt))
+      await bus.publish(make(createdAt), request.deadline)
       accepted(publication.recipients.length)
       return reply.code(202).send(answer(createdAt))
     }
     // What a retry needs besides the request itself (which the fingerprint pins): its time.
     // A service's sub may hold a colon, which the shared store's key names use as separator.
-    const attempt = await idempotency.run(encodeURIComponent(service), key, fingerprint, () => ({ createdAt: new Date().toISOString() }), ({ createdAt }) => bus.publish(make(createdAt)))
+    const attempt = await idempotency.run(encodeURIComponent(service), key, fingerprint, () => ({ createdAt: new Date().toISOString() }),
+      ({ createdAt }) => bus.publish(make(createdAt), request.deadline), { deadline: request.deadline })
     if (attempt.kind === 'conflict') {
       throw new RequestError(ErrorCode.IDEMPOTENCY_CONFLICT, 'header idempotency-key was already used for a different request')
     }

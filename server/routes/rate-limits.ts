@@ -58,7 +58,9 @@ export async function registerRateLimits (app: FastifyInstance, config: Config, 
       if (notifications > perMinute) {
         throw new RequestError(ErrorCode.TOO_MANY_RECIPIENTS, `body/recipients has ${notifications} recipients, more than this service may notify in a minute (RATE_LIMIT_PER_SERVICE: ${perMinute}): split it`)
       }
-      const answer = await budget.take(request.principal.user.id, notifications, perMinute)
+      const taking = budget.take(request.principal.user.id, notifications, perMinute)
+      // As for the limits above: a budget Redis has not answered by the deadline is not spent.
+      const answer = redis === undefined ? await taking : await beforeDeadline(request, taking, () => ({ allowed: true as const }))
       if (!answer.allowed) {
         throw new RequestError(ErrorCode.RATE_LIMITED, `Too many notifications from this service: at most ${perMinute} a minute (this request has ${notifications})`, { retryAfter: Math.max(1, Math.ceil(answer.retryAfterMs / 1000)) })
       }

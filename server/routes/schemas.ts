@@ -18,6 +18,12 @@ export const errorSchema = {
   }
 } as const
 
+/** The error answers every route may give: its own 4xx, and 503 (shutting down, a dependency down) to any. */
+export const errorResponses = {
+  '4xx': { description: 'Refused: see `code` (docs/protocol.md)', ...errorSchema },
+  '5xx': { description: 'Not now: see `code`; retry later', ...errorSchema }
+} as const
+
 export const userIdSchema = { type: 'string', pattern: USER_ID_PATTERN } as const
 export const cursorSchema = { type: 'string', pattern: CURSOR_PATTERN } as const
 export { notificationSchema, userRefSchema }

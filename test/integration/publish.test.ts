@@ -8,14 +8,16 @@ import { startGateway, type Gateway } from '../helpers/gateway.js'
 import { rawProducer, readTopic, recordCount } from '../helpers/kafka.js'
 
 const SECRET = 'our-identity-service-signs-with-this-secret'
+/** The identity service names this gateway as its tokens' audience. */
+const AUDIENCE = 'notify.example.com'
 
 /** What the team's script does: an HS256 token for `sub`, a service's with `scope`. */
 async function token (sub: string, claims: Record<string, unknown> = {}): Promise<string> {
-  return await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime('10m')
+  return await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setAudience(AUDIENCE).setIssuedAt().setExpirationTime('10m')
     .sign(new TextEncoder().encode(SECRET))
 }
 
-const JWT_MODE = { AUTH_MODE: 'jwt', AUTH_SECRET: SECRET }
+const JWT_MODE = { AUTH_MODE: 'jwt', AUTH_SECRET: SECRET, AUTH_AUDIENCE: AUDIENCE }
 
 const reply = {
   recipients: ['u-7f3a', 'u-90b1'],

@@ -7,13 +7,14 @@ import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'
 
 const SECRET = 'the-identity-service-secret-for-publishing'
+const AUDIENCE = 'kafka-notify'
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[78][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
 
 interface Accepted { notifications: Array<{ id: string, userId: string }> }
 
 /** A token of the identity service (AUTH_MODE=jwt): a user's, or with `scope` a service's. */
 async function idToken (sub: string, claims: Record<string, unknown> = {}): Promise<string> {
-  return await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET))
+  return await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setAudience(AUDIENCE).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET))
 }
 
 const serviceToken = async (sub = 'comments-backend'): Promise<string> => await idToken(sub, { scope: 'notify:service' })
@@ -40,7 +41,7 @@ const reply = {
 
 async function jwtGateway (t: Parameters<typeof startGateway>[0], env: Record<string, string> = {}) {
   const bus = new FakeBus()
-  const gateway = await startGateway(t, { bus, listen: false, env: { AUTH_MODE: 'jwt', AUTH_SECRET: SECRET, ...env } })
+  const gateway = await startGateway(t, { bus, listen: false, env: { AUTH_MODE: 'jwt', AUTH_SECRET: SECRET, AUTH_AUDIENCE: AUDIENCE, ...env } })
   return { bus, app: gateway.app }
 }
 
