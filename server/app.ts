@@ -18,6 +18,7 @@ import metricsRoutes from './routes/metrics.js'
 import notificationsRoutes from './routes/notifications.js'
 import publishRoutes from './routes/publish.js'
 import type { AppContext } from './routes/schemas.js'
+import { registerOpenApi } from './routes/openapi.js'
 import { corsOptions } from './routes/origins.js'
 import { registerRateLimits } from './routes/rate-limits.js'
 import sessionsRoutes from './routes/sessions.js'
@@ -90,6 +91,7 @@ export async function buildApp (config: Config, services: Services, options: Bui
     },
     preClose: async () => { services.hub.closeAll(CloseCode.GOING_AWAY, 'server shutting down') }
   })
+  await registerOpenApi(app)
   await app.register(healthRoutes, context)
   await app.register(metricsRoutes, context)
   await app.register(usersRoutes, context)

@@ -4,7 +4,7 @@ import { ErrorCode, RequestError } from '../errors.js'
 import { toHttpError } from '../http-errors.js'
 import { followNotification } from '../notification.js'
 import { authenticate } from './authenticate.js'
-import { type RoutePlugin, bearerSecurity, errorSchema, idempotencyKeyHeaders, notificationSchema, userIdSchema } from './schemas.js'
+import { type RoutePlugin, bearerSecurity, errorResponses, idempotencyKeyHeaders, notificationSchema, userIdSchema } from './schemas.js'
 
 /**
  * POST /api/follows: the token's user follows `followeeId`. Answers 202 only once Kafka has
@@ -22,6 +22,7 @@ const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics
   app.post('/api/follows', {
     onRequest: [limits.perIp, authenticate(tokens), limits.perUser],
     schema: {
+      summary: 'Follow a user: one follow notification for them, 202 once Kafka has it (acks=all)',
       security: bearerSecurity,
       headers: idempotencyKeyHeaders,
       body: {
@@ -31,9 +32,8 @@ const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics
         properties: { followeeId: userIdSchema, followerId: userIdSchema }
       },
       response: {
-        202: { type: 'object', required: ['notification'], properties: { notification: notificationSchema } },
-        '4xx': errorSchema,
-        '5xx': errorSchema
+        202: { description: 'Kafka acknowledged the notification (acks=all)', type: 'object', required: ['notification'], properties: { notification: notificationSchema } },
+        ...errorResponses
       }
     }
   }, async (request, reply) => {

@@ -1,5 +1,5 @@
 import { ErrorCode, RequestError } from '../errors.js'
-import { type RoutePlugin, errorSchema, userIdSchema, userRefSchema } from './schemas.js'
+import { type RoutePlugin, errorResponses, userIdSchema, userRefSchema } from './schemas.js'
 
 /** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6. */
 const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3})$/
@@ -23,11 +23,12 @@ const sessionsRoutes: RoutePlugin = async (app, { directory, tokens, limits }) =
       },
       response: {
         201: {
+          description: 'Signed in: a bearer token until `expiresAt`',
           type: 'object',
           required: ['token', 'user', 'expiresAt'],
           properties: { token: { type: 'string' }, user: userRefSchema, expiresAt: { type: 'string' } }
         },
-        '4xx': errorSchema
+        ...errorResponses
       }
     }
   }, async (request, reply) => {

@@ -7,7 +7,7 @@ import { TICKET_PATTERN } from '../auth/tickets.js'
 import { authenticate } from './authenticate.js'
 import { addressKey } from './client-address.js'
 import { checkOrigin } from './origins.js'
-import { cursorSchema, type RoutePlugin } from './schemas.js'
+import { cursorSchema, errorResponses, type RoutePlugin } from './schemas.js'
 
 /** setTimeout's ceiling; a token living longer than ~24 days is re-armed at that point. */
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -26,10 +26,16 @@ const wsRoutes: RoutePlugin = async (app, { tokens, tickets, hub, relay, config,
     url: '/ws',
     onRequest: [checkOrigin(config.allowedOrigins, '/ws'), authenticate(tokens, { tickets })],
     schema: {
+      summary: 'The live feed: a WebSocket (frames, catch-up and close codes in docs/protocol.md)',
+      description: 'Open with a ticket (POST /api/tickets), a bearer header, or `?token=`; `since` resumes after a cursor.',
       querystring: {
         type: 'object',
         additionalProperties: false,
         properties: { ticket: { type: 'string', pattern: TICKET_PATTERN }, token: { type: 'string', maxLength: 4096 }, since: cursorSchema }
+      },
+      response: {
+        101: { description: 'Switched to the WebSocket protocol: frames follow', type: 'null' },
+        ...errorResponses
       }
     },
     handler: async () => {
