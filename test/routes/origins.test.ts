@@ -1,15 +1,12 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
+import { signIn } from '../helpers/clients.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'
 
 const APP = 'https://app.example.com'
 const EVIL = 'https://evil.example'
 const CORS_HEADERS = ['access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers', 'access-control-allow-methods', 'access-control-allow-headers', 'access-control-max-age']
-
-async function signIn (app: FastifyInstance, userId: string): Promise<string> {
-  return (await app.inject({ method: 'POST', url: '/api/sessions', payload: { userId } })).json<{ token: string }>().token
-}
 
 function corsHeadersOf (headers: Record<string, unknown>): string[] {
   return CORS_HEADERS.filter((name) => headers[name] !== undefined)
