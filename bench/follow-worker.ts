@@ -10,6 +10,9 @@ import { mintTokens, type TokenSource } from './tokens.js'
  * answered, goes to gateway i mod N, and is timed on the machine's monotonic clock just before
  * its request is written, so the WebSocket client processes' frame times subtract from it.
  * Requests out at once are bounded: a follow due while the bound is reached is skipped and counted.
+ * With `publish`, each request is instead a backend's POST /api/notifications to several
+ * followees at once, with a service token: `rate` still counts requests, and each notification of
+ * a 202 is counted (ids, followee, send time) like a follow.
  */
 
 export interface FollowInit { tokens: TokenSource, followers: string[] }
@@ -24,6 +27,8 @@ export interface FollowRun {
   durationMs: number
   /** How long to wait for the answers once the last follow left. */
   drainMs: number
+  /** POST /api/notifications to this many followees per request (request i: followees i·N … i·N + N − 1, wrapping). */
+  publish?: { recipientsPerCall: number }
 }
 
 export interface FollowResult {
@@ -40,7 +45,7 @@ export interface FollowResult {
   /** Answers by status; 0 is no answer. */
   statuses: Record<string, number>
   errorSample: string[]
-  /** Per accepted follow, in the order sent: its notification id ('\n'-joined), followee index, send time and 202 time (ms). */
+  /** Per accepted notification, in the order sent: its id ('\n'-joined), followee index, send time and 202 time (ms). */
   ids: string
   followeeIndex: Uint32Array
   sentAt: Float64Array
@@ -61,12 +66,15 @@ const ERROR_SAMPLE = 5
 
 let followers: string[] = []
 let followerTokens: string[] = []
+let tokenSource: TokenSource | undefined
+let serviceToken: string | undefined
 const pools = new Map<string, HttpPool>()
 
 async function init (args: FollowInit): Promise<{ pid: number }> {
   if (args.followers.length === 0) throw new Error('no followers')
   followers = args.followers
   followerTokens = await mintTokens(args.tokens, args.followers)
+  tokenSource = args.tokens
   return { pid: process.pid }
 }
 
@@ -86,12 +94,15 @@ async function run (args: FollowRun): Promise<FollowResult> {
   const following = new Set(followers)
   // A follower following itself gets a 400, not a frame.
   if (args.followees.some((followee) => following.has(followee))) throw new Error('a followee is also a follower')
-  const targets = args.urls.map((url) => ({ pool: poolOf(url), head: `POST /api/follows HTTP/1.1\r\nhost: ${new URL(url).host}\r\ncontent-type: application/json\r\n` }))
+  const perCall = args.publish?.recipientsPerCall ?? 1
+  if (args.publish !== undefined) serviceToken ??= (await mintTokens(tokenSource!, [PUBLISHER], { service: true }))[0]
+  const path = args.publish === undefined ? '/api/follows' : '/api/notifications'
+  const targets = args.urls.map((url) => ({ pool: poolOf(url), head: `POST ${path} HTTP/1.1\r\nhost: ${new URL(url).host}\r\ncontent-type: application/json\r\n` }))
   const total = Math.max(1, Math.round(args.rate * args.durationMs / 1000))
   const ids: string[] = []
-  const followeeIndex = new Uint32Array(total)
-  const sentAt = new Float64Array(total)
-  const ackMs = new Float64Array(total)
+  const followeeIndex = new Uint32Array(total * perCall)
+  const sentAt = new Float64Array(total * perCall)
+  const ackMs = new Float64Array(total * perCall)
   const statuses: Record<string, number> = {}
   const errorSample: string[] = []
   let next = 0
@@ -107,28 +118,34 @@ async function run (args: FollowRun): Promise<FollowResult> {
         continue
       }
       const i = next
-      const followee = i % args.followees.length
-      const follower = i % followers.length
-      const body = `{"followeeId":${JSON.stringify(args.followees[followee])}}`
+      const first = (i * perCall) % args.followees.length
+      const followee = (j: number): number => (first + j) % args.followees.length
+      const body = args.publish === undefined
+        ? `{"followeeId":${JSON.stringify(args.followees[first])}}`
+        : JSON.stringify({ recipients: Array.from({ length: perCall }, (_, j) => args.followees[followee(j)]), type: 'bench.publish', message: 'A backend published this.' })
+      const token = args.publish === undefined ? followerTokens[i % followers.length]! : serviceToken!
       const target = targets[i % targets.length]!
-      const request = `${target.head}authorization: Bearer ${followerTokens[follower]!}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+      const request = `${target.head}authorization: Bearer ${token}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
       inFlight++
       sent++
       const at = now()
       target.pool.send(request, (status, text, error) => {
         inFlight--
         statuses[status] = (statuses[status] ?? 0) + 1
-        const id = status === 202 ? notificationId(text) : undefined
-        if (id === undefined) {
+        const answered = status !== 202 ? undefined : args.publish === undefined ? [notificationId(text)] : publishedIds(text)
+        if (answered === undefined || answered.length !== perCall || answered.includes(undefined)) {
           failed++
           if (errorSample.length < ERROR_SAMPLE) errorSample.push(status === 0 ? `no answer: ${error ?? '?'}` : `${status}: ${text.slice(0, 200)}`)
           return
         }
-        const k = ids.length
-        ids.push(id)
-        followeeIndex[k] = followee
-        sentAt[k] = at
-        ackMs[k] = now() - at
+        const ackAt = now()
+        for (const [j, id] of answered.entries()) {
+          const k = ids.length
+          ids.push(id!)
+          followeeIndex[k] = followee(j)
+          sentAt[k] = at
+          ackMs[k] = ackAt - at
+        }
       })
     }
     return next
@@ -145,7 +162,7 @@ async function run (args: FollowRun): Promise<FollowResult> {
     due: next,
     sent,
     skipped,
-    accepted: ids.length,
+    accepted: ids.length / perCall,
     failed,
     statuses,
     errorSample,
@@ -156,6 +173,18 @@ async function run (args: FollowRun): Promise<FollowResult> {
     sendingMs,
     maxInFlight: MAX_IN_FLIGHT,
     requestTimeoutMs: REQUEST_TIMEOUT_MS
+  }
+}
+
+/** The service token's subject: one backend publishes every request. */
+const PUBLISHER = 'bench-publisher'
+
+/** The ids of a publish's 202, `{ notifications: [{ id, userId }…] }`, in the order of its recipients. */
+function publishedIds (body: string): Array<string | undefined> | undefined {
+  try {
+    return (JSON.parse(body) as { notifications: Array<{ id?: string }> }).notifications.map(({ id }) => id)
+  } catch {
+    return undefined
   }
 }
 

@@ -107,6 +107,22 @@ export function markdown (results: BenchResults): string {
       lines.push('', '![produce → frame latency per rate](latency.svg)', '')
     }
   }
+  const publish = phases.publish
+  if (publish !== undefined) {
+    lines.push('## Publish: POST /api/notifications, a backend to 1, 10 and 100 users a request', '')
+    lines.push(`A backend's requests with a service token, from a sender process of its own, open loop for ${fmt(settings.publish.durationMs / 1000, 0)} s per step ` +
+      `(after a ${fmt(settings.publish.warmUp.durationMs / 1000, 0)} s warm-up at ${fmt(settings.publish.warmUp.rate, 0)}/s), each request to the next recipients of ${fmt(publish.recipients, 0)} connected users. ` +
+      `Rates count notifications (requests/s × recipients per request): ${fmt(settings.publish.latencyRate, 0)}/s for publish → frame latency, ${fmt(settings.publish.peakRate, 0)}/s offered for what the gateway accepts ` +
+      '(requests due while 512 are out are skipped). Times are per notification, from the request written to its 202 and to its frame at the recipient\'s socket. ' +
+      'Gateway CPU per notification: its CPU time over the step divided by the notifications accepted.', '')
+    lines.push('| recipients per request | offered/s | accepted/s | gateway CPU µs per notification | POST → 202 p50 / p99 ms | publish → frame p50 / p99 ms | requests failed / skipped | missing / doubled / seq gaps | CPU % (gateway / kafka / load / clients / others) | load average before |')
+    lines.push('|---|---|---|---|---|---|---|---|---|---|')
+    for (const step of publish.steps) {
+      lines.push(`| ${step.recipientsPerCall} | ${fmt(step.rate, 0)} | ${fmt(step.acceptedPerSecond, 0)} | ${step.gatewayCpuPerNotificationUs === undefined ? '–' : fmt(step.gatewayCpuPerNotificationUs, 1)} | ${pair(step.ack?.p50, step.ack?.p99)} | ` +
+        `${pair(step.frame?.p50, step.frame?.p99)} | ${step.requests.failed} / ${step.requests.skipped} | ${step.missing} / ${step.duplicates} / ${step.seqGaps} | ${cpu(step.cpu)} | ${step.loadAverageBefore.join(' / ')} |`)
+    }
+    lines.push('')
+  }
   if (phases.gateways !== undefined) lines.push(...gatewaysSection(phases.gateways, settings), '')
   const connections = phases.connections
   if (connections !== undefined) {

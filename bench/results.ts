@@ -4,6 +4,7 @@ import type { ConnectionsResult } from './phases/connections.js'
 import type { GatewaysResult } from './phases/gateways.js'
 import type { IngestLevel, IngestResult } from './phases/ingest.js'
 import type { ProduceResult } from './phases/produce.js'
+import type { PublishResult } from './phases/publish.js'
 import type { SequentialResult } from './phases/sequential.js'
 import type { ProfileSummary } from './profile.js'
 import type { Settings } from './settings.js'
@@ -41,6 +42,7 @@ export interface BenchResults {
     sequential?: SequentialResult
     ingest?: IngestResult
     produce?: ProduceResult
+    publish?: PublishResult
     catchUp?: CatchUpResult
     gateways?: GatewaysResult
   }

@@ -13,6 +13,7 @@ import { connectionsPhase } from './phases/connections.js'
 import { gatewaysPhase } from './phases/gateways.js'
 import { ingestPhase } from './phases/ingest.js'
 import { producePhase } from './phases/produce.js'
+import { publishPhase } from './phases/publish.js'
 import { sequentialPhase } from './phases/sequential.js'
 import { summarizeProfile, type ProfileSummary } from './profile.js'
 import { Progress } from './progress.js'
@@ -71,6 +72,7 @@ async function main (): Promise<number> {
       sequential: async () => { phases.sequential = await sequentialPhase(context) },
       ingest: async () => { phases.ingest = await ingestPhase(context) },
       produce: async () => { phases.produce = await producePhase(context) },
+      publish: async () => { phases.publish = await publishPhase(context) },
       'catch-up': async () => { phases.catchUp = await catchUpPhase(context) },
       gateways: async () => { phases.gateways = await gatewaysPhase(context) }
     }

@@ -19,6 +19,11 @@ export interface Settings {
   produce: { latencyRates: number[], rates: number[], durationMs: number, warmUp: { rate: number, durationMs: number } }
   catchUp: { missed: number, repetitions: number }
   /**
+   * POST /api/notifications, open loop, for each of `recipientsPerCall`: at `latencyRate` and at
+   * `peakRate` notifications per second (requests per second × recipients per request).
+   */
+  publish: { recipientsPerCall: number[], latencyRate: number, peakRate: number, durationMs: number, warmUp: { rate: number, durationMs: number } }
+  /**
    * `--gateways N` (N ≥ 2): N gateways sharing PostgreSQL and Redis against the one SQLite gateway,
    * records produced at each of `latencyRates` for `durationMs`, then a burst of `burst.records`
    * as fast as the producer sends them for the delivered rate. `multiTabShare` of the recipients
@@ -47,7 +52,7 @@ export interface Settings {
   runTimeoutMs: number
 }
 
-export const PHASES = ['connections', 'sequential', 'ingest', 'produce', 'catch-up', 'gateways'] as const
+export const PHASES = ['connections', 'sequential', 'ingest', 'produce', 'publish', 'catch-up', 'gateways'] as const
 export type PhaseName = typeof PHASES[number]
 /** Runs only with `--gateways N`: it starts PostgreSQL, Redis and N more gateways of its own. */
 const OPT_IN: readonly PhaseName[] = ['gateways']
@@ -68,6 +73,7 @@ const full: Settings = {
     warmUp: { rate: 2000, durationMs: 5000 }
   },
   catchUp: { missed: 1000, repetitions: 3 },
+  publish: { recipientsPerCall: [1, 10, 100], latencyRate: 2000, peakRate: 20_000, durationMs: 10_000, warmUp: { rate: 2000, durationMs: 5000 } },
   gateways: {
     count: 1,
     latencyRates: [1000, 5000],
@@ -91,6 +97,7 @@ const quick: Settings = {
   ingest: { warmUp: { connections: 50, durationS: 2 }, connections: [10, 50, 100], durationS: 3 },
   produce: { ...full.produce, durationMs: 3000, warmUp: { rate: 2000, durationMs: 2000 } },
   catchUp: { missed: 1000, repetitions: 1 },
+  publish: { ...full.publish, durationMs: 3000, warmUp: { rate: 2000, durationMs: 2000 } },
   gateways: {
     ...full.gateways,
     durationMs: 3000,

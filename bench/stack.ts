@@ -85,6 +85,7 @@ export async function startStack (settings: Settings & { profile: boolean, gatew
     // The bench's whole load comes from one address and a thousand users.
     RATE_LIMIT_PER_USER: '0',
     RATE_LIMIT_PER_IP: '0',
+    RATE_LIMIT_PER_SERVICE: '0',
     WS_MAX_CONNECTIONS_PER_USER: '0',
     WS_MAX_CONNECTIONS_PER_IP: '0'
   }

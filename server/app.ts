@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http'
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import fastifyCors from '@fastify/cors'
 import fastifyWebsocket from '@fastify/websocket'
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
 import type { Config } from './config.js'
@@ -15,7 +16,10 @@ import { checkHost } from './routes/host-check.js'
 import healthRoutes from './routes/health.js'
 import metricsRoutes from './routes/metrics.js'
 import notificationsRoutes from './routes/notifications.js'
+import publishRoutes from './routes/publish.js'
 import type { AppContext } from './routes/schemas.js'
+import { registerOpenApi } from './routes/openapi.js'
+import { corsOptions } from './routes/origins.js'
 import { registerRateLimits } from './routes/rate-limits.js'
 import sessionsRoutes from './routes/sessions.js'
 import ticketsRoutes from './routes/tickets.js'
@@ -73,6 +77,8 @@ export async function buildApp (config: Config, services: Services, options: Bui
     if (closing) void reply.header('connection', 'close')
   })
 
+  // Before every route's own hooks: a preflight carries no token, and is answered here.
+  await app.register(fastifyCors, corsOptions(config))
   const limits = await registerRateLimits(app, config, services.redis)
   const context: AppContext = { ...services, config, limits }
   await app.register(fastifyWebsocket, {
@@ -85,6 +91,7 @@ export async function buildApp (config: Config, services: Services, options: Bui
     },
     preClose: async () => { services.hub.closeAll(CloseCode.GOING_AWAY, 'server shutting down') }
   })
+  await registerOpenApi(app)
   await app.register(healthRoutes, context)
   await app.register(metricsRoutes, context)
   await app.register(usersRoutes, context)
@@ -92,6 +99,7 @@ export async function buildApp (config: Config, services: Services, options: Bui
   await app.register(ticketsRoutes, context)
   await app.register(followsRoutes, context)
   await app.register(notificationsRoutes, context)
+  await app.register(publishRoutes, context)
   await app.register(wsRoutes, context)
   if (config.compatTutorial) await app.register(tutorialRoutes, context)
   await app.register(webRoutes, context)

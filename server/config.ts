@@ -11,6 +11,9 @@ const PROXY = '((\\d{1,3}\\.){3}\\d{1,3}(/\\d{1,2})?|[0-9A-Fa-f]*:[0-9A-Fa-f:.]*
 
 /** A host name or address as a Host header names it (an IPv6 one in brackets), or `*` for any. */
 const ALLOWED_HOST = '(\\*|[A-Za-z0-9.-]+|\\[[0-9A-Fa-f:.]+\\])'
+/** A browser origin (`https://app.example.com`, `capacitor://localhost`), or `*`: any. */
+const ORIGIN = '(\\*|[a-z][a-z0-9+.-]*://[^/\\s,]+)'
+const ORIGINS = `^${ORIGIN}( *, *${ORIGIN})*$`
 
 /** One Redis URL; REDIS_URL may list several, comma-separated, as the seeds of a Redis Cluster. */
 const REDIS = 'rediss?://[^\\s/?#,]+(/[0-9]{0,2})?([?#][^\\s,]*)?'
@@ -51,9 +54,13 @@ const configSchema = {
     TRUST_PROXY: { type: 'string', pattern: `^${PROXY}( *, *${PROXY})*$` },
     RATE_LIMIT_PER_USER: { type: 'integer', minimum: 0, maximum: 1000000, default: 120 },
     RATE_LIMIT_PER_IP: { type: 'integer', minimum: 0, maximum: 10000000, default: 600 },
+    RATE_LIMIT_PER_SERVICE: { type: 'integer', minimum: 0, maximum: 100000000, default: 60000 },
     WS_MAX_CONNECTIONS_PER_USER: { type: 'integer', minimum: 0, maximum: 100000, default: 20 },
     WS_MAX_CONNECTIONS_PER_IP: { type: 'integer', minimum: 0, maximum: 1000000, default: 500 },
-    WS_ALLOWED_ORIGINS: { type: 'string', minLength: 1 },
+    ALLOWED_ORIGINS: { type: 'string', pattern: ORIGINS },
+    // ALLOWED_ORIGINS's name from when it was the WebSocket's alone; still read.
+    WS_ALLOWED_ORIGINS: { type: 'string', pattern: ORIGINS },
+    CORS_CREDENTIALS: { type: 'boolean', default: false },
     WS_HEARTBEAT_MS: { type: 'integer', minimum: 1000, maximum: 600000, default: 30000 },
     WS_MAX_BUFFERED_BYTES: { type: 'integer', minimum: 1024, maximum: 268435456, default: 1048576 },
 
@@ -133,17 +140,22 @@ function configFrom (v: Variables) {
      * whose X-Forwarded-For is believed; false: the client is the peer.
      */
     trustProxy: v.TRUST_PROXY === undefined ? false : v.TRUST_PROXY.split(',').map((part) => part.trim()).join(','),
-    /** Requests per minute; 0 = no limit. */
-    rateLimit: { perUser: v.RATE_LIMIT_PER_USER, perIp: v.RATE_LIMIT_PER_IP },
+    /** Requests per minute (per service: notifications per minute); 0 = no limit. */
+    rateLimit: { perUser: v.RATE_LIMIT_PER_USER, perIp: v.RATE_LIMIT_PER_IP, perService: v.RATE_LIMIT_PER_SERVICE },
     ws: {
       heartbeatMs: v.WS_HEARTBEAT_MS,
       maxBufferedBytes: v.WS_MAX_BUFFERED_BYTES,
       /** 0 = no limit. */
       maxConnectionsPerUser: v.WS_MAX_CONNECTIONS_PER_USER,
-      maxConnectionsPerIp: v.WS_MAX_CONNECTIONS_PER_IP,
-      /** Origins allowed to open /ws; undefined = same origin (and clients that send no Origin). */
-      allowedOrigins: v.WS_ALLOWED_ORIGINS?.split(',').map((origin) => origin.trim())
+      maxConnectionsPerIp: v.WS_MAX_CONNECTIONS_PER_IP
     },
+    /**
+     * Browser origins allowed to call the API (CORS) and open /ws, `*` for any; undefined = the
+     * gateway's own origin only (no CORS; /ws from its own page and from clients that send no Origin).
+     */
+    allowedOrigins: (v.ALLOWED_ORIGINS ?? v.WS_ALLOWED_ORIGINS)?.split(',').map((origin) => origin.trim()),
+    /** CORS answers allow credentials (cookies, HTTP auth): only when asked for, and never with `*`. */
+    corsCredentials: v.CORS_CREDENTIALS,
     inbox: { maxPerUser: v.INBOX_MAX_PER_USER, maxAgeDays: v.INBOX_MAX_AGE_DAYS },
     /** Set: the inbox is shared in PostgreSQL (several gateways); unset: SQLite under DATA_DIR. */
     databaseUrl: v.DATABASE_URL,
@@ -165,7 +177,7 @@ export class ConfigError extends Error {
   }
 }
 
-const FLAGS = new Set(['COMPAT_TUTORIAL', 'REDIS_CLUSTER', 'AUTH_ALLOW_ANY_AUDIENCE'])
+const FLAGS = new Set(['COMPAT_TUTORIAL', 'REDIS_CLUSTER', 'AUTH_ALLOW_ANY_AUDIENCE', 'CORS_CREDENTIALS'])
 
 /**
  * Secrets published in this repository (docker-compose.yml's default, for its dev-mode cluster):
@@ -212,6 +224,15 @@ export function loadConfig (env: Env = process.env): Config {
   if (config.auth.jwksUrl !== undefined && new URL(config.auth.jwksUrl).protocol === 'http:' && !isLoopback(new URL(config.auth.jwksUrl).hostname)) {
     throw new ConfigError('Invalid configuration: AUTH_JWKS_URL must be https:// (plain http:// only on a loopback address): ' +
       'whoever can change the keys on the way can sign tokens for any user')
+  }
+  if (env.ALLOWED_ORIGINS !== undefined && env.ALLOWED_ORIGINS !== '' && env.WS_ALLOWED_ORIGINS !== undefined && env.WS_ALLOWED_ORIGINS !== '' && env.ALLOWED_ORIGINS !== env.WS_ALLOWED_ORIGINS) {
+    throw new ConfigError('Invalid configuration: ALLOWED_ORIGINS and WS_ALLOWED_ORIGINS differ: WS_ALLOWED_ORIGINS is the old name of ALLOWED_ORIGINS, which now also covers the API (CORS): set only ALLOWED_ORIGINS')
+  }
+  if (config.corsCredentials && config.allowedOrigins === undefined) {
+    throw new ConfigError('Invalid configuration: CORS_CREDENTIALS is on without ALLOWED_ORIGINS: name the origins that may send credentials')
+  }
+  if (config.corsCredentials && config.allowedOrigins?.includes('*') === true) {
+    throw new ConfigError('Invalid configuration: CORS_CREDENTIALS is on with ALLOWED_ORIGINS=*: any site could then make requests with your users\' credentials; list the origins instead')
   }
   if (config.redisCluster && config.redisUrl === undefined) {
     throw new ConfigError('Invalid configuration: REDIS_CLUSTER is on without REDIS_URL, the cluster\'s seed nodes')

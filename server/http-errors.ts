@@ -38,6 +38,7 @@ const HTTP_ANSWERS: Readonly<Record<ErrorCode, HttpAnswer>> = {
   NOT_FOUND: { status: 404 },
   STALE_CURSOR: { status: 409 },
   BODY_TOO_LARGE: { status: 413 },
+  TOO_MANY_RECIPIENTS: { status: 413 },
   RECORD_TOO_LARGE: { status: 413 },
   UNSUPPORTED_MEDIA_TYPE: { status: 415 },
   IDEMPOTENCY_CONFLICT: { status: 422 },

@@ -5,6 +5,8 @@ export class Metrics {
   readonly registry = new Registry()
   readonly connections: Gauge
   readonly follows: Counter<'outcome'>
+  readonly publishes: Counter<'outcome'>
+  readonly published: Counter
   readonly delivered: Counter
   readonly deliveryLatency: Histogram
   readonly inboxAppend: Histogram
@@ -40,6 +42,17 @@ export class Metrics {
       name: 'notify_follows_total',
       help: 'POST /api/follows answers: accepted, or the error code',
       labelNames: ['outcome'],
+      registers
+    })
+    this.publishes = new Counter({
+      name: 'notify_publishes_total',
+      help: 'POST /api/notifications answers: accepted, or the error code',
+      labelNames: ['outcome'],
+      registers
+    })
+    this.published = new Counter({
+      name: 'notify_published_notifications_total',
+      help: 'Notifications accepted by POST /api/notifications (one per recipient), Kafka-acknowledged',
       registers
     })
     this.delivered = new Counter({

@@ -47,14 +47,15 @@ t.test('defaults', async (t) => {
       sessionTtlSeconds: 3600
     },
     trustProxy: false,
-    rateLimit: { perUser: 120, perIp: 600 },
+    rateLimit: { perUser: 120, perIp: 600, perService: 60000 },
     ws: {
       heartbeatMs: 30000,
       maxBufferedBytes: 1048576,
       maxConnectionsPerUser: 20,
-      maxConnectionsPerIp: 500,
-      allowedOrigins: undefined
+      maxConnectionsPerIp: 500
     },
+    allowedOrigins: undefined,
+    corsCredentials: false,
     inbox: { maxPerUser: 1000, maxAgeDays: 30 },
     databasePoolSize: 10,
     redisUrl: undefined,
@@ -380,3 +381,30 @@ function composeGatewayEnvironment (compose: string): Record<string, string> {
   }
   return { ...block('x-gateway-environment: &gateway-environment', '  '), ...block('  gateway-1:', '      ') }
 }
+
+t.test('ALLOWED_ORIGINS: one list of browser origins for the API and /ws; WS_ALLOWED_ORIGINS is its old name', async (t) => {
+  t.equal(loadConfig({}).allowedOrigins, undefined, 'unset: the gateway\'s own origin only')
+  t.same(loadConfig({ ALLOWED_ORIGINS: 'https://app.example.com, http://127.0.0.1:8080,capacitor://localhost' }).allowedOrigins,
+    ['https://app.example.com', 'http://127.0.0.1:8080', 'capacitor://localhost'])
+  t.same(loadConfig({ ALLOWED_ORIGINS: '*' }).allowedOrigins, ['*'])
+  t.same(loadConfig({ WS_ALLOWED_ORIGINS: 'https://app.example.com' }).allowedOrigins, ['https://app.example.com'], 'the old name still works')
+  t.same(loadConfig({ ALLOWED_ORIGINS: 'https://a.example', WS_ALLOWED_ORIGINS: 'https://a.example' }).allowedOrigins, ['https://a.example'], 'both, the same')
+  t.throws(() => loadConfig({ ALLOWED_ORIGINS: 'https://a.example', WS_ALLOWED_ORIGINS: 'https://b.example' }),
+    { name: 'ConfigError', message: /ALLOWED_ORIGINS and WS_ALLOWED_ORIGINS differ/ })
+  for (const value of ['https://app.example.com/', 'app.example.com', 'https://a.example/path', 'https://a.example,,https://b.example']) {
+    t.throws(() => loadConfig({ ALLOWED_ORIGINS: value }), { name: 'ConfigError', message: /ALLOWED_ORIGINS: must match pattern/ }, `${value}: not an origin (an origin has no path, not even /)`)
+  }
+})
+
+t.test('CORS_CREDENTIALS: off by default; only with named origins, never with *', async (t) => {
+  t.equal(loadConfig({}).corsCredentials, false)
+  t.equal(loadConfig({ ALLOWED_ORIGINS: 'https://app.example.com', CORS_CREDENTIALS: '1' }).corsCredentials, true)
+  t.throws(() => loadConfig({ CORS_CREDENTIALS: '1' }), { name: 'ConfigError', message: /CORS_CREDENTIALS is on without ALLOWED_ORIGINS/ })
+  t.throws(() => loadConfig({ ALLOWED_ORIGINS: 'https://app.example.com,*', CORS_CREDENTIALS: 'yes' }), { name: 'ConfigError', message: /CORS_CREDENTIALS is on with ALLOWED_ORIGINS=\*/ })
+})
+
+t.test('RATE_LIMIT_PER_SERVICE counts notifications a minute, 0 for none', async (t) => {
+  t.equal(loadConfig({ RATE_LIMIT_PER_SERVICE: '0' }).rateLimit.perService, 0)
+  t.equal(loadConfig({ RATE_LIMIT_PER_SERVICE: '1000000' }).rateLimit.perService, 1_000_000)
+  t.throws(() => loadConfig({ RATE_LIMIT_PER_SERVICE: '-1' }), { name: 'ConfigError', message: /RATE_LIMIT_PER_SERVICE/ })
+})

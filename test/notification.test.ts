@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Ajv } from 'ajv'
-import { followNotification, isCalendarInstant, messageNotification, notificationSchema, uuidv7 } from '../server/notification.js'
+import { dataProblem, followNotification, isCalendarInstant, messageNotification, notificationSchema, uuidv7, uuidv8 } from '../server/notification.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const emma = { id: '1', name: 'Emma' }
@@ -95,4 +95,53 @@ t.test('isCalendarInstant takes the instants of the calendar and refuses what Da
     'though Date.parse takes a missing day, 24:00 and year 0 for dates')
   t.notOk(isCalendarInstant('2026-01-01 10:00:00Z'), 'and the format is the schema\'s')
   t.ok(validNotification({ ...followNotification(bruno, emma), createdAt: '2026-04-31T10:00:00Z' }), 'the schema checks the format only')
+})
+
+t.test('uuidv8 is a UUID of version 8 and variant 10, the same for the same name', async (t) => {
+  const ids = Array.from({ length: 1000 }, (_, i) => uuidv8(`name ${i}`))
+  t.same(ids.filter((id) => !UUID.test(id)), [], 'every id is a lowercase UUID')
+  t.same(ids.filter((id) => id[14] !== '8'), [], 'the version nibble is 8')
+  t.same(ids.filter((id) => !['8', '9', 'a', 'b'].includes(id[19]!)), [], 'the variant bits are 10')
+  t.equal(new Set(ids).size, 1000, 'other names, other ids')
+  t.equal(uuidv8('name 7'), ids[7], 'the same name, the same id')
+  t.ok(validNotification({ ...followNotification(bruno, emma), id: uuidv8('x') }), 'a notification id')
+})
+
+t.test('the notification schema takes any lowercase type and the optional fields of version 2', async (t) => {
+  const base = followNotification(bruno, emma)
+  for (const type of ['follow', 'message', 'comment.reply', 'invoice.paid', 'a', 'x_y-z.9', `a${'b'.repeat(63)}`]) {
+    t.ok(validNotification({ ...base, type }), `type ${type}`)
+  }
+  for (const type of ['', 'Comment', '1st', '.x', 'a b', 'é', `a${'b'.repeat(64)}`]) {
+    t.notOk(validNotification({ ...base, type }), `type ${JSON.stringify(type)} refused`)
+  }
+  t.ok(validNotification({
+    ...base,
+    actor: { id: 'svc-1', name: 'Billing', avatarUrl: 'https://cdn.example.com/b.png' },
+    title: 'Invoice paid',
+    url: 'https://app.example.com/invoices/7',
+    data: { amount: 12.5, currency: 'EUR' },
+    groupKey: 'invoice:7'
+  }), 'every optional field')
+  t.notOk(validNotification({ ...base, title: 't'.repeat(201) }), 'a title over 200 characters')
+  t.notOk(validNotification({ ...base, actor: { id: '2', name: 'Bruno', avatarUrl: '/me.png' } }), 'an avatar that is a path: http(s) only')
+  t.notOk(validNotification({ ...base, actor: { id: '2', name: 'Bruno', avatarUrl: `https://x.example/${'a'.repeat(2048)}` } }), 'an avatar URL over 2,048 characters')
+  t.notOk(validNotification({ ...base, groupKey: 'k'.repeat(129) }), 'a groupKey over 128 characters')
+  t.notOk(validNotification({ ...base, data: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, i])) }), 'data with 65 keys at the top')
+})
+
+t.test('dataProblem bounds data by size, depth and keys at all levels', async (t) => {
+  t.equal(dataProblem({}), undefined)
+  t.equal(dataProblem({ a: { b: { c: { d: 1 } } } }), undefined, 'four levels: data, a, b, c')
+  t.equal(dataProblem({ a: [[[1]]] }), undefined, 'arrays count as levels too: four')
+  t.equal(dataProblem({ a: [[[[1]]]] }), 'must nest objects and arrays at most 4 levels deep')
+  t.equal(dataProblem({ a: { b: { c: { d: {} } } } }), 'must nest objects and arrays at most 4 levels deep', 'an empty object is a level')
+  const keys = (n: number, prefix: string): Record<string, number> => Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}${i}`, i]))
+  t.equal(dataProblem({ ...keys(31, 'a'), nested: keys(32, 'b') }), undefined, '31 + 1 + 32 = 64 keys')
+  t.equal(dataProblem({ ...keys(32, 'a'), nested: keys(32, 'b') }), 'must have at most 64 keys at all levels together', '65 keys')
+  t.equal(dataProblem({ list: Array.from({ length: 500 }, (_, i) => i) }), undefined, 'array items are not keys')
+  const text = 'x'.repeat(4096 - '{"t":""}'.length)
+  t.equal(dataProblem({ t: text }), undefined, 'exactly 4,096 bytes as JSON')
+  t.equal(dataProblem({ t: `${text}x` }), 'must be at most 4096 bytes as JSON (it has 4097)')
+  t.equal(dataProblem({ t: 'é'.repeat(2045) }), 'must be at most 4096 bytes as JSON (it has 4098)', 'bytes, not characters')
 })

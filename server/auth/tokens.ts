@@ -4,13 +4,16 @@ import { within } from '../lifecycle.js'
 import { LRUCache } from 'lru-cache'
 import { wallClock, type Clock } from '../clock.js'
 import type { Config } from '../config.js'
-import type { Directory, User } from '../directory.js'
+import { USER_ID_PATTERN, type Directory, type User } from '../directory.js'
 import { ErrorCode, NotifyError } from '../errors.js'
 
 /** Who a verified token speaks for. */
 export interface Principal {
   user: User
-  /** A backend allowed to act for any follower (claim `scope` contains `notify:service`). */
+  /**
+   * A backend (claim `scope` contains `notify:service`): it may publish notifications to anyone and
+   * follow on anyone's behalf, and has no feed of its own.
+   */
   service: boolean
   /** Seconds since epoch; the socket is closed with 4001 at this time. */
   expiresAt: number | undefined
@@ -48,6 +51,8 @@ export interface TokensOptions {
 export const SERVICE_SCOPE = 'notify:service'
 const DEV_ISSUER = 'kafka-notify-dev'
 const VERIFIED_CACHE_SIZE = 50_000
+const USER_ID = new RegExp(USER_ID_PATTERN)
+const MAX_NAME_LENGTH = 200
 /**
  * A verified token is remembered at most this long: each entry has a purge timer, and a timer past
  * setTimeout's ceiling (~24.8 days, e.g. a long-lived service token) would fire every millisecond.
@@ -99,21 +104,22 @@ export class Tokens {
     this.#audience = settings.audience
   }
 
-  /** Dev sign-in: a short-lived token for a directory user. */
-  async sign (user: User): Promise<{ token: string, expiresAt: string }> {
+  /** Dev sign-in: a short-lived token for a directory user, or (`service`) for a backend named `user.id`. */
+  async sign (user: User, options: { service?: boolean } = {}): Promise<{ token: string, expiresAt: string }> {
     if (this.#mode !== 'dev' || this.#secret === undefined) throw new Error('Only dev mode signs tokens')
     const issuedAt = Math.floor(this.#clock.now() / 1000)
     const expiresAt = issuedAt + this.#ttl
-    let jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(user.id)
+    let jwt = new SignJWT(options.service === true ? { scope: SERVICE_SCOPE } : {}).setProtectedHeader({ alg: 'HS256' }).setSubject(user.id)
       .setIssuedAt(issuedAt).setExpirationTime(expiresAt).setIssuer(DEV_ISSUER)
     if (this.#audience !== undefined) jwt = jwt.setAudience(this.#audience)
     return { token: await jwt.sign(this.#secret), expiresAt: new Date(expiresAt * 1000).toISOString() }
   }
 
   /**
-   * Throws an AuthError (UNAUTHORIZED or TOKEN_EXPIRED) for anything but a valid token of a known
-   * user, and KeysUnavailableError when the identity service's keys cannot be had, or not by
-   * `deadline` (`performance.now()` milliseconds): a key fetch counts inside a request's deadline.
+   * Throws an AuthError (UNAUTHORIZED or TOKEN_EXPIRED) for anything but a valid token of a user:
+   * in jwt mode any `sub` that is an id, in dev mode a directory user; or of a service. Throws
+   * KeysUnavailableError when the identity service's keys cannot be had, or not by `deadline`
+   * (`performance.now()` milliseconds): a key fetch counts inside a request's deadline.
    */
   async verify (token: string, deadline?: number): Promise<Principal> {
     const cached = this.#verified.get(token)
@@ -151,13 +157,28 @@ export class Tokens {
       }
       throw new AuthError(ErrorCode.UNAUTHORIZED, 'The token is invalid', { cause: error })
     }
+    // Dev mode verifies only what it signed itself (its issuer and secret), service tokens included.
     const scope = typeof payload['scope'] === 'string' ? payload['scope'].split(' ') : []
-    const service = this.#mode === 'jwt' && scope.includes(SERVICE_SCOPE)
+    const service = scope.includes(SERVICE_SCOPE)
     const subject = typeof payload.sub === 'string' ? payload.sub : ''
-    // A backend's subject names the service, not a user: it has no feed, and acts for others.
-    const user = this.#directory.get(subject) ?? (service && subject !== '' ? { id: subject, name: subject } : undefined)
-    if (user === undefined) throw new AuthError(ErrorCode.UNAUTHORIZED, 'The token\'s subject is not a known user')
-    return { user, service, expiresAt: payload.exp }
+    return { user: this.#userOf(subject, payload['name'], service), service, expiresAt: payload.exp }
+  }
+
+  /**
+   * Who the subject is. The identity service vouches for its users: in jwt mode any `sub` that is an
+   * id is a user, named by the token's `name` claim, else by the directory, else by the id. Dev mode
+   * knows only the directory's users. A backend's subject names the service: it has no feed.
+   */
+  #userOf (subject: string, nameClaim: unknown, service: boolean): User {
+    const name = typeof nameClaim === 'string' && nameClaim.trim() !== '' ? nameClaim.trim().slice(0, MAX_NAME_LENGTH) : undefined
+    const listed = this.#directory.get(subject)
+    if (service && subject !== '') return { id: subject, name: name ?? listed?.name ?? subject }
+    if (this.#mode === 'dev') {
+      if (listed === undefined) throw new AuthError(ErrorCode.UNAUTHORIZED, 'The token\'s subject is not a known user')
+      return listed
+    }
+    if (!USER_ID.test(subject)) throw new AuthError(ErrorCode.UNAUTHORIZED, `The token's subject is not a user id (${USER_ID_PATTERN})`)
+    return { id: subject, name: name ?? listed?.name ?? subject }
   }
 
   async #verifyJwt (token: string): Promise<JWTPayload> {

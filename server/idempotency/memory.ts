@@ -1,6 +1,5 @@
 import { LRUCache } from 'lru-cache'
 import type { Clock } from '../clock.js'
-import type { Notification } from '../notification.js'
 import type { Idempotency, KeyedAttempt, RunOptions } from './types.js'
 
 export interface IdempotencyOptions {
@@ -25,7 +24,7 @@ export interface IdempotencyOptions {
 
 interface Entry {
   fingerprint: string
-  notification: Notification
+  value: unknown
   publishing: Promise<void>
   /** A key still publishing is never evicted: a retry with it must not produce a second notification. */
   state: 'publishing' | 'accepted' | 'failed'
@@ -81,20 +80,22 @@ export class MemoryIdempotency implements Idempotency {
   }
 
   /** Answers at once: nothing here waits, so the request's deadline needs no check. */
-  run (userId: string, key: string, fingerprint: string, create: () => Notification, publish: (notification: Notification) => Promise<void>, { owner = userId }: RunOptions = {}): KeyedAttempt {
+  run<T> (userId: string, key: string, fingerprint: string, create: () => T, publish: (value: T) => Promise<void>, { owner = userId }: RunOptions = {}): KeyedAttempt<T> {
     const id = `${userId}\u0000${key}`
     const entry = this.#entries.get(id)
     if (entry === undefined) {
-      const notification = create()
-      const fresh: Entry = { fingerprint, notification, publishing: Promise.resolve(), state: 'publishing', owner, bytes: entryBytes(id, fingerprint, notification) }
+      const value = create()
+      const fresh: Entry = { fingerprint, value, publishing: Promise.resolve(), state: 'publishing', owner, bytes: entryBytes(id, fingerprint, value) }
       if (!this.#remember(id, fresh)) return { kind: 'full' }
       this.#publish(fresh, publish)
-      return { kind: 'new', notification, publishing: fresh.publishing }
+      return { kind: 'new', value, publishing: fresh.publishing }
     }
     if (entry.fingerprint !== fingerprint) return { kind: 'conflict' }
-    if (entry.state !== 'failed') return { kind: 'duplicate', notification: entry.notification, publishing: entry.publishing }
+    // The same fingerprint means the same route made it: a value of the caller's type.
+    const value = entry.value as T
+    if (entry.state !== 'failed') return { kind: 'duplicate', value, publishing: entry.publishing }
     this.#publish(entry, publish)
-    return { kind: 'retry', notification: entry.notification, publishing: entry.publishing }
+    return { kind: 'retry', value, publishing: entry.publishing }
   }
 
   /** Keys held, including expired ones not dropped yet. */
@@ -112,9 +113,9 @@ export class MemoryIdempotency implements Idempotency {
     return this.#shares.get(owner)?.bytes ?? 0
   }
 
-  #publish (entry: Entry, publish: (notification: Notification) => Promise<void>): void {
+  #publish<T> (entry: Entry, publish: (value: T) => Promise<void>): void {
     entry.state = 'publishing'
-    entry.publishing = publish(entry.notification)
+    entry.publishing = publish(entry.value as T)
     entry.publishing.then(() => { entry.state = 'accepted' }, () => { entry.state = 'failed' })
   }
 
@@ -200,6 +201,6 @@ export class MemoryIdempotency implements Idempotency {
   }
 }
 
-function entryBytes (id: string, fingerprint: string, notification: Notification): number {
-  return Buffer.byteLength(id) + Buffer.byteLength(fingerprint) + Buffer.byteLength(JSON.stringify(notification)) + ENTRY_OVERHEAD_BYTES
+function entryBytes (id: string, fingerprint: string, value: unknown): number {
+  return Buffer.byteLength(id) + Buffer.byteLength(fingerprint) + Buffer.byteLength(JSON.stringify(value)) + ENTRY_OVERHEAD_BYTES
 }

@@ -1,4 +1,3 @@
-import type { Notification } from '../notification.js'
 import type { RedisClient } from '../redis-connection.js'
 import { within } from '../lifecycle.js'
 import { IdempotencyUnavailableError, type Idempotency, type KeyedAttempt, type RunOptions } from './types.js'
@@ -6,16 +5,16 @@ import { IdempotencyUnavailableError, type Idempotency, type KeyedAttempt, type 
 /** `notify:idempotency:<userId>:<key>`; a user id never holds a colon, so the split is unambiguous. */
 export const KEY_PREFIX = 'notify:idempotency:'
 
-/** What Redis holds per key: the request's fingerprint, the notification, and how its publish went. */
+/** What Redis holds per key: the request's fingerprint, what it made, and how its publish went. */
 interface Stored {
   fingerprint: string
-  notification: Notification
+  value: unknown
   state: 'publishing' | 'accepted' | 'failed'
 }
 
 interface Local {
   fingerprint: string
-  notification: Notification
+  value: unknown
   publishing: Promise<void>
 }
 
@@ -38,39 +37,41 @@ export class RedisIdempotency implements Idempotency {
     this.#ttlMs = options.ttlMs
   }
 
-  async run (userId: string, key: string, fingerprint: string, create: () => Notification, publish: (notification: Notification) => Promise<void>, { deadline }: RunOptions = {}): Promise<KeyedAttempt> {
+  async run<T> (userId: string, key: string, fingerprint: string, create: () => T, publish: (value: T) => Promise<void>, { deadline }: RunOptions = {}): Promise<KeyedAttempt<T>> {
     const id = `${KEY_PREFIX}${userId}:${key}`
     const open = this.#open.get(id)
     if (open !== undefined) {
-      return open.fingerprint === fingerprint ? { kind: 'duplicate', notification: open.notification, publishing: open.publishing } : { kind: 'conflict' }
+      // The same fingerprint means the same route made it: a value of the caller's type.
+      return open.fingerprint === fingerprint ? { kind: 'duplicate', value: open.value as T, publishing: open.publishing } : { kind: 'conflict' }
     }
     const fresh = create()
-    const claim = this.#command(() => this.#redis.call('SET', id, encode({ fingerprint, notification: fresh, state: 'publishing' }), 'PX', this.#ttlMs, 'NX', 'GET'))
+    const claim = this.#command(() => this.#redis.call('SET', id, encode({ fingerprint, value: fresh, state: 'publishing' }), 'PX', this.#ttlMs, 'NX', 'GET'))
     // A claim that lands after the deadline leaves the key `publishing`: a retry then publishes
-    // the same notification, which is safe.
+    // the same value, which is safe.
     const late = (): never => {
       throw new IdempotencyUnavailableError('Redis did not answer before the request\'s deadline: the Idempotency-Key cannot be checked')
     }
     const earlier = await (deadline === undefined ? claim : within(claim, deadline - performance.now(), late))
-    if (earlier === null) return { kind: 'new', notification: fresh, publishing: this.#publish(id, fingerprint, fresh, publish) }
+    if (earlier === null) return { kind: 'new', value: fresh, publishing: this.#publish(id, fingerprint, fresh, publish) }
     const stored = decode(earlier)
     if (stored === undefined) throw new IdempotencyUnavailableError(`the stored idempotency key ${JSON.stringify(key)} cannot be read`)
     if (stored.fingerprint !== fingerprint) return { kind: 'conflict' }
-    if (stored.state === 'accepted') return { kind: 'duplicate', notification: stored.notification, publishing: Promise.resolve() }
+    const value = stored.value as T
+    if (stored.state === 'accepted') return { kind: 'duplicate', value, publishing: Promise.resolve() }
     // Failed, or still open on another gateway (which may have died mid-publish): publishing the
-    // same notification again is safe, and answers this request only once Kafka has it.
-    return { kind: 'retry', notification: stored.notification, publishing: this.#publish(id, fingerprint, stored.notification, publish) }
+    // same notifications again is safe, and answers this request only once Kafka has them.
+    return { kind: 'retry', value, publishing: this.#publish(id, fingerprint, value, publish) }
   }
 
-  #publish (id: string, fingerprint: string, notification: Notification, publish: (notification: Notification) => Promise<void>): Promise<void> {
-    const publishing = publish(notification)
-    const local = { fingerprint, notification, publishing }
+  #publish<T> (id: string, fingerprint: string, value: T, publish: (value: T) => Promise<void>): Promise<void> {
+    const publishing = publish(value)
+    const local = { fingerprint, value, publishing }
     this.#open.set(id, local)
     const settle = (state: Stored['state']): void => {
       if (this.#open.get(id) === local) this.#open.delete(id)
       // Best effort: a key left `publishing` makes a later retry publish once more, which the
       // inbox stores once; it never makes a retry lose the follow.
-      this.#redis.call('SET', id, encode({ fingerprint, notification, state }), 'XX', 'KEEPTTL').catch(() => {})
+      this.#redis.call('SET', id, encode({ fingerprint, value, state }), 'XX', 'KEEPTTL').catch(() => {})
     }
     publishing.then(() => settle('accepted'), () => settle('failed'))
     return publishing
@@ -89,13 +90,15 @@ function encode (stored: Stored): string {
   return JSON.stringify(stored)
 }
 
-function decode (value: unknown): Stored | undefined {
-  if (typeof value !== 'string') return undefined
+function decode (text: unknown): Stored | undefined {
+  if (typeof text !== 'string') return undefined
   try {
-    const stored = JSON.parse(value) as Partial<Stored>
-    if (typeof stored.fingerprint !== 'string' || typeof stored.notification !== 'object' || stored.notification === null) return undefined
+    // `notification`: a key written before the value was generic (a follow's), at most a day ago.
+    const stored = JSON.parse(text) as Partial<Stored> & { notification?: unknown }
+    const value = stored.value ?? stored.notification
+    if (typeof stored.fingerprint !== 'string' || value === undefined || value === null) return undefined
     if (stored.state !== 'publishing' && stored.state !== 'accepted' && stored.state !== 'failed') return undefined
-    return stored as Stored
+    return { fingerprint: stored.fingerprint, value, state: stored.state }
   } catch {
     return undefined
   }

@@ -211,13 +211,18 @@ class KafkaBus implements NotificationBus {
     })
   }
 
-  publish (notification: Notification, deadline?: number): Promise<void> {
+  publish (notifications: readonly Notification[], deadline?: number): Promise<void> {
     if (this.#closing) return Promise.reject(new KafkaUnavailableError('the gateway is closing its Kafka clients', { code: KafkaErrorCode.CLOSED }))
-    const record = encodeNotification(notification)
-    // Our own consumer dead-letters anything bigger: better to refuse it here, to this caller.
-    const valueBytes = Buffer.byteLength(record.value)
-    if (valueBytes > MAX_RECORD_BYTES) return Promise.reject(new RecordTooLargeError(valueBytes, MAX_RECORD_BYTES))
-    return this.#batcher.add({ ...record, timestamp: String(Date.parse(notification.createdAt)) }, deadline)
+    const records: OutgoingRecord[] = []
+    for (const notification of notifications) {
+      const record = encodeNotification(notification)
+      // Our own consumer dead-letters anything bigger: better to refuse it here, to this caller.
+      const valueBytes = Buffer.byteLength(record.value)
+      if (valueBytes > MAX_RECORD_BYTES) return Promise.reject(new RecordTooLargeError(valueBytes, MAX_RECORD_BYTES))
+      records.push({ ...record, timestamp: String(Date.parse(notification.createdAt)) })
+    }
+    const [only] = records
+    return records.length === 1 ? this.#batcher.add(only!, deadline) : this.#batcher.addAll(records, deadline)
   }
 
   producerStats (): ProducerStats {
@@ -435,7 +440,7 @@ class KafkaBus implements NotificationBus {
       const { topic, partition, messages } = batch
       const rejected: DeadLetter[] = []
       for (const message of messages) {
-        const verdict = decodeRecord(message.key, message.value)
+        const verdict = decodeRecord(message.key, message.value, { topic, partition, offset: message.offset, timestamp: message.timestamp })
         if (verdict.ok) {
           const consumed = { notification: verdict.notification, json: verdict.json, timestamp: Number(message.timestamp), topic, partition, offset: message.offset }
           accepted.push(consumed)

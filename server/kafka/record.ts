@@ -1,5 +1,6 @@
-import { Ajv } from 'ajv'
-import { isCalendarInstant, notificationSchema, type Notification } from '../notification.js'
+import { Ajv, type ErrorObject } from 'ajv'
+import { dataProblem, isCalendarInstant, notificationSchema, type Notification } from '../notification.js'
+import { looksLikeTutorialRecord, tutorialNotification, validateTutorialRecord, type RecordOrigin } from './tutorial-record.js'
 import type { DeadLetterKind, RecordVerdict } from './types.js'
 
 /** The largest record value the consumer accepts; anything bigger is dead-lettered. */
@@ -52,41 +53,58 @@ export function encodedSize (record: EncodedRecord): number {
 
 const validateNotification = new Ajv({ allErrors: false }).compile(notificationSchema)
 
+/** The `notification-version` header: which value schema the record was written with (docs/events.md). */
+export const VALUE_VERSION = '2'
+
 /** Key = recipient, so one user's notifications stay in one partition, in order. */
 export function encodeNotification (notification: Notification): EncodedRecord {
   return {
     key: notification.userId,
     value: JSON.stringify(notification),
-    headers: { [RECORD_HEADERS.CONTENT_TYPE]: 'application/json', [RECORD_HEADERS.VERSION]: '1' }
+    headers: { [RECORD_HEADERS.CONTENT_TYPE]: 'application/json', [RECORD_HEADERS.VERSION]: VALUE_VERSION }
   }
 }
 
 /**
- * Decides whether a consumed record is a notification the gateway can deliver. Every refusal
- * has a reason, which goes into the dead-letter record's `dlq-reason` header. The recipient is not
- * looked up in this gateway's directory: a record another producer (or a gateway with a newer
- * USERS_FILE) had accepted must be stored, not refused here.
+ * Decides whether a consumed record is a notification the gateway can deliver: one of ours, or a
+ * record of the Go tutorial's producer (`{ from, to, message }`), which becomes a `message`
+ * notification (tutorial-record.ts). Every refusal has a reason, which goes into the dead-letter
+ * record's `dlq-reason` header. The recipient is not looked up in this gateway's directory: a
+ * record another producer (or a gateway with a newer USERS_FILE) had accepted must be stored, not
+ * refused here.
  */
-export function decodeRecord (key: Buffer | null, value: Buffer | null): RecordVerdict {
+export function decodeRecord (key: Buffer | null, value: Buffer | null, origin: RecordOrigin): RecordVerdict {
   if (value === null || value.length === 0) return reject('empty', 'the value is empty')
   if (value.length > MAX_RECORD_BYTES) return reject('too-large', `the value has ${value.length} bytes, more than ${MAX_RECORD_BYTES}`)
   let parsed: unknown
-  const json = value.toString('utf8')
+  let json = value.toString('utf8')
   try {
     parsed = JSON.parse(json)
   } catch {
     return reject('not-json', 'the value is not JSON')
   }
-  if (!validateNotification(parsed)) {
-    const error = validateNotification.errors?.[0]
-    const where = error?.instancePath === '' ? 'value' : `value${error?.instancePath.replaceAll('/', '.') ?? ''}`
-    return reject('invalid', `${where} ${error?.message ?? 'is invalid'}`)
+  let notification: Notification
+  if (looksLikeTutorialRecord(parsed)) {
+    if (!validateTutorialRecord(parsed)) return reject('invalid', `${schemaProblem(validateTutorialRecord.errors)} (read as a Go tutorial record: it has no userId)`)
+    notification = tutorialNotification(parsed, origin)
+    json = JSON.stringify(notification)
+  } else {
+    if (!validateNotification(parsed)) return reject('invalid', schemaProblem(validateNotification.errors))
+    notification = parsed as Notification
+    if (!isCalendarInstant(notification.createdAt)) return reject('invalid', `value.createdAt is not a date of the calendar (${JSON.stringify(notification.createdAt)})`)
+    const problem = notification.data === undefined ? undefined : dataProblem(notification.data)
+    if (problem !== undefined) return reject('invalid', `value.data ${problem}`)
   }
-  const notification = parsed as Notification
-  if (!isCalendarInstant(notification.createdAt)) return reject('invalid', `value.createdAt is not a date of the calendar (${JSON.stringify(notification.createdAt)})`)
   if (key === null || key.length === 0) return reject('missing-key', 'the key is missing (it must be the recipient id)')
-  if (key.toString('utf8') !== notification.userId) return reject('key-mismatch', 'the key is not value.userId')
+  if (key.toString('utf8') !== notification.userId) return reject('key-mismatch', 'the key is not the recipient (value.userId, or value.to.id of a tutorial record)')
   return { ok: true, notification, json }
+}
+
+function schemaProblem (errors: ErrorObject[] | null | undefined): string {
+  const error = errors?.[0]
+  const where = error?.instancePath === '' ? 'value' : `value${error?.instancePath.replaceAll('/', '.') ?? ''}`
+  const extra = error?.keyword === 'additionalProperties' ? ` (${String(error.params['additionalProperty'])})` : ''
+  return `${where} ${error?.message ?? 'is invalid'}${extra}`
 }
 
 /** The reason goes into the `dlq-reason` header as `<kind>: <detail>`. */

@@ -107,20 +107,52 @@ export class SendBatcher<T> {
   /** `deadline`: when the add must have settled, on the clock's time (default: `timeoutMs` from now). */
   add (item: T, deadline = this.#clock.now() + this.#options.timeoutMs): Promise<void> {
     const size = this.#options.sizeOf(item)
-    if (size > this.#options.maxBatchBytes) return Promise.reject(new RecordTooLargeError(size, this.#options.maxBatchBytes))
-    if (this.#queued >= this.#options.maxQueued) {
-      return Promise.reject(new KafkaUnavailableError(`Kafka is behind: ${this.#queued} records already wait to be sent`, { code: KafkaErrorCode.QUEUE_FULL }))
+    const refusal = this.#refusal([size], deadline)
+    if (refusal !== undefined) return Promise.reject(refusal)
+    const added = this.#enqueue(item, size, deadline)
+    this.#drain()
+    this.#armSweep()
+    return added
+  }
+
+  /**
+   * Adds several items at once, with one deadline: they queue together before any leaves, so they
+   * go out in as few sends as the batch limits allow (one, for a request's worth of small records).
+   * All or none: if one is too large or the queue has no room for all, none is added. Resolves once
+   * every one was sent; rejects once every one has settled, with the first failure.
+   */
+  addAll (items: readonly T[], deadline = this.#clock.now() + this.#options.timeoutMs): Promise<void> {
+    const sizes = items.map((item) => this.#options.sizeOf(item))
+    const refusal = this.#refusal(sizes, deadline)
+    if (refusal !== undefined) return Promise.reject(refusal)
+    const added = items.map((item, index) => this.#enqueue(item, sizes[index]!, deadline))
+    this.#drain()
+    this.#armSweep()
+    return Promise.allSettled(added).then((results) => {
+      const failed = results.find((result) => result.status === 'rejected')
+      if (failed !== undefined) throw failed.reason
+    })
+  }
+
+  /** Why adds of these sizes are refused at once, if they are. */
+  #refusal (sizes: readonly number[], deadline: number): Error | undefined {
+    const largest = Math.max(0, ...sizes)
+    if (largest > this.#options.maxBatchBytes) return new RecordTooLargeError(largest, this.#options.maxBatchBytes)
+    if (this.#queued + sizes.length > this.#options.maxQueued) {
+      return new KafkaUnavailableError(`Kafka is behind: ${this.#queued} records already wait to be sent`, { code: KafkaErrorCode.QUEUE_FULL })
     }
     if (deadline <= this.#clock.now()) {
-      return Promise.reject(new KafkaUnavailableError('no time was left before the deadline to send the record', { code: KafkaErrorCode.TIMEOUT }))
+      return new KafkaUnavailableError('no time was left before the deadline to send the record', { code: KafkaErrorCode.TIMEOUT })
     }
+    return undefined
+  }
+
+  #enqueue (item: T, size: number, deadline: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const pending: Pending<T> = { item, size, deadline, state: 'queued', resolve, reject }
       this.#queue.push(pending)
       this.#queued++
       this.#deadlines.insert(pending, (earlier, later) => earlier.deadline > later.deadline)
-      this.#drain()
-      if (pending.state !== 'settled') this.#armSweep()
     })
   }
 

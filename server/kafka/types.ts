@@ -43,12 +43,14 @@ export interface ProducerStats { queued: number, inFlight: number }
  */
 export interface NotificationBus {
   /**
-   * Resolves once Kafka acknowledged the record (acks=-1), by `deadline` (milliseconds on the
-   * `performance.now()` clock; default: the send timeout from the call, e.g. a request's arrival
-   * plus the send timeout, so that what the request did before counts too). Rejects with a
-   * KafkaError: KafkaUnavailableError (retry later) or RecordTooLargeError (never fits).
+   * Produces one record per notification, keyed by its recipient, in as few produce requests as
+   * the batch limits allow. Resolves once Kafka acknowledged every one (acks=-1), by `deadline`
+   * (milliseconds on the `performance.now()` clock; default: the send timeout from the call, e.g. a
+   * request's arrival plus the send timeout, so that what the request did before counts too).
+   * Rejects, once every record has settled, with a KafkaError: KafkaUnavailableError (retry later;
+   * some records may be written) or RecordTooLargeError (one never fits; then none was sent).
    */
-  publish (notification: Notification, deadline?: number): Promise<void>
+  publish (notifications: readonly Notification[], deadline?: number): Promise<void>
   /**
    * Starts consuming in the background and returns at once: joining the group may take long (a
    * dead member holds it for its session timeout). `health()` says until when. Hands every valid

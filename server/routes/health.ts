@@ -1,4 +1,4 @@
-import { errorSchema, type RoutePlugin } from './schemas.js'
+import { errorResponses, type RoutePlugin } from './schemas.js'
 
 /**
  * GET /healthz (the process is up) and GET /readyz (Kafka producer and consumer group are usable,
@@ -11,19 +11,24 @@ const healthRoutes: RoutePlugin = async (app, { bus, inbox, fanout }) => {
   let logged = '[]'
 
   app.get('/healthz', {
-    schema: { response: { 200: { type: 'object', required: ['status'], properties: { status: { const: 'ok' } } } } }
+    schema: {
+      summary: 'Liveness: 200 while the process is up',
+      response: { 200: { description: 'Up', type: 'object', required: ['status'], properties: { status: { const: 'ok' } } }, ...errorResponses }
+    }
   }, async () => ({ status: 'ok' as const }))
 
   app.get('/readyz', {
     schema: {
+      summary: 'Readiness: Kafka, the consumer group, the inbox and the fan-out usable',
       response: {
-        200: { type: 'object', required: ['status'], properties: { status: { const: 'ready' } } },
+        200: { description: 'Ready', type: 'object', required: ['status'], properties: { status: { const: 'ready' } } },
         503: {
+          description: 'Not ready, with each reason\'s fixed text',
           type: 'object',
           required: ['status', 'reasons'],
           properties: { status: { const: 'not ready' }, reasons: { type: 'array', items: { type: 'string' } } }
         },
-        '4xx': errorSchema
+        '4xx': errorResponses['4xx']
       }
     }
   }, async (_request, reply) => {

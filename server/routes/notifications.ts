@@ -3,7 +3,7 @@ import { decodeCursor, encodeCursor } from '../feed/cursor.js'
 import { unreadFrame } from '../feed/frames.js'
 import type { Inbox, StoredNotification } from '../inbox/types.js'
 import { authenticate } from './authenticate.js'
-import { bearerSecurity, cursorSchema, errorSchema, notificationSchema, type RoutePlugin } from './schemas.js'
+import { bearerSecurity, cursorSchema, errorResponses, notificationSchema, type RoutePlugin } from './schemas.js'
 
 const MAX_PAGE = 100
 /** 100 ids fit well within the 16 KiB body limit, and match the largest history page. */
@@ -23,6 +23,7 @@ const notificationsRoutes: RoutePlugin = async (app, { tokens, inbox, tail, limi
   app.get('/api/notifications', {
     onRequest: signedIn,
     schema: {
+      summary: 'The caller\'s own history, newest first, with the unread count',
       security: bearerSecurity,
       querystring: {
         type: 'object',
@@ -34,6 +35,7 @@ const notificationsRoutes: RoutePlugin = async (app, { tokens, inbox, tail, limi
       },
       response: {
         200: {
+          description: 'A page of history; `nextCursor` (or null at the end) is the next page\'s `before`',
           type: 'object',
           required: ['items', 'nextCursor', 'unread'],
           properties: {
@@ -42,7 +44,7 @@ const notificationsRoutes: RoutePlugin = async (app, { tokens, inbox, tail, limi
             unread: { type: 'integer' }
           }
         },
-        '4xx': errorSchema
+        ...errorResponses
       }
     }
   }, async (request) => {
@@ -59,6 +61,7 @@ const notificationsRoutes: RoutePlugin = async (app, { tokens, inbox, tail, limi
   app.post('/api/notifications/read', {
     onRequest: [limits.perIp, signedIn, limits.perUser],
     schema: {
+      summary: 'Mark the caller\'s notifications read: all up to a cursor, or some by id',
       security: bearerSecurity,
       body: {
         // One object, not oneOf: a validation message then names the field that is wrong.
@@ -72,8 +75,8 @@ const notificationsRoutes: RoutePlugin = async (app, { tokens, inbox, tail, limi
         }
       },
       response: {
-        200: { type: 'object', required: ['unread', 'rev'], properties: { unread: { type: 'integer' }, rev: { type: 'integer' } } },
-        '4xx': errorSchema
+        200: { description: 'Marked: the unread count after it, and the read state\'s revision', type: 'object', required: ['unread', 'rev'], properties: { unread: { type: 'integer' }, rev: { type: 'integer' } } },
+        ...errorResponses
       }
     }
   }, async (request) => {

@@ -5,6 +5,7 @@ import { ErrorCode, RequestError } from '../errors.js'
 import type { RedisClient } from '../redis-connection.js'
 import { addressKey } from './client-address.js'
 import { beforeDeadline } from './deadline.js'
+import { MemoryBudget, RedisBudget } from './service-budget.js'
 
 export type RequestHook = (request: FastifyRequest) => Promise<void>
 
@@ -14,6 +15,11 @@ export interface RateLimits {
   perIp: RequestHook
   /** Per signed-in user; runs after auth. Service tokens (backends) are exempt. */
   perUser: RequestHook
+  /**
+   * Per service token, counted in notifications (one per recipient), not requests: takes
+   * `notifications` from the service's budget, or refuses the whole request.
+   */
+  perService: (request: FastifyRequest, notifications: number) => Promise<void>
 }
 
 const MINUTE_MS = 60_000
@@ -41,9 +47,23 @@ export async function registerRateLimits (app: FastifyInstance, config: Config, 
       }
     }
   }
+  const budget = redis === undefined ? new MemoryBudget() : new RedisBudget(redis)
+  const perMinute = config.rateLimit.perService
   return {
     perIp: limit(config.rateLimit.perIp, 'from this address', (request) => `ip:${addressKey(request.ip)}`),
     perUser: limit(config.rateLimit.perUser, 'from this user', (request) =>
-      request.principal.service ? undefined : `user:${request.principal.user.id}`)
+      request.principal.service ? undefined : `user:${request.principal.user.id}`),
+    perService: async (request, notifications) => {
+      if (perMinute === 0) return
+      if (notifications > perMinute) {
+        throw new RequestError(ErrorCode.TOO_MANY_RECIPIENTS, `body/recipients has ${notifications} recipients, more than this service may notify in a minute (RATE_LIMIT_PER_SERVICE: ${perMinute}): split it`)
+      }
+      const taking = budget.take(request.principal.user.id, notifications, perMinute)
+      // As for the limits above: a budget Redis has not answered by the deadline is not spent.
+      const answer = redis === undefined ? await taking : await beforeDeadline(request, taking, () => ({ allowed: true as const }))
+      if (!answer.allowed) {
+        throw new RequestError(ErrorCode.RATE_LIMITED, `Too many notifications from this service: at most ${perMinute} a minute (this request has ${notifications})`, { retryAfter: Math.max(1, Math.ceil(answer.retryAfterMs / 1000)) })
+      }
+    }
   }
 }

@@ -18,11 +18,23 @@ export const errorSchema = {
   }
 } as const
 
+/** The error answers every route may give: its own 4xx, and 503 (shutting down, a dependency down) to any. */
+export const errorResponses = {
+  '4xx': { description: 'Refused: see `code` (docs/protocol.md)', ...errorSchema },
+  '5xx': { description: 'Not now: see `code`; retry later', ...errorSchema }
+} as const
+
 export const userIdSchema = { type: 'string', pattern: USER_ID_PATTERN } as const
 export const cursorSchema = { type: 'string', pattern: CURSOR_PATTERN } as const
 export { notificationSchema, userRefSchema }
 
 export const bearerSecurity = [{ bearer: [] }]
+
+/** The `Idempotency-Key` header of the POSTs that take one: printable ASCII, as Stripe and the IETF draft allow; a UUID fits easily. */
+export const idempotencyKeyHeaders = {
+  type: 'object',
+  properties: { 'idempotency-key': { type: 'string', pattern: '^[\\x21-\\x7e]{1,255}$' } }
+} as const
 
 /** Every route plugin gets the app's services and config as its options. */
 export type RoutePlugin = FastifyPluginAsyncJsonSchemaToTs<{ Options: AppContext }>

@@ -1,5 +1,4 @@
 import '@fastify/websocket'
-import type { FastifyRequest } from 'fastify'
 import { ErrorCode, RequestError } from '../errors.js'
 import { decodeCursor } from '../feed/cursor.js'
 import { CloseCode } from '../hub/close-codes.js'
@@ -7,7 +6,8 @@ import { HubSocket } from '../hub/socket.js'
 import { TICKET_PATTERN } from '../auth/tickets.js'
 import { authenticate } from './authenticate.js'
 import { addressKey } from './client-address.js'
-import { cursorSchema, type RoutePlugin } from './schemas.js'
+import { checkOrigin } from './origins.js'
+import { cursorSchema, errorResponses, type RoutePlugin } from './schemas.js'
 
 /** setTimeout's ceiling; a token living longer than ~24 days is re-armed at that point. */
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -24,12 +24,18 @@ const wsRoutes: RoutePlugin = async (app, { tokens, tickets, hub, relay, config,
   app.route({
     method: 'GET',
     url: '/ws',
-    onRequest: [checkOrigin(config.ws.allowedOrigins), authenticate(tokens, { tickets })],
+    onRequest: [checkOrigin(config.allowedOrigins, '/ws'), authenticate(tokens, { tickets })],
     schema: {
+      summary: 'The live feed: a WebSocket (frames, catch-up and close codes in docs/protocol.md)',
+      description: 'Open with a ticket (POST /api/tickets), a bearer header, or `?token=`; `since` resumes after a cursor.',
       querystring: {
         type: 'object',
         additionalProperties: false,
         properties: { ticket: { type: 'string', pattern: TICKET_PATTERN }, token: { type: 'string', maxLength: 4096 }, since: cursorSchema }
+      },
+      response: {
+        101: { description: 'Switched to the WebSocket protocol: frames follow', type: 'null' },
+        ...errorResponses
       }
     },
     handler: async () => {
@@ -83,20 +89,6 @@ const wsRoutes: RoutePlugin = async (app, { tokens, tickets, hub, relay, config,
       void relay.open(socket, user, since === undefined ? undefined : decodeCursor(since))
     }
   })
-}
-
-/**
- * Browsers send Origin on a WebSocket upgrade and let any page open one: only the listed origins
- * (default: this gateway's own) may. Clients that send no Origin (apps, scripts) are not browsers.
- */
-function checkOrigin (allowed: string[] | undefined) {
-  return async (request: FastifyRequest): Promise<void> => {
-    const origin = request.headers.origin
-    if (origin === undefined || allowed?.includes('*') === true) return
-    const ownOrigins = [`http://${request.host}`, `https://${request.host}`]
-    if ((allowed ?? ownOrigins).includes(origin)) return
-    throw new RequestError(ErrorCode.FORBIDDEN, `header origin ${JSON.stringify(origin)} may not open /ws (see WS_ALLOWED_ORIGINS)`)
-  }
 }
 
 export default wsRoutes

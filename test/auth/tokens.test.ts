@@ -111,6 +111,15 @@ t.test('dev mode refuses every token it did not sign for a directory user', asyn
   })
 })
 
+t.test('dev mode signs a service token on request, for a name no directory lists', async (t) => {
+  const tokens = new Tokens(settings(), directory)
+  const { token } = await tokens.sign({ id: 'billing', name: 'billing' }, { service: true })
+  t.same(await tokens.verify(token), { user: { id: 'billing', name: 'billing' }, service: true, expiresAt: (await tokens.verify(token)).expiresAt })
+  t.equal((await tokens.verify((await tokens.sign(emma)).token)).service, false, 'a user token is no service token')
+  const foreign = await hs256(OTHER_SECRET, { sub: 'billing', iss: DEV_ISSUER, exp: inAnHour(), scope: SERVICE_SCOPE })
+  await t.rejects(tokens.verify(foreign), UNAUTHORIZED, 'the scope counts only in a token this gateway signed')
+})
+
 t.test('dev mode with an audience signs and checks it', async (t) => {
   const tokens = new Tokens(settings({ audience: 'notify' }), directory)
   t.same((await tokens.verify((await tokens.sign(emma)).token)).user, emma)
@@ -148,6 +157,18 @@ t.test('jwt mode with an HS256 secret', async (t) => {
 
   t.test('does not sign tokens', async (t) => {
     await t.rejects(tokens.sign(emma), { message: 'Only dev mode signs tokens' })
+  })
+
+  t.test('any subject that is a user id is a user, named by the token, the directory or the id', async (t) => {
+    t.same((await tokens.verify(await hs256(SECRET, { ...good, sub: 'u-7f3a', name: 'Ana' }))).user, { id: 'u-7f3a', name: 'Ana' }, 'the name claim')
+    t.same((await tokens.verify(await hs256(SECRET, { ...good, sub: '2', name: 'Bruno M.' }))).user, { id: '2', name: 'Bruno M.' }, 'the claim wins over the directory')
+    t.same((await tokens.verify(await hs256(SECRET, { ...good, sub: '2' }))).user, { id: '2', name: 'Bruno' }, 'the directory, without a claim')
+    t.same((await tokens.verify(await hs256(SECRET, { ...good, sub: 'u-7f3a' }))).user, { id: 'u-7f3a', name: 'u-7f3a' }, 'the id, without either')
+    t.same((await tokens.verify(await hs256(SECRET, { ...good, sub: 'u-7f3a', name: 42 }))).user.name, 'u-7f3a', 'a name that is not a string is no name')
+    t.equal((await tokens.verify(await hs256(SECRET, { ...good, sub: 'u-7f3a', name: 'n'.repeat(300) }))).user.name.length, 200, 'a long name is cut to 200 characters')
+    for (const sub of ['', 'a b', 'x'.repeat(65), 'ü', '1/2']) {
+      await t.rejects(tokens.verify(await hs256(SECRET, { ...good, sub })), { ...UNAUTHORIZED, message: /subject is not a user id/ }, JSON.stringify(sub))
+    }
   })
 
   t.test('the service scope makes the principal a service', async (t) => {

@@ -1,21 +1,21 @@
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { type Browser, type BrowserContextOptions, type Page, type WebSocketRoute, chromium } from 'playwright-core'
+import type { Browser, BrowserContextOptions, Page, WebSocketRoute } from 'playwright-core'
 import { CloseCode } from '../../server/hub/close-codes.js'
 import { encodeNotification } from '../../server/kafka/record.js'
 import { followNotification } from '../../server/notification.js'
 import { projectRoot } from '../../server/project-root.js'
 import { follow as followOverHttp, signIn } from '../helpers/clients.js'
+import { launchChromium } from '../helpers/chromium.js'
 import { startSharedServices, waitReady } from '../helpers/feed-checks.js'
 import { startGateway } from '../helpers/gateway.js'
 import { startTcpProxy } from '../helpers/tcp-proxy.js'
 import { rawProducer } from '../helpers/kafka.js'
 
 const root = projectRoot()
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
 /**
  * Opens a fresh browser context (its own storage), loads the page and signs in as `userId`.
@@ -109,22 +109,9 @@ async function historyOf (url: string, userId: string): Promise<{ items: Array<{
   return await response.json() as { items: Array<{ message: string, read: boolean }>, unread: number }
 }
 
-if (!existsSync(chromiumPath)) {
-  const message = `Chromium is missing at ${chromiumPath}: install it with \`apt-get install chromium\` or set CHROMIUM_PATH`
-  if (process.env.CI) {
-    t.fail(message)
-  } else {
-    t.comment(message)
-    t.plan(0, message)
-  }
-} else {
+const browser = await launchChromium(t)
+if (browser !== undefined) {
   buildPage()
-  // The flags from NOTES.md; playwright gives each launch a fresh profile itself (it refuses --user-data-dir).
-  const browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
-  })
-  t.teardown(() => browser.close())
 
   t.test('a follow shows up live on the followee\'s page only', async (t) => {
     const { url } = await startGateway(t)

@@ -90,7 +90,7 @@ function clusterOnly (cluster: TestRedisCluster): void {
       await eventually(`${key} accepted`, async () => (await client.get(`notify:idempotency:1:${key}`))?.includes('"accepted"') === true)
       const retry = await b.run(emma.id, key, bruno.id, () => followNotification(emma, bruno), publish)
       t.equal(retry.kind, 'duplicate', `${key}: a duplicate on the other gateway gets the first answer`)
-      t.same((retry as { notification: Notification }).notification, (first as { notification: Notification }).notification)
+      t.same((retry as { value: Notification }).value, (first as { value: Notification }).value)
       t.equal((await b.run(emma.id, key, '3', () => followNotification(emma, { id: '3', name: 'Lena' }), publish)).kind, 'conflict')
     }
     t.equal(published.length, keys.length, 'each published once')

@@ -9,17 +9,21 @@ import { Waiters } from './waiters.js'
 const SIGN_IN_TIMEOUT_MS = 10_000
 const FRAME_TIMEOUT_MS = 10_000
 
-/** Signs in through the dev route, over HTTP (`gateway` is its URL) or `app.inject`; returns the token. */
-export async function signIn (gateway: string | FastifyInstance, userId: string): Promise<string> {
+/**
+ * Signs in through the dev route, over HTTP (`gateway` is its URL) or `app.inject`; returns the
+ * token. With `service`, a backend's token named `userId` (signed only for callers on this machine).
+ */
+export async function signIn (gateway: string | FastifyInstance, userId: string, { service = false } = {}): Promise<string> {
+  const body = service ? { service: userId } : { userId }
   if (typeof gateway !== 'string') {
-    const response = await gateway.inject({ method: 'POST', url: '/api/sessions', payload: { userId } })
+    const response = await gateway.inject({ method: 'POST', url: '/api/sessions', payload: body })
     if (response.statusCode !== 201) throw new Error(`sign-in as ${userId} answered ${response.statusCode}: ${response.body}`)
     return response.json<{ token: string }>().token
   }
   const response = await fetch(`${gateway}/api/sessions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ userId }),
+    body: JSON.stringify(body),
     signal: AbortSignal.timeout(SIGN_IN_TIMEOUT_MS)
   })
   if (response.status !== 201) throw new Error(`sign-in as ${userId} answered ${response.status}: ${await response.text()}`)

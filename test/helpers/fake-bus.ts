@@ -7,6 +7,8 @@ import type { BatchHandler, Health, NotificationBus } from '../../server/kafka/t
  */
 export class FakeBus implements NotificationBus {
   readonly published: Notification[] = []
+  /** How many `publish` calls brought them: one per request, however many recipients. */
+  publishCalls = 0
   /** Set to make `publish` fail like an unreachable broker. */
   failWith: Error | undefined
   /**
@@ -20,11 +22,15 @@ export class FakeBus implements NotificationBus {
   #handler: BatchHandler | undefined
   #offset = 0
 
-  async publish (notification: Notification): Promise<void> {
+  async publish (notifications: readonly Notification[]): Promise<void> {
+    this.publishCalls++
     if (this.failWith !== undefined) throw this.failWith
-    this.published.push(notification)
-    const offset = this.#offset++
-    await this.#handler?.([{ notification, json: JSON.stringify(notification), timestamp: Date.now(), topic: 'fake', partition: 0, offset: String(offset) }], [{ topic: 'fake', partition: 0, nextOffset: String(offset + 1) }])
+    this.published.push(...notifications)
+    const first = this.#offset
+    this.#offset += notifications.length
+    await this.#handler?.(notifications.map((notification, i) => ({
+      notification, json: JSON.stringify(notification), timestamp: Date.now(), topic: 'fake', partition: 0, offset: String(first + i)
+    })), [{ topic: 'fake', partition: 0, nextOffset: String(this.#offset) }])
   }
 
   async startConsuming (handler: BatchHandler): Promise<void> {

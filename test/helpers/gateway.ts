@@ -55,6 +55,7 @@ export function tempDir (t: TestContext, prefix = 'kafka-notify-test-'): string 
 const LIMITS_OFF = {
   RATE_LIMIT_PER_USER: '0',
   RATE_LIMIT_PER_IP: '0',
+  RATE_LIMIT_PER_SERVICE: '0',
   WS_MAX_CONNECTIONS_PER_USER: '0',
   WS_MAX_CONNECTIONS_PER_IP: '0'
 }

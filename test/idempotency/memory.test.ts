@@ -16,7 +16,7 @@ function cache (options: Partial<IdempotencyOptions> = {}): MemoryIdempotency {
 }
 
 /** A follow by `userId` of user 3 under `key`, published with `publish` (accepted by default). */
-function follow (idempotency: MemoryIdempotency, userId: string, key: string, publish: (notification: Notification) => Promise<void> = async () => {}, followeeId = '3', owner?: string): KeyedAttempt {
+function follow (idempotency: MemoryIdempotency, userId: string, key: string, publish: (notification: Notification) => Promise<void> = async () => {}, followeeId = '3', owner?: string): KeyedAttempt<Notification> {
   const follower = users[userId] ?? { id: userId, name: `User ${userId}` }
   const followee = users[followeeId] ?? { id: followeeId, name: `User ${followeeId}` }
   const create = (): Notification => followNotification(follower, followee)
@@ -25,16 +25,16 @@ function follow (idempotency: MemoryIdempotency, userId: string, key: string, pu
     : idempotency.run(follower.id, key, followee.id, create, publish, { owner })
 }
 
-function idOf (attempt: KeyedAttempt): string | undefined {
-  return attempt.kind === 'conflict' || attempt.kind === 'full' ? undefined : attempt.notification.id
+function idOf (attempt: KeyedAttempt<Notification>): string | undefined {
+  return attempt.kind === 'conflict' || attempt.kind === 'full' ? undefined : attempt.value.id
 }
 
-function publishingOf (attempt: KeyedAttempt): Promise<void> | undefined {
+function publishingOf (attempt: KeyedAttempt<Notification>): Promise<void> | undefined {
   return attempt.kind === 'conflict' || attempt.kind === 'full' ? undefined : attempt.publishing
 }
 
 /** `follow`, then waits for its publish to settle (a settled key is one the cache may evict). */
-async function settled (...args: Parameters<typeof follow>): Promise<KeyedAttempt> {
+async function settled (...args: Parameters<typeof follow>): Promise<KeyedAttempt<Notification>> {
   const attempt = follow(...args)
   if (attempt.kind !== 'conflict' && attempt.kind !== 'full') await attempt.publishing.catch(() => {})
   return attempt
@@ -174,7 +174,7 @@ t.test('a key still publishing is never evicted: past the share, a new key is re
   const idempotency = cache({ maxBytes: 64 * 1024, maxBytesPerUser: 4 * 1024 })
   const pending: Array<() => void> = []
   const hang = (): Promise<void> => new Promise<void>((resolve) => { pending.push(resolve) })
-  const first: KeyedAttempt[] = []
+  const first: KeyedAttempt<Notification>[] = []
   for (let i = 0; ; i++) {
     const attempt = follow(idempotency, '2', `k${i}`, hang)
     if (attempt.kind === 'full') break

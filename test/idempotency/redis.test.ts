@@ -33,7 +33,7 @@ if (redis !== undefined) {
   const gateway = (): RedisIdempotency => new RedisIdempotency(client, { ttlMs: TTL_MS })
   let keys = 0
   const newKey = (): string => `key-${++keys}`
-  const follow = async (idempotency: RedisIdempotency, key: string, publishes: Publishes, followee = bruno): Promise<KeyedAttempt> =>
+  const follow = async (idempotency: RedisIdempotency, key: string, publishes: Publishes, followee = bruno): Promise<KeyedAttempt<Notification>> =>
     await idempotency.run(emma.id, key, followee.id, () => followNotification(emma, followee), publishes.publish)
 
   t.test('a retry on another gateway gets the first answer, and nothing is published again', async (t) => {
@@ -45,7 +45,7 @@ if (redis !== undefined) {
     await t.resolveMatch(eventuallyStored(key), { state: 'accepted' })
     const retry = await follow(b, key, publishes)
     t.equal(retry.kind, 'duplicate')
-    t.same((retry as { notification: Notification }).notification, (first as { notification: Notification }).notification, 'the same notification, id and time')
+    t.same((retry as { value: Notification }).value, (first as { value: Notification }).value, 'the same notification, id and time')
     t.equal(publishes.sent.length, 1, 'published once')
   })
 
@@ -60,27 +60,27 @@ if (redis !== undefined) {
 
   t.test('after a failed first attempt, a retry elsewhere publishes the same notification again', async (t) => {
     const [a, b, publishes, key] = [gateway(), gateway(), new Publishes(), newKey()]
-    const first = await follow(a, key, publishes) as { notification: Notification, publishing: Promise<void> }
+    const first = await follow(a, key, publishes) as { value: Notification, publishing: Promise<void> }
     publishes.reject()
     await t.rejects(first.publishing)
     await t.resolveMatch(eventuallyStored(key), { state: 'failed' })
     const retry = await follow(b, key, publishes)
     t.equal(retry.kind, 'retry')
     t.equal(publishes.sent.length, 2)
-    t.equal(publishes.sent[1]!.id, first.notification.id, 'same id: the inbox stores it once')
+    t.equal(publishes.sent[1]!.id, first.value.id, 'same id: the inbox stores it once')
     publishes.resolve()
   })
 
   t.test('while the first attempt is open: a retry on its gateway waits for it; on another gateway it publishes the same notification', async (t) => {
     const [a, b, publishes, key] = [gateway(), gateway(), new Publishes(), newKey()]
-    const first = await follow(a, key, publishes) as { notification: Notification }
+    const first = await follow(a, key, publishes) as { value: Notification }
     const here = await follow(a, key, publishes)
     t.equal(here.kind, 'duplicate')
     t.equal(publishes.sent.length, 1, 'the gateway of the open attempt does not publish again')
     const there = await follow(b, key, publishes)
     t.equal(there.kind, 'retry')
     t.equal(publishes.sent.length, 2)
-    t.equal(publishes.sent[1]!.id, first.notification.id)
+    t.equal(publishes.sent[1]!.id, first.value.id)
     publishes.resolve()
     publishes.resolve()
   })
@@ -91,6 +91,16 @@ if (redis !== undefined) {
     const ttl = await client.pttl(`${KEY_PREFIX}${emma.id}:${key}`)
     t.ok(ttl > TTL_MS - 5000 && ttl <= TTL_MS, `PTTL ${ttl} ms`)
     publishes.resolve()
+  })
+
+  t.test('a key stored before values were generic (a follow\'s `notification`) is read as its value', async (t) => {
+    const [a, publishes, key] = [gateway(), new Publishes(), newKey()]
+    const notification = followNotification(emma, bruno)
+    await client.set(`${KEY_PREFIX}${emma.id}:${key}`, JSON.stringify({ fingerprint: bruno.id, notification, state: 'accepted' }), 'PX', TTL_MS)
+    const retry = await follow(a, key, publishes)
+    t.equal(retry.kind, 'duplicate')
+    t.same((retry as { value: Notification }).value, notification)
+    t.equal(publishes.sent.length, 0)
   })
 
   // Last: it stops the file's server.

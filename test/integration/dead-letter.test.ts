@@ -20,7 +20,7 @@ t.test('poison records go to the DLQ with their reason; the next good record is 
   t.equal((await tab.next()).type, 'ready')
 
   const good = followNotification(bruno, emma)
-  const wrongType = { ...followNotification(bruno, emma), type: 'poke' }
+  const wrongType = { ...followNotification(bruno, emma), type: 'Poke!' }
   const poison = [
     { key: '1', value: 'not json {', kind: 'not-json' },
     { key: '1', value: JSON.stringify({ hello: 'world' }), kind: 'invalid' },
@@ -29,6 +29,8 @@ t.test('poison records go to the DLQ with their reason; the next good record is 
     { key: '1', value: 'x'.repeat(70 * 1024), kind: 'too-large' },
     { key: null, value: JSON.stringify(followNotification(bruno, emma)), kind: 'missing-key' },
     { key: '2', value: JSON.stringify(followNotification(bruno, emma)), kind: 'key-mismatch' },
+    { key: '1', value: JSON.stringify({ ...followNotification(bruno, emma), url: 'javascript:alert(1)' }), kind: 'invalid' },
+    { key: '1', value: JSON.stringify({ from: { id: 2, name: 'Bruno' }, to: { id: 1 }, message: 'hi' }), kind: 'invalid' },
     { key: '1', value: '', kind: 'empty' }
   ]
   const producer = await rawProducer(t)
@@ -56,7 +58,7 @@ t.test('poison records go to the DLQ with their reason; the next good record is 
   t.equal(dead[0]?.value?.toString(), 'not json {', 'the original bytes are kept')
 
   const metrics = await (await fetch(`${gateway.url}/metrics`)).text()
-  t.match(metrics, /notify_dlq_records_total\{reason="invalid"\} 3/)
+  t.match(metrics, /notify_dlq_records_total\{reason="invalid"\} 5/)
   t.match(metrics, /notify_dlq_records_total\{reason="not-json"\} 1/)
 })
 

@@ -20,7 +20,7 @@ t.test('a follow lands in the topic, keyed by the recipient, with the documented
   t.equal(record?.key?.toString(), '1', 'key = recipient id')
   t.same(JSON.parse(record?.value?.toString() ?? 'null'), notification, 'value = the notification the POST answered with')
   t.equal(record?.headers?.['content-type']?.toString(), 'application/json')
-  t.equal(record?.headers?.['notification-version']?.toString(), '1')
+  t.equal(record?.headers?.['notification-version']?.toString(), '2')
 })
 
 t.test('the consumer group delivers to every open tab of the recipient and to no one else', async (t) => {

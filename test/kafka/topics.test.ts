@@ -127,7 +127,7 @@ t.test('an existing topic with min.insync.replicas above its replicas is warned 
   t.teardown(() => bus.close())
   t.ok(lines.some((line) => line.level === 'warn' && (line.fields as { topic?: string }).topic === topic && /min\.insync\.replicas=2 but only 1 replica/.test(line.message ?? '')))
   // Kafka 4.1 takes the write (it caps the setting at the replica count): one copy behind a 202.
-  await t.resolves(bus.publish(messageNotification({ id: '2', name: 'Bruno' }, { id: '1', name: 'Emma' }, 'hi')), 'this broker writes it with one copy, as the warning says')
+  await t.resolves(bus.publish([messageNotification({ id: '2', name: 'Bruno' }, { id: '1', name: 'Emma' }, 'hi')]), 'this broker writes it with one copy, as the warning says')
 })
 
 // Regression: the producer knew no limit but the broker's; a record it can never write
@@ -147,9 +147,9 @@ t.test('the topic\'s max.message.bytes is read at start-up: a record over it is 
   const bruno = { id: '2', name: 'Bruno' }
   const emma = { id: '1', name: 'Emma' }
   const [small, large, alsoSmall] = await Promise.allSettled([
-    bus.publish(messageNotification(bruno, emma, 'short')),
-    bus.publish(messageNotification(bruno, emma, 'é'.repeat(1000))),
-    bus.publish(messageNotification(bruno, emma, 'also short'))
+    bus.publish([messageNotification(bruno, emma, 'short')]),
+    bus.publish([messageNotification(bruno, emma, 'é'.repeat(1000))]),
+    bus.publish([messageNotification(bruno, emma, 'also short')])
   ])
   t.equal(small.status, 'fulfilled')
   t.equal(alsoSmall.status, 'fulfilled', 'the records around it were written')

@@ -147,7 +147,7 @@ t.test('dev mode: every route refuses a missing, forged or foreign token', async
     ['no exp', async () => devToken({ exp: undefined }), 'UNAUTHORIZED'],
     ['another issuer', async () => devToken({ iss: 'https://elsewhere.example/' }), 'UNAUTHORIZED'],
     ['a not-yet-valid token (nbf in an hour)', async () => devToken({ nbf: now() + 3600 }), 'UNAUTHORIZED'],
-    ['a service scope in dev mode, for a subject outside the directory', async () => devToken({ sub: 'billing-backend', scope: 'notify:service' }), 'UNAUTHORIZED']
+    ['a service scope in a token signed with another secret', async () => devToken({ sub: 'billing-backend', scope: 'notify:service' }, OTHER_SECRET), 'UNAUTHORIZED']
   ]
   for (const [what, make, code] of cases) {
     t.test(what, async (t) => assertRefusedEverywhere(t, gateway, bus, await make(), code))
@@ -159,11 +159,17 @@ t.test('dev mode: every route refuses a missing, forged or foreign token', async
     t.ok(page.items.every((item) => !item.read))
   })
 
-  t.test('a service scope is no power in dev mode: a user token naming a follower is 403', async (t) => {
-    const token = await devToken({ sub: '1', scope: 'notify:service' })
-    const response = await follow(app, token, { followeeId: '3', followerId: '2' })
+  t.test('a dev user token naming a follower is 403; a service token the gateway signed may name one from the directory', async (t) => {
+    const response = await follow(app, emma, { followeeId: '3', followerId: '2' })
     t.equal(response.statusCode, 403)
     t.match(response.json(), { statusCode: 403, code: 'FORBIDDEN', message: /followerId/ })
+    const signed = await app.inject({ method: 'POST', url: '/api/sessions', payload: { service: 'billing-backend' } })
+    const service = signed.json<{ token: string }>().token
+    t.match((await follow(app, service, { followeeId: '3', followerId: '2' })).json(), { notification: { userId: '3', actor: { id: '2', name: 'Bruno' } } })
+    const stranger = await follow(app, service, { followeeId: '3', followerId: '99' })
+    t.match({ status: stranger.statusCode, body: stranger.json() }, { status: 404, body: { code: 'UNKNOWN_USER', message: /followerId "99"/ } }, 'dev mode: the directory is the whole world')
+    const unknownFollowee = await follow(app, service, { followeeId: 'u-7f3a', followerId: '2' })
+    t.match({ status: unknownFollowee.statusCode, body: unknownFollowee.json() }, { status: 404, body: { code: 'UNKNOWN_USER', message: /followeeId "u-7f3a"/ } })
   })
 
   t.test('a token is taken only from the Authorization header on API routes, and only as Bearer', async (t) => {
@@ -272,13 +278,14 @@ t.test('AUTH_MODE=jwt with an HS256 identity service', async (t) => {
     ['nbf in the future', () => idToken({ nbf: now() + 3600 }), 'UNAUTHORIZED'],
     ['expired', () => idToken({ exp: now() - 60 }), 'TOKEN_EXPIRED'],
     ['no exp', () => idToken({ exp: undefined }), 'UNAUTHORIZED'],
-    ['an unknown subject', () => idToken({ sub: '99' }), 'UNAUTHORIZED'],
+    ['a subject that is no user id', () => idToken({ sub: 'not an id!' }), 'UNAUTHORIZED'],
+    ['a subject longer than 64 characters', () => idToken({ sub: 'x'.repeat(65) }), 'UNAUTHORIZED'],
     ['signed with another secret', () => idToken({}, OTHER_SECRET), 'UNAUTHORIZED'],
     ['a dev-mode token of some gateway', () => devToken({}, OTHER_SECRET), 'UNAUTHORIZED'],
     ['alg: none', async () => unsigned({ sub: '4', iss: ISSUER, aud: AUDIENCE, exp: now() + 600 }), 'UNAUTHORIZED'],
     ['a tampered signature', async () => tamper(await idToken({}), 2), 'UNAUTHORIZED'],
     ['a tampered payload', async () => tamper(await idToken({}), 1), 'UNAUTHORIZED'],
-    ['a near-miss service scope (notify:services) for a non-user', () => idToken({ sub: 'billing-backend', scope: 'notify:services' }), 'UNAUTHORIZED']
+    ['a near-miss service scope (notify:services) for a subject that is no user id', () => idToken({ sub: 'billing backend', scope: 'notify:services' }), 'UNAUTHORIZED']
   ]
   for (const [what, make, code] of cases) {
     t.test(`refused: ${what}`, async (t) => assertRefusedEverywhere(t, gateway, bus, await make(), code))
@@ -297,13 +304,28 @@ t.test('AUTH_MODE=jwt with an HS256 identity service', async (t) => {
     const missing = await follow(app, service, { followeeId: '1' })
     t.equal(missing.statusCode, 400)
     t.match(missing.json(), { statusCode: 400, code: 'INVALID_BODY', message: /followerId/ })
-    const unknown = await follow(app, service, { followeeId: '1', followerId: '99' })
-    t.equal(unknown.statusCode, 404)
-    t.match(unknown.json(), { statusCode: 404, code: 'UNKNOWN_USER', message: /followerId "99"/ })
+    const stranger = await follow(app, service, { followeeId: 'u-90b1', followerId: 'u-7f3a' })
+    t.equal(stranger.statusCode, 202, 'any follower and followee: no directory lists them')
+    t.match(stranger.json().notification, { userId: 'u-90b1', actor: { id: 'u-7f3a', name: 'u-7f3a' }, message: 'u-7f3a started following you.' })
     const self = await follow(app, service, { followeeId: '1', followerId: '1' })
     t.equal(self.statusCode, 400)
     t.equal(self.json().code, 'SELF_FOLLOW')
-    t.equal(bus.published.length, published + 2, 'only the two accepted follows were published')
+    t.equal(bus.published.length, published + 3, 'only the three accepted follows were published')
+  })
+
+  t.test('a subject no directory lists is a user, named by its `name` claim, else the directory, else its id', async (t) => {
+    const ana = await idToken({ sub: 'u-7f3a', name: 'Ana' })
+    const followed = await follow(app, ana, { followeeId: 'u-90b1' })
+    t.equal(followed.statusCode, 202, 'follows anyone')
+    t.same(followed.json().notification.actor, { id: 'u-7f3a', name: 'Ana' })
+    t.same((await follow(app, await idToken({ sub: '4', name: 'Lena B.' }), { followeeId: 'u-90b1' })).json().notification.actor, { id: '4', name: 'Lena B.' }, 'the claim wins over the directory')
+    t.same((await follow(app, await idToken({ sub: 'u-1', name: '  ' }), { followeeId: 'u-90b1' })).json().notification.actor, { id: 'u-1', name: 'u-1' }, 'a blank name is no name')
+    const theirs = await idToken({ sub: 'u-90b1' })
+    const page = (await history(app, theirs)).json<Page>()
+    t.equal(page.items.filter((item) => item.userId === 'u-90b1').length, 4, 'the followee, in no directory, has their history')
+    const feed = await FeedClient.connect(url, theirs)
+    t.teardown(() => feed.close())
+    t.match(await feed.next(), { type: 'ready', user: { id: 'u-90b1', name: 'u-90b1' }, unread: 4 })
   })
 
   t.test('a user token naming a follower is 403 FORBIDDEN', async (t) => {

@@ -186,8 +186,8 @@ t.test('Origin on /ws', async (t) => {
     t.match(await (await FeedClient.open(t, url, `/ws?token=${emma}`)).ready, { type: 'ready' }, 'no Origin (not a browser)')
   })
 
-  t.test('WS_ALLOWED_ORIGINS=https://app.example: only that origin', async (t) => {
-    const { app, url } = await startGateway(t, { bus: new FakeBus(), env: { WS_ALLOWED_ORIGINS: 'https://app.example' } })
+  t.test('ALLOWED_ORIGINS=https://app.example: only that origin', async (t) => {
+    const { app, url } = await startGateway(t, { bus: new FakeBus(), env: { ALLOWED_ORIGINS: 'https://app.example' } })
     const emma = await signIn(app, '1')
     t.match(await (await FeedClient.open(t, url, `/ws?token=${emma}`, { headers: { origin: 'https://app.example' } })).ready, { type: 'ready' })
     for (const origin of ['https://evil.example', url, 'http://app.example', 'https://app.example.evil.example']) {
@@ -197,7 +197,7 @@ t.test('Origin on /ws', async (t) => {
     t.match(await (await FeedClient.open(t, url, `/ws?token=${emma}`)).ready, { type: 'ready' }, 'no Origin still works')
   })
 
-  t.test('WS_ALLOWED_ORIGINS=*: any origin', async (t) => {
+  t.test('WS_ALLOWED_ORIGINS=* (ALLOWED_ORIGINS\'s old name): any origin', async (t) => {
     const { app, url } = await startGateway(t, { bus: new FakeBus(), env: { WS_ALLOWED_ORIGINS: '*' } })
     const emma = await signIn(app, '1')
     t.match(await (await FeedClient.open(t, url, `/ws?token=${emma}`, { headers: { origin: 'https://evil.example' } })).ready, { type: 'ready' })

@@ -37,7 +37,9 @@ t.test('POST /api/sessions (AUTH_MODE=dev)', async (t) => {
       ['no userId', {}, /userId/],
       ['an object userId', { userId: { id: '1' } }, /body\/userId/],
       ['a userId with a slash', { userId: '../1' }, /body\/userId/],
-      ['an extra field', { userId: '1', admin: true }, /additional properties/]
+      ['an extra field', { userId: '1', admin: true }, /additional properties/],
+      ['both a userId and a service', { userId: '1', service: 'billing' }, /body must have either userId or service, not both/],
+      ['a service name that is no id', { service: 'the billing service' }, /body\/service/]
     ]
     for (const [what, payload, message] of cases) {
       const response = await app.inject({ method: 'POST', url: '/api/sessions', payload: payload as Record<string, unknown> })
@@ -48,6 +50,27 @@ t.test('POST /api/sessions (AUTH_MODE=dev)', async (t) => {
     t.equal(notJson.statusCode, 400)
     t.equal(notJson.json().code, 'INVALID_BODY')
   })
+})
+
+t.test('POST /api/sessions with `service` signs a service token for a caller on this machine only', async (t) => {
+  const { app, services } = await startGateway(t, { bus: new FakeBus(), listen: false })
+  const response = await app.inject({ method: 'POST', url: '/api/sessions', payload: { service: 'billing' }, remoteAddress: '127.0.0.1' })
+  t.equal(response.statusCode, 201)
+  const body = response.json()
+  t.same(body.user, { id: 'billing', name: 'billing' })
+  const principal = await services.tokens.verify(body.token)
+  t.same({ user: principal.user, service: principal.service }, { user: { id: 'billing', name: 'billing' }, service: true }, 'a service, though no directory lists it')
+  for (const remoteAddress of ['::1', '127.0.0.2', '::ffff:127.0.0.1']) {
+    t.equal((await app.inject({ method: 'POST', url: '/api/sessions', payload: { service: 'billing' }, remoteAddress })).statusCode, 201, `from ${remoteAddress}`)
+  }
+  for (const remoteAddress of ['10.0.0.7', '192.168.1.20', '::ffff:10.0.0.7', '2001:db8::1', '128.0.0.1']) {
+    const refused = await app.inject({ method: 'POST', url: '/api/sessions', payload: { service: 'billing' }, remoteAddress })
+    t.equal(refused.statusCode, 403, `from ${remoteAddress}`)
+    t.match(refused.json(), { code: 'FORBIDDEN', message: /body\/service.*loopback.*AUTH_MODE=jwt/ })
+  }
+  const user = await app.inject({ method: 'POST', url: '/api/sessions', payload: { userId: '1' }, remoteAddress: '10.0.0.7' })
+  t.equal(user.statusCode, 201, 'a user token is still for anyone who reaches a dev gateway')
+  t.equal((await services.tokens.verify(user.json().token)).service, false)
 })
 
 t.test('POST /api/sessions does not exist in AUTH_MODE=jwt', async (t) => {

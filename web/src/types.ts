@@ -7,16 +7,21 @@ export interface User {
 }
 
 /**
- * A notification as the gateway sends it (server/notification.ts has its schema). Not called
- * `Notification`: that is the browser's Notification API.
+ * A notification as the gateway sends it (server/notification.ts has its schema; docs/protocol.md):
+ * `follow`, `message`, or any app's own lowercase type. Not called `Notification`: that is the
+ * browser's Notification API.
  */
 export interface FeedNotification {
   id: string
-  type: 'follow' | 'message'
+  type: string
   userId: string
-  actor: User | null
+  actor: (User & { avatarUrl?: string }) | null
   message: string
   createdAt: string
+  title?: string
+  url?: string
+  data?: Record<string, unknown>
+  groupKey?: string
 }
 
 /** `seq` is the item's place in the user's feed (1, 2, 3… within one epoch). */
