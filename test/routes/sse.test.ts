@@ -1,5 +1,8 @@
 import t, { type Test } from 'tap'
 import { SignJWT } from 'jose'
+import { notificationFrame } from '../../server/feed/frames.js'
+import { encodeCursor } from '../../server/feed/cursor.js'
+import { followNotification } from '../../server/notification.js'
 import { FeedClient, follow, signIn, type NotificationFrame } from '../helpers/clients.js'
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway, type Gateway, type GatewayOptions } from '../helpers/gateway.js'
@@ -206,4 +209,33 @@ t.test('/sse: closing the gateway ends every stream with a close event 1001, and
     t.same((await stream.nextOf('close')).frame, { type: 'close', code: 1001, reason: 'server shutting down' })
     await stream.ended
   }
+})
+
+t.test('/sse: a client that stops reading is dropped at WS_MAX_BUFFERED_BYTES, counted as slow, told 4008 if it reads again; a reading one is kept', async (t) => {
+  const { url, bruno, services } = await start(t, { env: { WS_MAX_BUFFERED_BYTES: '65536' } })
+  const slow = await EventStreamClient.connect(t, url, `/sse?token=${bruno}`)
+  const healthy = await EventStreamClient.connect(t, url, `/sse?token=${bruno}`)
+  for (const stream of [slow, healthy]) t.equal((await stream.next()).event, 'ready')
+  slow.response.pause()
+  // ~16 KiB frames, one per turn of the event loop, until loopback's socket buffers and the bound are full.
+  const notification = JSON.stringify({ ...followNotification({ id: '1', name: 'Emma' }, { id: '2', name: 'Bruno' }), message: 'x'.repeat(16 * 1024) })
+  let seq = 0
+  while (services.hub.connectionsOf('2') === 2 && seq < 4000) {
+    seq++
+    services.relay.deliver({ userId: '2', text: notificationFrame(notification, encodeCursor(services.inbox.epoch, seq), seq), seq })
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  t.equal(services.hub.connectionsOf('2'), 1, `one of the two dropped by the hub, after ${seq} frames`)
+  t.ok(seq * notification.length > 4 * 65536, 'once far more than the bound was sent: the socket buffers took their part first')
+  const dropped = (await services.metrics.disconnects.get()).values.find(({ labels }) => labels.why === 'slow')
+  t.equal(dropped?.value, 1, 'counted once, as slow')
+  await healthy.until('every frame', () => healthy.events.filter(({ event }) => event === 'notification').length === seq)
+  t.equal(healthy.response.closed, false, 'the reading client is kept, and got every frame')
+
+  slow.response.resume()
+  await slow.ended
+  const seqs = slow.events.flatMap(({ frame }) => frame.type === 'notification' ? [frame.seq] : [])
+  t.same(seqs, seqs.map((_, i) => i + 1), `what reached the slow one is the feed in order (${seqs.length} frames)`)
+  const last = slow.events.at(-1)?.frame
+  if (last?.type === 'close') t.same(last, { type: 'close', code: 4008, reason: 'slow client: send buffer full' }, 'the close event queued behind the unread frames')
 })
