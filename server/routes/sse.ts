@@ -4,7 +4,7 @@ import { HubSocket } from '../hub/socket.js'
 import { authenticate } from './authenticate.js'
 import { feedQuerySchema } from './feed-sockets.js'
 import { checkOrigin } from './origins.js'
-import { cursorSchema, type RoutePlugin } from './schemas.js'
+import { cursorSchema, errorResponses, type RoutePlugin } from './schemas.js'
 
 /**
  * What an event stream answers with: never cached, never buffered by a proxy (nginx reads
@@ -33,8 +33,17 @@ const sseRoutes: RoutePlugin = async (app, { tokens, tickets, feedSockets, confi
     exposeHeadRoute: false,
     onRequest: [checkOrigin(config.allowedOrigins, '/sse'), authenticate(tokens, { tickets })],
     schema: {
+      summary: 'The live feed as Server-Sent Events (the frames of /ws as events; docs/protocol.md)',
+      description: 'Open with a ticket (POST /api/tickets), a bearer header, or `?token=`; `Last-Event-ID` (or `since`) resumes after a cursor.',
       querystring: feedQuerySchema,
-      headers: { type: 'object', properties: { 'last-event-id': cursorSchema } }
+      headers: { type: 'object', properties: { 'last-event-id': cursorSchema } },
+      response: {
+        200: {
+          description: 'An event stream: `event: <frame type>`, `data: <the frame>`, `id: <cursor>`',
+          content: { 'text/event-stream': { schema: { type: 'string' } } }
+        },
+        ...errorResponses
+      }
     },
     handler: async (request, reply) => {
       const resumeFrom = request.headers['last-event-id'] ?? (request.query as { since?: string }).since
