@@ -12,6 +12,7 @@ import type { Services } from './services.js'
 import { schemaErrorFormatter, validatorCompiler } from './validation.js'
 import followsRoutes from './routes/follows.js'
 import { stampDeadlines } from './routes/deadline.js'
+import { FeedSockets } from './routes/feed-sockets.js'
 import { checkHost } from './routes/host-check.js'
 import healthRoutes from './routes/health.js'
 import metricsRoutes from './routes/metrics.js'
@@ -22,6 +23,7 @@ import { registerOpenApi } from './routes/openapi.js'
 import { corsOptions } from './routes/origins.js'
 import { registerRateLimits } from './routes/rate-limits.js'
 import sessionsRoutes from './routes/sessions.js'
+import sseRoutes from './routes/sse.js'
 import ticketsRoutes from './routes/tickets.js'
 import tutorialRoutes from './routes/tutorial.js'
 import usersRoutes from './routes/users.js'
@@ -80,7 +82,7 @@ export async function buildApp (config: Config, services: Services, options: Bui
   // Before every route's own hooks: a preflight carries no token, and is answered here.
   await app.register(fastifyCors, corsOptions(config))
   const limits = await registerRateLimits(app, config, services.redis)
-  const context: AppContext = { ...services, config, limits }
+  const context: AppContext = { ...services, config, limits, feedSockets: new FeedSockets(services.hub, services.relay, config.ws, services.clock) }
   await app.register(fastifyWebsocket, {
     options: {
       maxPayload: WS_MAX_PAYLOAD,
@@ -101,6 +103,7 @@ export async function buildApp (config: Config, services: Services, options: Bui
   await app.register(notificationsRoutes, context)
   await app.register(publishRoutes, context)
   await app.register(wsRoutes, context)
+  await app.register(sseRoutes, context)
   if (config.compatTutorial) await app.register(tutorialRoutes, context)
   await app.register(webRoutes, context)
 

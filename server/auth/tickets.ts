@@ -28,12 +28,12 @@ export class TicketsUnavailableError extends NotifyError<'TICKETS_UNAVAILABLE'> 
 }
 
 /**
- * One-time tickets that stand for a verified token on a streaming endpoint (`GET /ws`, and any
- * later one such as `GET /sse`), where browsers cannot set an Authorization header: a token in the
- * URL ends up in proxy access logs and browser history, a ticket there is spent by the time
- * anyone reads it. Issued by an authenticated POST, good for one use within `TICKET_TTL_MS` and
- * never past the token's own expiry; kept in this process, or in Redis (with REDIS_URL) so that a
- * ticket issued by one gateway is redeemed on whichever the upgrade reaches.
+ * One-time tickets that stand for a verified token on a streaming endpoint (`GET /ws`, `GET /sse`),
+ * where browsers cannot set an Authorization header: a token in the URL ends up in proxy access
+ * logs and browser history, a ticket there is spent by the time anyone reads it. Issued by an
+ * authenticated POST, good for one use within `TICKET_TTL_MS` and never past the token's own
+ * expiry; kept in this process, or in Redis (with REDIS_URL) so that a ticket issued by one gateway
+ * is redeemed on whichever the upgrade (or stream) reaches.
  */
 export class Tickets {
   readonly #store: TicketStore

@@ -74,6 +74,16 @@ export interface PingFrame extends Partial<FeedTail> {
 
 export type Frame<N> = ReadyFrame | NotificationFrame<N> | SyncedFrame | UnreadFrame | PingFrame
 
+/**
+ * The last event of an event stream (GET /sse), which has no close frame of its own: the close
+ * code and reason a WebSocket would have been closed with (server/hub/close-codes.ts).
+ */
+export interface CloseFrame {
+  type: 'close'
+  code: number
+  reason: string
+}
+
 export function readyFrame (user: ReadyFrame['user'], cursor: string, { seq, rev, unread }: FeedTail, pingMs: number): string {
   const frame: ReadyFrame = { type: 'ready', user: { id: user.id, name: user.name }, unread, cursor, seq, rev, pingMs }
   return JSON.stringify(frame)
@@ -96,6 +106,28 @@ export function syncedFrame (cursor: string, seq: number, reset: boolean): strin
 export function unreadFrame (unread: number, rev: number): string {
   const frame: UnreadFrame = { type: 'unread', unread, rev }
   return JSON.stringify(frame)
+}
+
+export function closeFrame (code: number, reason: string): string {
+  const frame: CloseFrame = { type: 'close', code, reason }
+  return JSON.stringify(frame)
+}
+
+const TYPE_PREFIX = '{"type":"'
+const CURSOR_KEY = ',"cursor":"'
+
+/**
+ * The `type` of a frame written here, and its `cursor` when it has one, read from the text without
+ * parsing it (an event stream needs both for every frame it sends, and a notification can be
+ * large). Every writer above puts `type` first; a notification's `cursor` comes after the
+ * notification, and inside a string value every `"` is escaped, so the last unescaped `,"cursor":"`
+ * is the frame's own.
+ */
+export function frameHead (text: string): { type: string, cursor: string | undefined } {
+  const type = text.startsWith(TYPE_PREFIX) ? text.slice(TYPE_PREFIX.length, text.indexOf('"', TYPE_PREFIX.length)) : ''
+  const key = text.lastIndexOf(CURSOR_KEY)
+  const cursor = key === -1 ? undefined : text.slice(key + CURSOR_KEY.length, text.indexOf('"', key + CURSOR_KEY.length))
+  return { type, cursor }
 }
 
 export function pingFrame (tail: FeedTail | undefined): string {

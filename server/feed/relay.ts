@@ -82,7 +82,7 @@ export class FeedRelay implements FanoutReceiver {
     try {
       await openFeed(tab, this.#inbox, user, since, this.#options.pingMs)
     } catch (error) {
-      closeAfterFailedReplay(tab, error, this.#options.log, 'WebSocket start')
+      closeAfterFailedReplay(tab, error, this.#options.log, 'Opening a feed')
     }
     return tab
   }

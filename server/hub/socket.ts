@@ -7,8 +7,12 @@ export interface Corkable {
   uncork (): void
 }
 
-/** What the hub needs of a WebSocket; `ws`'s WebSocket has it all. */
-export interface WebSocketLike {
+/**
+ * What the hub needs of a client's open connection to the live feed: a WebSocket (`ws`'s has it
+ * all) or an event stream (event-stream.ts, for GET /sse). `ping` probes the peer; whoever made
+ * the connection calls the socket's `markAlive` when the peer answers.
+ */
+export interface FeedConnection {
   readonly readyState: number
   readonly bufferedAmount: number
   send (data: string, written?: (error?: Error) => void): void
@@ -31,13 +35,14 @@ const CORKED_FLUSH_BYTES = 16 * 1024
 const CLOSE_GRACE_MS = 1000
 
 /**
- * One open WebSocket of one user, as the hub holds it. Writes check the socket's unsent bytes
- * first: a client past the bound is closed as slow rather than buffered without end. It knows
- * nothing of feeds: what goes out in which order is decided above it (server/feed/tab.ts).
+ * One open connection (WebSocket or event stream) of one user, as the hub holds it. Writes check
+ * the connection's unsent bytes first: a client past the bound is closed as slow rather than
+ * buffered without end. It knows nothing of feeds or transports: what goes out in which order is
+ * decided above it (server/feed/tab.ts), how a frame looks on the wire below it.
  */
 export class HubSocket {
   readonly userId: string
-  readonly #webSocket: WebSocketLike
+  readonly #connection: FeedConnection
   /** The send bound, in UTF-8 bytes like `bufferedAmount`. */
   readonly maxBufferedBytes: number
   #alive = true
@@ -52,9 +57,9 @@ export class HubSocket {
   readonly #clock: Clock
   #corked = false
 
-  constructor (userId: string, webSocket: WebSocketLike, maxBufferedBytes: number, options: HubSocketOptions = {}) {
+  constructor (userId: string, connection: FeedConnection, maxBufferedBytes: number, options: HubSocketOptions = {}) {
     this.userId = userId
-    this.#webSocket = webSocket
+    this.#connection = connection
     this.maxBufferedBytes = maxBufferedBytes
     this.#transport = options.transport
     this.#clock = options.clock ?? systemClock
@@ -73,12 +78,12 @@ export class HubSocket {
   }
 
   get open (): boolean {
-    return this.#closeCode === undefined && this.#webSocket.readyState === OPEN
+    return this.#closeCode === undefined && this.#connection.readyState === OPEN
   }
 
   /** Bytes queued on the socket and not yet written out. */
   get buffered (): number {
-    return this.#webSocket.bufferedAmount
+    return this.#connection.bufferedAmount
   }
 
   /** Whether `bytes` more may wait for this socket without passing the send bound. */
@@ -112,8 +117,8 @@ export class HubSocket {
       this.closeAsSlow()
       return false
     }
-    if (written === undefined) this.#webSocket.send(text)
-    else this.#webSocket.send(text, written)
+    if (written === undefined) this.#connection.send(text)
+    else this.#connection.send(text, written)
     // Corked frames count as unsent: let a big batch out as it grows, or a healthy reader of a
     // burst would look slow.
     if (this.#corked && this.buffered >= CORKED_FLUSH_BYTES) {
@@ -126,11 +131,11 @@ export class HubSocket {
   /** Called on every heartbeat tick: false means the peer missed the last ping and was dropped. */
   heartbeat (): boolean {
     if (!this.#alive) {
-      this.#webSocket.terminate()
+      this.#connection.terminate()
       return false
     }
     this.#alive = false
-    if (this.#webSocket.readyState === OPEN) this.#webSocket.ping()
+    if (this.#connection.readyState === OPEN) this.#connection.ping()
     return true
   }
 
@@ -141,11 +146,11 @@ export class HubSocket {
   close (code: CloseCode, reason: string): void {
     if (this.#closeCode !== undefined) return
     this.#closeCode = code
-    if (this.#webSocket.readyState !== OPEN) {
-      this.#webSocket.terminate()
+    if (this.#connection.readyState !== OPEN) {
+      this.#connection.terminate()
     } else {
-      this.#webSocket.close(code, reason)
-      this.#clock.schedule(() => this.#webSocket.terminate(), CLOSE_GRACE_MS)
+      this.#connection.close(code, reason)
+      this.#clock.schedule(() => this.#connection.terminate(), CLOSE_GRACE_MS)
     }
     if (code === CloseCode.SLOW_CLIENT) this.onClosedAsSlow?.()
   }

@@ -12,11 +12,11 @@ declare module 'fastify' {
 
 export interface AuthenticateOptions {
   /**
-   * Given for a streaming endpoint (`/ws`, and any later one), where browsers cannot set headers:
-   * it also takes the token as a WebSocket subprotocol (`bearer.<token>`, beside `kafka-notify`),
-   * a one-time `?ticket=` (POST /api/tickets) and, discouraged because proxies log URLs,
-   * `?token=`. The Authorization header, when present, is used instead of any of them, and the
-   * subprotocol instead of the query.
+   * Given for a streaming endpoint (`/ws`, `/sse`), where browsers cannot set headers: it also
+   * takes the token as a WebSocket subprotocol (`bearer.<token>`, beside `kafka-notify`), a
+   * one-time `?ticket=` (POST /api/tickets) and, discouraged because proxies log URLs, `?token=`.
+   * The Authorization header, when present, is used instead of any of them, and the subprotocol
+   * instead of the query.
    */
   tickets?: Tickets
 }

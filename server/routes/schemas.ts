@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts'
 import type { Config } from '../config.js'
 import type { Services } from '../services.js'
+import type { FeedSockets } from './feed-sockets.js'
 import type { RateLimits } from './rate-limits.js'
 import { userRefSchema, USER_ID_PATTERN } from '../directory.js'
 import { CURSOR_PATTERN } from '../feed/cursor.js'
@@ -38,4 +39,4 @@ export const idempotencyKeyHeaders = {
 
 /** Every route plugin gets the app's services and config as its options. */
 export type RoutePlugin = FastifyPluginAsyncJsonSchemaToTs<{ Options: AppContext }>
-export type AppContext = Services & { config: Config, limits: RateLimits }
+export type AppContext = Services & { config: Config, limits: RateLimits, feedSockets: FeedSockets }

@@ -4,7 +4,7 @@ import { type RoutePlugin, bearerSecurity, errorResponses } from './schemas.js'
 
 /**
  * POST /api/tickets: a one-time ticket for the caller's token, to open a streaming endpoint
- * (`/ws?ticket=…`) without putting the token in the URL. See docs/protocol.md.
+ * (`/ws?ticket=…`, `/sse?ticket=…`) without putting the token in the URL. See docs/protocol.md.
  */
 const ticketsRoutes: RoutePlugin = async (app, { tokens, tickets, limits }) => {
   app.post('/api/tickets', {

@@ -1,5 +1,5 @@
 import type { Frame } from '../../server/feed/frames.js'
-import { HubSocket, type HubSocketOptions, type WebSocketLike } from '../../server/hub/socket.js'
+import { HubSocket, type HubSocketOptions, type FeedConnection } from '../../server/hub/socket.js'
 import type { Notification } from '../../server/notification.js'
 import { Waiters } from './waiters.js'
 
@@ -12,7 +12,7 @@ export const CLOSED = 3
  * test wait for it (`until`). `onPing` lets a test play the peer; `flushes = false` keeps the
  * written callbacks pending.
  */
-export class FakeSocket implements WebSocketLike {
+export class FakeSocket implements FeedConnection {
   readyState = OPEN
   bufferedAmount = 0
   readonly sent: string[] = []

@@ -60,7 +60,8 @@ t.test('GET /openapi.json: an OpenAPI 3.1 document that validates, with every ro
       t.ok(success.length > 0, `${name}: its success answer`)
       t.ok(statuses.includes('4XX') || statuses.includes('503'), `${name}: its error answers`)
       for (const status of success.filter((status) => status !== '101')) {
-        t.ok(operation.responses[status]?.content?.['application/json']?.schema, `${name} ${status}: the body's schema`)
+        const content = operation.responses[status]?.content
+        t.ok((content?.['application/json'] ?? content?.['text/event-stream'])?.schema, `${name} ${status}: the body's schema`)
       }
       if (method === 'post' && path !== '/api/tickets') t.ok(operation.requestBody, `${name}: its body's schema`)
     }
