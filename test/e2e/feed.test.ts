@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -7,15 +6,12 @@ import type { Browser, BrowserContextOptions, Page, WebSocketRoute } from 'playw
 import { CloseCode } from '../../server/hub/close-codes.js'
 import { encodeNotification } from '../../server/kafka/record.js'
 import { followNotification } from '../../server/notification.js'
-import { projectRoot } from '../../server/project-root.js'
 import { follow as followOverHttp, signIn } from '../helpers/clients.js'
-import { launchChromium } from '../helpers/chromium.js'
+import { buildPage, launchChromium, watchErrors } from '../helpers/chromium.js'
 import { startSharedServices, waitReady } from '../helpers/feed-checks.js'
 import { startGateway } from '../helpers/gateway.js'
 import { startTcpProxy } from '../helpers/tcp-proxy.js'
 import { rawProducer } from '../helpers/kafka.js'
-
-const root = projectRoot()
 
 /**
  * Opens a fresh browser context (its own storage), loads the page and signs in as `userId`.
@@ -43,11 +39,6 @@ async function anotherTab (t: Test, page: Page): Promise<Page> {
   await tab.goto(page.url())
   await connected(tab)
   return tab
-}
-
-function watchErrors (t: Test, page: Page): void {
-  page.setDefaultTimeout(15_000)
-  page.on('pageerror', (error) => t.fail(`page error: ${error.message}`))
 }
 
 async function connected (page: Page): Promise<void> {
@@ -88,15 +79,6 @@ async function pageLosing (t: Test, browser: Browser, url: string, message: stri
     })
   })
   return { page, sockets }
-}
-
-/** Compiles web/src to dist/web/web/src, which the gateway serves at /js/. */
-function buildPage (): void {
-  try {
-    execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', 'web/tsconfig.json'], { cwd: root, encoding: 'utf8' })
-  } catch (error) {
-    throw new Error(`tsc -p web/tsconfig.json failed:\n${(error as { stdout?: string }).stdout ?? ''}`, { cause: error })
-  }
 }
 
 const FOLLOWED_BY_BRUNO = 'Bruno started following you.'

@@ -1,6 +1,9 @@
+import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Test } from 'tap'
-import { type Browser, chromium } from 'playwright-core'
+import { type Browser, chromium, type Page } from 'playwright-core'
+import { projectRoot } from '../../server/project-root.js'
 import { isCI } from './ci.js'
 
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -27,4 +30,20 @@ export async function launchChromium (t: Test): Promise<Browser | undefined> {
   })
   t.teardown(() => browser.close())
   return browser
+}
+
+/** Compiles web/src to dist/web/web/src, which the gateway serves at /js/. */
+export function buildPage (): void {
+  const root = projectRoot()
+  try {
+    execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', 'web/tsconfig.json'], { cwd: root, encoding: 'utf8' })
+  } catch (error) {
+    throw new Error(`tsc -p web/tsconfig.json failed:\n${(error as { stdout?: string }).stdout ?? ''}`, { cause: error })
+  }
+}
+
+/** A script error on the page fails `t`; waits on the page give up after 15 s. */
+export function watchErrors (t: Test, page: Page): void {
+  page.setDefaultTimeout(15_000)
+  page.on('pageerror', (error) => t.fail(`page error: ${error.message}`))
 }

@@ -1,6 +1,7 @@
 import { describeError, listNotifications, markRead, staleCursor } from './api.js'
 import type { Dial } from './live-socket.js'
-import type { FeedEntry, FeedList } from './feed-list.js'
+import type { FeedEntry } from './feed-item.js'
+import type { FeedList } from './feed-list.js'
 import { FeedSync, type Position } from './feed-sync.js'
 import type { HistoryItem, HistoryPage, ServerFrame } from './types.js'
 import { UnreadOrder, type CountStamp } from './unread-order.js'
