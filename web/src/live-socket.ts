@@ -101,13 +101,18 @@ export class LiveSocket {
   }
 
   #halt (): void {
+    this.#drop()
+    this.#set('disconnected')
+  }
+
+  /** Closes the current socket (and one still retiring), with every timer that would act on it. */
+  #drop (): void {
     clearTimeout(this.#timer)
     clearTimeout(this.#silence)
     this.#retire()
     const socket = this.#socket
     this.#socket = null
     socket?.close(1000)
-    this.#set('disconnected')
   }
 
   /** Switches to a fresh token without a visible gap: the old socket stays until the new one is ready. */
@@ -126,12 +131,7 @@ export class LiveSocket {
    */
   resync (): void {
     if (this.#state !== 'connected') return
-    clearTimeout(this.#timer)
-    clearTimeout(this.#silence)
-    this.#retire()
-    const socket = this.#socket
-    this.#socket = null
-    socket?.close(1000)
+    this.#drop()
     this.#set('connecting')
     this.#timer = setTimeout(() => this.#open(), backoff(this.#attempt++))
   }
