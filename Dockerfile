@@ -13,6 +13,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY server server
 COPY local local
+COPY client client
 COPY web web
 # Then drop the dev dependencies: node_modules goes to the runtime image as it is, compiled
 # module included (same base image, so the same Node ABI and libc).

@@ -5,7 +5,10 @@ import type { RoutePlugin } from './schemas.js'
 
 const PAGE_FILES = new Set(['/index.html', '/style.css', '/favicon.svg'])
 
-/** The live-feed page: web/index.html and its CSS at `/`, the compiled browser code at `/js/`. */
+/**
+ * The live-feed page: web/index.html and its CSS at `/`, the compiled browser code at `/js/`, and
+ * the client library it imports (client/) at `/client/`, for other pages to import too.
+ */
 const webRoutes: RoutePlugin = async (app) => {
   const root = projectRoot()
   await app.register(fastifyStatic, {
@@ -18,6 +21,11 @@ const webRoutes: RoutePlugin = async (app) => {
     // its web/src lands in dist/web/web/src, and only that is served.
     root: join(root, 'dist', 'web', 'web', 'src'),
     prefix: '/js/',
+    decorateReply: false
+  })
+  await app.register(fastifyStatic, {
+    root: join(root, 'dist', 'web', 'client'),
+    prefix: '/client/',
     decorateReply: false
   })
 }

@@ -32,7 +32,7 @@ export async function launchChromium (t: Test): Promise<Browser | undefined> {
   return browser
 }
 
-/** Compiles web/src to dist/web/web/src, which the gateway serves at /js/. */
+/** Compiles web/src and client/ to dist/web (web/src served at /js/, client/ at /client/). */
 export function buildPage (): void {
   const root = projectRoot()
   try {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ApiError } from '../../web/src/api.js'
+import { ApiError } from '../../client/api.js'
 import { FollowKeys } from '../../web/src/follow-keys.js'
 
 function keys (): FollowKeys {

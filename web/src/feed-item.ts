@@ -1,6 +1,6 @@
 import { el } from './dom.js'
 import { dataEntries, imageSource, itemLink, typeLabel } from './item-content.js'
-import type { FeedNotification } from './types.js'
+import type { FeedNotification } from '../../client/types.js'
 
 export interface FeedEntry {
   notification: FeedNotification

@@ -1,4 +1,4 @@
-import { retryWithSameKey } from './api.js'
+import { retryWithSameKey } from '../../client/api.js'
 
 export function newIdempotencyKey (): string {
   // randomUUID exists only in secure contexts; a page served over plain http elsewhere than localhost is not one.

@@ -1,10 +1,9 @@
-import { describeError, listNotifications, markRead, staleCursor } from './api.js'
-import type { Dial } from './live-socket.js'
+import type { FeedClient, NotificationEvent } from '../../client/feed-client.js'
+import { staleCursor } from '../../client/api.js'
+import type { HistoryItem } from '../../client/types.js'
+import { describeError } from './describe-error.js'
 import type { FeedEntry } from './feed-item.js'
 import type { FeedList } from './feed-list.js'
-import { FeedSync, type Position } from './feed-sync.js'
-import type { HistoryItem, HistoryPage, ServerFrame } from './types.js'
-import { UnreadOrder, type CountStamp } from './unread-order.js'
 
 /** The parts of the page the feed draws on. */
 export interface FeedView {
@@ -16,15 +15,6 @@ export interface FeedView {
   announce: (message: string) => void
 }
 
-export interface LiveFeedOptions {
-  view: FeedView
-  /** Runs an API call with the session's token (see Session.authed). */
-  authed: <T>(call: (token: string) => Promise<T>) => Promise<T>
-  /** Reconnects the socket from `since`: the stream had a hole. */
-  resync: () => void
-  onPosition: (position: Position) => void
-}
-
 /**
  * `initial` and `reset` load the newest page (and set where "Load older" continues);
  * `older` loads the next page; `refresh` merges the newest page into what is shown.
@@ -32,109 +22,64 @@ export interface LiveFeedOptions {
 type HistoryLoad = 'initial' | 'reset' | 'refresh' | 'older'
 
 /**
- * One signed-in user's feed: history pages and socket frames merged into the list without
- * holes or repeats (FeedSync decides, this applies), the unread count, and "mark all read".
- * A new sign-in makes a new LiveFeed; `close()` makes the old one ignore late answers.
+ * One signed-in user's feed on the page: what the client library (client/) delivers — history
+ * pages, notifications without holes or repeats, unread counts in order — drawn into the list,
+ * with "Load older" and "Mark all read". A new sign-in makes a new LiveFeed; `close()` makes the
+ * old one ignore late answers.
  */
 export class LiveFeed {
   readonly #view: FeedView
-  readonly #authed: LiveFeedOptions['authed']
-  readonly #resync: () => void
-  readonly #sync: FeedSync
-  readonly #order = new UnreadOrder()
-  #unread = 0
+  readonly #client: FeedClient
   /** Where "Load older" continues (null: no older page). */
   #older: string | null = null
   #closed = false
 
-  constructor (options: LiveFeedOptions) {
-    this.#view = options.view
-    this.#authed = options.authed
-    this.#resync = options.resync
-    this.#sync = new FeedSync({ onPosition: options.onPosition })
+  constructor (view: FeedView, client: FeedClient) {
+    this.#view = view
+    this.#client = client
+    client.on('notification', (event) => this.#notification(event))
+    client.on('unread', (count) => this.#syncUnread(count))
+    client.on('reload', (kind) => { void this.#load(kind) })
   }
 
-  /** Where the next socket resumes from. */
-  get since (): Position | null {
-    return this.#sync.since
-  }
-
-  /** Loads the first page; `stored` is the resume point to use when history has none. */
-  async start (stored: Position | null): Promise<void> {
+  /** Loads the first page. */
+  async start (): Promise<void> {
     this.#view.list.clear()
-    this.#showUnread(0)
+    this.#view.showUnread(0)
     await this.#load('initial')
-    this.#sync.resumeFrom(stored)
   }
 
   close (): void {
     this.#closed = true
   }
 
-  frame (frame: ServerFrame, dial: Dial): void {
-    switch (frame.type) {
-      case 'ready':
-        this.#order.reset({ rev: frame.rev, seq: frame.seq })
-        this.#syncUnread(frame.unread)
-        if (this.#sync.ready(frame, dial.since).refreshHistory) void this.#load('refresh')
-        break
-      case 'notification': {
-        const verdict = this.#sync.notification(frame)
-        if (verdict === 'hole') return this.#resync()
-        if (verdict !== 'live' && verdict !== 'catch-up') return
-        const live = verdict === 'live'
-        const { notification, cursor } = frame
-        const latencyMs = live ? Date.now() - Date.parse(notification.createdAt) : null
-        const added = this.#view.list.add({ notification, cursor, seq: frame.seq, read: false, latencyMs }, 'live')
-        if (added && live) this.#view.announce(notification.message)
-        if (frame.unread !== undefined) this.#countFrom(frame.unread, { rev: frame.rev, seq: frame.seq })
-        break
-      }
-      case 'synced': {
-        const verdict = this.#sync.synced(frame)
-        if (verdict === 'hole') this.#resync()
-        // What is shown may have a gap, or be from a lost store: start over from history.
-        else if (verdict === 'reset') void this.#load('reset')
-        break
-      }
-      case 'unread':
-        this.#countFrom(frame.unread, { rev: frame.rev })
-        break
-      case 'ping':
-        if (this.#sync.ping(frame) === 'hole') return this.#resync()
-        if (frame.unread !== undefined) this.#countFrom(frame.unread, { rev: frame.rev, seq: frame.seq })
-        break
-    }
-  }
-
   loadOlder (): void {
     void this.#load('older')
   }
 
-  /** Marks read up to the newest item seen (by seq), which need not be the one on top. */
   async markAllRead (): Promise<void> {
-    const upTo = this.#sync.upTo
-    if (upTo === null) return this.#showUnread(this.#unread)
     try {
-      const { unread, rev } = await this.#authed((token) => markRead(token, upTo.cursor))
+      const marked = await this.#client.markAllRead()
       if (this.#closed) return
-      this.#view.list.markReadUpTo(upTo.seq)
-      // A frame may have brought a newer count already; the button comes back either way.
-      this.#showUnread(this.#order.accept({ rev }) ? unread : this.#unread)
+      if (marked !== null) this.#view.list.markReadUpTo(marked.upTo.seq)
     } catch (error) {
       if (this.#closed) return
-      if (staleCursor(error)) {
-        this.#sync.stale()
-        await this.#load('reset')
-      } else {
-        this.#view.showError(describeError(error))
-      }
-      this.#showUnread(this.#unread)
+      if (staleCursor(error)) await this.#load('reset')
+      else this.#view.showError(describeError(error))
     }
+    // The button comes back either way.
+    this.#view.showUnread(this.#client.unread)
   }
 
   refreshTimes (): void {
     this.#view.list.refreshTimes()
+  }
+
+  #notification ({ notification, cursor, seq, live }: NotificationEvent): void {
+    if (this.#closed) return
+    const latencyMs = live ? Date.now() - Date.parse(notification.createdAt) : null
+    const added = this.#view.list.add({ notification, cursor, seq, read: false, latencyMs }, 'live')
+    if (added && live) this.#view.announce(notification.message)
   }
 
   async #load (kind: HistoryLoad): Promise<void> {
@@ -142,18 +87,16 @@ export class LiveFeed {
     this.#view.showHistory({ busy: true, more: this.#older !== null })
     if (kind === 'reset') this.#view.list.clear()
     try {
-      const page: HistoryPage = await this.#authed((token) => listNotifications(token, before))
+      const page = await this.#client.history(before)
       if (this.#closed) return
       for (const item of page.items) this.#view.list.add(entry(item), 'history')
-      this.#sync.history(page.items, kind !== 'older')
       if (kind !== 'refresh') this.#older = page.nextCursor
-      if (kind !== 'older') this.#showUnread(page.unread)
+      if (kind !== 'older') this.#view.showUnread(page.unread)
       this.#view.showError('')
     } catch (error) {
       if (this.#closed) return
       // "Load older" with a cursor from before the inbox lost its store: start over from the newest page.
       if (kind === 'older' && staleCursor(error)) {
-        this.#sync.stale()
         this.#older = null
         return await this.#load('reset')
       }
@@ -162,20 +105,10 @@ export class LiveFeed {
     this.#view.showHistory({ busy: false, more: this.#older !== null })
   }
 
-  #showUnread (count: number): void {
-    this.#unread = count
-    this.#view.showUnread(count)
-  }
-
-  /** Applies a count stamped so, unless one already applied is newer (then the highlights are checked against that one). */
-  #countFrom (count: number, stamp: CountStamp): void {
-    if (this.#order.accept(stamp)) this.#syncUnread(count)
-    else if (this.#unread < this.#view.list.unreadShown) void this.#load('refresh')
-  }
-
-  /** Applies the server's unread count, and fixes read highlights when another tab read some. */
+  /** Shows the newest unread count, and fixes read highlights when another tab read some. */
   #syncUnread (count: number): void {
-    this.#showUnread(count)
+    if (this.#closed) return
+    this.#view.showUnread(count)
     if (count === 0) this.#view.list.markAllRead()
     else if (count < this.#view.list.unreadShown) void this.#load('refresh')
   }

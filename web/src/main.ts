@@ -1,45 +1,38 @@
-import { ApiError, describeError, follow, listUsers } from './api.js'
-import { LiveSocket, type SocketStatus } from './live-socket.js'
+import { ApiError, GatewayApi } from '../../client/api.js'
+import type { ConnectionStatus } from '../../client/connection.js'
+import { FeedClient } from '../../client/feed-client.js'
+import { describeError } from './describe-error.js'
 import { LiveFeed } from './live-feed.js'
 import { type Auth, Session, signIn, useToken } from './session.js'
 import { forget, loadPosition, rememberedToken, rememberedUserId, savePosition } from './storage.js'
 import { View, statusLabel } from './view.js'
 
 /**
- * Boot: builds the session, the socket, the feed and the view, and wires them together. All the
- * page's state lives in the objects made here; this function only connects their events.
+ * Boot: builds the session, the feed client, the page's feed and the view, and wires them
+ * together. All the page's state lives in the objects made here; this function only connects their
+ * events.
  */
 async function boot (): Promise<void> {
+  const api = new GatewayApi(location.origin)
+  let client: FeedClient | null = null
   let feed: LiveFeed | null = null
-  let status: SocketStatus = { state: 'disconnected', retrying: false, error: null }
+  let status: ConnectionStatus = { state: 'disconnected', retrying: false, error: null, transport: 'websocket' }
 
   const session = new Session({
-    onRenewed: () => socket.restart(),
+    api,
+    onRenewed: () => client?.tokenRenewed(),
     onLost: (message) => signOut(message)
   })
-  const socket = new LiveSocket({
-    endpoint: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`,
-    dial: () => ({ token: session.token, since: feed?.since ?? null }),
-    onFrame (frame, dial) {
-      if (frame.type === 'ready' && session.nameUser(frame.user)) showUser()
-      feed?.frame(frame, dial)
-    },
-    onStatus (next) {
-      status = next
-      showStatus()
-    },
-    renewToken: () => session.renew()
-  })
   const view = new View({
-    signIn: async (userId) => { await begin(await signIn(userId)) },
+    signIn: async (userId) => { await begin(await signIn(api, userId)) },
     useToken: (token) => { void begin(useToken(token)) },
     signOut: () => signOut(),
     markAllRead: async () => { await feed?.markAllRead() },
     loadOlder: () => feed?.loadOlder(),
-    follow: (followeeId, key) => session.authed((token) => follow(token, followeeId, key)),
+    follow: (followeeId, key) => session.authed((token) => api.follow(token, followeeId, key)),
     network (online) {
       showStatus()
-      if (online) socket.retryNow()
+      if (online) client?.retryNow()
     }
   })
 
@@ -49,31 +42,43 @@ async function boot (): Promise<void> {
   }
 
   function showStatus (): void {
-    view.showStatus(statusLabel(session.auth !== null, status, navigator.onLine))
+    view.showStatus(statusLabel(session.auth !== null, status, navigator.onLine), status.transport)
+  }
+
+  /** Ends the signed-in user's feed, if any: its client stops, late answers are ignored. */
+  function endFeed (): void {
+    client?.stop()
+    feed?.close()
+    client = null
+    feed = null
   }
 
   async function begin (auth: Auth): Promise<void> {
-    socket.stop()
-    feed?.close()
+    endFeed()
     session.begin(auth)
-    const current = feed = new LiveFeed({
-      view,
-      authed: (call) => session.authed(call),
-      resync: () => socket.resync(),
-      onPosition (position) {
-        const user = session.user
-        if (user !== null) savePosition(user.id, position)
-      }
+    const current = client = new FeedClient({
+      baseUrl: location.origin,
+      token: () => session.token,
+      renewToken: () => session.renew()
+    })
+    feed = new LiveFeed(view, current)
+    current.on('status', (next) => {
+      status = next
+      showStatus()
+    })
+    current.on('ready', ({ user }) => { if (session.nameUser(user)) showUser() })
+    current.on('position', (position) => {
+      const user = session.user
+      if (user !== null) savePosition(user.id, position)
     })
     showUser()
-    await current.start(auth.user === null ? null : loadPosition(auth.user.id))
-    if (feed === current) socket.start()
+    await feed.start()
+    current.resumeFrom(auth.user === null ? null : loadPosition(auth.user.id))
+    if (client === current) current.start()
   }
 
   function signOut (message = ''): void {
-    socket.stop()
-    feed?.close()
-    feed = null
+    endFeed()
     session.end()
     view.list.clear()
     view.showUnread(0)
@@ -83,7 +88,7 @@ async function boot (): Promise<void> {
 
   setInterval(() => feed?.refreshTimes(), 30_000)
 
-  const directory = listUsers().then((users) => view.showUsers(users), (error: unknown) => {
+  const directory = api.listUsers().then((users) => view.showUsers(users), (error: unknown) => {
     view.showSignInMessage(`Could not load users: ${describeError(error)}`)
   })
 
@@ -92,7 +97,7 @@ async function boot (): Promise<void> {
   if (userId !== null) {
     view.showSigningIn()
     try {
-      await begin(await signIn(userId))
+      await begin(await signIn(api, userId))
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) forget(userId)
       showUser()

@@ -1,7 +1,7 @@
-import { describeError } from './api.js'
+import { describeError } from './describe-error.js'
 import { el } from './dom.js'
 import { FollowKeys } from './follow-keys.js'
-import type { User } from './types.js'
+import type { User } from '../../client/types.js'
 
 /** Users whose name or id contains the query, case-insensitive: the first `limit` of them and how many matched. */
 export function matchUsers (users: readonly User[], query: string, limit: number, except: string | null = null): { matches: User[], total: number } {

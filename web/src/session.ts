@@ -1,6 +1,7 @@
-import { ApiError, createSession, describeError } from './api.js'
+import { ApiError, type GatewayApi } from '../../client/api.js'
+import type { User } from '../../client/types.js'
+import { describeError } from './describe-error.js'
 import { forget, rememberToken, rememberUser } from './storage.js'
-import type { User } from './types.js'
 
 export interface Auth {
   token: string
@@ -12,8 +13,8 @@ export interface Auth {
   renewable: boolean
 }
 
-export async function signIn (userId: string): Promise<Auth> {
-  const session = await createSession(userId)
+export async function signIn (api: GatewayApi, userId: string): Promise<Auth> {
+  const session = await api.createSession(userId)
   rememberUser(session.user.id)
   return {
     token: session.token,
@@ -39,6 +40,8 @@ export function renewalDelay (auth: Auth): number | null {
 }
 
 export interface SessionOptions {
+  /** The gateway's API, for the dev sign-in that renews a token. */
+  api: GatewayApi
   /** A fresh token replaced the current one ahead of expiry: the socket should switch to it. */
   onRenewed: () => void
   /** The session cannot go on (token refused and not renewable, user gone): why, for the sign-in form. */
@@ -109,7 +112,7 @@ export class Session {
     const current = this.#auth
     if (current === null || !current.renewable || current.user === null) return Promise.resolve(false)
     const userId = current.user.id
-    this.#renewing ??= signIn(userId).then((next) => {
+    this.#renewing ??= signIn(this.#options.api, userId).then((next) => {
       if (this.#auth !== current) return false
       this.#auth = next
       this.#scheduleRenewal()

@@ -1,4 +1,4 @@
-import type { Position } from './feed-sync.js'
+import type { Position } from '../../client/feed-sync.js'
 
 const USER_KEY = 'kafka-notify.user'
 const TOKEN_KEY = 'kafka-notify.token'

@@ -1,10 +1,11 @@
-import { ApiError, describeError } from './api.js'
-import type { SocketStatus } from './live-socket.js'
+import { ApiError } from '../../client/api.js'
+import type { ConnectionStatus } from '../../client/connection.js'
+import type { User } from '../../client/types.js'
+import { describeError } from './describe-error.js'
 import { byId, el } from './dom.js'
 import { FeedList } from './feed-list.js'
 import type { FeedView } from './live-feed.js'
 import { People, matchUsers } from './people.js'
-import type { User } from './types.js'
 
 const SIGN_IN_OPTIONS = 200
 
@@ -21,7 +22,7 @@ export interface PageActions {
 }
 
 /** What the status indicator (`#connection`) shows: its `data-state` and its text. */
-export function statusLabel (signedIn: boolean, status: SocketStatus, online: boolean): [state: string, text: string] {
+export function statusLabel (signedIn: boolean, status: ConnectionStatus, online: boolean): [state: string, text: string] {
   if (!signedIn) return ['disconnected', 'Signed out']
   if (status.error !== null) return ['disconnected', status.error]
   if (!online) return ['offline', 'Offline']
@@ -109,8 +110,10 @@ export class View implements FeedView {
     this.#people.update({ self: user?.id ?? null })
   }
 
-  showStatus ([state, text]: [state: string, text: string]): void {
+  /** `transport`: how the feed is reached (`websocket`, or `sse` after a fallback), as `data-transport`. */
+  showStatus ([state, text]: [state: string, text: string], transport: string): void {
     this.#ui.connection.dataset.state = state
+    this.#ui.connection.dataset.transport = transport
     this.#ui.connectionText.textContent = text
   }
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { UnreadOrder } from '../../web/src/unread-order.js'
+import { UnreadOrder } from '../../client/unread-order.js'
 
 t.test('a count with a lower rev, or the same rev and a lower seq, is older: not taken', async (t) => {
   const order = new UnreadOrder()

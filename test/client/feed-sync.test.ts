@@ -1,6 +1,6 @@
 import t from 'tap'
-import { FeedSync, type Position } from '../../web/src/feed-sync.js'
-import type { HistoryItem, NotificationFrame, ReadyFrame, SyncedFrame } from '../../web/src/types.js'
+import { FeedSync, type Position } from '../../client/feed-sync.js'
+import type { HistoryItem, NotificationFrame, ReadyFrame, SyncedFrame } from '../../client/types.js'
 
 const EPOCH = 'k3j9x2'
 const cursor = (seq: number, epoch = EPOCH): string => `${epoch}.${seq}`

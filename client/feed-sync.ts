@@ -39,7 +39,7 @@ export interface FeedSyncOptions {
  */
 export class FeedSync {
   readonly #onPosition: (position: Position) => void
-  /** The last position the page has everything up to: the `since` of the next connection. */
+  /** The last position the client has everything up to: the `since` of the next connection. */
   #position: Position | null = null
   /** The newest item shown (highest seq), from history and frames alike. */
   #highest: Position | null = null

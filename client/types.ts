@@ -1,5 +1,9 @@
-/** Shapes of the gateway's public API (docs/protocol.md). */
-import type * as Frames from '../../server/feed/frames.js'
+/**
+ * Shapes of the gateway's public API (docs/protocol.md), as clients read them. The frames' one
+ * description is server/feed/frames.ts, imported for its types only: nothing of the server ships
+ * with the client.
+ */
+import type * as Frames from '../server/feed/frames.js'
 
 export interface User {
   id: string
@@ -45,9 +49,9 @@ export interface IssuedToken {
 }
 
 /**
- * The gateway's frames (server/feed/frames.ts), as the page also reads them from an older gateway:
- * without `rev` or `ping` frames, and `ready` without `pingMs`. (Every gateway that can serve this
- * page sends `seq`, and `ready` its `cursor`.)
+ * The gateway's frames (server/feed/frames.ts), as a client also reads them from an older gateway:
+ * without `rev` or `ping` frames, and `ready` without `pingMs`. (Every gateway this client works with
+ * sends `seq`, and `ready` its `cursor`.)
  */
 type FromOlderGateway<F, K extends keyof F> = Omit<F, K> & Partial<Pick<F, K>>
 
@@ -56,5 +60,7 @@ export type NotificationFrame = Frames.NotificationFrame<FeedNotification>
 export type SyncedFrame = Frames.SyncedFrame
 export type UnreadFrame = FromOlderGateway<Frames.UnreadFrame, 'rev'>
 export type PingFrame = Frames.PingFrame
+/** The last event of an event stream (GET /sse) only: the close code a WebSocket would have had. */
+export type CloseFrame = Frames.CloseFrame
 
 export type ServerFrame = ReadyFrame | NotificationFrame | SyncedFrame | UnreadFrame | PingFrame

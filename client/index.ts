@@ -1,0 +1,11 @@
+/**
+ * kafka-notify's client library: one user's live feed from a gateway, for browsers and Node 20+.
+ * No dependencies. README.md "Client library" shows its use; docs/protocol.md the protocol below.
+ */
+export { FeedClient, type FeedClientOptions, type FeedEvents, type NotificationEvent } from './feed-client.js'
+export { ApiError, GatewayApi, retryWithSameKey, staleCursor } from './api.js'
+export type { ConnectionState, ConnectionStatus } from './connection.js'
+export type { Position } from './feed-sync.js'
+export type { Dial, OpenTransport, Transport, TransportEnd, TransportHandlers, TransportKind } from './transport.js'
+export type { WebSocketConstructor } from './transport-ws.js'
+export type { FeedNotification, HistoryItem, HistoryPage, IssuedToken, ServerFrame, User } from './types.js'
