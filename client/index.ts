@@ -2,7 +2,7 @@
  * kafka-notify's client library: one user's live feed from a gateway, for browsers and Node 20+.
  * No dependencies. README.md "Client library" shows its use; docs/protocol.md the protocol below.
  */
-export { FeedClient, type FeedClientOptions, type FeedEvents, type NotificationEvent } from './feed-client.js'
+export { NotifyClient, type NotifyClientOptions, type FeedEvents, type NotificationEvent } from './notify-client.js'
 export { ApiError, GatewayApi, retryWithSameKey, staleCursor } from './api.js'
 export type { ConnectionState, ConnectionStatus } from './connection.js'
 export type { Position } from './feed-sync.js'

@@ -1,4 +1,4 @@
-import type { FeedClient, NotificationEvent } from '../../client/feed-client.js'
+import type { NotifyClient, NotificationEvent } from '../../client/notify-client.js'
 import { staleCursor } from '../../client/api.js'
 import type { HistoryItem } from '../../client/types.js'
 import { describeError } from './describe-error.js'
@@ -29,12 +29,12 @@ type HistoryLoad = 'initial' | 'reset' | 'refresh' | 'older'
  */
 export class LiveFeed {
   readonly #view: FeedView
-  readonly #client: FeedClient
+  readonly #client: NotifyClient
   /** Where "Load older" continues (null: no older page). */
   #older: string | null = null
   #closed = false
 
-  constructor (view: FeedView, client: FeedClient) {
+  constructor (view: FeedView, client: NotifyClient) {
     this.#view = view
     this.#client = client
     client.on('notification', (event) => this.#notification(event))

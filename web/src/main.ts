@@ -1,6 +1,6 @@
 import { ApiError, GatewayApi } from '../../client/api.js'
 import type { ConnectionStatus } from '../../client/connection.js'
-import { FeedClient } from '../../client/feed-client.js'
+import { NotifyClient } from '../../client/notify-client.js'
 import { describeError } from './describe-error.js'
 import { LiveFeed } from './live-feed.js'
 import { type Auth, Session, signIn, useToken } from './session.js'
@@ -14,7 +14,7 @@ import { View, statusLabel } from './view.js'
  */
 async function boot (): Promise<void> {
   const api = new GatewayApi(location.origin)
-  let client: FeedClient | null = null
+  let client: NotifyClient | null = null
   let feed: LiveFeed | null = null
   let status: ConnectionStatus = { state: 'disconnected', retrying: false, error: null, transport: 'websocket' }
 
@@ -56,7 +56,7 @@ async function boot (): Promise<void> {
   async function begin (auth: Auth): Promise<void> {
     endFeed()
     session.begin(auth)
-    const current = client = new FeedClient({
+    const current = client = new NotifyClient({
       baseUrl: location.origin,
       token: () => session.token,
       renewToken: () => session.renew()

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { FeedClient, type NotificationEvent } from '../../client/feed-client.js'
+import { NotifyClient, type NotificationEvent } from '../../client/notify-client.js'
 import type { Position } from '../../client/feed-sync.js'
 import type { NotificationFrame, ReadyFrame } from '../../client/types.js'
 import { FakeNetwork, noJitter } from '../helpers/fake-transport.js'
@@ -21,10 +21,10 @@ function notification (seq: number, count?: { unread: number, rev: number }): No
   }
 }
 
-function client (t: Test, since: Position | null = null): { feed: FeedClient, network: FakeNetwork, shown: NotificationEvent[], counts: number[] } {
+function client (t: Test, since: Position | null = null): { feed: NotifyClient, network: FakeNetwork, shown: NotificationEvent[], counts: number[] } {
   noJitter(t)
   const network = new FakeNetwork()
-  const feed = new FeedClient({ baseUrl: 'http://127.0.0.1:1', token: () => 'token', since, transports: { websocket: network.transport('websocket') } })
+  const feed = new NotifyClient({ baseUrl: 'http://127.0.0.1:1', token: () => 'token', since, transports: { websocket: network.transport('websocket') } })
   const shown: NotificationEvent[] = []
   const counts: number[] = []
   feed.on('notification', (event) => shown.push(event))

@@ -7,7 +7,7 @@ import { type WebSocketConstructor, webSocketTransport } from './transport-ws.js
 import type { FeedNotification, HistoryPage, ServerFrame, User } from './types.js'
 import { type CountStamp, UnreadOrder } from './unread-order.js'
 
-export interface FeedClientOptions {
+export interface NotifyClientOptions {
   /** The gateway's origin, e.g. `https://notify.example.com` (a page it serves passes `location.origin`). */
   baseUrl: string
   /** The user's current token, read for every connection attempt and API call. */
@@ -38,7 +38,7 @@ export interface NotificationEvent {
 }
 
 /**
- * What a FeedClient tells its listeners. `reload`: what the app shows may be incomplete — load the
+ * What a NotifyClient tells its listeners. `reload`: what the app shows may be incomplete — load the
  * newest history page (`refresh`: merge it in; `reset`: drop what is shown first, the feed began anew).
  * `unread` comes in the feed's order (docs/protocol.md, rev): never an older count after a newer one.
  */
@@ -59,16 +59,16 @@ type Listeners = { [K in keyof FeedEvents]: Set<(event: FeedEvents[K]) => void> 
  * reconnects with backoff, liveness), the sequencing (resume by cursor, a hole → resync),
  * unread counts in order, history and read marks. No DOM: for browsers and Node 20+.
  */
-export class FeedClient {
+export class NotifyClient {
   readonly api: GatewayApi
-  readonly #options: FeedClientOptions
+  readonly #options: NotifyClientOptions
   readonly #connection: Connection
   readonly #sync: FeedSync
   readonly #order = new UnreadOrder()
   readonly #listeners: Listeners = { status: new Set(), ready: new Set(), notification: new Set(), unread: new Set(), reload: new Set(), position: new Set() }
   #unread = 0
 
-  constructor (options: FeedClientOptions) {
+  constructor (options: NotifyClientOptions) {
     this.#options = options
     this.api = new GatewayApi(options.baseUrl, options.fetch)
     this.#sync = new FeedSync({ onPosition: (position) => this.#emit('position', position) })
