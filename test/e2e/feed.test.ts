@@ -2,35 +2,17 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import type { Browser, BrowserContextOptions, Page, WebSocketRoute } from 'playwright-core'
+import type { Browser, Page, WebSocketRoute } from 'playwright-core'
 import { CloseCode } from '../../server/hub/close-codes.js'
 import { encodeNotification } from '../../server/kafka/record.js'
 import { followNotification } from '../../server/notification.js'
 import { follow as followOverHttp, signIn } from '../helpers/clients.js'
 import { buildPage, launchChromium, watchErrors } from '../helpers/chromium.js'
+import { connected, feedItem, signedInPage } from '../helpers/feed-page.js'
 import { startSharedServices, waitReady } from '../helpers/feed-checks.js'
 import { startGateway } from '../helpers/gateway.js'
 import { startTcpProxy } from '../helpers/tcp-proxy.js'
 import { rawProducer } from '../helpers/kafka.js'
-
-/**
- * Opens a fresh browser context (its own storage), loads the page and signs in as `userId`.
- * `prepare` runs before the page loads (routes that must see its first requests).
- */
-async function signedInPage (t: Test, browser: Browser, url: string, userId: string, options: BrowserContextOptions = {},
-  prepare: (page: Page) => Promise<void> = async () => {}): Promise<Page> {
-  const context = await browser.newContext(options)
-  t.teardown(() => context.close())
-  const page = await context.newPage()
-  watchErrors(t, page)
-  await prepare(page)
-  await page.goto(url)
-  await page.waitForSelector('body[data-ready="true"]')
-  await page.selectOption('[data-testid="sign-in-select"]', userId)
-  await page.click('[data-testid="sign-in-button"]')
-  await connected(page)
-  return page
-}
 
 /** Another tab in the same context: it signs in by itself as the context's last user. */
 async function anotherTab (t: Test, page: Page): Promise<Page> {
@@ -39,14 +21,6 @@ async function anotherTab (t: Test, page: Page): Promise<Page> {
   await tab.goto(page.url())
   await connected(tab)
   return tab
-}
-
-async function connected (page: Page): Promise<void> {
-  await page.waitForSelector('[data-testid="connection"][data-state="connected"]')
-}
-
-function feedItem (page: Page, text: string) {
-  return page.locator('[data-testid="feed-item"]', { hasText: text })
 }
 
 /** Clicks Follow next to `userId` and waits for the button to confirm it. */

@@ -37,16 +37,23 @@ export interface TcpProxy {
    * reaches the client. Resolves once that happened.
    */
   cutReplyTo (marker: string, after: string): Promise<void>
+  /**
+   * New links go to `target` from now on (a server restarted on another port), or, with null, are
+   * cut as they come (the server is down). Open links are left as they are.
+   */
+  retarget (target: { host: string, port: number } | null): void
 }
 
 /** Starts a proxy to `target` on a free loopback port; it stops at t's teardown. */
-export async function startTcpProxy (t: TestContext, target: { host: string, port: number }): Promise<TcpProxy> {
+export async function startTcpProxy (t: TestContext, first: { host: string, port: number }): Promise<TcpProxy> {
+  let target: { host: string, port: number } | null = first
   const links = new Set<Link>()
   let accepted = 0
   let cut: Cut | undefined
   let silentFromNowOn = false
   const server = createServer((client) => {
     accepted++
+    if (target === null) return client.destroy()
     const link: Link = { client, server: connect(target.port, target.host), silent: silentFromNowOn, primed: false, cutting: false }
     links.add(link)
     const drop = (): void => {
@@ -96,6 +103,9 @@ export async function startTcpProxy (t: TestContext, target: { host: string, por
     },
     cutReplyTo (marker, after) {
       return new Promise((resolve) => { cut = { marker, after, done: resolve } })
+    },
+    retarget (next) {
+      target = next
     }
   }
 }

@@ -1,46 +1,16 @@
-import { connect, createServer, type Socket } from 'node:net'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { WebSocket } from 'ws'
 import { type FeedEvents, NotifyClient } from '../../client/index.js'
 import type { TransportKind } from '../../client/transport.js'
 import { CloseCode } from '../../server/hub/close-codes.js'
 import { follow, signIn } from '../helpers/clients.js'
 import { type Gateway, startGateway, tempDir, testEnv } from '../helpers/gateway.js'
+import { startTcpProxy } from '../helpers/tcp-proxy.js'
 
 const SECRET = 'client-library-test-secret-long-enough'
 
-/**
- * A TCP relay in front of the gateway, so the client keeps one base URL while the gateway behind
- * it is replaced (a restart on another port). With no gateway behind it, connections are cut.
- */
-async function relay (t: Test): Promise<{ url: string, to: (port: number | null) => void }> {
-  let target: number | null = null
-  const open = new Set<Socket>()
-  const server = createServer((socket) => {
-    open.add(socket)
-    socket.on('close', () => open.delete(socket))
-    socket.on('error', () => socket.destroy())
-    if (target === null) return socket.destroy()
-    const upstream = connect(target, '127.0.0.1')
-    upstream.on('error', () => socket.destroy())
-    socket.on('close', () => upstream.destroy())
-    upstream.on('close', () => socket.destroy())
-    socket.pipe(upstream).pipe(socket)
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => {
-    for (const socket of open) socket.destroy()
-    server.close(() => resolve())
-  }))
-  const address = server.address()
-  return {
-    url: `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`,
-    to: (port) => { target = port }
-  }
-}
-
-function portOf (gateway: Gateway): number {
-  return Number(new URL(gateway.url).port)
+function addressOf (gateway: Gateway): { host: string, port: number } {
+  return { host: '127.0.0.1', port: Number(new URL(gateway.url).port) }
 }
 
 /** The first `type` event from now on that `accept` takes. */
@@ -65,11 +35,11 @@ for (const transport of ['websocket', 'sse'] as const satisfies readonly Transpo
     const dataDir = tempDir(t)
     const env = { ...testEnv(dataDir), AUTH_SECRET: SECRET }
     let gateway = await startGateway(t, { dataDir, env })
-    const front = await relay(t)
-    front.to(portOf(gateway))
+    // The client keeps one base URL while the gateway behind the proxy is replaced.
+    const front = await startTcpProxy(t, addressOf(gateway))
     const [emma, bruno] = await Promise.all([signIn(gateway.url, '1'), signIn(gateway.url, '2')])
 
-    const client = new NotifyClient({ baseUrl: front.url, token: () => bruno, WebSocket: transport === 'websocket' ? WebSocket : null })
+    const client = new NotifyClient({ baseUrl: `http://127.0.0.1:${front.port}`, token: () => bruno, WebSocket: transport === 'websocket' ? WebSocket : null })
     t.teardown(() => client.stop())
     const shown: Array<{ id: string, live: boolean }> = []
     client.on('notification', ({ notification, live }) => shown.push({ id: notification.id, live }))
@@ -90,13 +60,13 @@ for (const transport of ['websocket', 'sse'] as const satisfies readonly Transpo
     t.match(await arrives(second), { live: true, seq: 2 }, 'after a drop, live again')
 
     const lost = next(client, 'status', ({ state }) => state === 'connecting')
-    front.to(null)
+    front.retarget(null)
     await gateway.close()
     await lost
     gateway = await startGateway(t, { dataDir, env })
     const missed = [await followed(gateway.url, emma, '2'), await followed(gateway.url, emma, '2')]
     const caughtUp = arrives(missed[1]!)
-    front.to(portOf(gateway))
+    front.retarget(addressOf(gateway))
     t.match(await caughtUp, { live: false, seq: 4 }, 'after the restart, what was missed comes as the catch-up from the last cursor')
     t.same(shown.map(({ id }) => id), [first, second, ...missed], 'everything once, in order')
     t.equal(client.unread, 4)
