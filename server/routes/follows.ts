@@ -4,6 +4,7 @@ import { ErrorCode, RequestError } from '../errors.js'
 import { toHttpError } from '../http-errors.js'
 import { followNotification } from '../notification.js'
 import { authenticate } from './authenticate.js'
+import { settleKeyedAttempt } from './keyed-attempt.js'
 import { type RoutePlugin, bearerSecurity, errorResponses, idempotencyKeyHeaders, notificationSchema, userIdSchema } from './schemas.js'
 
 /**
@@ -51,16 +52,9 @@ const followsRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics
     // A service token's keys count against the service's own share, not each follower's.
     const attempt = await idempotency.run(follower.id, key, followee.id, () => followNotification(follower, followee),
       (notification) => bus.publish([notification], request.deadline), { owner: request.principal.user.id, deadline: request.deadline })
-    if (attempt.kind === 'conflict') {
-      throw new RequestError(ErrorCode.IDEMPOTENCY_CONFLICT, 'header idempotency-key was already used for a different follow')
-    }
-    if (attempt.kind === 'full') {
-      throw new RequestError(ErrorCode.RATE_LIMITED, 'header idempotency-key: too many of this caller\'s follows are still waiting for Kafka; retry in a moment', { retryAfter: 1 })
-    }
-    await attempt.publishing
-    if (attempt.kind === 'duplicate') void reply.header('idempotent-replayed', 'true')
-    else metrics.follows.inc({ outcome: 'accepted' })
-    return reply.code(202).send({ notification: attempt.value })
+    const { value, replayed } = await settleKeyedAttempt(attempt, reply, { other: 'a different follow', waiting: 'this caller\'s follows' })
+    if (!replayed) metrics.follows.inc({ outcome: 'accepted' })
+    return reply.code(202).send({ notification: value })
   })
 }
 

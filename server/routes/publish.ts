@@ -5,6 +5,7 @@ import { dataProblem, type Notification } from '../notification.js'
 import { fingerprintOf, MAX_RECIPIENTS, notificationsOf, publicationSchema } from '../publication.js'
 import { schemaErrorFormatter } from '../validation.js'
 import { authenticate } from './authenticate.js'
+import { settleKeyedAttempt } from './keyed-attempt.js'
 import { bearerSecurity, errorResponses, idempotencyKeyHeaders, notificationSchema, type RoutePlugin } from './schemas.js'
 
 /** 1,000 recipients of 64 characters and the largest content fit with room to spare; more is 413. */
@@ -83,16 +84,9 @@ const publishRoutes: RoutePlugin = async (app, { directory, tokens, bus, metrics
     // A service's sub may hold a colon, which the shared store's key names use as separator.
     const attempt = await idempotency.run(encodeURIComponent(service), key, fingerprint, () => ({ createdAt: new Date().toISOString() }),
       ({ createdAt }) => bus.publish(make(createdAt), request.deadline), { deadline: request.deadline })
-    if (attempt.kind === 'conflict') {
-      throw new RequestError(ErrorCode.IDEMPOTENCY_CONFLICT, 'header idempotency-key was already used for a different request')
-    }
-    if (attempt.kind === 'full') {
-      throw new RequestError(ErrorCode.RATE_LIMITED, 'header idempotency-key: too many of this service\'s requests are still waiting for Kafka; retry in a moment', { retryAfter: 1 })
-    }
-    await attempt.publishing
-    if (attempt.kind === 'duplicate') void reply.header('idempotent-replayed', 'true')
-    else accepted(publication.recipients.length)
-    return reply.code(202).send(answer(attempt.value.createdAt))
+    const { value, replayed } = await settleKeyedAttempt(attempt, reply, { other: 'a different request', waiting: 'this service\'s requests' })
+    if (!replayed) accepted(publication.recipients.length)
+    return reply.code(202).send(answer(value.createdAt))
   })
 }
 
