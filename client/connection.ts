@@ -26,8 +26,8 @@ export interface ConnectionOptions {
   renewToken: () => Promise<boolean>
   /**
    * WebSocket attempts in a row that end before `ready` (refused, cut by a proxy, never answered)
-   * after which the connection uses SSE until the next `start()`. Default 2: one failure may be a
-   * token to renew or a gateway restarting.
+   * after which the connection tries SSE, and keeps to it until the next `start()` once it works.
+   * Default 2: one failure may be a token to renew or a gateway restarting.
    */
   fallbackAfter?: number
 }
@@ -59,6 +59,8 @@ export class Connection {
   #attempt = 0
   /** WebSocket attempts in a row that ended before `ready`. */
   #misses = 0
+  /** An SSE attempt reached `ready` since start(): WebSockets are what fails here, not the gateway. */
+  #sseWorked = false
   #everReady = false
   #error: string | null = null
   #timer: ReturnType<typeof setTimeout> | undefined
@@ -89,6 +91,7 @@ export class Connection {
     if (this.#state !== 'disconnected') return
     this.#attempt = 0
     this.#misses = 0
+    this.#sseWorked = false
     this.#kind = this.#firstKind()
     this.#everReady = false
     this.#error = null
@@ -161,6 +164,7 @@ export class Connection {
           ready = true
           this.#attempt = 0
           this.#misses = 0
+          if (kind === 'sse') this.#sseWorked = true
           this.#everReady = true
           this.#renewedSinceReady = false
           this.#pingMs = frame.pingMs ?? null
@@ -181,10 +185,19 @@ export class Connection {
     })
   }
 
-  /** An attempt ended before `ready`: after enough of them over WebSocket, SSE takes over. */
+  /**
+   * An attempt ended before `ready`: after enough of them over WebSocket, SSE takes over, for good
+   * once it reached `ready`. An SSE attempt that fails as well before any did says the gateway is
+   * unreachable, not WebSockets: the next attempts try WebSocket again.
+   */
   #missed (kind: TransportKind): void {
-    if (kind !== 'websocket' || this.#options.transports.sse === undefined) return
-    if (++this.#misses >= this.#fallbackAfter) this.#kind = 'sse'
+    const { websocket, sse } = this.#options.transports
+    if (websocket === undefined || sse === undefined) return
+    if (kind === 'websocket' && ++this.#misses >= this.#fallbackAfter) this.#kind = 'sse'
+    if (kind === 'sse' && !this.#sseWorked) {
+      this.#kind = 'websocket'
+      this.#misses = 0
+    }
   }
 
   /** The attempt's connection ended, or never opened. */

@@ -76,6 +76,16 @@ t.test('a WebSocket that reached ready between two failures is not given up on',
   t.equal((await network.attempt(4)).kind, 'sse', 'two in a row since the last ready')
 })
 
+t.test('when SSE fails too before it ever worked, the gateway is what is down: WebSocket is tried again', async (t) => {
+  const { network, connection } = rig(t)
+  connection.start()
+  for (const index of [0, 1, 2]) (await network.attempt(index)).end(REFUSED)
+  const fourth = await network.attempt(3)
+  t.same(network.attempts.map(({ kind }) => kind), ['websocket', 'websocket', 'sse', 'websocket'])
+  fourth.frame(READY)
+  t.equal(connection.state, 'connected', 'the gateway is back, over WebSocket')
+})
+
 t.test('without a WebSocket class the connection uses SSE from the first attempt', async (t) => {
   const { network, connection } = rig(t, undefined, false)
   connection.start()
