@@ -3,12 +3,12 @@ import { join } from 'node:path'
 import { resultsDir } from './paths.js'
 import { SUSTAINED_P99_MS } from './phases/produce.js'
 import type { Delivery, GatewaysResult } from './phases/gateways.js'
-import { fmt, INGEST_P99_MS, PRODUCE_TARGETS, type BenchResults, type TargetVerdict } from './results.js'
-import { latencySvg, type LatencyPoint } from './svg.js'
+import { fmt, INGEST_P99_MS, PEER_SERIES, PRODUCE_TARGETS, type BenchResults, type TargetVerdict } from './results.js'
+import { latencySvg, rateSvg, type LatencyPoint, type RateSeries } from './svg.js'
 
 const GIB = 1024 ** 3
 
-/** Writes latest.json, latest.md and latency.svg; each appears whole or not at all. */
+/** Writes latest.json, latest.md, latency.svg and p99-vs-rate.svg; each appears whole or not at all. */
 export async function writeReport (results: BenchResults): Promise<string[]> {
   await mkdir(resultsDir, { recursive: true })
   const points: LatencyPoint[] = (results.phases.produce?.steps ?? []).flatMap((step) => step.frame === undefined ? [] : [{ rate: step.rate, label: step.label, latency: step.frame }])
@@ -22,6 +22,7 @@ export async function writeReport (results: BenchResults): Promise<string[]> {
       { x: 'records produced to Kafka per second (open loop)', y: 'produce → frame (ms, log scale)' },
       [...PRODUCE_TARGETS.map(({ rate, p99Ms }) => ({ ms: p99Ms, rate, text: `target p99 ≤ ${p99Ms}` })), { ms: SUSTAINED_P99_MS, text: `sustained: p99 < ${SUSTAINED_P99_MS} ms` }])])
   }
+  files.push(['p99-vs-rate.svg', p99VsRate(results)])
   const written: string[] = []
   for (const [name, text] of files) {
     const path = join(resultsDir, name)
@@ -32,10 +33,40 @@ export async function writeReport (results: BenchResults): Promise<string[]> {
   return written
 }
 
+/**
+ * Produce → frame p99 per rate: this run's one gateway, its two or more (the gateways phase, when
+ * it ran), and the figures measured beside the Go peers on 2026-12-06 (dashed).
+ */
+function p99VsRate (results: BenchResults): string {
+  const one = (results.phases.produce?.steps ?? []).flatMap((step) => step.frame === undefined ? [] : [{ rate: step.rate, p99Ms: step.frame.p99 }])
+  const gateways = results.phases.gateways
+  const shared = (gateways?.steps ?? []).filter((step) => step.setup === 'shared' && step.kind === 'latency' && step.frame !== undefined)
+    .map((step) => ({ rate: step.rate, p99Ms: step.frame!.p99 }))
+  const colors = ['#7f7f7f', '#bcbd22']
+  const series: RateSeries[] = [
+    { label: 'kafka-notify, one gateway (SQLite), this run', color: '#1f77b4', points: one },
+    {
+      label: gateways === undefined || gateways.skipped !== undefined
+        ? 'kafka-notify, two gateways: not run (npm run bench -- --gateways 2)'
+        : `kafka-notify, ${gateways.gateways} gateways (PostgreSQL + Redis), this run`,
+      color: '#d62728',
+      points: shared
+    },
+    ...PEER_SERIES.map((peer, i) => ({ ...peer, color: colors[i % colors.length]!, dashed: true }))
+  ]
+  const run = `${results.settings.quick ? 'quick run' : 'full run'}, ${results.startedAt.slice(0, 10)}`
+  return rateSvg(series, `produce → frame p99 against rate, 2,000 users (${run})`,
+    { x: 'records produced to Kafka per second (open loop)', y: 'p99 produce → frame (ms, log scale)' },
+    [...PRODUCE_TARGETS.map(({ rate, p99Ms }) => ({ ms: p99Ms, rate, text: `≤ ${p99Ms}` })), { ms: SUSTAINED_P99_MS, text: `sustained: < ${SUSTAINED_P99_MS} ms` }])
+}
+
 export function targetsTable (targets: readonly TargetVerdict[]): string {
   const rows = targets.map((target) => `| ${target.name} | ${target.goal} | ${target.measured} | ${verdict(target.met)} | ` +
+    `${target.cpuPerOperationUs === undefined ? '–' : fmt(target.cpuPerOperationUs, 1)} | ` +
+    `${target.loopDelay === undefined ? '–' : pair(target.loopDelay.p99Ms, target.loopDelay.maxMs)} | ` +
     `${target.cpu === undefined ? '–' : cpu(target.cpu)} | ${target.loadAverageBefore?.join(' / ') ?? '–'} |`)
-  return ['| target | goal | measured | | CPU % (gateway / kafka / load / clients / others) | load average before |', '|---|---|---|---|---|---|', ...rows].join('\n')
+  return ['| target | goal | measured | | gateway CPU µs per operation | gateway loop delay p99 / max ms | CPU % (gateway / kafka / load / clients / others) | load average before |',
+    '|---|---|---|---|---|---|---|---|', ...rows].join('\n')
 }
 
 function verdict (met: boolean | undefined): string {
@@ -54,7 +85,11 @@ export function markdown (results: BenchResults): string {
     `Gateway: ${results.gateway.runtime === 'dist' ? 'built `dist/server/main.js`' : results.gateway.runtime}, commit ${machine.commit}${machine.dirty ? ' with uncommitted changes' : ''}. ` +
     'Broker, gateway, load (autocannon / the record producer, each in a process of its own) and WebSocket clients all share this machine. ' +
     'CPU is in percent of one core (200 = both cores); `load` includes the bench orchestrator, `others` is the rest of the machine.', '')
-  lines.push('## Targets', '', targetsTable(results.targets), '')
+  lines.push('## Targets', '',
+    'Issue 18\'s: the figures of the Go peers measured beside kafka-notify on this machine on 2026-12-06 (the tutorial app, sarama + gin, for ingest and sequential; Centrifugo v6.9.1 for delivery and idle sockets). ' +
+    '**Gateway CPU µs per operation**: the gateway\'s CPU time from the start of the figure until every frame it made arrived, over the follows accepted or the notifications delivered. ' +
+    '**Loop delay**: the gateway\'s event-loop delay over the figure (`perf_hooks.monitorEventLoopDelay`, on /metrics as `nodejs_eventloop_lag_*`, reset at each scrape), with its sampling period taken out.', '',
+    targetsTable(results.targets), '')
   if (results.errors.length > 0) lines.push('## Errors', '', ...results.errors.map((error) => `- ${error.split('\n')[0]}`), '')
 
   const sequential = phases.sequential
@@ -66,7 +101,8 @@ export function markdown (results: BenchResults): string {
       'the recipient\'s socket is in the same process, so both times come from one clock. ' +
       `POST → frame p50 / p90 / p99 / max: **${f === undefined ? '–' : [f.p50, f.p90, f.p99, f.max].map((value) => fmt(value)).join(' / ')} ms**; ` +
       `POST → 202: ${a === undefined ? '–' : [a.p50, a.p90, a.p99, a.max].map((value) => fmt(value)).join(' / ')} ms. ` +
-      `${sequential.failed} failed, ${sequential.mismatched} mismatched. CPU %: ${cpu(sequential.cpu)}.`, '')
+      `${sequential.failed} failed, ${sequential.mismatched} mismatched. Gateway CPU per follow (warm-up included): ${micros(sequential.gatewayCpuPerFollowUs)} µs; ` +
+      `loop delay p99 / max: ${sequential.loopDelay === undefined ? '–' : pair(sequential.loopDelay.p99Ms, sequential.loopDelay.maxMs)} ms. CPU %: ${cpu(sequential.cpu)}.`, '')
   }
   const ingest = phases.ingest
   if (ingest !== undefined) {
@@ -75,11 +111,11 @@ export function markdown (results: BenchResults): string {
       `after a ${settings.ingest.warmUp.durationS} s warm-up at ${settings.ingest.warmUp.connections} connections. Each request names another follower (bearer token) and one of ${fmt(ingest.recipients, 0)} connected followees. ` +
       `Delivery: ${ingest.deliveryCheck}. Latency bound: POST → 202 p99 < ${INGEST_P99_MS} ms. ` +
       '"not matched" frames are follows in flight when autocannon stopped (accepted, but their 202 never read): at most one per connection.', '')
-    lines.push('| connections | accepted/s | autocannon req/s mean | POST → 202 p50 / p99 / max ms | follow → frame p50 / p99 ms | not 202 / errors | missing / doubled / seq gaps | not matched | gateway loop delay p99 / max ms | CPU % (gateway / kafka / load / clients / others) | load average before |')
-    lines.push('|---|---|---|---|---|---|---|---|---|---|---|')
+    lines.push('| connections | accepted/s | autocannon req/s mean | POST → 202 p50 / p99 / max ms | follow → frame p50 / p99 ms | not 202 / errors | missing / doubled / seq gaps | not matched | gateway CPU µs per follow | gateway loop delay p99 / max ms | CPU % (gateway / kafka / load / clients / others) | load average before |')
+    lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|')
     for (const level of ingest.levels) {
       lines.push(`| ${level.connections} | ${fmt(level.acceptedPerSecond, 0)} | ${fmt(level.autocannon.requestsPerSecond.mean, 0)} | ${triple(level.ack?.p50, level.ack?.p99, level.ack?.max)} | ${pair(level.frame?.p50, level.frame?.p99)} | ` +
-        `${level.requests - level.accepted} / ${level.errors} | ${level.missing} / ${level.duplicates + level.seqRepeats} / ${level.seqGaps} | ${level.unexpected} | ` +
+        `${level.requests - level.accepted} / ${level.errors} | ${level.missing} / ${level.duplicates + level.seqRepeats} / ${level.seqGaps} | ${level.unexpected} | ${micros(level.gatewayCpuPerFollowUs)} | ` +
         `${level.loopDelay === undefined ? '–' : pair(level.loopDelay.p99Ms, level.loopDelay.maxMs)} | ${cpu(level.cpu)} | ${level.loadAverageBefore.join(' / ')} |`)
     }
     lines.push('')
@@ -95,16 +131,16 @@ export function markdown (results: BenchResults): string {
         'to the frame read in a WebSocket client process. Backlog: records sent and not yet received, sampled every 100 ms from those times; its growth is the trend over the second half. ' +
         `A step is sustained with everything sent and acked, every record's frame once, seqs contiguous, p99 < ${produce.p99BoundMs} ms and the backlog growing by less than ${produce.p99BoundMs} ms' worth of records. ` +
         `Highest sustained: **${produce.maxSustained === undefined ? 'none' : `${fmt(produce.maxSustained, 0)} records/s`}**.${produce.producerLimited ? ' The producer fell behind its schedule at the last step: it, not the gateway, was the limit.' : ''}`, '')
-      lines.push('| records/s | produced/s | p50 | p90 | p99 | p99.9 | max | missing / doubled / seq gaps | backlog mean / growth | producer lag p99 ms | verdict | gateway loop delay p99 / max ms | CPU % (gateway / kafka / load / clients / others) | load average before |')
-      lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+      lines.push('| records/s | produced/s | p50 | p90 | p99 | p99.9 | max | missing / doubled / seq gaps | backlog mean / growth | producer lag p99 ms | verdict | gateway CPU µs per delivered | gateway loop delay p99 / max ms | CPU % (gateway / kafka / load / clients / others) | load average before |')
+      lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
       for (const step of produce.steps) {
         const f = step.frame
         const cells = f === undefined ? ['–', '–', '–', '–', '–'] : [f.p50, f.p90, f.p99, f.p999, f.max].map((value) => fmt(value))
         lines.push(`| ${fmt(step.rate, 0)} | ${fmt(step.producedPerSecond, 0)} | ${cells.join(' | ')} | ${step.missing} / ${step.duplicates + step.seqRepeats} / ${step.seqGaps} | ` +
-          `${fmt(step.backlog.meanRecords, 0)} / ${fmt(step.backlog.growthRecords, 0)} | ${fmt(step.scheduleLag?.p99 ?? Number.NaN)} | ${step.verdict} | ` +
+          `${fmt(step.backlog.meanRecords, 0)} / ${fmt(step.backlog.growthRecords, 0)} | ${fmt(step.scheduleLag?.p99 ?? Number.NaN)} | ${step.verdict} | ${micros(step.gatewayCpuPerDeliveredUs)} | ` +
           `${step.loopDelay === undefined ? '–' : pair(step.loopDelay.p99Ms, step.loopDelay.maxMs)} | ${cpu(step.cpu)} | ${step.loadAverageBefore.join(' / ')} |`)
       }
-      lines.push('', '![produce → frame latency per rate](latency.svg)', '')
+      lines.push('', '![produce → frame latency per rate](latency.svg)', '', '![produce → frame p99 against rate, beside the Go peers](p99-vs-rate.svg)', '')
     }
   }
   const publish = phases.publish
@@ -118,7 +154,7 @@ export function markdown (results: BenchResults): string {
     lines.push('| recipients per request | offered/s | accepted/s | gateway CPU µs per notification | POST → 202 p50 / p99 ms | publish → frame p50 / p99 ms | requests failed / skipped | missing / doubled / seq gaps | CPU % (gateway / kafka / load / clients / others) | load average before |')
     lines.push('|---|---|---|---|---|---|---|---|---|---|')
     for (const step of publish.steps) {
-      lines.push(`| ${step.recipientsPerCall} | ${fmt(step.rate, 0)} | ${fmt(step.acceptedPerSecond, 0)} | ${step.gatewayCpuPerNotificationUs === undefined ? '–' : fmt(step.gatewayCpuPerNotificationUs, 1)} | ${pair(step.ack?.p50, step.ack?.p99)} | ` +
+      lines.push(`| ${step.recipientsPerCall} | ${fmt(step.rate, 0)} | ${fmt(step.acceptedPerSecond, 0)} | ${micros(step.gatewayCpuPerNotificationUs)} | ${pair(step.ack?.p50, step.ack?.p99)} | ` +
         `${pair(step.frame?.p50, step.frame?.p99)} | ${step.requests.failed} / ${step.requests.skipped} | ${step.missing} / ${step.duplicates} / ${step.seqGaps} | ${cpu(step.cpu)} | ${step.loadAverageBefore.join(' / ')} |`)
     }
     lines.push('')
@@ -131,10 +167,11 @@ export function markdown (results: BenchResults): string {
       lines.push(`Skipped: ${connections.skipped}.`, '')
     } else {
       lines.push(`Gateway RSS (/proc VmRSS) before any connection: ${fmt((connections.baselineRssBytes ?? 0) / 1024 ** 2, 1)} MiB. Each level read after one heartbeat period (${connections.heartbeatMs} ms) with every socket idle.`, '')
-      lines.push('| connections | gateway reports | failed | RSS MiB | KiB per connection | opened in s |')
-      lines.push('|---|---|---|---|---|---|')
+      lines.push('| connections | gateway reports | failed | RSS MiB | KiB per connection | opened in s | gateway loop delay p99 / max ms over the idle period |')
+      lines.push('|---|---|---|---|---|---|---|')
       for (const level of connections.levels) {
-        lines.push(`| ${fmt(level.connected, 0)} | ${level.gatewayReported ?? '?'} | ${level.failed} | ${fmt(level.rssBytes / 1024 ** 2, 1)} | ${fmt(level.bytesPerConnection / 1024, 2)} | ${level.connectSeconds} |`)
+        lines.push(`| ${fmt(level.connected, 0)} | ${level.gatewayReported ?? '?'} | ${level.failed} | ${fmt(level.rssBytes / 1024 ** 2, 1)} | ${fmt(level.bytesPerConnection / 1024, 2)} | ${level.connectSeconds} | ` +
+          `${level.loopDelay === undefined ? '–' : pair(level.loopDelay.p99Ms, level.loopDelay.maxMs)} |`)
       }
       lines.push('')
     }
@@ -213,6 +250,10 @@ function deliveryCells (step: Delivery): string {
   return `${step.missing} / ${step.duplicates + step.seqRepeats} / ${step.seqGaps}${step.framesReceived < step.framesExpected ? ` (${fmt(step.framesReceived, 0)} of ${fmt(step.framesExpected, 0)} frames)` : ''}` +
     `${step.unexpected > 0 ? `, ${fmt(step.unexpected, 0)} unexpected` : ''} | ${appends.join('; ')} | ` +
     `${step.loopDelay.map((delay) => delay === undefined ? '–' : fmt(delay.p99Ms)).join(' / ')} | ${Object.entries(step.cpu).map(([name, percent]) => `${name} ${percent}`).join(', ')} | ${step.loadAverageBefore.join(' / ')}`
+}
+
+function micros (value: number | undefined): string {
+  return value === undefined ? '–' : fmt(value, 1)
 }
 
 function pair (a: number | undefined, b: number | undefined): string {

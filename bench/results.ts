@@ -1,3 +1,4 @@
+import type { LoopDelay } from './gateway-metrics.js'
 import type { Machine } from './machine.js'
 import type { CatchUpResult } from './phases/catch-up.js'
 import type { ConnectionsResult } from './phases/connections.js'
@@ -17,6 +18,10 @@ export interface TargetVerdict {
   met: boolean | undefined
   /** Percent of one core per process while it was measured. */
   cpu?: Record<string, number>
+  /** The gateway's CPU µs per operation of the figure (a follow, a delivered notification). */
+  cpuPerOperationUs?: number
+  /** The gateway's event-loop delay while it was measured. */
+  loopDelay?: LoopDelay
   /** Load average (1, 5, 15 min) just before it was measured. */
   loadAverageBefore?: number[]
 }
@@ -52,23 +57,38 @@ export interface BenchResults {
 }
 
 const KIB = 1024
-/** Closed-loop POST /api/follows: accepted/s wanted at each number of connections. */
-export const INGEST_TARGETS: ReadonlyArray<{ connections: number, perSecond: number }> = [
-  { connections: 10, perSecond: 10_000 },
-  { connections: 50, perSecond: 23_000 },
-  { connections: 100, perSecond: 28_000 }
+/**
+ * Issue 18's targets: the figures of the Go peers run beside kafka-notify on this machine (the
+ * tutorial app for ingest and sequential, Centrifugo for delivery and idle sockets).
+ * Closed-loop POST /api/follows: accepted/s and gateway CPU per accepted follow at each number of connections.
+ */
+export const INGEST_TARGETS: ReadonlyArray<{ connections: number, perSecond: number, cpuPerFollowUs: number }> = [
+  { connections: 10, perSecond: 7300, cpuPerFollowUs: 97 },
+  { connections: 50, perSecond: 18_600, cpuPerFollowUs: 54 },
+  { connections: 100, perSecond: 22_800, cpuPerFollowUs: 47 }
 ]
 export const INGEST_P99_MS = 20
-export const SEQUENTIAL_TARGET = { p50Ms: 0.9, p99Ms: 4 }
-/** Produce → frame p99 wanted at each rate (records/s). */
-export const PRODUCE_TARGETS: ReadonlyArray<{ rate: number, p99Ms: number }> = [
-  { rate: 1000, p99Ms: 4 },
-  { rate: 5000, p99Ms: 7 },
-  { rate: 10_000, p99Ms: 9 }
+export const SEQUENTIAL_TARGET = { p50Ms: 1.1, p99Ms: 5 }
+/** Produce → frame p99 wanted at each rate (records/s), and the gateway's CPU per delivered notification where there is a bound. */
+export const PRODUCE_TARGETS: ReadonlyArray<{ rate: number, p99Ms: number, cpuPerDeliveredUs?: number }> = [
+  { rate: 1000, p99Ms: 3.6 },
+  { rate: 5000, p99Ms: 5.6, cpuPerDeliveredUs: 46 },
+  { rate: 10_000, p99Ms: 9, cpuPerDeliveredUs: 32 }
 ]
-export const PRODUCE_SUSTAINED_TARGET = 30_000
+export const PRODUCE_SUSTAINED_TARGET = 20_000
 export const CONNECTION_TARGETS = [10_000, 19_000]
 export const CONNECTION_BYTES_TARGET = 10 * KIB
+
+/** A series of produce → frame p99 per rate measured outside this run, for the plot. */
+export interface PeerSeries { label: string, points: ReadonlyArray<{ rate: number, p99Ms: number }> }
+/**
+ * Measured side by side on this machine on 2026-12-06 (issue 18's table): Centrifugo v6.9.1's
+ * Kafka consumer pushing to 2,000 users (history off), and kafka-notify at the issue's start.
+ */
+export const PEER_SERIES: readonly PeerSeries[] = [
+  { label: 'Centrifugo (Go), measured 2026-12-06', points: [{ rate: 1000, p99Ms: 3.6 }, { rate: 5000, p99Ms: 5.6 }, { rate: 10_000, p99Ms: 9 }, { rate: 25_000, p99Ms: 34 }] },
+  { label: 'kafka-notify at issue 18\'s start, measured 2026-12-06', points: [{ rate: 1000, p99Ms: 9.9 }, { rate: 5000, p99Ms: 14.8 }, { rate: 7500, p99Ms: 40 }, { rate: 10_000, p99Ms: 54 }] }
+]
 
 type Measured = Omit<TargetVerdict, 'name' | 'goal'>
 const notMeasured = (why = ''): Measured => ({ measured: `not measured${why === '' ? '' : ` (${why})`}`, met: undefined })
@@ -92,8 +112,9 @@ export function judgeTargets (phases: BenchResults['phases']): TargetVerdict[] {
   const targets: TargetVerdict[] = []
   const { ingest, sequential, produce, connections } = phases
 
-  for (const { connections: count, perSecond } of INGEST_TARGETS) {
+  for (const { connections: count, perSecond, cpuPerFollowUs } of INGEST_TARGETS) {
     const level = ingest?.levels.find((candidate) => candidate.connections === count)
+    const figure = level === undefined ? {} : figureOf(level, level.gatewayCpuPerFollowUs)
     targets.push({
       name: `ingest, closed loop, ${count} connections`,
       goal: `≥ ${fmt(perSecond, 0)}/s, POST → 202 p99 < ${INGEST_P99_MS} ms`,
@@ -102,9 +123,15 @@ export function judgeTargets (phases: BenchResults['phases']): TargetVerdict[] {
         : {
             measured: `${fmt(level.acceptedPerSecond, 0)}/s, p99 ${fmt(level.ack?.p99 ?? Number.NaN)} ms${notAccepted(level)}`,
             met: level.acceptedPerSecond >= perSecond && (level.ack?.p99 ?? Infinity) < INGEST_P99_MS && level.requests === level.accepted && level.errors === 0,
-            cpu: level.cpu,
-            loadAverageBefore: level.loadAverageBefore
+            ...figure
           })
+    })
+    targets.push({
+      name: `gateway CPU per accepted follow, ${count} connections`,
+      goal: `≤ ${cpuPerFollowUs} µs`,
+      ...(level?.gatewayCpuPerFollowUs === undefined
+        ? notMeasured()
+        : { measured: `${fmt(level.gatewayCpuPerFollowUs, 1)} µs`, met: level.gatewayCpuPerFollowUs <= cpuPerFollowUs, ...figure })
     })
   }
   const levels = ingest?.levels ?? []
@@ -123,14 +150,14 @@ export function judgeTargets (phases: BenchResults['phases']): TargetVerdict[] {
       : {
           measured: `p50 ${fmt(frame.p50)} ms, p99 ${fmt(frame.p99)} ms${sequential.failed + sequential.mismatched > 0 ? ` (${sequential.failed} failed, ${sequential.mismatched} mismatched)` : ''}`,
           met: frame.p50 <= SEQUENTIAL_TARGET.p50Ms && frame.p99 <= SEQUENTIAL_TARGET.p99Ms && frame.count === sequential.count && sequential.mismatched === 0,
-          cpu: sequential.cpu,
-          loadAverageBefore: sequential.loadAverageBefore
+          ...figureOf(sequential, sequential.gatewayCpuPerFollowUs)
         })
   })
 
   const skipped = produce?.skipped
-  for (const { rate, p99Ms } of PRODUCE_TARGETS) {
+  for (const { rate, p99Ms, cpuPerDeliveredUs } of PRODUCE_TARGETS) {
     const step = produce?.steps.find((candidate) => candidate.rate === rate)
+    const figure = step === undefined ? {} : figureOf(step, step.gatewayCpuPerDeliveredUs)
     targets.push({
       name: `produce → frame at ${fmt(rate, 0)} records/s, ${fmt(produce?.recipients ?? 2000, 0)} users`,
       goal: `p99 ≤ ${p99Ms} ms`,
@@ -139,9 +166,16 @@ export function judgeTargets (phases: BenchResults['phases']): TargetVerdict[] {
         : {
             measured: `p50 ${fmt(step.frame.p50)} ms, p99 ${fmt(step.frame.p99)} ms${step.missing > 0 ? ` (${step.missing} missing)` : ''}`,
             met: step.frame.p99 <= p99Ms && step.missing === 0,
-            cpu: step.cpu,
-            loadAverageBefore: step.loadAverageBefore
+            ...figure
           })
+    })
+    if (cpuPerDeliveredUs === undefined) continue
+    targets.push({
+      name: `gateway CPU per delivered notification at ${fmt(rate, 0)} records/s`,
+      goal: `≤ ${cpuPerDeliveredUs} µs`,
+      ...(step?.gatewayCpuPerDeliveredUs === undefined
+        ? notMeasured(skipped)
+        : { measured: `${fmt(step.gatewayCpuPerDeliveredUs, 1)} µs`, met: step.gatewayCpuPerDeliveredUs <= cpuPerDeliveredUs, ...figure })
     })
   }
   const top = produce?.steps.filter((step) => step.sustained).at(-1)
@@ -155,7 +189,7 @@ export function judgeTargets (phases: BenchResults['phases']): TargetVerdict[] {
           measured: `${top === undefined ? 'none' : `${fmt(top.rate, 0)}/s`}${last !== undefined && !last.sustained ? `; ${fmt(last.rate, 0)}/s: ${last.verdict}` : ' (highest step tried)'}` +
             `${produce.producerLimited ? '; the producer fell behind its schedule' : ''}`,
           met: (produce.maxSustained ?? 0) >= PRODUCE_SUSTAINED_TARGET,
-          ...(top === undefined ? {} : { cpu: top.cpu, loadAverageBefore: top.loadAverageBefore })
+          ...(top === undefined ? {} : figureOf(top, top.gatewayCpuPerDeliveredUs))
         })
   })
   const steps = produce?.steps ?? []
@@ -175,11 +209,22 @@ export function judgeTargets (phases: BenchResults['phases']): TargetVerdict[] {
         : {
             measured: `${fmt(level.bytesPerConnection / KIB, 2)} KiB (${fmt(level.connected, 0)} open)`,
             met: level.connected >= count && level.bytesPerConnection <= CONNECTION_BYTES_TARGET,
-            loadAverageBefore: level.loadAverageBefore
+            loadAverageBefore: level.loadAverageBefore,
+            ...(level.loopDelay === undefined ? {} : { loopDelay: level.loopDelay })
           })
     })
   }
   return targets
+}
+
+/** What every measured figure carries besides itself: CPU per process and per operation, loop delay, load before. */
+function figureOf (measured: { cpu: Record<string, number>, loadAverageBefore: number[], loopDelay: LoopDelay | undefined }, cpuPerOperationUs: number | undefined): Pick<Measured, 'cpu' | 'loadAverageBefore' | 'cpuPerOperationUs' | 'loopDelay'> {
+  return {
+    cpu: measured.cpu,
+    loadAverageBefore: measured.loadAverageBefore,
+    ...(cpuPerOperationUs === undefined ? {} : { cpuPerOperationUs }),
+    ...(measured.loopDelay === undefined ? {} : { loopDelay: measured.loopDelay })
+  }
 }
 
 function notAccepted (level: IngestLevel): string {

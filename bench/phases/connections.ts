@@ -1,6 +1,6 @@
 import { sleep } from '../clock.js'
 import { loadAverage, type BenchContext } from '../context.js'
-import { scrapeMetrics } from '../gateway-metrics.js'
+import { scrapeLoopDelay, scrapeMetrics, type LoopDelay } from '../gateway-metrics.js'
 import { rssBytes } from '../proc.js'
 import { round } from '../stats.js'
 
@@ -18,6 +18,8 @@ export interface ConnectionLevel {
   rssBytes: number
   /** (RSS now − RSS before any connection) / open connections. */
   bytesPerConnection: number
+  /** The gateway's event-loop delay over the idle heartbeat period: what a round of pings to every socket blocks it for. */
+  loopDelay: LoopDelay | undefined
 }
 
 export interface ConnectionsResult {
@@ -59,7 +61,9 @@ export async function connectionsPhase (context: BenchContext): Promise<Connecti
     const opened = await fleet.connect(users, CONNECT_TIMEOUT_MS)
     const connected = fleet.connected.length
     progress.status(`connections: ${connected} open, waiting one heartbeat period (${settings.heartbeatMs} ms)`)
+    await scrapeLoopDelay(stack.url)
     await sleep(settings.heartbeatMs + 1000)
+    const loopDelay = await scrapeLoopDelay(stack.url)
     const rss = rssBytes(pid)
     if (rss === undefined) throw new Error(`the gateway (pid ${pid}) is gone`)
     const level: ConnectionLevel = {
@@ -71,11 +75,13 @@ export async function connectionsPhase (context: BenchContext): Promise<Connecti
       errorSample: opened.errors,
       connectSeconds: round(opened.elapsedMs / 1000, 1),
       rssBytes: rss,
-      bytesPerConnection: Math.round((rss - baseline) / connected)
+      bytesPerConnection: Math.round((rss - baseline) / connected),
+      loopDelay
     }
     levels.push(level)
     progress.log(`connections: ${connected} open (gateway says ${level.gatewayReported ?? '?'}), ${opened.failed} failed, ` +
-      `opened in ${level.connectSeconds} s; RSS ${mib(rss)} MiB, ${round(level.bytesPerConnection / 1024, 2)} KiB per connection` +
+      `opened in ${level.connectSeconds} s; RSS ${mib(rss)} MiB, ${round(level.bytesPerConnection / 1024, 2)} KiB per connection; ` +
+      `loop delay over the idle period p99 ${loopDelay?.p99Ms ?? '?'} max ${loopDelay?.maxMs ?? '?'} ms` +
       `${opened.errors.length > 0 ? `; errors: ${opened.errors.join('; ')}` : ''}`)
   }
   const keep = new Set(roles.recipients.map((user) => user.id))

@@ -32,6 +32,8 @@ export interface IngestLevel extends FrameCounts {
   autocannon: ClosedLoopResult['autocannon']
   /** Percent of one core per process while autocannon ran. */
   cpu: Record<string, number>
+  /** Gateway CPU from autocannon's start until every accepted follow's frame arrived, per accepted follow. */
+  gatewayCpuPerFollowUs: number | undefined
   loopDelay: LoopDelay | undefined
 }
 
@@ -74,6 +76,7 @@ async function runLevel (context: BenchContext, label: string, connections: numb
   const loopDelay = await scrapeLoopDelay(context.stack.url)
   const accepted = result.acceptedSentAt.length
   await drain(context, label, accepted, settings.drainMs)
+  const gatewayCpuPerFollowUs = cpu.microsPer('gateway', accepted)
   const frames = await matchFrames(context, result.ids, result.acceptedSentAt)
   const level: IngestLevel = {
     label,
@@ -92,6 +95,7 @@ async function runLevel (context: BenchContext, label: string, connections: numb
     ...frameCounts(frames),
     autocannon: result.autocannon,
     cpu: busy,
+    gatewayCpuPerFollowUs,
     loopDelay
   }
   progress.log(describeLevel(level))
@@ -111,5 +115,5 @@ function describeLevel (level: IngestLevel): string {
   const ack = level.ack === undefined ? 'no 202s' : `202 p50 ${level.ack.p50} p99 ${level.ack.p99} max ${level.ack.max} ms`
   const frame = level.frame === undefined ? 'no frames' : `frame p50 ${level.frame.p50} p99 ${level.frame.p99} ms`
   return `${level.label}: ${level.acceptedPerSecond}/s accepted (${level.accepted} in ${level.durationS} s); ${ack}; ${frame}` +
-    `${problems === '' ? '' : `; ${problems}`}; cpu ${formatCpu(level.cpu)}; load average before ${level.loadAverageBefore.join(' ')}`
+    `${problems === '' ? '' : `; ${problems}`}; gateway ${level.gatewayCpuPerFollowUs ?? '–'} µs CPU per follow; cpu ${formatCpu(level.cpu)}; load average before ${level.loadAverageBefore.join(' ')}`
 }

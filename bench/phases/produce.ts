@@ -37,6 +37,8 @@ export interface ProduceStep extends FrameCounts {
   /** Why the step does not count as sustained, or `ok`. */
   verdict: string
   cpu: Record<string, number>
+  /** Gateway CPU from the first send until every frame arrived, per notification delivered. */
+  gatewayCpuPerDeliveredUs: number | undefined
   loopDelay: LoopDelay | undefined
 }
 
@@ -117,6 +119,7 @@ async function runStep (context: BenchContext, producer: ChildWorker<ProduceWork
   const loopDelay = await scrapeLoopDelay(context.stack.url)
   await drain(context, label, sent.acked, settings.drainMs)
   const frames = await matchFrames(context, sent.ids, sent.sentAt)
+  const gatewayCpuPerDeliveredUs = cpu.microsPer('gateway', frames.latencies.length)
   const backlog = backlogOf(sent.sentAt, frames, BACKLOG_SAMPLE_MS)
   const lagGrowing = backlog.growthRecords > rate * SUSTAINED_P99_MS / 1000
   const frame = summarize(frames.latencies)
@@ -152,12 +155,13 @@ async function runStep (context: BenchContext, producer: ChildWorker<ProduceWork
     sustained: problems.length === 0,
     verdict: problems.join('; ') || 'ok',
     cpu: busy,
+    gatewayCpuPerDeliveredUs,
     loopDelay
   }
   progress.log(`${label}: ${step.producedPerSecond}/s produced, ${sent.sent - frames.missing}/${sent.sent} frames; ` +
     `${frame === undefined ? 'no frames' : `produce → frame p50 ${frame.p50} p90 ${frame.p90} p99 ${frame.p99} p99.9 ${frame.p999} max ${frame.max} ms`}; ` +
     `backlog mean ${backlog.meanRecords} growth ${backlog.growthRecords}; ${step.sustained ? 'sustained' : `NOT sustained (${step.verdict})`}; ` +
-    `cpu ${formatCpu(busy)}; load average before ${loadAverageBefore.join(' ')}`)
+    `gateway ${gatewayCpuPerDeliveredUs ?? '–'} µs CPU per delivered; cpu ${formatCpu(busy)}; load average before ${loadAverageBefore.join(' ')}`)
   return step
 }
 

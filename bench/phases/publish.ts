@@ -82,7 +82,6 @@ async function runStep (context: BenchContext, sender: ChildWorker<FollowWorkerA
   await drain(context, label, notifications, settings.drainMs)
   const frames = await matchFrames(context, run.ids, run.sentAt)
   const sendingS = Math.max(durationMs, run.sendingMs) / 1000
-  const gatewayPercent = busy['gateway']
   const step: PublishStep = {
     label,
     recipientsPerCall: perCall,
@@ -92,8 +91,7 @@ async function runStep (context: BenchContext, sender: ChildWorker<FollowWorkerA
     statuses: run.statuses,
     errorSample: run.errorSample,
     acceptedPerSecond: round(notifications / sendingS, 0),
-    // The meter's percent of one core over the step, as CPU seconds, per notification.
-    gatewayCpuPerNotificationUs: gatewayPercent === undefined || notifications === 0 ? undefined : round(gatewayPercent / 100 * sendingS / notifications * 1e6, 1),
+    gatewayCpuPerNotificationUs: cpu.microsPer('gateway', notifications),
     ack: summarize(run.ackMs),
     frame: summarize(frames.latencies),
     missing: frames.missing,

@@ -1,4 +1,5 @@
 import { formatCpu, loadAverage, meter, type BenchContext } from '../context.js'
+import { scrapeLoopDelay, type LoopDelay } from '../gateway-metrics.js'
 import { summarize, type LatencySummary } from '../stats.js'
 import { settle } from '../received-frames.js'
 
@@ -15,6 +16,9 @@ export interface SequentialResult {
   mismatched: number
   errorSample: string[]
   cpu: Record<string, number>
+  /** Gateway CPU over the warm-up and measured follows, per follow. */
+  gatewayCpuPerFollowUs: number | undefined
+  loopDelay: LoopDelay | undefined
 }
 
 const FOLLOW_TIMEOUT_MS = 5000
@@ -32,6 +36,7 @@ export async function sequentialPhase (context: BenchContext): Promise<Sequentia
   const { warmUp, count } = settings.sequential
   await settle(context)
   const loadAverageBefore = loadAverage()
+  await scrapeLoopDelay(context.stack.url)
   progress.status(`sequential: ${warmUp} warm-up follows, then ${count} measured`)
   const cpu = meter(context)
   const run = await http.call('sequential', {
@@ -43,6 +48,7 @@ export async function sequentialPhase (context: BenchContext): Promise<Sequentia
     budgetMs: BUDGET_MS
   }, BUDGET_MS + CALL_MARGIN_MS)
   const busy = cpu.read()
+  const loopDelay = await scrapeLoopDelay(context.stack.url)
   const result: SequentialResult = {
     warmUp,
     count,
@@ -52,7 +58,9 @@ export async function sequentialPhase (context: BenchContext): Promise<Sequentia
     failed: run.failed,
     mismatched: run.mismatched,
     errorSample: run.errorSample,
-    cpu: busy
+    cpu: busy,
+    gatewayCpuPerFollowUs: cpu.microsPer('gateway', warmUp + run.postToFrameMs.length),
+    loopDelay
   }
   const { frame, ack } = result
   progress.log(`sequential: ${run.postToFrameMs.length}/${count} measured; POST → frame ` +
