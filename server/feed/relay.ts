@@ -1,3 +1,4 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import type { User } from '../directory.js'
 import type { FanoutMessage, FanoutReceiver } from '../fanout/types.js'
 import type { HubSocket } from '../hub/socket.js'
@@ -9,8 +10,12 @@ import type { Cursor } from './cursor.js'
 import { pingFrame } from './frames.js'
 import { Tab, type OutboundFrame } from './tab.js'
 
-/** Users whose feeds one ping reads from the inbox at a time. */
-const PING_READ_USERS = 500
+/**
+ * Users whose feeds one ping reads from the inbox at a time, their pings written in the same turn.
+ * The SQLite inbox reads synchronously, so a round over every user in one turn blocked the loop
+ * for a few hundred ms at 10,000 sockets: the round yields to the loop after each chunk.
+ */
+const PING_READ_USERS = 100
 
 /** Why a tab was filled from the inbox: a frame skipped a seq, its users' subscription came back, or a ping found it behind the feed. */
 export type FillCause = 'hole' | 'resubscribed' | 'ping'
@@ -161,6 +166,7 @@ export class FeedRelay implements FanoutReceiver {
         const feeds: Map<string, FeedState> | undefined = reading ? await this.#readFeeds(chunk) : undefined
         reading = feeds !== undefined
         for (const userId of chunk) this.#ping(userId, feeds?.get(userId))
+        await yieldToEventLoop()
       }
     } finally {
       this.#pinging = false

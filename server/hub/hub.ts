@@ -1,6 +1,13 @@
 import type { CloseCode } from './close-codes.js'
 import type { HubSocket } from './socket.js'
 
+/**
+ * Sockets pinged in one turn of the event loop. A ping is a write to the socket (tens of µs), so a
+ * round over 10,000 sockets in one turn blocked the loop for a few hundred ms, live frames with
+ * it: slices of this many let them through between.
+ */
+const HEARTBEAT_SLICE = 200
+
 export interface HubOptions {
   heartbeatMs: number
   /** Told when a socket is dropped for being slow or dead (for metrics). */
@@ -21,6 +28,8 @@ export class Hub {
   readonly #options: HubOptions
   #count = 0
   #timer: NodeJS.Timeout | undefined
+  /** The next slice of a round of pings that is still going. */
+  #nextSlice: NodeJS.Immediate | undefined
   /** Set by `closeAll`: how sockets added from then on are closed. */
   #closing: { code: CloseCode, reason: string } | undefined
 
@@ -82,14 +91,27 @@ export class Hub {
   stop (): void {
     clearInterval(this.#timer)
     this.#timer = undefined
+    clearImmediate(this.#nextSlice)
+    this.#nextSlice = undefined
   }
 
+  /** A round of pings over the sockets open now, a slice per turn; a beat while one is still going skips. */
   #beat (): void {
-    for (const sockets of [...this.#byUser.values()]) {
-      for (const socket of sockets) {
-        if (!socket.heartbeat()) this.#dropped(socket, 'dead')
-      }
+    if (this.#nextSlice !== undefined) return
+    const round: HubSocket[] = []
+    for (const sockets of this.#byUser.values()) round.push(...sockets)
+    this.#beatFrom(round, 0)
+  }
+
+  #beatFrom (round: readonly HubSocket[], start: number): void {
+    const end = Math.min(start + HEARTBEAT_SLICE, round.length)
+    for (let i = start; i < end; i++) {
+      const socket = round[i]!
+      // One that left the hub since the round began is not the hub's to ping, or to count.
+      if (this.#byUser.get(socket.userId)?.has(socket) !== true) continue
+      if (!socket.heartbeat()) this.#dropped(socket, 'dead')
     }
+    this.#nextSlice = end < round.length ? setImmediate(() => this.#beatFrom(round, end)).unref() : undefined
   }
 
   /** Counts a drop only for a socket the hub still had, so none is counted twice. */

@@ -241,6 +241,28 @@ t.test('every tab of every user gets a ping every interval; one in step gets jus
   }
 })
 
+t.test('a round of pings over many users yields to the loop between chunks, and reaches every tab', async (t) => {
+  const { open } = deliveryNode(t, { pingMs: 200 })
+  // The relay's timer is unref'd (it must not keep a gateway alive); this keeps the test alive meanwhile.
+  const keepAlive = setInterval(() => {}, 1000)
+  t.teardown(() => clearInterval(keepAlive))
+  const tabs: Array<Awaited<ReturnType<typeof open>>> = []
+  for (let i = 0; i < 250; i++) tabs.push(await open({ id: `u${i}`, name: `User ${i}` }))
+  const pinged = (): number => tabs.filter((tab) => tab.socket.frames.some((frame) => frame.type === 'ping')).length
+  const first = tabs[0]!.socket
+  const send = first.send.bind(first)
+  // Work queued when the round's first ping is written runs before its last one is.
+  const pingedBeforeOtherWork = new Promise<number>((resolve) => {
+    first.send = (data, written) => {
+      send(data, written)
+      if (data.includes('"ping"')) setImmediate(() => resolve(pinged()))
+    }
+  })
+  t.ok(await pingedBeforeOtherWork < tabs.length, 'other work ran while the round was under way')
+  for (const tab of tabs) await tab.socket.until('a ping', () => tab.socket.frames.some((frame) => frame.type === 'ping'), 5000)
+  t.pass('every tab got its ping')
+})
+
 t.test('while the inbox cannot be read the pings still go, without where the feed stands', async (t) => {
   let down = true
   const failing = (inbox: Inbox): Inbox => new Proxy(inbox, {

@@ -152,3 +152,28 @@ t.test('a user whose only socket died goes offline', async (t) => {
   t.same(events, ['offline 7'])
   t.equal(hub.connectionCount, 0)
 })
+
+t.test('heartbeat: a round over more sockets than one turn takes is spread over turns, and reaches every socket once', async (t) => {
+  const hub = new Hub({ heartbeatMs: 20 })
+  t.teardown(() => hub.stop())
+  const keepAlive = setInterval(() => {}, 1000)
+  t.teardown(() => clearInterval(keepAlive))
+  const sockets = Array.from({ length: 1000 }, (_, i) => fakeHubSocket(String(i % 300)))
+  let pinged = 0
+  let roundDone: () => void = () => {}
+  const round = new Promise<void>((resolve) => { roundDone = resolve })
+  // Work queued by the round's first ping runs before its last ping: the round yields to the loop.
+  let pingedBeforeOtherWork: number | undefined
+  for (const { socket, webSocket } of sockets) {
+    webSocket.onPing = () => {
+      if (pinged === 0) setImmediate(() => { pingedBeforeOtherWork = pinged })
+      if (++pinged === sockets.length) roundDone()
+      socket.markAlive()
+    }
+    hub.add(socket)
+  }
+  await round
+  t.ok(pingedBeforeOtherWork !== undefined && pingedBeforeOtherWork < sockets.length, `other work ran after ${pingedBeforeOtherWork ?? '?'} of ${sockets.length} pings`)
+  t.ok(sockets.every(({ webSocket }) => webSocket.pings === 1), 'every socket was pinged once in the round')
+  t.equal(hub.connectionCount, sockets.length, 'none dropped: each answered its ping')
+})
