@@ -1,4 +1,5 @@
 import '@fastify/websocket'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { ErrorCode, RequestError } from '../errors.js'
 import { decodeCursor } from '../feed/cursor.js'
 import { CloseCode } from '../hub/close-codes.js'
@@ -14,6 +15,13 @@ import { errorResponses, type RoutePlugin } from './schemas.js'
  * `synced`, then live `notification` and `unread` frames. See docs/protocol.md.
  */
 const wsRoutes: RoutePlugin = async (app, { tokens, tickets, feedSockets, config }) => {
+  /**
+   * The response @fastify/websocket makes for each upgrade, by its request: it assigns it to the TCP
+   * socket and never detaches it, so each idle socket would hold it, and through it the upgrade's
+   * request, Fastify's request and reply and their logger (kilobytes per socket). Kept until the
+   * upgrade is done, when it is detached.
+   */
+  const upgradeResponses = new WeakMap<IncomingMessage, ServerResponse>()
   app.route({
     method: 'GET',
     url: '/ws',
@@ -27,6 +35,10 @@ const wsRoutes: RoutePlugin = async (app, { tokens, tickets, feedSockets, config
         ...errorResponses
       }
     },
+    preHandler: (request, reply, done) => {
+      upgradeResponses.set(request.raw, reply.raw)
+      done()
+    },
     handler: async () => {
       throw new RequestError(ErrorCode.UPGRADE_REQUIRED, '/ws is a WebSocket endpoint: send an upgrade request')
     },
@@ -36,6 +48,8 @@ const wsRoutes: RoutePlugin = async (app, { tokens, tickets, feedSockets, config
       const userId = request.principal.user.id
       // The upgrade's TCP socket, which ws writes to: corking it lets a batch's frames for a tab leave in one write.
       const socket = new HubSocket(userId, webSocket, config.ws.maxBufferedBytes, { transport: request.raw.socket })
+      const upgrade = upgradeResponses.get(request.raw)
+      if (upgrade?.socket != null) upgrade.detachSocket(upgrade.socket)
       const { since } = request.query as { since?: string }
       webSocket.on('pong', () => socket.markAlive())
       webSocket.on('message', () => socket.close(CloseCode.PROTOCOL_VIOLATION, 'clients must not send messages'))

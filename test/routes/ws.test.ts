@@ -1,3 +1,6 @@
+import type { IncomingMessage } from 'node:http'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { SignJWT } from 'jose'
@@ -151,6 +154,23 @@ t.test('/ws: reading elsewhere sends the new unread count to every tab', async (
   const response = await app.inject({ method: 'POST', url: '/api/notifications/read', headers: { authorization: `Bearer ${bruno}` }, payload: { upTo: first!.cursor } })
   t.same(response.json(), { unread: 1, rev: 1 })
   t.same(await feed.next(), { type: 'unread', unread: 1, rev: 1 }, 'with the rev of the read mark, to order it against other counts')
+})
+
+t.test('/ws: an open socket does not keep its upgrade\'s request alive (nor, through it, Fastify\'s request, reply and logger)', async (t) => {
+  const { app, url, services } = await startGateway(t, { bus: new FakeBus() })
+  const bruno = await signIn(app, '2')
+  let upgrade: WeakRef<IncomingMessage> | undefined
+  app.server.once('upgrade', (request: IncomingMessage) => { upgrade = new WeakRef(request) })
+  const feed = await FeedClient.open(t, url, `/ws?token=${bruno}`)
+  t.equal((await feed.next()).type, 'ready')
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  for (let i = 0; i < 10 && upgrade?.deref() !== undefined; i++) {
+    await new Promise((resolve) => setImmediate(resolve))
+    gc()
+  }
+  t.equal(services.hub.connectionCount, 1, 'the socket is still open')
+  t.ok(upgrade !== undefined && upgrade.deref() === undefined, 'its upgrade request was collected')
 })
 
 t.test('/ws: a client that sends a message is closed with 4500', async (t) => {
