@@ -44,7 +44,7 @@ function p99VsRate (results: BenchResults): string {
     .map((step) => ({ rate: step.rate, p99Ms: step.frame!.p99 }))
   const colors = ['#7f7f7f', '#bcbd22']
   const series: RateSeries[] = [
-    { label: 'kafka-notify, one gateway (SQLite), this run', color: '#1f77b4', points: one },
+    { label: one.length === 0 ? 'kafka-notify, one gateway: the produce phase did not run' : 'kafka-notify, one gateway (SQLite), this run', color: '#1f77b4', points: one },
     {
       label: gateways === undefined || gateways.skipped !== undefined
         ? 'kafka-notify, two gateways: not run (npm run bench -- --gateways 2)'
