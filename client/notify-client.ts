@@ -192,7 +192,8 @@ export class NotifyClient {
         if (verdict === 'hole') return this.#connection.resync()
         if (verdict !== 'live' && verdict !== 'catch-up') return
         const { notification, cursor, seq } = frame
-        this.#emit('notification', { notification, cursor, seq, live: verdict === 'live' })
+        // A deleted notification's tombstone keeps its seq (counted above) and shows nothing.
+        if (!('deleted' in notification)) this.#emit('notification', { notification, cursor, seq, live: verdict === 'live' })
         if (frame.unread !== undefined) this.#countFrom(frame.unread, { rev: frame.rev, seq })
         break
       }

@@ -50,14 +50,14 @@ export interface IssuedToken {
 
 /**
  * The gateway's frames (server/feed/frames.ts), as a client also reads them from an older gateway:
- * without `rev` or `ping` frames, and `ready` without `pingMs`. (Every gateway this client works with
+ * without `rev` or `ping` frames, and `ready` without `pingMs` or `unseen`. (Every gateway this client works with
  * sends `seq`, and `ready` its `cursor`.)
  */
 type FromOlderGateway<F, K extends keyof F> = Omit<F, K> & Partial<Pick<F, K>>
 
-export type ReadyFrame = FromOlderGateway<Frames.ReadyFrame, 'rev' | 'pingMs'>
+export type ReadyFrame = FromOlderGateway<Frames.ReadyFrame, 'rev' | 'pingMs' | 'unseen'>
 export type NotificationFrame = Frames.NotificationFrame<FeedNotification>
-export type SyncedFrame = Frames.SyncedFrame
+export type SyncedFrame = FromOlderGateway<Frames.SyncedFrame, 'rev'>
 export type UnreadFrame = FromOlderGateway<Frames.UnreadFrame, 'rev'>
 export type PingFrame = Frames.PingFrame
 /** The last event of an event stream (GET /sse) only: the close code a WebSocket would have had. */

@@ -16,7 +16,9 @@ import { FeedSockets } from './routes/feed-sockets.js'
 import { checkHost } from './routes/host-check.js'
 import healthRoutes from './routes/health.js'
 import metricsRoutes from './routes/metrics.js'
+import feedStateRoutes from './routes/feed-state.js'
 import notificationsRoutes from './routes/notifications.js'
+import preferencesRoutes from './routes/preferences.js'
 import publishRoutes from './routes/publish.js'
 import type { AppContext } from './routes/schemas.js'
 import { registerOpenApi } from './routes/openapi.js'
@@ -101,6 +103,8 @@ export async function buildApp (config: Config, services: Services, options: Bui
   await app.register(ticketsRoutes, context)
   await app.register(followsRoutes, context)
   await app.register(notificationsRoutes, context)
+  await app.register(feedStateRoutes, context)
+  await app.register(preferencesRoutes, context)
   await app.register(publishRoutes, context)
   await app.register(wsRoutes, context)
   await app.register(sseRoutes, context)

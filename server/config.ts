@@ -72,6 +72,7 @@ const configSchema = {
 
     INBOX_MAX_PER_USER: { type: 'integer', minimum: 1, maximum: 1000000, default: 1000 },
     INBOX_MAX_AGE_DAYS: { type: 'number', exclusiveMinimum: 0, maximum: 36500, default: 30 },
+    GROUP_WINDOW_MS: { type: 'integer', minimum: 0, maximum: 31536000000, default: 86400000 },
 
     COMPAT_TUTORIAL: { type: 'boolean', default: false },
     SHUTDOWN_GRACE_MS: { type: 'integer', minimum: 100, maximum: 600000, default: 10000 }
@@ -157,6 +158,8 @@ function configFrom (v: Variables) {
     /** CORS answers allow credentials (cookies, HTTP auth): only when asked for, and never with `*`. */
     corsCredentials: v.CORS_CREDENTIALS,
     inbox: { maxPerUser: v.INBOX_MAX_PER_USER, maxAgeDays: v.INBOX_MAX_AGE_DAYS },
+    /** How long after a group's first notification (by event time) others of its type and key join it; 0: no grouping. */
+    groupWindowMs: v.GROUP_WINDOW_MS,
     /** Set: the inbox is shared in PostgreSQL (several gateways); unset: SQLite under DATA_DIR. */
     databaseUrl: v.DATABASE_URL,
     /** PostgreSQL connections for the API (history, catch-up, read marks, retention); the consumer has 3 of its own. */

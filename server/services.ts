@@ -97,8 +97,9 @@ async function openServices (config: Config, log: Logger, given: GivenServices, 
   const metrics = new Metrics()
   const retention = { maxPerUser: config.inbox.maxPerUser, maxAgeMs: config.inbox.maxAgeDays * DAY_MS }
   const inbox: Inbox = config.databaseUrl === undefined
-    ? new SqliteInbox(join(config.dataDir, 'inbox.sqlite'), retention)
+    ? new SqliteInbox(join(config.dataDir, 'inbox.sqlite'), retention, { groupWindowMs: config.groupWindowMs })
     : await PostgresInbox.open(config.databaseUrl, retention, {
+      groupWindowMs: config.groupWindowMs,
       log: log.child({ component: 'inbox' }),
       poolSize: config.databasePoolSize,
       onReadRefused: () => metrics.inboxReadsRefused.inc()

@@ -187,12 +187,13 @@ export class RedisFanout implements Fanout {
 }
 
 /**
- * `<seq> <timestamp>\n<frame text>` for a notification, `\n<frame text>` for any other frame:
- * the frame's JSON goes as it is, never parsed or wrapped again.
+ * `<seq> <timestamp> <rev> <n|s>\n<frame text>` for a notification (`n`) or a state change (`s`),
+ * `\n<frame text>` for any other frame: the frame's JSON goes as it is, never parsed or wrapped
+ * again. A payload of before revs (`<seq> <timestamp>\n`) still decodes, as a notification.
  */
 export function encodePayload (message: FanoutMessage): string {
   if (message.seq === undefined) return `\n${message.text}`
-  return `${message.seq} ${message.timestamp ?? ''}\n${message.text}`
+  return `${message.seq} ${message.timestamp ?? ''} ${message.rev ?? ''} ${message.state === true ? 's' : 'n'}\n${message.text}`
 }
 
 /** The message of a payload from `encodePayload`; undefined when it is not one. */
@@ -201,9 +202,14 @@ export function decodePayload (userId: string, payload: string): FanoutMessage |
   if (newline === -1) return undefined
   const text = payload.slice(newline + 1)
   if (newline === 0) return { userId, text }
-  const space = payload.indexOf(' ')
-  const seq = Number(payload.slice(0, space === -1 || space > newline ? newline : space))
-  if (!Number.isSafeInteger(seq) || seq < 1) return undefined
-  const timestamp = space === -1 || space > newline ? NaN : Number(payload.slice(space + 1, newline))
-  return Number.isFinite(timestamp) && space + 1 < newline ? { userId, text, seq, timestamp } : { userId, text, seq }
+  const [seqField, timestampField = '', revField = '', kind = 'n'] = payload.slice(0, newline).split(' ')
+  const seq = Number(seqField)
+  if (!Number.isSafeInteger(seq) || seq < 0 || (seq === 0 && kind !== 's')) return undefined
+  const message: FanoutMessage = { userId, text, seq }
+  const timestamp = Number(timestampField)
+  if (timestampField !== '' && Number.isFinite(timestamp)) message.timestamp = timestamp
+  const rev = Number(revField)
+  if (revField !== '' && Number.isSafeInteger(rev)) message.rev = rev
+  if (kind === 's') message.state = true
+  return message
 }

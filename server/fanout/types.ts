@@ -2,13 +2,18 @@ import type { Unready } from '../lifecycle.js'
 
 /**
  * What travels the fan-out: a frame for one user's open sockets, on whichever gateway holds them.
- * `seq`: the notification's place in the user's feed (absent for other frames, e.g. `unread`);
+ * `seq`: the notification's place in the user's feed (absent for frames that are neither a
+ * notification nor a state change, e.g. `unread`);
  * `timestamp`: when Kafka got the record (for the delivery-latency metric).
  */
 export interface FanoutMessage {
   userId: string
   text: string
   seq?: number
+  /** A notification's: the feed's state revision when it was stored; a state change's: its own. */
+  rev?: number
+  /** A state change (its `seq` is the feed's newest notification when it was made). */
+  state?: true
   timestamp?: number
 }
 

@@ -13,6 +13,10 @@
  * (docs/protocol.md).
  */
 
+import type { DeletedNotification, GroupSummary, Muted, StateChange } from '../state-change.js'
+
+export type { DeletedNotification, GroupSummary, Muted, StateChange }
+
 /** Where a user's feed stood at one moment: its newest seq, its rev, and the unread count then. */
 export interface FeedTail {
   seq: number
@@ -21,13 +25,15 @@ export interface FeedTail {
 }
 
 /**
- * `cursor`/`seq`: the user's newest notification when the socket opened (seq 0 if none), to resume
- * from; `pingMs`: how often `ping` frames come.
+ * `cursor`/`seq`/`rev`: where the user's feed stood when the socket opened (seq 0 if no
+ * notification yet, rev 0 if no state change), to resume from; `unseen`: notifications after the
+ * seen mark that are neither archived nor deleted; `pingMs`: how often `ping` frames come.
  */
 export interface ReadyFrame {
   type: 'ready'
   user: { id: string, name: string }
   unread: number
+  unseen: number
   cursor: string
   seq: number
   rev: number
@@ -35,25 +41,54 @@ export interface ReadyFrame {
 }
 
 /**
- * One notification of the feed. Live frames carry the recipient's `unread` count after it, and the
- * feed's `rev` then; replayed ones do not (`ready` had them). `N` is the notification's type where
- * the frame is read: server/notification.ts's `Notification` (which needs Node), or the page's `FeedNotification`.
+ * One notification of the feed. Live frames carry the recipient's `unread` count after it, the
+ * feed's `rev` then, and the notification's `group` when it joined one; replayed ones carry none
+ * of them (`ready` had the counts). `N` is the notification's type where the frame is read:
+ * server/notification.ts's `Notification` (which needs Node), or the page's `FeedNotification`.
+ * A deleted notification replays as a tombstone (`DeletedNotification`): its seq stays taken.
  */
 export interface NotificationFrame<N> {
   type: 'notification'
-  notification: N
+  notification: N | DeletedNotification
   cursor: string
   seq: number
   unread?: number
   rev?: number
+  group?: GroupSummary
 }
 
-/** The end of a catch-up; `reset: true` tells the client its cursor could not be caught up from: reload history. */
+/**
+ * The end of a catch-up; `reset: true` tells the client its cursor could not be caught up from:
+ * reload history (and the counts of `ready`). `rev`: the feed's state revision the client is at now.
+ */
 export interface SyncedFrame {
   type: 'synced'
   cursor: string
   seq: number
+  rev: number
   reset?: true
+}
+
+/**
+ * One change of the feed's state (read, unread, seen, archive, unarchive, delete), live or
+ * replayed: its `rev` (contiguous per user, like `seq`), what changed, the counts after it, and
+ * the cursor to resume from once it is applied (`seq`: the feed's newest notification then, which
+ * the client has whenever it gets this frame).
+ */
+export interface StateFrame {
+  type: 'state'
+  rev: number
+  seq: number
+  changes: StateChange[]
+  unread: number
+  unseen: number
+  cursor: string
+}
+
+/** The user's mute list changed (in any tab): it is not a state change of the feed (no `rev`). */
+export interface PreferencesFrame {
+  type: 'preferences'
+  muted: Muted
 }
 
 /** The user's unread count after the read mark that made the feed's `rev` this one. */
@@ -72,7 +107,7 @@ export interface PingFrame extends Partial<FeedTail> {
   type: 'ping'
 }
 
-export type Frame<N> = ReadyFrame | NotificationFrame<N> | SyncedFrame | UnreadFrame | PingFrame
+export type Frame<N> = ReadyFrame | NotificationFrame<N> | SyncedFrame | UnreadFrame | PingFrame | StateFrame | PreferencesFrame
 
 /**
  * The last event of an event stream (GET /sse), which has no close frame of its own: the close
@@ -84,8 +119,8 @@ export interface CloseFrame {
   reason: string
 }
 
-export function readyFrame (user: ReadyFrame['user'], cursor: string, { seq, rev, unread }: FeedTail, pingMs: number): string {
-  const frame: ReadyFrame = { type: 'ready', user: { id: user.id, name: user.name }, unread, cursor, seq, rev, pingMs }
+export function readyFrame (user: ReadyFrame['user'], cursor: string, { seq, rev, unread }: FeedTail, unseen: number, pingMs: number): string {
+  const frame: ReadyFrame = { type: 'ready', user: { id: user.id, name: user.name }, unread, unseen, cursor, seq, rev, pingMs }
   return JSON.stringify(frame)
 }
 
@@ -93,13 +128,25 @@ export function readyFrame (user: ReadyFrame['user'], cursor: string, { seq, rev
  * `notificationJson` is the notification's JSON as stored (the Kafka record's value, validated
  * on the way in): it is spliced in as is, not parsed and written again.
  */
-export function notificationFrame (notificationJson: string, cursor: string, seq: number, count?: { unread: number, rev: number }): string {
-  const tail = count === undefined ? '' : `,"unread":${count.unread},"rev":${count.rev}`
-  return `{"type":"notification","notification":${notificationJson},"cursor":${JSON.stringify(cursor)},"seq":${seq}${tail}}`
+export function notificationFrame (notificationJson: string, cursor: string, seq: number, count?: { unread: number, rev: number }, group?: GroupSummary): string {
+  const counts = count === undefined ? '' : `,"unread":${count.unread},"rev":${count.rev}`
+  const grouped = group === undefined ? '' : `,"group":${JSON.stringify(group)}`
+  return `{"type":"notification","notification":${notificationJson},"cursor":${JSON.stringify(cursor)},"seq":${seq}${counts}${grouped}}`
 }
 
-export function syncedFrame (cursor: string, seq: number, reset: boolean): string {
-  const frame: SyncedFrame = reset ? { type: 'synced', cursor, seq, reset: true } : { type: 'synced', cursor, seq }
+export function syncedFrame (cursor: string, seq: number, rev: number, reset: boolean): string {
+  const frame: SyncedFrame = reset ? { type: 'synced', cursor, seq, rev, reset: true } : { type: 'synced', cursor, seq, rev }
+  return JSON.stringify(frame)
+}
+
+export function stateFrame (frame: Omit<StateFrame, 'type'>): string {
+  const { rev, seq, changes, unread, unseen, cursor } = frame
+  const state: StateFrame = { type: 'state', rev, seq, changes, unread, unseen, cursor }
+  return JSON.stringify(state)
+}
+
+export function preferencesFrame (muted: Muted): string {
+  const frame: PreferencesFrame = { type: 'preferences', muted }
   return JSON.stringify(frame)
 }
 

@@ -42,6 +42,6 @@ export function createIngest (inbox: Inbox, fanout: Fanout, tail: TailRepair, on
 }
 
 /** The fan-out message of a notification just stored: its live frame; `timestamp`: the record's. */
-export function liveMessage (epoch: string, { seq, notification, json, unread, rev }: AppendedNotification, timestamp: number): FanoutMessage {
-  return { userId: notification.userId, text: notificationFrame(json, encodeCursor(epoch, seq), seq, { unread, rev }), seq, timestamp }
+export function liveMessage (epoch: string, { seq, notification, json, unread, rev, group }: AppendedNotification, timestamp: number): FanoutMessage {
+  return { userId: notification.userId, text: notificationFrame(json, encodeCursor(epoch, seq, rev), seq, { unread, rev }, group), seq, rev, timestamp }
 }

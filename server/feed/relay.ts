@@ -17,7 +17,7 @@ import { Tab, type OutboundFrame } from './tab.js'
  */
 const PING_READ_USERS = 100
 
-/** Why a tab was filled from the inbox: a frame skipped a seq, its users' subscription came back, or a ping found it behind the feed. */
+/** Why a tab was filled from the inbox: a frame skipped a seq or a rev, its users' subscription came back, or a ping found it behind the feed. */
 export type FillCause = 'hole' | 'resubscribed' | 'ping'
 
 export interface DeliveryObserver {
@@ -135,7 +135,7 @@ export class FeedRelay implements FanoutReceiver {
   #send (message: FanoutMessage): number {
     const tabs = this.#tabs.get(message.userId)
     if (tabs === undefined) return 0
-    const frame: OutboundFrame = { text: message.text, bytes: Buffer.byteLength(message.text), seq: message.seq }
+    const frame: OutboundFrame = { text: message.text, bytes: Buffer.byteLength(message.text), seq: message.seq, rev: message.rev, state: message.state }
     let took = 0
     for (const tab of tabs.values()) {
       if (this.#corked !== undefined && !this.#corked.has(tab.socket)) {
@@ -197,7 +197,7 @@ export class FeedRelay implements FanoutReceiver {
     const frame: OutboundFrame = { text, bytes: Buffer.byteLength(text), seq: undefined }
     for (const tab of tabs.values()) {
       if (!tab.socket.open) continue
-      if (feed !== undefined && !tab.holding && tab.lastSeq < feed.newestSeq) {
+      if (feed !== undefined && !tab.holding && (tab.lastSeq < feed.newestSeq || tab.lastRev < feed.rev)) {
         tab.hold()
         this.#fill(tab, 'ping')
       }

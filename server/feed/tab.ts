@@ -13,14 +13,37 @@ export function placeOf (seq: number, last: number): Place {
 }
 
 /**
- * A live frame on its way to the tabs of one user: the text for the wire, its UTF-8 length
- * (measured once for all of them: the send bound is in bytes), and the notification's seq
- * (undefined for frames that are no notification, e.g. `unread`).
+ * Where a frame stands in its user's feed. A notification has its `seq` (and the feed's `rev` when
+ * it was stored, when known); a state change has `state: true`, its `rev`, and as `seq` the feed's
+ * newest notification when it was made. Frames that are neither (e.g. `unread`) have no `seq`.
  */
-export interface OutboundFrame {
+export interface FramePosition {
+  readonly seq: number | undefined
+  readonly rev?: number | undefined
+  readonly state?: boolean | undefined
+}
+
+/**
+ * A live frame on its way to the tabs of one user: the text for the wire, its UTF-8 length
+ * (measured once for all of them: the send bound is in bytes), and its position.
+ */
+export interface OutboundFrame extends FramePosition {
   readonly text: string
   readonly bytes: number
-  readonly seq: number | undefined
+}
+
+/**
+ * Where a frame falls for a tab at `lastSeq`/`lastRev` (undefined: it has no place, it just goes):
+ * by the counter it advances (`placeOf`: seq for a notification, rev for a state change), and a
+ * hole too when its other counter is ahead of the tab's (a state change made after a notification
+ * the tab has not got yet, or a notification stored after a state change it has not got). So a
+ * tab has everything before a frame when it gets it, and the frame's cursor never skips anything.
+ */
+export function placeFrame ({ seq, rev, state }: FramePosition, lastSeq: number, lastRev: number): Place | undefined {
+  if (seq === undefined) return undefined
+  const place = state === true ? placeOf(rev ?? 0, lastRev) : placeOf(seq, lastSeq)
+  if (place !== 'next') return place
+  return (state === true ? seq > lastSeq : (rev ?? 0) > lastRev) ? 'hole' : 'next'
 }
 
 /**
@@ -31,13 +54,15 @@ export interface OutboundFrame {
 export type Offered = 'sent' | 'held' | 'hole' | 'dropped'
 
 /**
- * One tab's position in its user's feed, over its socket: the last seq it was sent (or told it is
- * at), and, while a catch-up or a gap fill runs, the live frames held back for after it. Frames
- * reach the socket in seq order, each once: every decision goes through `placeOf`.
+ * One tab's position in its user's feed, over its socket: the last seq and rev it was sent (or
+ * told it is at), and, while a catch-up or a gap fill runs, the live frames held back for after
+ * it. Notifications reach the socket in seq order and state changes in rev order, each once:
+ * every decision goes through `placeFrame`.
  */
 export class Tab {
   readonly socket: HubSocket
   #lastSeq = 0
+  #lastRev = 0
   #held: OutboundFrame[] | undefined
   #heldBytes = 0
   #behind = false
@@ -52,6 +77,11 @@ export class Tab {
    */
   get lastSeq (): number {
     return this.#lastSeq
+  }
+
+  /** The rev of the last state change this tab was sent, or was told it is at: the next one it can take is lastRev + 1. */
+  get lastRev (): number {
+    return this.#lastRev
   }
 
   /** Whether live frames are held back (a catch-up or a gap fill is running). */
@@ -83,40 +113,41 @@ export class Tab {
     if (!this.socket.open) return 'dropped'
     // Held (opening, or filling a hole): `release` drops repeats and stops at holes.
     if (this.#held !== undefined) return this.#keep(this.#held, frame) ? 'held' : 'dropped'
-    if (frame.seq !== undefined) {
-      const place = placeOf(frame.seq, this.#lastSeq)
+    const place = placeFrame(frame, this.#lastSeq, this.#lastRev)
+    if (place !== undefined) {
       if (place === 'repeat') return 'dropped'
       if (place === 'hole') {
         this.#held = []
         return this.#keep(this.#held, frame) ? 'hole' : 'dropped'
       }
     }
-    return this.#send(frame.text, frame.bytes, frame.seq) ? 'sent' : 'dropped'
+    return this.#send(frame.text, frame.bytes, frame) ? 'sent' : 'dropped'
   }
 
   /**
-   * Sends at once, even while live frames are held (the catch-up itself goes through here); `seq`:
-   * the notification's, which becomes `lastSeq` once sent.
+   * Sends at once, even while live frames are held (the catch-up itself goes through here);
+   * `position`: the replayed notification's or state change's, which moves `lastSeq` or `lastRev` once sent.
    */
-  sendNow (text: string, seq?: number): boolean {
-    return this.#send(text, undefined, seq)
+  sendNow (text: string, position?: FramePosition): boolean {
+    return this.#send(text, undefined, position)
   }
 
   /** Like `sendNow`, resolving once the frame was written out (false: it was not sent). */
-  async sendWritten (text: string, seq?: number): Promise<boolean> {
+  async sendWritten (text: string, position?: FramePosition): Promise<boolean> {
     const sent = await this.socket.sendWritten(text)
-    if (sent && seq !== undefined) this.#lastSeq = seq
+    if (sent) this.#advance(position)
     return sent
   }
 
   /**
-   * Goes live from `lastSeq` (where the replay ended, or the position the client was told): sends
-   * the held frames in order, except repeats (the replay had them). It stops at a hole (frames were
-   * lost on the way), or before anything when the tab was marked behind; the frames from there stay
-   * held, for another replay, and it returns false. True: live (or closed) now.
+   * Goes live from `lastSeq`/`lastRev` (where the replay ended, or the position the client was
+   * told): sends the held frames in order, except repeats (the replay had them). It stops at a hole
+   * (frames were lost on the way), or before anything when the tab was marked behind; the frames
+   * from there stay held, for another replay, and it returns false. True: live (or closed) now.
    */
-  release (lastSeq: number): boolean {
+  release (lastSeq: number, lastRev: number): boolean {
     if (lastSeq > this.#lastSeq) this.#lastSeq = lastSeq
+    if (lastRev > this.#lastRev) this.#lastRev = lastRev
     const held = this.#held
     if (held === undefined) return true
     if (!this.socket.open) {
@@ -130,8 +161,8 @@ export class Tab {
     this.#dropHeld()
     for (let i = 0; i < held.length; i++) {
       const frame = held[i]!
-      if (frame.seq !== undefined) {
-        const place = placeOf(frame.seq, this.#lastSeq)
+      const place = placeFrame(frame, this.#lastSeq, this.#lastRev)
+      if (place !== undefined) {
         if (place === 'repeat') continue
         if (place === 'hole') {
           // Already counted against the bound when they were first held.
@@ -140,7 +171,7 @@ export class Tab {
           return false
         }
       }
-      if (!this.#send(frame.text, frame.bytes, frame.seq)) return true
+      if (!this.#send(frame.text, frame.bytes, frame)) return true
     }
     return true
   }
@@ -162,9 +193,15 @@ export class Tab {
     this.#behind = false
   }
 
-  #send (text: string, bytes: number | undefined, seq: number | undefined): boolean {
+  #send (text: string, bytes: number | undefined, position: FramePosition | undefined): boolean {
     if (!this.socket.send(text, bytes)) return false
-    if (seq !== undefined) this.#lastSeq = seq
+    this.#advance(position)
     return true
+  }
+
+  #advance (position: FramePosition | undefined): void {
+    if (position?.seq === undefined) return
+    if (position.state === true) this.#lastRev = position.rev ?? this.#lastRev
+    else this.#lastSeq = position.seq
   }
 }

@@ -112,8 +112,8 @@ export class TailRepair {
     for (const [userId, feed] of feeds) {
       const [newest] = feed.newestSeq === 0 ? [] : await this.#inbox.after(userId, feed.newestSeq - 1, 1)
       if (newest?.seq === feed.newestSeq) {
-        const cursor = encodeCursor(this.#inbox.epoch, newest.seq)
-        messages.push({ userId, text: notificationFrame(JSON.stringify(newest.notification), cursor, newest.seq, feed), seq: newest.seq })
+        const cursor = encodeCursor(this.#inbox.epoch, newest.seq, feed.rev)
+        messages.push({ userId, text: notificationFrame(JSON.stringify(newest.notification), cursor, newest.seq, feed), seq: newest.seq, rev: feed.rev })
       }
       if (users.get(userId) === true) messages.push({ userId, text: unreadFrame(feed.unread, feed.rev) })
     }

@@ -73,7 +73,7 @@ export class EventStream implements FeedConnection {
   #event (frame: string): string {
     const { type, cursor } = frameHead(frame)
     // `ready` names the newest cursor, which a client resuming from an older one has not caught up to yet.
-    const id = type === 'ready' ? this.#resumeFrom ?? cursor : type === 'notification' || type === 'synced' ? cursor : undefined
+    const id = type === 'ready' ? this.#resumeFrom ?? cursor : type === 'notification' || type === 'synced' || type === 'state' ? cursor : undefined
     const data = LINE_BREAK.test(frame) ? frame.split(LINE_BREAK).join('\ndata: ') : frame
     return `event: ${type}\n${id === undefined ? '' : `id: ${id}\n`}data: ${data}\n\n`
   }

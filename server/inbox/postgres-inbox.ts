@@ -6,16 +6,69 @@ import type { Notification } from '../notification.js'
 import { decodeRewoundAt, describeBehind, encodeRewoundAt, newEpoch, newlyBehind } from './epoch.js'
 import { createPool, inTransaction, withConnection } from './postgres-session.js'
 import { ReadLimit } from './read-limit.js'
-import { InboxRefusedError, InboxRewoundError, InboxUnavailableError, type AppendedNotification, type AppendResult, type FeedState, type HistoryPage, type Inbox, type Reconciliation, type RetentionPolicy, type StoredNotification } from './types.js'
+import { groupedItem, groupKeyOf, isMuted, joinsGroup, loggedChange, parseMuted, withActor } from './feed-rules.js'
+import { DEFAULT_GROUP_WINDOW_MS, InboxRefusedError, InboxRewoundError, InboxUnavailableError, type AppendedNotification, type AppendResult, type FeedSnapshot, type FeedState, type GroupedPage, type HistoryPage, type HistoryView, type Inbox, type LoggedChange, type Reconciliation, type RetentionPolicy, type StateLog, type StateRequest, type StateResult, type StoredNotification } from './types.js'
+import type { GroupSummary, Muted } from '../state-change.js'
 
 const PRUNE_CHUNK = 2000
 /** How many users over the cap one prune chunk looks at. */
 const PRUNE_USERS = 100
-const SCHEMA_VERSION = 2
+const SCHEMA_VERSION = 3
+
+/**
+ * Version 3's tables, as in the SQLite inbox: each user's groups as they stand (an open one takes
+ * notifications of its type and key within the window; archiving, deleting or pruning a member
+ * closes it), who is in a group, the state log for catch-up, and mute lists.
+ */
+const V3_TABLES = `
+CREATE TABLE groups (
+  user_id text NOT NULL,
+  id text NOT NULL,
+  type text NOT NULL,
+  key text NOT NULL,
+  first_seq bigint NOT NULL,
+  started_at timestamptz NOT NULL,
+  count integer NOT NULL,
+  actor_count integer NOT NULL,
+  actors text NOT NULL,
+  open boolean NOT NULL DEFAULT true,
+  PRIMARY KEY (user_id, id)
+);
+CREATE INDEX groups_by_key ON groups (user_id, type, key, first_seq);
+CREATE INDEX groups_by_age ON groups (started_at);
+CREATE TABLE group_actors (
+  user_id text NOT NULL,
+  group_id text NOT NULL,
+  actor_id text NOT NULL,
+  PRIMARY KEY (user_id, group_id, actor_id)
+);
+CREATE TABLE state_changes (
+  user_id text NOT NULL,
+  rev bigint NOT NULL,
+  seq bigint NOT NULL,
+  at timestamptz NOT NULL,
+  change text NOT NULL,
+  unread integer NOT NULL,
+  unseen integer NOT NULL,
+  PRIMARY KEY (user_id, rev)
+);
+CREATE INDEX state_changes_by_age ON state_changes (at);
+CREATE TABLE preferences (
+  user_id text PRIMARY KEY,
+  muted text NOT NULL
+);
+`
+
 /** What takes a store of each older version to the next (run under the schema lock). */
 const MIGRATIONS: Readonly<Record<number, string>> = {
   // Version 2 counts each feed's read-state changes; a store from before has made none that count.
-  1: 'ALTER TABLE feeds ADD COLUMN rev bigint NOT NULL DEFAULT 0'
+  1: 'ALTER TABLE feeds ADD COLUMN rev bigint NOT NULL DEFAULT 0',
+  // Version 3: archive, delete, groups, the seen mark, the state log, mute lists. A store from
+  // before archived and deleted nothing, and each of its notifications is a group of its own.
+  2: `ALTER TABLE notifications ADD COLUMN archived boolean NOT NULL DEFAULT false,
+        ADD COLUMN deleted boolean NOT NULL DEFAULT false, ADD COLUMN group_id text;
+      ALTER TABLE feeds ADD COLUMN seen_seq bigint NOT NULL DEFAULT 0, ADD COLUMN state_floor bigint NOT NULL DEFAULT 0;
+      ${V3_TABLES}`
 }
 /** How long the readiness probe waits for `SELECT 1`. */
 const PROBE_TIMEOUT_MS = 1500
@@ -38,6 +91,8 @@ export interface PostgresInboxOptions {
   log?: Logger
   /** Told about each history or catch-up read refused because too many were waiting (for metrics). */
   onReadRefused?: () => void
+  /** GROUP_WINDOW_MS: DEFAULT_GROUP_WINDOW_MS when not given. */
+  groupWindowMs?: number
 }
 
 /**
@@ -60,6 +115,9 @@ CREATE TABLE notifications (
   body text NOT NULL,
   created_at timestamptz NOT NULL,
   read boolean NOT NULL DEFAULT false,
+  archived boolean NOT NULL DEFAULT false,
+  deleted boolean NOT NULL DEFAULT false,
+  group_id text,
   PRIMARY KEY (user_id, seq)
 );
 CREATE INDEX notifications_by_age ON notifications (created_at);
@@ -68,7 +126,9 @@ CREATE TABLE feeds (
   newest_seq bigint NOT NULL,
   unread integer NOT NULL,
   stored integer NOT NULL,
-  rev bigint NOT NULL DEFAULT 0
+  rev bigint NOT NULL DEFAULT 0,
+  seen_seq bigint NOT NULL DEFAULT 0,
+  state_floor bigint NOT NULL DEFAULT 0
 );
 CREATE TABLE consumed (
   topic text NOT NULL,
@@ -76,12 +136,15 @@ CREATE TABLE consumed (
   next_offset bigint NOT NULL,
   PRIMARY KEY (topic, partition)
 );
-`
+${V3_TABLES}`
 
 /** Rows in the order every transaction locks them (user ids and topics are ASCII: JS and "C" agree). */
 const C_ORDER = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
-interface Row { seq: string, body: string, read: boolean }
+interface Row { seq: string, body: string, read: boolean, archived: boolean, group_id: string | null, id: string }
+const ROW = 'seq, body, read, archived, group_id, id'
+/** The state log's row as read. */
+interface ChangeRow { rev: string, seq: string, change: string, unread: number, unseen: number }
 /** A `feeds` row as read (bigints come as strings). */
 interface FeedRow { newest_seq: string, unread: number, rev: string }
 interface Position { topic: string, partition: number, next: bigint, stored: bigint }
@@ -115,6 +178,7 @@ export class PostgresInbox implements Inbox {
   /** History and catch-up reads: fewer at once than the API's connections, so read marks always find one. */
   readonly #reads: ReadLimit
   readonly #retention: RetentionPolicy
+  readonly #groupWindowMs: number
   /** The position this process last stored in each partition (by partitionKey): the store can only be ahead of it, unless it lost writes. */
   readonly #applied = new Map<string, bigint>()
   #closed = false
@@ -129,6 +193,7 @@ export class PostgresInbox implements Inbox {
     this.#consumerPool = pools.consumer
     this.#apiPool = pools.api
     this.#retention = retention
+    this.#groupWindowMs = options.groupWindowMs ?? DEFAULT_GROUP_WINDOW_MS
     this.#epoch = schema.epoch
     this.newEpochReason = schema.newEpochReason
     const concurrency = Math.max(1, (options.poolSize ?? DEFAULT_POOL_SIZE) - 1)
@@ -167,7 +232,7 @@ export class PostgresInbox implements Inbox {
     if (records.length === 0 && positions.length === 0) return { appended: [], unread: new Map() }
     const stored = new Map<string, bigint>()
     try {
-      const result = await inTransaction(this.#consumerPool, (client) => appendBatch(client, records, positions, this.#applied, stored))
+      const result = await inTransaction(this.#consumerPool, (client) => appendBatch(client, records, positions, { applied: this.#applied, stored, groupWindowMs: this.#groupWindowMs }))
       for (const [partition, next] of stored) this.#applied.set(partition, next)
       return result
     } catch (error) {
@@ -198,18 +263,42 @@ export class PostgresInbox implements Inbox {
     return new Map(userIds.map((userId) => [userId, toFeedState(found.get(userId))]))
   }
 
-  async history (userId: string, limit: number, before?: number): Promise<HistoryPage> {
-    const { rows } = await this.#read((client) => before === undefined
-      ? client.query<Row>('SELECT seq, body, read FROM notifications WHERE user_id = $1 ORDER BY seq DESC LIMIT $2', [userId, limit + 1])
-      : client.query<Row>('SELECT seq, body, read FROM notifications WHERE user_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3', [userId, before, limit + 1]))
+  async snapshot (userId: string): Promise<FeedSnapshot> {
+    const { rows } = await this.#read((client) => client.query<FeedRow & { unseen: number }>(`
+      SELECT newest_seq, unread, rev, (SELECT count(*)::int FROM notifications n
+        WHERE n.user_id = f.user_id AND n.seq > f.seen_seq AND NOT n.archived AND NOT n.deleted) AS unseen
+      FROM feeds f WHERE user_id = $1`, [userId]))
+    return { ...toFeedState(rows[0]), unseen: rows[0]?.unseen ?? 0 }
+  }
+
+  async history (userId: string, limit: number, before = Number.MAX_SAFE_INTEGER, view: HistoryView = { archived: false }): Promise<HistoryPage> {
+    const { rows } = await this.#read((client) => client.query<Row>(
+      `SELECT ${ROW} FROM notifications WHERE user_id = $1 AND seq < $2 AND archived = $3 AND NOT deleted ORDER BY seq DESC LIMIT $4`, [userId, before, view.archived, limit + 1]))
     const more = rows.length > limit
     const items = rows.slice(0, limit).map(toStored)
     return { items, nextBefore: more ? items[items.length - 1]!.seq : null }
   }
 
+  async grouped (userId: string, limit: number, before = Number.MAX_SAFE_INTEGER, view: HistoryView): Promise<GroupedPage> {
+    const rows = await this.#read(async (client) => {
+      const { rows: groups } = await client.query<{ group_id: string }>(`
+        SELECT COALESCE(group_id, id) AS group_id FROM notifications WHERE user_id = $1 AND archived = $2 AND NOT deleted
+        GROUP BY COALESCE(group_id, id) HAVING MAX(seq) < $3 ORDER BY MAX(seq) DESC LIMIT $4`, [userId, view.archived, before, limit + 1])
+      const page = groups.slice(0, limit).map(({ group_id: id }) => id)
+      const { rows: members } = await client.query<Row>(
+        `SELECT ${ROW} FROM notifications WHERE user_id = $1 AND archived = $2 AND NOT deleted AND COALESCE(group_id, id) = ANY($3::text[]) ORDER BY seq DESC`,
+        [userId, view.archived, page])
+      return { more: groups.length > limit, page, members }
+    })
+    const members = new Map<string, StoredNotification[]>(rows.page.map((id) => [id, []]))
+    for (const row of rows.members) members.get(row.group_id ?? row.id)!.push(toStored(row))
+    const items = rows.page.map((id) => groupedItem(members.get(id)!))
+    return { items, nextBefore: rows.more ? items[items.length - 1]!.newest.seq : null }
+  }
+
   async after (userId: string, after: number, limit: number): Promise<StoredNotification[]> {
     const { rows } = await this.#read((client) => client.query<Row>(
-      'SELECT seq, body, read FROM notifications WHERE user_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3', [userId, after, limit]))
+      `SELECT ${ROW} FROM notifications WHERE user_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3`, [userId, after, limit]))
     return rows.map(toStored)
   }
 
@@ -218,17 +307,32 @@ export class PostgresInbox implements Inbox {
   }
 
   async markRead (userId: string, selection: { upTo: number } | { ids: string[] }): Promise<FeedState> {
-    return await inTransaction(this.#apiPool, async (client) => {
-      const { rows: [feed] } = await client.query<FeedRow>('SELECT newest_seq, unread, rev FROM feeds WHERE user_id = $1 FOR UPDATE', [userId])
-      if (feed === undefined) return toFeedState(undefined)
-      const { rowCount } = 'upTo' in selection
-        ? await client.query('UPDATE notifications SET read = true WHERE user_id = $1 AND seq <= $2 AND NOT read', [userId, selection.upTo])
-        : await client.query('UPDATE notifications SET read = true WHERE user_id = $1 AND id = ANY($2::text[]) AND NOT read', [userId, selection.ids])
-      if (rowCount === null || rowCount === 0) return toFeedState(feed)
-      const { rows: [after] } = await client.query<FeedRow>(
-        'UPDATE feeds SET unread = unread - $2, rev = rev + 1 WHERE user_id = $1 RETURNING newest_seq, unread, rev', [userId, rowCount])
-      return toFeedState(after)
+    const { feed: { newestSeq, unread, rev } } = await this.changeState(userId, 'upTo' in selection ? { op: 'read', upToSeq: selection.upTo } : { op: 'read', ...selection })
+    return { newestSeq, unread, rev }
+  }
+
+  async changeState (userId: string, request: StateRequest): Promise<StateResult> {
+    return await inTransaction(this.#apiPool, (client) => changeState(client, userId, request))
+  }
+
+  async stateAfter (userId: string, rev: number, limit: number): Promise<StateLog> {
+    return await this.#read(async (client) => {
+      const { rows: [feed] } = await client.query<{ state_floor: string }>('SELECT state_floor FROM feeds WHERE user_id = $1', [userId])
+      const { rows } = await client.query<ChangeRow>(
+        'SELECT rev, seq, change, unread, unseen FROM state_changes WHERE user_id = $1 AND rev > $2 ORDER BY rev LIMIT $3', [userId, rev, limit])
+      return { changes: rows.map(toLoggedChange), floor: Number(feed?.state_floor ?? 0) }
     })
+  }
+
+  async preferences (userId: string): Promise<Muted> {
+    const { rows } = await this.#read((client) => client.query<{ muted: string }>('SELECT muted FROM preferences WHERE user_id = $1', [userId]))
+    return parseMuted(rows[0]?.muted)
+  }
+
+  async setPreferences (userId: string, muted: Muted): Promise<Muted> {
+    await withConnection(this.#apiPool, (client) => client.query(
+      'INSERT INTO preferences (user_id, muted) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET muted = excluded.muted', [userId, JSON.stringify(muted)]))
+    return muted
   }
 
   /** Nothing to do: a PostgreSQL commit is durable when it returns (synchronous_commit on). */
@@ -336,11 +440,19 @@ async function reconcilePositions (client: PoolClient, topic: string, committed:
 }
 
 /**
- * Appends a batch (see Inbox.append). `applied` holds what this process stored before in each
- * partition: a stored position behind it means the store lost those writes, and nothing must be
- * stored over them. `stored` gets the positions this batch leaves, for `applied` once committed.
+ * Appends a batch (see Inbox.append). A stored position behind what this process stored (`applied`)
+ * means the store lost those writes, and nothing must be stored over them. Muted notifications are
+ * skipped before they get a seq; the others join or begin their groups.
  */
-async function appendBatch (client: PoolClient, records: ConsumedRecord[], ends: PartitionPosition[], applied: ReadonlyMap<string, bigint>, stored: Map<string, bigint>): Promise<AppendResult> {
+interface AppendContext {
+  /** What this process stored before in each partition. */
+  applied: ReadonlyMap<string, bigint>
+  /** Gets the positions this batch leaves, for `applied` once committed. */
+  stored: Map<string, bigint>
+  groupWindowMs: number
+}
+
+async function appendBatch (client: PoolClient, records: ConsumedRecord[], ends: PartitionPosition[], { applied, stored, groupWindowMs }: AppendContext): Promise<AppendResult> {
   const positions = await lockPositions(client, [...records, ...ends])
   for (const [key, position] of positions) {
     const mine = applied.get(key)
@@ -375,9 +487,12 @@ async function appendBatch (client: PoolClient, records: ConsumedRecord[], ends:
     for (const { notification, json } of fresh) {
       if (stored.has(notification.id)) continue // stored already (the same follow produced twice)
       const feed = feeds.get(notification.userId)!
+      // Decided before a seq is given: a muted notification leaves no hole.
+      if (isMuted(feed.muted, notification)) continue
       feed.newestSeq++
       appended.push({ seq: feed.newestSeq, notification, json, unread: 0, rev: feed.rev })
     }
+    const groupIds = await assignGroups(client, appended, groupWindowMs)
     if (appended.length > 0) {
       const added = new Map<string, number>()
       for (const { notification } of appended) added.set(notification.userId, (added.get(notification.userId) ?? 0) + 1)
@@ -385,8 +500,8 @@ async function appendBatch (client: PoolClient, records: ConsumedRecord[], ends:
       const moved = movedPositions(positions)
       const { rows } = await client.query<{ user_id: string, unread: number }>(`
         WITH inserted AS (
-          INSERT INTO notifications (user_id, seq, id, body, created_at)
-          SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[])
+          INSERT INTO notifications (user_id, seq, id, body, created_at, group_id)
+          SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $12::text[])
         ), positions AS (
           ${updatePositions(9)}
         )
@@ -400,7 +515,8 @@ async function appendBatch (client: PoolClient, records: ConsumedRecord[], ends:
         appended.map(({ json }) => json),
         appended.map(({ notification }) => notification.createdAt),
         [...added.keys()], [...added.keys()].map((userId) => feeds.get(userId)!.newestSeq), [...added.values()],
-        ...positionColumns(moved)
+        ...positionColumns(moved),
+        groupIds
       ])
       const after = new Map(rows.map(({ user_id: userId, unread }) => [userId, unread]))
       for (const { notification } of appended) unread.set(notification.userId, after.get(notification.userId)!)
@@ -462,15 +578,130 @@ async function lockPositions (client: PoolClient, records: Array<{ topic: string
     [partitionKey(topic, partition), { topic, partition, next: BigInt(next), stored: BigInt(next) }]))
 }
 
-/** Locks (creating the missing ones) the feeds of `userIds`; returns each one's newest seq and rev. */
-async function lockFeeds (client: PoolClient, userIds: string[]): Promise<Map<string, { newestSeq: number, rev: number }>> {
+/** Locks (creating the missing ones) the feeds of `userIds`; returns each one's newest seq, rev and mute list. */
+async function lockFeeds (client: PoolClient, userIds: string[]): Promise<Map<string, { newestSeq: number, rev: number, muted: Muted }>> {
   const sorted = [...userIds].sort(C_ORDER)
-  const { rows } = await client.query<{ user_id: string, newest_seq: string, rev: string }>(`
-    INSERT INTO feeds (user_id, newest_seq, unread, stored)
-    SELECT user_id, 0, 0, 0 FROM unnest($1::text[]) AS u (user_id)
-    ON CONFLICT (user_id) DO UPDATE SET newest_seq = feeds.newest_seq
-    RETURNING user_id, newest_seq, rev`, [sorted])
-  return new Map(rows.map(({ user_id: userId, newest_seq: seq, rev }) => [userId, { newestSeq: Number(seq), rev: Number(rev) }]))
+  const { rows } = await client.query<{ user_id: string, newest_seq: string, rev: string, muted: string | null }>(`
+    WITH locked AS (
+      INSERT INTO feeds (user_id, newest_seq, unread, stored)
+      SELECT user_id, 0, 0, 0 FROM unnest($1::text[]) AS u (user_id)
+      ON CONFLICT (user_id) DO UPDATE SET newest_seq = feeds.newest_seq
+      RETURNING user_id, newest_seq, rev
+    )
+    SELECT l.user_id, l.newest_seq, l.rev, p.muted FROM locked l LEFT JOIN preferences p USING (user_id)`, [sorted])
+  return new Map(rows.map(({ user_id: userId, newest_seq: seq, rev, muted }) => [userId, { newestSeq: Number(seq), rev: Number(rev), muted: parseMuted(muted ?? undefined) }]))
+}
+
+interface GroupRow { user_id: string, type: string, key: string, id: string, first_seq: string, started_at: Date, count: number, actor_count: number, actors: string }
+
+function toOpenGroup (row: GroupRow): OpenGroup {
+  const actors = JSON.parse(row.actors) as GroupSummary['actors']
+  return { userId: row.user_id, type: row.type, key: row.key, id: row.id, firstSeq: Number(row.first_seq), startedAt: row.started_at.getTime(), count: row.count, actorCount: row.actor_count, actors }
+}
+
+/** An open group as loaded and as the batch grows it. */
+interface OpenGroup extends GroupSummary {
+  userId: string
+  type: string
+  firstSeq: number
+  startedAt: number
+}
+
+/**
+ * Puts each appended notification that has a group key in its user's open group of its type and
+ * key (within the window), or begins one, in seq order, and writes the groups: three round trips
+ * for a batch, none when nothing in it groups. Sets each one's `group`; returns every row's group id.
+ */
+async function assignGroups (client: PoolClient, appended: AppendedNotification[], windowMs: number): Promise<string[]> {
+  const groupable = appended.filter(({ notification }) => groupKeyOf(notification) !== undefined)
+  if (groupable.length === 0) return appended.map(({ notification }) => notification.id)
+  const slot = (userId: string, type: string, key: string): string => `${userId}\u0000${type}\u0000${key}`
+  const wanted = new Map(groupable.map(({ notification: n }) => [slot(n.userId, n.type, groupKeyOf(n)!), [n.userId, n.type, groupKeyOf(n)!] as const]))
+  const { rows } = await client.query<GroupRow>(`
+    SELECT DISTINCT ON (g.user_id, g.type, g.key) g.user_id, g.type, g.key, g.id, g.first_seq, g.started_at, g.count, g.actor_count, g.actors
+    FROM groups g JOIN unnest($1::text[], $2::text[], $3::text[]) AS w (user_id, type, key) USING (user_id, type, key)
+    WHERE g.open ORDER BY g.user_id, g.type, g.key, g.first_seq DESC`,
+  [[...wanted.values()].map(([userId]) => userId), [...wanted.values()].map(([, type]) => type), [...wanted.values()].map(([, , key]) => key)])
+  const open = new Map<string, OpenGroup>(rows.map((row) => [slot(row.user_id, row.type, row.key), toOpenGroup(row)]))
+  // Which of the batch's actors the loaded groups have already.
+  const candidates = groupable.flatMap(({ notification: n }) => {
+    const group = open.get(slot(n.userId, n.type, groupKeyOf(n)!))
+    return group === undefined || n.actor === null ? [] : [[n.userId, group.id, n.actor.id] as const]
+  })
+  const { rows: present } = candidates.length === 0
+    ? { rows: [] }
+    : await client.query<{ user_id: string, group_id: string, actor_id: string }>(`
+      SELECT a.user_id, a.group_id, a.actor_id FROM group_actors a
+      JOIN unnest($1::text[], $2::text[], $3::text[]) AS c (user_id, group_id, actor_id) USING (user_id, group_id, actor_id)`,
+    [candidates.map(([userId]) => userId), candidates.map(([, groupId]) => groupId), candidates.map(([, , actorId]) => actorId)])
+  const members = new Set(present.map(({ user_id: userId, group_id: groupId, actor_id: actorId }) => `${userId}\u0000${groupId}\u0000${actorId}`))
+  const touched = new Map<string, OpenGroup>()
+  const newActors: Array<readonly [string, string, string]> = []
+  for (const row of groupable) {
+    const { notification: n } = row
+    const key = groupKeyOf(n)!
+    const createdAt = Date.parse(n.createdAt)
+    let group = open.get(slot(n.userId, n.type, key))
+    if (group === undefined || !joinsGroup(group.startedAt, createdAt, windowMs)) {
+      group = { userId: n.userId, type: n.type, key, id: n.id, firstSeq: row.seq, startedAt: createdAt, count: 0, actorCount: 0, actors: [] }
+      open.set(slot(n.userId, n.type, key), group)
+    }
+    group.count++
+    if (n.actor !== null && !members.has(`${n.userId}\u0000${group.id}\u0000${n.actor.id}`)) {
+      members.add(`${n.userId}\u0000${group.id}\u0000${n.actor.id}`)
+      newActors.push([n.userId, group.id, n.actor.id])
+      group.actorCount++
+    }
+    group.actors = withActor(group.actors, n.actor)
+    touched.set(`${n.userId}\u0000${group.id}`, group)
+    const { id, count, actorCount, actors } = group
+    row.group = { id, key, count, actorCount, actors }
+  }
+  const groups = [...touched.values()]
+  await client.query(`
+    WITH actors AS (
+      INSERT INTO group_actors (user_id, group_id, actor_id) SELECT * FROM unnest($10::text[], $11::text[], $12::text[]) ON CONFLICT DO NOTHING
+    )
+    INSERT INTO groups (user_id, id, type, key, first_seq, started_at, count, actor_count, actors)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[], $7::int[], $8::int[], $9::text[])
+    ON CONFLICT (user_id, id) DO UPDATE SET count = excluded.count, actor_count = excluded.actor_count, actors = excluded.actors`, [
+    groups.map(({ userId }) => userId), groups.map(({ id }) => id), groups.map(({ type }) => type), groups.map(({ key }) => key),
+    groups.map(({ firstSeq }) => firstSeq), groups.map(({ startedAt }) => new Date(startedAt)), groups.map(({ count }) => count),
+    groups.map(({ actorCount }) => actorCount), groups.map(({ actors }) => JSON.stringify(actors)),
+    newActors.map(([userId]) => userId), newActors.map(([, groupId]) => groupId), newActors.map(([, , actorId]) => actorId)
+  ])
+  return appended.map(({ notification, group }) => group?.id ?? notification.id)
+}
+
+/** A deleted notification: whose, whether the unread count counted it, and its group. */
+interface Removed { user_id: string, counted: boolean, group_id: string }
+const REMOVED = 'n.user_id, NOT n.read AND NOT n.archived AND NOT n.deleted AS counted, COALESCE(n.group_id, n.id) AS group_id'
+
+/**
+ * Deletes a chunk of the state log past the retention policy (by age, and each user's beyond the
+ * newest `maxPerUser`), raising each user's floor so that a cursor older than it is reset, and a
+ * chunk of groups begun before the age limit. Runs under the prune lock.
+ */
+async function pruneStateLog (client: PoolClient, retention: RetentionPolicy, cutoff: Date): Promise<void> {
+  await client.query(`
+    WITH expired AS (
+      DELETE FROM state_changes s USING (SELECT user_id, rev FROM state_changes WHERE at < $1 ORDER BY at LIMIT $2) AS d
+      WHERE s.user_id = d.user_id AND s.rev = d.rev RETURNING s.user_id, s.rev
+    ), over AS (
+      SELECT user_id, rev - $3 AS floor FROM feeds WHERE rev - state_floor > $3 LIMIT ${PRUNE_USERS}
+    ), capped AS (
+      DELETE FROM state_changes s USING over WHERE s.user_id = over.user_id AND s.rev <= over.floor RETURNING s.user_id, s.rev
+    ), floors AS (
+      SELECT user_id, MAX(rev) AS floor FROM (SELECT * FROM expired UNION ALL SELECT * FROM capped UNION ALL SELECT * FROM over) AS r GROUP BY user_id
+    )
+    UPDATE feeds f SET state_floor = GREATEST(f.state_floor, floors.floor) FROM floors WHERE f.user_id = floors.user_id`,
+  [cutoff, PRUNE_CHUNK, retention.maxPerUser])
+  await client.query(`
+    WITH doomed AS (
+      DELETE FROM groups g USING (SELECT user_id, id FROM groups WHERE started_at < $1 ORDER BY started_at LIMIT $2) AS d
+      WHERE g.user_id = d.user_id AND g.id = d.id RETURNING g.user_id, g.id
+    )
+    DELETE FROM group_actors a USING doomed WHERE a.user_id = doomed.user_id AND a.group_id = doomed.id`, [cutoff, PRUNE_CHUNK])
 }
 
 async function pruneChunk (client: PoolClient, retention: RetentionPolicy, now: number): Promise<number> {
@@ -478,6 +709,7 @@ async function pruneChunk (client: PoolClient, retention: RetentionPolicy, now: 
     'SELECT pg_try_advisory_xact_lock($1, $2) AS locked', [ADVISORY_LOCK.namespace, ADVISORY_LOCK.prune])
   if (lock?.locked !== true) return 0 // another gateway is pruning
   const cutoff = new Date(now - retention.maxAgeMs)
+  await pruneStateLog(client, retention, cutoff)
   const { rows: expired } = await client.query<{ user_id: string, seq: string }>(
     'SELECT user_id, seq FROM notifications WHERE created_at < $1 ORDER BY created_at LIMIT $2', [cutoff, PRUNE_CHUNK])
   const { rows: overCap } = expired.length < PRUNE_CHUNK
@@ -488,16 +720,16 @@ async function pruneChunk (client: PoolClient, retention: RetentionPolicy, now: 
   // Found without locks; from here on no other writer can touch these feeds, and each delete
   // checks its condition again.
   await client.query('SELECT 1 FROM feeds WHERE user_id = ANY($1::text[]) ORDER BY user_id COLLATE "C" FOR UPDATE', [users])
-  const removed: Array<{ user_id: string, read: boolean }> = []
+  const removed: Removed[] = []
   if (expired.length > 0) {
-    const { rows } = await client.query<{ user_id: string, read: boolean }>(`
+    const { rows } = await client.query<Removed>(`
       DELETE FROM notifications n USING unnest($1::text[], $2::bigint[]) AS d (user_id, seq)
       WHERE n.user_id = d.user_id AND n.seq = d.seq AND n.created_at < $3
-      RETURNING n.user_id, n.read`, [expired.map(({ user_id: userId }) => userId), expired.map(({ seq }) => seq), cutoff])
+      RETURNING ${REMOVED}`, [expired.map(({ user_id: userId }) => userId), expired.map(({ seq }) => seq), cutoff])
     removed.push(...rows)
   }
   if (overCap.length > 0 && removed.length < PRUNE_CHUNK) {
-    const { rows } = await client.query<{ user_id: string, read: boolean }>(`
+    const { rows } = await client.query<Removed>(`
       WITH cut AS (
         SELECT u.user_id,
           (SELECT x.seq FROM notifications x WHERE x.user_id = u.user_id ORDER BY x.seq DESC OFFSET $2 LIMIT 1) AS newest_dropped
@@ -510,17 +742,21 @@ async function pruneChunk (client: PoolClient, retention: RetentionPolicy, now: 
       )
       DELETE FROM notifications n USING doomed
       WHERE n.user_id = doomed.user_id AND n.seq = doomed.seq
-      RETURNING n.user_id, n.read`, [overCap.map(({ user_id: userId }) => userId), retention.maxPerUser, PRUNE_CHUNK - removed.length])
+      RETURNING ${REMOVED}`, [overCap.map(({ user_id: userId }) => userId), retention.maxPerUser, PRUNE_CHUNK - removed.length])
     removed.push(...rows)
   }
   if (removed.length === 0) return 0
   const gone = new Map<string, { rows: number, unread: number }>()
-  for (const { user_id: userId, read } of removed) {
+  for (const { user_id: userId, counted } of removed) {
     const count = gone.get(userId) ?? { rows: 0, unread: 0 }
     count.rows++
-    if (!read) count.unread++
+    if (counted) count.unread++
     gone.set(userId, count)
   }
+  // A group's summary would count a member the history no longer has.
+  await client.query(`
+    UPDATE groups g SET open = false FROM unnest($1::text[], $2::text[]) AS d (user_id, id)
+    WHERE g.user_id = d.user_id AND g.id = d.id AND g.open`, [removed.map(({ user_id: userId }) => userId), removed.map(({ group_id: groupId }) => groupId)])
   await client.query(`
     UPDATE feeds f SET stored = f.stored - d.rows, unread = f.unread - d.unread
     FROM unnest($1::text[], $2::int[], $3::int[]) AS d (user_id, rows, unread)
@@ -533,5 +769,56 @@ function toFeedState (row: FeedRow | undefined): FeedState {
 }
 
 function toStored (row: Row): StoredNotification {
-  return { seq: Number(row.seq), notification: JSON.parse(row.body) as Notification, read: row.read }
+  return { seq: Number(row.seq), notification: JSON.parse(row.body) as StoredNotification['notification'], read: row.read, archived: row.archived, groupId: row.group_id ?? row.id }
+}
+
+function toLoggedChange ({ rev, seq, change, unread, unseen }: ChangeRow): LoggedChange {
+  return { rev: Number(rev), seq: Number(seq), changes: JSON.parse(change) as LoggedChange['changes'], unread, unseen }
+}
+
+/** What each state change sets on the rows it selects, and the condition under which a row changes. */
+const STATE_UPDATES: Readonly<Record<Exclude<StateRequest['op'], 'seen'>, string>> = {
+  read: 'SET read = true WHERE NOT read',
+  unread: 'SET read = false WHERE read',
+  archive: 'SET archived = true WHERE NOT archived',
+  unarchive: 'SET archived = false WHERE archived',
+  // The tombstone of feed-rules.ts, written in SQL: the content is gone in the same statement.
+  delete: `SET deleted = true, read = true, archived = false, body = json_build_object('id', id, 'type', body::json->>'type', 'userId', user_id,
+    'createdAt', body::json->>'createdAt', 'actor', null, 'message', '', 'deleted', true)::text WHERE true`
+}
+
+/** One state change (see Inbox.changeState), the feed's row locked first like every writer. */
+async function changeState (client: PoolClient, userId: string, request: StateRequest): Promise<StateResult> {
+  const { rows: [feed] } = await client.query<FeedRow & { seen_seq: string }>('SELECT newest_seq, unread, rev, seen_seq FROM feeds WHERE user_id = $1 FOR UPDATE', [userId])
+  if (feed === undefined) return { feed: { ...toFeedState(undefined), unseen: 0 }, change: undefined }
+  let changed: string[] | undefined
+  if (request.op === 'seen') {
+    if (!('upToSeq' in request)) throw new Error('seen takes upToSeq')
+    const upTo = Math.min(request.upToSeq, Number(feed.newest_seq))
+    const { rowCount } = await client.query('UPDATE feeds SET seen_seq = $2 WHERE user_id = $1 AND seen_seq < $2', [userId, upTo])
+    if (rowCount === 1) changed = []
+  } else {
+    const [selected, value] = 'ids' in request
+      ? ['id = ANY($2::text[])', request.ids]
+      : 'groups' in request ? ['COALESCE(group_id, id) = ANY($2::text[])', request.groups] : ['seq <= $2', request.upToSeq]
+    const { rows } = await client.query<{ id: string, group_id: string | null }>(
+      `UPDATE notifications ${STATE_UPDATES[request.op]} AND user_id = $1 AND NOT deleted AND ${selected} RETURNING id, group_id`, [userId, value])
+    if (rows.length > 0) changed = rows.map(({ id }) => id)
+    if (rows.length > 0 && (request.op === 'archive' || request.op === 'delete')) {
+      await client.query('UPDATE groups SET open = false WHERE user_id = $1 AND id = ANY($2::text[])', [userId, [...new Set(rows.map((row) => row.group_id ?? row.id))]])
+    }
+  }
+  const { rows: [counts] } = await client.query<{ unread: number, unseen: number }>(`
+    SELECT count(*) FILTER (WHERE NOT read AND NOT archived AND NOT deleted)::int AS unread,
+      count(*) FILTER (WHERE seq > f.seen_seq AND NOT archived AND NOT deleted)::int AS unseen
+    FROM feeds f LEFT JOIN notifications n USING (user_id) WHERE f.user_id = $1 GROUP BY f.seen_seq`, [userId])
+  const { unread, unseen } = counts!
+  if (changed === undefined) return { feed: { ...toFeedState(feed), unseen }, change: undefined }
+  const rev = Number(feed.rev) + 1
+  const seq = Number(feed.newest_seq)
+  const changes = [loggedChange(request, changed)]
+  await client.query(`
+    WITH logged AS (INSERT INTO state_changes (user_id, rev, seq, at, change, unread, unseen) VALUES ($1, $2, $3, now(), $4, $5, $6))
+    UPDATE feeds SET rev = $2, unread = $5 WHERE user_id = $1`, [userId, rev, seq, JSON.stringify(changes), unread, unseen])
+  return { feed: { newestSeq: seq, unread, rev, unseen }, change: { rev, seq, changes, unread, unseen } }
 }

@@ -6,13 +6,61 @@ import type { Notification } from '../notification.js'
 import { SqliteCheckpointer, type CheckpointResult } from './sqlite-checkpointer.js'
 import { refusalCode, sqliteDriver, type SqliteDatabase } from './sqlite-driver.js'
 import { currentBootId, decodeRewoundAt, describeBehind, encodeRewoundAt, judgeLastRun, newEpoch, newlyBehind, newRunId, type LastRun } from './epoch.js'
-import { InboxRefusedError, type AppendedNotification, type AppendResult, type FeedState, type HistoryPage, type Inbox, type Reconciliation, type RetentionPolicy, type StoredNotification } from './types.js'
+import { groupedItem, groupKeyOf, isMuted, joinsGroup, loggedChange, parseMuted, tombstone, withActor } from './feed-rules.js'
+import { DEFAULT_GROUP_WINDOW_MS, InboxRefusedError, type AppendedNotification, type AppendResult, type FeedSnapshot, type FeedState, type GroupedPage, type HistoryPage, type HistoryView, type Inbox, type Reconciliation, type RetentionPolicy, type LoggedChange, type StateLog, type StateRequest, type StateResult, type StoredNotification } from './types.js'
+import type { GroupSummary, Muted } from '../state-change.js'
 import type { Unready } from '../lifecycle.js'
 
 const PRUNE_CHUNK = 2000
 /** How often the log is copied into the database file, off the event loop (sqlite-checkpointer.ts). */
 const CHECKPOINT_EVERY_MS = 1000
-const SCHEMA_VERSION = 3
+const SCHEMA_VERSION = 4
+
+/**
+ * `groups`: each user's groups as they stand (the live frames' summary), an open one taking
+ * notifications of its type and key within the window; archiving or deleting a member, or
+ * retention deleting one, closes it (its summary no longer matches what the history shows), and
+ * the next such notification begins a new group. `group_actors`: who is in a group, for its
+ * actor count. `state_changes`: the state log, for catch-up. `preferences`: mute lists.
+ */
+const V4_TABLES = `
+CREATE TABLE IF NOT EXISTS groups (
+  user_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  key TEXT NOT NULL,
+  first_seq INTEGER NOT NULL,
+  started_at INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  actor_count INTEGER NOT NULL,
+  actors TEXT NOT NULL,
+  open INTEGER NOT NULL DEFAULT 1,
+  PRIMARY KEY (user_id, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS groups_by_key ON groups (user_id, type, key, first_seq);
+CREATE INDEX IF NOT EXISTS groups_by_age ON groups (started_at);
+CREATE TABLE IF NOT EXISTS group_actors (
+  user_id TEXT NOT NULL,
+  group_id TEXT NOT NULL,
+  actor_id TEXT NOT NULL,
+  PRIMARY KEY (user_id, group_id, actor_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS state_changes (
+  user_id TEXT NOT NULL,
+  rev INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  change TEXT NOT NULL,
+  unread INTEGER NOT NULL,
+  unseen INTEGER NOT NULL,
+  PRIMARY KEY (user_id, rev)
+);
+CREATE INDEX IF NOT EXISTS state_changes_by_age ON state_changes (at);
+CREATE TABLE IF NOT EXISTS preferences (
+  user_id TEXT PRIMARY KEY,
+  muted TEXT NOT NULL
+) WITHOUT ROWID;
+`
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS notifications (
@@ -22,6 +70,9 @@ CREATE TABLE IF NOT EXISTS notifications (
   body TEXT NOT NULL,
   created_at INTEGER NOT NULL,
   read INTEGER NOT NULL DEFAULT 0,
+  archived INTEGER NOT NULL DEFAULT 0,
+  deleted INTEGER NOT NULL DEFAULT 0,
+  group_id TEXT,
   PRIMARY KEY (user_id, seq)
 );
 CREATE INDEX IF NOT EXISTS notifications_by_age ON notifications (created_at);
@@ -30,8 +81,11 @@ CREATE TABLE IF NOT EXISTS feeds (
   newest_seq INTEGER NOT NULL,
   unread INTEGER NOT NULL,
   stored INTEGER NOT NULL,
-  rev INTEGER NOT NULL DEFAULT 0
+  rev INTEGER NOT NULL DEFAULT 0,
+  seen_seq INTEGER NOT NULL DEFAULT 0,
+  state_floor INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
+${V4_TABLES}
 CREATE TABLE IF NOT EXISTS consumed (
   topic TEXT NOT NULL,
   partition INTEGER NOT NULL,
@@ -60,9 +114,26 @@ DROP TABLE IF EXISTS pruned;
 `
 
 /** Version 3 counts each feed's read-state changes (`rev`); a store from before has made none that count. */
-const MIGRATE_FROM_V2 = 'ALTER TABLE feeds ADD COLUMN rev INTEGER NOT NULL DEFAULT 0'
+const MIGRATE_FROM_V2 = 'ALTER TABLE feeds ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;'
 
-interface Row { seq: number, body: string, read: number }
+/**
+ * Version 4: archive, delete (tombstones), groups, the seen mark, the state log and its retention
+ * floor, mute lists. A store from before has archived and deleted nothing, and each of its
+ * notifications is a group of its own (`group_id` NULL reads as the row's own id).
+ */
+const MIGRATE_FROM_V3 = `
+ALTER TABLE notifications ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE notifications ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE notifications ADD COLUMN group_id TEXT;
+ALTER TABLE feeds ADD COLUMN seen_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE feeds ADD COLUMN state_floor INTEGER NOT NULL DEFAULT 0;
+${V4_TABLES}`
+
+interface Row { seq: number, body: string, read: number, archived: number, group_id: string | null, id: string }
+const ROW = 'seq, body, read, archived, group_id, id'
+/** What a state change may touch: a user's rows that are not tombstones. */
+const LIVE = 'user_id = ? AND deleted = 0'
+interface GroupRow { id: string, started_at: number, count: number, actor_count: number, actors: string }
 /** `stored`: rows the user has now, so retention finds who is over the cap without counting rows. */
 interface Feed { newestSeq: number, unread: number, stored: number, rev: number }
 interface Position { topic: string, partition: number, next: number }
@@ -70,6 +141,8 @@ interface Position { topic: string, partition: number, next: number }
 export interface SqliteInboxHost {
   /** The kernel's boot id; read from /proc when not given (tests pass their own). */
   bootId?: string | undefined
+  /** GROUP_WINDOW: DEFAULT_GROUP_WINDOW_MS when not given. */
+  groupWindowMs?: number
 }
 
 /**
@@ -97,6 +170,9 @@ export class SqliteInbox implements Inbox {
   readonly #markerFile: string | undefined
   readonly #bootId: string | undefined
   readonly #checkpointer: SqliteCheckpointer | undefined
+  readonly #groupWindowMs: number
+  /** Users whose state log grew since the last prune; only they can be over the cap. */
+  readonly #changed = new Set<string>()
   #closed = false
 
   constructor (file: string, retention: RetentionPolicy, host: SqliteInboxHost = {}) {
@@ -115,10 +191,11 @@ export class SqliteInbox implements Inbox {
     this.#markerFile = inMemory ? undefined : `${file}.run`
     this.#bootId = 'bootId' in host ? host.bootId : currentBootId()
     this.#retention = retention
+    this.#groupWindowMs = host.groupWindowMs ?? DEFAULT_GROUP_WINDOW_MS
     const db = this.#db
     this.#statements = {
-      insert: db.prepare<[string, number, string, string, number]>(
-        'INSERT INTO notifications (user_id, seq, id, body, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING'),
+      insert: db.prepare<[string, number, string, string, number, string]>(
+        'INSERT INTO notifications (user_id, seq, id, body, created_at, group_id) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING'),
       feed: db.prepare<[string], { newest_seq: number, unread: number, stored: number, rev: number }>('SELECT newest_seq, unread, stored, rev FROM feeds WHERE user_id = ?'),
       saveFeed: db.prepare<[string, number, number, number]>(
         'INSERT INTO feeds (user_id, newest_seq, unread, stored) VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET newest_seq = excluded.newest_seq, unread = excluded.unread, stored = excluded.stored'),
@@ -127,23 +204,55 @@ export class SqliteInbox implements Inbox {
       position: db.prepare<[string, number], { next_offset: number }>('SELECT next_offset FROM consumed WHERE topic = ? AND partition = ?'),
       savePosition: db.prepare<[string, number, number]>(
         'INSERT INTO consumed (topic, partition, next_offset) VALUES (?, ?, ?) ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset'),
-      newest: db.prepare<[string, number], Row>(
-        'SELECT seq, body, read FROM notifications WHERE user_id = ? ORDER BY seq DESC LIMIT ?'),
-      newestBefore: db.prepare<[string, number, number], Row>(
-        'SELECT seq, body, read FROM notifications WHERE user_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?'),
+      history: db.prepare<[string, number, number, number], Row>(
+        `SELECT ${ROW} FROM notifications WHERE user_id = ? AND seq < ? AND archived = ? AND deleted = 0 ORDER BY seq DESC LIMIT ?`),
+      groupsBefore: db.prepare<[string, number, number, number], { group_id: string }>(
+        `SELECT COALESCE(group_id, id) AS group_id, MAX(seq) AS newest FROM notifications WHERE user_id = ? AND archived = ? AND deleted = 0
+         GROUP BY COALESCE(group_id, id) HAVING newest < ? ORDER BY newest DESC LIMIT ?`),
+      groupMembers: db.prepare<[string, number, string], Row>(
+        `SELECT ${ROW} FROM notifications WHERE user_id = ? AND archived = ? AND deleted = 0 AND COALESCE(group_id, id) IN (SELECT value FROM json_each(?)) ORDER BY seq DESC`),
       after: db.prepare<[string, number, number], Row>(
-        'SELECT seq, body, read FROM notifications WHERE user_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?'),
-      readUpTo: db.prepare<[string, number]>(
-        'UPDATE notifications SET read = 1 WHERE user_id = ? AND seq <= ? AND read = 0'),
-      readId: db.prepare<[string, string]>(
-        'UPDATE notifications SET read = 1 WHERE user_id = ? AND id = ? AND read = 0'),
-      expired: db.prepare<[number, number], { user_id: string, read: number }>(
-        'DELETE FROM notifications WHERE rowid IN (SELECT rowid FROM notifications WHERE created_at < ? ORDER BY created_at LIMIT ?) RETURNING user_id, read'),
+        `SELECT ${ROW} FROM notifications WHERE user_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?`),
+      unreadCount: db.prepare<[string], { n: number }>(
+        'SELECT COUNT(*) AS n FROM notifications WHERE user_id = ? AND read = 0 AND archived = 0 AND deleted = 0'),
+      unseenCount: db.prepare<[string, number], { n: number }>(
+        'SELECT COUNT(*) AS n FROM notifications WHERE user_id = ? AND seq > ? AND archived = 0 AND deleted = 0'),
+      marks: db.prepare<[string], { seen_seq: number, state_floor: number }>('SELECT seen_seq, state_floor FROM feeds WHERE user_id = ?'),
+      see: db.prepare<[number, string, number]>('UPDATE feeds SET seen_seq = ? WHERE user_id = ? AND seen_seq < ?'),
+      selectIds: db.prepare<[string, string], Row>(`SELECT ${ROW} FROM notifications WHERE ${LIVE} AND id IN (SELECT value FROM json_each(?))`),
+      selectGroups: db.prepare<[string, string], Row>(`SELECT ${ROW} FROM notifications WHERE ${LIVE} AND COALESCE(group_id, id) IN (SELECT value FROM json_each(?))`),
+      selectUpTo: db.prepare<[string, number], Row>(`SELECT ${ROW} FROM notifications WHERE ${LIVE} AND seq <= ?`),
+      setRead: db.prepare<[number, string, number]>('UPDATE notifications SET read = ? WHERE user_id = ? AND seq = ?'),
+      setArchived: db.prepare<[number, string, number]>('UPDATE notifications SET archived = ? WHERE user_id = ? AND seq = ?'),
+      setDeleted: db.prepare<[string, string, number]>('UPDATE notifications SET deleted = 1, read = 1, archived = 0, body = ? WHERE user_id = ? AND seq = ?'),
+      closeGroup: db.prepare<[string, string]>('UPDATE groups SET open = 0 WHERE user_id = ? AND id = ?'),
+      stateChanged: db.prepare<[number, number, string]>('UPDATE feeds SET rev = ?, unread = ? WHERE user_id = ?'),
+      logChange: db.prepare<[string, number, number, number, string, number, number]>('INSERT INTO state_changes (user_id, rev, seq, at, change, unread, unseen) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      stateAfter: db.prepare<[string, number, number], { rev: number, seq: number, change: string, unread: number, unseen: number }>(
+        'SELECT rev, seq, change, unread, unseen FROM state_changes WHERE user_id = ? AND rev > ? ORDER BY rev LIMIT ?'),
+      expiredChanges: db.prepare<[number, number], { user_id: string, rev: number }>(
+        'DELETE FROM state_changes WHERE rowid IN (SELECT rowid FROM state_changes WHERE at < ? ORDER BY at LIMIT ?) RETURNING user_id, rev'),
+      changesOverCap: db.prepare<[string, number]>('DELETE FROM state_changes WHERE user_id = ? AND rev <= ?'),
+      raiseFloor: db.prepare<[number, string]>('UPDATE feeds SET state_floor = MAX(state_floor, ?) WHERE user_id = ?'),
+      expiredGroups: db.prepare<[number, number], { user_id: string, id: string }>(
+        'DELETE FROM groups WHERE (user_id, id) IN (SELECT user_id, id FROM groups WHERE started_at < ? ORDER BY started_at LIMIT ?) RETURNING user_id, id'),
+      dropGroupActors: db.prepare<[string, string]>('DELETE FROM group_actors WHERE user_id = ? AND group_id = ?'),
+      openGroup: db.prepare<[string, string, string], GroupRow>(
+        'SELECT id, started_at, count, actor_count, actors FROM groups WHERE user_id = ? AND type = ? AND key = ? AND open = 1 ORDER BY first_seq DESC LIMIT 1'),
+      newGroup: db.prepare<[string, string, string, string, number, number, number, string]>(
+        'INSERT INTO groups (user_id, id, type, key, first_seq, started_at, count, actor_count, actors) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)'),
+      growGroup: db.prepare<[number, number, string, string, string]>('UPDATE groups SET count = ?, actor_count = ?, actors = ? WHERE user_id = ? AND id = ?'),
+      addGroupActor: db.prepare<[string, string, string]>('INSERT INTO group_actors (user_id, group_id, actor_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
+      preferences: db.prepare<[string], { muted: string }>('SELECT muted FROM preferences WHERE user_id = ?'),
+      savePreferences: db.prepare<[string, string]>(
+        'INSERT INTO preferences (user_id, muted) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET muted = excluded.muted'),
+      expired: db.prepare<[number, number], { user_id: string, counted: number, group_id: string | null }>(
+        'DELETE FROM notifications WHERE rowid IN (SELECT rowid FROM notifications WHERE created_at < ? ORDER BY created_at LIMIT ?) RETURNING user_id, read = 0 AND archived = 0 AND deleted = 0 AS counted, group_id'),
       capSeq: db.prepare<[string, number], { seq: number }>(
         'SELECT seq FROM notifications WHERE user_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?'),
       usersOverCap: db.prepare<[number], { user_id: string }>('SELECT user_id FROM feeds WHERE stored > ?'),
-      overCap: db.prepare<[string, string, number, number], { read: number }>(
-        'DELETE FROM notifications WHERE user_id = ? AND seq IN (SELECT seq FROM notifications WHERE user_id = ? AND seq <= ? ORDER BY seq LIMIT ?) RETURNING read'),
+      overCap: db.prepare<[string, string, number, number], { counted: number, group_id: string | null }>(
+        'DELETE FROM notifications WHERE user_id = ? AND seq IN (SELECT seq FROM notifications WHERE user_id = ? AND seq <= ? ORDER BY seq LIMIT ?) RETURNING read = 0 AND archived = 0 AND deleted = 0 AS counted, group_id'),
       meta: db.prepare<[], { key: string, value: string }>('SELECT key, value FROM meta'),
       saveMeta: db.prepare<[string, string]>(
         'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
@@ -171,8 +280,9 @@ export class SqliteInbox implements Inbox {
     const version = this.#db.prepare<[], { user_version: number }>('PRAGMA user_version').get()?.user_version
     if (version === SCHEMA_VERSION) return
     const hasV1 = version === 0 && this.#db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'notifications'").get() !== undefined
+    const steps = version === 3 ? MIGRATE_FROM_V3 : version === 2 ? MIGRATE_FROM_V2 + MIGRATE_FROM_V3 : hasV1 ? MIGRATE_FROM_V1 : SCHEMA
     this.#db.transaction(() => {
-      this.#db.exec(version === 2 ? MIGRATE_FROM_V2 : hasV1 ? MIGRATE_FROM_V1 : SCHEMA)
+      this.#db.exec(steps)
       this.#db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
     })
   }
@@ -231,20 +341,31 @@ export class SqliteInbox implements Inbox {
         }
         return position
       }
+      const muted = new Map<string, Muted>()
       for (const { notification, json, topic, partition, offset } of records) {
         const position = positionOf(topic, partition)
         const at = Number(offset)
         if (at < position.next) continue // applied before: its row may be gone, but it must not come back
         position.next = at + 1
-        const feed = feeds.get(notification.userId) ?? this.#loadFeed(notification.userId)
-        feeds.set(notification.userId, feed)
-        const { changes } = this.#statements.insert.run(
-          notification.userId, feed.newestSeq + 1, notification.id, json, Date.parse(notification.createdAt))
+        const userId = notification.userId
+        const mutes = muted.get(userId) ?? parseMuted(this.#statements.preferences.get(userId)?.muted)
+        muted.set(userId, mutes)
+        // Decided before a seq is given: a muted notification leaves no hole.
+        if (isMuted(mutes, notification)) continue
+        const feed = feeds.get(userId) ?? this.#loadFeed(userId)
+        feeds.set(userId, feed)
+        const seq = feed.newestSeq + 1
+        const createdAt = Date.parse(notification.createdAt)
+        const key = groupKeyOf(notification)
+        const joined = key === undefined ? undefined : this.#statements.openGroup.get(userId, notification.type, key)
+        const group = joined !== undefined && joinsGroup(joined.started_at, createdAt, this.#groupWindowMs) ? joined : undefined
+        const { changes } = this.#statements.insert.run(userId, seq, notification.id, json, createdAt, group?.id ?? notification.id)
         if (changes === 0) continue // this id is stored already (the same follow produced twice)
-        feed.newestSeq++
+        feed.newestSeq = seq
         feed.unread++
         feed.stored++
-        appended.push({ seq: feed.newestSeq, notification, json, unread: feed.unread, rev: feed.rev })
+        const summary = key === undefined ? undefined : this.#grouped(notification, key, seq, createdAt, group)
+        appended.push({ seq, notification, json, unread: feed.unread, rev: feed.rev, ...(summary === undefined ? {} : { group: summary }) })
       }
       for (const { topic, partition, nextOffset } of ends) {
         const position = positionOf(topic, partition)
@@ -256,6 +377,19 @@ export class SqliteInbox implements Inbox {
       for (const { topic, partition, next } of positions.values()) this.#statements.savePosition.run(topic, partition, next)
       return { appended, unread }
     })
+
+  /** Adds a just stored notification to its open `group`, or begins one with it; returns the group as it stands. */
+  #grouped (notification: Notification, key: string, seq: number, createdAt: number, group: GroupRow | undefined): GroupSummary {
+    const { userId, actor } = notification
+    const id = group?.id ?? notification.id
+    const newActor = actor !== null && this.#statements.addGroupActor.run(userId, id, actor.id).changes === 1
+    const actors = withActor(group === undefined ? [] : JSON.parse(group.actors) as GroupSummary['actors'], actor)
+    const count = (group?.count ?? 0) + 1
+    const actorCount = (group?.actor_count ?? 0) + (newActor ? 1 : 0)
+    if (group === undefined) this.#statements.newGroup.run(userId, id, notification.type, key, seq, createdAt, actorCount, JSON.stringify(actors))
+    else this.#statements.growGroup.run(count, actorCount, JSON.stringify(actors), userId, id)
+    return { id, key, count, actorCount, actors }
+  }
 
   #loadFeed (userId: string): Feed {
     const row = this.#statements.feed.get(userId)
@@ -303,13 +437,33 @@ export class SqliteInbox implements Inbox {
     return { newestSeq, unread, rev }
   }
 
-  async history (userId: string, limit: number, before?: number): Promise<HistoryPage> {
-    const rows = before === undefined
-      ? this.#statements.newest.all(userId, limit + 1)
-      : this.#statements.newestBefore.all(userId, before, limit + 1)
+  async snapshot (userId: string): Promise<FeedSnapshot> {
+    return this.#snapshot(userId)
+  }
+
+  #snapshot (userId: string): FeedSnapshot {
+    return { ...this.#feedState(userId), unseen: this.#unseen(userId) }
+  }
+
+  #unseen (userId: string): number {
+    return this.#statements.unseenCount.get(userId, this.#statements.marks.get(userId)?.seen_seq ?? 0)!.n
+  }
+
+  async history (userId: string, limit: number, before = Number.MAX_SAFE_INTEGER, view: HistoryView = { archived: false }): Promise<HistoryPage> {
+    const rows = this.#statements.history.all(userId, before, view.archived ? 1 : 0, limit + 1)
     const more = rows.length > limit
     const items = rows.slice(0, limit).map(toStored)
     return { items, nextBefore: more ? items[items.length - 1]!.seq : null }
+  }
+
+  async grouped (userId: string, limit: number, before = Number.MAX_SAFE_INTEGER, view: HistoryView): Promise<GroupedPage> {
+    const archived = view.archived ? 1 : 0
+    const groups = this.#statements.groupsBefore.all(userId, archived, before, limit + 1).map(({ group_id: id }) => id)
+    const page = groups.slice(0, limit)
+    const members = new Map<string, StoredNotification[]>(page.map((id) => [id, []]))
+    for (const row of this.#statements.groupMembers.all(userId, archived, JSON.stringify(page))) members.get(row.group_id ?? row.id)!.push(toStored(row))
+    const items = page.map((id) => groupedItem(members.get(id)!))
+    return { items, nextBefore: groups.length > limit ? items[items.length - 1]!.newest.seq : null }
   }
 
   async after (userId: string, after: number, limit: number): Promise<StoredNotification[]> {
@@ -321,13 +475,91 @@ export class SqliteInbox implements Inbox {
   }
 
   async markRead (userId: string, selection: { upTo: number } | { ids: string[] }): Promise<FeedState> {
-    return this.#db.transaction(() => {
-      let marked = 0
-      if ('upTo' in selection) marked = this.#statements.readUpTo.run(userId, selection.upTo).changes
-      else for (const id of selection.ids) marked += this.#statements.readId.run(userId, id).changes
-      if (marked > 0) this.#statements.readMarked.run(marked, userId)
-      return this.#feedState(userId)
+    const { feed: { newestSeq, unread, rev } } = await this.changeState(userId, 'upTo' in selection ? { op: 'read', upToSeq: selection.upTo } : { op: 'read', ...selection })
+    return { newestSeq, unread, rev }
+  }
+
+  async changeState (userId: string, request: StateRequest): Promise<StateResult> {
+    const result = this.#db.transaction((): StateResult => {
+      const changed = request.op === 'seen' ? this.#see(userId, request) : this.#change(userId, request)
+      if (changed === undefined) return { feed: this.#snapshot(userId), change: undefined }
+      const feed = this.#loadFeed(userId)
+      const rev = feed.rev + 1
+      const unread = this.#statements.unreadCount.get(userId)!.n
+      this.#statements.stateChanged.run(rev, unread, userId)
+      const unseen = this.#unseen(userId)
+      const change = { rev, seq: feed.newestSeq, changes: [loggedChange(request, changed)], unread, unseen }
+      this.#statements.logChange.run(userId, rev, feed.newestSeq, Date.now(), JSON.stringify(change.changes), unread, unseen)
+      return { feed: { newestSeq: feed.newestSeq, unread, rev, unseen }, change }
     })
+    if (result.change !== undefined) this.#changed.add(userId)
+    return result
+  }
+
+  /** Moves the seen mark on; undefined when it was there already. */
+  #see (userId: string, request: StateRequest): string[] | undefined {
+    if (!('upToSeq' in request)) throw new Error('seen takes upToSeq')
+    const upTo = Math.min(request.upToSeq, this.#loadFeed(userId).newestSeq)
+    return this.#statements.see.run(upTo, userId, upTo).changes === 1 ? [] : undefined
+  }
+
+  /** Applies a change to the rows it selects; returns the ids it changed, undefined when none. */
+  #change (userId: string, request: StateRequest): string[] | undefined {
+    const rows = 'ids' in request
+      ? this.#statements.selectIds.all(userId, JSON.stringify(request.ids))
+      : 'groups' in request
+        ? this.#statements.selectGroups.all(userId, JSON.stringify(request.groups))
+        : this.#statements.selectUpTo.all(userId, request.upToSeq)
+    const changed: string[] = []
+    const closed = new Set<string>()
+    for (const row of rows) {
+      const done = this.#apply(userId, request.op, row)
+      if (!done) continue
+      changed.push(row.id)
+      if (request.op === 'archive' || request.op === 'delete') closed.add(row.group_id ?? row.id)
+    }
+    for (const groupId of closed) this.#statements.closeGroup.run(userId, groupId)
+    return changed.length === 0 ? undefined : changed
+  }
+
+  /** One row's part of a change; false when the row is that way already. */
+  #apply (userId: string, op: StateRequest['op'], row: Row): boolean {
+    switch (op) {
+      case 'read':
+      case 'unread': {
+        const read = op === 'read' ? 1 : 0
+        if (row.read === read) return false
+        this.#statements.setRead.run(read, userId, row.seq)
+        return true
+      }
+      case 'archive':
+      case 'unarchive': {
+        const archived = op === 'archive' ? 1 : 0
+        if (row.archived === archived) return false
+        this.#statements.setArchived.run(archived, userId, row.seq)
+        return true
+      }
+      case 'delete':
+        this.#statements.setDeleted.run(JSON.stringify(tombstone(JSON.parse(row.body) as Notification)), userId, row.seq)
+        return true
+      case 'seen':
+        return false
+    }
+  }
+
+  async stateAfter (userId: string, rev: number, limit: number): Promise<StateLog> {
+    const floor = this.#statements.marks.get(userId)?.state_floor ?? 0
+    const changes = this.#statements.stateAfter.all(userId, rev, limit).map(({ change, ...row }) => ({ ...row, changes: JSON.parse(change) as LoggedChange['changes'] }))
+    return { changes, floor }
+  }
+
+  async preferences (userId: string): Promise<Muted> {
+    return parseMuted(this.#statements.preferences.get(userId)?.muted)
+  }
+
+  async setPreferences (userId: string, muted: Muted): Promise<Muted> {
+    this.#statements.savePreferences.run(userId, JSON.stringify(muted))
+    return muted
   }
 
   /** A file in this process: it is there as long as the inbox is open. */
@@ -357,15 +589,17 @@ export class SqliteInbox implements Inbox {
     }
     let removed = 0
     const removedOf = new Map<string, { rows: number, unread: number }>()
-    const note = (userId: string, read: number): void => {
+    const note = (userId: string, counted: number, groupId: string | null): void => {
       removed++
       const counts = removedOf.get(userId) ?? { rows: 0, unread: 0 }
       counts.rows++
-      if (read === 0) counts.unread++
+      if (counted === 1) counts.unread++
       removedOf.set(userId, counts)
+      // Its summary would count a member the history no longer has.
+      if (groupId !== null) this.#statements.closeGroup.run(userId, groupId)
     }
     this.#db.transaction(() => {
-      for (const row of this.#statements.expired.all(now - this.#retention.maxAgeMs, PRUNE_CHUNK)) note(row.user_id, row.read)
+      for (const row of this.#statements.expired.all(now - this.#retention.maxAgeMs, PRUNE_CHUNK)) note(row.user_id, row.counted, row.group_id)
       for (const userId of this.#grown) {
         if (removed >= PRUNE_CHUNK) break
         this.#grown.delete(userId)
@@ -375,13 +609,34 @@ export class SqliteInbox implements Inbox {
         if (newestDropped === undefined) continue
         const room = PRUNE_CHUNK - removed
         const rows = this.#statements.overCap.all(userId, userId, newestDropped.seq, room)
-        for (const row of rows) note(userId, row.read)
+        for (const row of rows) note(userId, row.counted, row.group_id)
         // A whole excess in one statement could hold the event loop for seconds: the rest waits for the next chunk.
         if (rows.length === room) this.#grown.add(userId)
       }
       for (const [userId, counts] of removedOf) this.#statements.pruned.run(counts.unread, counts.rows, userId)
+      this.#pruneStateLog(now)
     })
     return removed
+  }
+
+  /**
+   * Deletes state changes past the retention policy (by age, and each user's beyond the newest
+   * `maxPerUser`), recording each user's floor so that a cursor older than it is reset, and groups
+   * begun before the age limit, a chunk of each at a time.
+   */
+  #pruneStateLog (now: number): void {
+    const cutoff = now - this.#retention.maxAgeMs
+    const floors = new Map<string, number>()
+    const expired = this.#statements.expiredChanges.all(cutoff, PRUNE_CHUNK)
+    for (const { user_id: userId, rev } of expired) floors.set(userId, Math.max(rev, floors.get(userId) ?? 0))
+    for (const userId of this.#changed) {
+      this.#changed.delete(userId)
+      const floor = this.#loadFeed(userId).rev - this.#retention.maxPerUser
+      if (floor > 0 && this.#statements.changesOverCap.run(userId, floor).changes > 0) floors.set(userId, Math.max(floor, floors.get(userId) ?? 0))
+    }
+    for (const [userId, floor] of floors) this.#statements.raiseFloor.run(floor, userId)
+    const groups = this.#statements.expiredGroups.all(cutoff, PRUNE_CHUNK)
+    for (const { user_id: userId, id } of groups) this.#statements.dropGroupActors.run(userId, id)
   }
 
   async close (): Promise<void> {
@@ -394,5 +649,5 @@ export class SqliteInbox implements Inbox {
 }
 
 function toStored (row: Row): StoredNotification {
-  return { seq: row.seq, notification: JSON.parse(row.body) as Notification, read: row.read === 1 }
+  return { seq: row.seq, notification: JSON.parse(row.body) as StoredNotification['notification'], read: row.read === 1, archived: row.archived === 1, groupId: row.group_id ?? row.id }
 }

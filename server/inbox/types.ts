@@ -2,12 +2,23 @@ import { NotifyError } from '../errors.js'
 import type { ConsumedRecord, PartitionPosition } from '../kafka/types.js'
 import type { Notification } from '../notification.js'
 import type { Unready } from '../lifecycle.js'
+import type { DeletedNotification, GroupSummary, Muted, StateChange } from '../state-change.js'
 
-/** A notification as the inbox keeps it: `seq` is its place in its user's feed (1, 2, 3…). */
+/** How long after a group's first notification (by event time, `createdAt`) others of its key still join it. */
+export const DEFAULT_GROUP_WINDOW_MS = 24 * 60 * 60 * 1000
+/** The most types and actors a user may mute, each. */
+export const MAX_MUTED = 100
+
+/**
+ * A notification as the inbox keeps it: `seq` is its place in its user's feed (1, 2, 3…), `groupId`
+ * the group it belongs to (its own id when it groups with none). A deleted one is a tombstone.
+ */
 export interface StoredNotification {
   seq: number
-  notification: Notification
+  notification: Notification | DeletedNotification
   read: boolean
+  archived: boolean
+  groupId: string
 }
 
 /** What the inbox appended: a consumed notification with its new seq and the recipient's unread count. */
@@ -20,6 +31,8 @@ export interface AppendedNotification {
   unread: number
   /** …and their feed's `rev` then (see FeedState): the two say how new that count is. */
   rev: number
+  /** The group it joined or began, as it stands with it; undefined when its type and key group with nothing. */
+  group?: GroupSummary
 }
 
 export interface AppendResult {
@@ -38,8 +51,60 @@ export interface FeedState {
   /** The newest seq issued to this user (0: none yet); contiguous, never reused in an epoch. */
   newestSeq: number
   unread: number
-  /** Read-state changes so far (0: none yet), contiguous: each read mark that changed something adds one. */
+  /** State changes so far (0: none yet), contiguous: each read, unread, seen, archive, unarchive or delete that changed something adds one. */
   rev: number
+}
+
+/** A feed's state with its unseen count: notifications after the seen mark, neither archived nor deleted, counted exactly when asked. */
+export interface FeedSnapshot extends FeedState {
+  unseen: number
+}
+
+/** Which notifications a state change acts on: these ids, the members of these groups, or every one up to a seq. */
+export type Selection = { ids: readonly string[] } | { groups: readonly string[] } | { upToSeq: number }
+
+/** A state change asked for; `seen` takes only `upToSeq`. */
+export type StateRequest = Selection & { op: StateChange['op'] }
+
+/** A state change as logged: its rev, the feed's newest seq when it was made, what it changed, and the counts after it. */
+export interface LoggedChange {
+  rev: number
+  seq: number
+  changes: StateChange[]
+  unread: number
+  unseen: number
+}
+
+/** What a state change did: the feed after it, and the change when it changed anything (a no-op takes no rev). */
+export interface StateResult {
+  feed: FeedSnapshot
+  change: LoggedChange | undefined
+}
+
+/** The state log after a rev: the changes, oldest first, and `floor`: the newest rev retention deleted (0: none). */
+export interface StateLog {
+  changes: LoggedChange[]
+  floor: number
+}
+
+/** One group of a grouped history page: its newest notification, how many it has, who caused them, how many are unread. */
+export interface GroupedItem {
+  newest: StoredNotification
+  count: number
+  actorCount: number
+  actors: GroupSummary['actors']
+  unread: number
+}
+
+export interface GroupedPage {
+  items: GroupedItem[]
+  /** Pass as `before` for the next (older) page: the newest seq of this page's last group; null at the end. */
+  nextBefore: number | null
+}
+
+/** Which part of the history: the inbox (what is not archived) or the archive. Deleted notifications are in neither. */
+export interface HistoryView {
+  archived: boolean
 }
 
 export interface HistoryPage {
@@ -131,9 +196,13 @@ export interface Inbox {
   feed (userId: string): Promise<FeedState>
   /** `feed` of each of these users, in one read. */
   feeds (userIds: readonly string[]): Promise<Map<string, FeedState>>
-  /** Newest first, `seq < before` when given. */
-  history (userId: string, limit: number, before?: number): Promise<HistoryPage>
-  /** Oldest first, `seq > after`, at most `limit`. */
+  /** `feed` with the unseen count. */
+  snapshot (userId: string): Promise<FeedSnapshot>
+  /** Newest first, `seq < before` when given; the inbox's (not archived) or the archive's, never deleted ones. */
+  history (userId: string, limit: number, before?: number, view?: HistoryView): Promise<HistoryPage>
+  /** One item per group, the group with the newest notification first, groups whose newest seq is `< before` when given. */
+  grouped (userId: string, limit: number, before: number | undefined, view: HistoryView): Promise<GroupedPage>
+  /** Oldest first, `seq > after`, at most `limit`: every seq, tombstones and archived ones included. */
   after (userId: string, after: number, limit: number): Promise<StoredNotification[]>
   unread (userId: string): Promise<number>
   /**
@@ -141,6 +210,18 @@ export interface Inbox {
    * feed's `rev` on when that changed anything; returns the feed after it.
    */
   markRead (userId: string, selection: { upTo: number } | { ids: string[] }): Promise<FeedState>
+  /**
+   * Makes one state change in one transaction: the rows, the counts, the feed's `rev` (one more
+   * when anything changed) and the change in the state log. Ids and groups the user does not own
+   * are ignored.
+   */
+  changeState (userId: string, request: StateRequest): Promise<StateResult>
+  /** The state log after `rev`, oldest first, at most `limit` changes. */
+  stateAfter (userId: string, rev: number, limit: number): Promise<StateLog>
+  /** The user's mute list (empty lists when never set). */
+  preferences (userId: string): Promise<Muted>
+  /** Replaces the mute list: notifications appended after it that it mutes are skipped before they get a seq. */
+  setPreferences (userId: string, muted: Muted): Promise<Muted>
   /**
    * Why the store cannot serve now (empty when it can), for readiness: a shared store checks that
    * it answers, within a bound. Never throws.

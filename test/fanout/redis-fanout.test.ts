@@ -11,13 +11,18 @@ import { startTcpProxy } from '../helpers/tcp-proxy.js'
 import { fanoutContract, notification, RecordingReceiver, unread } from './contract.js'
 
 const redis = await startRedis(t)
-t.test('the payload is `<seq> <timestamp>\\n<frame>` (or `\\n<frame>`), read back without JSON', async (t) => {
+t.test('the payload is `<seq> <timestamp> <rev> <n|s>\\n<frame>` (or `\\n<frame>`), read back without JSON', async (t) => {
   const frame = notification('1', 12)
-  t.equal(encodePayload(frame), `12 ${frame.timestamp!}\n${frame.text}`)
+  t.equal(encodePayload(frame), `12 ${frame.timestamp!}  n\n${frame.text}`)
   t.equal(encodePayload(unread('1', 3)), '\n{"type":"unread","unread":3}')
-  t.equal(encodePayload({ userId: '1', text: 'x', seq: 5 }), '5 \nx', 'a seq without a timestamp')
+  t.equal(encodePayload({ userId: '1', text: 'x', seq: 5 }), '5   n\nx', 'a seq without a timestamp or rev')
+  const state = { userId: '1', text: 'x', seq: 5, rev: 7, state: true } as const
+  t.equal(encodePayload(state), '5  7 s\nx', 'a state change: the feed\'s seq then, its rev')
   t.same(decodePayload('1', encodePayload(frame)), frame)
-  t.same(decodePayload('1', '5 \nx'), { userId: '1', text: 'x', seq: 5 })
+  t.same(decodePayload('1', encodePayload(state)), state)
+  t.same(decodePayload('1', encodePayload({ userId: '1', text: 'x', seq: 0, rev: 1, state: true })), { userId: '1', text: 'x', seq: 0, rev: 1, state: true }, 'a state change before any notification')
+  t.same(decodePayload('1', encodePayload({ userId: '1', text: 'x', seq: 5, rev: 2, timestamp: 9 })), { userId: '1', text: 'x', seq: 5, rev: 2, timestamp: 9 })
+  t.same(decodePayload('1', '5 \nx'), { userId: '1', text: 'x', seq: 5 }, 'a payload of before revs')
   t.same(decodePayload('1', '5\nx\ny'), { userId: '1', text: 'x\ny', seq: 5 }, 'only the first newline ends the header')
   t.same(decodePayload('1', '\n{"type":"unread","unread":3}'), unread('1', 3))
   const parse = mock.method(JSON, 'parse')

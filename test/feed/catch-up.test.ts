@@ -43,7 +43,7 @@ t.test('a replay sends every notification after the cursor, seq after seq, then 
   const sent = frames()
   t.match(sent[0], { type: 'ready', seq: 1200, rev: 0, pingMs: PING_MS }, 'ready: where the feed stands, and how often pings come')
   t.same(seqsOf(sent), Array.from({ length: 1100 }, (_, i) => 101 + i))
-  t.same(sent.at(-1), { type: 'synced', cursor: encodeCursor(inbox.epoch, 1200), seq: 1200 })
+  t.same(sent.at(-1), { type: 'synced', cursor: encodeCursor(inbox.epoch, 1200, 0), seq: 1200, rev: 0 })
 })
 
 t.test('retention pruning rows ahead of a slow replay, after the cursor was checked, gets synced with reset', async (t) => {
@@ -65,7 +65,7 @@ t.test('retention pruning rows ahead of a slow replay, after the cursor was chec
   await openFeed(tab, racing, emma, decodeCursor('0'), PING_MS)
   const sent = frames()
   t.same(seqsOf(sent), Array.from({ length: 500 }, (_, i) => 1 + i), 'the first page went out')
-  t.same(sent.at(-1), { type: 'synced', cursor: encodeCursor(inbox.epoch, 1200), seq: 1200, reset: true },
+  t.same(sent.at(-1), { type: 'synced', cursor: encodeCursor(inbox.epoch, 1200, 0), seq: 1200, rev: 0, reset: true },
     'the hole is not skipped silently: reset, and live from the newest')
 })
 
@@ -79,7 +79,7 @@ t.test('a cursor older than what retention kept gets reset; one at the edge of i
   const edge = open()
   await openFeed(edge.tab, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 6)), PING_MS)
   t.same(seqsOf(edge.frames()), [7, 8, 9, 10])
-  t.same(edge.frames().at(-1), { type: 'synced', cursor: encodeCursor(inbox.epoch, 10), seq: 10 })
+  t.same(edge.frames().at(-1), { type: 'synced', cursor: encodeCursor(inbox.epoch, 10, 0), seq: 10, rev: 0 })
 })
 
 t.test('live frames held during the replay go out after synced, without what the replay sent', async (t) => {
@@ -92,4 +92,45 @@ t.test('live frames held during the replay go out after synced, without what the
   t.equal(tab.offer({ text, bytes: text.length, seq: late!.seq }), 'held')
   await opening
   t.same(seqsOf(frames()), [2, 3, 4], 'each once, in order')
+})
+
+t.test('a cursor with a rev gets the state changes after it, in rev order, after the notifications; one without a rev gets none', async (t) => {
+  const inbox = await inboxWith(t, 4)
+  const [first, second, third] = (await inbox.after('1', 0, 3)).map(({ notification }) => notification.id)
+  await inbox.changeState('1', { op: 'read', ids: [first!] }) // rev 1: the client has it
+  await inbox.changeState('1', { op: 'archive', ids: [second!] })
+  await inbox.changeState('1', { op: 'seen', upToSeq: 4 })
+  await inbox.changeState('1', { op: 'delete', ids: [third!] })
+  const resumed = open()
+  await openFeed(resumed.tab, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 2, 1)), PING_MS)
+  const sent = resumed.frames()
+  t.same(sent.map((frame) => frame.type === 'notification' ? frame.seq : frame.type === 'state' ? `rev ${frame.rev}` : frame.type),
+    ['ready', 3, 4, 'rev 2', 'rev 3', 'rev 4', 'synced'], 'notifications, then state changes, then synced')
+  t.match(sent[1], { type: 'notification', cursor: encodeCursor(inbox.epoch, 3, 1) }, 'a replayed notification\'s cursor keeps the client\'s rev: it skips no state change')
+  t.match(sent[1], { notification: { id: third, deleted: true, message: '', actor: null } }, 'a deleted notification replays as a tombstone, keeping its seq')
+  t.same(sent[3], { type: 'state', rev: 2, seq: 4, changes: [{ op: 'archive', ids: [second] }], unread: 2, unseen: 3, cursor: encodeCursor(inbox.epoch, 4, 2) })
+  t.same(sent.at(-1), { type: 'synced', cursor: encodeCursor(inbox.epoch, 4, 4), seq: 4, rev: 4 })
+  t.equal(resumed.tab.lastRev, 4, 'the tab is at the last rev replayed')
+  const old = open()
+  await openFeed(old.tab, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 4)), PING_MS)
+  t.same(old.frames().map((frame) => frame.type), ['ready', 'synced'], 'a cursor of before revs: no state replay, ready\'s counts are its start')
+  t.same(old.frames().at(-1), { type: 'synced', cursor: encodeCursor(inbox.epoch, 4, 4), seq: 4, rev: 4 })
+})
+
+t.test('a cursor whose rev is older than what retention kept of the state log, or newer than the feed\'s, gets reset', async (t) => {
+  const inbox = await inboxWith(t, 3, { maxPerUser: 2, maxAgeMs: 365 * 86_400_000 })
+  const ids = (await inbox.after('1', 0, 3)).map(({ notification }) => notification.id)
+  for (const id of ids) await inbox.changeState('1', { op: 'read', ids: [id] })
+  await inbox.prune()
+  t.same((await inbox.stateAfter('1', 0, 10)).floor, 1, 'the log keeps the newest 2 changes')
+  const pruned = open()
+  await openFeed(pruned.tab, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 3, 0)), PING_MS)
+  t.same(pruned.frames().map((frame) => frame.type), ['ready', 'synced'])
+  t.match(pruned.frames().at(-1), { type: 'synced', seq: 3, rev: 3, reset: true })
+  const edge = open()
+  await openFeed(edge.tab, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 3, 1)), PING_MS)
+  t.same(edge.frames().map((frame) => frame.type === 'state' ? frame.rev : frame.type), ['ready', 2, 3, 'synced'], 'at the floor: replayed')
+  const future = open()
+  await openFeed(future.tab, inbox, emma, decodeCursor(encodeCursor(inbox.epoch, 3, 9)), PING_MS)
+  t.match(future.frames().at(-1), { type: 'synced', seq: 3, rev: 3, reset: true })
 })

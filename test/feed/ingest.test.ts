@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import t from 'tap'
 import { encodeCursor } from '../../server/feed/cursor.js'
-import { notificationFrame } from '../../server/feed/frames.js'
+import { notificationFrame, type GroupSummary } from '../../server/feed/frames.js'
 import { createIngest } from '../../server/feed/ingest.js'
 import { TailRepair } from '../../server/feed/tail-repair.js'
 import { SqliteInbox } from '../../server/inbox/sqlite-inbox.js'
@@ -40,11 +40,13 @@ t.test('a batch is stored, then each new notification is published as its live f
   const records = consumedRecords(notifications).map((record, i) => ({ ...record, timestamp: 1000 + i }))
   await ingest(records, [])
   t.equal((await inbox.history('1', 10)).items.length, 2, 'stored')
+  // Follows group: Emma's second follow from Bruno joins the group her first began.
+  const emmasGroup = (count: number): GroupSummary => ({ id: notifications[0]!.id, key: 'follow', count, actorCount: 1, actors: [bruno] })
   t.same(fanout.published, [[
-    { userId: '1', text: notificationFrame(records[0]!.json, encodeCursor(inbox.epoch, 1), 1, { unread: 1, rev: 0 }), seq: 1, timestamp: 1000 },
-    { userId: '2', text: notificationFrame(records[1]!.json, encodeCursor(inbox.epoch, 1), 1, { unread: 1, rev: 0 }), seq: 1, timestamp: 1001 },
-    { userId: '1', text: notificationFrame(records[2]!.json, encodeCursor(inbox.epoch, 2), 2, { unread: 2, rev: 0 }), seq: 2, timestamp: 1002 }
-  ]], 'one publish per batch; each frame carries the recipient\'s unread count after it')
+    { userId: '1', text: notificationFrame(records[0]!.json, encodeCursor(inbox.epoch, 1, 0), 1, { unread: 1, rev: 0 }, emmasGroup(1)), seq: 1, rev: 0, timestamp: 1000 },
+    { userId: '2', text: notificationFrame(records[1]!.json, encodeCursor(inbox.epoch, 1, 0), 1, { unread: 1, rev: 0 }, { id: notifications[1]!.id, key: 'follow', count: 1, actorCount: 1, actors: [emma] }), seq: 1, rev: 0, timestamp: 1001 },
+    { userId: '1', text: notificationFrame(records[2]!.json, encodeCursor(inbox.epoch, 2, 0), 2, { unread: 2, rev: 0 }, emmasGroup(2)), seq: 2, rev: 0, timestamp: 1002 }
+  ]], 'one publish per batch; each frame carries the recipient\'s unread count after it, and its group')
   t.equal(timings.length, 1, 'the append was timed')
   t.ok(timings[0]! >= 0)
 })
@@ -93,7 +95,7 @@ t.test('a batch the inbox cannot store is not published, and fails for the consu
   await t.rejects(ingestFor(t, inbox, fanout)(consumedRecords([followNotification(bruno, emma)], { firstOffset: 1 }), []), InboxUnavailableError)
   const [repair] = await fanout.publishes(1)
   t.same(repair!.map(({ text }) => JSON.parse(text) as unknown), [
-    { type: 'notification', notification: (await inbox.history('1', 1)).items[0]!.notification, cursor: encodeCursor(inbox.epoch, 1), seq: 1, unread: 1, rev: 0 }
+    { type: 'notification', notification: (await inbox.history('1', 1)).items[0]!.notification, cursor: encodeCursor(inbox.epoch, 1, 0), seq: 1, unread: 1, rev: 0 }
   ], 'not the batch (it was not stored): Emma\'s newest notification and count as the inbox has them; tabs that have it drop it')
 })
 
@@ -131,7 +133,7 @@ t.test('a publish the fan-out could not hand on: its users\' tails are republish
   await ingestFor(t, inbox, fanout)(records, [])
   const [lost, repair] = await fanout.publishes(2)
   t.same(repair, [
-    { userId: '1', text: notificationFrame(records[0]!.json, encodeCursor(inbox.epoch, 1), 1, { unread: 1, rev: 0 }), seq: 1 }
+    { userId: '1', text: notificationFrame(records[0]!.json, encodeCursor(inbox.epoch, 1, 0), 1, { unread: 1, rev: 0 }), seq: 1, rev: 0 }
   ], 'the lost frame again, from the inbox')
   t.equal(lost![0]!.seq, 1)
 })

@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import { mock } from 'node:test'
 import t from 'tap'
+import { eventually } from '../helpers/eventually.js'
 import { LocalFanout } from '../../server/fanout/local-fanout.js'
 import type { FanoutMessage } from '../../server/fanout/types.js'
 import { unreadFrame } from '../../server/feed/frames.js'
@@ -134,7 +135,8 @@ t.test('a hole is filled from the inbox before the next frame, in order, exactly
   deliver(relay, [live[4]!]) // 5 arrives while the hole is being filled
   await tab.socket.until('5 sent', () => tab.socket.seqs.includes(5))
   t.same(tab.socket.seqs, [1, 2, 3, 4, 5])
-  t.equal(tab.tab.holding, false, 'live again')
+  // After the notifications the fill reads the state log, then goes live.
+  await eventually('live again', () => !tab.tab.holding)
   deliver(relay, live)
   const next = await append('1', 1)
   deliver(relay, next)
@@ -177,9 +179,9 @@ t.test('a tab still opening when the subscription comes back reads the inbox onc
   let goOn: () => void = () => {}
   const pausing = (inbox: Inbox): Inbox => new Proxy(inbox, {
     get: (target, name) => {
-      if (name === 'feed') {
+      if (name === 'snapshot') {
         return async (userId: string) => {
-          const state = await target.feed(userId)
+          const state = await target.snapshot(userId)
           feedRead()
           await new Promise<void>((resolve) => { goOn = resolve })
           return state
@@ -235,10 +237,15 @@ t.test('every tab of every user gets a ping every interval; one in step gets jus
   const emma = [await open(users['1']), await open(users['1'])]
   const bruno = await open(users['2'])
   await inbox.markRead('1', { upTo: 1 })
-  for (const [tab, ping] of [[emma[0]!, { type: 'ping', seq: 2, rev: 1, unread: 1 }], [emma[1]!, { type: 'ping', seq: 2, rev: 1, unread: 1 }], [bruno, { type: 'ping', seq: 0, rev: 0, unread: 0 }]] as const) {
+  const emmaPing = { type: 'ping', seq: 2, rev: 1, unread: 1 }
+  for (const tab of emma) {
     await tab.socket.until('two pings', () => tab.socket.frames.filter((frame) => frame.type === 'ping').length >= 2, 5000)
-    t.same(tab.socket.frames.slice(1, 3), [ping, ping], 'nothing but pings')
+    // The read mark's frame was never published here: the first ping finds the tab behind the feed's rev, and fills it from the state log.
+    t.match(tab.socket.frames[1], { type: 'state', rev: 1, seq: 2, changes: [{ op: 'read', upToSeq: 1 }], unread: 1 }, 'the missed state change first')
+    t.same(tab.socket.frames.slice(2, 4), [emmaPing, emmaPing], 'then nothing but pings')
   }
+  await bruno.socket.until('two pings', () => bruno.socket.frames.filter((frame) => frame.type === 'ping').length >= 2, 5000)
+  t.same(bruno.socket.frames.slice(1, 3), [{ type: 'ping', seq: 0, rev: 0, unread: 0 }, { type: 'ping', seq: 0, rev: 0, unread: 0 }], 'nothing but pings')
 })
 
 t.test('a round of pings over many users yields to the loop between chunks, and reaches every tab', async (t) => {

@@ -34,11 +34,11 @@ t.test('each frame is one event: its type as the event, its JSON as data, the cu
   const { stream, client } = await streamPair(t)
   const notification = JSON.stringify(followNotification(bruno, emma))
   const frames = [
-    readyFrame(emma, 'e.5', { seq: 5, rev: 0, unread: 1 }, 30_000),
+    readyFrame(emma, 'e.5', { seq: 5, rev: 0, unread: 1 }, 0, 30_000),
     notificationFrame(notification, 'e.6', 6, { unread: 2, rev: 0 }),
     unreadFrame(0, 1),
     pingFrame({ seq: 6, rev: 1, unread: 0 }),
-    syncedFrame('e.6', 6, true)
+    syncedFrame('e.6', 6, 1, true)
   ]
   for (const frame of frames) stream.send(frame)
   await client.until('five events', () => client.events.length === 5)
@@ -50,7 +50,7 @@ t.test('each frame is one event: its type as the event, its JSON as data, the cu
 
 t.test('ready carries the resume point as its id when the client resumes: a drop during the replay resumes from there', async (t) => {
   const { stream, client } = await streamPair(t, 'e.2')
-  stream.send(readyFrame(emma, 'e.5', { seq: 5, rev: 0, unread: 1 }, 30_000))
+  stream.send(readyFrame(emma, 'e.5', { seq: 5, rev: 0, unread: 1 }, 0, 30_000))
   t.equal((await client.next()).id, 'e.2')
 })
 

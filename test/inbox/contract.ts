@@ -98,7 +98,7 @@ export function inboxContract (t: Test, newStore: InboxStoreFactory): void {
     await inbox.markRead('1', { upTo: stored!.seq })
     await append([{ ...original, message: 'changed' }])
     const { items } = await inbox.history('1', 10)
-    t.same(items, [{ seq: stored!.seq, notification: original, read: true }])
+    t.same(items, [{ seq: stored!.seq, notification: original, read: true, archived: false, groupId: original.id }])
   })
 
   t.test('history pages newest first with limit/before, without overlap or hole', async (t) => {
@@ -140,7 +140,7 @@ export function inboxContract (t: Test, newStore: InboxStoreFactory): void {
     const { inbox, append } = await openInbox(t)
     const notification = notificationFor('1')
     const [stored] = await append([notification])
-    t.same((await inbox.history('1', 1)).items, [{ seq: stored!.seq, notification, read: false }])
+    t.same((await inbox.history('1', 1)).items, [{ seq: stored!.seq, notification, read: false, archived: false, groupId: notification.id }])
   })
 
   t.test('after returns a user\'s notifications after a seq, oldest first, at most limit', async (t) => {

@@ -53,13 +53,41 @@ t.test('a store of the first schema (one global sequence) is migrated: each feed
   t.same(await append([old[1]!]), [], 'migrated ids are still deduplicated')
 })
 
+/** Takes a store of the current schema back to the third (before archive, delete, groups, seen, the state log and mute lists). */
+const TO_VERSION_3 = `
+  DROP TABLE groups; DROP TABLE group_actors; DROP TABLE state_changes; DROP TABLE preferences;
+  ALTER TABLE notifications DROP COLUMN archived; ALTER TABLE notifications DROP COLUMN deleted; ALTER TABLE notifications DROP COLUMN group_id;
+  ALTER TABLE feeds DROP COLUMN seen_seq; ALTER TABLE feeds DROP COLUMN state_floor`
+
+t.test('a store of the third schema is migrated: nothing archived or deleted, each notification a group of its own, no state log, the epoch kept', async (t) => {
+  const store = sqliteStore(t)
+  const first = await store.open()
+  const [one] = await fed(first).append([notificationFor('1'), notificationFor('1')])
+  await first.markRead('1', { upTo: 1 })
+  await first.close()
+  const v3 = sqliteDriver().open(store.file)
+  v3.exec(`${TO_VERSION_3}; PRAGMA user_version = 3`)
+  v3.close()
+
+  const inbox = await store.open()
+  t.teardown(() => inbox.close())
+  t.equal(inbox.epoch, first.epoch, 'cursors issued before stay valid')
+  t.same(await inbox.snapshot('1'), { newestSeq: 2, unread: 1, rev: 1, unseen: 2 }, 'the rev kept, nothing seen yet')
+  const { items } = await inbox.grouped('1', 10, undefined, { archived: false })
+  t.same(items.map(({ newest, count }) => [newest.seq, count]), [[2, 1], [1, 1]], 'each of the old notifications is a group of its own')
+  t.same(await inbox.stateAfter('1', 0, 10), { changes: [], floor: 0 }, 'changes of before were not logged: a cursor at rev 0 finds none to replay')
+  const { feed } = await inbox.changeState('1', { op: 'archive', ids: [one!.notification.id] })
+  t.same(feed, { newestSeq: 2, unread: 1, rev: 2, unseen: 1 }, 'state changes go on from the kept rev')
+  t.same((await inbox.preferences('1')), { types: [], actors: [] })
+})
+
 t.test('a store of the second schema (no read-state rev) is migrated: every feed at rev 0, the epoch kept', async (t) => {
   const store = sqliteStore(t)
   const first = await store.open()
   await fed(first).append([notificationFor('1'), notificationFor('1')])
   await first.close()
   const v2 = sqliteDriver().open(store.file)
-  v2.exec('ALTER TABLE feeds DROP COLUMN rev; PRAGMA user_version = 2')
+  v2.exec(`${TO_VERSION_3}; ALTER TABLE feeds DROP COLUMN rev; PRAGMA user_version = 2`)
   v2.close()
 
   const inbox = await store.open()

@@ -70,7 +70,7 @@ t.test('on the real broker: a stream that resumes with Last-Event-ID gets the no
   t.same((resumed.events.find(({ frame }) => frame.type === 'notification' && frame.notification.id === pretty.id)?.frame as NotificationFrame | undefined)?.notification, pretty,
     'the pretty-printed record reads back whole')
   const synced = await resumed.next(BOUND_MS)
-  t.same({ event: synced.event, id: synced.id, frame: synced.frame }, { event: 'synced', id: replayed[2]!.eventId, frame: { type: 'synced', cursor: replayed[2]!.eventId, seq: 4 } })
+  t.same({ event: synced.event, id: synced.id, frame: synced.frame }, { event: 'synced', id: replayed[2]!.eventId, frame: { type: 'synced', cursor: replayed[2]!.eventId, seq: 4, rev: 0 } })
 
   const live = await followed(gateway.url, emmaToken, bruno.id)
   t.match(await notifications(resumed, 1), [{ id: live, seq: 5 }], 'then live')

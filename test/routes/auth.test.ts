@@ -218,10 +218,10 @@ t.test('a token of another user never reaches that user\'s items', async (t) => 
     const emmaUnread = (await history(app, emma)).json<Page>().unread
     const byIds = await markRead(app, emma, { ids: brunos.items.map((item) => item.id) })
     t.equal(byIds.statusCode, 200)
-    t.same(byIds.json(), { unread: emmaUnread, rev: 0 }, 'Emma\'s own count, unchanged: none of the ids were hers')
+    t.match(byIds.json(), { unread: emmaUnread, rev: 0 }, 'Emma\'s own count, unchanged: none of the ids were hers')
     const byCursor = await markRead(app, emma, { upTo: brunos.items[0]!.cursor })
     t.equal(byCursor.statusCode, 200)
-    t.same(byCursor.json(), { unread: 0, rev: 1 }, 'upTo marks Emma\'s own items only')
+    t.match(byCursor.json(), { unread: 0, rev: 1 }, 'upTo marks Emma\'s own items only')
     const after = (await history(app, bruno)).json<Page>()
     t.equal(after.unread, 4, 'Bruno\'s unread count is unchanged')
     t.ok(after.items.every((item) => !item.read), 'every one of Bruno\'s items is still unread')

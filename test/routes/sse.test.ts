@@ -8,7 +8,7 @@ import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway, type Gateway, type GatewayOptions } from '../helpers/gateway.js'
 import { EventStreamClient } from '../helpers/sse-client.js'
 
-const CURSOR = /^[0-9a-f]{8}\.\d+$/
+const CURSOR = /^[0-9a-f]{8}\.\d+\.\d+$/
 
 async function start (t: Test, options: GatewayOptions = {}): Promise<Gateway & { emma: string, bruno: string }> {
   const gateway = await startGateway(t, { bus: new FakeBus(), ...options })
@@ -106,8 +106,10 @@ t.test('/sse: the frames of /ws, one event each, to every tab of the recipient o
 
   const [first] = await history(url, bruno)
   await fetch(`${url}/api/notifications/read`, { method: 'POST', headers: { authorization: `Bearer ${bruno}`, 'content-type': 'application/json' }, body: JSON.stringify({ upTo: first!.cursor }) })
+  const state = await brunoStream.next()
+  t.match({ event: state.event, id: state.id, frame: state.frame }, { event: 'state', id: (state.frame as { cursor: string }).cursor, frame: { type: 'state', rev: 1, unread: 0, changes: [{ op: 'read', upToSeq: 1 }] } }, 'a state event, with its cursor as id')
   const unread = await brunoStream.next()
-  t.same({ event: unread.event, id: unread.id, frame: unread.frame }, { event: 'unread', id: undefined, frame: { type: 'unread', unread: 0, rev: 1 } }, 'an unread event, without an id')
+  t.same({ event: unread.event, id: unread.id, frame: unread.frame }, { event: 'unread', id: undefined, frame: { type: 'unread', unread: 0, rev: 1 } }, 'then an unread event (for clients that know no state), without an id')
 })
 
 t.test('/sse resumes after Last-Event-ID (or since): the missed notifications, then synced, then live', async (t) => {
@@ -125,10 +127,10 @@ t.test('/sse resumes after Last-Event-ID (or since): the missed notifications, t
     const event = await stream.next()
     t.equal(event.event, 'notification')
     t.equal((event.frame as NotificationFrame).notification.id, item.id, `replays seq ${item.seq}`)
-    t.equal(event.id, item.cursor)
+    t.equal(event.id, `${item.cursor}.0`, 'its cursor, at the state\'s rev the client resumed from')
   }
   const synced = await stream.next()
-  t.same({ event: synced.event, id: synced.id, frame: synced.frame }, { event: 'synced', id: items[2]!.cursor, frame: { type: 'synced', cursor: items[2]!.cursor, seq: 3 } })
+  t.same({ event: synced.event, id: synced.id, frame: synced.frame }, { event: 'synced', id: `${items[2]!.cursor}.0`, frame: { type: 'synced', cursor: `${items[2]!.cursor}.0`, seq: 3, rev: 0 } })
   const live = await followed(url, emma, '2')
   const event = await stream.next()
   t.match(event.frame, { type: 'notification', notification: { id: live.id }, seq: 4, unread: 4 }, 'live after synced')
@@ -136,8 +138,8 @@ t.test('/sse resumes after Last-Event-ID (or since): the missed notifications, t
 
   const bySince = await EventStreamClient.connect(t, url, `/sse?token=${bruno}&since=${items[1]!.cursor}`)
   t.equal((await bySince.next()).id, items[1]!.cursor, '?since= resumes the same way')
-  t.same([await bySince.next(), await bySince.next()].map(({ id }) => id), [items[2]!.cursor, event.id])
-  t.same((await bySince.next()).frame, { type: 'synced', cursor: event.id, seq: 4 })
+  t.same([await bySince.next(), await bySince.next()].map(({ id }) => id), [`${items[2]!.cursor}.0`, event.id])
+  t.same((await bySince.next()).frame, { type: 'synced', cursor: event.id, seq: 4, rev: 0 })
 })
 
 t.test('/sse: a stream that drops resumes from the last id it got, as EventSource does, with nothing lost', async (t) => {

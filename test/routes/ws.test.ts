@@ -9,7 +9,7 @@ import { FeedClient, signIn, type NotificationFrame } from '../helpers/clients.j
 import { FakeBus } from '../helpers/fake-bus.js'
 import { startGateway } from '../helpers/gateway.js'
 
-const CURSOR = /^[0-9a-f]{8}\.\d+$/
+const CURSOR = /^[0-9a-f]{8}\.\d+\.\d+$/
 
 async function follow (app: FastifyInstance, token: string, followeeId: string): Promise<{ id: string }> {
   const response = await app.inject({ method: 'POST', url: '/api/follows', headers: { authorization: `Bearer ${token}` }, payload: { followeeId } })
@@ -63,7 +63,7 @@ t.test('/ws: ready, then live notifications to every tab of the recipient only',
     t.equal(frame.seq, 1, 'the first of Bruno\'s feed')
     t.equal(frame.unread, 1, 'with the unread count')
     t.equal(frame.rev, 0, 'as of the feed\'s read-state rev 0')
-    t.same(Object.keys(frame), ['type', 'notification', 'cursor', 'seq', 'unread', 'rev'])
+    t.same(Object.keys(frame), ['type', 'notification', 'cursor', 'seq', 'unread', 'rev', 'group'], 'and the group it joined (follows group)')
   }
 
   // Had Emma's tab got Bruno's notification, it would come before this one.
@@ -90,10 +90,10 @@ t.test('/ws?since= catches up from the cursor, then says synced, then goes live'
     const frame = await feed.next() as NotificationFrame
     t.equal(frame.type, 'notification')
     t.equal(frame.notification.id, item.id)
-    t.equal(frame.cursor, item.cursor)
+    t.equal(frame.cursor, `${item.cursor}.0`, 'history\'s cursor, at the rev the replay starts from: a history cursor resumes no state change')
     t.equal(frame.seq, item.seq, 'with its place in the feed')
   }
-  t.same(await feed.next(), { type: 'synced', cursor: items[2]!.cursor, seq: 3 })
+  t.same(await feed.next(), { type: 'synced', cursor: `${items[2]!.cursor}.0`, seq: 3, rev: 0 })
 
   const live = await follow(app, emma, '2')
   const frame = await feed.next() as NotificationFrame
@@ -112,13 +112,13 @@ t.test('/ws?since=0 replays everything; since= the newest cursor replays nothing
 
   const all = await FeedClient.inject(t, app, `/ws?token=${bruno}&since=0`)
   t.equal((await all.next()).type, 'ready')
-  t.equal(((await all.next()) as NotificationFrame).cursor, items[0]!.cursor)
-  t.equal(((await all.next()) as NotificationFrame).cursor, items[1]!.cursor)
-  t.same(await all.next(), { type: 'synced', cursor: items[1]!.cursor, seq: 2 })
+  t.equal(((await all.next()) as NotificationFrame).cursor, `${items[0]!.cursor}.0`)
+  t.equal(((await all.next()) as NotificationFrame).cursor, `${items[1]!.cursor}.0`)
+  t.same(await all.next(), { type: 'synced', cursor: `${items[1]!.cursor}.0`, seq: 2, rev: 0 })
 
   const none = await FeedClient.inject(t, app, `/ws?token=${bruno}&since=${items[1]!.cursor}`)
   t.equal((await none.next()).type, 'ready')
-  t.same(await none.next(), { type: 'synced', cursor: items[1]!.cursor, seq: 2 })
+  t.same(await none.next(), { type: 'synced', cursor: `${items[1]!.cursor}.0`, seq: 2, rev: 0 })
 })
 
 for (const [what, since] of [
@@ -134,7 +134,7 @@ for (const [what, since] of [
     const [newest] = await cursors(app, bruno)
     const feed = await FeedClient.inject(t, app, `/ws?token=${bruno}&since=${since(services.inbox.epoch)}`)
     t.match(await feed.next(), { type: 'ready', user: { id: '2', name: 'Bruno' }, unread: 1, cursor: newest!.cursor, seq: 1 })
-    t.same(await feed.next(), { type: 'synced', cursor: newest!.cursor, seq: 1, reset: true })
+    t.same(await feed.next(), { type: 'synced', cursor: `${newest!.cursor}.0`, seq: 1, rev: 0, reset: true })
     const live = await follow(app, emma, '2')
     const frame = (await feed.next()) as NotificationFrame
     t.equal(frame.notification.id, live.id, 'then live')
@@ -152,8 +152,10 @@ t.test('/ws: reading elsewhere sends the new unread count to every tab', async (
   t.match(await feed.next(), { type: 'ready', user: { id: '2', name: 'Bruno' }, unread: 2, cursor: CURSOR })
   const [first] = await cursors(app, bruno)
   const response = await app.inject({ method: 'POST', url: '/api/notifications/read', headers: { authorization: `Bearer ${bruno}` }, payload: { upTo: first!.cursor } })
-  t.same(response.json(), { unread: 1, rev: 1 })
-  t.same(await feed.next(), { type: 'unread', unread: 1, rev: 1 }, 'with the rev of the read mark, to order it against other counts')
+  t.same(response.json(), { unread: 1, unseen: 2, rev: 1 })
+  t.same(await feed.next(), { type: 'state', rev: 1, seq: 2, changes: [{ op: 'read', upToSeq: 1 }], unread: 1, unseen: 2, cursor: `${first!.cursor.split('.')[0]!}.2.1` },
+    'the state change, with its rev and what it changed')
+  t.same(await feed.next(), { type: 'unread', unread: 1, rev: 1 }, 'then the count alone, for clients that know no state frame, with the rev of the read mark to order it against other counts')
 })
 
 t.test('/ws: an open socket does not keep its upgrade\'s request alive (nor, through it, Fastify\'s request, reply and logger)', async (t) => {
