@@ -37,6 +37,13 @@ export function tombstone ({ id, type, userId, createdAt }: Pick<Notification, '
   return { id, type, userId, createdAt, actor: null, message: '', deleted: true }
 }
 
+/** A seen mark stops at the feed's newest notification (a client may send a cursor from ahead of a lagging store); other requests are as asked. */
+export function seenWithin (request: StateRequest, newestSeq: number): StateRequest {
+  if (request.op !== 'seen') return request
+  if (!('upToSeq' in request)) throw new Error('seen takes upToSeq')
+  return { op: 'seen', upToSeq: Math.min(request.upToSeq, newestSeq) }
+}
+
 /** The change to log for a request that changed `ids` (changes "up to a seq" are logged as such, however many rows they moved). */
 export function loggedChange (request: StateRequest, ids: string[]): StateChange {
   if ('upToSeq' in request && request.op !== 'unread' && request.op !== 'unarchive' && request.op !== 'delete') return { op: request.op, upToSeq: request.upToSeq }

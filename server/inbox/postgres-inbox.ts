@@ -6,7 +6,7 @@ import type { Notification } from '../notification.js'
 import { decodeRewoundAt, describeBehind, encodeRewoundAt, newEpoch, newlyBehind } from './epoch.js'
 import { createPool, inTransaction, withConnection } from './postgres-session.js'
 import { ReadLimit } from './read-limit.js'
-import { groupedItem, groupKeyOf, isMuted, joinsGroup, loggedChange, parseMuted, withActor } from './feed-rules.js'
+import { groupedItem, groupKeyOf, isMuted, joinsGroup, loggedChange, parseMuted, seenWithin, withActor } from './feed-rules.js'
 import { DEFAULT_GROUP_WINDOW_MS, InboxRefusedError, InboxRewoundError, InboxUnavailableError, type AppendedNotification, type AppendResult, type FeedSnapshot, type FeedState, type GroupedPage, type HistoryPage, type HistoryView, type Inbox, type LoggedChange, type Reconciliation, type RetentionPolicy, type StateLog, type StateRequest, type StateResult, type StoredNotification } from './types.js'
 import type { GroupSummary, Muted } from '../state-change.js'
 
@@ -596,7 +596,7 @@ interface GroupRow { user_id: string, type: string, key: string, id: string, fir
 
 function toOpenGroup (row: GroupRow): OpenGroup {
   const actors = JSON.parse(row.actors) as GroupSummary['actors']
-  return { userId: row.user_id, type: row.type, key: row.key, id: row.id, firstSeq: Number(row.first_seq), startedAt: row.started_at.getTime(), count: row.count, actorCount: row.actor_count, actors }
+  return { userId: row.user_id, type: row.type, key: row.key, id: row.id, firstSeq: Number(row.first_seq), startedAt: row.started_at.getTime(), started: row.started_at.toISOString(), count: row.count, actorCount: row.actor_count, actors }
 }
 
 /** An open group as loaded and as the batch grows it. */
@@ -605,6 +605,8 @@ interface OpenGroup extends GroupSummary {
   type: string
   firstSeq: number
   startedAt: number
+  /** `startedAt` as written: the first notification's `createdAt`, which PostgreSQL refuses (class 22) if it is no instant. */
+  started: string
 }
 
 /**
@@ -643,7 +645,7 @@ async function assignGroups (client: PoolClient, appended: AppendedNotification[
     const createdAt = Date.parse(n.createdAt)
     let group = open.get(slot(n.userId, n.type, key))
     if (group === undefined || !joinsGroup(group.startedAt, createdAt, windowMs)) {
-      group = { userId: n.userId, type: n.type, key, id: n.id, firstSeq: row.seq, startedAt: createdAt, count: 0, actorCount: 0, actors: [] }
+      group = { userId: n.userId, type: n.type, key, id: n.id, firstSeq: row.seq, startedAt: createdAt, started: n.createdAt, count: 0, actorCount: 0, actors: [] }
       open.set(slot(n.userId, n.type, key), group)
     }
     group.count++
@@ -666,7 +668,7 @@ async function assignGroups (client: PoolClient, appended: AppendedNotification[
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[], $7::int[], $8::int[], $9::text[])
     ON CONFLICT (user_id, id) DO UPDATE SET count = excluded.count, actor_count = excluded.actor_count, actors = excluded.actors`, [
     groups.map(({ userId }) => userId), groups.map(({ id }) => id), groups.map(({ type }) => type), groups.map(({ key }) => key),
-    groups.map(({ firstSeq }) => firstSeq), groups.map(({ startedAt }) => new Date(startedAt)), groups.map(({ count }) => count),
+    groups.map(({ firstSeq }) => firstSeq), groups.map(({ started }) => started), groups.map(({ count }) => count),
     groups.map(({ actorCount }) => actorCount), groups.map(({ actors }) => JSON.stringify(actors)),
     newActors.map(([userId]) => userId), newActors.map(([, groupId]) => groupId), newActors.map(([, , actorId]) => actorId)
   ])
@@ -792,19 +794,20 @@ async function changeState (client: PoolClient, userId: string, request: StateRe
   const { rows: [feed] } = await client.query<FeedRow & { seen_seq: string }>('SELECT newest_seq, unread, rev, seen_seq FROM feeds WHERE user_id = $1 FOR UPDATE', [userId])
   if (feed === undefined) return { feed: { ...toFeedState(undefined), unseen: 0 }, change: undefined }
   let changed: string[] | undefined
-  if (request.op === 'seen') {
-    if (!('upToSeq' in request)) throw new Error('seen takes upToSeq')
-    const upTo = Math.min(request.upToSeq, Number(feed.newest_seq))
-    const { rowCount } = await client.query('UPDATE feeds SET seen_seq = $2 WHERE user_id = $1 AND seen_seq < $2', [userId, upTo])
+  const effective = seenWithin(request, Number(feed.newest_seq))
+  if (effective.op === 'seen') {
+    if (!('upToSeq' in effective)) throw new Error('seen takes upToSeq')
+    const { rowCount } = await client.query('UPDATE feeds SET seen_seq = $2 WHERE user_id = $1 AND seen_seq < $2', [userId, effective.upToSeq])
     if (rowCount === 1) changed = []
   } else {
-    const [selected, value] = 'ids' in request
-      ? ['id = ANY($2::text[])', request.ids]
-      : 'groups' in request ? ['COALESCE(group_id, id) = ANY($2::text[])', request.groups] : ['seq <= $2', request.upToSeq]
+    const op = effective.op
+    const [selected, value] = 'ids' in effective
+      ? ['id = ANY($2::text[])', effective.ids]
+      : 'groups' in effective ? ['COALESCE(group_id, id) = ANY($2::text[])', effective.groups] : ['seq <= $2', effective.upToSeq]
     const { rows } = await client.query<{ id: string, group_id: string | null }>(
-      `UPDATE notifications ${STATE_UPDATES[request.op]} AND user_id = $1 AND NOT deleted AND ${selected} RETURNING id, group_id`, [userId, value])
+      `UPDATE notifications ${STATE_UPDATES[op]} AND user_id = $1 AND NOT deleted AND ${selected} RETURNING id, group_id`, [userId, value])
     if (rows.length > 0) changed = rows.map(({ id }) => id)
-    if (rows.length > 0 && (request.op === 'archive' || request.op === 'delete')) {
+    if (rows.length > 0 && (op === 'archive' || op === 'delete')) {
       await client.query('UPDATE groups SET open = false WHERE user_id = $1 AND id = ANY($2::text[])', [userId, [...new Set(rows.map((row) => row.group_id ?? row.id))]])
     }
   }
@@ -816,7 +819,7 @@ async function changeState (client: PoolClient, userId: string, request: StateRe
   if (changed === undefined) return { feed: { ...toFeedState(feed), unseen }, change: undefined }
   const rev = Number(feed.rev) + 1
   const seq = Number(feed.newest_seq)
-  const changes = [loggedChange(request, changed)]
+  const changes = [loggedChange(effective, changed)]
   await client.query(`
     WITH logged AS (INSERT INTO state_changes (user_id, rev, seq, at, change, unread, unseen) VALUES ($1, $2, $3, now(), $4, $5, $6))
     UPDATE feeds SET rev = $2, unread = $5 WHERE user_id = $1`, [userId, rev, seq, JSON.stringify(changes), unread, unseen])

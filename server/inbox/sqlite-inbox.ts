@@ -6,7 +6,7 @@ import type { Notification } from '../notification.js'
 import { SqliteCheckpointer, type CheckpointResult } from './sqlite-checkpointer.js'
 import { refusalCode, sqliteDriver, type SqliteDatabase } from './sqlite-driver.js'
 import { currentBootId, decodeRewoundAt, describeBehind, encodeRewoundAt, judgeLastRun, newEpoch, newlyBehind, newRunId, type LastRun } from './epoch.js'
-import { groupedItem, groupKeyOf, isMuted, joinsGroup, loggedChange, parseMuted, tombstone, withActor } from './feed-rules.js'
+import { groupedItem, groupKeyOf, isMuted, joinsGroup, loggedChange, parseMuted, seenWithin, tombstone, withActor } from './feed-rules.js'
 import { DEFAULT_GROUP_WINDOW_MS, InboxRefusedError, type AppendedNotification, type AppendResult, type FeedSnapshot, type FeedState, type GroupedPage, type HistoryPage, type HistoryView, type Inbox, type Reconciliation, type RetentionPolicy, type LoggedChange, type StateLog, type StateRequest, type StateResult, type StoredNotification } from './types.js'
 import type { GroupSummary, Muted } from '../state-change.js'
 import type { Unready } from '../lifecycle.js'
@@ -481,14 +481,15 @@ export class SqliteInbox implements Inbox {
 
   async changeState (userId: string, request: StateRequest): Promise<StateResult> {
     const result = this.#db.transaction((): StateResult => {
-      const changed = request.op === 'seen' ? this.#see(userId, request) : this.#change(userId, request)
-      if (changed === undefined) return { feed: this.#snapshot(userId), change: undefined }
       const feed = this.#loadFeed(userId)
+      const effective = seenWithin(request, feed.newestSeq)
+      const changed = effective.op === 'seen' ? this.#see(userId, effective) : this.#change(userId, effective)
+      if (changed === undefined) return { feed: this.#snapshot(userId), change: undefined }
       const rev = feed.rev + 1
       const unread = this.#statements.unreadCount.get(userId)!.n
       this.#statements.stateChanged.run(rev, unread, userId)
       const unseen = this.#unseen(userId)
-      const change = { rev, seq: feed.newestSeq, changes: [loggedChange(request, changed)], unread, unseen }
+      const change = { rev, seq: feed.newestSeq, changes: [loggedChange(effective, changed)], unread, unseen }
       this.#statements.logChange.run(userId, rev, feed.newestSeq, Date.now(), JSON.stringify(change.changes), unread, unseen)
       return { feed: { newestSeq: feed.newestSeq, unread, rev, unseen }, change }
     })
@@ -499,8 +500,7 @@ export class SqliteInbox implements Inbox {
   /** Moves the seen mark on; undefined when it was there already. */
   #see (userId: string, request: StateRequest): string[] | undefined {
     if (!('upToSeq' in request)) throw new Error('seen takes upToSeq')
-    const upTo = Math.min(request.upToSeq, this.#loadFeed(userId).newestSeq)
-    return this.#statements.see.run(upTo, userId, upTo).changes === 1 ? [] : undefined
+    return this.#statements.see.run(request.upToSeq, userId, request.upToSeq).changes === 1 ? [] : undefined
   }
 
   /** Applies a change to the rows it selects; returns the ids it changed, undefined when none. */

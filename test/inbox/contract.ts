@@ -4,6 +4,7 @@
 import type { Test } from 'tap'
 import { InboxRefusedError, type AppendedNotification, type Inbox, type RetentionPolicy } from '../../server/inbox/types.js'
 import type { ConsumedRecord } from '../../server/kafka/types.js'
+import fc from 'fast-check'
 import { followNotification, uuidv7, type Notification } from '../../server/notification.js'
 import { consumedRecords } from '../helpers/records.js'
 
@@ -399,5 +400,209 @@ export function inboxContract (t: Test, newStore: InboxStoreFactory): void {
       t.equal(await inbox.unread(userId), 10)
     }
     t.same(await inbox.history('4', 100), { items: [], nextBefore: null })
+  })
+
+  feedStateContract(t, openInbox)
+}
+
+/** A notification of `type` for `userId` from `actor`, created at `createdAt` (ms), with `groupKey` when given. */
+function notificationOf (userId: string, actor: { id: string, name: string } | null, createdAt = Date.now(), type = 'follow', groupKey?: string): Notification {
+  const base = followNotification(actor ?? { id: 'system', name: 'System' }, { id: userId, name: userId }, uuidv7(createdAt))
+  return { ...base, type, actor, createdAt: new Date(createdAt).toISOString(), ...(groupKey === undefined ? {} : { groupKey }) }
+}
+
+/** What a feed's state should be: every notification's flags, the seen mark, the rev. */
+interface ModelRow { id: string, seq: number, read: boolean, archived: boolean, deleted: boolean }
+class FeedModel {
+  rows: ModelRow[] = []
+  seen = 0
+  rev = 0
+  get unread (): number { return this.rows.filter((row) => !row.read && !row.archived && !row.deleted).length }
+  get unseen (): number { return this.rows.filter((row) => row.seq > this.seen && !row.archived && !row.deleted).length }
+  /** Applies a change to the rows `pick` selects that are not deleted; a change that changes something takes a rev. */
+  change (pick: (row: ModelRow) => boolean, apply: (row: ModelRow) => boolean): void {
+    let changed = false
+    for (const row of this.rows.filter((row) => !row.deleted && pick(row))) changed = apply(row) || changed
+    if (changed) this.rev++
+  }
+}
+
+type Op =
+  | { kind: 'append', actor: number }
+  | { kind: 'read' | 'unread' | 'archive' | 'unarchive' | 'delete', pick: number[] }
+  | { kind: 'read-up-to' | 'archive-up-to' | 'seen', at: number }
+
+const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({ kind: fc.constant('append' as const), actor: fc.integer({ min: 0, max: 3 }) }),
+  fc.record({ kind: fc.constantFrom('read' as const, 'unread' as const, 'archive' as const, 'unarchive' as const, 'delete' as const), pick: fc.array(fc.nat(30), { minLength: 1, maxLength: 3 }) }),
+  fc.record({ kind: fc.constantFrom('read-up-to' as const, 'archive-up-to' as const, 'seen' as const), at: fc.nat(30) })
+)
+
+function feedStateContract (t: Test, openInbox: (t: Test, retention?: RetentionPolicy) => Promise<Fed>): void {
+  t.test('unread, unseen and rev follow a model through any sequence of appends and state changes', async (t) => {
+    const { inbox, append } = await openInbox(t)
+    let run = 0
+    await fc.assert(fc.asyncProperty(fc.array(opArbitrary, { minLength: 1, maxLength: 25 }), async (ops) => {
+      const userId = `p${run++}`
+      const model = new FeedModel()
+      for (const op of ops) {
+        const at = (n: number): ModelRow | undefined => model.rows[n % Math.max(1, model.rows.length)]
+        switch (op.kind) {
+          case 'append': {
+            const [stored] = await append([notificationOf(userId, { id: `a${op.actor}`, name: `A${op.actor}` })])
+            model.rows.push({ id: stored!.notification.id, seq: stored!.seq, read: false, archived: false, deleted: false })
+            break
+          }
+          case 'read-up-to':
+          case 'archive-up-to':
+          case 'seen': {
+            const upToSeq = at(op.at)?.seq ?? 0
+            const kind = op.kind === 'seen' ? 'seen' : op.kind === 'read-up-to' ? 'read' : 'archive'
+            await inbox.changeState(userId, { op: kind, upToSeq })
+            if (kind === 'seen') {
+              if (upToSeq > model.seen) {
+                model.seen = upToSeq
+                model.rev++
+              }
+            } else {
+              const flag = kind === 'read' ? 'read' : 'archived'
+              model.change((row) => row.seq <= upToSeq, (row) => !row[flag] && (row[flag] = true))
+            }
+            break
+          }
+          default: {
+            const ids = [...new Set(op.pick.map((n) => at(n)?.id).filter((id) => id !== undefined))]
+            if (ids.length === 0) break
+            await inbox.changeState(userId, { op: op.kind, ids })
+            const picked = (row: ModelRow): boolean => ids.includes(row.id)
+            if (op.kind === 'read') model.change(picked, (row) => !row.read && (row.read = true))
+            if (op.kind === 'unread') model.change(picked, (row) => row.read && !(row.read = false))
+            if (op.kind === 'archive') model.change(picked, (row) => !row.archived && (row.archived = true))
+            if (op.kind === 'unarchive') model.change(picked, (row) => row.archived && !(row.archived = false))
+            if (op.kind === 'delete') model.change(picked, (row) => { row.deleted = true; row.read = true; row.archived = false; return true })
+          }
+        }
+        const snapshot = await inbox.snapshot(userId)
+        const expected = { newestSeq: model.rows.length, unread: model.unread, rev: model.rev, unseen: model.unseen }
+        if (JSON.stringify(snapshot) !== JSON.stringify(expected)) throw new Error(`after ${JSON.stringify(op)}: ${JSON.stringify(snapshot)} ≠ the model's ${JSON.stringify(expected)}`)
+      }
+      const inboxView = (await inbox.history(userId, 100)).items.map(({ seq }) => seq)
+      const archiveView = (await inbox.history(userId, 100, undefined, { archived: true })).items.map(({ seq }) => seq)
+      const visible = (archived: boolean): number[] => model.rows.filter((row) => !row.deleted && row.archived === archived).map(({ seq }) => seq).reverse()
+      if (JSON.stringify(inboxView) !== JSON.stringify(visible(false)) || JSON.stringify(archiveView) !== JSON.stringify(visible(true))) throw new Error('history differs from the model')
+      const log = await inbox.stateAfter(userId, 0, 1000)
+      if (log.changes.map(({ rev }) => rev).join() !== Array.from({ length: model.rev }, (_, i) => i + 1).join()) throw new Error('the state log is not every rev, in order')
+    }), { numRuns: 30 })
+    t.pass('30 random sequences: the counts exact after every step, the history and the state log as the model says')
+  })
+
+  t.test('a state change is logged with its rev, the feed\'s seq, what it changed and the counts after it; a no-op takes no rev', async (t) => {
+    const { inbox, append } = await openInbox(t)
+    const [one, two] = await append([notificationFor('1'), notificationFor('1')])
+    const read = await inbox.changeState('1', { op: 'read', ids: [one!.notification.id, 'not-hers'] })
+    t.same(read, { feed: { newestSeq: 2, unread: 1, rev: 1, unseen: 2 }, change: { rev: 1, seq: 2, changes: [{ op: 'read', ids: [one!.notification.id] }], unread: 1, unseen: 2 } })
+    t.same(await inbox.changeState('1', { op: 'read', ids: [one!.notification.id] }), { feed: { newestSeq: 2, unread: 1, rev: 1, unseen: 2 }, change: undefined }, 'read already: no rev')
+    await inbox.changeState('1', { op: 'archive', upToSeq: 2 })
+    await inbox.changeState('1', { op: 'seen', upToSeq: 99 })
+    const log = await inbox.stateAfter('1', 1, 10)
+    t.same(log, {
+      floor: 0,
+      changes: [
+        { rev: 2, seq: 2, changes: [{ op: 'archive', upToSeq: 2 }], unread: 0, unseen: 0 },
+        { rev: 3, seq: 2, changes: [{ op: 'seen', upToSeq: 2 }], unread: 0, unseen: 0 }
+      ]
+    }, 'after a rev, in rev order; a seen mark past the newest stops at it')
+    t.same((await inbox.stateAfter('1', 0, 1)).changes.map(({ rev }) => rev), [1], 'at most limit')
+    t.same(await inbox.changeState('2', { op: 'archive', ids: [two!.notification.id] }), { feed: { newestSeq: 0, unread: 0, rev: 0, unseen: 0 }, change: undefined }, 'another user\'s ids: nothing')
+    t.same(await inbox.markRead('1', { upTo: 2 }), { newestSeq: 2, unread: 0, rev: 4 }, 'markRead is a read change (of archived ones too)')
+  })
+
+  t.test('a deleted notification is a tombstone that keeps its seq, leaves history and counts, and a record consumed again never brings it back', async (t) => {
+    const { inbox } = await openInbox(t)
+    const notifications = [notificationFor('1'), { ...notificationFor('1'), title: 'Secret', data: { a: 1 } }, notificationFor('1')]
+    const records = recordsOf(notifications)
+    await inbox.append(records)
+    await inbox.changeState('1', { op: 'delete', ids: [notifications[1]!.id] })
+    t.same((await inbox.history('1', 10)).items.map(({ seq }) => seq), [3, 1])
+    const replay = await inbox.after('1', 0, 10)
+    t.same(replay.map(({ seq }) => seq), [1, 2, 3], 'the replay stays contiguous')
+    const { id, type, userId, createdAt } = notifications[1]!
+    t.same(replay[1]!.notification, { id, type, userId, createdAt, actor: null, message: '', deleted: true }, 'nothing of its content')
+    t.same(await inbox.snapshot('1'), { newestSeq: 3, unread: 2, rev: 1, unseen: 2 })
+    t.same((await inbox.append(records)).appended, [], 'consumed again: skipped by its position')
+    t.same((await inbox.append(recordsOf([notifications[1]!], 1, 100))).appended, [], 'produced again (a new offset): its id stays taken')
+    t.same((await inbox.after('1', 1, 1))[0]!.notification, replay[1]!.notification, 'still a tombstone')
+  })
+
+  t.test('follows group, within the window by event time; other types group only with a key; archiving a member closes the group', async (t) => {
+    const { inbox, append } = await openInbox(t)
+    const start = Date.now() - 3 * DAY_MS
+    const [bruno, rick, lena] = [{ id: '2', name: 'Bruno' }, { id: '3', name: 'Rick' }, { id: '4', name: 'Lena' }]
+    const stored = await append([
+      notificationOf('1', bruno, start), notificationOf('1', rick, start + 1000), notificationOf('1', bruno, start + 2000), notificationOf('1', lena, start + 3000)
+    ])
+    t.same(stored.map(({ group }) => group), [
+      { id: stored[0]!.notification.id, key: 'follow', count: 1, actorCount: 1, actors: [bruno] },
+      { id: stored[0]!.notification.id, key: 'follow', count: 2, actorCount: 2, actors: [rick, bruno] },
+      { id: stored[0]!.notification.id, key: 'follow', count: 3, actorCount: 2, actors: [bruno, rick] },
+      { id: stored[0]!.notification.id, key: 'follow', count: 4, actorCount: 3, actors: [lena, bruno, rick] }
+    ], 'each one carries the group as it stands with it')
+    const [late] = await append([notificationOf('1', rick, start + DAY_MS + 1)])
+    t.equal(late!.group?.id, late!.notification.id, 'a day after the group began: a new group')
+    const [reply, keyed, keyedToo] = await append([
+      notificationOf('1', bruno, start + DAY_MS + 2, 'comment.reply'),
+      notificationOf('1', bruno, start + DAY_MS + 3, 'comment.reply', 'post:1'),
+      notificationOf('1', rick, start + DAY_MS + 4, 'comment.reply', 'post:1')
+    ])
+    t.equal(reply!.group, undefined, 'a type of its own without a key stands alone')
+    t.same(keyedToo!.group, { id: keyed!.notification.id, key: 'post:1', count: 2, actorCount: 2, actors: [rick, bruno] })
+    const page = await inbox.grouped('1', 2, undefined, { archived: false })
+    t.same(page.items.map(({ newest, count, actorCount, unread }) => [newest.seq, count, actorCount, unread]), [[8, 2, 2, 2], [6, 1, 1, 1]])
+    t.equal(page.nextBefore, 6)
+    const rest = await inbox.grouped('1', 10, page.nextBefore!, { archived: false })
+    t.same(rest.items.map(({ newest, count }) => [newest.seq, count]), [[5, 1], [4, 4]], 'the next page: the rest, each group once')
+    t.same(rest.items[1]!.actors, [lena, bruno, rick])
+    t.equal(rest.nextBefore, null)
+    await inbox.changeState('1', { op: 'archive', ids: [late!.notification.id] })
+    const [after] = await append([notificationOf('1', lena, start + DAY_MS + 5)])
+    t.same(after!.group, { id: after!.notification.id, key: 'follow', count: 1, actorCount: 1, actors: [lena] }, 'the archived one\'s group is closed: a new one begins')
+    t.same((await inbox.grouped('1', 10, undefined, { archived: true })).items.map(({ newest }) => newest.seq), [5], 'the archive, grouped')
+    await inbox.changeState('1', { op: 'read', groups: [stored[0]!.notification.id] })
+    t.same((await inbox.grouped('1', 10, 5, { archived: false })).items.map(({ count, unread }) => [count, unread]), [[4, 0]], 'a group read whole')
+  })
+
+  t.test('a muted type or actor is skipped before a seq is given: no hole, not counted, positions still move', async (t) => {
+    const { inbox } = await openInbox(t)
+    t.same(await inbox.preferences('1'), { types: [], actors: [] })
+    t.same(await inbox.setPreferences('1', { types: ['comment.reply'], actors: ['3'] }), { types: ['comment.reply'], actors: ['3'] })
+    const batch = [
+      notificationOf('1', { id: '2', name: 'Bruno' }), notificationOf('1', { id: '3', name: 'Rick' }),
+      notificationOf('1', { id: '2', name: 'Bruno' }, Date.now(), 'comment.reply'), notificationOf('1', { id: '2', name: 'Bruno' }, Date.now(), 'invoice.paid'),
+      notificationOf('2', { id: '3', name: 'Rick' })
+    ]
+    const result = await inbox.append(recordsOf(batch))
+    t.same(result.appended.map(({ notification, seq }) => [notification.userId, seq]), [['1', 1], ['1', 2], ['2', 1]], 'Emma\'s muted ones take no seq; Bruno\'s mute list is his own')
+    t.same(await inbox.snapshot('1'), { newestSeq: 2, unread: 2, rev: 0, unseen: 2 }, 'not counted')
+    t.same((await inbox.reconcile(TOPIC, new Map([[0, 5n]]))).stored.get(0), 5n, 'the partition\'s position is past them all')
+    await inbox.setPreferences('1', { types: [], actors: [] })
+    t.same((await inbox.append(recordsOf([notificationOf('1', { id: '3', name: 'Rick' })], 0, 5))).appended.map(({ seq }) => seq), [3], 'unmuted: stored again, next seq')
+  })
+
+  t.test('retention prunes the state log too, and records the floor a cursor must not be older than', async (t) => {
+    const { inbox, append } = await openInbox(t, { maxPerUser: 3, maxAgeMs: 365 * DAY_MS })
+    const stored = await append([notificationFor('1'), notificationFor('1')])
+    for (let i = 0; i < 3; i++) {
+      for (const op of ['read', 'unread'] as const) await inbox.changeState('1', { op, ids: [stored[0]!.notification.id] })
+    }
+    t.equal((await inbox.snapshot('1')).rev, 6)
+    await inbox.prune()
+    const log = await inbox.stateAfter('1', 0, 10)
+    t.same(log.floor, 3, 'the newest 3 kept')
+    t.same(log.changes.map(({ rev }) => rev), [4, 5, 6])
+    const aged = await openInbox(t, { maxPerUser: 100, maxAgeMs: 1 })
+    const [old] = await aged.append([notificationFor('1')])
+    await aged.inbox.changeState('1', { op: 'read', ids: [old!.notification.id] })
+    await aged.inbox.prune(Date.now() + 1000)
+    t.same(await aged.inbox.stateAfter('1', 0, 10), { changes: [], floor: 1 }, 'by age too')
   })
 }

@@ -7,6 +7,12 @@ import { startPostgres, type TestPostgres } from '../helpers/postgres.js'
 import { DAY_MS, fed, inboxContract, KEEP_ALL, notificationFor, recordsOf, TOPIC } from './contract.js'
 
 const postgres = await startPostgres(t)
+
+/** Takes a store of the current schema back to version 2 (before archive, delete, groups, seen, the state log and mute lists). */
+const TO_VERSION_2 = `
+  DROP TABLE groups; DROP TABLE group_actors; DROP TABLE state_changes; DROP TABLE preferences;
+  ALTER TABLE notifications DROP COLUMN archived, DROP COLUMN deleted, DROP COLUMN group_id;
+  ALTER TABLE feeds DROP COLUMN seen_seq, DROP COLUMN state_floor`
 if (postgres !== undefined) {
   t.comment(`PostgreSQL initialised and started in ${postgres.startedInMs} ms`)
   inboxContract(t, async () => {
@@ -294,7 +300,7 @@ function postgresOnly (postgres: TestPostgres): void {
     const [inbox] = await gateways(t, 1, KEEP_ALL, url)
     await inbox!.close()
     await sql(t, url).query("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    await t.rejects(PostgresInbox.open(url, KEEP_ALL), /schema version 99, this gateway knows only versions up to 2/)
+    await t.rejects(PostgresInbox.open(url, KEEP_ALL), /schema version 99, this gateway knows only versions up to 3/)
   })
 
   t.test('read marks on several gateways at once each get a rev of their own: 1, 2, 3… with no gap', async (t) => {
@@ -311,11 +317,27 @@ function postgresOnly (postgres: TestPostgres): void {
     const [before] = await gateways(t, 1, KEEP_ALL, url)
     await fed(before!).append([notificationFor('1'), notificationFor('1')])
     await before!.close()
-    await sql(t, url).query("ALTER TABLE feeds DROP COLUMN rev; UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    await sql(t, url).query(`${TO_VERSION_2}; ALTER TABLE feeds DROP COLUMN rev; UPDATE meta SET value = '1' WHERE key = 'schema_version'`)
     const [inbox, another] = await gateways(t, 2, KEEP_ALL, url)
     t.same(await inbox!.feed('1'), { newestSeq: 2, unread: 2, rev: 0 })
     t.same(await another!.markRead('1', { upTo: 1 }), { newestSeq: 2, unread: 1, rev: 1 })
-    t.equal((await sql(t, url).query<{ value: string }>("SELECT value FROM meta WHERE key = 'schema_version'")).rows[0]?.value, '2', 'recorded as version 2')
+    t.equal((await sql(t, url).query<{ value: string }>("SELECT value FROM meta WHERE key = 'schema_version'")).rows[0]?.value, '3', 'recorded as version 3')
+  })
+
+  t.test('a store of schema version 2 is migrated: nothing archived or deleted, each notification a group of its own, no state log, the rev kept', async (t) => {
+    const url = await postgres.createDatabase()
+    const [before] = await gateways(t, 1, KEEP_ALL, url)
+    const [one] = await fed(before!).append([notificationFor('1'), notificationFor('1')])
+    await before!.markRead('1', { upTo: 1 })
+    await before!.close()
+    await sql(t, url).query(`${TO_VERSION_2}; UPDATE meta SET value = '2' WHERE key = 'schema_version'`)
+    const [inbox] = await gateways(t, 1, KEEP_ALL, url)
+    t.same(await inbox!.snapshot('1'), { newestSeq: 2, unread: 1, rev: 1, unseen: 2 })
+    const { items } = await inbox!.grouped('1', 10, undefined, { archived: false })
+    t.same(items.map(({ newest, count }) => [newest.seq, count]), [[2, 1], [1, 1]], 'each of the old notifications is a group of its own')
+    t.same(await inbox!.stateAfter('1', 0, 10), { changes: [], floor: 0 })
+    t.same((await inbox!.changeState('1', { op: 'archive', ids: [one!.notification.id] })).feed, { newestSeq: 2, unread: 1, rev: 2, unseen: 1 }, 'state changes go on from the kept rev')
+    t.same(await inbox!.preferences('1'), { types: [], actors: [] })
   })
 
   t.test('a database whose meta table is another application\'s is refused', async (t) => {
