@@ -57,6 +57,7 @@ t.test('defaults', async (t) => {
     allowedOrigins: undefined,
     corsCredentials: false,
     inbox: { maxPerUser: 1000, maxAgeDays: 30 },
+    groupWindowMs: 86_400_000,
     databasePoolSize: 10,
     redisUrl: undefined,
     redisCluster: false,
