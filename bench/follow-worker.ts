@@ -27,8 +27,11 @@ export interface FollowRun {
   durationMs: number
   /** How long to wait for the answers once the last follow left. */
   drainMs: number
-  /** POST /api/notifications to this many followees per request (request i: followees i·N … i·N + N − 1, wrapping). */
-  publish?: { recipientsPerCall: number }
+  /**
+   * POST /api/notifications to this many followees per request (request i: followees i·N … i·N + N − 1,
+   * wrapping), with `groupKey` when given (each recipient's notifications then join one group).
+   */
+  publish?: { recipientsPerCall: number, groupKey?: string }
 }
 
 export interface FollowResult {
@@ -95,6 +98,7 @@ async function run (args: FollowRun): Promise<FollowResult> {
   // A follower following itself gets a 400, not a frame.
   if (args.followees.some((followee) => following.has(followee))) throw new Error('a followee is also a follower')
   const perCall = args.publish?.recipientsPerCall ?? 1
+  const groupKey = args.publish?.groupKey
   if (args.publish !== undefined) serviceToken ??= (await mintTokens(tokenSource!, [PUBLISHER], { service: true }))[0]
   const path = args.publish === undefined ? '/api/follows' : '/api/notifications'
   const targets = args.urls.map((url) => ({ pool: poolOf(url), head: `POST ${path} HTTP/1.1\r\nhost: ${new URL(url).host}\r\ncontent-type: application/json\r\n` }))
@@ -122,7 +126,7 @@ async function run (args: FollowRun): Promise<FollowResult> {
       const followee = (j: number): number => (first + j) % args.followees.length
       const body = args.publish === undefined
         ? `{"followeeId":${JSON.stringify(args.followees[first])}}`
-        : JSON.stringify({ recipients: Array.from({ length: perCall }, (_, j) => args.followees[followee(j)]), type: 'bench.publish', message: 'A backend published this.' })
+        : JSON.stringify({ recipients: Array.from({ length: perCall }, (_, j) => args.followees[followee(j)]), type: 'bench.publish', message: 'A backend published this.', ...(groupKey === undefined ? {} : { groupKey }) })
       const token = args.publish === undefined ? followerTokens[i % followers.length]! : serviceToken!
       const target = targets[i % targets.length]!
       const request = `${target.head}authorization: Bearer ${token}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`

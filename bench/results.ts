@@ -6,6 +6,7 @@ import type { GatewaysResult } from './phases/gateways.js'
 import type { IngestLevel, IngestResult } from './phases/ingest.js'
 import type { ProduceResult } from './phases/produce.js'
 import type { PublishResult } from './phases/publish.js'
+import type { StateResult } from './phases/state.js'
 import type { SequentialResult } from './phases/sequential.js'
 import type { ProfileSummary } from './profile.js'
 import type { Settings } from './settings.js'
@@ -48,6 +49,7 @@ export interface BenchResults {
     ingest?: IngestResult
     produce?: ProduceResult
     publish?: PublishResult
+    state?: StateResult
     catchUp?: CatchUpResult
     gateways?: GatewaysResult
   }

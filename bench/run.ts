@@ -14,6 +14,7 @@ import { gatewaysPhase } from './phases/gateways.js'
 import { ingestPhase } from './phases/ingest.js'
 import { producePhase } from './phases/produce.js'
 import { publishPhase } from './phases/publish.js'
+import { statePhase } from './phases/state.js'
 import { sequentialPhase } from './phases/sequential.js'
 import { summarizeProfile, type ProfileSummary } from './profile.js'
 import { Progress } from './progress.js'
@@ -73,6 +74,7 @@ async function main (): Promise<number> {
       ingest: async () => { phases.ingest = await ingestPhase(context) },
       produce: async () => { phases.produce = await producePhase(context) },
       publish: async () => { phases.publish = await publishPhase(context) },
+      state: async () => { phases.state = await statePhase(context) },
       'catch-up': async () => { phases.catchUp = await catchUpPhase(context) },
       gateways: async () => { phases.gateways = await gatewaysPhase(context) }
     }

@@ -24,6 +24,11 @@ export interface Settings {
    */
   publish: { recipientsPerCall: number[], latencyRate: number, peakRate: number, durationMs: number, warmUp: { rate: number, durationMs: number } }
   /**
+   * The feed state's cost: notifications at `rate`/s (one recipient a request) plain, grouped, and
+   * with `marksRate` state changes/s alongside, `durationMs` each.
+   */
+  state: { rate: number, marksRate: number, durationMs: number, warmUp: { rate: number, durationMs: number } }
+  /**
    * `--gateways N` (N ≥ 2): N gateways sharing PostgreSQL and Redis against the one SQLite gateway,
    * records produced at each of `latencyRates` for `durationMs`, then a burst of `burst.records`
    * as fast as the producer sends them for the delivered rate. `multiTabShare` of the recipients
@@ -52,7 +57,7 @@ export interface Settings {
   runTimeoutMs: number
 }
 
-export const PHASES = ['connections', 'sequential', 'ingest', 'produce', 'publish', 'catch-up', 'gateways'] as const
+export const PHASES = ['connections', 'sequential', 'ingest', 'produce', 'publish', 'state', 'catch-up', 'gateways'] as const
 export type PhaseName = typeof PHASES[number]
 /** Runs only with `--gateways N`: it starts PostgreSQL, Redis and N more gateways of its own. */
 const OPT_IN: readonly PhaseName[] = ['gateways']
@@ -74,6 +79,7 @@ const full: Settings = {
   },
   catchUp: { missed: 1000, repetitions: 3 },
   publish: { recipientsPerCall: [1, 10, 100], latencyRate: 2000, peakRate: 20_000, durationMs: 10_000, warmUp: { rate: 2000, durationMs: 5000 } },
+  state: { rate: 1000, marksRate: 200, durationMs: 10_000, warmUp: { rate: 1000, durationMs: 3000 } },
   gateways: {
     count: 1,
     latencyRates: [1000, 5000],
@@ -98,6 +104,7 @@ const quick: Settings = {
   produce: { ...full.produce, durationMs: 3000, warmUp: { rate: 2000, durationMs: 2000 } },
   catchUp: { missed: 1000, repetitions: 1 },
   publish: { ...full.publish, durationMs: 3000, warmUp: { rate: 2000, durationMs: 2000 } },
+  state: { ...full.state, durationMs: 5000, warmUp: { rate: 1000, durationMs: 2000 } },
   gateways: {
     ...full.gateways,
     durationMs: 3000,

@@ -45,38 +45,49 @@ const CALL_MARGIN_MS = 30_000
  * and the sockets whatever the batching.
  */
 export async function publishPhase (context: BenchContext): Promise<PublishResult> {
-  const { settings, roles, cleanup, stack } = context
-  const sender = new ChildWorker<FollowWorkerApi>(join(benchDir, 'follow-worker.ts'), 'publish-sender')
-  cleanup.add('publish sender', () => sender.stop())
+  const sender = await startSender(context)
   try {
-    await sender.call('init', { tokens: stack.tokens, followers: roles.followers.map((user) => user.id) }, 60_000)
+    const { settings } = context
     const { recipientsPerCall, latencyRate, peakRate, durationMs, warmUp } = settings.publish
     await runStep(context, sender, 'publish warm-up', recipientsPerCall[0]!, warmUp.rate, warmUp.durationMs)
     const steps: PublishStep[] = []
     for (const perCall of recipientsPerCall) {
       for (const rate of [latencyRate, peakRate]) steps.push(await runStep(context, sender, `publish ${perCall} per request at ${rate}/s`, perCall, rate, durationMs))
     }
-    return { recipients: roles.recipients.length, steps }
+    return { recipients: context.roles.recipients.length, steps }
   } finally {
     await sender.stop()
   }
 }
 
-async function runStep (context: BenchContext, sender: ChildWorker<FollowWorkerApi>, label: string, perCall: number, rate: number, durationMs: number): Promise<PublishStep> {
+/** The publish sender process (the follow sender with a service token), stopped by the caller or the cleanup. */
+export async function startSender (context: BenchContext): Promise<ChildWorker<FollowWorkerApi>> {
+  const { roles, cleanup, stack } = context
+  const sender = new ChildWorker<FollowWorkerApi>(join(benchDir, 'follow-worker.ts'), 'publish-sender')
+  cleanup.add('publish sender', () => sender.stop())
+  await sender.call('init', { tokens: stack.tokens, followers: roles.followers.map((user) => user.id) }, 60_000)
+  return sender
+}
+
+/**
+ * One step: `rate` notifications a second, `perCall` per request, for `durationMs`, with `groupKey`
+ * on each when given; `alongside` runs during the step (its CPU is in the step's figures).
+ */
+export async function runStep (context: BenchContext, sender: ChildWorker<FollowWorkerApi>, label: string, perCall: number, rate: number, durationMs: number, options: { groupKey?: string, alongside?: () => Promise<void> } = {}): Promise<PublishStep> {
   const { progress, roles, settings, stack } = context
   await settle(context)
   const loadAverageBefore = loadAverage()
   progress.status(`${label}: ${durationMs / 1000} s`)
   const cpu = meter(context, [sender.pid])
-  const run = await sender.call('run', {
+  const [run] = await Promise.all([sender.call('run', {
     label,
     urls: [stack.url],
     followees: roles.recipients.map((user) => user.id),
     rate: rate / perCall,
     durationMs,
     drainMs: settings.drainMs,
-    publish: { recipientsPerCall: perCall }
-  }, durationMs + settings.drainMs + CALL_MARGIN_MS)
+    publish: options.groupKey === undefined ? { recipientsPerCall: perCall } : { recipientsPerCall: perCall, groupKey: options.groupKey }
+  }, durationMs + settings.drainMs + CALL_MARGIN_MS), options.alongside?.()])
   const busy = cpu.read()
   const notifications = run.accepted * perCall
   await drain(context, label, notifications, settings.drainMs)
