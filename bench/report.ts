@@ -165,11 +165,11 @@ export function markdown (results: BenchResults): string {
     lines.push(`Notifications published one recipient a request at ${fmt(settings.state.rate, 0)}/s to ${fmt(state.recipients, 0)} connected users for ${fmt(settings.state.durationMs / 1000, 0)} s a step: plain, ` +
       `with a group key (each joins its recipient's group), and plain with ${fmt(settings.state.marksRate, 0)} state changes/s alongside ("mark all read" and "clear all", alternately, each user in turn). ` +
       `Gateway CPU per state change: the third step's gateway CPU time less the first's, over the changes made: **${state.gatewayCpuPerChangeUs === undefined ? '–' : fmt(state.gatewayCpuPerChangeUs, 1)} µs**.`, '')
-    lines.push('| step | accepted/s | gateway CPU µs per notification | publish → frame p50 / p99 ms | state changes sent / made / failed | missing / doubled / seq gaps | CPU % (gateway / kafka / load / clients / others) | load average before |')
+    lines.push('| step | accepted/s | gateway CPU µs per notification | publish → frame p50 / p99 ms | state changes sent / made / failed / skipped | missing / doubled / seq gaps | CPU % (gateway / kafka / load / clients / others) | load average before |')
     lines.push('|---|---|---|---|---|---|---|---|')
     for (const { step, marks } of state.steps) {
       lines.push(`| ${step.label} | ${fmt(step.acceptedPerSecond, 0)} | ${step.gatewayCpuPerNotificationUs === undefined ? '–' : fmt(step.gatewayCpuPerNotificationUs, 1)} | ${pair(step.frame?.p50, step.frame?.p99)} | ` +
-        `${marks === undefined ? '–' : `${marks.sent} / ${marks.changes} / ${marks.failed}`} | ${step.missing} / ${step.duplicates} / ${step.seqGaps} | ${cpu(step.cpu)} | ${step.loadAverageBefore.join(' / ')} |`)
+        `${marks === undefined ? '–' : `${marks.sent} / ${marks.changes} / ${marks.failed} / ${marks.skipped}`} | ${step.missing} / ${step.duplicates} / ${step.seqGaps} | ${cpu(step.cpu)} | ${step.loadAverageBefore.join(' / ')} |`)
     }
     lines.push('')
   }

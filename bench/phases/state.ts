@@ -10,6 +10,8 @@ import { runStep, startSender, type PublishStep } from './publish.js'
 export interface MarksRun {
   rate: number
   sent: number
+  /** Due while MAX_IN_FLIGHT were out: never sent. */
+  skipped: number
   accepted: number
   failed: number
   /** Answers whose `rev` moved on (a real state change, not a no-op). */
@@ -58,7 +60,7 @@ export async function statePhase (context: BenchContext): Promise<StateResult> {
     const gatewayCpuPerChangeUs = plainCpu === undefined || marksCpu === undefined || marks === undefined || marks.changes === 0
       ? undefined
       : round((marksCpu - plainCpu) / marks.changes * 1e6, 1)
-    context.progress.log(`state changes: ${marks?.changes ?? 0} made (${marks?.failed ?? 0} failed), gateway CPU ${gatewayCpuPerChangeUs ?? '–'} µs per change; cpu ${formatCpu(withMarks.cpu)}`)
+    context.progress.log(`state changes: ${marks?.changes ?? 0} made (${marks?.failed ?? 0} failed, ${marks?.skipped ?? 0} skipped), gateway CPU ${gatewayCpuPerChangeUs ?? '–'} µs per change; cpu ${formatCpu(withMarks.cpu)}`)
     return { recipients: roles.recipients.length, steps: [{ step: plain, marks: undefined }, { step: grouped, marks: undefined }, { step: withMarks, marks }], gatewayCpuPerChangeUs }
   } finally {
     await sender.stop()
@@ -75,21 +77,23 @@ async function sendMarks (context: BenchContext, rate: number, durationMs: numbe
   const epoch = await epochOf(stack.url, tokens[0]!)
   // A seq past any the bench reaches: "up to the newest" without reading each user's feed first.
   const upTo = `${epoch}.999999999`
-  const result: MarksRun = { rate, sent: 0, accepted: 0, failed: 0, changes: 0, errorSample: [] }
+  const result: MarksRun = { rate, sent: 0, skipped: 0, accepted: 0, failed: 0, changes: 0, errorSample: [] }
   const lastRev = new Map<number, number>()
   let inFlight = 0
   const total = Math.max(1, Math.round(rate * durationMs / 1000))
   try {
+    let next = 0
     await runOpenLoop(total, rate, durationMs + 5000, (due) => {
-      for (; result.sent < due; result.sent++) {
+      for (; next < due; next++) {
         if (inFlight >= MAX_IN_FLIGHT) {
-          result.failed++
+          result.skipped++
           continue
         }
-        const user = result.sent % users.length
+        const user = next % users.length
         const body = JSON.stringify({ upTo })
-        const path = result.sent % 2 === 0 ? '/api/notifications/read' : '/api/notifications/archive'
+        const path = next % 2 === 0 ? '/api/notifications/read' : '/api/notifications/archive'
         inFlight++
+        result.sent++
         pool.send(`POST ${path} HTTP/1.1\r\nhost: ${new URL(stack.url).host}\r\ncontent-type: application/json\r\nauthorization: Bearer ${tokens[user]!}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, (status, text, error) => {
           inFlight--
           if (status !== 200) {
@@ -103,7 +107,7 @@ async function sendMarks (context: BenchContext, rate: number, durationMs: numbe
           lastRev.set(user, Math.max(rev, lastRev.get(user) ?? 0))
         })
       }
-      return result.sent
+      return next
     })
     await waitUntil(() => inFlight === 0, REQUEST_TIMEOUT_MS, 10)
   } finally {

@@ -133,6 +133,8 @@ interface Row { seq: number, body: string, read: number, archived: number, group
 const ROW = 'seq, body, read, archived, group_id, id'
 /** What a state change may touch: a user's rows that are not tombstones. */
 const LIVE = 'user_id = ? AND deleted = 0'
+/** The flag each of these changes sets on a row, and to what. */
+const FLAGS = { read: ['read', 1], unread: ['read', 0], archive: ['archived', 1], unarchive: ['archived', 0] } as const
 interface GroupRow { id: string, started_at: number, count: number, actor_count: number, actors: string }
 /** `stored`: rows the user has now, so retention finds who is over the cap without counting rows. */
 interface Feed { newestSeq: number, unread: number, stored: number, rev: number }
@@ -524,27 +526,15 @@ export class SqliteInbox implements Inbox {
 
   /** One row's part of a change; false when the row is that way already. */
   #apply (userId: string, op: StateRequest['op'], row: Row): boolean {
-    switch (op) {
-      case 'read':
-      case 'unread': {
-        const read = op === 'read' ? 1 : 0
-        if (row.read === read) return false
-        this.#statements.setRead.run(read, userId, row.seq)
-        return true
-      }
-      case 'archive':
-      case 'unarchive': {
-        const archived = op === 'archive' ? 1 : 0
-        if (row.archived === archived) return false
-        this.#statements.setArchived.run(archived, userId, row.seq)
-        return true
-      }
-      case 'delete':
-        this.#statements.setDeleted.run(JSON.stringify(tombstone(JSON.parse(row.body) as Notification)), userId, row.seq)
-        return true
-      case 'seen':
-        return false
+    if (op === 'seen') return false
+    if (op === 'delete') {
+      this.#statements.setDeleted.run(JSON.stringify(tombstone(JSON.parse(row.body) as Notification)), userId, row.seq)
+      return true
     }
+    const [flag, value] = FLAGS[op]
+    if (row[flag] === value) return false
+    this.#statements[flag === 'read' ? 'setRead' : 'setArchived'].run(value, userId, row.seq)
+    return true
   }
 
   async stateAfter (userId: string, rev: number, limit: number): Promise<StateLog> {

@@ -37,7 +37,7 @@ const stateAnswer = {
   ...errorResponses
 } as const
 
-const groupParams = {
+const idParams = {
   type: 'object',
   required: ['id'],
   additionalProperties: false,
@@ -84,29 +84,18 @@ const feedStateRoutes: RoutePlugin = async (app, context) => {
     return await change(context, request.principal.user.id, { op: 'seen', upToSeq: seqOf(request.body.upTo, inbox, 'body/upTo') })
   })
 
-  app.delete('/api/notifications/:id', {
-    onRequest,
-    schema: {
-      summary: 'Delete one of the caller\'s notifications: its content is gone, its seq stays taken (a tombstone)',
-      security: bearerSecurity,
-      params: groupParams,
-      response: stateAnswer
-    }
-  }, async (request) => {
-    return await change(context, request.principal.user.id, { op: 'delete', ids: [request.params.id] })
-  })
-
-  app.delete('/api/notifications/groups/:id', {
-    onRequest,
-    schema: {
-      summary: 'Delete every notification of one of the caller\'s groups, in one change',
-      security: bearerSecurity,
-      params: groupParams,
-      response: stateAnswer
-    }
-  }, async (request) => {
-    return await change(context, request.principal.user.id, { op: 'delete', groups: [request.params.id] })
-  })
+  const deletes = [
+    { path: '/api/notifications/:id', summary: 'Delete one of the caller\'s notifications: its content is gone, its seq stays taken (a tombstone)', selection: (id: string) => ({ ids: [id] }) },
+    { path: '/api/notifications/groups/:id', summary: 'Delete every notification of one of the caller\'s groups, in one change', selection: (id: string) => ({ groups: [id] }) }
+  ]
+  for (const { path, summary, selection } of deletes) {
+    app.delete(path, {
+      onRequest,
+      schema: { summary, security: bearerSecurity, params: idParams, response: stateAnswer }
+    }, async (request) => {
+      return await change(context, request.principal.user.id, { op: 'delete', ...selection(request.params.id) })
+    })
+  }
 }
 
 /** Makes the change, tells every tab of the user, and answers the counts. */
