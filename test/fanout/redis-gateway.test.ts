@@ -30,10 +30,11 @@ if (redis !== undefined) {
     t.match(frame, { type: 'notification', seq: 1, unread: 1 }, 'consumed and published by A, pushed by B')
     t.equal(frame.notification?.id, followed.json<{ notification: { id: string } }>().notification.id)
     // The inboxes are the gateways' own here (SQLite): a token of B reads on A only because AUTH_SECRET is shared.
-    const read = await a.app.inject({ method: 'POST', url: '/api/notifications/read', headers: { authorization: `Bearer ${bruno}` }, payload: { upTo: '0' } })
+    const read = await a.app.inject({ method: 'POST', url: '/api/notifications/read', headers: { authorization: `Bearer ${bruno}` }, payload: { ids: [frame.notification?.id] } })
     t.equal(read.statusCode, 200)
     const { unread, rev } = read.json<{ unread: number, rev: number }>()
-    t.same(await tab.next(), { type: 'unread', unread, rev }, 'the unread frame of a read on A')
+    t.match(await tab.next(), { type: 'state', rev, unread, changes: [{ op: 'read', ids: [frame.notification?.id] }] }, 'the state frame of a read on A')
+    t.same(await tab.next(), { type: 'unread', unread, rev }, 'then its unread frame')
   })
 
   t.test('closing the app closes its Redis connections', async (t) => {
