@@ -65,7 +65,7 @@ if (browser !== undefined) {
       release()
       await connected(page)
       await itemsShown(page, 3)
-      t.match(streams.at(-1), /\/sse\?since=[0-9a-f]+\.1$/, 'the new stream resumed after the last notification shown')
+      t.match(streams.at(-1), /\/sse\?since=[0-9a-f]+\.1\.0$/, 'the new stream resumed after the last notification shown')
       t.equal(await page.getAttribute('[data-testid="connection"]', 'data-transport'), 'sse', 'still on SSE')
       t.equal(webSockets.length, tried, 'no WebSocket tried again')
       t.equal(await page.getAttribute('[data-testid="unread-badge"]', 'data-count'), '3', 'the missed ones counted')

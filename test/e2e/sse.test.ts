@@ -62,7 +62,7 @@ if (browser !== undefined) {
     await seenOf(page, 1, 'ready')
     const first = await followed(url, emma, '2')
     const [notification] = (await seenOf(page, 1, 'notification')).filter(({ type }) => type === 'notification')
-    t.match(notification, { lastEventId: /^[0-9a-f]{8}\.1$/, data: { type: 'notification', notification: { id: first }, seq: 1 } }, 'the cursor is the event\'s lastEventId')
+    t.match(notification, { lastEventId: /^[0-9a-f]{8}\.1\.0$/, data: { type: 'notification', notification: { id: first }, seq: 1 } }, 'the cursor is the event\'s lastEventId')
 
     services.hub.disconnectAll(CloseCode.GOING_AWAY, 'server shutting down')
     const missed = [await followed(url, emma, '2'), await followed(url, emma, '2')]

@@ -40,7 +40,7 @@ t.test('the consumer group delivers to every open tab of the recipient and to no
     const frame = await tab.next() as NotificationFrame
     t.equal(frame.type, 'notification')
     t.same(frame.notification.id, notification.id)
-    t.match(frame.cursor, /^[0-9a-f]{8}\.\d+$/)
+    t.match(frame.cursor, /^[0-9a-f]{8}\.\d+\.\d+$/)
     t.equal(frame.unread, 1, 'the frame carries the new unread count: no separate unread frame')
   }
 

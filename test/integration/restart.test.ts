@@ -83,7 +83,7 @@ t.test('history and read state survive a restart; pages have no overlap and no h
     headers: { authorization: `Bearer ${emma}`, 'content-type': 'application/json' },
     body: JSON.stringify({ upTo: tenth.cursor })
   })
-  t.same(await read.json(), { unread: 15, rev: 1 }, "marking the ten oldest read leaves 15 unread (the read state's first change: rev 1)")
+  t.same(await read.json(), { unread: 15, unseen: 25, rev: 1 }, "marking the ten oldest read leaves 15 unread (the read state's first change: rev 1)")
   await first.close()
 
   const second = await startGateway(t, { dataDir, env })
