@@ -4,12 +4,13 @@ import t from 'tap'
 import { eventually } from '../helpers/eventually.js'
 import { LocalFanout } from '../../server/fanout/local-fanout.js'
 import type { FanoutMessage } from '../../server/fanout/types.js'
-import { unreadFrame } from '../../server/feed/frames.js'
+import { encodeCursor } from '../../server/feed/cursor.js'
+import { stateFrame, unreadFrame } from '../../server/feed/frames.js'
 import { liveMessage } from '../../server/feed/ingest.js'
 import type { FeedRelay } from '../../server/feed/relay.js'
 import { CloseCode } from '../../server/hub/close-codes.js'
 import { SqliteInbox } from '../../server/inbox/sqlite-inbox.js'
-import { InboxUnavailableError, type Inbox, type RetentionPolicy } from '../../server/inbox/types.js'
+import { InboxUnavailableError, type Inbox, type LoggedChange, type RetentionPolicy } from '../../server/inbox/types.js'
 import { followNotification } from '../../server/notification.js'
 import { BOUND, deliveryPath, type DeliveryPath } from '../helpers/delivery-path.js'
 import { fakeHubSocket, FakeTransport } from '../helpers/fake-socket.js'
@@ -300,4 +301,22 @@ t.test('an inbox that does not answer does not hold the pings back: after half a
   const tab = await open(users['1'])
   await tab.socket.until('two pings', () => tab.socket.frames.filter((frame) => frame.type === 'ping').length >= 2, 5000)
   t.same(tab.socket.frames.slice(1, 3), [{ type: 'ping' }, { type: 'ping' }])
+})
+
+t.test('a lost state frame is filled from the state log when the next one arrives, in rev order, each once', async (t) => {
+  const { relay, append, open, inbox } = deliveryNode(t)
+  const live = await append('1', 2)
+  const tab = await open(users['1'])
+  deliver(relay, live)
+  const ids = (await inbox.after('1', 0, 2)).map(({ notification }) => notification.id)
+  const changes: LoggedChange[] = []
+  for (const id of ids) changes.push((await inbox.changeState('1', { op: 'read', ids: [id] })).change!)
+  const message = ({ rev, seq, changes: what, unread, unseen }: LoggedChange): FanoutMessage =>
+    ({ userId: '1', text: stateFrame({ rev, seq, changes: what, unread, unseen, cursor: encodeCursor(inbox.epoch, seq, rev) }), seq, rev, state: true })
+  deliver(relay, [message(changes[1]!)]) // rev 1 was lost on the way
+  await tab.socket.until('rev 2', () => tab.socket.frames.some((frame) => frame.type === 'state' && frame.rev === 2))
+  deliver(relay, changes.map(message)) // late copies
+  const states = tab.socket.frames.flatMap((frame) => frame.type === 'state' ? [frame.rev] : [])
+  t.same(states, [1, 2], 'rev 1 from the log, then rev 2, and the late copies dropped as repeats')
+  await eventually('live again', () => !tab.tab.holding)
 })

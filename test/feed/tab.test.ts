@@ -1,5 +1,5 @@
 import t from 'tap'
-import { placeOf, Tab, type OutboundFrame } from '../../server/feed/tab.js'
+import { placeFrame, placeOf, Tab, type OutboundFrame } from '../../server/feed/tab.js'
 import { CloseCode } from '../../server/hub/close-codes.js'
 import { CLOSED, fakeHubSocket, type FakeSocket } from '../helpers/fake-socket.js'
 
@@ -10,6 +10,11 @@ function frame (seq: number): OutboundFrame {
 
 function framed (text: string, seq?: number): OutboundFrame {
   return { text, bytes: Buffer.byteLength(text), seq }
+}
+
+/** A state change's frame: its `rev`, made when the feed's newest seq was `seq`; its text is `s<rev>`. */
+function state (rev: number, seq: number): OutboundFrame {
+  return { text: `s${rev}`, bytes: Buffer.byteLength(`s${rev}`), seq, rev, state: true }
 }
 
 /** A tab on a fresh socket with the send bound `maxBufferedBytes`. */
@@ -220,4 +225,30 @@ t.test('a release that meets a slow close stops and leaves nothing held', async 
   t.match(webSocket.closes, [{ code: CloseCode.SLOW_CLIENT }])
   t.equal(tab.holding, false)
   t.equal(tab.lastSeq, 0)
+})
+
+t.test('the rule extends to rev: a state change is placed by its rev, and is a hole too while the tab lacks a notification it came after', async (t) => {
+  t.equal(placeFrame({ seq: 3, rev: 2, state: true }, 3, 1), 'next')
+  t.equal(placeFrame({ seq: 3, rev: 1, state: true }, 3, 1), 'repeat', 'rev ≤ last: a repeat')
+  t.equal(placeFrame({ seq: 3, rev: 3, state: true }, 3, 1), 'hole', 'rev ≠ last + 1: a hole')
+  t.equal(placeFrame({ seq: 4, rev: 2, state: true }, 3, 1), 'hole', 'made after seq 4, which the tab has not got: its cursor would skip it')
+  t.equal(placeFrame({ seq: 2, rev: 2, state: true }, 3, 1), 'next', 'made before the tab\'s newest notification: fine')
+  t.equal(placeFrame({ seq: 4, rev: 2 }, 3, 1), 'hole', 'a notification stored after a state change the tab has not got')
+  t.equal(placeFrame({ seq: 4, rev: 1 }, 3, 1), 'next')
+  t.equal(placeFrame({ seq: 4, rev: undefined }, 3, 1), 'next', 'a notification without a rev (an older gateway\'s) is placed by seq alone')
+  t.equal(placeFrame({ seq: undefined }, 3, 1), undefined, 'frames that are neither just go')
+})
+
+t.test('state frames go out rev after rev; one that arrives before the notification it came after is held, and lastRev follows the sends', async (t) => {
+  const { webSocket, tab } = open()
+  t.equal(tab.offer(frame(1)), 'sent')
+  t.equal(tab.offer(state(1, 1)), 'sent')
+  t.equal(tab.lastRev, 1)
+  t.equal(tab.offer(state(1, 1)), 'dropped', 'a repeat')
+  t.equal(tab.offer(state(2, 2)), 'hole', 'made after seq 2, which has not arrived: held, fill')
+  t.equal(tab.offer(frame(2)), 'held')
+  tab.sendNow('n2', { seq: 2 })
+  t.ok(tab.release(2, 1), 'the replay brought seq 2: the held state change follows on')
+  t.same(webSocket.sent, ['n1', 's1', 'n2', 's2'], 'the notification before the change made after it')
+  t.same([tab.lastSeq, tab.lastRev], [2, 2])
 })
