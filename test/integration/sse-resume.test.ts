@@ -104,6 +104,8 @@ t.test('two gateways, PostgreSQL and Redis: a stream on one gets follows POSTed 
   t.match(await onB.next(BOUND_MS), { event: 'ready', id: got.at(-1)!.eventId })
   const resumed = await notifications(onB, missed.length)
   t.same(resumed.map(({ id, seq }) => ({ id, seq })), missed.map((id, i) => ({ id, seq: live.length + i + 1 })), 'the missed ones, once each, in order')
-  t.ok(onB.events.some(({ event }) => event === 'synced'), 'after synced (before, or among, the live ones)')
+  // The catch-up's state-log read comes between the replayed notifications and synced: wait for it.
+  await t.resolves(onB.until('synced', () => onB.events.some(({ event }) => event === 'synced'), BOUND_MS),
+    'synced comes (before, or among, the live ones)')
   t.notOk(onB.events.some(({ frame }) => frame.type === 'synced' && frame.reset === true), 'no reset: the shared inbox continues the cursor')
 })
