@@ -66,7 +66,10 @@ if (browser !== undefined) {
 
     services.hub.disconnectAll(CloseCode.GOING_AWAY, 'server shutting down')
     const missed = [await followed(url, emma, '2'), await followed(url, emma, '2')]
-    const seen = await seenOf(page, 3, 'notification')
+    await seenOf(page, 3, 'notification')
+    // synced follows the replayed notifications, not necessarily in the same read.
+    await page.waitForFunction('window.seen.slice(window.seen.findIndex((seen) => seen.type === "close")).some((seen) => seen.type === "synced")')
+    const seen = await page.evaluate('window.seen') as Seen[]
     const close = seen.findIndex(({ type }) => type === 'close')
     t.match(seen[close], { data: { type: 'close', code: 1001, reason: 'server shutting down' } }, 'the close event came')
     const after = seen.slice(close + 1)
