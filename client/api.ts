@@ -1,4 +1,7 @@
-import type { FeedNotification, HistoryPage, IssuedToken, User } from './types.js'
+import type { FeedCounts, FeedNotification, GroupedItem, HistoryItem, HistoryPage, IssuedToken, Muted, Selection, User } from './types.js'
+
+/** The state changes a POST makes (docs/protocol.md, feed state); `read` and `archive` also take `{ upTo }`. */
+export type StateRoute = 'read' | 'unread' | 'archive' | 'unarchive'
 
 /** A failed API call; `status` 0 means the request never got an answer. */
 export class ApiError extends Error {
@@ -64,11 +67,41 @@ export class GatewayApi {
     })
   }
 
-  /** One page of history, newest first; `before` is the previous page's `nextCursor`. */
-  listNotifications (token: string, before: string | null, limit = 50): Promise<HistoryPage> {
-    const query = new URLSearchParams({ limit: String(limit) })
-    if (before !== null) query.set('before', before)
-    return this.#request('GET', `/api/notifications?${query}`, { token })
+  /** One page of history, newest first; `before` is the previous page's `nextCursor`; `archived`: the archive. */
+  listNotifications (token: string, before: string | null, limit = 50, archived = false): Promise<HistoryPage<HistoryItem>> {
+    return this.#request('GET', `/api/notifications?${historyQuery(before, limit, archived, false)}`, { token })
+  }
+
+  /** One page of grouped history: one item per group, newest group first. */
+  listGroups (token: string, before: string | null, limit = 50, archived = false): Promise<HistoryPage<GroupedItem>> {
+    return this.#request('GET', `/api/notifications?${historyQuery(before, limit, archived, true)}`, { token })
+  }
+
+  /** Changes the feed's state: `upTo` a cursor (read, archive), or the selected notifications or groups. */
+  changeState (token: string, route: StateRoute, target: { upTo: string } | Selection): Promise<FeedCounts> {
+    return this.#request('POST', `/api/notifications/${route}`, { token, body: target })
+  }
+
+  /** Moves the seen mark (never back): `unseen` counts what came after it. */
+  markSeen (token: string, upTo: string): Promise<FeedCounts> {
+    return this.#request('POST', '/api/notifications/seen', { token, body: { upTo } })
+  }
+
+  /** Deletes a notification, or with `group` every notification of the group `id`. */
+  delete (token: string, id: string, group = false): Promise<FeedCounts> {
+    const path = group ? `/api/notifications/groups/${encodeURIComponent(id)}` : `/api/notifications/${encodeURIComponent(id)}`
+    return this.#request('DELETE', path, { token })
+  }
+
+  async getPreferences (token: string): Promise<Muted> {
+    const { muted } = await this.#request<{ muted: Muted }>('GET', '/api/preferences', { token })
+    return muted
+  }
+
+  /** Replaces the mute lists. */
+  async putPreferences (token: string, muted: Muted): Promise<Muted> {
+    const answer = await this.#request<{ muted: Muted }>('PUT', '/api/preferences', { token, body: { muted } })
+    return answer.muted
   }
 
   /** `rev`: the read state's version after the mark (absent from older gateways). */
@@ -98,6 +131,14 @@ export class GatewayApi {
     if (response.ok) return payload as T
     throw apiError(response, payload)
   }
+}
+
+function historyQuery (before: string | null, limit: number, archived: boolean, grouped: boolean): URLSearchParams {
+  const query = new URLSearchParams({ limit: String(limit) })
+  if (before !== null) query.set('before', before)
+  if (archived) query.set('archived', 'true')
+  if (grouped) query.set('grouped', 'true')
+  return query
 }
 
 /** The ApiError of a refused answer: the gateway's `code` and `message` when its body has them. */

@@ -1,25 +1,27 @@
-import type { HistoryItem, NotificationFrame, PingFrame, ReadyFrame, SyncedFrame } from './types.js'
+import type { HistoryItem, NotificationFrame, PingFrame, ReadyFrame, StateFrame, SyncedFrame } from './types.js'
 
 /**
- * A place in the user's feed: the cursor (opaque: stored, sent back, never parsed) and the
- * per-user seq that came with it.
+ * A place in the user's feed: the cursor (opaque: stored, sent back, never parsed), the per-user
+ * seq that came with it, and the feed state's `rev` the client had applied then (absent when not
+ * known: a history item's cursor, or a gateway without state changes).
  */
 export interface Position {
   readonly cursor: string
   readonly seq: number
+  readonly rev?: number
 }
 
 /**
- * What to do with a `notification` frame: show it (`live`, or replayed by a catch-up), drop it
- * (`duplicate`, or `ignored` after a hole on this connection), or `hole`: something before it
- * was missed, so resume from `since` before showing anything newer.
+ * What to do with a `notification` or `state` frame: apply it (`live`, or replayed by a catch-up),
+ * drop it (`duplicate`, or `ignored` after a hole on this connection), or `hole`: something before
+ * it was missed, so resume from `since` before applying anything newer.
  */
-export type NotificationVerdict = 'live' | 'catch-up' | 'duplicate' | 'hole' | 'ignored'
+export type FrameVerdict = 'live' | 'catch-up' | 'duplicate' | 'hole' | 'ignored'
 
 /** After `synced`: carry on (`ok`), `reset` (reload history), or `hole` (the catch-up stopped short). */
 export type SyncedVerdict = 'ok' | 'reset' | 'hole' | 'ignored'
 
-/** After `ping`: carry on (`ok`), or `hole`: the feed has notifications past the last one shown. */
+/** After `ping`: carry on (`ok`), or `hole`: the feed has notifications or state changes past the last ones applied. */
 export type PingVerdict = 'ok' | 'hole' | 'ignored'
 
 export interface FeedSyncOptions {
@@ -30,7 +32,9 @@ export interface FeedSyncOptions {
 /**
  * The sequencing of one signed-in user's feed, without DOM or I/O: where to resume from
  * (`since`), which frames to show, drop or treat as a hole, when to reload history, and the
- * newest item seen (`upTo`, for "mark all read").
+ * newest item seen (`upTo`, for "mark all read"). State changes (`state` frames) follow the same
+ * rule by their `rev`: contiguous after the `rev` of `since` (or of `ready` when `since` has none,
+ * as the gateway then replays no state change).
  *
  * Frames come in as one stream: a `ready` starts a connection, and the socket it came from
  * says which `since` it was opened with. Holes are judged within a connection only, against
@@ -45,6 +49,8 @@ export class FeedSync {
   #highest: Position | null = null
   /** The seq of the last frame accepted on the current connection; null before the first `ready`. */
   #lastSeq: number | null = null
+  /** The rev of the last state change applied on the current connection; null from a gateway without revs. */
+  #lastRev: number | null = null
   #catchingUp = false
   /** Set by a hole: the rest of this connection's frames are dropped until the next `ready`. */
   #abandoned = false
@@ -89,11 +95,12 @@ export class FeedSync {
     this.#abandoned = false
     this.#catchingUp = since !== null
     this.#lastSeq = since === null ? frame.seq : since.seq
+    this.#lastRev = since?.rev ?? frame.rev ?? null
     // Without a catch-up, what arrived since the last history load is only in history.
     return { refreshHistory: since === null }
   }
 
-  notification (frame: NotificationFrame): NotificationVerdict {
+  notification (frame: NotificationFrame): FrameVerdict {
     if (this.#abandoned) return 'ignored'
     const { seq } = frame
     if (this.#lastSeq !== null) {
@@ -101,9 +108,22 @@ export class FeedSync {
       if (seq !== this.#lastSeq + 1) return this.#hole()
     }
     this.#lastSeq = seq
-    const at: Position = { cursor: frame.cursor, seq }
+    const at = this.#at(frame.cursor, seq)
     this.#setPosition(at)
     this.#consider(at)
+    return this.#catchingUp ? 'catch-up' : 'live'
+  }
+
+  /** A state change: applied in `rev` order, like notifications in `seq` order. */
+  state (frame: StateFrame): FrameVerdict {
+    if (this.#abandoned) return 'ignored'
+    const { rev } = frame
+    if (this.#lastRev !== null) {
+      if (rev <= this.#lastRev) return 'duplicate'
+      if (rev !== this.#lastRev + 1) return this.#hole()
+    }
+    this.#lastRev = rev
+    this.#setPosition(this.#at(frame.cursor, this.#lastSeq ?? frame.seq))
     return this.#catchingUp ? 'catch-up' : 'live'
   }
 
@@ -116,12 +136,15 @@ export class FeedSync {
       // what comes next. Live frames go on from the cursor in this frame.
       this.#highest = null
       this.#lastSeq = seq
-      this.#setPosition({ cursor: frame.cursor, seq })
+      this.#lastRev = frame.rev ?? null
+      this.#setPosition(this.#at(frame.cursor, seq))
       return 'reset'
     }
     if (this.#lastSeq !== null && seq > this.#lastSeq) return this.#hole()
+    if (this.#lastRev !== null && frame.rev !== undefined && frame.rev > this.#lastRev) return this.#hole()
     this.#lastSeq ??= seq
-    this.#setPosition({ cursor: frame.cursor, seq: this.#lastSeq })
+    this.#lastRev ??= frame.rev ?? null
+    this.#setPosition(this.#at(frame.cursor, this.#lastSeq))
     return 'ok'
   }
 
@@ -133,7 +156,8 @@ export class FeedSync {
     if (this.#abandoned) return 'ignored'
     // During a catch-up the feed is ahead by design (the gateway holds pings until `synced`).
     if (frame.seq === undefined || this.#lastSeq === null || this.#catchingUp) return 'ok'
-    return frame.seq > this.#lastSeq ? this.#hole() : 'ok'
+    const behind = frame.seq > this.#lastSeq || (frame.rev !== undefined && this.#lastRev !== null && frame.rev > this.#lastRev)
+    return behind ? this.#hole() : 'ok'
   }
 
   /** The server refused our cursors as from another epoch (409 STALE_CURSOR): history is reloaded. */
@@ -144,6 +168,11 @@ export class FeedSync {
   #hole (): 'hole' {
     this.#abandoned = true
     return 'hole'
+  }
+
+  /** A position on this connection: with the rev applied so far, when there is one. */
+  #at (cursor: string, seq: number): Position {
+    return this.#lastRev === null ? { cursor, seq } : { cursor, seq, rev: this.#lastRev }
   }
 
   #setPosition (next: Position): void {

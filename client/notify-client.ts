@@ -1,10 +1,10 @@
-import { ApiError, GatewayApi, staleCursor } from './api.js'
+import { ApiError, GatewayApi, type StateRoute, staleCursor } from './api.js'
 import { Connection, type ConnectionStatus } from './connection.js'
 import { FeedSync, type Position } from './feed-sync.js'
 import type { Dial, OpenTransport, TransportKind } from './transport.js'
 import { eventStreamTransport } from './transport-sse.js'
 import { type WebSocketConstructor, webSocketTransport } from './transport-ws.js'
-import type { FeedNotification, HistoryPage, ServerFrame, User } from './types.js'
+import type { FeedCounts, FeedNotification, GroupedItem, GroupSummary, HistoryItem, HistoryPage, Muted, Selection, ServerFrame, StateChange, User } from './types.js'
 import { type CountStamp, UnreadOrder } from './unread-order.js'
 
 export interface NotifyClientOptions {
@@ -29,11 +29,27 @@ export interface NotifyClientOptions {
   fallbackAfter?: number
 }
 
-/** A notification to show: `live` as it happened, or replayed by a catch-up after a reconnect. */
+/**
+ * A notification to show: `live` as it happened, or replayed by a catch-up after a reconnect.
+ * `group`: the group it joined, as it stands with it (live only): collapse the rows of one `group.id`.
+ */
 export interface NotificationEvent {
   notification: FeedNotification
   cursor: string
   seq: number
+  live: boolean
+  group?: GroupSummary
+}
+
+/** Which history to list: the inbox (default) or `archived`. */
+export interface ArchiveView {
+  archived?: boolean
+}
+
+/** A change of the feed's state (in any tab, or by any client of the user), in `rev` order. */
+export interface StateEvent {
+  rev: number
+  changes: StateChange[]
   live: boolean
 }
 
@@ -47,6 +63,11 @@ export interface FeedEvents {
   ready: { user: User }
   notification: NotificationEvent
   unread: number
+  /** The notifications after the seen mark (the bell); absent from older gateways. */
+  unseen: number
+  state: StateEvent
+  /** The mute lists changed (in any tab). */
+  preferences: Muted
   reload: 'refresh' | 'reset'
   /** The resume point moved: store it to resume from after a restart (`since`). */
   position: Position
@@ -65,8 +86,12 @@ export class NotifyClient {
   readonly #connection: Connection
   readonly #sync: FeedSync
   readonly #order = new UnreadOrder()
-  readonly #listeners: Listeners = { status: new Set(), ready: new Set(), notification: new Set(), unread: new Set(), reload: new Set(), position: new Set() }
+  readonly #listeners: Listeners = {
+    status: new Set(), ready: new Set(), notification: new Set(), unread: new Set(), unseen: new Set(), state: new Set(), preferences: new Set(), reload: new Set(), position: new Set()
+  }
+
   #unread = 0
+  #unseen = 0
 
   constructor (options: NotifyClientOptions) {
     this.#options = options
@@ -105,6 +130,11 @@ export class NotifyClient {
     return this.#unread
   }
 
+  /** The notifications after the seen mark, as of the newest count seen. */
+  get unseen (): number {
+    return this.#unseen
+  }
+
   get state (): Connection['state'] {
     return this.#connection.state
   }
@@ -138,11 +168,24 @@ export class NotifyClient {
    * The first page is where a feed with no stored position resumes from. A `before` from another
    * epoch of the inbox rejects with 409 STALE_CURSOR (`staleCursor(error)`): load the newest again.
    */
-  async history (before: string | null = null, limit?: number): Promise<HistoryPage> {
+  async history (before: string | null = null, limit?: number, view: ArchiveView = {}): Promise<HistoryPage<HistoryItem>> {
+    return await this.#page(before, view, (token) => this.api.listNotifications(token, before, limit, view.archived))
+  }
+
+  /** One page of grouped history (one item per group, newest group first), as `history()` pages. */
+  async groups (before: string | null = null, limit?: number, view: ArchiveView = {}): Promise<HistoryPage<GroupedItem>> {
+    return await this.#page(before, view, (token) => this.api.listGroups(token, before, limit, view.archived))
+  }
+
+  async #page<I extends HistoryItem | GroupedItem> (before: string | null, view: ArchiveView, list: (token: string) => Promise<HistoryPage<I>>): Promise<HistoryPage<I>> {
     try {
-      const page = await this.#authed((token) => this.api.listNotifications(token, before, limit))
-      this.#sync.history(page.items, before === null)
-      if (before === null) this.#unread = page.unread
+      const page = await this.#authed(list)
+      // The newest page of the inbox is a resume point; the archive's is not (newer items may be in the inbox).
+      this.#sync.history(page.items, before === null && view.archived !== true)
+      if (before === null) {
+        this.#unread = page.unread
+        if (page.unseen !== undefined) this.#unseen = page.unseen
+      }
       return page
     } catch (error) {
       if (staleCursor(error)) this.#sync.stale()
@@ -168,6 +211,60 @@ export class NotifyClient {
     }
   }
 
+  /**
+   * Marks seen everything up to the newest notification seen (the bell goes to 0; read marks stay).
+   * Resolves with the counts after it, or null when nothing was seen.
+   */
+  async markSeen (): Promise<FeedCounts | null> {
+    const upTo = this.#sync.upTo
+    if (upTo === null) return null
+    return await this.#change((token) => this.api.markSeen(token, upTo.cursor))
+  }
+
+  /** Read, unread, archive or unarchive the selected notifications or whole groups. */
+  async change (route: StateRoute, selection: Selection): Promise<FeedCounts> {
+    return await this.#change((token) => this.api.changeState(token, route, selection))
+  }
+
+  /**
+   * "Clear all": archives everything up to the newest notification seen (one that arrives after it
+   * stays). Resolves null when nothing was seen.
+   */
+  async archiveAll (): Promise<FeedCounts | null> {
+    const upTo = this.#sync.upTo
+    if (upTo === null) return null
+    return await this.#change((token) => this.api.changeState(token, 'archive', { upTo: upTo.cursor }))
+  }
+
+  /** Deletes a notification, or with `group` every notification of the group `id`. */
+  async delete (id: string, group = false): Promise<FeedCounts> {
+    return await this.#change((token) => this.api.delete(token, id, group))
+  }
+
+  async preferences (): Promise<Muted> {
+    return await this.#authed((token) => this.api.getPreferences(token))
+  }
+
+  /** Replaces the mute lists; every tab hears `preferences`. */
+  async setPreferences (muted: Muted): Promise<Muted> {
+    return await this.#authed((token) => this.api.putPreferences(token, muted))
+  }
+
+  /** A state change's answer: its counts are taken unless a frame already brought newer ones. */
+  async #change (call: (token: string) => Promise<FeedCounts>): Promise<FeedCounts> {
+    try {
+      const counts = await this.#authed(call)
+      if (this.#order.accept({ rev: counts.rev })) {
+        this.#setUnread(counts.unread)
+        this.#setUnseen(counts.unseen)
+      }
+      return counts
+    } catch (error) {
+      if (staleCursor(error)) this.#sync.stale()
+      throw error
+    }
+  }
+
   /** Calls the API with the current token, renewing it once if the gateway refuses it. */
   async #authed<T> (call: (token: string) => Promise<T>): Promise<T> {
     try {
@@ -184,6 +281,7 @@ export class NotifyClient {
         this.#order.reset({ rev: frame.rev, seq: frame.seq })
         this.#emit('ready', { user: frame.user })
         this.#setUnread(frame.unread)
+        if (frame.unseen !== undefined) this.#setUnseen(frame.unseen)
         // Without a catch-up, what arrived since the last history load is only in history.
         if (this.#sync.ready(frame, dial.since).refreshHistory) this.#emit('reload', 'refresh')
         break
@@ -191,12 +289,28 @@ export class NotifyClient {
         const verdict = this.#sync.notification(frame)
         if (verdict === 'hole') return this.#connection.resync()
         if (verdict !== 'live' && verdict !== 'catch-up') return
-        const { notification, cursor, seq } = frame
+        const { notification, cursor, seq, group } = frame
         // A deleted notification's tombstone keeps its seq (counted above) and shows nothing.
-        if (!('deleted' in notification)) this.#emit('notification', { notification, cursor, seq, live: verdict === 'live' })
+        if ('deleted' in notification) return
+        this.#emit('notification', { notification, cursor, seq, live: verdict === 'live', ...(group === undefined ? {} : { group }) })
         if (frame.unread !== undefined) this.#countFrom(frame.unread, { rev: frame.rev, seq })
+        // A live notification is after the seen mark (replayed ones are counted in `ready`).
+        if (verdict === 'live' && frame.rev !== undefined) this.#setUnseen(this.#unseen + 1)
         break
       }
+      case 'state': {
+        const verdict = this.#sync.state(frame)
+        if (verdict === 'hole') return this.#connection.resync()
+        if (verdict !== 'live' && verdict !== 'catch-up') return
+        this.#emit('state', { rev: frame.rev, changes: frame.changes, live: verdict === 'live' })
+        // State frames come in rev order: their counts are the newest.
+        this.#countFrom(frame.unread, { rev: frame.rev })
+        this.#setUnseen(frame.unseen)
+        break
+      }
+      case 'preferences':
+        this.#emit('preferences', frame.muted)
+        break
       case 'synced': {
         const verdict = this.#sync.synced(frame)
         if (verdict === 'hole') this.#connection.resync()
@@ -225,6 +339,11 @@ export class NotifyClient {
   #setUnread (count: number): void {
     this.#unread = count
     this.#emit('unread', count)
+  }
+
+  #setUnseen (count: number): void {
+    this.#unseen = count
+    this.#emit('unseen', count)
   }
 
   #emit<K extends keyof FeedEvents> (type: K, event: FeedEvents[K]): void {

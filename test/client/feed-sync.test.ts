@@ -1,6 +1,6 @@
 import t from 'tap'
 import { FeedSync, type Position } from '../../client/feed-sync.js'
-import type { HistoryItem, NotificationFrame, ReadyFrame, SyncedFrame } from '../../client/types.js'
+import type { HistoryItem, NotificationFrame, ReadyFrame, StateFrame, SyncedFrame } from '../../client/types.js'
 
 const EPOCH = 'k3j9x2'
 const cursor = (seq: number, epoch = EPOCH): string => `${epoch}.${seq}`
@@ -165,4 +165,52 @@ t.test('a ping past the last seq is a hole (the last frames were lost); at or be
   const catchingUp = new FeedSync()
   catchingUp.ready(ready(9), at(4))
   t.equal(catchingUp.ping({ type: 'ping', seq: 9, rev: 0, unread: 0 }), 'ok', 'during a catch-up the feed is ahead by design')
+})
+
+function state (rev: number, seq: number): StateFrame {
+  return { type: 'state', rev, seq, changes: [{ op: 'archive', ids: ['a'] }], unread: 0, unseen: 0, cursor: `${EPOCH}.${seq}.${rev}` }
+}
+
+t.test('state frames follow rev as notifications follow seq: a repeat is dropped, a skipped rev is a hole', async (t) => {
+  const sync = new FeedSync()
+  sync.ready({ ...ready(3), rev: 5 }, null)
+  t.equal(sync.state(state(6, 3)), 'live')
+  t.same(sync.since, { cursor: `${EPOCH}.3.6`, seq: 3, rev: 6 }, 'the resume point carries the rev applied')
+  t.equal(sync.state(state(6, 3)), 'duplicate')
+  t.equal(sync.notification(notification(4)), 'live')
+  t.same(sync.since, { cursor: cursor(4), seq: 4, rev: 6 }, 'a notification keeps the rev applied so far')
+  t.equal(sync.state(state(8, 4)), 'hole', 'rev 7 was never seen')
+  t.equal(sync.state(state(9, 4)), 'ignored', 'nothing after the hole until the resync')
+})
+
+t.test('a catch-up counts revs from since\'s rev, or from ready\'s when since has none (no state is replayed then)', async (t) => {
+  const withRev = new FeedSync()
+  withRev.ready({ ...ready(4), rev: 9 }, { cursor: `${EPOCH}.4.6`, seq: 4, rev: 6 })
+  t.equal(withRev.state(state(7, 4)), 'catch-up')
+  t.equal(withRev.synced({ ...synced(4), rev: 9 }), 'hole', 'synced at rev 9, only 7 replayed')
+
+  const complete = new FeedSync()
+  complete.ready({ ...ready(4), rev: 7 }, { cursor: `${EPOCH}.4.6`, seq: 4, rev: 6 })
+  t.equal(complete.state(state(7, 4)), 'catch-up')
+  t.equal(complete.synced({ ...synced(4), rev: 7 }), 'ok')
+  t.equal(complete.state(state(8, 4)), 'live')
+
+  const fromHistory = new FeedSync()
+  fromHistory.ready({ ...ready(4), rev: 9 }, at(4))
+  t.equal(fromHistory.synced({ ...synced(4), rev: 9 }), 'ok', 'ready\'s rev is where the state starts')
+  t.equal(fromHistory.state(state(10, 4)), 'live')
+})
+
+t.test('a ping past the last rev is a hole: a state frame was lost on the way', async (t) => {
+  const sync = new FeedSync()
+  sync.ready({ ...ready(3), rev: 2 }, null)
+  t.equal(sync.ping({ type: 'ping', seq: 3, rev: 2, unread: 0 }), 'ok')
+  t.equal(sync.ping({ type: 'ping', seq: 3, rev: 3, unread: 0 }), 'hole')
+})
+
+t.test('synced with reset takes its rev: the next state frame follows it', async (t) => {
+  const sync = new FeedSync()
+  sync.ready({ ...ready(4), rev: 9 }, { cursor: 'old.4.2', seq: 4, rev: 2 })
+  t.equal(sync.synced({ ...synced(4, true), rev: 9 }), 'reset')
+  t.equal(sync.state(state(10, 4)), 'live')
 })

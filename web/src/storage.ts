@@ -45,7 +45,9 @@ export function loadPosition (userId: string): Position | null {
     const value: unknown = JSON.parse(stored)
     if (typeof value === 'object' && value !== null && 'cursor' in value && typeof value.cursor === 'string' &&
       'seq' in value && typeof value.seq === 'number') {
-      return { cursor: value.cursor, seq: value.seq }
+      // A rev (kept since state changes are replayed) is where the catch-up of state changes starts.
+      const rev = 'rev' in value && typeof value.rev === 'number' ? { rev: value.rev } : {}
+      return { cursor: value.cursor, seq: value.seq, ...rev }
     }
   } catch {
     // Not JSON: a bare cursor.
