@@ -1,13 +1,17 @@
 import { el } from './dom.js'
+import { groupSummary, type RowGroup, stackedAvatars } from './group-row.js'
+import { itemActions } from './item-actions.js'
 import { dataEntries, imageSource, itemLink, typeLabel } from './item-content.js'
 import type { FeedNotification } from '../../client/types.js'
 
+/** One row of the feed: a group's newest notification, with the group it stands for. */
 export interface FeedEntry {
   notification: FeedNotification
   cursor: string
   /** The notification's place in the user's feed. */
   seq: number
-  read: boolean
+  group: RowGroup
+  archived: boolean
   /** Receive time minus createdAt, for notifications that arrived live. */
   latencyMs: number | null
 }
@@ -27,14 +31,15 @@ export function relativeTime (time: number, now = Date.now()): string {
  * One feed item. Every field of the notification goes in as text or as an attribute of a vetted
  * URL (item-content.ts), never as markup: a notification is written by whoever can publish.
  */
-export function feedItem ({ notification, cursor, seq, read, latencyMs }: FeedEntry): HTMLLIElement {
+export function feedItem ({ notification, cursor, seq, group, archived, latencyMs }: FeedEntry): HTMLLIElement {
+  const read = group.unread === 0
   const created = Date.parse(notification.createdAt)
-  const actor = notification.actor?.name ?? 'kafka-notify'
+  const actorName = notification.actor?.name ?? 'kafka-notify'
   const link = itemLink(notification.url)
   const label = typeLabel(notification.type)
   const meta = el('p', { class: 'meta' },
     el('span', { class: 'new' }, 'New'),
-    el('span', { class: 'actor' }, actor),
+    el('span', { class: 'actor' }, actorName),
     ' · ',
     el('time', { datetime: notification.createdAt, title: new Date(created).toLocaleString() }, relativeTime(created))
   )
@@ -44,8 +49,10 @@ export function feedItem ({ notification, cursor, seq, read, latencyMs }: FeedEn
     meta.append(' · ', el('span', { class: 'latency', 'data-testid': 'latency' }, `arrived in ${Math.max(0, Math.round(latencyMs))} ms`))
   }
 
-  // The link is the item's heading (the title, or else the message); CSS stretches it over the item.
-  const heading = notification.title ?? notification.message
+  // The link is the item's heading (the title, or else the message, or the group's summary); CSS
+  // stretches it over the item.
+  const summary = groupSummary(notification.type, group, notification.title ?? notification.message)
+  const heading = summary ?? notification.title ?? notification.message
   const headingContent = link === null
     ? heading
     : el('a', {
@@ -55,7 +62,7 @@ export function feedItem ({ notification, cursor, seq, read, latencyMs }: FeedEn
       ...(link.external ? { target: '_blank', rel: 'noopener noreferrer' } : {})
     }, heading)
   const body = el('div', { class: 'body' })
-  if (notification.title !== undefined) {
+  if (notification.title !== undefined && summary === null) {
     body.append(el('p', { class: 'title', 'data-testid': 'item-title' }, headingContent), el('p', { class: 'message' }, notification.message))
   } else {
     body.append(el('p', { class: 'message' }, headingContent))
@@ -66,17 +73,21 @@ export function feedItem ({ notification, cursor, seq, read, latencyMs }: FeedEn
       el('div', { title: `${key}: ${full}` }, el('dt', {}, key), el('dd', {}, shown)))))
   }
   body.append(meta)
+  const actor = notification.actor === null ? null : { id: notification.actor.id, name: notification.actor.name }
+  const controls = itemActions({ groupId: group.id, read, archived, actor, label: heading })
 
   return el('li', {
     class: link === null ? 'item' : 'item linked',
     'data-testid': 'feed-item',
     'data-id': notification.id,
+    'data-group': group.id,
+    'data-count': String(group.count),
     'data-type': notification.type,
     'data-cursor': cursor,
     'data-seq': String(seq),
     'data-created': String(created),
     'data-read': String(read)
-  }, avatar(actor, imageSource(notification.actor?.avatarUrl)), body)
+  }, stackedAvatars(group) ?? avatar(actorName, imageSource(notification.actor?.avatarUrl)), body, controls)
 }
 
 /** The actor's initial, under their picture when there is one: a picture that fails to load is removed, showing the initial. */

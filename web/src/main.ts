@@ -28,6 +28,19 @@ async function boot (): Promise<void> {
     useToken: (token) => { void begin(useToken(token)) },
     signOut: () => signOut(),
     markAllRead: async () => { await feed?.markAllRead() },
+    clearAll: async () => { await feed?.clearAll() },
+    act: async (action, groupId, actor) => { await feed?.act(action, groupId, actor, (actorId) => view.preferences.mute(actorId)) },
+    markSeen: async () => await client?.markSeen(),
+    showInbox: (inbox) => feed?.show(inbox),
+    saveMuted: async (muted) => {
+      const current = client
+      if (current === null) return
+      try {
+        view.showMuted(await current.setPreferences(muted))
+      } catch (error) {
+        view.showError(`Could not save preferences: ${describeError(error)}`)
+      }
+    },
     loadOlder: () => feed?.loadOlder(),
     follow: (followeeId, key) => session.authed((token) => api.follow(token, followeeId, key)),
     network (online) {
@@ -62,6 +75,7 @@ async function boot (): Promise<void> {
       renewToken: () => session.renew()
     })
     feed = new LiveFeed(view, current)
+    feed.show(view.tabs.view)
     current.on('status', (next) => {
       status = next
       showStatus()
@@ -82,6 +96,7 @@ async function boot (): Promise<void> {
     session.end()
     view.list.clear()
     view.showUnread(0)
+    view.showUnseen(0)
     showUser()
     view.showSignInMessage(message)
   }

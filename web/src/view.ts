@@ -1,11 +1,15 @@
 import { ApiError } from '../../client/api.js'
 import type { ConnectionStatus } from '../../client/connection.js'
-import type { User } from '../../client/types.js'
+import type { Muted, User } from '../../client/types.js'
+import { Bell } from './bell.js'
 import { describeError } from './describe-error.js'
 import { byId, el } from './dom.js'
 import { FeedList } from './feed-list.js'
+import { type InboxView, InboxTabs } from './inbox-tabs.js'
+import type { ItemAction } from './item-actions.js'
 import type { FeedView } from './live-feed.js'
 import { People, matchUsers } from './people.js'
+import { PreferencesPanel } from './preferences-panel.js'
 
 const SIGN_IN_OPTIONS = 200
 
@@ -15,6 +19,13 @@ export interface PageActions {
   useToken: (token: string) => void
   signOut: () => void
   markAllRead: () => Promise<void>
+  clearAll: () => Promise<void>
+  /** An item's action on its group; `actor`: the row's actor (for mute). */
+  act: (action: ItemAction, groupId: string, actor: { id: string, name: string } | null) => Promise<void>
+  /** The feed is on screen, with something unseen. */
+  markSeen: () => Promise<unknown>
+  showInbox: (view: InboxView) => void
+  saveMuted: (muted: Muted) => Promise<void>
   loadOlder: () => void
   follow: (followeeId: string, idempotencyKey: string) => Promise<unknown>
   /** The browser went online or offline. */
@@ -33,6 +44,9 @@ export function statusLabel (signedIn: boolean, status: ConnectionStatus, online
 /** The page's DOM: index.html's elements, what they show, and their events (handed to PageActions). */
 export class View implements FeedView {
   readonly list: FeedList
+  readonly preferences: PreferencesPanel
+  readonly tabs: InboxTabs
+  readonly #bell: Bell
   readonly #people: People
   readonly #ui = {
     connection: byId('connection'),
@@ -54,6 +68,7 @@ export class View implements FeedView {
     app: byId('app'),
     feedError: byId('feed-error'),
     markAllRead: byId<HTMLButtonElement>('mark-all-read'),
+    clearAll: byId<HTMLButtonElement>('clear-all'),
     loadOlder: byId<HTMLButtonElement>('load-older'),
     peopleFilter: byId<HTMLInputElement>('people-filter'),
     announcer: byId('announcer')
@@ -63,7 +78,15 @@ export class View implements FeedView {
 
   constructor (actions: PageActions) {
     const ui = this.#ui
-    this.list = new FeedList(byId('feed'), byId('feed-empty'))
+    const feed = byId('feed')
+    this.list = new FeedList(feed, byId('feed-empty'), byId('feed-title'))
+    this.tabs = new InboxTabs(byId('inbox-tabs'), (view) => {
+      this.#bell.showingInbox(view !== 'archived')
+      actions.showInbox(view)
+    })
+    this.#bell = new Bell(ui.bell, byId('unseen-count'), feed, actions.markSeen)
+    this.preferences = new PreferencesPanel(byId<HTMLInputElement>('mute-follows'), byId('muted-people'), actions.saveMuted,
+      (id) => this.#users.find((user) => user.id === id)?.name ?? null)
     this.#people = new People(byId('people'), byId('people-summary'), actions.follow)
 
     ui.signInFilter.addEventListener('input', () => this.#renderSignInOptions())
@@ -88,6 +111,26 @@ export class View implements FeedView {
       ui.markAllRead.disabled = true
       void actions.markAllRead()
     })
+    ui.clearAll.addEventListener('click', () => {
+      ui.clearAll.disabled = true
+      void actions.clearAll().finally(() => { ui.clearAll.disabled = false })
+    })
+    // The bell shows the feed: scrolled to, it counts as seen.
+    ui.bell.addEventListener('click', () => {
+      const heading = byId('feed-title')
+      heading.scrollIntoView({ block: 'start' })
+      heading.focus()
+    })
+    feed.addEventListener('click', (event) => {
+      const control = (event.target as Element).closest<HTMLButtonElement>('button[data-action]')
+      const row = control?.closest<HTMLElement>('[data-testid="feed-item"]')
+      if (control == null || row == null) return
+      control.closest('details')?.removeAttribute('open')
+      const groupId = row.dataset.group ?? ''
+      const shown = this.list.entries.find((entry) => entry.group.id === groupId)?.notification.actor
+      // Not disabled while it runs: a disabled button loses the focus, which must stay in the row.
+      void actions.act(control.dataset.action as ItemAction, groupId, shown == null ? null : { id: shown.id, name: shown.name })
+    })
     ui.loadOlder.addEventListener('click', () => actions.loadOlder())
     addEventListener('online', () => actions.network(true))
     addEventListener('offline', () => actions.network(false))
@@ -106,7 +149,7 @@ export class View implements FeedView {
     ui.app.hidden = !signedIn
     ui.account.hidden = !signedIn
     ui.userName.textContent = user?.name ?? ''
-    document.title = user === null ? 'kafka-notify' : `${user.name} · kafka-notify`
+    this.#bell.setTitle(user === null ? 'kafka-notify' : `${user.name} · kafka-notify`)
     this.#people.update({ self: user?.id ?? null })
   }
 
@@ -121,13 +164,22 @@ export class View implements FeedView {
     this.#ui.connectionText.textContent = 'Signing in…'
   }
 
+  /** The unread count, on the Unread tab. */
   showUnread (count: number): void {
     const ui = this.#ui
     ui.unread.textContent = count > 99 ? '99+' : String(count)
     ui.unread.dataset.count = String(count)
-    ui.unread.hidden = count === 0
-    ui.bell.setAttribute('aria-label', count === 0 ? 'No unread notifications' : `${count} unread notifications`)
+    ui.unread.setAttribute('aria-label', `${count} unread`)
     ui.markAllRead.disabled = count === 0
+  }
+
+  /** The notifications not seen yet, on the bell and in the title. */
+  showUnseen (count: number): void {
+    this.#bell.show(count)
+  }
+
+  showMuted (muted: Muted): void {
+    this.preferences.show(muted)
   }
 
   showError (message: string): void {
