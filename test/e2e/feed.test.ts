@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import type { Browser, Page, WebSocketRoute } from 'playwright-core'
 import { CloseCode } from '../../server/hub/close-codes.js'
+import { decodeCursor } from '../../server/feed/cursor.js'
 import { encodeNotification } from '../../server/kafka/record.js'
 import { followNotification } from '../../server/notification.js'
 import { follow as followOverHttp, signIn } from '../helpers/clients.js'
@@ -65,12 +66,15 @@ async function historyOf (url: string, userId: string): Promise<{ items: Array<{
   return await response.json() as { items: Array<{ message: string, read: boolean }>, unread: number }
 }
 
+/** Each follow its own row (no grouping): these tests are about delivery, test/e2e/inbox.test.ts about groups. */
+const UNGROUPED = { GROUP_WINDOW_MS: '0' }
+
 const browser = await launchChromium(t)
 if (browser !== undefined) {
   buildPage()
 
   t.test('a follow shows up live on the followee\'s page only', async (t) => {
-    const { url } = await startGateway(t)
+    const { url } = await startGateway(t, { env: UNGROUPED })
     const emma = await signedInPage(t, browser, url, '1')
     const bruno = await signedInPage(t, browser, url, '2')
     t.equal(await emma.textContent('[data-testid="user-name"]'), 'Emma')
@@ -95,7 +99,7 @@ if (browser !== undefined) {
 
   // A token in the socket's URL ends up in proxy access logs and browser history.
   t.test('the page opens its WebSocket with the token as a subprotocol: the URL never carries the token', async (t) => {
-    const { url } = await startGateway(t)
+    const { url } = await startGateway(t, { env: UNGROUPED })
     const sockets: string[] = []
     const handshakes: string[] = []
     const tokens: string[] = []
@@ -130,8 +134,8 @@ if (browser !== undefined) {
   t.test('two gateways on PostgreSQL and Redis: a follow clicked on one shows up live on the other, and a read there clears the badge here', async (t) => {
     const shared = await startSharedServices(t)
     if (shared === undefined) return
-    const a = await startGateway(t, { env: shared.env })
-    const b = await startGateway(t, { env: shared.env })
+    const a = await startGateway(t, { env: { ...shared.env, ...UNGROUPED } })
+    const b = await startGateway(t, { env: { ...shared.env, ...UNGROUPED } })
     for (const gateway of [a, b]) await waitReady(gateway.url)
     const emmaOnA = await signedInPage(t, browser, a.url, '1')
     const emmaOnB = await signedInPage(t, browser, b.url, '1')
@@ -152,7 +156,7 @@ if (browser !== undefined) {
   })
 
   t.test('missed notifications wait in the inbox, and reading them clears every tab', async (t) => {
-    const { url } = await startGateway(t)
+    const { url } = await startGateway(t, { env: UNGROUPED })
     const emma = await signedInPage(t, browser, url, '1')
     const bruno = await signedInPage(t, browser, url, '2')
     await emma.context().close()
@@ -188,7 +192,7 @@ if (browser !== undefined) {
   })
 
   t.test('a dropped connection resumes from its cursor: nothing missed, nothing twice', async (t) => {
-    const { url } = await startGateway(t)
+    const { url } = await startGateway(t, { env: UNGROUPED })
     // Emma's sockets pass through the test, which can drop them as a restarting gateway would.
     const links: Array<{ page: WebSocketRoute, server: WebSocketRoute }> = []
     const emma = await signedInPage(t, browser, url, '1', {}, async (page) => {
@@ -218,7 +222,7 @@ if (browser !== undefined) {
   })
 
   t.test('the page renews its token before expiry without dropping the feed', async (t) => {
-    const { url } = await startGateway(t, { env: { SESSION_TTL_SECONDS: '10' } })
+    const { url } = await startGateway(t, { env: { SESSION_TTL_SECONDS: '10', ...UNGROUPED } })
     const emma = await signedInPage(t, browser, url, '1')
     await emma.evaluate(`{
       const status = document.querySelector('[data-testid="connection"]')
@@ -235,7 +239,7 @@ if (browser !== undefined) {
   })
 
   t.test('a follow retried after a 503 sends the same Idempotency-Key and is stored once', async (t) => {
-    const { url } = await startGateway(t)
+    const { url } = await startGateway(t, { env: UNGROUPED })
     const emma = await signedInPage(t, browser, url, '1')
     const bruno = await signedInPage(t, browser, url, '2')
     const keys: string[] = []
@@ -270,7 +274,7 @@ if (browser !== undefined) {
   })
 
   t.test('mark all read reaches the newest cursor even when its item is not on top', async (t) => {
-    const { url, config } = await startGateway(t)
+    const { url, config } = await startGateway(t, { env: UNGROUPED })
     const producer = await rawProducer(t)
     const produce = async (follower: { id: string, name: string }, createdAt: Date): Promise<void> => {
       const notification = { ...followNotification(follower, EMMA), createdAt: createdAt.toISOString() }
@@ -300,7 +304,7 @@ if (browser !== undefined) {
   })
 
   t.test('a notification frame that skips a seq makes the page resync: no hole is shown', async (t) => {
-    const { url } = await startGateway(t)
+    const { url } = await startGateway(t, { env: UNGROUPED })
     const { page: emma, sockets } = await pageLosing(t, browser, url, 'Rick started following you.')
     await emma.evaluate(`{
       window.feeds = []
@@ -320,8 +324,9 @@ if (browser !== undefined) {
     await feedItem(emma, 'Rick started following you.').waitFor()
     t.equal(await emma.locator('[data-testid="feed-item"]').count(), 3)
     t.equal(sockets.length, 2, 'reconnected once')
-    const brunoCursor = await feedItem(emma, FOLLOWED_BY_BRUNO).getAttribute('data-cursor')
-    t.equal(new URL(sockets[1] ?? '').searchParams.get('since'), brunoCursor, 'from the last cursor before the hole')
+    // Bruno's seq: the page's seen mark (a state change, its rev in the cursor) may have moved the cursor since.
+    const since = decodeCursor(new URL(sockets[1] ?? '').searchParams.get('since') ?? '')
+    t.equal(since.seq, Number(await feedItem(emma, FOLLOWED_BY_BRUNO).getAttribute('data-seq')), 'from the last position before the hole')
     const feeds = await emma.evaluate('window.feeds') as string[][]
     t.notOk(feeds.some((feed) => feed.includes('Lena started following you.') && !feed.includes('Rick started following you.')),
       'Lena\'s follow was never shown without Rick\'s before it')
@@ -329,7 +334,7 @@ if (browser !== undefined) {
   })
 
   t.test('mark all read answered 409 STALE_CURSOR reloads history instead of showing an error', async (t) => {
-    const { url } = await startGateway(t)
+    const { url } = await startGateway(t, { env: UNGROUPED })
     const emma = await signedInPage(t, browser, url, '1')
     await followOverHttp(url, await signIn(url, '2'), '1')
     await feedItem(emma, FOLLOWED_BY_BRUNO).waitFor()
@@ -350,7 +355,7 @@ if (browser !== undefined) {
   // Counts from two publishers (the consuming gateway, the one that took the
   // read mark) may cross on the way; an older one must not overwrite a newer one.
   t.test('a notification frame that arrives after the read mark that read it does not bring its old unread count back', async (t) => {
-    const { url } = await startGateway(t)
+    const { url } = await startGateway(t, { env: UNGROUPED })
     let holding = false
     const held: string[] = []
     let release: () => void = () => {}
@@ -396,21 +401,23 @@ if (browser !== undefined) {
 
   // A lost last frame was noticed only when a later one arrived.
   t.test('the last notification frame is lost on the way: the next ping frame reveals it and the page fetches it, with no further notification', async (t) => {
-    const { url } = await startGateway(t, { env: { WS_HEARTBEAT_MS: '1000' } })
+    const { url } = await startGateway(t, { env: { WS_HEARTBEAT_MS: '1000', ...UNGROUPED } })
     const { page: emma, sockets } = await pageLosing(t, browser, url, 'Rick started following you.')
     await followOverHttp(url, await signIn(url, '2'), '1')
     await feedItem(emma, FOLLOWED_BY_BRUNO).waitFor()
     await followOverHttp(url, await signIn(url, '3'), '1')
     await feedItem(emma, 'Rick started following you.').waitFor()
     t.equal(sockets.length, 2, 'the page reconnected once')
-    t.equal(new URL(sockets[1] ?? '').searchParams.get('since'), await feedItem(emma, FOLLOWED_BY_BRUNO).getAttribute('data-cursor'), 'from Bruno\'s cursor')
+    // Bruno's position: the page's seen mark (a state change) may have moved the cursor past his own, never the seq.
+    const since = decodeCursor(new URL(sockets[1] ?? '').searchParams.get('since') ?? '')
+    t.equal(since.seq, Number(await feedItem(emma, FOLLOWED_BY_BRUNO).getAttribute('data-seq')), 'from Bruno\'s position')
     t.equal(await unreadBadge(emma, 2), '2')
   })
 
   // Browsers cannot see protocol pings, so a connection that went silent (a
   // NAT or proxy forgot it) looked open for ever.
   t.test('the connection goes silent without closing: the page notices by the missing pings and resumes from its cursor', async (t) => {
-    const gateway = await startGateway(t, { env: { WS_HEARTBEAT_MS: '1000' } })
+    const gateway = await startGateway(t, { env: { WS_HEARTBEAT_MS: '1000', ...UNGROUPED } })
     const address = new URL(gateway.url)
     const proxy = await startTcpProxy(t, { host: address.hostname, port: Number(address.port) })
     const emma = await signedInPage(t, browser, `http://127.0.0.1:${proxy.port}`, '1')

@@ -63,7 +63,8 @@ export class LiveFeed {
     client.on('notification', (event) => this.#notification(event))
     client.on('unread', (count) => { if (!this.#closed) this.#view.showUnread(count) })
     client.on('unseen', (count) => { if (!this.#closed) this.#view.showUnseen(count) })
-    client.on('state', () => this.#reload('refresh'))
+    // A seen mark changes no row, only the bell.
+    client.on('state', ({ changes }) => { if (changes.some((change) => change.op !== 'seen')) this.#reload('refresh') })
     client.on('preferences', (muted) => { if (!this.#closed) this.#view.showMuted(muted) })
     client.on('reload', (kind) => this.#reload(kind))
   }

@@ -169,6 +169,7 @@ export class View implements FeedView {
     const ui = this.#ui
     ui.unread.textContent = count > 99 ? '99+' : String(count)
     ui.unread.dataset.count = String(count)
+    ui.unread.hidden = count === 0
     ui.unread.setAttribute('aria-label', `${count} unread`)
     ui.markAllRead.disabled = count === 0
   }
