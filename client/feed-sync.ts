@@ -101,14 +101,10 @@ export class FeedSync {
   }
 
   notification (frame: NotificationFrame): FrameVerdict {
-    if (this.#abandoned) return 'ignored'
-    const { seq } = frame
-    if (this.#lastSeq !== null) {
-      if (seq <= this.#lastSeq) return 'duplicate'
-      if (seq !== this.#lastSeq + 1) return this.#hole()
-    }
-    this.#lastSeq = seq
-    const at = this.#at(frame.cursor, seq)
+    const verdict = this.#follows(this.#lastSeq, frame.seq)
+    if (verdict !== 'next') return verdict
+    this.#lastSeq = frame.seq
+    const at = this.#at(frame.cursor, frame.seq)
     this.#setPosition(at)
     this.#consider(at)
     return this.#catchingUp ? 'catch-up' : 'live'
@@ -116,15 +112,19 @@ export class FeedSync {
 
   /** A state change: applied in `rev` order, like notifications in `seq` order. */
   state (frame: StateFrame): FrameVerdict {
-    if (this.#abandoned) return 'ignored'
-    const { rev } = frame
-    if (this.#lastRev !== null) {
-      if (rev <= this.#lastRev) return 'duplicate'
-      if (rev !== this.#lastRev + 1) return this.#hole()
-    }
-    this.#lastRev = rev
+    const verdict = this.#follows(this.#lastRev, frame.rev)
+    if (verdict !== 'next') return verdict
+    this.#lastRev = frame.rev
     this.#setPosition(this.#at(frame.cursor, this.#lastSeq ?? frame.seq))
     return this.#catchingUp ? 'catch-up' : 'live'
+  }
+
+  /** Whether `value` (a seq, or a rev) is the one after `last`: a repeat is a duplicate, a jump a hole. */
+  #follows (last: number | null, value: number): 'next' | 'duplicate' | 'hole' | 'ignored' {
+    if (this.#abandoned) return 'ignored'
+    if (last === null) return 'next'
+    if (value <= last) return 'duplicate'
+    return value === last + 1 ? 'next' : this.#hole()
   }
 
   synced (frame: SyncedFrame): SyncedVerdict {

@@ -8,21 +8,12 @@ import { decodeCursor } from '../../server/feed/cursor.js'
 import { encodeNotification } from '../../server/kafka/record.js'
 import { followNotification } from '../../server/notification.js'
 import { follow as followOverHttp, signIn } from '../helpers/clients.js'
-import { buildPage, launchChromium, watchErrors } from '../helpers/chromium.js'
-import { connected, feedItem, signedInPage } from '../helpers/feed-page.js'
+import { buildPage, launchChromium } from '../helpers/chromium.js'
+import { anotherTab, connected, feedItem, signedInPage } from '../helpers/feed-page.js'
 import { startSharedServices, waitReady } from '../helpers/feed-checks.js'
 import { startGateway } from '../helpers/gateway.js'
 import { startTcpProxy } from '../helpers/tcp-proxy.js'
 import { rawProducer } from '../helpers/kafka.js'
-
-/** Another tab in the same context: it signs in by itself as the context's last user. */
-async function anotherTab (t: Test, page: Page): Promise<Page> {
-  const tab = await page.context().newPage()
-  watchErrors(t, tab)
-  await tab.goto(page.url())
-  await connected(tab)
-  return tab
-}
 
 /** Clicks Follow next to `userId` and waits for the button to confirm it. */
 async function follow (page: Page, userId: string): Promise<void> {

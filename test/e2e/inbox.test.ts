@@ -3,8 +3,8 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import type { Page } from 'playwright-core'
 import { follow, signIn } from '../helpers/clients.js'
-import { buildPage, launchChromium, watchErrors } from '../helpers/chromium.js'
-import { connected, feedItem, signedInPage } from '../helpers/feed-page.js'
+import { buildPage, launchChromium } from '../helpers/chromium.js'
+import { anotherTab, feedItem, signedInPage } from '../helpers/feed-page.js'
 import { startGateway } from '../helpers/gateway.js'
 
 /** Screenshots for people to look at, outside the repo (SHOTS_DIR, default /work/shots when it can be made, else none). */
@@ -19,15 +19,6 @@ async function shoot (t: Test, page: Page, name: string): Promise<void> {
   const path = join(SHOTS_DIR, name)
   await page.screenshot({ path, fullPage: true })
   t.comment(`screenshot: ${path}`)
-}
-
-/** Another tab in the same context: it signs in by itself as the context's last user. */
-async function anotherTab (t: Test, page: Page): Promise<Page> {
-  const tab = await page.context().newPage()
-  watchErrors(t, tab)
-  await tab.goto(page.url())
-  await connected(tab)
-  return tab
 }
 
 /** `followerId` follows `followeeId` over the API. */

@@ -28,3 +28,12 @@ export async function connected (page: Page): Promise<void> {
 export function feedItem (page: Page, text: string) {
   return page.locator('[data-testid="feed-item"]', { hasText: text })
 }
+
+/** Another tab in the same context: it signs in by itself as the context's last user. */
+export async function anotherTab (t: Test, page: Page): Promise<Page> {
+  const tab = await page.context().newPage()
+  watchErrors(t, tab)
+  await tab.goto(page.url())
+  await connected(tab)
+  return tab
+}

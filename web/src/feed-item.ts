@@ -1,5 +1,5 @@
 import { el } from './dom.js'
-import { groupSummary, type RowGroup, stackedAvatars } from './group-row.js'
+import { groupSummary, type RowGroup } from './group-row.js'
 import { itemActions } from './item-actions.js'
 import { dataEntries, imageSource, itemLink, typeLabel } from './item-content.js'
 import type { FeedNotification } from '../../client/types.js'
@@ -90,9 +90,20 @@ export function feedItem ({ notification, cursor, seq, group, archived, latencyM
   }, stackedAvatars(group) ?? avatar(actorName, imageSource(notification.actor?.avatarUrl)), body, controls)
 }
 
+/** Stacked initials of the group's actors, newest on top; null for a row of one actor (drawn by `avatar`). */
+function stackedAvatars (group: RowGroup): HTMLElement | null {
+  if (group.actorCount <= 1 || group.actors.length < 2) return null
+  return el('span', { class: 'avatars', 'aria-hidden': 'true', 'data-testid': 'avatars' },
+    ...group.actors.slice(0, 3).map((actor) => el('span', { class: 'avatar' }, initial(actor.name))))
+}
+
+function initial (name: string): string {
+  return (Array.from(name)[0] ?? '').toUpperCase()
+}
+
 /** The actor's initial, under their picture when there is one: a picture that fails to load is removed, showing the initial. */
 function avatar (name: string, source: string | null): HTMLElement {
-  const node = el('span', { class: 'avatar', 'aria-hidden': 'true', 'data-testid': 'avatar' }, (Array.from(name)[0] ?? '').toUpperCase())
+  const node = el('span', { class: 'avatar', 'aria-hidden': 'true', 'data-testid': 'avatar' }, initial(name))
   if (source !== null) {
     // No referrer: the picture's host need not learn where the feed is.
     const image = el('img', { src: source, alt: '', loading: 'lazy', referrerpolicy: 'no-referrer', 'data-testid': 'avatar-image' })

@@ -1,5 +1,9 @@
 import type { User } from '../../client/types.js'
-import { el } from './dom.js'
+
+/**
+ * What a row of grouped notifications says, as text only (no DOM: unit-tested in Node); feed-item.ts
+ * draws it.
+ */
 
 /** A row's group: its id (the notification's own id when it groups with nothing), size, actors and unread members. */
 export interface RowGroup {
@@ -30,11 +34,4 @@ export function groupSummary (type: string, group: RowGroup, text: string): stri
   if (group.count <= 1) return null
   if (type === 'follow') return `${actorNames(group.actors.map((actor) => actor.name), group.actorCount)} started following you.`
   return `${text} (+${group.count - 1} more)`
-}
-
-/** Stacked initials of the group's actors, newest on top; null for a row of one actor (feed-item.ts draws that one). */
-export function stackedAvatars (group: RowGroup): HTMLElement | null {
-  if (group.actorCount <= 1 || group.actors.length < 2) return null
-  return el('span', { class: 'avatars', 'aria-hidden': 'true', 'data-testid': 'avatars' },
-    ...group.actors.slice(0, 3).map((actor) => el('span', { class: 'avatar' }, (Array.from(actor.name)[0] ?? '').toUpperCase())))
 }
