@@ -26,6 +26,9 @@ export interface FeedView {
  */
 type HistoryLoad = 'initial' | 'reset' | 'refresh' | 'older'
 
+const PAGE_SIZE = 50
+const MAX_PAGE_SIZE = 100
+
 /** What an action says in the live region once done. */
 const DONE: Record<ItemAction, string> = {
   read: 'Marked read',
@@ -189,7 +192,9 @@ export class LiveFeed {
     if (kind === 'reset') this.#view.list.clear()
     const asked = this.#liveSeq
     try {
-      const page = await this.#client.groups(before, undefined, { archived })
+      // A page as long as what is shown (up to the API's 100): a reload keeps the older rows loaded.
+      const limit = kind === 'older' ? PAGE_SIZE : Math.min(MAX_PAGE_SIZE, Math.max(PAGE_SIZE, this.#view.list.entries.length))
+      const page = await this.#client.groups(before, limit, { archived })
       if (this.#closed) return
       if (archived !== (this.#inbox === 'archived')) return // the view changed meanwhile: its own load follows
       const entries = page.items.map((item) => entry(item, archived))

@@ -13,6 +13,13 @@ import { PreferencesPanel } from './preferences-panel.js'
 
 const SIGN_IN_OPTIONS = 200
 
+/** What an empty list says, per view. */
+const EMPTY: Record<InboxView, string> = {
+  unread: 'Nothing unread. You are all caught up.',
+  all: 'No notifications yet. When someone follows you, it shows up here at once.',
+  archived: 'Nothing archived. "Archive" on an item, or "Clear all", puts it here.'
+}
+
 /** What the user can do on the page; the view calls these, boot decides what they mean. */
 export interface PageActions {
   signIn: (userId: string) => Promise<void>
@@ -79,9 +86,13 @@ export class View implements FeedView {
   constructor (actions: PageActions) {
     const ui = this.#ui
     const feed = byId('feed')
-    this.list = new FeedList(feed, byId('feed-empty'), byId('feed-title'))
+    const empty = byId('feed-empty')
+    this.list = new FeedList(feed, empty, byId('feed-title'))
     this.tabs = new InboxTabs(byId('inbox-tabs'), (view) => {
       this.#bell.showingInbox(view !== 'archived')
+      // "Clear all" archives the inbox: nothing it could do in the archive.
+      ui.clearAll.hidden = view === 'archived'
+      empty.textContent = EMPTY[view]
       actions.showInbox(view)
     })
     this.#bell = new Bell(ui.bell, byId('unseen-count'), feed, actions.markSeen)
