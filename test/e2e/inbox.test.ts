@@ -80,7 +80,7 @@ if (browser !== undefined) {
 
   t.test('seen clears the bell (and the title) in every tab, not the unread marks', async (t) => {
     const { url } = await startGateway(t)
-    const emma = await signedInPage(t, browser, url, '1')
+    const emma = await signedInPage(t, browser, url, '1', { viewport: { width: 390, height: 800 } })
     const other = await anotherTab(t, emma)
     // The archive is shown in both: a new notification is not seen there.
     for (const tab of [emma, other]) await tab.click('[data-testid="tab-archived"]')
@@ -88,6 +88,7 @@ if (browser !== undefined) {
     await badge(emma, 'unseen-badge', 1)
     await badge(other, 'unseen-badge', 1)
     t.equal(await emma.title(), '(1) Emma · kafka-notify')
+    await shoot(t, emma, 'bell-unseen-390.png')
 
     await emma.click('[data-testid="tab-all"]')
     const row = feedItem(emma, 'Bruno started following you.')
@@ -164,6 +165,7 @@ if (browser !== undefined) {
     await followBy(url, '3', '1')
     await feedItem(emma, 'Rick started following you.').waitFor()
     t.equal(await emma.locator('[data-testid="feed-item"]').count(), 2, 'Rick\'s follow, and only the first of Bruno\'s')
+    t.equal(await emma.isVisible('[data-testid="feed-empty"]'), false, 'rows that came live: no "no notifications" text')
     await badge(emma, 'unread-badge', 2)
 
     await other.click('[data-testid="unmute"]')
@@ -171,6 +173,7 @@ if (browser !== undefined) {
     await emma.locator('[data-testid="muted-people"] li[data-user-id="2"]').waitFor({ state: 'detached' })
     await emma.check('[data-testid="mute-follows"]')
     await other.locator('[data-testid="mute-follows"]:checked').waitFor()
+    await shoot(t, emma, 'preferences-1280.png')
     t.pass('mute follows, live in the other tab')
   })
 }

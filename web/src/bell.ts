@@ -1,7 +1,8 @@
 /**
  * The bell: how many notifications came since the user last saw the feed (`unseen`), on the bell
- * and in the document title. The feed counts as seen while the page is visible and the inbox's list
- * (not the archive's) is on screen; then `markSeen` is called (once at a time), and the server's
+ * and in the document title. The feed counts as seen while the page is visible, the inbox (not the
+ * archive) is shown and the top of the list is on screen (`top`: what new rows appear under; a list
+ * scrolled past its top shows none of them); then `markSeen` is called (once at a time), and the server's
  * `unseen` follows in every tab.
  */
 export class Bell {
@@ -14,14 +15,14 @@ export class Bell {
   #inboxShown = true
   #marking = false
 
-  constructor (bell: HTMLElement, badge: HTMLElement, feed: HTMLElement, markSeen: () => Promise<unknown>) {
+  constructor (bell: HTMLElement, badge: HTMLElement, top: HTMLElement, markSeen: () => Promise<unknown>) {
     this.#bell = bell
     this.#badge = badge
     this.#markSeen = markSeen
     new IntersectionObserver((entries) => {
       this.#onScreen = entries.some((entry) => entry.isIntersecting)
       this.#check()
-    }).observe(feed)
+    }).observe(top)
     document.addEventListener('visibilitychange', () => this.#check())
   }
 

@@ -51,6 +51,7 @@ export class FeedList {
       return false
     }
     this.#put(entry, source)
+    this.#showRows()
     return true
   }
 

@@ -95,7 +95,7 @@ export class View implements FeedView {
       empty.textContent = EMPTY[view]
       actions.showInbox(view)
     })
-    this.#bell = new Bell(ui.bell, byId('unseen-count'), feed, actions.markSeen)
+    this.#bell = new Bell(ui.bell, byId('unseen-count'), byId('inbox-tabs'), actions.markSeen)
     this.preferences = new PreferencesPanel(byId<HTMLInputElement>('mute-follows'), byId('muted-people'), actions.saveMuted,
       (id) => this.#users.find((user) => user.id === id)?.name ?? null)
     this.#people = new People(byId('people'), byId('people-summary'), actions.follow)
