@@ -33,13 +33,7 @@ async function boot (): Promise<void> {
     markSeen: async () => await client?.markSeen(),
     showInbox: (inbox) => feed?.show(inbox),
     saveMuted: async (muted) => {
-      const current = client
-      if (current === null) return
-      try {
-        view.showMuted(await current.setPreferences(muted))
-      } catch (error) {
-        view.showError(`Could not save preferences: ${describeError(error)}`)
-      }
+      if (client !== null) view.showMuted(await client.setPreferences(muted))
     },
     loadOlder: () => feed?.loadOlder(),
     follow: (followeeId, key) => session.authed((token) => api.follow(token, followeeId, key)),

@@ -32,6 +32,7 @@ export interface PageActions {
   /** The feed is on screen, with something unseen. */
   markSeen: () => Promise<unknown>
   showInbox: (view: InboxView) => void
+  /** Rejects when the server refuses or cannot be reached. */
   saveMuted: (muted: Muted) => Promise<void>
   loadOlder: () => void
   follow: (followeeId: string, idempotencyKey: string) => Promise<unknown>
@@ -96,8 +97,11 @@ export class View implements FeedView {
       actions.showInbox(view)
     })
     this.#bell = new Bell(ui.bell, byId('unseen-count'), byId('inbox-tabs'), actions.markSeen)
-    this.preferences = new PreferencesPanel(byId<HTMLInputElement>('mute-follows'), byId('muted-people'), actions.saveMuted,
-      (id) => this.#users.find((user) => user.id === id)?.name ?? null)
+    this.preferences = new PreferencesPanel(byId<HTMLInputElement>('mute-follows'), byId('muted-people'), {
+      save: actions.saveMuted,
+      nameOf: (id) => this.#users.find((user) => user.id === id)?.name ?? null,
+      report: (error) => this.showError(`Could not save preferences: ${describeError(error)}`)
+    })
     this.#people = new People(byId('people'), byId('people-summary'), actions.follow)
 
     ui.signInFilter.addEventListener('input', () => this.#renderSignInOptions())
