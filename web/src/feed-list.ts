@@ -71,14 +71,26 @@ export class FeedList {
 
   /** Marks every row up to this seq as read, whatever its place in the list (time order is not feed order). */
   markReadUpTo (seq: number): void {
-    for (const { entry } of this.#rows.values()) {
-      if (entry.seq <= seq) this.#put({ ...entry, group: { ...entry.group, unread: 0 } }, 'history')
-    }
-    this.#showRows()
+    this.update((entry) => entry.seq <= seq ? { ...entry, group: { ...entry.group, unread: 0 } } : entry)
   }
 
-  markAllRead (): void {
-    this.markReadUpTo(Number.POSITIVE_INFINITY)
+  /**
+   * Redraws the rows `change` changes (a new entry), removes those it drops (null), and leaves the
+   * rows it returns as they are; the focus stays in the list.
+   */
+  update (change: (entry: FeedEntry) => FeedEntry | null): void {
+    const focus = this.#focused()
+    for (const [id, { entry, item }] of this.#rows) {
+      const next = change(entry)
+      if (next === entry) continue
+      if (next === null) {
+        item.remove()
+        this.#rows.delete(id)
+      } else {
+        this.#put(next, 'history')
+      }
+    }
+    this.#showRows(focus)
   }
 
   clear (): void {

@@ -1,6 +1,6 @@
 import type { NotifyClient, NotificationEvent } from '../../client/notify-client.js'
 import { staleCursor } from '../../client/api.js'
-import type { GroupedItem, Muted } from '../../client/types.js'
+import type { GroupedItem, Muted, StateChange } from '../../client/types.js'
 import { describeError } from './describe-error.js'
 import type { FeedEntry } from './feed-item.js'
 import type { FeedList } from './feed-list.js'
@@ -66,8 +66,7 @@ export class LiveFeed {
     client.on('notification', (event) => this.#notification(event))
     client.on('unread', (count) => { if (!this.#closed) this.#view.showUnread(count) })
     client.on('unseen', (count) => { if (!this.#closed) this.#view.showUnseen(count) })
-    // A seen mark changes no row, only the bell.
-    client.on('state', ({ changes }) => { if (changes.some((change) => change.op !== 'seen')) this.#reload('refresh') })
+    client.on('state', ({ changes }) => this.#state(changes))
     client.on('preferences', (muted) => { if (!this.#closed) this.#view.showMuted(muted) })
     client.on('reload', (kind) => this.#reload(kind))
   }
@@ -169,6 +168,19 @@ export class LiveFeed {
     if (added && !live) this.#reload('refresh')
   }
 
+  /**
+   * A state change, from this tab or another: the rows it names change at once, as far as a row
+   * shows (a row is its group's newest notification: a change of some of a group's members is not
+   * known here), then the view's page is loaded again for the server's groups and counts. A seen
+   * mark changes no row, only the bell.
+   */
+  #state (changes: readonly StateChange[]): void {
+    if (this.#closed || changes.every((change) => change.op === 'seen')) return
+    const archived = this.#inbox === 'archived'
+    for (const change of changes) this.#view.list.update((entry) => applied(change, entry, archived))
+    this.#reload('refresh')
+  }
+
   /** Loads now, or after the load running (once, whatever number of changes came meanwhile). */
   #reload (kind: HistoryLoad): void {
     if (this.#closed) return
@@ -220,6 +232,26 @@ export class LiveFeed {
       this.#view.showError(`Could not load notifications: ${describeError(error)}`)
     }
     this.#view.showHistory({ busy: false, more: this.#older !== null })
+  }
+}
+
+/** A row after a state change (null: it leaves the view), or the same row when the change does not name it. */
+function applied (change: StateChange, row: FeedEntry, archivedView: boolean): FeedEntry | null {
+  const named = 'ids' in change ? change.ids.includes(row.notification.id) : row.seq <= change.upToSeq
+  if (!named) return row
+  switch (change.op) {
+    case 'read':
+      return { ...row, group: { ...row.group, unread: 0 } }
+    case 'unread':
+      return { ...row, group: { ...row.group, unread: Math.max(1, row.group.unread) } }
+    case 'archive':
+      return archivedView ? row : null
+    case 'unarchive':
+      return archivedView ? null : row
+    case 'delete':
+      return null
+    case 'seen':
+      return row
   }
 }
 
