@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import { FeedClient, follow, signIn } from '../helpers/clients.js'
+import { eventually } from '../helpers/eventually.js'
 import { startSharedServices, waitReady } from '../helpers/feed-checks.js'
 import { startGateway, uniqueName, type Gateway } from '../helpers/gateway.js'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
@@ -105,7 +106,9 @@ if (shared !== undefined) {
     const silentAt = Date.now()
     t.same(await followAndReceive(tab, a, bruno, 1, 5), [5], 'the last one reaches B, once')
     t.comment(`B's tab had 5 ${Date.now() - silentAt} ms after A's links went silent`)
-    const metrics = await (await fetch(`${a.url}/metrics`)).text()
+    // A counts the repair once Redis acknowledged its publish, which can be after B's tab got the frame.
+    const metrics = await eventually('A counts the repair of Emma\'s tail', async () => await (await fetch(`${a.url}/metrics`)).text(),
+      (text) => /^notify_feed_tail_repairs_total [1-9]/m.test(text))
     t.match(metrics, /^notify_redis_link_resets_total\{role="publisher"\} [1-9]/m, 'A counted the publisher\'s reset')
     t.match(metrics, /^notify_feed_tail_repairs_total [1-9]/m, 'and the repair of Emma\'s tail')
   })
