@@ -9,6 +9,7 @@ import { encodeNotification } from '../../server/kafka/record.js'
 import { followNotification } from '../../server/notification.js'
 import { follow as followOverHttp, signIn } from '../helpers/clients.js'
 import { buildPage, launchChromium } from '../helpers/chromium.js'
+import { eventually } from '../helpers/eventually.js'
 import { anotherTab, connected, feedItem, signedInPage } from '../helpers/feed-page.js'
 import { startSharedServices, waitReady } from '../helpers/feed-checks.js'
 import { startGateway } from '../helpers/gateway.js'
@@ -201,6 +202,12 @@ if (browser !== undefined) {
     }
     await emma.waitForSelector('[data-testid="connection"][data-state="offline"]')
     await follow(bruno, '1')
+    // Accepted is not yet stored: one stored after the page is back would come live, not by catch-up.
+    const emmaToken = await signIn(url, '1')
+    await eventually('the follow made while offline is stored', async () => {
+      const page = await (await fetch(`${url}/api/notifications`, { headers: { authorization: `Bearer ${emmaToken}` } })).json() as { items: unknown[] }
+      return page.items.length
+    }, (stored) => stored === 2)
 
     await emma.context().setOffline(false)
     await connected(emma)
