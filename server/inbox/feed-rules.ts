@@ -37,11 +37,15 @@ export function tombstone ({ id, type, userId, createdAt }: Pick<Notification, '
   return { id, type, userId, createdAt, actor: null, message: '', deleted: true }
 }
 
-/** A seen mark stops at the feed's newest notification (a client may send a cursor from ahead of a lagging store); other requests are as asked. */
-export function seenWithin (request: StateRequest, newestSeq: number): StateRequest {
-  if (request.op !== 'seen') return request
-  if (!('upToSeq' in request)) throw new Error('seen takes upToSeq')
-  return { op: 'seen', upToSeq: Math.min(request.upToSeq, newestSeq) }
+/**
+ * A change "up to a seq" stops at the feed's newest notification: a client may send a cursor from
+ * ahead of a lagging store (or a seq past any, meaning "everything"), and the change is logged with
+ * the seq it covered, so that a client replaying it later never applies it to notifications stored
+ * after it. Other requests are as asked.
+ */
+export function withinFeed (request: StateRequest, newestSeq: number): StateRequest {
+  if (!('upToSeq' in request)) return request
+  return { ...request, upToSeq: Math.min(request.upToSeq, newestSeq) }
 }
 
 /** The change to log for a request that changed `ids` (changes "up to a seq" are logged as such, however many rows they moved). */

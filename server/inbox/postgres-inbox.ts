@@ -6,14 +6,14 @@ import type { Notification } from '../notification.js'
 import { decodeRewoundAt, describeBehind, encodeRewoundAt, newEpoch, newlyBehind } from './epoch.js'
 import { createPool, inTransaction, withConnection } from './postgres-session.js'
 import { ReadLimit } from './read-limit.js'
-import { groupedItem, groupKeyOf, isMuted, joinsGroup, loggedChange, parseMuted, seenWithin, withActor } from './feed-rules.js'
+import { groupedItem, groupKeyOf, isMuted, joinsGroup, loggedChange, parseMuted, withinFeed, withActor } from './feed-rules.js'
 import { DEFAULT_GROUP_WINDOW_MS, InboxRefusedError, InboxRewoundError, InboxUnavailableError, type AppendedNotification, type AppendResult, type FeedSnapshot, type FeedState, type GroupedPage, type HistoryPage, type HistoryView, type Inbox, type LoggedChange, type Reconciliation, type RetentionPolicy, type StateLog, type StateRequest, type StateResult, type StoredNotification } from './types.js'
 import type { GroupSummary, Muted } from '../state-change.js'
 
 const PRUNE_CHUNK = 2000
 /** How many users over the cap one prune chunk looks at. */
 const PRUNE_USERS = 100
-const SCHEMA_VERSION = 3
+const SCHEMA_VERSION = 4
 
 /**
  * Version 3's tables, as in the SQLite inbox: each user's groups as they stand (an open one takes
@@ -59,6 +59,15 @@ CREATE TABLE preferences (
 );
 `
 
+/**
+ * Version 4: a user's unread rows, and the rows in the inbox (not archived, not deleted), so that a
+ * mark-all-read or a clear-all visits only the rows it changes, and the unseen count only the index.
+ */
+const V4_INDEXES = `
+CREATE INDEX notifications_unread ON notifications (user_id, seq) WHERE NOT read AND NOT deleted;
+CREATE INDEX notifications_in_inbox ON notifications (user_id, seq) WHERE NOT archived AND NOT deleted;
+`
+
 /** What takes a store of each older version to the next (run under the schema lock). */
 const MIGRATIONS: Readonly<Record<number, string>> = {
   // Version 2 counts each feed's read-state changes; a store from before has made none that count.
@@ -68,7 +77,9 @@ const MIGRATIONS: Readonly<Record<number, string>> = {
   2: `ALTER TABLE notifications ADD COLUMN archived boolean NOT NULL DEFAULT false,
         ADD COLUMN deleted boolean NOT NULL DEFAULT false, ADD COLUMN group_id text;
       ALTER TABLE feeds ADD COLUMN seen_seq bigint NOT NULL DEFAULT 0, ADD COLUMN state_floor bigint NOT NULL DEFAULT 0;
-      ${V3_TABLES}`
+      ${V3_TABLES}`,
+  // Version 4: the indexes a state change "up to a seq" and the unseen count read.
+  3: V4_INDEXES
 }
 /** How long the readiness probe waits for `SELECT 1`. */
 const PROBE_TIMEOUT_MS = 1500
@@ -121,6 +132,7 @@ CREATE TABLE notifications (
   PRIMARY KEY (user_id, seq)
 );
 CREATE INDEX notifications_by_age ON notifications (created_at);
+${V4_INDEXES}
 CREATE TABLE feeds (
   user_id text PRIMARY KEY,
   newest_seq bigint NOT NULL,
@@ -778,15 +790,21 @@ function toLoggedChange ({ rev, seq, change, unread, unseen }: ChangeRow): Logge
   return { rev: Number(rev), seq: Number(seq), changes: JSON.parse(change) as LoggedChange['changes'], unread, unseen }
 }
 
-/** What each state change sets on the rows it selects, and the condition under which a row changes. */
-const STATE_UPDATES: Readonly<Record<Exclude<StateRequest['op'], 'seen'>, string>> = {
-  read: 'SET read = true WHERE NOT read',
-  unread: 'SET read = false WHERE read',
-  archive: 'SET archived = true WHERE NOT archived',
-  unarchive: 'SET archived = false WHERE archived',
+/**
+ * What each state change sets on the rows it selects (`n`), and which of them it can move: "up to
+ * a seq", read and archive then go through the V4 indexes and visit only the rows they change.
+ */
+const STATE_UPDATES: Readonly<Record<Exclude<StateRequest['op'], 'seen'>, { set: string, movable: string }>> = {
+  read: { set: 'read = true', movable: 'NOT n.read' },
+  unread: { set: 'read = false', movable: 'n.read' },
+  archive: { set: 'archived = true', movable: 'NOT n.archived' },
+  unarchive: { set: 'archived = false', movable: 'n.archived' },
   // The tombstone of feed-rules.ts, written in SQL: the content is gone in the same statement.
-  delete: `SET deleted = true, read = true, archived = false, body = json_build_object('id', id, 'type', body::json->>'type', 'userId', user_id,
-    'createdAt', body::json->>'createdAt', 'actor', null, 'message', '', 'deleted', true)::text WHERE true`
+  delete: {
+    set: `deleted = true, read = true, archived = false, body = json_build_object('id', n.id, 'type', n.body::json->>'type', 'userId', n.user_id,
+      'createdAt', n.body::json->>'createdAt', 'actor', null, 'message', '', 'deleted', true)::text`,
+    movable: 'true'
+  }
 }
 
 /** One state change (see Inbox.changeState), the feed's row locked first like every writer. */
@@ -794,28 +812,32 @@ async function changeState (client: PoolClient, userId: string, request: StateRe
   const { rows: [feed] } = await client.query<FeedRow & { seen_seq: string }>('SELECT newest_seq, unread, rev, seen_seq FROM feeds WHERE user_id = $1 FOR UPDATE', [userId])
   if (feed === undefined) return { feed: { ...toFeedState(undefined), unseen: 0 }, change: undefined }
   let changed: string[] | undefined
-  const effective = seenWithin(request, Number(feed.newest_seq))
+  let unread = feed.unread
+  const effective = withinFeed(request, Number(feed.newest_seq))
   if (effective.op === 'seen') {
     if (!('upToSeq' in effective)) throw new Error('seen takes upToSeq')
     const { rowCount } = await client.query('UPDATE feeds SET seen_seq = $2 WHERE user_id = $1 AND seen_seq < $2', [userId, effective.upToSeq])
     if (rowCount === 1) changed = []
   } else {
-    const op = effective.op
+    const { set, movable } = STATE_UPDATES[effective.op]
     const [selected, value] = 'ids' in effective
-      ? ['id = ANY($2::text[])', effective.ids]
-      : 'groups' in effective ? ['COALESCE(group_id, id) = ANY($2::text[])', effective.groups] : ['seq <= $2', effective.upToSeq]
-    const { rows } = await client.query<{ id: string, group_id: string | null }>(
-      `UPDATE notifications ${STATE_UPDATES[op]} AND user_id = $1 AND NOT deleted AND ${selected} RETURNING id, group_id`, [userId, value])
+      ? ['n.id = ANY($2::text[])', effective.ids]
+      : 'groups' in effective ? ['COALESCE(n.group_id, n.id) = ANY($2::text[])', effective.groups] : ['n.seq <= $2', effective.upToSeq]
+    // `o` is the row as it was: the unread count moves by the rows that stopped or began counting.
+    const { rows } = await client.query<{ id: string, group_id: string | null, moved: number }>(`
+      UPDATE notifications n SET ${set} FROM notifications o
+      WHERE n.user_id = $1 AND NOT n.deleted AND ${movable} AND ${selected} AND o.user_id = n.user_id AND o.seq = n.seq
+      RETURNING n.id, n.group_id, (NOT n.read AND NOT n.archived AND NOT n.deleted)::int - (NOT o.read AND NOT o.archived)::int AS moved`, [userId, value])
     if (rows.length > 0) changed = rows.map(({ id }) => id)
-    if (rows.length > 0 && (op === 'archive' || op === 'delete')) {
+    for (const { moved } of rows) unread += moved
+    if (rows.length > 0 && (effective.op === 'archive' || effective.op === 'delete')) {
       await client.query('UPDATE groups SET open = false WHERE user_id = $1 AND id = ANY($2::text[])', [userId, [...new Set(rows.map((row) => row.group_id ?? row.id))]])
     }
   }
-  const { rows: [counts] } = await client.query<{ unread: number, unseen: number }>(`
-    SELECT count(*) FILTER (WHERE NOT read AND NOT archived AND NOT deleted)::int AS unread,
-      count(*) FILTER (WHERE seq > f.seen_seq AND NOT archived AND NOT deleted)::int AS unseen
-    FROM feeds f LEFT JOIN notifications n USING (user_id) WHERE f.user_id = $1 GROUP BY f.seen_seq`, [userId])
-  const { unread, unseen } = counts!
+  const { rows: [counted] } = await client.query<{ unseen: number }>(`
+    SELECT count(*)::int AS unseen FROM notifications
+    WHERE user_id = $1 AND seq > (SELECT seen_seq FROM feeds WHERE user_id = $1) AND NOT archived AND NOT deleted`, [userId])
+  const unseen = counted!.unseen
   if (changed === undefined) return { feed: { ...toFeedState(feed), unseen }, change: undefined }
   const rev = Number(feed.rev) + 1
   const seq = Number(feed.newest_seq)

@@ -4,9 +4,9 @@ import { dirname } from 'node:path'
 import type { ConsumedRecord, PartitionPosition } from '../kafka/types.js'
 import type { Notification } from '../notification.js'
 import { SqliteCheckpointer, type CheckpointResult } from './sqlite-checkpointer.js'
-import { refusalCode, sqliteDriver, type SqliteDatabase } from './sqlite-driver.js'
+import { refusalCode, sqliteDriver, type SqliteDatabase, type SqliteStatement } from './sqlite-driver.js'
 import { currentBootId, decodeRewoundAt, describeBehind, encodeRewoundAt, judgeLastRun, newEpoch, newlyBehind, newRunId, type LastRun } from './epoch.js'
-import { groupedItem, groupKeyOf, isMuted, joinsGroup, loggedChange, parseMuted, seenWithin, tombstone, withActor } from './feed-rules.js'
+import { groupedItem, groupKeyOf, isMuted, joinsGroup, loggedChange, parseMuted, withinFeed, tombstone, withActor } from './feed-rules.js'
 import { DEFAULT_GROUP_WINDOW_MS, InboxRefusedError, type AppendedNotification, type AppendResult, type FeedSnapshot, type FeedState, type GroupedPage, type HistoryPage, type HistoryView, type Inbox, type Reconciliation, type RetentionPolicy, type LoggedChange, type StateLog, type StateRequest, type StateResult, type StoredNotification } from './types.js'
 import type { GroupSummary, Muted } from '../state-change.js'
 import type { Unready } from '../lifecycle.js'
@@ -14,7 +14,7 @@ import type { Unready } from '../lifecycle.js'
 const PRUNE_CHUNK = 2000
 /** How often the log is copied into the database file, off the event loop (sqlite-checkpointer.ts). */
 const CHECKPOINT_EVERY_MS = 1000
-const SCHEMA_VERSION = 4
+const SCHEMA_VERSION = 5
 
 /**
  * `groups`: each user's groups as they stand (the live frames' summary), an open one taking
@@ -62,6 +62,16 @@ CREATE TABLE IF NOT EXISTS preferences (
 ) WITHOUT ROWID;
 `
 
+/**
+ * The rows a state change "up to a seq" can move, and the unseen count reads: a user's unread rows,
+ * and the rows in the inbox (not archived, not deleted). A mark-all-read or a clear-all then visits
+ * only the rows it changes, and the unseen count only the index, however long the feed.
+ */
+const V5_INDEXES = `
+CREATE INDEX IF NOT EXISTS notifications_unread ON notifications (user_id, seq) WHERE read = 0 AND deleted = 0;
+CREATE INDEX IF NOT EXISTS notifications_in_inbox ON notifications (user_id, seq) WHERE archived = 0 AND deleted = 0;
+`
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS notifications (
   user_id TEXT NOT NULL,
@@ -76,6 +86,7 @@ CREATE TABLE IF NOT EXISTS notifications (
   PRIMARY KEY (user_id, seq)
 );
 CREATE INDEX IF NOT EXISTS notifications_by_age ON notifications (created_at);
+${V5_INDEXES}
 CREATE TABLE IF NOT EXISTS feeds (
   user_id TEXT PRIMARY KEY,
   newest_seq INTEGER NOT NULL,
@@ -131,11 +142,18 @@ ${V4_TABLES}`
 
 interface Row { seq: number, body: string, read: number, archived: number, group_id: string | null, id: string }
 const ROW = 'seq, body, read, archived, group_id, id'
+/** A row as a state change reads it: its flags, not its content. */
+type StateRow = Omit<Row, 'body'>
+const STATE_ROW = 'seq, read, archived, group_id, id'
 /** What a state change may touch: a user's rows that are not tombstones. */
 const LIVE = 'user_id = ? AND deleted = 0'
 /** The flag each of these changes sets on a row, and to what. */
 const FLAGS = { read: ['read', 1], unread: ['read', 0], archive: ['archived', 1], unarchive: ['archived', 0] } as const
+/** The rows each change "up to a seq" can move (read and archive: through the V5 indexes). */
+const MOVABLE: Readonly<Record<Exclude<StateRequest['op'], 'seen'>, string>> = { read: 'read = 0', unread: 'read = 1', archive: 'archived = 0', unarchive: 'archived = 1', delete: '1' }
 interface GroupRow { id: string, started_at: number, count: number, actor_count: number, actors: string }
+/** What a state change did to a feed's rows: the ids it changed, and how it moved the unread count. */
+interface Changed { ids: string[], unreadMoved: number }
 /** `stored`: rows the user has now, so retention finds who is over the cap without counting rows. */
 interface Feed { newestSeq: number, unread: number, stored: number, rev: number }
 interface Position { topic: string, partition: number, next: number }
@@ -215,15 +233,15 @@ export class SqliteInbox implements Inbox {
         `SELECT ${ROW} FROM notifications WHERE user_id = ? AND archived = ? AND deleted = 0 AND COALESCE(group_id, id) IN (SELECT value FROM json_each(?)) ORDER BY seq DESC`),
       after: db.prepare<[string, number, number], Row>(
         `SELECT ${ROW} FROM notifications WHERE user_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?`),
-      unreadCount: db.prepare<[string], { n: number }>(
-        'SELECT COUNT(*) AS n FROM notifications WHERE user_id = ? AND read = 0 AND archived = 0 AND deleted = 0'),
       unseenCount: db.prepare<[string, number], { n: number }>(
         'SELECT COUNT(*) AS n FROM notifications WHERE user_id = ? AND seq > ? AND archived = 0 AND deleted = 0'),
       marks: db.prepare<[string], { seen_seq: number, state_floor: number }>('SELECT seen_seq, state_floor FROM feeds WHERE user_id = ?'),
       see: db.prepare<[number, string, number]>('UPDATE feeds SET seen_seq = ? WHERE user_id = ? AND seen_seq < ?'),
-      selectIds: db.prepare<[string, string], Row>(`SELECT ${ROW} FROM notifications WHERE ${LIVE} AND id IN (SELECT value FROM json_each(?))`),
-      selectGroups: db.prepare<[string, string], Row>(`SELECT ${ROW} FROM notifications WHERE ${LIVE} AND COALESCE(group_id, id) IN (SELECT value FROM json_each(?))`),
-      selectUpTo: db.prepare<[string, number], Row>(`SELECT ${ROW} FROM notifications WHERE ${LIVE} AND seq <= ?`),
+      selectIds: db.prepare<[string, string], StateRow>(`SELECT ${STATE_ROW} FROM notifications WHERE ${LIVE} AND id IN (SELECT value FROM json_each(?))`),
+      selectGroups: db.prepare<[string, string], StateRow>(`SELECT ${STATE_ROW} FROM notifications WHERE ${LIVE} AND COALESCE(group_id, id) IN (SELECT value FROM json_each(?))`),
+      selectUpTo: Object.fromEntries(Object.entries(MOVABLE).map(([op, movable]) =>
+        [op, db.prepare<[string, number], StateRow>(`SELECT ${STATE_ROW} FROM notifications WHERE ${LIVE} AND ${movable} AND seq <= ?`)])) as Record<keyof typeof MOVABLE, SqliteStatement<[string, number], StateRow>>,
+      body: db.prepare<[string, number], { body: string }>('SELECT body FROM notifications WHERE user_id = ? AND seq = ?'),
       setRead: db.prepare<[number, string, number]>('UPDATE notifications SET read = ? WHERE user_id = ? AND seq = ?'),
       setArchived: db.prepare<[number, string, number]>('UPDATE notifications SET archived = ? WHERE user_id = ? AND seq = ?'),
       setDeleted: db.prepare<[string, string, number]>('UPDATE notifications SET deleted = 1, read = 1, archived = 0, body = ? WHERE user_id = ? AND seq = ?'),
@@ -282,7 +300,9 @@ export class SqliteInbox implements Inbox {
     const version = this.#db.prepare<[], { user_version: number }>('PRAGMA user_version').get()?.user_version
     if (version === SCHEMA_VERSION) return
     const hasV1 = version === 0 && this.#db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'notifications'").get() !== undefined
-    const steps = version === 3 ? MIGRATE_FROM_V3 : version === 2 ? MIGRATE_FROM_V2 + MIGRATE_FROM_V3 : hasV1 ? MIGRATE_FROM_V1 : SCHEMA
+    const steps = version === 4
+      ? V5_INDEXES
+      : version === 3 ? MIGRATE_FROM_V3 + V5_INDEXES : version === 2 ? MIGRATE_FROM_V2 + MIGRATE_FROM_V3 + V5_INDEXES : hasV1 ? MIGRATE_FROM_V1 : SCHEMA
     this.#db.transaction(() => {
       this.#db.exec(steps)
       this.#db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
@@ -484,14 +504,14 @@ export class SqliteInbox implements Inbox {
   async changeState (userId: string, request: StateRequest): Promise<StateResult> {
     const result = this.#db.transaction((): StateResult => {
       const feed = this.#loadFeed(userId)
-      const effective = seenWithin(request, feed.newestSeq)
+      const effective = withinFeed(request, feed.newestSeq)
       const changed = effective.op === 'seen' ? this.#see(userId, effective) : this.#change(userId, effective)
       if (changed === undefined) return { feed: this.#snapshot(userId), change: undefined }
       const rev = feed.rev + 1
-      const unread = this.#statements.unreadCount.get(userId)!.n
+      const unread = feed.unread + changed.unreadMoved
       this.#statements.stateChanged.run(rev, unread, userId)
       const unseen = this.#unseen(userId)
-      const change = { rev, seq: feed.newestSeq, changes: [loggedChange(effective, changed)], unread, unseen }
+      const change = { rev, seq: feed.newestSeq, changes: [loggedChange(effective, changed.ids)], unread, unseen }
       this.#statements.logChange.run(userId, rev, feed.newestSeq, Date.now(), JSON.stringify(change.changes), unread, unseen)
       return { feed: { newestSeq: feed.newestSeq, unread, rev, unseen }, change }
     })
@@ -500,41 +520,49 @@ export class SqliteInbox implements Inbox {
   }
 
   /** Moves the seen mark on; undefined when it was there already. */
-  #see (userId: string, request: StateRequest): string[] | undefined {
+  #see (userId: string, request: StateRequest): Changed | undefined {
     if (!('upToSeq' in request)) throw new Error('seen takes upToSeq')
-    return this.#statements.see.run(request.upToSeq, userId, request.upToSeq).changes === 1 ? [] : undefined
+    return this.#statements.see.run(request.upToSeq, userId, request.upToSeq).changes === 1 ? { ids: [], unreadMoved: 0 } : undefined
   }
 
-  /** Applies a change to the rows it selects; returns the ids it changed, undefined when none. */
-  #change (userId: string, request: StateRequest): string[] | undefined {
+  /**
+   * Applies a change to the rows it selects (up to a seq: only the rows it can move, through an
+   * index); returns the ids it changed and how the unread count moved, undefined when none changed.
+   */
+  #change (userId: string, request: StateRequest): Changed | undefined {
+    if (request.op === 'seen') throw new Error('seen moves the seen mark, no row')
     const rows = 'ids' in request
       ? this.#statements.selectIds.all(userId, JSON.stringify(request.ids))
       : 'groups' in request
         ? this.#statements.selectGroups.all(userId, JSON.stringify(request.groups))
-        : this.#statements.selectUpTo.all(userId, request.upToSeq)
-    const changed: string[] = []
+        : this.#statements.selectUpTo[request.op].all(userId, request.upToSeq)
+    const ids: string[] = []
+    let unreadMoved = 0
     const closed = new Set<string>()
     for (const row of rows) {
-      const done = this.#apply(userId, request.op, row)
-      if (!done) continue
-      changed.push(row.id)
+      const moved = this.#apply(userId, request.op, row)
+      if (moved === undefined) continue
+      ids.push(row.id)
+      unreadMoved += moved
       if (request.op === 'archive' || request.op === 'delete') closed.add(row.group_id ?? row.id)
     }
     for (const groupId of closed) this.#statements.closeGroup.run(userId, groupId)
-    return changed.length === 0 ? undefined : changed
+    return ids.length === 0 ? undefined : { ids, unreadMoved }
   }
 
-  /** One row's part of a change; false when the row is that way already. */
-  #apply (userId: string, op: StateRequest['op'], row: Row): boolean {
-    if (op === 'seen') return false
+  /** One row's part of a change: how it moves the unread count (-1, 0, 1), undefined when the row is that way already. */
+  #apply (userId: string, op: Exclude<StateRequest['op'], 'seen'>, row: StateRow): number | undefined {
+    const wasUnread = row.read === 0 && row.archived === 0 ? 1 : 0
     if (op === 'delete') {
-      this.#statements.setDeleted.run(JSON.stringify(tombstone(JSON.parse(row.body) as Notification)), userId, row.seq)
-      return true
+      const { body } = this.#statements.body.get(userId, row.seq)!
+      this.#statements.setDeleted.run(JSON.stringify(tombstone(JSON.parse(body) as Notification)), userId, row.seq)
+      return -wasUnread
     }
     const [flag, value] = FLAGS[op]
-    if (row[flag] === value) return false
+    if (row[flag] === value) return undefined
     this.#statements[flag === 'read' ? 'setRead' : 'setArchived'].run(value, userId, row.seq)
-    return true
+    const after = { ...row, [flag]: value }
+    return (after.read === 0 && after.archived === 0 ? 1 : 0) - wasUnread
   }
 
   async stateAfter (userId: string, rev: number, limit: number): Promise<StateLog> {

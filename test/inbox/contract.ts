@@ -517,6 +517,18 @@ function feedStateContract (t: Test, openInbox: (t: Test, retention?: RetentionP
     t.same(await inbox.markRead('1', { upTo: 2 }), { newestSeq: 2, unread: 0, rev: 4 }, 'markRead is a read change (of archived ones too)')
   })
 
+  t.test('a change "up to" a seq past the newest covers what is stored, and is logged so: a notification stored after it stays unread on replay', async (t) => {
+    const { inbox, append } = await openInbox(t)
+    await append([notificationFor('1'), notificationFor('1')])
+    const { change } = await inbox.changeState('1', { op: 'read', upToSeq: 999_999_999 })
+    t.same(change?.changes, [{ op: 'read', upToSeq: 2 }], 'logged up to the newest seq it covered')
+    const { change: cleared } = await inbox.changeState('1', { op: 'archive', upToSeq: 999_999_999 })
+    t.same(cleared?.changes, [{ op: 'archive', upToSeq: 2 }])
+    await append([notificationFor('1')])
+    t.same(await inbox.snapshot('1'), { newestSeq: 3, unread: 1, rev: 2, unseen: 1 }, 'the later notification is unread and in the inbox')
+    t.same((await inbox.stateAfter('1', 0, 10)).changes.map(({ changes }) => changes), [[{ op: 'read', upToSeq: 2 }], [{ op: 'archive', upToSeq: 2 }]], 'a client replaying the log leaves seq 3 alone')
+  })
+
   t.test('a deleted notification is a tombstone that keeps its seq, leaves history and counts, and a record consumed again never brings it back', async (t) => {
     const { inbox } = await openInbox(t)
     const notifications = [notificationFor('1'), { ...notificationFor('1'), title: 'Secret', data: { a: 1 } }, notificationFor('1')]

@@ -300,7 +300,7 @@ function postgresOnly (postgres: TestPostgres): void {
     const [inbox] = await gateways(t, 1, KEEP_ALL, url)
     await inbox!.close()
     await sql(t, url).query("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    await t.rejects(PostgresInbox.open(url, KEEP_ALL), /schema version 99, this gateway knows only versions up to 3/)
+    await t.rejects(PostgresInbox.open(url, KEEP_ALL), /schema version 99, this gateway knows only versions up to 4/)
   })
 
   t.test('read marks on several gateways at once each get a rev of their own: 1, 2, 3… with no gap', async (t) => {
@@ -321,7 +321,7 @@ function postgresOnly (postgres: TestPostgres): void {
     const [inbox, another] = await gateways(t, 2, KEEP_ALL, url)
     t.same(await inbox!.feed('1'), { newestSeq: 2, unread: 2, rev: 0 })
     t.same(await another!.markRead('1', { upTo: 1 }), { newestSeq: 2, unread: 1, rev: 1 })
-    t.equal((await sql(t, url).query<{ value: string }>("SELECT value FROM meta WHERE key = 'schema_version'")).rows[0]?.value, '3', 'recorded as version 3')
+    t.equal((await sql(t, url).query<{ value: string }>("SELECT value FROM meta WHERE key = 'schema_version'")).rows[0]?.value, '4', 'recorded as version 4')
   })
 
   t.test('a store of schema version 2 is migrated: nothing archived or deleted, each notification a group of its own, no state log, the rev kept', async (t) => {
@@ -338,6 +338,20 @@ function postgresOnly (postgres: TestPostgres): void {
     t.same(await inbox!.stateAfter('1', 0, 10), { changes: [], floor: 0 })
     t.same((await inbox!.changeState('1', { op: 'archive', ids: [one!.notification.id] })).feed, { newestSeq: 2, unread: 1, rev: 2, unseen: 1 }, 'state changes go on from the kept rev')
     t.same(await inbox!.preferences('1'), { types: [], actors: [] })
+  })
+
+  t.test('a store of schema version 3 is migrated: the indexes of unread and in-inbox rows built, counts and states kept', async (t) => {
+    const url = await postgres.createDatabase()
+    const [before] = await gateways(t, 1, KEEP_ALL, url)
+    const [one] = await fed(before!).append([notificationFor('1'), notificationFor('1'), notificationFor('1')])
+    await before!.changeState('1', { op: 'archive', ids: [one!.notification.id] })
+    await before!.close()
+    await sql(t, url).query("DROP INDEX notifications_unread; DROP INDEX notifications_in_inbox; UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    const [inbox] = await gateways(t, 1, KEEP_ALL, url)
+    t.same(await inbox!.snapshot('1'), { newestSeq: 3, unread: 2, rev: 1, unseen: 2 })
+    t.same((await inbox!.changeState('1', { op: 'read', upToSeq: 3 })).feed, { newestSeq: 3, unread: 0, rev: 2, unseen: 2 }, 'a mark-all-read goes on from there')
+    const { rows } = await sql(t, url).query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE indexname IN ('notifications_unread', 'notifications_in_inbox') ORDER BY indexname")
+    t.same(rows.map(({ indexname }) => indexname), ['notifications_in_inbox', 'notifications_unread'])
   })
 
   t.test('a database whose meta table is another application\'s is refused', async (t) => {

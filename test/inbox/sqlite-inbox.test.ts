@@ -53,8 +53,11 @@ t.test('a store of the first schema (one global sequence) is migrated: each feed
   t.same(await append([old[1]!]), [], 'migrated ids are still deduplicated')
 })
 
+/** Takes a store of the current schema back to the fourth (before the indexes of unread and in-inbox rows). */
+const TO_VERSION_4 = 'DROP INDEX notifications_unread; DROP INDEX notifications_in_inbox'
+
 /** Takes a store of the current schema back to the third (before archive, delete, groups, seen, the state log and mute lists). */
-const TO_VERSION_3 = `
+const TO_VERSION_3 = `${TO_VERSION_4};
   DROP TABLE groups; DROP TABLE group_actors; DROP TABLE state_changes; DROP TABLE preferences;
   ALTER TABLE notifications DROP COLUMN archived; ALTER TABLE notifications DROP COLUMN deleted; ALTER TABLE notifications DROP COLUMN group_id;
   ALTER TABLE feeds DROP COLUMN seen_seq; ALTER TABLE feeds DROP COLUMN state_floor`
@@ -79,6 +82,28 @@ t.test('a store of the third schema is migrated: nothing archived or deleted, ea
   const { feed } = await inbox.changeState('1', { op: 'archive', ids: [one!.notification.id] })
   t.same(feed, { newestSeq: 2, unread: 1, rev: 2, unseen: 1 }, 'state changes go on from the kept rev')
   t.same((await inbox.preferences('1')), { types: [], actors: [] })
+})
+
+t.test('a store of the fourth schema is migrated: the indexes of unread and in-inbox rows built, counts and states kept', async (t) => {
+  const store = sqliteStore(t)
+  const first = await store.open()
+  const [one] = await fed(first).append([notificationFor('1'), notificationFor('1'), notificationFor('1')])
+  await first.changeState('1', { op: 'archive', ids: [one!.notification.id] })
+  await first.close()
+  const v4 = sqliteDriver().open(store.file)
+  v4.exec(`${TO_VERSION_4}; PRAGMA user_version = 4`)
+  v4.close()
+
+  const inbox = await store.open()
+  t.equal(inbox.epoch, first.epoch, 'cursors issued before stay valid')
+  t.same(await inbox.snapshot('1'), { newestSeq: 3, unread: 2, rev: 1, unseen: 2 })
+  t.same((await inbox.changeState('1', { op: 'read', upToSeq: 3 })).feed, { newestSeq: 3, unread: 0, rev: 2, unseen: 2 }, 'a mark-all-read goes on from there')
+  await inbox.close()
+  const db = sqliteDriver().open(store.file)
+  t.teardown(() => db.close())
+  const indexes = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ('notifications_unread', 'notifications_in_inbox') ORDER BY name").all()
+  t.same(indexes.map(({ name }) => name), ['notifications_in_inbox', 'notifications_unread'])
+  t.equal(db.prepare<[], { user_version: number }>('PRAGMA user_version').get()?.user_version, 5)
 })
 
 t.test('a store of the second schema (no read-state rev) is migrated: every feed at rev 0, the epoch kept', async (t) => {
