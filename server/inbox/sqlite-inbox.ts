@@ -4,7 +4,7 @@ import { dirname } from 'node:path'
 import type { ConsumedRecord, PartitionPosition } from '../kafka/types.js'
 import type { Notification } from '../notification.js'
 import { SqliteCheckpointer, type CheckpointResult } from './sqlite-checkpointer.js'
-import { refusalCode, sqliteDriver, type SqliteDatabase, type SqliteStatement } from './sqlite-driver.js'
+import { refusalCode, sqliteDriver, type SqliteDatabase } from './sqlite-driver.js'
 import { currentBootId, decodeRewoundAt, describeBehind, encodeRewoundAt, judgeLastRun, newEpoch, newlyBehind, newRunId, type LastRun } from './epoch.js'
 import { groupedItem, groupKeyOf, isMuted, joinsGroup, loggedChange, parseMuted, withinFeed, tombstone, withActor } from './feed-rules.js'
 import { DEFAULT_GROUP_WINDOW_MS, InboxRefusedError, type AppendedNotification, type AppendResult, type FeedSnapshot, type FeedState, type GroupedPage, type HistoryPage, type HistoryView, type Inbox, type Reconciliation, type RetentionPolicy, type LoggedChange, type StateLog, type StateRequest, type StateResult, type StoredNotification } from './types.js'
@@ -149,8 +149,11 @@ const STATE_ROW = 'seq, read, archived, group_id, id'
 const LIVE = 'user_id = ? AND deleted = 0'
 /** The flag each of these changes sets on a row, and to what. */
 const FLAGS = { read: ['read', 1], unread: ['read', 0], archive: ['archived', 1], unarchive: ['archived', 0] } as const
-/** The rows each change "up to a seq" can move (read and archive: through the V5 indexes). */
-const MOVABLE: Readonly<Record<Exclude<StateRequest['op'], 'seen'>, string>> = { read: 'read = 0', unread: 'read = 1', archive: 'archived = 0', unarchive: 'archived = 1', delete: '1' }
+/** How a change names its rows, bound as one parameter: ids and groups as a JSON array, or the highest seq. */
+const SELECTED = { ids: 'id IN (SELECT value FROM json_each(?))', groups: 'COALESCE(group_id, id) IN (SELECT value FROM json_each(?))', upTo: 'seq <= ?' } as const
+type Selected = keyof typeof SELECTED
+/** A row's part of the unread count. */
+const counted = ({ read, archived }: Pick<StateRow, 'read' | 'archived'>): number => read === 0 && archived === 0 ? 1 : 0
 interface GroupRow { id: string, started_at: number, count: number, actor_count: number, actors: string }
 /** What a state change did to a feed's rows: the ids it changed, and how it moved the unread count. */
 interface Changed { ids: string[], unreadMoved: number }
@@ -237,13 +240,11 @@ export class SqliteInbox implements Inbox {
         'SELECT COUNT(*) AS n FROM notifications WHERE user_id = ? AND seq > ? AND archived = 0 AND deleted = 0'),
       marks: db.prepare<[string], { seen_seq: number, state_floor: number }>('SELECT seen_seq, state_floor FROM feeds WHERE user_id = ?'),
       see: db.prepare<[number, string, number]>('UPDATE feeds SET seen_seq = ? WHERE user_id = ? AND seen_seq < ?'),
-      selectIds: db.prepare<[string, string], StateRow>(`SELECT ${STATE_ROW} FROM notifications WHERE ${LIVE} AND id IN (SELECT value FROM json_each(?))`),
-      selectGroups: db.prepare<[string, string], StateRow>(`SELECT ${STATE_ROW} FROM notifications WHERE ${LIVE} AND COALESCE(group_id, id) IN (SELECT value FROM json_each(?))`),
-      selectUpTo: Object.fromEntries(Object.entries(MOVABLE).map(([op, movable]) =>
-        [op, db.prepare<[string, number], StateRow>(`SELECT ${STATE_ROW} FROM notifications WHERE ${LIVE} AND ${movable} AND seq <= ?`)])) as Record<keyof typeof MOVABLE, SqliteStatement<[string, number], StateRow>>,
-      body: db.prepare<[string, number], { body: string }>('SELECT body FROM notifications WHERE user_id = ? AND seq = ?'),
-      setRead: db.prepare<[number, string, number]>('UPDATE notifications SET read = ? WHERE user_id = ? AND seq = ?'),
-      setArchived: db.prepare<[number, string, number]>('UPDATE notifications SET archived = ? WHERE user_id = ? AND seq = ?'),
+      // One statement per flag change and selection, moving only the rows that are not that way
+      // yet (up to a seq, read and archive go through the V5 indexes), returning them as they are after.
+      setFlag: mapObject(FLAGS, ([flag, value]) => mapObject(SELECTED, (selected) =>
+        db.prepare<[string, string | number], StateRow>(`UPDATE notifications SET ${flag} = ${value} WHERE ${LIVE} AND ${flag} = ${1 - value} AND ${selected} RETURNING ${STATE_ROW}`))),
+      toDelete: mapObject(SELECTED, (selected) => db.prepare<[string, string | number], Row>(`SELECT ${ROW} FROM notifications WHERE ${LIVE} AND ${selected}`)),
       setDeleted: db.prepare<[string, string, number]>('UPDATE notifications SET deleted = 1, read = 1, archived = 0, body = ? WHERE user_id = ? AND seq = ?'),
       closeGroup: db.prepare<[string, string]>('UPDATE groups SET open = 0 WHERE user_id = ? AND id = ?'),
       stateChanged: db.prepare<[number, number, string]>('UPDATE feeds SET rev = ?, unread = ? WHERE user_id = ?'),
@@ -526,43 +527,34 @@ export class SqliteInbox implements Inbox {
   }
 
   /**
-   * Applies a change to the rows it selects (up to a seq: only the rows it can move, through an
-   * index); returns the ids it changed and how the unread count moved, undefined when none changed.
+   * Applies a change to the rows it selects, visiting only those it moves; returns the ids it
+   * changed and how the unread count moved, undefined when none changed.
    */
   #change (userId: string, request: StateRequest): Changed | undefined {
     if (request.op === 'seen') throw new Error('seen moves the seen mark, no row')
-    const rows = 'ids' in request
-      ? this.#statements.selectIds.all(userId, JSON.stringify(request.ids))
-      : 'groups' in request
-        ? this.#statements.selectGroups.all(userId, JSON.stringify(request.groups))
-        : this.#statements.selectUpTo[request.op].all(userId, request.upToSeq)
-    const ids: string[] = []
+    const [selected, value]: [Selected, string | number] = 'ids' in request
+      ? ['ids', JSON.stringify(request.ids)]
+      : 'groups' in request ? ['groups', JSON.stringify(request.groups)] : ['upTo', request.upToSeq]
     let unreadMoved = 0
-    const closed = new Set<string>()
-    for (const row of rows) {
-      const moved = this.#apply(userId, request.op, row)
-      if (moved === undefined) continue
-      ids.push(row.id)
-      unreadMoved += moved
-      if (request.op === 'archive' || request.op === 'delete') closed.add(row.group_id ?? row.id)
+    let rows: StateRow[]
+    if (request.op === 'delete') {
+      const deleted = this.#statements.toDelete[selected].all(userId, value)
+      rows = deleted
+      for (const row of deleted) {
+        this.#statements.setDeleted.run(JSON.stringify(tombstone(JSON.parse(row.body) as Notification)), userId, row.seq)
+        unreadMoved -= counted(row)
+      }
+    } else {
+      const [flag, set] = FLAGS[request.op]
+      rows = this.#statements.setFlag[request.op][selected].all(userId, value)
+      // Each row's flag was the other way before, and nothing else of it changed.
+      for (const row of rows) unreadMoved += counted(row) - counted({ ...row, [flag]: 1 - set })
     }
-    for (const groupId of closed) this.#statements.closeGroup.run(userId, groupId)
-    return ids.length === 0 ? undefined : { ids, unreadMoved }
-  }
-
-  /** One row's part of a change: how it moves the unread count (-1, 0, 1), undefined when the row is that way already. */
-  #apply (userId: string, op: Exclude<StateRequest['op'], 'seen'>, row: StateRow): number | undefined {
-    const wasUnread = row.read === 0 && row.archived === 0 ? 1 : 0
-    if (op === 'delete') {
-      const { body } = this.#statements.body.get(userId, row.seq)!
-      this.#statements.setDeleted.run(JSON.stringify(tombstone(JSON.parse(body) as Notification)), userId, row.seq)
-      return -wasUnread
+    if (rows.length === 0) return undefined
+    if (request.op === 'archive' || request.op === 'delete') {
+      for (const groupId of new Set(rows.map((row) => row.group_id ?? row.id))) this.#statements.closeGroup.run(userId, groupId)
     }
-    const [flag, value] = FLAGS[op]
-    if (row[flag] === value) return undefined
-    this.#statements[flag === 'read' ? 'setRead' : 'setArchived'].run(value, userId, row.seq)
-    const after = { ...row, [flag]: value }
-    return (after.read === 0 && after.archived === 0 ? 1 : 0) - wasUnread
+    return { ids: rows.map(({ id }) => id), unreadMoved }
   }
 
   async stateAfter (userId: string, rev: number, limit: number): Promise<StateLog> {
@@ -668,4 +660,9 @@ export class SqliteInbox implements Inbox {
 
 function toStored (row: Row): StoredNotification {
   return { seq: row.seq, notification: JSON.parse(row.body) as StoredNotification['notification'], read: row.read === 1, archived: row.archived === 1, groupId: row.group_id ?? row.id }
+}
+
+/** `object` with each value mapped. */
+function mapObject<K extends string, V, W> (object: Readonly<Record<K, V>>, map: (value: V) => W): Record<K, W> {
+  return Object.fromEntries(Object.entries<V>(object).map(([key, value]) => [key, map(value)])) as Record<K, W>
 }
