@@ -141,7 +141,7 @@ async function init (args: ClientsInit): Promise<{ pid: number }> {
 
 async function connect ({ users, timeoutMs }: { users: string[], timeoutMs: number }): Promise<ConnectResult> {
   if (settings === undefined) throw new Error('init first')
-  const { url, localAddress, concurrency } = settings
+  const { url, transport, localAddress, concurrency } = settings
   const started = now()
   const deadline = started + timeoutMs
   const tokens = await mintTokens(settings.tokens, users)
@@ -152,7 +152,7 @@ async function connect ({ users, timeoutMs }: { users: string[], timeoutMs: numb
   const open = (user: string, token: string): Promise<void> => new Promise((resolve, reject) => {
     let ready = false
     const state: SocketState = { lastSeq: 0 }
-    const link = dial(settings!.transport, { url, token, localAddress, handshakeTimeoutMs: READY_TIMEOUT_MS }, {
+    const link = dial(transport, { url, token, localAddress, handshakeTimeoutMs: READY_TIMEOUT_MS }, {
       frame: (data) => {
         if (ready) {
           onFrame(data, state)
