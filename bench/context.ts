@@ -11,7 +11,7 @@ import type { Stack } from './stack.js'
 
 /** Who plays which part. Followers are never connected, so a follow never notifies its sender. */
 export interface Roles {
-  /** Connected through the sequential, ingest and produce phases. */
+  /** Connected through the sequential, ingest and produce phases (and, over event streams, the sse phase). */
   recipients: User[]
   followers: User[]
   /** Offline users whose missed notifications are replayed. */

@@ -2,35 +2,36 @@ import { join } from 'node:path'
 import { ChildWorker } from './ipc.js'
 import { benchDir } from './paths.js'
 import type { TokenSource } from './tokens.js'
-import type { ConnectResult, Tally, WsClientsApi } from './ws-clients.js'
+import type { ConnectResult, FeedClientsApi, Tally } from './feed-clients.js'
+import type { Transport } from './feed-links.js'
 
 /** Sockets per process stay well under the 20,000 open files a process may hold here. */
 export const SOCKETS_PER_PROCESS = 5000
 const CALL_TIMEOUT_MS = 30_000
 
 /**
- * The parent's view of the WebSocket client processes: which user is connected in which
- * process, and the frames they all received, merged.
+ * The parent's view of the feed client processes (WebSockets, or event streams): which user is
+ * connected in which process, and the frames they all received, merged.
  */
 export class ClientFleet {
-  readonly #workers: Array<ChildWorker<WsClientsApi>>
+  readonly #workers: Array<ChildWorker<FeedClientsApi>>
   readonly #owner = new Map<string, number>()
   readonly #load: number[]
 
-  private constructor (workers: Array<ChildWorker<WsClientsApi>>) {
+  private constructor (workers: Array<ChildWorker<FeedClientsApi>>) {
     this.#workers = workers
     this.#load = workers.map(() => 0)
   }
 
   /**
-   * Starts `processes` client processes, the k-th bound to 127.0.0.(firstHost + k): fleets that
-   * run side by side take hosts of their own.
+   * Starts `processes` client processes over `transport`, the k-th bound to 127.0.0.(firstHost + k):
+   * fleets that run side by side take hosts of their own.
    */
-  static async start (processes: number, url: string, tokens: TokenSource, concurrency: number, firstHost = 10): Promise<ClientFleet> {
-    const workers = Array.from({ length: processes }, (_, k) => new ChildWorker<WsClientsApi>(join(benchDir, 'ws-clients.ts'), `ws-clients-${firstHost + k}`))
+  static async start (processes: number, url: string, tokens: TokenSource, concurrency: number, firstHost = 10, transport: Transport = 'ws'): Promise<ClientFleet> {
+    const workers = Array.from({ length: processes }, (_, k) => new ChildWorker<FeedClientsApi>(join(benchDir, 'feed-clients.ts'), `${transport}-clients-${firstHost + k}`))
     const fleet = new ClientFleet(workers)
     try {
-      await Promise.all(workers.map((worker, k) => worker.call('init', { url, tokens, localAddress: `127.0.0.${firstHost + k}`, concurrency }, CALL_TIMEOUT_MS)))
+      await Promise.all(workers.map((worker, k) => worker.call('init', { url, transport, tokens, localAddress: `127.0.0.${firstHost + k}`, concurrency }, CALL_TIMEOUT_MS)))
     } catch (error) {
       await fleet.stop()
       throw error

@@ -1,7 +1,7 @@
 import { now, waitUntil } from './clock.js'
 import type { BenchContext } from './context.js'
 import type { ClientFleet } from './fleet.js'
-import type { Tally } from './ws-clients.js'
+import type { Tally } from './feed-clients.js'
 
 const QUIET_MS = 1000
 const SETTLE_BOUND_MS = 30_000

@@ -1,7 +1,7 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { resultsDir } from './paths.js'
-import { SUSTAINED_P99_MS } from './phases/produce.js'
+import { SUSTAINED_P99_MS, type ProduceStep } from './phases/produce.js'
 import type { Delivery, GatewaysResult } from './phases/gateways.js'
 import { fmt, INGEST_P99_MS, PEER_SERIES, PRODUCE_TARGETS, type BenchResults, type TargetVerdict } from './results.js'
 import { latencySvg, rateSvg, type LatencyPoint, type RateSeries } from './svg.js'
@@ -34,11 +34,13 @@ export async function writeReport (results: BenchResults): Promise<string[]> {
 }
 
 /**
- * Produce → frame p99 per rate: this run's one gateway, its two or more (the gateways phase, when
- * it ran), and the figures measured beside the Go peers on 2026-12-06 (dashed).
+ * Produce → frame p99 per rate: this run's one gateway, over SSE too (the sse phase, when it ran),
+ * its two or more (the gateways phase, when it ran), and the figures measured beside the Go peers on 2026-12-06 (dashed).
  */
 function p99VsRate (results: BenchResults): string {
-  const one = (results.phases.produce?.steps ?? []).flatMap((step) => step.frame === undefined ? [] : [{ rate: step.rate, p99Ms: step.frame.p99 }])
+  const p99s = (steps: readonly ProduceStep[] = []): RateSeries['points'] => steps.flatMap((step) => step.frame === undefined ? [] : [{ rate: step.rate, p99Ms: step.frame.p99 }])
+  const one = p99s(results.phases.produce?.steps)
+  const sse = p99s(results.phases.sse?.steps)
   const gateways = results.phases.gateways
   const shared = (gateways?.steps ?? []).filter((step) => step.setup === 'shared' && step.kind === 'latency' && step.frame !== undefined)
     .map((step) => ({ rate: step.rate, p99Ms: step.frame!.p99 }))
@@ -52,6 +54,7 @@ function p99VsRate (results: BenchResults): string {
       color: '#d62728',
       points: shared
     },
+    ...(sse.length === 0 ? [] : [{ label: 'kafka-notify, one gateway, over SSE (event streams), this run', color: '#2ca02c', points: sse }]),
     ...PEER_SERIES.map((peer, i) => ({ ...peer, color: colors[i % colors.length]!, dashed: true }))
   ]
   const run = `${results.settings.quick ? 'quick run' : 'full run'}, ${results.startedAt.slice(0, 10)}`
@@ -69,8 +72,9 @@ export function targetsTable (targets: readonly TargetVerdict[]): string {
     '|---|---|---|---|---|---|---|---|', ...rows].join('\n')
 }
 
-function verdict (met: boolean | undefined): string {
+function verdict (met: TargetVerdict['met']): string {
   if (met === undefined) return 'not measured'
+  if (met === 'no target') return 'measured, no target'
   return met ? '**met**' : '**not met**'
 }
 
@@ -131,16 +135,22 @@ export function markdown (results: BenchResults): string {
         'to the frame read in a WebSocket client process. Backlog: records sent and not yet received, sampled every 100 ms from those times; its growth is the trend over the second half. ' +
         `A step is sustained with everything sent and acked, every record's frame once, seqs contiguous, p99 < ${produce.p99BoundMs} ms and the backlog growing by less than ${produce.p99BoundMs} ms' worth of records. ` +
         `Highest sustained: **${produce.maxSustained === undefined ? 'none' : `${fmt(produce.maxSustained, 0)} records/s`}**.${produce.producerLimited ? ' The producer fell behind its schedule at the last step: it, not the gateway, was the limit.' : ''}`, '')
-      lines.push('| records/s | produced/s | p50 | p90 | p99 | p99.9 | max | missing / doubled / seq gaps | backlog mean / growth | producer lag p99 ms | verdict | gateway CPU µs per delivered | gateway loop delay p99 / max ms | CPU % (gateway / kafka / load / clients / others) | load average before |')
-      lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
-      for (const step of produce.steps) {
-        const f = step.frame
-        const cells = f === undefined ? ['–', '–', '–', '–', '–'] : [f.p50, f.p90, f.p99, f.p999, f.max].map((value) => fmt(value))
-        lines.push(`| ${fmt(step.rate, 0)} | ${fmt(step.producedPerSecond, 0)} | ${cells.join(' | ')} | ${step.missing} / ${step.duplicates + step.seqRepeats} / ${step.seqGaps} | ` +
-          `${fmt(step.backlog.meanRecords, 0)} / ${fmt(step.backlog.growthRecords, 0)} | ${fmt(step.scheduleLag?.p99 ?? Number.NaN)} | ${step.verdict} | ${micros(step.gatewayCpuPerDeliveredUs)} | ` +
-          `${step.loopDelay === undefined ? '–' : pair(step.loopDelay.p99Ms, step.loopDelay.maxMs)} | ${cpu(step.cpu)} | ${step.loadAverageBefore.join(' / ')} |`)
-      }
+      lines.push(...produceTable(produce.steps))
       lines.push('', '![produce → frame latency per rate](latency.svg)', '', '![produce → frame p99 against rate, beside the Go peers](p99-vs-rate.svg)', '')
+    }
+  }
+  const sse = phases.sse
+  if (sse !== undefined) {
+    lines.push('## SSE: Kafka → event streams at fixed rates', '')
+    if (sse.skipped !== undefined) {
+      lines.push(`Skipped: ${sse.skipped}.`, '')
+    } else {
+      lines.push(`The produce phase over Server-Sent Events: the WebSocket clients are closed, the same ${fmt(sse.recipients, 0)} users each open an event stream (\`GET /sse\`, bearer header) ` +
+        `from client processes of their own${sse.streams === undefined ? '' : ` (${fmt(sse.streams.connected, 0)} open in ${fmt(sse.streams.elapsedMs / 1000, 1)} s)`}, ` +
+        `and records are produced the same way at each rate for ${fmt(settings.sse.durationMs / 1000, 0)} s, after a warm-up at ${fmt(settings.sse.warmUp.rate, 0)}/s. ` +
+        'Latency: the producer\'s send → the event read in a client process; delivery (every record\'s event once, seqs contiguous), backlog, verdict and CPU as in the produce phase. ' +
+        'No target of its own: the targets table shows each figure beside the WebSocket one at the same rate.', '')
+      lines.push(...produceTable(sse.steps), '')
     }
   }
   const publish = phases.publish
@@ -268,6 +278,20 @@ function deliveryCells (step: Delivery): string {
   return `${step.missing} / ${step.duplicates + step.seqRepeats} / ${step.seqGaps}${step.framesReceived < step.framesExpected ? ` (${fmt(step.framesReceived, 0)} of ${fmt(step.framesExpected, 0)} frames)` : ''}` +
     `${step.unexpected > 0 ? `, ${fmt(step.unexpected, 0)} unexpected` : ''} | ${appends.join('; ')} | ` +
     `${step.loopDelay.map((delay) => delay === undefined ? '–' : fmt(delay.p99Ms)).join(' / ')} | ${Object.entries(step.cpu).map(([name, percent]) => `${name} ${percent}`).join(', ')} | ${step.loadAverageBefore.join(' / ')}`
+}
+
+/** The produce phase's table (and the sse phase's): one row per rate. */
+function produceTable (steps: readonly ProduceStep[]): string[] {
+  const lines = ['| records/s | produced/s | p50 | p90 | p99 | p99.9 | max | missing / doubled / seq gaps | backlog mean / growth | producer lag p99 ms | verdict | gateway CPU µs per delivered | gateway loop delay p99 / max ms | CPU % (gateway / kafka / load / clients / others) | load average before |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+  for (const step of steps) {
+    const f = step.frame
+    const cells = f === undefined ? ['–', '–', '–', '–', '–'] : [f.p50, f.p90, f.p99, f.p999, f.max].map((value) => fmt(value))
+    lines.push(`| ${fmt(step.rate, 0)} | ${fmt(step.producedPerSecond, 0)} | ${cells.join(' | ')} | ${step.missing} / ${step.duplicates + step.seqRepeats} / ${step.seqGaps} | ` +
+      `${fmt(step.backlog.meanRecords, 0)} / ${fmt(step.backlog.growthRecords, 0)} | ${fmt(step.scheduleLag?.p99 ?? Number.NaN)} | ${step.verdict} | ${micros(step.gatewayCpuPerDeliveredUs)} | ` +
+      `${step.loopDelay === undefined ? '–' : pair(step.loopDelay.p99Ms, step.loopDelay.maxMs)} | ${cpu(step.cpu)} | ${step.loadAverageBefore.join(' / ')} |`)
+  }
+  return lines
 }
 
 function micros (value: number | undefined): string {

@@ -6,6 +6,7 @@ import type { GatewaysResult } from './phases/gateways.js'
 import type { IngestLevel, IngestResult } from './phases/ingest.js'
 import type { ProduceResult } from './phases/produce.js'
 import type { PublishResult } from './phases/publish.js'
+import type { SseResult } from './phases/sse.js'
 import type { StateResult } from './phases/state.js'
 import type { SequentialResult } from './phases/sequential.js'
 import type { ProfileSummary } from './profile.js'
@@ -15,8 +16,8 @@ export interface TargetVerdict {
   name: string
   goal: string
   measured: string
-  /** undefined: not measured in this run. */
-  met: boolean | undefined
+  /** undefined: not measured in this run; `no target`: measured, judged against nothing (a comparison may be in `goal`). */
+  met: boolean | 'no target' | undefined
   /** Percent of one core per process while it was measured. */
   cpu?: Record<string, number>
   /** The gateway's CPU µs per operation of the figure (a follow, a delivered notification). */
@@ -48,6 +49,7 @@ export interface BenchResults {
     sequential?: SequentialResult
     ingest?: IngestResult
     produce?: ProduceResult
+    sse?: SseResult
     publish?: PublishResult
     state?: StateResult
     catchUp?: CatchUpResult
@@ -112,7 +114,7 @@ function deliveredOnce (runs: DeliveryCounts[], what: string): Measured {
 /** The performance issue's targets, judged on this run. */
 export function judgeTargets (phases: BenchResults['phases']): TargetVerdict[] {
   const targets: TargetVerdict[] = []
-  const { ingest, sequential, produce, connections } = phases
+  const { ingest, sequential, produce, sse, connections } = phases
 
   for (const { connections: count, perSecond, cpuPerFollowUs } of INGEST_TARGETS) {
     const level = ingest?.levels.find((candidate) => candidate.connections === count)
@@ -201,6 +203,8 @@ export function judgeTargets (phases: BenchResults['phases']): TargetVerdict[] {
     ...(steps.length === 0 ? notMeasured(skipped) : deliveredOnce(steps.map((step) => ({ ...step, expected: step.sent })), 'records'))
   })
 
+  targets.push(...sseFigures(sse, produce))
+
   for (const count of CONNECTION_TARGETS) {
     const level = connections?.levels.find((candidate) => candidate.target === count)
     targets.push({
@@ -217,6 +221,35 @@ export function judgeTargets (phases: BenchResults['phases']): TargetVerdict[] {
     })
   }
   return targets
+}
+
+/**
+ * The sse phase's figures: no target of their own, each shown beside the WebSocket figure at the
+ * same rate in this run; delivery once is judged as for the produce phase.
+ */
+function sseFigures (sse: SseResult | undefined, produce: ProduceResult | undefined): TargetVerdict[] {
+  const users = fmt(sse?.recipients ?? 2000, 0)
+  if (sse === undefined || sse.skipped !== undefined) {
+    return [{ name: `SSE: produce → event, ${users} users`, goal: 'no target; beside the WebSocket figure at the same rate', ...notMeasured(sse?.skipped) }]
+  }
+  const figures: TargetVerdict[] = sse.steps.map((step) => {
+    const ws = produce?.steps.find((candidate) => candidate.rate === step.rate)
+    return {
+      name: `SSE: produce → event at ${fmt(step.rate, 0)} records/s, ${users} users`,
+      goal: `no target; WebSocket at ${fmt(step.rate, 0)}/s in this run: ${ws?.frame === undefined ? 'not measured' : `p99 ${fmt(ws.frame.p99)} ms, ${fmt(ws.gatewayCpuPerDeliveredUs ?? Number.NaN, 1)} µs per delivered`}`,
+      measured: step.frame === undefined
+        ? 'no events'
+        : `p50 ${fmt(step.frame.p50)} ms, p99 ${fmt(step.frame.p99)} ms, ${fmt(step.gatewayCpuPerDeliveredUs ?? Number.NaN, 1)} µs per delivered${step.missing > 0 ? ` (${step.missing} missing)` : ''}`,
+      met: 'no target',
+      ...figureOf(step, step.gatewayCpuPerDeliveredUs)
+    }
+  })
+  figures.push({
+    name: 'SSE: nothing missing, nothing doubled',
+    goal: '0 missing, 0 doubled',
+    ...(sse.steps.length === 0 ? notMeasured() : deliveredOnce(sse.steps.map((step) => ({ ...step, expected: step.sent })), 'records'))
+  })
+  return figures
 }
 
 /** What every measured figure carries besides itself: CPU per process and per operation, loop delay, load before. */

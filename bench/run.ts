@@ -14,6 +14,7 @@ import { gatewaysPhase } from './phases/gateways.js'
 import { ingestPhase } from './phases/ingest.js'
 import { producePhase } from './phases/produce.js'
 import { publishPhase } from './phases/publish.js'
+import { ssePhase } from './phases/sse.js'
 import { statePhase } from './phases/state.js'
 import { sequentialPhase } from './phases/sequential.js'
 import { summarizeProfile, type ProfileSummary } from './profile.js'
@@ -22,6 +23,9 @@ import { writeReport, targetsTable } from './report.js'
 import { judgeTargets, type BenchResults } from './results.js'
 import { parseArgs, type PhaseName } from './settings.js'
 import { startStack } from './stack.js'
+
+/** Phases that open their users' feeds themselves: the WebSocket fleet is not connected for them. */
+const OWN_CLIENTS: readonly PhaseName[] = ['connections', 'sse', 'gateways']
 
 /**
  * `npm run bench`: starts a broker and a gateway (or uses the ones given), opens the WebSocket
@@ -73,6 +77,7 @@ async function main (): Promise<number> {
       sequential: async () => { phases.sequential = await sequentialPhase(context) },
       ingest: async () => { phases.ingest = await ingestPhase(context) },
       produce: async () => { phases.produce = await producePhase(context) },
+      sse: async () => { phases.sse = await ssePhase(context) },
       publish: async () => { phases.publish = await publishPhase(context) },
       state: async () => { phases.state = await statePhase(context) },
       'catch-up': async () => { phases.catchUp = await catchUpPhase(context) },
@@ -80,8 +85,8 @@ async function main (): Promise<number> {
     }
     for (const phase of settings.phases) {
       if (stopping) break
-      // Connections opens sockets of its own, and gateways holds its tabs in fleets of its own.
-      if (phase !== 'connections' && phase !== 'gateways') {
+      // Connections opens sockets of its own; sse and gateways hold their users' feeds in fleets of their own.
+      if (!OWN_CLIENTS.includes(phase)) {
         const opened = await fleet.connect(roles.recipients.map((user) => user.id), 120_000)
         if (opened.failed > 0) progress.log(`${opened.failed} recipients could not connect: ${opened.errors.join('; ')}`)
       }

@@ -17,6 +17,11 @@ export interface Settings {
    * rate steps up through `rates` until a step is not sustained.
    */
   produce: { latencyRates: number[], rates: number[], durationMs: number, warmUp: { rate: number, durationMs: number } }
+  /**
+   * The produce phase's delivery over Server-Sent Events: the same records at each of `rates` to the
+   * same users, each holding an event stream (GET /sse) instead of a WebSocket.
+   */
+  sse: { rates: number[], durationMs: number, warmUp: { rate: number, durationMs: number } }
   catchUp: { missed: number, repetitions: number }
   /**
    * POST /api/notifications, open loop, for each of `recipientsPerCall`: at `latencyRate` and at
@@ -57,7 +62,7 @@ export interface Settings {
   runTimeoutMs: number
 }
 
-export const PHASES = ['connections', 'sequential', 'ingest', 'produce', 'publish', 'state', 'catch-up', 'gateways'] as const
+export const PHASES = ['connections', 'sequential', 'ingest', 'produce', 'sse', 'publish', 'state', 'catch-up', 'gateways'] as const
 export type PhaseName = typeof PHASES[number]
 /** Runs only with `--gateways N`: it starts PostgreSQL, Redis and N more gateways of its own. */
 const OPT_IN: readonly PhaseName[] = ['gateways']
@@ -77,6 +82,7 @@ const full: Settings = {
     durationMs: 10_000,
     warmUp: { rate: 2000, durationMs: 5000 }
   },
+  sse: { rates: [1000, 5000], durationMs: 10_000, warmUp: { rate: 2000, durationMs: 5000 } },
   catchUp: { missed: 1000, repetitions: 3 },
   publish: { recipientsPerCall: [1, 10, 100], latencyRate: 2000, peakRate: 20_000, durationMs: 10_000, warmUp: { rate: 2000, durationMs: 5000 } },
   state: { rate: 1000, marksRate: 200, durationMs: 10_000, warmUp: { rate: 1000, durationMs: 3000 } },
@@ -102,6 +108,7 @@ const quick: Settings = {
   connectionLevels: [10_000],
   ingest: { warmUp: { connections: 50, durationS: 2 }, connections: [10, 50, 100], durationS: 3 },
   produce: { ...full.produce, durationMs: 3000, warmUp: { rate: 2000, durationMs: 2000 } },
+  sse: { ...full.sse, durationMs: 3000, warmUp: { rate: 2000, durationMs: 2000 } },
   catchUp: { missed: 1000, repetitions: 1 },
   publish: { ...full.publish, durationMs: 3000, warmUp: { rate: 2000, durationMs: 2000 } },
   state: { ...full.state, durationMs: 5000, warmUp: { rate: 1000, durationMs: 2000 } },

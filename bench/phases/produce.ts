@@ -66,17 +66,10 @@ const CALL_MARGIN_MS = 30_000
  * process of its own: the latency rates always, then higher rates until one is not sustained.
  */
 export async function producePhase (context: BenchContext): Promise<ProduceResult> {
-  const { progress, roles, settings, stack } = context
+  const { roles, settings, stack } = context
   const base = { recipients: roles.recipients.length, p99BoundMs: SUSTAINED_P99_MS, warmUp: undefined, steps: [], maxSustained: undefined, producerLimited: false }
   if (stack.brokers === undefined) return { ...base, skipped: 'no KAFKA_BROKERS to produce to' }
-  const producer = new ChildWorker<ProduceWorkerApi>(join(benchDir, 'produce-worker.ts'), 'record-producer')
-  const stopProgress = producer.onEvent((event, data) => {
-    if (event !== 'progress') return
-    const p = data as ProduceProgress
-    progress.status(`${p.label}: ${p.sent} sent, ${p.acked} acked, ${p.inFlight} sends in flight`)
-  })
-  try {
-    await producer.call('init', { brokers: stack.brokers, topic: stack.topic }, 60_000)
+  return await withProducer(context, async (producer) => {
     const { warmUp, latencyRates, rates, durationMs } = settings.produce
     const warm = await runStep(context, producer, 'produce warm-up', warmUp.rate, warmUp.durationMs)
     const steps: ProduceStep[] = []
@@ -90,18 +83,41 @@ export async function producePhase (context: BenchContext): Promise<ProduceResul
     const last = steps.at(-1)
     return {
       ...base,
-      warmUp: { rate: warm.rate, durationS: warm.durationS, sent: warm.sent, missing: warm.missing },
+      warmUp: warmUpOf(warm),
       steps,
       maxSustained: sustained.length === 0 ? undefined : Math.max(...sustained),
       producerLimited: last !== undefined && !last.sustained && (last.scheduleLag?.p99 ?? 0) > PRODUCER_LAG_MS
     }
+  })
+}
+
+/** The record producer process, with its progress shown, for the length of `use`. */
+export async function withProducer<T> (context: BenchContext, use: (producer: ChildWorker<ProduceWorkerApi>) => Promise<T>): Promise<T> {
+  const { progress, stack } = context
+  const producer = new ChildWorker<ProduceWorkerApi>(join(benchDir, 'produce-worker.ts'), 'record-producer')
+  const stopProgress = producer.onEvent((event, data) => {
+    if (event !== 'progress') return
+    const p = data as ProduceProgress
+    progress.status(`${p.label}: ${p.sent} sent, ${p.acked} acked, ${p.inFlight} sends in flight`)
+  })
+  try {
+    await producer.call('init', { brokers: stack.brokers!, topic: stack.topic }, 60_000)
+    return await use(producer)
   } finally {
     stopProgress()
     await producer.stop()
   }
 }
 
-async function runStep (context: BenchContext, producer: ChildWorker<ProduceWorkerApi>, label: string, rate: number, durationMs: number): Promise<ProduceStep> {
+export function warmUpOf (step: ProduceStep): ProduceResult['warmUp'] {
+  return { rate: step.rate, durationS: step.durationS, sent: step.sent, missing: step.missing }
+}
+
+/**
+ * Records at `rate` for `durationMs` to the recipients, each once, and how their frames came to
+ * `context.fleet`'s clients (WebSockets, or event streams in the sse phase).
+ */
+export async function runStep (context: BenchContext, producer: ChildWorker<ProduceWorkerApi>, label: string, rate: number, durationMs: number): Promise<ProduceStep> {
   const { progress, roles, settings } = context
   await settle(context)
   const loadAverageBefore = loadAverage()

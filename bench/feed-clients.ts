@@ -1,19 +1,20 @@
-import type { WebSocket } from 'ws'
 import type { Frame } from '../server/feed/frames.js'
 import type { Notification } from '../server/notification.js'
-import { openFeedSocket } from '../test/helpers/clients.js'
 import { now } from './clock.js'
+import { dial, type Link, type Transport } from './feed-links.js'
 import { serve } from './ipc.js'
 import { mintTokens, type TokenSource } from './tokens.js'
 
 /**
- * A process holding WebSocket clients, one per user, that records when each notification frame
- * arrives. Several run side by side: a process may hold at most 20,000 open files here, and each
- * binds its sockets to its own 127.0.0.x so no source address runs out of ephemeral ports.
+ * A process holding feed clients, one per user, over WebSockets or event streams (`transport`),
+ * that records when each notification frame arrives. Several run side by side: a process may hold
+ * at most 20,000 open files here, and each binds its connections to its own 127.0.0.x so no
+ * source address runs out of ephemeral ports.
  */
 
 export interface ClientsInit {
   url: string
+  transport: Transport
   tokens: TokenSource
   /** Source address of this process's sockets (any of 127.0.0.0/8). */
   localAddress: string | undefined
@@ -33,7 +34,7 @@ export interface Tally {
    */
   seqGaps: number
   seqRepeats: number
-  /** Sockets closed by the other side or by an error, by close code. */
+  /** Connections closed by the other side or by an error, by close code (`ended`: a stream that ended without a `close` event). */
   closes: Record<string, number>
 }
 
@@ -48,7 +49,10 @@ const ERROR_SAMPLE = 5
 const CLOSE_WAIT_MS = 5000
 
 let settings: ClientsInit | undefined
-const sockets = new Map<string, WebSocket>()
+const links = new Map<string, Link>()
+
+/** Who waits for a link this process is closing to be closed. */
+const closeWaiters = new Map<Link, () => void>()
 
 let ids: string[] = []
 let times: number[] = []
@@ -137,7 +141,7 @@ async function init (args: ClientsInit): Promise<{ pid: number }> {
 
 async function connect ({ users, timeoutMs }: { users: string[], timeoutMs: number }): Promise<ConnectResult> {
   if (settings === undefined) throw new Error('init first')
-  const { url, localAddress, concurrency } = settings
+  const { url, transport, localAddress, concurrency } = settings
   const started = now()
   const deadline = started + timeoutMs
   const tokens = await mintTokens(settings.tokens, users)
@@ -146,51 +150,50 @@ async function connect ({ users, timeoutMs }: { users: string[], timeoutMs: numb
   const errors: string[] = []
   let next = 0
   const open = (user: string, token: string): Promise<void> => new Promise((resolve, reject) => {
-    const socket = openFeedSocket(url, token, {
-      handshakeTimeout: READY_TIMEOUT_MS,
-      ...(localAddress === undefined ? {} : { localAddress })
-    })
-    const timer = setTimeout(() => {
-      socket.terminate()
-      reject(new Error('no ready frame in time'))
-    }, READY_TIMEOUT_MS)
     let ready = false
     const state: SocketState = { lastSeq: 0 }
-    socket.on('message', (data: Buffer) => {
-      if (!ready) {
+    const link = dial(transport, { url, token, localAddress, handshakeTimeoutMs: READY_TIMEOUT_MS }, {
+      frame: (data) => {
+        if (ready) {
+          onFrame(data, state)
+          return
+        }
         ready = true
         clearTimeout(timer)
         const seq = (JSON.parse(data.toString('utf8')) as { seq?: unknown }).seq
         state.lastSeq = typeof seq === 'number' ? seq : 0
-        sockets.set(user, socket)
+        links.set(user, link)
         resolve()
-        return
-      }
-      onFrame(data, state)
-    })
-    socket.on('error', (error) => {
-      if (ready) return
-      clearTimeout(timer)
-      reject(error)
-    })
-    socket.on('close', (code) => {
-      if (!ready) {
+      },
+      error: (error) => {
+        if (ready) return
         clearTimeout(timer)
-        reject(new Error(`closed before ready (${code})`))
-        return
-      }
-      // A socket this process closes is removed from the map first; anything else is a drop.
-      if (sockets.get(user) === socket) {
-        sockets.delete(user)
-        closes[code] = (closes[code] ?? 0) + 1
+        reject(error)
+      },
+      closed: (code) => {
+        if (!ready) {
+          clearTimeout(timer)
+          reject(new Error(`closed before ready (${code})`))
+          return
+        }
+        // A link this process closes is removed from the map first; anything else is a drop.
+        if (links.get(user) === link) {
+          links.delete(user)
+          closes[code] = (closes[code] ?? 0) + 1
+        }
+        closeWaiters.get(link)?.()
       }
     })
+    const timer = setTimeout(() => {
+      link.terminate()
+      reject(new Error('no ready frame in time'))
+    }, READY_TIMEOUT_MS)
   })
   const worker = async (): Promise<void> => {
     while (next < users.length && now() < deadline) {
       const index = next++
       const user = users[index]!
-      if (sockets.has(user)) {
+      if (links.has(user)) {
         connected++
         continue
       }
@@ -210,16 +213,20 @@ async function connect ({ users, timeoutMs }: { users: string[], timeoutMs: numb
 
 async function disconnect ({ users }: { users?: string[] }): Promise<{ closed: number }> {
   const closing: Array<Promise<unknown>> = []
-  for (const user of users ?? [...sockets.keys()]) {
-    const socket = sockets.get(user)
-    if (socket === undefined) continue
-    sockets.delete(user)
-    closing.push(new Promise((resolve) => {
-      socket.once('close', resolve)
-      socket.terminate()
+  for (const user of users ?? [...links.keys()]) {
+    const link = links.get(user)
+    if (link === undefined) continue
+    links.delete(user)
+    closing.push(new Promise<void>((resolve) => {
+      closeWaiters.set(link, () => {
+        closeWaiters.delete(link)
+        resolve()
+      })
+      link.terminate()
     }))
   }
   await Promise.race([Promise.all(closing), new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS))])
+  closeWaiters.clear()
   return { closed: closing.length }
 }
 
@@ -229,7 +236,7 @@ function collect (): Received {
   return received
 }
 
-export type WsClientsApi = {
+export type FeedClientsApi = {
   init: typeof init
   connect: typeof connect
   disconnect: typeof disconnect
@@ -238,4 +245,4 @@ export type WsClientsApi = {
   collect: typeof collect
 }
 
-serve<WsClientsApi>({ init, connect, disconnect, reset, tally, collect }, async () => { await disconnect({}) })
+serve<FeedClientsApi>({ init, connect, disconnect, reset, tally, collect }, async () => { await disconnect({}) })
