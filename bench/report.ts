@@ -176,7 +176,7 @@ export function markdown (results: BenchResults): string {
       `with a group key (each joins its recipient's group), and plain with ${fmt(settings.state.marksRate, 0)} state changes/s alongside ("mark all read" and "clear all", alternately, each user in turn). ` +
       `Gateway CPU per state change: the third step's gateway CPU time less the first's, over the changes made: **${state.gatewayCpuPerChangeUs === undefined ? '–' : fmt(state.gatewayCpuPerChangeUs, 1)} µs**.`, '')
     const { settle } = state
-    lines.push(`Before the steps, each recipient's feed was marked all read, then cleared, once (the phases before left every feed long and all unread; the measured changes then move what arrived since, as for a user who uses the buttons): ` +
+    lines.push('Before the steps, each recipient\'s feed was marked all read, then cleared, once (the phases before left every feed long and all unread; the measured changes then move what arrived since, as for a user who uses the buttons): ' +
       `${fmt(settle.settled, 0)} of ${fmt(settle.users, 0)} feeds (${fmt(settle.failed, 0)} failed), ${fmt(settle.meanFeedLength, 1)} notifications each on average, in ${fmt(settle.seconds, 2)} s; ` +
       `gateway CPU per feed (both changes): ${settle.gatewayCpuPerFeedUs === undefined ? '–' : `${fmt(settle.gatewayCpuPerFeedUs, 0)} µs`}.`, '')
     lines.push('| step | accepted/s | gateway CPU µs per notification | publish → frame p50 / p99 ms | state changes sent / made / failed / skipped | missing / doubled / seq gaps | CPU % (gateway / kafka / load / clients / others) | load average before |')
