@@ -1,9 +1,17 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import type { Fanout, FanoutMessage } from '../fanout/types.js'
 import type { AppendedNotification, AppendResult, Inbox } from '../inbox/types.js'
-import type { BatchHandler } from '../kafka/types.js'
+import type { BatchHandler, ConsumedRecord, PartitionPosition } from '../kafka/types.js'
 import { encodeCursor } from './cursor.js'
 import { notificationFrame } from './frames.js'
 import type { TailRepair } from './tail-repair.js'
+
+/**
+ * Records one inbox transaction and its round of socket writes take at most before the loop runs
+ * other work (requests, other frames): a batch of thousands, consumed after a burst, held the loop
+ * for tens of milliseconds in one synchronous run, and every live frame waited behind it.
+ */
+export const SLICE_RECORDS = 100
 
 /**
  * What the consumer does with each batch: store it (each record once, each id once), then publish
@@ -12,32 +20,45 @@ import type { TailRepair } from './tail-repair.js'
  * published twice. Published only once stored: a gateway that misses the frame finds it in the
  * inbox (see relay.ts). `onAppended`: how long the inbox took (for metrics).
  *
+ * A large batch goes in slices of SLICE_RECORDS, each stored then published, yielding to the event
+ * loop between them; the batch's end positions go with its last slice. A slice's records are
+ * applied with their own offsets, so a failure after some slices leaves nothing half-done: the
+ * consumer's retry skips what was stored.
+ *
  * An append that fails may still have been stored (its COMMIT was durable, the answer lost): the
- * consumer's retry then finds every record applied and publishes nothing, so the batch's users'
+ * consumer's retry then finds every record applied and publishes nothing, so the slice's users'
  * tails are repaired from the inbox (tail-repair.ts).
  */
 export function createIngest (inbox: Inbox, fanout: Fanout, tail: TailRepair, onAppended?: (seconds: number) => void): BatchHandler {
-  return async (batch, positions) => {
+  const ingestSlice = async (slice: ConsumedRecord[], positions: PartitionPosition[]): Promise<void> => {
     const started = performance.now()
     let result: AppendResult
     try {
-      result = await inbox.append(batch, positions)
+      result = await inbox.append(slice, positions)
     } catch (error) {
-      tail.repair(new Set(batch.map(({ notification }) => notification.userId)))
+      tail.repair(new Set(slice.map(({ notification }) => notification.userId)))
       throw error
     }
     onAppended?.((performance.now() - started) / 1000)
     const { appended } = result
     if (appended.length === 0) return
-    const timestamps = new Map(batch.map((consumed) => [consumed.notification.id, consumed.timestamp]))
+    const timestamps = new Map(slice.map((consumed) => [consumed.notification.id, consumed.timestamp]))
     const messages: FanoutMessage[] = []
     for (const stored of appended) {
       // No frame is made for a recipient nobody can be listening for.
       if (!fanout.mayReach(stored.notification.userId)) continue
       messages.push(liveMessage(inbox.epoch, stored, timestamps.get(stored.notification.id) ?? Date.now()))
     }
-    // Not awaited: the inbox has the batch, and a slow Redis must not hold the consumer back.
+    // Not awaited: the inbox has the slice, and a slow Redis must not hold the consumer back.
     tail.publish(messages)
+  }
+  return async (batch, positions) => {
+    let start = 0
+    for (; batch.length - start > SLICE_RECORDS; start += SLICE_RECORDS) {
+      await ingestSlice(batch.slice(start, start + SLICE_RECORDS), [])
+      await yieldToEventLoop()
+    }
+    await ingestSlice(batch.slice(start), positions)
   }
 }
 
