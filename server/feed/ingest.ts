@@ -7,23 +7,17 @@ import { notificationFrame } from './frames.js'
 import type { TailRepair } from './tail-repair.js'
 
 /**
- * Records one inbox transaction and its round of socket writes take at most before the loop runs
- * other work (requests, other frames): a batch of thousands, consumed after a burst, held the loop
- * for tens of milliseconds in one synchronous run, and every live frame waited behind it.
- */
-export const SLICE_RECORDS = 100
-
-/**
  * What the consumer does with each batch: store it (each record once, each id once), then publish
  * every new notification to the recipient's open tabs, wherever they are, one frame each, with the
  * unread count in it. A record consumed again (after a crash or rebalance) is not stored or
  * published twice. Published only once stored: a gateway that misses the frame finds it in the
  * inbox (see relay.ts). `onAppended`: how long the inbox took (for metrics).
  *
- * A large batch goes in slices of SLICE_RECORDS, each stored then published, yielding to the event
- * loop between them; the batch's end positions go with its last slice. A slice's records are
- * applied with their own offsets, so a failure after some slices leaves nothing half-done: the
- * consumer's retry skips what was stored.
+ * A batch larger than the inbox's `appendSlice` (SQLite's, whose appends block the event loop) goes
+ * in slices, each stored then published, yielding to the event loop between them, so live frames
+ * and requests do not wait behind a backlog; the batch's end positions go with its last slice. A
+ * slice's records are applied with their own offsets, so after a failure part-way the consumer's
+ * retry skips what was stored.
  *
  * An append that fails may still have been stored (its COMMIT was durable, the answer lost): the
  * consumer's retry then finds every record applied and publishes nothing, so the slice's users'
@@ -52,10 +46,11 @@ export function createIngest (inbox: Inbox, fanout: Fanout, tail: TailRepair, on
     // Not awaited: the inbox has the slice, and a slow Redis must not hold the consumer back.
     tail.publish(messages)
   }
+  const sliceRecords = inbox.appendSlice ?? Number.POSITIVE_INFINITY
   return async (batch, positions) => {
     let start = 0
-    for (; batch.length - start > SLICE_RECORDS; start += SLICE_RECORDS) {
-      await ingestSlice(batch.slice(start, start + SLICE_RECORDS), [])
+    for (; batch.length - start > sliceRecords; start += sliceRecords) {
+      await ingestSlice(batch.slice(start, start + sliceRecords), [])
       await yieldToEventLoop()
     }
     await ingestSlice(batch.slice(start), positions)
