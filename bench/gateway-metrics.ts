@@ -26,6 +26,18 @@ export async function scrapeLoopDelay (url: string): Promise<LoopDelay | undefin
   return text === undefined ? undefined : loopDelayOf(text)
 }
 
+/** The inbox-append histogram's name: one observation per consumed batch's inbox transaction. */
+export const INBOX_APPEND = 'notify_inbox_append_seconds'
+
+/** One scrape's loop delay (reset by the scrape) and inbox-append histogram (never reset: see `appendDelta`). */
+export interface GatewayScrape { loopDelay: LoopDelay | undefined, appends: ScrapedHistogram | undefined }
+
+/** Scrapes before and after a step: the loop delay over it, and with `appendDelta` its inbox transactions. */
+export async function scrapeGateway (url: string): Promise<GatewayScrape> {
+  const text = await scrapeMetrics(url)
+  return text === undefined ? { loopDelay: undefined, appends: undefined } : { loopDelay: loopDelayOf(text), appends: histogramOf(text, INBOX_APPEND) }
+}
+
 export function loopDelayOf (text: string): LoopDelay | undefined {
   const read = (name: string): number | undefined => {
     const value = new RegExp(`^${name} ([0-9.e+-]+)`, 'm').exec(text)?.[1]
@@ -93,4 +105,10 @@ export function appendDelta (before: ScrapedHistogram | undefined, after: Scrape
     return ms(lower + (upper - lower) * (inBucket === 0 ? 1 : (rank - below) / inBucket))
   }
   return { batches, meanMs: batches > 0 ? ms((after.sum - before.sum) / batches) : undefined, p50Ms: quantile(0.5), p99Ms: quantile(0.99) }
+}
+
+/** For a step's log line: the inbox transactions over it, and what one took. */
+export function describeAppends (appends: AppendSummary | undefined): string {
+  if (appends === undefined) return 'inbox transactions not scraped'
+  return `${appends.batches} inbox transactions (mean ${appends.meanMs ?? '–'} ms, p99 ≈ ${appends.p99Ms ?? '–'} ms)`
 }

@@ -3,7 +3,7 @@ import { waitForAssignment, type Assignment } from '../consumer-group.js'
 import { formatCpu, loadAverage, type BenchContext } from '../context.js'
 import { ClientFleet, SOCKETS_PER_PROCESS } from '../fleet.js'
 import type { FollowWorkerApi } from '../follow-worker.js'
-import { appendDelta, histogramOf, loopDelayOf, scrapeMetrics, type AppendSummary, type LoopDelay } from '../gateway-metrics.js'
+import { appendDelta, histogramOf, INBOX_APPEND, loopDelayOf, scrapeMetrics, type AppendSummary, type LoopDelay } from '../gateway-metrics.js'
 import { ChildWorker } from '../ipc.js'
 import { benchDir } from '../paths.js'
 import { CpuMeter } from '../proc.js'
@@ -113,7 +113,6 @@ const CALL_MARGIN_MS = 30_000
 const TAP_EVERY = 20
 /** Client hosts 127.0.0.x of the SQLite setup's fleets, then the shared one's; the main fleet has 10 on. */
 const FIRST_HOST: Record<SetupName, number> = { sqlite: 40, shared: 50 }
-const INBOX_APPEND = 'notify_inbox_append_seconds'
 
 /**
  * `--gateways N`: N gateways with one consumer group on one topic, sharing a PostgreSQL inbox and

@@ -1,5 +1,5 @@
 import { formatCpu, loadAverage, meter, type BenchContext } from '../context.js'
-import { scrapeLoopDelay, type LoopDelay } from '../gateway-metrics.js'
+import { appendDelta, describeAppends, scrapeGateway, type AppendSummary, type LoopDelay } from '../gateway-metrics.js'
 import type { ClosedLoopResult } from '../http-load.js'
 import { round, summarize, type LatencySummary } from '../stats.js'
 import { drain, frameCounts, matchFrames, settle, type FrameCounts } from '../received-frames.js'
@@ -35,6 +35,8 @@ export interface IngestLevel extends FrameCounts {
   /** Gateway CPU from autocannon's start until every accepted follow's frame arrived, per accepted follow. */
   gatewayCpuPerFollowUs: number | undefined
   loopDelay: LoopDelay | undefined
+  /** The gateway's inbox transactions while autocannon ran (one per handled group of consumed batches). */
+  inboxAppend: AppendSummary | undefined
 }
 
 export interface IngestResult {
@@ -68,12 +70,12 @@ async function runLevel (context: BenchContext, label: string, connections: numb
   const { http, progress, settings } = context
   await settle(context)
   const loadAverageBefore = loadAverage()
-  await scrapeLoopDelay(context.stack.url)
+  const before = await scrapeGateway(context.stack.url)
   progress.status(`${label}: autocannon for ${durationS} s`)
   const cpu = meter(context)
   const result = await http.call('closedLoop', { label, connections, durationS }, durationS * 1000 + CALL_MARGIN_MS)
   const busy = cpu.read()
-  const loopDelay = await scrapeLoopDelay(context.stack.url)
+  const after = await scrapeGateway(context.stack.url)
   const accepted = result.acceptedSentAt.length
   await drain(context, label, accepted, settings.drainMs)
   const gatewayCpuPerFollowUs = cpu.microsPer('gateway', accepted)
@@ -96,7 +98,8 @@ async function runLevel (context: BenchContext, label: string, connections: numb
     autocannon: result.autocannon,
     cpu: busy,
     gatewayCpuPerFollowUs,
-    loopDelay
+    loopDelay: after.loopDelay,
+    inboxAppend: appendDelta(before.appends, after.appends)
   }
   progress.log(describeLevel(level))
   return level
@@ -115,5 +118,5 @@ function describeLevel (level: IngestLevel): string {
   const ack = level.ack === undefined ? 'no 202s' : `202 p50 ${level.ack.p50} p99 ${level.ack.p99} max ${level.ack.max} ms`
   const frame = level.frame === undefined ? 'no frames' : `frame p50 ${level.frame.p50} p99 ${level.frame.p99} ms`
   return `${level.label}: ${level.acceptedPerSecond}/s accepted (${level.accepted} in ${level.durationS} s); ${ack}; ${frame}` +
-    `${problems === '' ? '' : `; ${problems}`}; gateway ${level.gatewayCpuPerFollowUs ?? '–'} µs CPU per follow; cpu ${formatCpu(level.cpu)}; load average before ${level.loadAverageBefore.join(' ')}`
+    `${problems === '' ? '' : `; ${problems}`}; gateway ${level.gatewayCpuPerFollowUs ?? '–'} µs CPU per follow; ${describeAppends(level.inboxAppend)}; cpu ${formatCpu(level.cpu)}; load average before ${level.loadAverageBefore.join(' ')}`
 }

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { formatCpu, loadAverage, meter, type BenchContext } from '../context.js'
-import { scrapeLoopDelay, type LoopDelay } from '../gateway-metrics.js'
+import { appendDelta, describeAppends, scrapeGateway, type AppendSummary, type LoopDelay } from '../gateway-metrics.js'
 import { ChildWorker } from '../ipc.js'
 import { benchDir } from '../paths.js'
 import type { ProduceProgress, ProduceWorkerApi } from '../produce-worker.js'
@@ -40,6 +40,8 @@ export interface ProduceStep extends FrameCounts {
   /** Gateway CPU from the first send until every frame arrived, per notification delivered. */
   gatewayCpuPerDeliveredUs: number | undefined
   loopDelay: LoopDelay | undefined
+  /** The gateway's inbox transactions over the step (one per handled group of consumed batches). */
+  inboxAppend: AppendSummary | undefined
 }
 
 export interface ProduceResult {
@@ -121,7 +123,7 @@ export async function runStep (context: BenchContext, producer: ChildWorker<Prod
   const { progress, roles, settings } = context
   await settle(context)
   const loadAverageBefore = loadAverage()
-  await scrapeLoopDelay(context.stack.url)
+  const before = await scrapeGateway(context.stack.url)
   const cpu = meter(context, [producer.pid])
   const sent = await producer.call('run', {
     label,
@@ -132,7 +134,8 @@ export async function runStep (context: BenchContext, producer: ChildWorker<Prod
     drainMs: settings.drainMs
   }, durationMs + settings.drainMs + CALL_MARGIN_MS)
   const busy = cpu.read()
-  const loopDelay = await scrapeLoopDelay(context.stack.url)
+  const after = await scrapeGateway(context.stack.url)
+  const inboxAppend = appendDelta(before.appends, after.appends)
   await drain(context, label, sent.acked, settings.drainMs)
   const frames = await matchFrames(context, sent.ids, sent.sentAt)
   const gatewayCpuPerDeliveredUs = cpu.microsPer('gateway', frames.latencies.length)
@@ -172,12 +175,13 @@ export async function runStep (context: BenchContext, producer: ChildWorker<Prod
     verdict: problems.join('; ') || 'ok',
     cpu: busy,
     gatewayCpuPerDeliveredUs,
-    loopDelay
+    loopDelay: after.loopDelay,
+    inboxAppend
   }
   progress.log(`${label}: ${step.producedPerSecond}/s produced, ${sent.sent - frames.missing}/${sent.sent} frames; ` +
     `${frame === undefined ? 'no frames' : `produce → frame p50 ${frame.p50} p90 ${frame.p90} p99 ${frame.p99} p99.9 ${frame.p999} max ${frame.max} ms`}; ` +
     `backlog mean ${backlog.meanRecords} growth ${backlog.growthRecords}; ${step.sustained ? 'sustained' : `NOT sustained (${step.verdict})`}; ` +
-    `gateway ${gatewayCpuPerDeliveredUs ?? '–'} µs CPU per delivered; cpu ${formatCpu(busy)}; load average before ${loadAverageBefore.join(' ')}`)
+    `gateway ${gatewayCpuPerDeliveredUs ?? '–'} µs CPU per delivered; ${describeAppends(inboxAppend)}; cpu ${formatCpu(busy)}; load average before ${loadAverageBefore.join(' ')}`)
   return step
 }
 

@@ -29,7 +29,8 @@ const DEFAULT_KEEP_ALIVE_MS = 1000
  * each partition's batch to eachBatch, and fetches again only once every eachBatch returned: with
  * the handling inside eachBatch, the gateway sat idle for every fetch round trip. Here eachBatch
  * only queues its batch; batches are handled one call at a time, in arrival order, all those that
- * queued up meanwhile in one call (one inbox transaction for several partitions). At most
+ * queued up meanwhile (or in the same turn) in one call (one inbox transaction for several
+ * partitions). At most
  * `maxQueued` batches wait; past that, `push` waits too, and so does kafkajs's next fetch.
  *
  * kafkajs moves on to the next offsets before a batch is handled, so a failure must not let a
@@ -97,6 +98,10 @@ export class BatchPipeline<T> {
 
   async #run (): Promise<void> {
     try {
+      // kafkajs hands over one fetch's batches (one per partition) one after another in the same
+      // turn: the rest of the turn lets them all queue, so they share one handle call (one inbox
+      // transaction, one round of socket writes) instead of the first going alone.
+      await new Promise<void>((resolve) => setImmediate(resolve))
       while (this.#queue.length > 0) {
         const batches = this.#queue
         this.#queue = []

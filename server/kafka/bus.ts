@@ -94,6 +94,13 @@ const RETRY_MAX_MS = 2000
  * others take its partitions instead of waiting for it.
  */
 const STALL_LIMIT_MS = 30_000
+/**
+ * The least time from the start of one fetch that returned records to the start of the next: at a
+ * low rate every record came in a fetch of its own (and so in its own inbox transaction, its own
+ * round of socket writes), a fixed cost per record. A record that arrives sooner waits at most
+ * this long; a fetch that finds nothing waits at the broker as before (maxWaitTimeInMs).
+ */
+const FETCH_PACE_MS = 2
 /** kafkajs's heartbeat interval; a push waiting for room heartbeats this often, as fetching would. */
 const HEARTBEAT_INTERVAL_MS = 1000
 /** Each step of close(); a broker that is gone must not hold the shutdown past its grace period. */
@@ -164,6 +171,8 @@ class KafkaBus implements NotificationBus {
   /** The generation whose positions were checked: batches of it need not wait. */
   #checkedGeneration = 0
   #cancelRestart: (() => void) | undefined
+  /** When the consumer's latest fetch began (its clock's time): the next one waits for FETCH_PACE_MS after it. */
+  #fetchStartedAt = Number.NEGATIVE_INFINITY
   #closing = false
   #closed: Promise<void> | undefined
   /** A real request, bounded in time: the only reliable sign that the broker answers. */
@@ -278,6 +287,8 @@ class KafkaBus implements NotificationBus {
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
+        // Every partition's batch of a fetch at once: each queues at once, and all wait for the fetch's pace together.
+        partitionsConsumedConcurrently: this.#options.partitions,
         // The batch is only queued here: kafkajs fetches the next one while it is handled. Its
         // offsets are committed once it is handled (the committer), not when it is resolved.
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
@@ -293,6 +304,8 @@ class KafkaBus implements NotificationBus {
           }, heartbeat)
           resolveOffset(lastOffset)
           await heartbeat()
+          const early = this.#fetchStartedAt + FETCH_PACE_MS - this.#clock.now()
+          if (early > 0) await new Promise<void>((resolve) => { this.#clock.schedule(resolve, early) })
         }
       })
     } catch (error) {
@@ -302,6 +315,7 @@ class KafkaBus implements NotificationBus {
 
   #watch (consumer: Consumer): void {
     const current = (): boolean => consumer === this.#consumer && !this.#closing
+    consumer.on(consumer.events.FETCH_START, () => { this.#fetchStartedAt = this.#clock.now() })
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       if (!current()) return
       this.#generation++

@@ -18,25 +18,29 @@ function controlled (): { calls: number[][], settle: (error?: Error) => void, ha
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
-t.test('batches that queue while one is handled are handled next, together, in order', async (t) => {
+t.test('batches pushed in one turn are handled in one call; those that queue while it runs, next, together, in order', async (t) => {
   const handler = controlled()
   const pipeline = new BatchPipeline<number>({ handle: handler.handle, failed: () => t.fail('no failure'), maxQueued: 8 })
   await pipeline.push(1)
   await pipeline.push(2)
+  t.same(handler.calls, [], 'push did not wait for the handling, which waits for the rest of the turn')
+  await tick()
+  t.same(handler.calls, [[1, 2]], 'the batches of one turn (one fetch\'s partitions) go in one call')
   await pipeline.push(3)
-  t.same(handler.calls, [[1]], 'the first batch is handled at once; push did not wait for it')
+  await pipeline.push(4)
   handler.settle()
   await tick()
-  t.same(handler.calls, [[1], [2, 3]], 'the two that queued meanwhile go in one call')
+  t.same(handler.calls, [[1, 2], [3, 4]], 'the two that queued meanwhile go in the next call')
   handler.settle()
   await pipeline.drained()
-  t.same(handler.calls, [[1], [2, 3]])
+  t.same(handler.calls, [[1, 2], [3, 4]])
 })
 
 t.test('push waits while maxQueued batches wait, and goes on as soon as there is room', async (t) => {
   const handler = controlled()
   const pipeline = new BatchPipeline<number>({ handle: handler.handle, failed: () => t.fail('no failure'), maxQueued: 2 })
-  await pipeline.push(1) // being handled
+  await pipeline.push(1)
+  await tick() // being handled
   await pipeline.push(2)
   await pipeline.push(3)
   let queued = false
@@ -58,6 +62,7 @@ t.test('after a failure nothing more is handled until restart: a later batch of 
   const failures: string[] = []
   const pipeline = new BatchPipeline<number>({ handle: handler.handle, failed: (error) => failures.push(error.message), maxQueued: 1 })
   await pipeline.push(1)
+  await tick() // in hand
   await pipeline.push(2)
   const waiting = pipeline.push(3) // the queue is full: waits
   handler.settle(new Error('inbox down'))
@@ -69,6 +74,7 @@ t.test('after a failure nothing more is handled until restart: a later batch of 
   t.same(handler.calls, [[1]], 'and so is anything pushed before restart')
   pipeline.restart()
   await pipeline.push(1)
+  await tick() // in hand
   t.same(handler.calls, [[1], [1]], 'after restart (the consumer starts over from its commits) batches are handled again')
   handler.settle()
   await pipeline.drained()
@@ -78,6 +84,7 @@ t.test('drained waits for the batch in hand and everything queued behind it', as
   const handler = controlled()
   const pipeline = new BatchPipeline<number>({ handle: handler.handle, failed: () => t.fail('no failure'), maxQueued: 8 })
   await pipeline.push(1)
+  await tick() // in hand
   await pipeline.push(2)
   let drained = false
   const done = pipeline.drained().then(() => { drained = true })
@@ -105,6 +112,7 @@ t.test('a transient failure stalls the pipeline and handles the same batches aga
     clock
   })
   await pipeline.push(1)
+  await tick() // in hand
   handler.settle(new Error('inbox unreachable'))
   await tick()
   t.equal(pipeline.stalledBy?.message, 'inbox unreachable', 'stalled, and says why')
@@ -149,6 +157,7 @@ t.test('a transient failure that stalls past stallLimitMs counts as for good: fa
     clock
   })
   await pipeline.push(1)
+  await tick() // in hand
   for (let elapsed = 0; elapsed < 2000; elapsed += 1000) {
     handler.settle(new Error('inbox unreachable'))
     await tick()
@@ -172,6 +181,7 @@ t.test('stop ends the wait of a stalled pipeline: its batches are dropped, drain
   const clock = new FakeClock()
   const pipeline = new BatchPipeline<number>({ handle: handler.handle, failed: () => t.fail('stopped, not failed'), maxQueued: 8, isTransient: () => true, retryDelayMs: () => 60_000, clock })
   await pipeline.push(1)
+  await tick() // in hand
   handler.settle(new Error('inbox unreachable'))
   await tick()
   pipeline.stop()
@@ -185,7 +195,8 @@ t.test('a push waiting for room calls keepAlive meanwhile, and rejects with what
   const handler = controlled()
   const clock = new FakeClock()
   const pipeline = new BatchPipeline<number>({ handle: handler.handle, failed: () => t.fail('no failure'), maxQueued: 1, keepAliveMs: 1000, clock })
-  await pipeline.push(1) // being handled
+  await pipeline.push(1)
+  await tick() // being handled
   await pipeline.push(2)
   let beats = 0
   const waiting = pipeline.push(3, async () => { if (++beats === 3) throw new Error('rebalancing') })
