@@ -1,7 +1,6 @@
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import type { Fanout, FanoutMessage } from '../fanout/types.js'
 import type { AppendedNotification, AppendResult, Inbox } from '../inbox/types.js'
-import type { BatchHandler, ConsumedRecord, PartitionPosition } from '../kafka/types.js'
+import type { BatchHandler } from '../kafka/types.js'
 import { encodeCursor } from './cursor.js'
 import { notificationFrame } from './frames.js'
 import type { TailRepair } from './tail-repair.js'
@@ -13,47 +12,32 @@ import type { TailRepair } from './tail-repair.js'
  * published twice. Published only once stored: a gateway that misses the frame finds it in the
  * inbox (see relay.ts). `onAppended`: how long the inbox took (for metrics).
  *
- * A batch larger than the inbox's `appendSlice` (SQLite's, whose appends block the event loop) goes
- * in slices, each stored then published, yielding to the event loop between them, so live frames
- * and requests do not wait behind a backlog; the batch's end positions go with its last slice. A
- * slice's records are applied with their own offsets, so after a failure part-way the consumer's
- * retry skips what was stored.
- *
  * An append that fails may still have been stored (its COMMIT was durable, the answer lost): the
- * consumer's retry then finds every record applied and publishes nothing, so the slice's users'
+ * consumer's retry then finds every record applied and publishes nothing, so the batch's users'
  * tails are repaired from the inbox (tail-repair.ts).
  */
 export function createIngest (inbox: Inbox, fanout: Fanout, tail: TailRepair, onAppended?: (seconds: number) => void): BatchHandler {
-  const ingestSlice = async (slice: ConsumedRecord[], positions: PartitionPosition[]): Promise<void> => {
+  return async (batch, positions) => {
     const started = performance.now()
     let result: AppendResult
     try {
-      result = await inbox.append(slice, positions)
+      result = await inbox.append(batch, positions)
     } catch (error) {
-      tail.repair(new Set(slice.map(({ notification }) => notification.userId)))
+      tail.repair(new Set(batch.map(({ notification }) => notification.userId)))
       throw error
     }
     onAppended?.((performance.now() - started) / 1000)
     const { appended } = result
     if (appended.length === 0) return
-    const timestamps = new Map(slice.map((consumed) => [consumed.notification.id, consumed.timestamp]))
+    const timestamps = new Map(batch.map((consumed) => [consumed.notification.id, consumed.timestamp]))
     const messages: FanoutMessage[] = []
     for (const stored of appended) {
       // No frame is made for a recipient nobody can be listening for.
       if (!fanout.mayReach(stored.notification.userId)) continue
       messages.push(liveMessage(inbox.epoch, stored, timestamps.get(stored.notification.id) ?? Date.now()))
     }
-    // Not awaited: the inbox has the slice, and a slow Redis must not hold the consumer back.
+    // Not awaited: the inbox has the batch, and a slow Redis must not hold the consumer back.
     tail.publish(messages)
-  }
-  const sliceRecords = inbox.appendSlice ?? Number.POSITIVE_INFINITY
-  return async (batch, positions) => {
-    let start = 0
-    for (; batch.length - start > sliceRecords; start += sliceRecords) {
-      await ingestSlice(batch.slice(start, start + sliceRecords), [])
-      await yieldToEventLoop()
-    }
-    await ingestSlice(batch.slice(start), positions)
   }
 }
 

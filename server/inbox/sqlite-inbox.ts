@@ -15,12 +15,6 @@ const PRUNE_CHUNK = 2000
 /** How often the log is copied into the database file, off the event loop (sqlite-checkpointer.ts). */
 const CHECKPOINT_EVERY_MS = 1000
 const SCHEMA_VERSION = 5
-/**
- * Records per append (`appendSlice`): an append runs synchronously, on the event loop, about 25 µs
- * a record plus its commit, and a batch of thousands, consumed after a burst, held the loop (every
- * live frame and request) for tens of milliseconds.
- */
-const APPEND_SLICE = 100
 
 /**
  * `groups`: each user's groups as they stand (the live frames' summary), an open one taking
@@ -202,7 +196,6 @@ export class SqliteInbox implements Inbox {
   readonly #groupWindowMs: number
   /** Users whose state log grew since the last prune; only they can be over the cap. */
   readonly #changed = new Set<string>()
-  readonly appendSlice = APPEND_SLICE
   #closed = false
 
   constructor (file: string, retention: RetentionPolicy, host: SqliteInboxHost = {}) {

@@ -185,12 +185,6 @@ export interface Inbox {
    */
   append (records: ConsumedRecord[], positions?: PartitionPosition[]): Promise<AppendResult>
   /**
-   * The most records one `append` should be given; any number when undefined. An append to a
-   * synchronous store (SQLite) holds the event loop for its whole transaction: the consumer gives
-   * it a large batch in slices (server/feed/ingest.ts), each with its records' own offsets.
-   */
-  readonly appendSlice?: number
-  /**
    * Checks the stored positions of `topic` against the consumer group's committed offsets of every
    * partition (-1: none), at start-up and at each assignment. A position behind its committed offset
    * means the store lost acknowledged writes: it begins a new epoch then (once per loss, whichever

@@ -60,30 +60,6 @@ t.test('the batch\'s positions reach the inbox with its records: what was dead-l
   t.equal((await inbox.feed('1')).newestSeq, 1, 'the record at offset 1, consumed again, is skipped')
 })
 
-t.test('a batch larger than the inbox\'s appendSlice is stored and published slice by slice, the event loop running between them; its positions go with the last', async (t) => {
-  const inbox = inboxFor(t)
-  const SLICE_RECORDS = inbox.appendSlice
-  const fanout = new RecordingFanout(new Set(['1']))
-  const slicesAppended: number[] = []
-  const append = inbox.append.bind(inbox)
-  inbox.append = async (records, positions) => { slicesAppended.push(records.length); return await append(records, positions) }
-  const total = 2 * SLICE_RECORDS + 1
-  const records = consumedRecords(Array.from({ length: total }, () => followNotification(bruno, emma)))
-  const publishesWhenTheLoopRan: number[] = []
-  const loopRan = (): void => { publishesWhenTheLoopRan.push(fanout.published.length); if (fanout.published.length < 3) setImmediate(loopRan) }
-  setImmediate(loopRan)
-  await ingestFor(t, inbox, fanout)(records, [{ topic: 'notifications', partition: 0, nextOffset: String(total + 5) }])
-  t.same(slicesAppended, [SLICE_RECORDS, SLICE_RECORDS, 1], 'one inbox transaction per slice')
-  t.same(fanout.published.map((messages) => messages.map(({ seq }) => seq)), [
-    Array.from({ length: SLICE_RECORDS }, (_, i) => i + 1),
-    Array.from({ length: SLICE_RECORDS }, (_, i) => SLICE_RECORDS + i + 1),
-    [total]
-  ], 'each slice published once stored, in order, no seq skipped')
-  t.ok(publishesWhenTheLoopRan.includes(1) && publishesWhenTheLoopRan.includes(2), `other work ran after the first and after the second slice (it ran at ${publishesWhenTheLoopRan.join(', ')} publishes)`)
-  await ingestFor(t, inbox, fanout)(consumedRecords([followNotification(bruno, emma)], { firstOffset: total + 4 }), [])
-  t.equal((await inbox.feed('1')).newestSeq, total, 'the batch\'s end position was stored with its last slice: a record before it, consumed again, is skipped')
-})
-
 t.test('a batch consumed again is neither stored nor published twice', async (t) => {
   const inbox = inboxFor(t)
   const fanout = new RecordingFanout(new Set(['1']))
