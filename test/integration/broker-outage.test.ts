@@ -4,6 +4,7 @@ import { FeedClient, follow, readiness, signIn } from '../helpers/clients.js'
 import { eventually } from '../helpers/eventually.js'
 import { startGateway, tempDir } from '../helpers/gateway.js'
 import { recordCount } from '../helpers/kafka.js'
+import { freeze } from '../helpers/processes.js'
 
 // These tests stop and freeze a broker, so they run their own instead of the shared one.
 const SEND_TIMEOUT_MS = 2000
@@ -67,10 +68,10 @@ t.test('broker outages: 503 in bounded time, nothing half-written, recovery by i
   })
 
   await t.test('broker frozen (SIGSTOP)', async (t) => {
-    process.kill(kafka.pid, 'SIGSTOP')
     let thawed = false
     const thaw = (): void => { if (!thawed) process.kill(kafka.pid, 'SIGCONT'); thawed = true }
     t.teardown(thaw)
+    await freeze(kafka.pid)
     t.equal(await followOnce('while-frozen'), 503, 'a follow while the broker is frozen answers 503 instead of hanging')
     thaw()
     await eventually('a follow accepted again', () => followOnce('while-frozen'), (status) => status === 202, RETRY)

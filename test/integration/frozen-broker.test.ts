@@ -11,6 +11,7 @@ import { FeedClient, signIn } from '../helpers/clients.js'
 import { eventually } from '../helpers/eventually.js'
 import { startGateway, tempDir, type Gateway } from '../helpers/gateway.js'
 import { recordCount } from '../helpers/kafka.js'
+import { freeze } from '../helpers/processes.js'
 
 // These tests freeze the broker (SIGSTOP), so they run their own instead of the shared one.
 const SEND_TIMEOUT_MS = 5000
@@ -34,9 +35,9 @@ const MAX_IN_FLIGHT = 2
 t.test('a frozen broker', async (t) => {
   const kafka = await startLocalKafka({ dataDir: tempDir(t) })
   let frozen = false
-  const freeze = (): void => {
-    process.kill(kafka.pid, 'SIGSTOP')
+  const freezeBroker = async (): Promise<void> => {
     frozen = true
+    await freeze(kafka.pid)
   }
   const thaw = (): void => {
     if (frozen) process.kill(kafka.pid, 'SIGCONT')
@@ -84,7 +85,7 @@ t.test('a frozen broker', async (t) => {
     gateway.app.server.prependListener('request', onRequest)
     const stalls = monitorEventLoopDelay({ resolution: 10 })
 
-    freeze()
+    await freezeBroker()
     let answers: Awaited<ReturnType<typeof followsWithKeys>>
     let inFlight: number
     try {
@@ -146,7 +147,7 @@ t.test('a frozen broker', async (t) => {
     const sendTimeoutMs = 40_000
     const gateway = await startGateway(t, { env: { KAFKA_BROKERS: brokers, KAFKA_SEND_TIMEOUT_MS: String(sendTimeoutMs), COMPAT_TUTORIAL: '1' } })
     const message = 'x'.repeat(1000)
-    freeze()
+    await freezeBroker()
     let statuses: number[]
     try {
       const sends = Array.from({ length: 1000 }, (_, i) => fetch(`${gateway.url}/send`, {
