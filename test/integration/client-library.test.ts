@@ -42,15 +42,25 @@ for (const transport of ['websocket', 'sse'] as const satisfies readonly Transpo
 
     const client = new NotifyClient({ baseUrl: `http://127.0.0.1:${front.port}`, token: () => bruno, WebSocket: transport === 'websocket' ? WebSocket : null })
     t.teardown(() => client.stop())
-    const shown: Array<{ id: string, live: boolean }> = []
-    client.on('notification', ({ notification, live }) => shown.push({ id: notification.id, live }))
+    // Every notification event, kept: one may come before the follow's 202 has been read.
+    const shown: Array<FeedEvents['notification']> = []
+    const waiting = new Map<string, (event: FeedEvents['notification']) => void>()
+    client.on('notification', (event) => {
+      shown.push(event)
+      waiting.get(event.notification.id)?.(event)
+    })
     t.same((await client.history()).items, [], 'an empty feed to begin with')
 
     const connected = next(client, 'status', ({ state }) => state === 'connected')
     client.start()
     t.match(await connected, { transport }, `connected over ${transport}`)
 
-    const arrives = (id: string): Promise<FeedEvents['notification']> => next(client, 'notification', ({ notification }) => notification.id === id)
+    /** The notification event for `id`, whether it came already or is still to come. */
+    const arrives = (id: string): Promise<FeedEvents['notification']> => new Promise((resolve) => {
+      const seen = shown.find(({ notification }) => notification.id === id)
+      if (seen === undefined) waiting.set(id, resolve)
+      else resolve(seen)
+    })
     const first = await followed(gateway.url, emma, '2')
     t.match(await arrives(first), { live: true, seq: 1 }, 'delivered live')
 
@@ -75,7 +85,7 @@ for (const transport of ['websocket', 'sse'] as const satisfies readonly Transpo
     const caughtUp = arrives(missed[1]!)
     front.retarget(addressOf(gateway))
     t.match(await caughtUp, { live: false, seq: 4 }, 'after the restart, what was missed comes as the catch-up from the last cursor')
-    t.same(shown.map(({ id }) => id), [first, second, ...missed], 'everything once, in order')
+    t.same(shown.map(({ notification }) => notification.id), [first, second, ...missed], 'everything once, in order')
     t.equal(client.unread, 4)
 
     const page = await client.history(null, 3)
