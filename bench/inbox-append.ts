@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sqliteDriver } from '../server/inbox/sqlite-driver.js'
 import { SqliteInbox } from '../server/inbox/sqlite-inbox.js'
-import { followNotification, messageNotification, type Notification, type User } from '../server/notification.js'
+import type { User } from '../server/directory.js'
+import { followNotification, messageNotification, type Notification } from '../server/notification.js'
 
 const TOTAL = 60_000
 /** Appended before the timing starts: the feeds, groups and page cache as a running gateway has them. */
