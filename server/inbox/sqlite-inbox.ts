@@ -140,6 +140,9 @@ ALTER TABLE feeds ADD COLUMN seen_seq INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE feeds ADD COLUMN state_floor INTEGER NOT NULL DEFAULT 0;
 ${V4_TABLES}`
 
+/** What brings a store of version N up to N + 1, run one after another from the store's own version. */
+const UPGRADES: Readonly<Record<number, string>> = { 2: MIGRATE_FROM_V2, 3: MIGRATE_FROM_V3, 4: V5_INDEXES }
+
 interface Row { seq: number, body: string, read: number, archived: number, group_id: string | null, id: string }
 const ROW = 'seq, body, read, archived, group_id, id'
 /** A row as a state change reads it: its flags, not its content. */
@@ -300,10 +303,14 @@ export class SqliteInbox implements Inbox {
   #migrate (): void {
     const version = this.#db.prepare<[], { user_version: number }>('PRAGMA user_version').get()?.user_version
     if (version === SCHEMA_VERSION) return
+    if (version === undefined || version > SCHEMA_VERSION || (version !== 0 && UPGRADES[version] === undefined)) {
+      throw new Error(`The inbox store has schema version ${version}, this gateway knows only versions up to ${SCHEMA_VERSION}: run a gateway at least as new as the one that wrote it`)
+    }
+    // Version 0: a new file, or the first schema, which set no version.
     const hasV1 = version === 0 && this.#db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'notifications'").get() !== undefined
-    const steps = version === 4
-      ? V5_INDEXES
-      : version === 3 ? MIGRATE_FROM_V3 + V5_INDEXES : version === 2 ? MIGRATE_FROM_V2 + MIGRATE_FROM_V3 + V5_INDEXES : hasV1 ? MIGRATE_FROM_V1 : SCHEMA
+    const steps = version === 0
+      ? hasV1 ? MIGRATE_FROM_V1 : SCHEMA
+      : Array.from({ length: SCHEMA_VERSION - version }, (_, i) => UPGRADES[version + i]).join('\n')
     this.#db.transaction(() => {
       this.#db.exec(steps)
       this.#db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)

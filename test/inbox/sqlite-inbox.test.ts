@@ -121,3 +121,19 @@ t.test('a store of the second schema (no read-state rev) is migrated: every feed
   t.same(await inbox.feed('1'), { newestSeq: 2, unread: 2, rev: 0 })
   t.same(await inbox.markRead('1', { upTo: 1 }), { newestSeq: 2, unread: 1, rev: 1 }, 'read marks count from there')
 })
+
+t.test('a store of a newer schema than this gateway knows is refused, and left as it was', async (t) => {
+  const store = sqliteStore(t)
+  const first = await store.open()
+  await fed(first).append([notificationFor('1')])
+  await first.close()
+  const newer = sqliteDriver().open(store.file)
+  newer.exec('PRAGMA user_version = 99')
+  newer.close()
+
+  await t.rejects(store.open(), /schema version 99, this gateway knows only versions up to 5/)
+  const db = sqliteDriver().open(store.file)
+  t.teardown(() => db.close())
+  t.equal(db.prepare<[], { user_version: number }>('PRAGMA user_version').get()?.user_version, 99, 'not marked as this version')
+  t.equal(db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM notifications').get()?.n, 1)
+})
