@@ -131,13 +131,20 @@ async function settleFeeds (context: BenchContext, revs: Map<number, number>): P
       run.failed++
       if (run.errorSample.length < ERROR_SAMPLE && error !== undefined) run.errorSample.push(error)
     }
+    /** The change's answer, or undefined (counted as failed) when it was not 200. */
+    const changed = (user: number, path: string): Promise<{ unseen: number, rev: number } | undefined> => new Promise((resolve) => {
+      client.post(user, path, (answer, error) => {
+        if (answer === undefined) fail(error)
+        resolve(answer)
+      })
+    })
     await Promise.all(Array.from({ length: Math.min(MAX_IN_FLIGHT, client.users.length) }, async () => {
       while (next < client.users.length) {
         const user = next++
-        const read = await new Promise<{ unseen: number } | undefined>((resolve) => client.post(user, '/api/notifications/read', (answer, error) => { if (answer === undefined) fail(error); resolve(answer) }))
+        const read = await changed(user, '/api/notifications/read')
         if (read === undefined) continue
         // Nothing marks the bench's feeds seen: after the read, `unseen` counts every notification in the inbox.
-        const cleared = await new Promise<{ rev: number } | undefined>((resolve) => client.post(user, '/api/notifications/archive', (answer, error) => { if (answer === undefined) fail(error); resolve(answer) }))
+        const cleared = await changed(user, '/api/notifications/archive')
         if (cleared === undefined) continue
         revs.set(user, cleared.rev)
         run.settled++
