@@ -29,4 +29,7 @@ t.test('one Ctrl-C on npm start (SIGINT to its process group) closes the gateway
   t.notOk(lines().some((line) => /second SIGINT|killed by timeout/.test(line)), 'the signals of one Ctrl-C count as one')
   t.equal(lines().filter((line) => line.includes('"msg":"Shutting down"')).length, 1, 'one shutdown')
   t.ok(lines().some((line) => line.includes('Shutdown step done: close the inbox')), 'which closed the inbox')
+  // Regression: a Ctrl-C before the consumer ran logged "Shutdown step failed: Kafka: stop fetching" (kafkajs
+  // refuses to pause a consumer that never ran) with its stack, at error level, on a clean stop.
+  t.same(lines().filter((line) => /"level":(50|60)/.test(line)), [], 'nothing logged as an error')
 })

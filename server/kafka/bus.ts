@@ -161,6 +161,8 @@ class KafkaBus implements NotificationBus {
   readonly #pipeline: BatchPipeline<FetchedBatch>
   #handler: BatchHandler | undefined
   #consumer: Consumer | undefined
+  /** The consumer whose run() was called: until then it fetches nothing, and kafkajs refuses to pause it. */
+  #running: Consumer | undefined
   /** Counts group joins: a batch's offsets belong to the join (generation) it was fetched under. */
   #generation = 0
   /** Why the consumer is not in the group now; undefined while it is. */
@@ -284,6 +286,7 @@ class KafkaBus implements NotificationBus {
       await consumer.subscribe({ topic, fromBeginning: true })
       // close() may have begun meanwhile: it disconnects this consumer, which must not start after.
       if (this.#closing) return
+      this.#running = consumer
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
@@ -554,6 +557,7 @@ class KafkaBus implements NotificationBus {
    * Stops fetching, lets the batch in hand finish, commits everything handled, leaves the group,
    * then disconnects the producer. Each step runs whatever the one before did: during an outage
    * kafkajs throws from pause() (its crashed consumer has no group), and the rest must still close.
+   * A consumer closed before it ran (a Ctrl-C right after start-up) has no fetching to stop.
    */
   async #close (): Promise<void> {
     this.#closing = true
@@ -562,7 +566,7 @@ class KafkaBus implements NotificationBus {
     const steps: CloseStep[] = consumer === undefined
       ? [{ name: 'Kafka: stop the offset committer', close: () => this.#committer.stop() }]
       : [
-          { name: 'Kafka: stop fetching', close: () => consumer.pause([{ topic: this.#options.topic }]) },
+          { name: 'Kafka: stop fetching', close: () => { if (this.#running === consumer) consumer.pause([{ topic: this.#options.topic }]) } },
           { name: 'Kafka: finish the batches in hand', close: () => this.#pipeline.drained() },
           // Those still stalled (the inbox is down) are consumed again from the committed offsets.
           { name: 'Kafka: drop the batches it could not handle', close: () => this.#pipeline.stop() },

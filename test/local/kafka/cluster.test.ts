@@ -7,6 +7,7 @@ import { Kafka, logLevel, Partitioners, type ConfigResourceTypes } from 'kafkajs
 import t from 'tap'
 import { startLocalKafkaCluster } from '../../../local/kafka/cluster.js'
 import { LocalKafkaError } from '../../../local/kafka/launcher.js'
+import { eventually } from '../../helpers/eventually.js'
 import { tempDir } from '../../helpers/gateway.js'
 import { isRunning, secondsUntilGone } from '../../helpers/processes.js'
 import { quiet } from '../../helpers/quiet-log.js'
@@ -45,8 +46,13 @@ t.test('three nodes form one cluster with replicated defaults; stop() leaves no 
   await t.test('a topic created with the broker defaults has 3 replicas and min.insync.replicas=2', async t => {
     const topic = 'cluster-defaults'
     // Neither a replication factor nor configs: what the cluster gives any topic.
-    await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true })
-    const metadata = await admin.fetchTopicMetadata({ topics: [topic, '__consumer_offsets'] })
+    await admin.createTopics({ topics: [{ topic, numPartitions: 2 }] })
+    // A broker may list the topic before it serves it (kafkajs's own waitForLeaders then fails
+    // with UNKNOWN_TOPIC_OR_PARTITION): asked until every partition has a leader.
+    const metadata = await eventually(`${topic} served with a leader for every partition`,
+      async () => await admin.fetchTopicMetadata({ topics: [topic, '__consumer_offsets'] }).catch((error: Error) => error),
+      (value) => !(value instanceof Error) && value.topics.every(({ partitions }) => partitions.length > 0 && partitions.every((partition) => partition.leader >= 0)),
+      { timeoutMs: 30_000, everyMs: 100 }) as Awaited<ReturnType<typeof admin.fetchTopicMetadata>>
     for (const { name, partitions } of metadata.topics) {
       t.ok(partitions.length > 0, `${name} has partitions`)
       t.same(partitions.map(partition => partition.replicas.length), partitions.map(() => 3), `every partition of ${name} has 3 replicas`)
