@@ -88,9 +88,16 @@ t.test('SIGTERM while the broker is down and the consumer crashed: every shutdow
     })
   })
   await kafka.stop()
-  const timer = setTimeout(() => { void gateway.kill('SIGKILL') }, CRASH_BOUND_MS)
+  // Bounded, and saying what the gateway said instead when the crash does not come.
+  let timer: NodeJS.Timeout | undefined
+  const bound = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      void gateway.kill('SIGKILL')
+      reject(new Error(`no "Kafka consumer crashed" within ${CRASH_BOUND_MS} ms of the broker's stop; the gateway's last lines:\n${gateway.logs.slice(-40).join('\n')}`))
+    }, CRASH_BOUND_MS)
+  })
   t.teardown(() => clearTimeout(timer))
-  t.match(await crashed, /crashed/, 'the consumer crashed during the outage')
+  t.match(await Promise.race([crashed, bound]), /crashed/, 'the consumer crashed during the outage')
   const exit = await gateway.exited
   t.equal(exit, 'exit code 0', 'the gateway exited 0: nothing it accepted was lost')
   const logs = gateway.logs.join('\n')
