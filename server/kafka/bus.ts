@@ -108,10 +108,12 @@ const CLOSE_STEP_TIMEOUT_MS = 3000
 
 /** Connects to Kafka, creates the topics if needed and returns the gateway's bus. */
 export async function createKafkaBus (options: KafkaBusOptions, log: Logger): Promise<NotificationBus> {
+  const lifecycle = { closing: false }
   const kafka = createKafkaClient({
     brokers: options.brokers,
     clientId: options.clientId,
-    requestTimeoutMs: options.sendTimeoutMs
+    requestTimeoutMs: options.sendTimeoutMs,
+    closing: () => lifecycle.closing
   }, log)
   const admin = kafka.admin()
   await admin.connect()
@@ -146,7 +148,7 @@ export async function createKafkaBus (options: KafkaBusOptions, log: Logger): Pr
     await admin.disconnect()
     throw error
   }
-  return new KafkaBus(kafka, admin, producer, { ...options, maxMessageBytes }, log)
+  return new KafkaBus(kafka, admin, producer, { ...options, maxMessageBytes }, log, lifecycle)
 }
 
 class KafkaBus implements NotificationBus {
@@ -175,7 +177,8 @@ class KafkaBus implements NotificationBus {
   #cancelRestart: (() => void) | undefined
   /** When the consumer's latest fetch began (its clock's time): the next one waits for FETCH_PACE_MS after it. */
   #fetchStartedAt = Number.NEGATIVE_INFINITY
-  #closing = false
+  /** Set once close() begins; shared with the Kafka client's logging (see createKafkaClient). */
+  readonly #lifecycle: { closing: boolean }
   #closed: Promise<void> | undefined
   /** A real request, bounded in time: the only reliable sign that the broker answers. */
   readonly #probeBroker = boundedProbe(
@@ -184,8 +187,9 @@ class KafkaBus implements NotificationBus {
     (): Unready => ({ reason: `Kafka did not answer within ${HEALTH_PROBE_TIMEOUT_MS} ms` })
   )
 
-  constructor (kafka: Kafka, admin: ReturnType<Kafka['admin']>, producer: Producer, options: KafkaBusOptions & { maxMessageBytes: number }, log: Logger) {
+  constructor (kafka: Kafka, admin: ReturnType<Kafka['admin']>, producer: Producer, options: KafkaBusOptions & { maxMessageBytes: number }, log: Logger, lifecycle: { closing: boolean }) {
     this.#kafka = kafka
+    this.#lifecycle = lifecycle
     this.#admin = admin
     this.#producer = producer
     this.#options = options
@@ -223,7 +227,7 @@ class KafkaBus implements NotificationBus {
   }
 
   publish (notifications: readonly Notification[], deadline?: number): Promise<void> {
-    if (this.#closing) return Promise.reject(new KafkaUnavailableError('the gateway is closing its Kafka clients', { code: KafkaErrorCode.CLOSED }))
+    if (this.#lifecycle.closing) return Promise.reject(new KafkaUnavailableError('the gateway is closing its Kafka clients', { code: KafkaErrorCode.CLOSED }))
     const records: OutgoingRecord[] = []
     for (const notification of notifications) {
       const record = encodeNotification(notification)
@@ -261,7 +265,7 @@ class KafkaBus implements NotificationBus {
    * group for its session timeout), so nobody waits for it: health() says when it is joined.
    */
   async #startConsumer (): Promise<void> {
-    if (this.#closing) return
+    if (this.#lifecycle.closing) return
     const consumer = this.#kafka.consumer({
       groupId: this.#options.groupId,
       allowAutoTopicCreation: false,
@@ -274,7 +278,7 @@ class KafkaBus implements NotificationBus {
         maxRetryTime: 5000,
         retries: 8,
         // A broker outage exhausts the retries: kafkajs restarts the consumer, unless we are closing.
-        restartOnFailure: async () => !this.#closing
+        restartOnFailure: async () => !this.#lifecycle.closing
       }
     })
     this.#consumer = consumer
@@ -285,7 +289,7 @@ class KafkaBus implements NotificationBus {
       await consumer.connect()
       await consumer.subscribe({ topic, fromBeginning: true })
       // close() may have begun meanwhile: it disconnects this consumer, which must not start after.
-      if (this.#closing) return
+      if (this.#lifecycle.closing) return
       this.#running = consumer
       await consumer.run({
         autoCommit: false,
@@ -317,7 +321,7 @@ class KafkaBus implements NotificationBus {
   }
 
   #watch (consumer: Consumer): void {
-    const current = (): boolean => consumer === this.#consumer && !this.#closing
+    const current = (): boolean => consumer === this.#consumer && !this.#lifecycle.closing
     consumer.on(consumer.events.FETCH_START, () => { this.#fetchStartedAt = this.#clock.now() })
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       if (!current()) return
@@ -355,7 +359,7 @@ class KafkaBus implements NotificationBus {
    * each time, and say so in health() meanwhile.
    */
   #restartLater (consumer: Consumer, error: Error, cause = 'a non-retriable error'): void {
-    if (consumer !== this.#consumer || this.#closing) return
+    if (consumer !== this.#consumer || this.#lifecycle.closing) return
     this.#committer.revoked()
     this.#pipeline.stop()
     const delay = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** this.#restartAttempts)
@@ -367,7 +371,7 @@ class KafkaBus implements NotificationBus {
     consumer.disconnect().catch(() => {})
     this.#cancelRestart = this.#clock.schedule(() => {
       this.#cancelRestart = undefined
-      if (this.#closing) return
+      if (this.#lifecycle.closing) return
       this.#options.onConsumerRestart?.()
       this.#consumerProblem = { reason: `consumer restarted after ${cause}; group not joined yet`, detail: error.message }
       void this.#startConsumer()
@@ -382,7 +386,7 @@ class KafkaBus implements NotificationBus {
    */
   async #checkPositions (consumer: Consumer, generation: number, partitions: number[]): Promise<void> {
     const { storedPositions, groupId, topic } = this.#options
-    const current = (): boolean => consumer === this.#consumer && generation === this.#generation && !this.#closing
+    const current = (): boolean => consumer === this.#consumer && generation === this.#generation && !this.#lifecycle.closing
     if (storedPositions === undefined) {
       this.#checkedGeneration = generation
       this.#consumerProblem = undefined
@@ -560,7 +564,7 @@ class KafkaBus implements NotificationBus {
    * A consumer closed before it ran (a Ctrl-C right after start-up) has no fetching to stop.
    */
   async #close (): Promise<void> {
-    this.#closing = true
+    this.#lifecycle.closing = true
     this.#cancelRestart?.()
     const consumer = this.#consumer
     const steps: CloseStep[] = consumer === undefined

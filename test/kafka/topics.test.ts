@@ -3,8 +3,8 @@ import type { ConfigResourceTypes } from 'kafkajs'
 import { createKafkaBus, type KafkaBusOptions } from '../../server/kafka/bus.js'
 import { KafkaErrorCode } from '../../server/kafka/errors.js'
 import { durabilityProblems, type TopicSpec, type TopicState } from '../../server/kafka/topics.js'
-import type { Logger } from '../../server/logger.js'
 import { messageNotification } from '../../server/notification.js'
+import { capturingLogger, type LogLine } from '../helpers/capturing-log.js'
 import { kafkaBrokers, uniqueName, type TestContext } from '../helpers/gateway.js'
 import { testKafka } from '../helpers/kafka.js'
 
@@ -43,19 +43,6 @@ t.test('durabilityProblems: fewer replicas than configured, and an unreadable se
   const unknown = durabilityProblems(spec(3, 2), state(3, undefined))
   t.match(unknown, [/could not read min\.insync\.replicas of topic notifications/])
 })
-
-interface Line { level: 'error' | 'warn' | 'info' | 'debug', fields: unknown, message: string | undefined }
-
-function capturingLogger (lines: Line[]): Logger {
-  const log: Logger = {
-    error: (fields, message) => { lines.push({ level: 'error', fields, message }) },
-    warn: (fields, message) => { lines.push({ level: 'warn', fields, message }) },
-    info: (fields, message) => { lines.push({ level: 'info', fields, message }) },
-    debug: () => {},
-    child: () => log
-  }
-  return log
-}
 
 function busOptions (topic: string, overrides: Partial<KafkaBusOptions> = {}): KafkaBusOptions {
   return {
@@ -101,11 +88,11 @@ t.test('an existing topic weaker than the config asks is warned about at start-u
   const client = await admin(t)
   // As an operator's older set-up would have it: one replica, the broker's default min.insync.replicas.
   await client.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 2, replicationFactor: 1 }, { topic: `${topic}.dlq`, numPartitions: 1, replicationFactor: 1 }] })
-  const lines: Line[] = []
+  const lines: LogLine[] = []
   const bus = await createKafkaBus(busOptions(topic, { replicationFactor: 3, minInsyncReplicas: 2 }), capturingLogger(lines))
   t.teardown(() => bus.close())
   const warnings = lines.filter((line) => line.level === 'warn' && /cannot keep the 202 promise/.test(line.message ?? ''))
-  const about = (name: string): Line[] => warnings.filter((line) => (line.fields as { topic?: string }).topic === name)
+  const about = (name: string): LogLine[] => warnings.filter((line) => (line.fields as { topic?: string }).topic === name)
   t.ok(about(topic).some((line) => /min\.insync\.replicas=1, less than the 2/.test(line.message!) && /is lost if that broker fails/.test(line.message!)), 'min.insync.replicas, for the topic')
   t.ok(about(topic).some((line) => /replication factor 1, less than KAFKA_REPLICATION_FACTOR=3/.test(line.message!)), 'and its replication factor')
   t.ok(about(`${topic}.dlq`).length > 0, 'the dead-letter topic too')
@@ -122,7 +109,7 @@ t.test('an existing topic with min.insync.replicas above its replicas is warned 
       { topic: `${topic}.dlq`, numPartitions: 1, replicationFactor: 1 }
     ]
   })
-  const lines: Line[] = []
+  const lines: LogLine[] = []
   const bus = await createKafkaBus(busOptions(topic), capturingLogger(lines))
   t.teardown(() => bus.close())
   t.ok(lines.some((line) => line.level === 'warn' && (line.fields as { topic?: string }).topic === topic && /min\.insync\.replicas=2 but only 1 replica/.test(line.message ?? '')))
